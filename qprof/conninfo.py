@@ -1,0 +1,107 @@
+"""Turn what the user typed (or left out) into a connection target, the way psql does.
+
+Precedence: ``--db``, then ``--profile``, then ``$QPROF_DB``, then an empty conninfo so that
+libpq's PG* variables, ``~/.pgpass`` and ``service=`` apply unchanged. Passwords are never
+printed: :func:`redact` is what every message and report shows.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
+
+from qprof.config import Config
+from qprof.errors import BadInput
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".db3")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Which engine to open and how: a libpq conninfo or a SQLite file path."""
+
+    engine: str  # "postgresql" | "sqlite"
+    conninfo: str = ""
+    path: Path | None = None
+    source: str = "default"  # where it came from: --db, --profile NAME, QPROF_DB, libpq defaults
+
+    def describe(self) -> str:
+        if self.engine == "sqlite":
+            return f"sqlite {self.path}"
+        return f"postgresql {redact(self.conninfo) or '(libpq defaults)'}"
+
+
+def redact(conninfo: str) -> str:
+    """The conninfo without its password, as ``key=value`` pairs; safe for any output."""
+    if not conninfo:
+        return ""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except Exception:  # unparseable: say nothing that could contain a secret
+        return "(unparseable conninfo)"
+    params.pop("password", None)
+    return " ".join(f"{key}={value}" for key, value in params.items())
+
+
+def _sqlite_spec(path: Path, source: str) -> TargetSpec:
+    if not path.exists():
+        raise BadInput(f"SQLite file {path} does not exist")
+    if path.is_dir():
+        raise BadInput(f"{path} is a folder, not a SQLite file")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    if header != SQLITE_MAGIC and path.stat().st_size > 0:
+        raise BadInput(f"{path} is not a SQLite database (corrupt or another file type)")
+    return TargetSpec("sqlite", path=path, source=source)
+
+
+def parse_target(text: str, source: str = "--db") -> TargetSpec:
+    """Classify one connection string: PostgreSQL URI or DSN, ``sqlite:///path`` or a file path."""
+    text = text.strip()
+    if text.startswith("sqlite:"):
+        parts = urlsplit(text)
+        raw = unquote(parts.path)
+        # sqlite:///rel.db → "rel.db"; sqlite:////abs.db → "/abs.db" (SQLAlchemy's convention)
+        path = raw[1:] if raw.startswith("/") else raw
+        if not path:
+            raise BadInput(f"{text!r} names no file", hint="use sqlite:///path/to/file.sqlite")
+        return _sqlite_spec(Path(path), source)
+    if text.startswith(("postgresql://", "postgres://")) or ("=" in text and not Path(text).exists()):
+        try:
+            conninfo_to_dict(text)
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else "invalid"
+            raise BadInput(f"invalid PostgreSQL connection string: {message}") from None
+        return TargetSpec("postgresql", conninfo=text, source=source)
+    path = Path(text).expanduser()
+    if path.exists() or path.suffix.lower() in SQLITE_SUFFIXES:
+        return _sqlite_spec(path, source)
+    raise BadInput(
+        f"cannot tell what database {text!r} is",
+        hint="give a PostgreSQL URI (postgresql://user@host/db), a key=value DSN "
+        "(host=… dbname=…), sqlite:///path or the path of an existing SQLite file",
+    )
+
+
+def resolve_target(db: str | None, profile: str | None, config: Config) -> TargetSpec:
+    """Apply the precedence rules; see the module docstring."""
+    if db:
+        return parse_target(db, "--db")
+    if profile:
+        settings = config.profile(profile)
+        value = settings.get("db")
+        if not value:
+            raise BadInput(f"profile {profile!r} in {config.path} has no db = \"…\" entry")
+        return parse_target(str(value), f"profile {profile}")
+    env = os.environ.get("QPROF_DB")
+    if env:
+        return parse_target(env, "QPROF_DB")
+    return TargetSpec("postgresql", conninfo="", source="libpq defaults")

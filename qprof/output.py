@@ -1,0 +1,128 @@
+"""Render listings for people (tabulate) and for scripts (json, csv); diagnostics go to stderr.
+
+Every listing command describes its columns once; the same rows then print as a table, as
+GitHub markdown, as CSV with raw values, or as a JSON document with stable keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+from tabulate import tabulate
+
+from qprof.units import format_bytes
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A listing column: the row key, its header, and how people see the value."""
+
+    key: str
+    header: str
+    show: Callable[[Any], str] | None = None
+    align: str = "right"
+
+
+def ms(value: float | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def num(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}%"
+
+
+def size(value: int | None) -> str:
+    return format_bytes(value)
+
+
+def text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _cell(column: Column, row: dict[str, Any]) -> str:
+    value = row.get(column.key)
+    return column.show(value) if column.show else text(value)
+
+
+def render_rows(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: OutputFormat) -> str:
+    """Rows as a table, markdown or CSV (JSON documents go through :func:`render_json`)."""
+    if fmt is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([c.key for c in columns])
+        for row in rows:
+            writer.writerow(["" if row.get(c.key) is None else _csv_value(row.get(c.key)) for c in columns])
+        return buffer.getvalue().rstrip("\n")
+    table = [[_cell(c, row) for c in columns] for row in rows]
+    return tabulate(
+        table,
+        headers=[c.header for c in columns],
+        tablefmt="github" if fmt is OutputFormat.markdown else "simple",
+        colalign=[c.align for c in columns] if table else None,
+        disable_numparse=True,
+    )
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def render_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, default=str, ensure_ascii=False)
+
+
+def emit(text_out: str) -> None:
+    """Write the command's result to stdout (and only the result)."""
+    sys.stdout.write(text_out)
+    if not text_out.endswith("\n"):
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def emit_listing(
+    document: dict[str, Any], rows_key: str, columns: Sequence[Column], fmt: OutputFormat, title: str | None = None
+) -> None:
+    """Print ``document`` as JSON, or its ``rows_key`` list in the other formats."""
+    if fmt is OutputFormat.json:
+        emit(render_json(document))
+        return
+    if title and fmt is OutputFormat.table:
+        console.print(title)
+    emit(render_rows(document[rows_key], columns, fmt))
+
+
+def warn(message: str) -> None:
+    console.print(f"warning: {message}", markup=False)
+
+
+def note(message: str) -> None:
+    console.print(message, markup=False)

@@ -1,0 +1,128 @@
+"""What qprof needs to know about a statement's text, read with sqlglot's tokenizer and parser.
+
+Workload statements use PostgreSQL's ``$n`` placeholders (as pg_stat_statements prints them);
+psycopg wants ``%(name)s`` and SQLite wants ``?n``. Rewriting works on token offsets, so a ``$1``
+or ``%`` inside a string literal or comment is never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
+
+from qprof.errors import BadInput
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite"}
+_MODIFYING = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
+_QUERY_ROOTS = (exp.Query, *_MODIFYING)
+_NOT_STATEMENTS = (exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Binary, exp.Func, exp.Paren, exp.Tuple, exp.Star)
+# Statements sqlglot keeps as an opaque Command that are real (utility) SQL, not typos.
+UTILITY_COMMANDS = frozenset(
+    "ALTER ANALYZE CALL CHECKPOINT CLUSTER COMMENT COPY CREATE DEALLOCATE DECLARE DISCARD DO DROP EXECUTE "
+    "EXPLAIN FETCH GRANT IMPORT LISTEN LOAD LOCK MOVE NOTIFY PRAGMA PREPARE REASSIGN REFRESH REINDEX RELEASE "
+    "RESET REVOKE SAVEPOINT SECURITY SET SHOW TRUNCATE UNLISTEN VACUUM ATTACH DETACH BEGIN COMMIT ROLLBACK END".split()
+)
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    start: int  # offset of "$"
+    end: int  # offset after the digits
+    number: int
+
+
+def find_placeholders(sql: str) -> list[Placeholder]:
+    """``$n`` placeholders outside literals and comments, in text order."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
+    except TokenError as exc:
+        raise BadInput(f"cannot tokenize SQL: {exc}") from None
+    found = []
+    for here, after in zip(tokens, tokens[1:]):
+        if here.token_type == TokenType.PARAMETER and after.token_type == TokenType.NUMBER and after.start == here.end + 1:
+            found.append(Placeholder(here.start, after.end + 1, int(after.text)))
+    return found
+
+
+def placeholder_count(sql: str) -> int:
+    """The highest ``$n`` used (PostgreSQL numbers parameters, it does not count them)."""
+    return max((p.number for p in find_placeholders(sql)), default=0)
+
+
+def _rewrite(sql: str, replace, escape=lambda piece: piece) -> str:
+    pieces, cursor = [], 0
+    for holder in find_placeholders(sql):
+        pieces.append(escape(sql[cursor : holder.start]))
+        pieces.append(replace(holder.number))
+        cursor = holder.end
+    pieces.append(escape(sql[cursor:]))
+    return "".join(pieces)
+
+
+def to_psycopg(sql: str) -> str:
+    """``$n`` → ``%(pn)s`` with every other ``%`` doubled, for psycopg's client-side binding."""
+    return _rewrite(sql, lambda n: f"%(p{n})s", lambda piece: piece.replace("%", "%%"))
+
+
+def to_sqlite(sql: str) -> str:
+    """``$n`` → ``?n``, SQLite's numbered parameter."""
+    return _rewrite(sql, lambda n: f"?{n}")
+
+
+def psycopg_params(values: list | tuple) -> dict[str, object]:
+    return {f"p{index}": value for index, value in enumerate(values, start=1)}
+
+
+@lru_cache(maxsize=4096)
+def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
+    """The statement's syntax tree; unparseable SQL is a :class:`BadInput`."""
+    try:
+        tree = sqlglot.parse_one(sql, read=DIALECTS[engine])
+    except (ParseError, TokenError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise BadInput(f"cannot parse SQL: {first}") from None
+    if tree is None:
+        raise BadInput("empty statement")
+    if isinstance(tree, exp.Command) and str(tree.this).upper() not in UTILITY_COMMANDS:
+        raise BadInput(f"cannot parse SQL: unknown statement {str(tree.this)!r}")
+    if isinstance(tree, _NOT_STATEMENTS):  # "selec x" parses as the expression `selec AS x`
+        raise BadInput(f"cannot parse SQL: not a statement: {one_line(sql, 60)!r}")
+    return tree
+
+
+def is_data_modifying(tree: exp.Expression) -> bool:
+    """INSERT/UPDATE/DELETE/MERGE, including one hidden in a CTE (``WITH d AS (DELETE …) SELECT``)."""
+    return any(isinstance(node, _MODIFYING) for node in tree.walk())
+
+
+def is_query(tree: exp.Expression) -> bool:
+    """A statement qprof may run to time it: a query or DML, never DDL or a utility command."""
+    return isinstance(tree, _QUERY_ROOTS)
+
+
+def statement_kind(tree: exp.Expression) -> str:
+    """A short label for messages: select, insert, update, delete, merge, ddl, utility."""
+    if isinstance(tree, exp.Query):
+        return "select"
+    for kind in _MODIFYING:
+        if isinstance(tree, kind):
+            return kind.__name__.lower()
+    if isinstance(tree, (exp.Create, exp.Drop, exp.Alter, exp.TruncateTable)):
+        return "ddl"
+    return "utility"
+
+
+def one_line(sql: str, width: int | None = None) -> str:
+    """Collapse whitespace; cut to ``width`` characters with an ellipsis."""
+    text = " ".join(sql.split())
+    if width and len(text) > width:
+        return text[: max(width - 1, 1)] + "…"
+    return text

@@ -1,0 +1,154 @@
+"""Workloads: named SQL statements read from files (``queries/*.sql``) or given inline.
+
+File format, one block per statement::
+
+    -- name: orders_by_customer
+    -- params: [42]           (sample values for $1..$n, a JSON array)
+    -- calls: 1200            (weight: how often the application runs it)
+    -- qprof: ignore QP101    (silence rules for this statement)
+    SELECT … WHERE customer_id = $1;
+
+Files without ``-- name:`` markers are split on semicolons and named ``<file>_<n>``.
+``path.sql:name`` selects one statement.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlglot
+from sqlglot.errors import TokenError
+from sqlglot.tokens import TokenType
+
+from qprof.errors import BadInput
+
+_MARKER = re.compile(r"^\s*--\s*(name|params|calls|qprof)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+
+
+@dataclass
+class WorkloadStatement:
+    """One statement of a workload with the sample values and weight its file gave it."""
+
+    name: str
+    sql: str
+    params: list = field(default_factory=list)
+    calls: int = 1
+    source: str = ""  # file:line, for messages
+    ignore: set[str] = field(default_factory=set)  # rule codes silenced by "-- qprof: ignore"
+
+
+@dataclass
+class _Block:
+    name: str | None
+    line: int
+    params: list = field(default_factory=list)
+    calls: int = 1
+    ignore: set[str] = field(default_factory=set)
+    body: list[str] = field(default_factory=list)
+
+
+def split_statements(text: str) -> list[str]:
+    """Split SQL on top-level semicolons (sqlglot's tokenizer knows strings, comments and $$ bodies)."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(text)
+    except TokenError as exc:
+        raise BadInput(f"cannot tokenize SQL: {exc}") from None
+    pieces, start = [], 0
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            pieces.append(text[start : token.start])
+            start = token.end + 1
+    pieces.append(text[start:])
+    return [piece.strip() for piece in pieces if _has_code(piece)]
+
+
+def _has_code(piece: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("--") for line in piece.splitlines())
+
+
+def _apply_marker(block: _Block, key: str, value: str, where: str) -> None:
+    if key == "params":
+        try:
+            params = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{where}: -- params: is not a JSON array ({exc.msg})") from None
+        if not isinstance(params, list):
+            raise BadInput(f"{where}: -- params: must be a JSON array, e.g. [42, \"active\"]")
+        block.params = params
+    elif key == "calls":
+        if not value.isdigit():
+            raise BadInput(f"{where}: -- calls: must be a whole number, got {value!r}")
+        block.calls = int(value)
+    elif key == "qprof":
+        words = value.replace(",", " ").split()
+        if words and words[0].lower() == "ignore":
+            block.ignore |= {code.upper() for code in words[1:]}
+
+
+def parse_workload_text(text: str, origin: str = "<sql>") -> list[WorkloadStatement]:
+    """Statements of one workload file's text; ``origin`` names the file in names and messages."""
+    stem = Path(origin).stem if origin != "<sql>" else "sql"
+    blocks: list[_Block] = [_Block(None, 1)]
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _MARKER.match(line)
+        if match is None:
+            blocks[-1].body.append(line)
+            continue
+        key, value = match.group(1).lower(), match.group(2)
+        if key == "name":
+            blocks.append(_Block(value, number))
+        else:
+            _apply_marker(blocks[-1], key, value, f"{origin}:{number}")
+    statements: list[WorkloadStatement] = []
+    for block in blocks:
+        for position, sql in enumerate(split_statements("\n".join(block.body)), start=1):
+            if block.name:
+                name = block.name if position == 1 else f"{block.name}_{position}"
+            else:
+                name = f"{stem}_{len(statements) + 1}"
+            statements.append(
+                WorkloadStatement(name, sql, list(block.params), block.calls, f"{origin}:{block.line}", set(block.ignore))
+            )
+    names = [s.name for s in statements]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise BadInput(f"{origin}: statement names used twice: {', '.join(duplicates)}")
+    return statements
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(path.rglob("*.sql"))
+    return [path]
+
+
+def load_workload(spec: str | Path) -> list[WorkloadStatement]:
+    """Statements from a file, a folder of ``*.sql`` files, or ``file.sql:name`` for one of them."""
+    text = str(spec)
+    selected: str | None = None
+    path = Path(text)
+    if not path.exists() and ":" in text:
+        head, _, tail = text.rpartition(":")
+        if Path(head).exists():
+            path, selected = Path(head), tail
+    if not path.exists():
+        raise BadInput(f"workload {text!r} does not exist")
+    statements: list[WorkloadStatement] = []
+    for file in _files(path):
+        try:
+            content = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"cannot read workload file {file}: {exc}") from None
+        statements.extend(parse_workload_text(content, str(file)))
+    if selected is not None:
+        chosen = [s for s in statements if s.name == selected]
+        if not chosen:
+            known = ", ".join(s.name for s in statements[:20])
+            raise BadInput(f"no statement named {selected!r} in {path}", hint=f"known names: {known}")
+        return chosen
+    if not statements:
+        raise BadInput(f"workload {text!r} holds no SQL statements")
+    return statements

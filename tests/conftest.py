@@ -1,0 +1,91 @@
+"""Shared fixtures: one private PostgreSQL cluster per test session, the sample loaded into it.
+
+Nothing here touches a server the suite did not start. A missing prerequisite fails the
+run (it never turns into a skip): `make test` installs what is needed first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pgcluster import PgCluster
+from typer.testing import CliRunner
+
+from qprof.cli import app
+from qprof.conninfo import parse_target
+from qprof.runner import time_workload
+from qprof.targets import open_target
+from qprof.workload import load_workload
+
+REPO = Path(__file__).resolve().parents[1]
+WORKLOAD = REPO / "queries" / "shop.sql"
+TEST_SCALE = 0.02
+WORKLOAD_RUNS = 3
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    cluster = PgCluster(settings={"track_io_timing": "on"})
+    try:
+        cluster.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start the private PostgreSQL test cluster: {exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def run_workload(dsn: str, runs: int = WORKLOAD_RUNS) -> None:
+    """Execute the sample workload so pg_stat_statements and the table counters have data."""
+    with open_target(parse_target(dsn)) as target:
+        measured, skipped = time_workload(target, load_workload(WORKLOAD), runs)
+    assert not skipped, skipped
+    assert measured
+
+
+@pytest.fixture(scope="session")
+def app_dsn(pg_cluster: PgCluster) -> str:
+    """The sample application at test scale, with extensions and statistics from a workload run."""
+    from qprof.sample_dbs import load_postgres
+
+    dsn = pg_cluster.create_database("app", extensions=("pg_stat_statements", "hypopg"))
+    load_postgres(dsn, scale=TEST_SCALE)
+    pg_cluster.psql("SELECT pg_stat_statements_reset()", dbname="app")
+    run_workload(dsn)
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def sample_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite sample at test scale; tests must not modify it (copy it first if they need to)."""
+    from qprof.sample_dbs import build_sqlite
+
+    return build_sqlite(tmp_path_factory.mktemp("sqlite") / "app.sqlite", scale=TEST_SCALE)
+
+
+class Cli:
+    """Runs the real CLI in-process; stdout and stderr kept apart as a shell sees them."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None):
+        return self.runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+
+    def json(self, *args: str, env: dict[str, str] | None = None) -> dict:
+        result = self(*args, "--format", "json", env=env)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Cli:
+    """The CLI, run from an empty folder with no qprof environment leaking in."""
+    for name in ("QPROF_DB", "QPROF_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return Cli()
