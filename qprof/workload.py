@@ -62,11 +62,23 @@ def split_statements(text: str) -> list[str]:
             pieces.append(text[start : token.start])
             start = token.end + 1
     pieces.append(text[start:])
-    return [piece.strip() for piece in pieces if _has_code(piece)]
+    return [_without_leading_comments(piece) for piece in pieces if _has_code(piece)]
+
+
+def _is_code(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("--")
 
 
 def _has_code(piece: str) -> bool:
-    return any(line.strip() and not line.strip().startswith("--") for line in piece.splitlines())
+    return any(_is_code(line) for line in piece.splitlines())
+
+
+def _without_leading_comments(piece: str) -> str:
+    lines = piece.strip().splitlines()
+    while lines and not _is_code(lines[0]):
+        lines.pop(0)
+    return "\n".join(lines).strip()
 
 
 def _apply_marker(block: _Block, key: str, value: str, where: str) -> None:

@@ -1,0 +1,153 @@
+"""Connecting the psql way, safely: precedence, read-only sessions, timeouts, secrets, bad targets."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from pgcluster import PgCluster
+
+from qprof.config import load_config
+from qprof.conninfo import parse_target, redact, resolve_target
+from qprof.errors import BadInput, StatementFailed
+from qprof.targets import open_target
+
+
+def test_parse_target_kinds(tmp_path: Path, sample_sqlite: Path) -> None:
+    assert parse_target("postgresql://u@h/db").engine == "postgresql"
+    assert parse_target("host=h dbname=d").engine == "postgresql"
+    assert parse_target(str(sample_sqlite)).path == sample_sqlite
+    assert parse_target(f"sqlite:///{sample_sqlite}").path == sample_sqlite
+    with pytest.raises(BadInput, match="does not exist"):
+        parse_target(str(tmp_path / "missing.sqlite"))
+    with pytest.raises(BadInput, match="cannot tell"):
+        parse_target("just-words")
+
+
+def test_redact_never_shows_password() -> None:
+    assert "s3cret" not in redact("host=h user=u password=s3cret dbname=d")
+    assert "s3cret" not in redact("postgresql://u:s3cret@h:5432/d")
+    assert "dbname=d" in redact("postgresql://u:s3cret@h:5432/d")
+
+
+def test_precedence_db_profile_env_then_libpq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_sqlite: Path) -> None:
+    (tmp_path / "qprof.toml").write_text(f'[profiles.staging]\ndb = "sqlite:///{sample_sqlite}"\n')
+    monkeypatch.chdir(tmp_path)
+    config = load_config()
+    monkeypatch.setenv("QPROF_DB", "host=from-env dbname=x")
+    assert resolve_target("host=explicit", "staging", config).conninfo == "host=explicit"
+    assert resolve_target(None, "staging", config).engine == "sqlite"
+    assert resolve_target(None, None, config).conninfo == "host=from-env dbname=x"
+    monkeypatch.delenv("QPROF_DB")
+    fallback = resolve_target(None, None, config)
+    assert (fallback.engine, fallback.conninfo, fallback.source) == ("postgresql", "", "libpq defaults")
+    with pytest.raises(BadInput, match="unknown profile 'prod'.*staging"):
+        resolve_target(None, "prod", config)
+
+
+def test_profile_from_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli, sample_sqlite: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(f'[tool.qprof.profiles.local]\ndb = "{sample_sqlite}"\n')
+    monkeypatch.chdir(tmp_path)
+    doc = cli.json("tables", "--profile", "local")
+    assert doc["target"] == f"sqlite {sample_sqlite}"
+
+
+def test_libpq_environment_is_used_when_nothing_given(cli, app_dsn: str, pg_cluster: PgCluster) -> None:
+    env = {"PGHOST": pg_cluster.host, "PGPORT": str(pg_cluster.port), "PGDATABASE": "app", "PGUSER": "postgres"}
+    doc = cli.json("tables", env=env)
+    assert any(t["table"] == "public.orders" for t in doc["tables"])
+
+
+def test_unreachable_server_is_a_clear_error(cli) -> None:
+    with PgCluster() as doomed:
+        port = doomed.port
+    result = cli("top", "-d", f"host=127.0.0.1 port={port} dbname=x user=u password=hunter2-secret")
+    assert result.exit_code == 2
+    assert "cannot connect" in result.stderr and "Traceback" not in result.stderr
+    assert "hunter2-secret" not in result.stderr + result.stdout
+
+
+def test_wrong_password_never_echoed(cli, pg_cluster: PgCluster, app_dsn: str) -> None:
+    pg_cluster.psql("CREATE ROLE conn_tester LOGIN PASSWORD 'right-horse-battery'")
+    bad = cli("tables", "-d", pg_cluster.url("app", user="conn_tester", password="wrong-staple-9"))
+    assert bad.exit_code == 2 and "password authentication failed" in bad.stderr
+    assert "wrong-staple-9" not in bad.stderr + bad.stdout
+    good = cli("tables", "-d", pg_cluster.url("app", user="conn_tester", password="right-horse-battery"), "-f", "json")
+    assert good.exit_code == 0
+    assert "right-horse-battery" not in good.stdout + good.stderr
+
+
+def test_postgres_session_is_read_only_with_timeouts(app_dsn: str) -> None:
+    with open_target(parse_target(app_dsn), statement_timeout=0.2) as target:
+        assert target.fetch_value("SHOW default_transaction_read_only") == "on"
+        assert target.fetch_value("SHOW statement_timeout") == "200ms"
+        assert target.fetch_value("SHOW lock_timeout") == "5s"
+        assert target.fetch_value("SHOW application_name") == "qprof"
+        with pytest.raises(StatementFailed, match="read-only"):
+            target.fetch_all("CREATE TABLE should_not_exist (a int)")
+        with pytest.raises(StatementFailed, match="statement_timeout"):
+            target.fetch_all("SELECT pg_sleep(2)")
+        assert target.fetch_value("SELECT 1") == 1  # the session survives a cancelled statement
+
+
+def test_dml_is_timed_and_rolled_back_on_postgres(pg_cluster: PgCluster, app_dsn: str) -> None:
+    checksum = "SELECT md5(string_agg(id::text || ':' || usage_count::text, ',' ORDER BY id)) FROM case_bank"
+    before = pg_cluster.psql(checksum, dbname="app")
+    with open_target(parse_target(app_dsn)) as target:
+        timing = target.execute_timed("UPDATE case_bank SET usage_count = usage_count + $1", [1], modifying=True)
+    assert timing.rows == 400
+    assert pg_cluster.psql(checksum, dbname="app") == before
+
+
+def _digest(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT id, usage_count FROM case_bank ORDER BY id").fetchall()
+    conn.close()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def test_sqlite_is_read_only_and_dml_rolled_back(tmp_path: Path, sample_sqlite: Path, cli) -> None:
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(sample_sqlite, copy)
+    before = _digest(copy)
+    workload = tmp_path / "w.sql"
+    workload.write_text(
+        "-- name: bump\n-- params: [1]\nUPDATE case_bank SET usage_count = usage_count + $1;\n"
+        "-- name: gone\nSELECT * FROM no_such_table;\n"
+    )
+    result = cli("top", "-d", copy, "-w", workload, "--runs", "2", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    doc = json.loads(result.stdout)
+    assert [s["name"] for s in doc["statements"]] == ["bump"]
+    assert doc["statements"][0]["rows_per_call"] == 400
+    assert doc["skipped"] == [{"statement": "gone", "reason": "statement: no such table: no_such_table"}]
+    assert "skipped gone" in result.stderr
+    assert _digest(copy) == before
+    with open_target(parse_target(str(copy))) as target, pytest.raises(Exception, match="readonly|read-only"):
+        target.fetch_all("DELETE FROM case_bank")
+
+
+def test_corrupt_and_non_sqlite_files(cli, tmp_path: Path, sample_sqlite: Path) -> None:
+    text_file = tmp_path / "notes.db"
+    text_file.write_text("these are not the pages you are looking for")
+    result = cli("tables", "-d", text_file)
+    assert result.exit_code == 2 and "not a SQLite database" in result.stderr
+    damaged = tmp_path / "damaged.sqlite"
+    data = bytearray(sample_sqlite.read_bytes()[:8192])
+    data[100:8192] = b"\xff" * (8192 - 100)
+    damaged.write_bytes(bytes(data))
+    result = cli("tables", "-d", damaged)
+    assert result.exit_code == 2
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sqlite_statement_timeout(sample_sqlite: Path) -> None:
+    slow = "SELECT count(*) FROM orders a, orders b"
+    with open_target(parse_target(str(sample_sqlite)), statement_timeout=0.2) as target:
+        with pytest.raises(StatementFailed, match="statement timeout"):
+            target.fetch_all(slow)

@@ -1,0 +1,73 @@
+"""SQL text handling and the human quantities users type."""
+
+from __future__ import annotations
+
+import pytest
+
+from qprof import sqltext
+from qprof.errors import BadInput
+from qprof.units import format_bytes, parse_duration, parse_percent, parse_size
+
+
+def test_placeholders_outside_literals_and_comments_only() -> None:
+    sql = "SELECT '$1 %' FROM t WHERE a = $1 AND b IN ($2, $10) -- $3"
+    assert [p.number for p in sqltext.find_placeholders(sql)] == [1, 2, 10]
+    assert sqltext.placeholder_count(sql) == 10
+
+
+def test_to_psycopg_doubles_percent_and_names_parameters() -> None:
+    sql = "SELECT * FROM t WHERE name LIKE 'a%' AND id = $1 AND $1 > 0"
+    assert sqltext.to_psycopg(sql) == "SELECT * FROM t WHERE name LIKE 'a%%' AND id = %(p1)s AND %(p1)s > 0"
+    assert sqltext.psycopg_params([5, "x"]) == {"p1": 5, "p2": "x"}
+
+
+def test_to_sqlite_uses_numbered_parameters() -> None:
+    assert sqltext.to_sqlite("SELECT $2, '$1' WHERE a = $1") == "SELECT ?2, '$1' WHERE a = ?1"
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind", "modifying"),
+    [
+        ("SELECT 1", "select", False),
+        ("UPDATE t SET a = 1 WHERE id = 2", "update", True),
+        ("DELETE FROM t WHERE id = 2", "delete", True),
+        ("INSERT INTO t (a) VALUES (1)", "insert", True),
+        ("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "select", True),
+        ("CREATE INDEX i ON t (a)", "ddl", False),
+        ("VACUUM t", "utility", False),
+    ],
+)
+def test_statement_kinds(sql: str, kind: str, modifying: bool) -> None:
+    tree = sqltext.parse(sql)
+    assert sqltext.statement_kind(tree) == kind
+    assert sqltext.is_data_modifying(tree) is modifying
+
+
+@pytest.mark.parametrize("sql", ["SELEC * FRM t", "selec x", "SELECT FROM WHERE ("])
+def test_unparseable_sql_is_bad_input(sql: str) -> None:
+    with pytest.raises(BadInput, match="cannot parse SQL"):
+        sqltext.parse(sql)
+
+
+def test_one_line_collapses_and_cuts() -> None:
+    assert sqltext.one_line("SELECT\n  a,\n  b FROM t", 12) == "SELECT a, b…"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("500ms", 0.5), ("30s", 30), ("5min", 300), ("2h", 7200), ("7d", 604800), ("15", 15)]
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(("text", "size"), [("500MB", 500 * 1024**2), ("2GB", 2 * 1024**3), ("64kB", 65536), ("10", 10)])
+def test_sizes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_percentages_and_bytes() -> None:
+    assert parse_percent("20%") == pytest.approx(0.2)
+    assert parse_percent("0.1") == pytest.approx(0.1)
+    assert format_bytes(1536) == "1.5 kB"
+    with pytest.raises(BadInput):
+        parse_duration("soon")
