@@ -77,8 +77,10 @@ def indexes(
         "indexes": [i.to_dict() for i in shown],
     }
     if fmt is OutputFormat.table and stats:
-        since = stats.get("stats_reset") or f"server start {stats.get('server_started')} (never reset)"
-        note(f"usage counted since {since}; age {_age(stats.get('age_seconds'))}")
+        if stats.get("stats_reset"):
+            note(f"usage counted since the statistics reset at {stats['stats_reset'][:19]} ({_age(stats.get('age_seconds'))} ago)")
+        else:
+            note(f"usage counted since the statistics began (never reset; server up since {str(stats.get('server_started'))[:19]})")
     emit_listing(document, "indexes", COLUMNS, fmt)
 
 
