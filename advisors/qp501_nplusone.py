@@ -1,0 +1,58 @@
+"""QP501 nplusone.repeated-lookup — the same SELECT runs once per row of another statement.
+
+Anti-pattern: a loop over the rows of one query that runs a second query per row —
+``for c in customers: c.orders`` with lazy loading issues ``SELECT … FROM orders WHERE
+customer_id = $1`` once per customer. Each round trip is cheap; hundreds of them per request
+are not.
+
+Detected, not guessed: from statements actually executed inside one unit of work (a request,
+a test, a transaction) — captured in the application or read from the server log — when one
+fingerprint ran at least ``threshold`` times with different parameters and took at least
+``min_ms`` in total.
+
+Fix: one statement instead of N — a JOIN, a batched ``WHERE customer_id = ANY($1)`` /
+``IN (…)``, or in SQLAlchemy ``selectinload(Customer.orders)`` / ``joinedload`` on the query
+that loads the parents.
+
+Options: ``threshold`` (repeats, default 5), ``min_ms`` (total time, default 50).
+Scope ``nplusone``: ``check(nplusones, options)`` takes the detector's findings
+(:class:`qprof.nplusone.detector.NPlusOne`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from qprof.findings import Finding
+from qprof.nplusone.detector import NPlusOne
+
+from .base import make_rule
+
+SCOPE = "nplusone"
+
+
+def check(nplusones: Iterable[NPlusOne], options: dict) -> Iterator[Finding]:
+    for item in nplusones:
+        if item.executions < options["threshold"] or item.total_ms < options["min_ms"]:
+            continue
+        table = item.shape.tables[0] if item.shape.tables else None
+        yield RULE.finding(
+            item.message,
+            evidence=item.to_dict(),
+            suggestion=item.fix,
+            table=table,
+            statement=item.fingerprint_id,
+            source=item.unit,
+        )
+
+
+RULE = make_rule(
+    __doc__,
+    code="QP501",
+    name="nplusone.repeated-lookup",
+    severity="warning",
+    title="N+1: one query per row of another query",
+    scope=SCOPE,
+    options={"threshold": 5, "min_ms": 50.0},
+    check=check,
+)

@@ -1,0 +1,33 @@
+"""N+1 detection: the detector core, in-application capture (SQLAlchemy, sqlite3, pytest,
+WSGI/ASGI middleware) and PostgreSQL server-log parsing (``qprof nplusone --log``).
+
+Submodules are imported on first use so ``import qprof`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "capture": "qprof.nplusone.sqlalchemy_capture",
+    "Capture": "qprof.nplusone.sqlalchemy_capture",
+    "NPlusOneError": "qprof.nplusone.sqlalchemy_capture",
+    "trace_sqlite3": "qprof.nplusone.sqlite3_trace",
+    "detect": "qprof.nplusone.detector",
+    "Executed": "qprof.nplusone.detector",
+    "NPlusOne": "qprof.nplusone.detector",
+    "fingerprint": "qprof.nplusone.fingerprint",
+    "iter_log_statements": "qprof.nplusone.logparse",
+    "workload_from_logs": "qprof.nplusone.logparse",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qprof.nplusone' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,114 @@
+"""PostgreSQL server logs as a stream of executed statements.
+
+``iter_log_statements(paths)`` yields every execution (simple or extended protocol, with its
+parameters and duration when logged) from stderr logs (any ``log_line_prefix``), csvlog and
+jsonlog files, gzip-compressed or not, in bounded memory. ``workload_from_logs(paths)`` turns
+them into (normalized statement, executions) pairs — the workload ``qprof advise --log`` uses.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from qprof.nplusone.logparse.interpret import Interpreter, LoggedStatement, parse_parameters
+from qprof.nplusone.logparse.prefix import COMMON_PREFIXES, DEFAULT_PREFIX, Prefix, compile_prefix
+from qprof.nplusone.logparse.readers import FileStats, stream_file
+
+__all__ = [
+    "COMMON_PREFIXES",
+    "DEFAULT_PREFIX",
+    "FileStats",
+    "LogReader",
+    "LoggedStatement",
+    "Prefix",
+    "compile_prefix",
+    "iter_log_statements",
+    "parse_parameters",
+    "workload_from_logs",
+]
+
+OWN_TAG = "/* qprof */"
+
+
+class LogReader:
+    """Iterates the statements of several files, in order, and keeps per-file :class:`FileStats`.
+
+    ``progress(path, bytes_read, file_size)`` is called every few thousand lines. Statements
+    qprof itself ran (tagged ``/* qprof */``) are left out unless ``include_own``.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        prefix: str | None = None,
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+        include_own: bool = False,
+    ) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.prefix = prefix
+        self.progress = progress
+        self.include_own = include_own
+        self.files: list[FileStats] = []
+
+    def __iter__(self) -> Iterator[LoggedStatement]:
+        for path in self.paths:
+            yield from self._file(path)
+
+    def _file(self, path: Path) -> Iterator[LoggedStatement]:
+        buffer: deque[LoggedStatement] = deque()
+        interpreter = Interpreter(buffer.append)
+        stats = FileStats(str(path))
+        self.files.append(stats)
+        on_progress = None
+        if self.progress is not None:
+            report, size = self.progress, path.stat().st_size if path.exists() else 0
+            on_progress = lambda position: report(str(path), position, size)  # noqa: E731
+        keep_own = self.include_own
+        pop = buffer.popleft
+        for _ in stream_file(path, interpreter, stats, prefix=self.prefix, progress=on_progress):
+            while buffer:
+                statement = pop()
+                if keep_own or not statement.sql.startswith(OWN_TAG):
+                    stats.statements += 1
+                    yield statement
+        interpreter.finish()
+        while buffer:
+            statement = pop()
+            if keep_own or not statement.sql.startswith(OWN_TAG):
+                stats.statements += 1
+                yield statement
+
+    @property
+    def skipped_lines(self) -> int:
+        return sum(f.skipped_lines for f in self.files)
+
+    @property
+    def statements(self) -> int:
+        return sum(f.statements for f in self.files)
+
+
+def iter_log_statements(paths: Iterable[str | Path], prefix: str | None = None) -> Iterator[LoggedStatement]:
+    """Every statement execution in the given server logs, in file order.
+
+    ``prefix`` is the server's ``log_line_prefix`` for stderr logs (default: detect among
+    PostgreSQL's default ``'%m [%p] '`` and common forms). Unreadable input raises
+    :class:`qprof.errors.BadInput`; malformed lines are skipped and counted (see :class:`LogReader`).
+    """
+    yield from LogReader(paths, prefix)
+
+
+def workload_from_logs(paths: Iterable[str | Path], prefix: str | None = None) -> list[tuple[str, int]]:
+    """(normalized SQL, executions) for every distinct statement in the logs, most executed first.
+
+    The normalized text has ``?`` for every literal and placeholder (see
+    :func:`qprof.nplusone.fingerprint.fingerprint`); the first raw text of each is not kept.
+    """
+    from qprof.nplusone.fingerprint import fingerprint
+
+    counts: Counter[str] = Counter()
+    for statement in iter_log_statements(paths, prefix):
+        counts[fingerprint(statement.sql)] += 1
+    return counts.most_common()

@@ -1,0 +1,248 @@
+"""PostgreSQL plans: run EXPLAIN safely and parse its JSON into the plan model.
+
+* ``EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON)`` for a real execution; a read-only
+  statement runs in the session's read-only transaction, a data-modifying one (DML, or a
+  data-modifying CTE) inside :meth:`PostgresTarget.rolled_back_transaction`, so nothing it
+  changes survives.
+* A generic plan for ``$n`` statements whose values are unknown: ``EXPLAIN (GENERIC_PLAN)`` on
+  PostgreSQL 16+, else ``PREPARE`` + ``SET LOCAL plan_cache_mode = force_generic_plan`` +
+  ``EXPLAIN EXECUTE name(NULL, …)``; estimates only, nothing executes.
+* DDL and utility statements are refused before anything is sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from qprof import sqltext
+from qprof.errors import BadInput
+from qprof.plans.model import Plan, PlanNode, fill_exclusive_times
+
+_prepared_names = itertools.count(1)
+
+_BUFFER_KEYS = {
+    "Shared Hit Blocks": "shared_hit",
+    "Shared Read Blocks": "shared_read",
+    "Shared Dirtied Blocks": "shared_dirtied",
+    "Shared Written Blocks": "shared_written",
+    "Local Hit Blocks": "local_hit",
+    "Local Read Blocks": "local_read",
+    "Local Dirtied Blocks": "local_dirtied",
+    "Local Written Blocks": "local_written",
+    "Temp Read Blocks": "temp_read",
+    "Temp Written Blocks": "temp_written",
+}
+_EXTRA_KEYS = (
+    "Operation",
+    "Strategy",
+    "Partial Mode",
+    "Scan Direction",
+    "Hash Cond",
+    "Merge Cond",
+    "Join Filter",
+    "Recheck Cond",
+    "Sort Key",
+    "Group Key",
+    "CTE Name",
+    "Subplan Name",
+    "Function Name",
+    "Workers Planned",
+    "Workers Launched",
+    "Heap Fetches",
+    "Rows Removed by Index Recheck",
+    "Disk Usage",
+    "HashAgg Batches",
+    "Planned Partitions",
+    "Exact Heap Blocks",
+    "Lossy Heap Blocks",
+)
+
+
+def clean_sql(sql: str) -> str:
+    """The statement without surrounding whitespace and trailing semicolons."""
+    return sql.strip().rstrip(";").strip()
+
+
+def check_explainable(sql: str, engine: str = "postgresql") -> bool:
+    """Parse and refuse DDL/utility statements; returns whether the statement modifies data."""
+    tree = sqltext.parse(sql, engine)
+    if not sqltext.is_query(tree):
+        kind = sqltext.statement_kind(tree)
+        raise BadInput(
+            f"{kind} statements are not explained: qprof explains queries and INSERT/UPDATE/DELETE/MERGE only",
+            hint="DDL and utility commands (CREATE, ALTER, VACUUM, SET, …) have no plan worth profiling",
+        )
+    return sqltext.is_data_modifying(tree)
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def parse_node(data: dict[str, Any]) -> PlanNode:
+    """One node of EXPLAIN's JSON (and its children) as a :class:`PlanNode`."""
+    buffers = {short: int(data[key]) for key, short in _BUFFER_KEYS.items() if key in data}
+    node = PlanNode(
+        node_type=data.get("Node Type", "?"),
+        relation=data.get("Relation Name"),
+        schema=data.get("Schema"),
+        alias=data.get("Alias"),
+        index_name=data.get("Index Name"),
+        startup_cost=_float(data.get("Startup Cost")),
+        total_cost=_float(data.get("Total Cost")),
+        plan_rows=_float(data.get("Plan Rows")),
+        actual_rows=_float(data.get("Actual Rows")),
+        actual_loops=_int(data.get("Actual Loops")),
+        actual_total_ms=_float(data.get("Actual Total Time")),
+        rows_removed_by_filter=_float(data.get("Rows Removed by Filter")),
+        rows_removed_by_join_filter=_float(data.get("Rows Removed by Join Filter")),
+        buffers=buffers,
+        sort_method=data.get("Sort Method"),
+        sort_space_type=data.get("Sort Space Type"),
+        sort_space_kb=_int(data.get("Sort Space Used")),
+        hash_batches=_int(data.get("Hash Batches")),
+        original_hash_batches=_int(data.get("Original Hash Batches")),
+        peak_memory_kb=_int(data.get("Peak Memory Usage")),
+        filter=data.get("Filter"),
+        index_cond=data.get("Index Cond"),
+        join_type=data.get("Join Type"),
+        parent_relationship=data.get("Parent Relationship"),
+        children=[parse_node(child) for child in data.get("Plans", [])],
+        extra={key: data[key] for key in _EXTRA_KEYS if key in data},
+    )
+    if node.actual_loops == 0:  # never executed: PostgreSQL prints "(never executed)"
+        node.extra["never_executed"] = True
+    return node
+
+
+def parse_explain_json(document: Any, *, sql: str = "", generic: bool = False) -> Plan:
+    """EXPLAIN (FORMAT JSON) output — the list PostgreSQL returns, or its first element — as a Plan."""
+    if isinstance(document, str):
+        import json
+
+        document = json.loads(document)
+    top = document[0] if isinstance(document, list) else document
+    if not isinstance(top, dict) or "Plan" not in top:
+        raise BadInput("not EXPLAIN (FORMAT JSON) output: no \"Plan\" key")
+    root = parse_node(top["Plan"])
+    analyzed = root.actual_loops is not None
+    if analyzed:
+        fill_exclusive_times(root)
+    return Plan(
+        engine="postgresql",
+        root=root,
+        sql=sql,
+        analyzed=analyzed,
+        generic=generic,
+        planning_ms=_float(top.get("Planning Time")),
+        execution_ms=_float(top.get("Execution Time")),
+        settings={str(k): str(v) for k, v in (top.get("Settings") or {}).items()},
+        raw=document,
+    )
+
+
+def _explain_options(analyze: bool, generic_keyword: bool = False) -> str:
+    options = ["ANALYZE", "BUFFERS"] if analyze else []
+    if generic_keyword:
+        options.append("GENERIC_PLAN")
+    options += ["SETTINGS", "FORMAT JSON"]
+    return "EXPLAIN (" + ", ".join(options) + ") "
+
+
+def _plan_json(rows: list[dict[str, Any]]) -> Any:
+    if not rows:
+        raise BadInput("EXPLAIN returned nothing")
+    return next(iter(rows[0].values()))
+
+
+def explain_postgres(
+    target: Any,
+    sql: str,
+    params: list | None = None,
+    *,
+    analyze: bool = True,
+    generic: bool = False,
+) -> Plan:
+    """The plan of ``sql`` on a PostgresTarget, executed for real unless ``analyze`` is False.
+
+    ``params`` are the values of ``$1..$n``. A statement with placeholders and no ``params``
+    (or ``generic=True``) gets a generic plan: estimates only, ``plan.generic`` is True.
+    Data-modifying statements run in a transaction that is always rolled back
+    (``plan.rolled_back``). DDL/utility statements raise BadInput; database errors surface as
+    the QprofError subclasses of :func:`qprof.targets.postgres.translate_error` (a timeout is a
+    StatementFailed).
+    """
+    sql = clean_sql(sql)
+    modifying = check_explainable(sql)
+    count = sqltext.placeholder_count(sql)
+    if count and (generic or params is None):
+        return _generic_plan(target, sql, count)
+    if count and len(params or []) < count:
+        raise BadInput(f"the statement uses {count} parameter(s) but {len(params or [])} value(s) were given")
+    query = _explain_options(analyze) + (sqltext.to_psycopg(sql) if count else sql)
+    bound = sqltext.psycopg_params(list(params or [])[:count]) if count else None
+    if analyze and modifying:
+        with target.rolled_back_transaction():
+            rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE")
+    else:
+        with target.conn.transaction():
+            rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE" if analyze else "EXPLAIN")
+    plan = parse_explain_json(_plan_json(rows), sql=sql)
+    plan.params = list(params or [])[:count]
+    plan.rolled_back = analyze and modifying
+    return plan
+
+
+def _generic_plan(target: Any, sql: str, count: int) -> Plan:
+    if target.server_version_num >= 160000:
+        with target.conn.transaction():
+            rows = target.fetch_all(_explain_options(False, generic_keyword=True) + sql, what="EXPLAIN (GENERIC_PLAN)")
+        plan = parse_explain_json(_plan_json(rows), sql=sql, generic=True)
+        return plan
+    name = f"qprof_generic_{next(_prepared_names)}"
+    nulls = ", ".join(["NULL"] * count)
+    try:
+        with target.conn.transaction():
+            previous = target.fetch_value("SELECT current_setting('plan_cache_mode')")
+            target.fetch_all("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+            target.fetch_all(f"PREPARE {name} AS {sql}", what="PREPARE")
+            rows = target.fetch_all(f"EXPLAIN (SETTINGS, FORMAT JSON) EXECUTE {name}({nulls})", what="EXPLAIN EXECUTE")
+            # SET LOCAL would outlive a savepoint when the caller is already in a transaction.
+            target.fetch_all("SELECT set_config('plan_cache_mode', %s, true)", (previous,))
+    finally:
+        _deallocate(target, name)
+    plan = parse_explain_json(_plan_json(rows), sql=sql, generic=True)
+    plan.settings.pop("plan_cache_mode", None)
+    return plan
+
+
+def _deallocate(target: Any, name: str) -> None:
+    """Prepared statements are session objects that a rollback does not remove."""
+    import psycopg
+
+    try:
+        if target.conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            return  # the caller's transaction is aborted; its rollback … does not deallocate, retry later
+        exists = target.fetch_value("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", (name,))
+        if exists:
+            target.fetch_all(f"DEALLOCATE {name}")
+    except Exception:  # noqa: BLE001 - cleanup must never mask the real error
+        pass
+
+
+def estimate_cost(target: Any, sql: str) -> float:
+    """The planner's total cost of ``sql``: a cheap EXPLAIN, nothing executed.
+
+    ``$n`` statements get a generic plan. HypoPG's hypothetical indexes are visible to it, which
+    is what the index advisor's what-if evaluation relies on.
+    """
+    sql = clean_sql(sql)
+    check_explainable(sql)
+    count = sqltext.placeholder_count(sql)
+    plan = _generic_plan(target, sql, count) if count else explain_postgres(target, sql, analyze=False)
+    return float(plan.total_cost or 0.0)

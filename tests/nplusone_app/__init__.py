@@ -1,0 +1,12 @@
+"""A small SQLAlchemy ORM application on the sample schema (customers → orders), used by the
+N+1 tests: the same views written the lazy way (one query per customer) and the eager way."""
+
+from nplusone_app.app import (  # noqa: F401
+    Base,
+    Customer,
+    Order,
+    customer_order_totals,
+    customer_order_totals_async,
+    recent_orders_with_customer,
+    seed,
+)
