@@ -102,6 +102,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     [ -f "$extdir/hypopg.control" ] || die "hypopg.control still missing in $extdir"
 fi
 
+# --- 3. a browser: the HTML report test renders reports in headless Chromium ----------
+if ! command -v chromium >/dev/null 2>&1; then
+    apt_install chromium || die "chromium is missing (the HTML report test needs it): apt-get install -y chromium"
+fi
+
 # Running the test clusters as root needs an unprivileged OS user for initdb.
 if is_root; then
     id postgres >/dev/null 2>&1 || die "running as root but OS user 'postgres' does not exist"

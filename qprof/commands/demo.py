@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from qprof.cli.options import DebugOption, handle_errors
+from qprof.commands.check import check_command
+from qprof.commands.explain import explain_command
 from qprof.commands.indexes import indexes
 from qprof.commands.tables import tables
 from qprof.commands.top import RankBy, top
@@ -40,7 +42,7 @@ def demo(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build the sample again even if it exists.")] = False,
     debug: DebugOption = False,
 ) -> None:
-    """Build the SQLite sample (if missing), time its workload and show top, tables and indexes.
+    """Build the SQLite sample (if missing), then run top, tables, indexes, explain and check on it.
 
     \b
     Examples:
@@ -62,6 +64,11 @@ def demo(
     tables(db=str(path), fmt=OutputFormat.table)
     _section(f"qprof indexes --db {path}")
     indexes(db=str(path), fmt=OutputFormat.table)
+    slowest = f"{workload}:top_customers_in_country"
+    _section(f"qprof explain --db {path} {workload.name}:top_customers_in_country --runs {runs}")
+    explain_command(workload=slowest, db=str(path), runs=runs, fmt=OutputFormat.table)
+    _section(f"qprof check --db {path} --workload {workload.name} --no-analyze")
+    check_command(workload=str(workload), db=str(path), analyze=False)
 
 
 def register(app: typer.Typer) -> None:

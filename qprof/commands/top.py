@@ -10,6 +10,7 @@ import typer
 
 from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
 from qprof.errors import BadInput, QprofError
+from qprof.history.cli import BetweenOption, SinceOption, StoreOption, TargetOption, windowed_source
 from qprof.model import StatementStats
 from qprof.output import Column, OutputFormat, console, emit_listing, ms, num, pct, warn
 from qprof.ranking import rank_statements
@@ -77,6 +78,10 @@ def top(
     ] = None,
     runs: Annotated[int, typer.Option("--runs", min=1, help="With --workload: executions per statement.")] = 5,
     width: Annotated[int, typer.Option("--width", min=10, help="Cut the query column to this many characters (table/markdown).")] = 60,
+    since: SinceOption = None,
+    between: BetweenOption = None,
+    store: StoreOption = None,
+    target: TargetOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -88,18 +93,26 @@ def top(
     \b
     Examples:
       qprof top --by mean --limit 10
+      qprof top --since 1h          (what happened in the last hour, from qprof snapshot history)
       qprof top --db sqlite:///app.sqlite --workload queries/shop.sql --runs 10
       qprof top --format json | jq '.statements[0]'
     """
     skipped: list[Skipped] = []
-    with connect(db, profile, statement_timeout) as target:
+    if since is not None or between is not None:
         if workload is not None:
-            statements, skipped = _from_workload(target, workload, runs)
-            source = "workload"
-        else:
-            statements = _from_server(target, all_databases, user, min_calls)
-            source = "pg_stat_statements"
-        description = target.describe()
+            raise BadInput("--since/--between rank stored history; they cannot be combined with --workload")
+        statements, description = windowed_source(store, target, db, profile, statement_timeout, since, between)
+        statements = [s for s in statements if user is None or s.user == user]
+        source = "history"
+    else:
+        with connect(db, profile, statement_timeout) as live:
+            if workload is not None:
+                statements, skipped = _from_workload(live, workload, runs)
+                source = "workload"
+            else:
+                statements = _from_server(live, all_databases, user, min_calls)
+                source = "pg_stat_statements"
+            description = live.describe()
     for item in skipped:
         warn(f"skipped {item.statement}: {item.reason}")
     if not statements:

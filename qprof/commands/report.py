@@ -1,0 +1,145 @@
+"""``qprof report``: what happened in a window of the history, as Markdown, HTML or JSON (for cron)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, handle_errors
+from qprof.errors import EXIT_FINDINGS, BadInput
+from qprof.history.cli import BetweenOption, QuietOption, SinceOption, StoreOption, TargetOption, history_target, store_location
+from qprof.output import emit, note, render_json, warn
+from qprof.units import parse_percent
+
+
+class ReportFormat(str, Enum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+
+
+def advisor_findings(db: str | None, profile: str | None, statement_timeout: str) -> tuple[list[dict[str, Any]] | None, str]:
+    """The database rules' findings on the live database, when --db is given and the advisors
+    are installed (they are a separate part of qprof; a missing one only leaves a note)."""
+    if not (db or profile):
+        return None, "give --db to include the advisors' findings on the live database"
+    try:
+        from qprof.advisors.context import collect_database
+        from qprof.advisors.runner import run_database_rules, sort_findings
+        from qprof.rules_config import load_rules_config
+    except ImportError:
+        return None, "the advisors are not available in this qprof installation"
+    from qprof.cli.options import connect
+    from qprof.config import load_config
+
+    config = load_config()
+    with connect(db, profile, statement_timeout, config) as target:
+        run = run_database_rules(collect_database(target), load_rules_config(config.settings))
+    for error in run.errors:
+        warn(error)
+    rows = [
+        {"code": f.code, "severity": f.severity, "title": f.message or f.title, "subject": f.target}
+        for f in sort_findings(run.findings)
+    ]
+    return rows, "no findings"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "db"
+
+
+def report(
+    since: SinceOption = None,
+    between: BetweenOption = None,
+    regression: Annotated[str, typer.Option("--regression", help="Mean time up by at least this much counts as a regression (e.g. 20%).")] = "20%",
+    min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Calls needed in both windows for a regression to count.")] = 10,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Compare with this saved baseline instead of the previous window.")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="markdown, html (self-contained, charts embedded) or json.")] = ReportFormat.markdown,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-report-<db>-<YYYYmmdd-HHMM>.html and .md (with chart PNGs) into this folder.")] = None,
+    fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 1 when the report lists a regression.")] = False,
+    no_charts: Annotated[bool, typer.Option("--no-charts", help="Skip the matplotlib charts (faster).")] = False,
+    target: TargetOption = None,
+    store: StoreOption = None,
+    quiet: QuietOption = False,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    statement_timeout: StatementTimeoutOption = "30s",
+    debug: DebugOption = False,
+) -> None:
+    """Report on a window of the history: load, top statements with trends, regressions, new
+    statements, sequential-scan growth, index usage, dead tuples and the advisors' findings.
+
+    Without --since/--between the window starts where the previous report ended (else 24h).
+
+    \b
+    Examples:
+      qprof report --since 24h --format html --out reports/
+      qprof report --since 7d --regression 30% --fail-on-regression
+      qprof report --between 120 150 --format json | jq .regressions
+    """
+    from qprof.history.store import Store, utcnow
+    from qprof.history.window import select_window, window_by_time
+    from qprof.reports.build import ReportOptions, build_report
+    from qprof.reports.charts import render_charts
+    from qprof.reports.render import html_page, markdown
+
+    fraction = parse_percent(regression)
+    if fraction <= 0:
+        raise BadInput("--regression must be above 0%")
+    with Store(store_location(store)) as history:
+        chosen = history_target(history, target, db, profile, statement_timeout)
+        window = None
+        if since is None and between is None:
+            previous_end = history.last_report_end(chosen.id)
+            if previous_end is not None:
+                window = window_by_time(history, chosen, previous_end)
+        if window is None:
+            window = select_window(history, chosen, since=since, between=between)
+        if window.shorter_than_requested and not quiet:
+            warn(f"history of {chosen.name} starts at {window.start:%Y-%m-%d %H:%M} UTC, later than the window asked for")
+        findings, findings_note = advisor_findings(db, profile, statement_timeout)
+        options = ReportOptions(
+            regression=fraction, min_calls=min_calls, limit=limit, baseline=baseline, findings=findings, findings_note=findings_note
+        )
+        result = build_report(history, window, options)
+        history.record_report(chosen.id, window.start, window.end)
+    doc = result.document
+    charts = {} if no_charts or fmt is ReportFormat.json and out is None else render_charts(result.series)
+    generated = utcnow().strftime("%Y-%m-%d %H:%M")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"qprof-report-{_slug(chosen.name)}-{window.end:%Y%m%d-%H%M}"
+        images = {}
+        for key, (_title, png) in charts.items():
+            image = out / f"{stem}-{key}.png"
+            image.write_bytes(png)
+            images[key] = image.name
+        written = [out / f"{stem}.html", out / f"{stem}.md"]
+        written[0].write_text(html_page(doc, charts, generated), encoding="utf-8")
+        written[1].write_text(markdown(doc, images), encoding="utf-8")
+        if fmt is ReportFormat.json:
+            written.append(out / f"{stem}.json")
+            written[2].write_text(render_json(doc), encoding="utf-8")
+        if not quiet:
+            for path in written:
+                note(f"wrote {path}")
+    elif fmt is ReportFormat.json:
+        emit(render_json(doc))
+    elif fmt is ReportFormat.html:
+        emit(html_page(doc, charts, generated))
+    else:
+        emit(markdown(doc))
+    if fail_on_regression and doc["regressions"]:
+        if not quiet:
+            warn(f"{len(doc['regressions'])} regression(s) at or above {100 * fraction:.0f}%")
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(handle_errors(report))

@@ -1,0 +1,61 @@
+"""Where the history store lives: ``--store``, ``$QPROF_STORE``, ``store =`` in the config, or a
+SQLite file under the user's data directory (``$XDG_DATA_HOME/qprof/history.db``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from qprof.config import Config
+from qprof.errors import BadInput
+
+
+def default_store_path() -> Path:
+    """``$XDG_DATA_HOME/qprof/history.db``, falling back to ``~/.local/share`` as the XDG spec says."""
+    base = os.environ.get("XDG_DATA_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "qprof" / "history.db"
+
+
+def resolve_store(store: str | None, config: Config | None = None) -> str:
+    """The store the user meant, as a string (URL or path) not yet normalised."""
+    if store:
+        return store
+    env = os.environ.get("QPROF_STORE")
+    if env:
+        return env
+    if config is not None and config.settings.get("store"):
+        return str(config.settings["store"])
+    return str(default_store_path())
+
+
+def store_url(text: str) -> URL:
+    """A SQLAlchemy URL for ``text``: a URL as given (``postgresql://`` uses psycopg 3), or a file path."""
+    text = text.strip()
+    if "://" not in text:
+        path = Path(text).expanduser().resolve()
+        return URL.create("sqlite", database=str(path))
+    try:
+        url = make_url(text)
+    except ArgumentError as exc:
+        raise BadInput(f"invalid store URL: {exc}", hint="use a file path, sqlite:///path or postgresql://user@host/db") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise BadInput(
+            f"unsupported history store {url.get_backend_name()!r}",
+            hint="use a SQLite file (the default) or a postgresql:// URL",
+        )
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        url = url.set(database=str(Path(url.database).expanduser().resolve()))
+    return url
+
+
+def describe(url: URL) -> str:
+    """The store URL with any password hidden: safe for messages and reports."""
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite {url.database}"
+    return url.render_as_string(hide_password=True)
