@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
 
 from qprof.config import Config
 from qprof.errors import BadInput
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only when a store is opened: `qprof top` stays fast
+    from sqlalchemy.engine import URL
 
 
 def default_store_path() -> Path:
@@ -34,6 +35,9 @@ def resolve_store(store: str | None, config: Config | None = None) -> str:
 
 def store_url(text: str) -> URL:
     """A SQLAlchemy URL for ``text``: a URL as given (``postgresql://`` uses psycopg 3), or a file path."""
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import ArgumentError
+
     text = text.strip()
     if "://" not in text:
         path = Path(text).expanduser().resolve()
