@@ -1,3 +1,3 @@
-from qprof.cli import main
+from qprof.cli.app import main
 
 main()

@@ -14,7 +14,7 @@ import pytest
 from pgcluster import PgCluster
 from typer.testing import CliRunner
 
-from qprof.cli import app
+from qprof.cli.app import app
 from qprof.conninfo import parse_target
 from qprof.runner import time_workload
 from qprof.targets import open_target

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from qprof.cli import app
+from qprof.cli.app import app
 
 ROOT = typer.main.get_command(app)
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from pgcluster import PgCluster
 
-from qprof.cli import app
+from qprof.cli.app import app
 from qprof.conninfo import parse_target
 from qprof.errors import QprofError
 from qprof.plans.postgres import estimate_cost, explain_postgres

@@ -29,7 +29,7 @@ def history(pg_cluster, tmp_path_factory):
     """Three snapshots: in the second interval the sleepy statement is 4× slower and a new one appears."""
     from typer.testing import CliRunner
 
-    from qprof.cli import app
+    from qprof.cli.app import app
 
     dsn = make_database(pg_cluster, "hist_report")
     store = str(tmp_path_factory.mktemp("report") / "history.db")

@@ -1,0 +1,213 @@
+"""The advisor pipeline: analyze statements → candidates → what-if costs → selection.
+
+Statements that cannot be used are skipped with a reason and the run goes on. The result holds
+everything the generator, verification and output need; nothing here writes to the database
+(HypoPG's hypothetical indexes are session-local and reset afterwards).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qprof.advise.candidates import Analyzer, Candidate, candidates_for
+from qprof.advise.catalog import Catalog, load_catalog
+from qprof.advise.selection import Selection, select_indexes
+from qprof.advise.whatif import WhatIf, make_whatif
+from qprof.advise.workload_source import AdviseStatement
+from qprof.errors import QprofError
+
+
+@dataclass
+class Skip:
+    statement: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"statement": self.statement, "reason": self.reason}
+
+
+@dataclass
+class Advice:
+    statements: list[AdviseStatement]
+    skipped: list[Skip]
+    selection: Selection
+    catalog: Catalog
+    whatif_method: str
+    size_source: str
+    cost_unit: str
+    whatif_calls: int
+    cache_hits: int
+    seconds: float
+    by_key: dict[str, AdviseStatement] = field(default_factory=dict)
+
+    def recommendations(self) -> list[Candidate]:
+        return list(self.selection.chosen)
+
+
+def analyze_statements(
+    catalog: Catalog, statements: Sequence[AdviseStatement], skipped: list[Skip]
+) -> list[AdviseStatement]:
+    """Parse and resolve each statement; attach its tables and candidates, or skip it with the reason."""
+    usable = []
+    for statement in statements:
+        try:
+            analysis = Analyzer(catalog).analyze(statement.sql)
+        except QprofError as exc:
+            skipped.append(Skip(statement.sql, _reason(exc.message)))
+            continue
+        statement.analysis = analysis
+        statement.tables = frozenset(analysis.tables)
+        statement.candidates = candidates_for(catalog, analysis)
+        usable.append(statement)
+    return usable
+
+
+def _reason(message: str) -> str:
+    if message.startswith("cannot parse") or message.startswith("cannot tokenize") or message == "empty statement":
+        return f"unparseable: {message}"
+    return message
+
+
+def advise(
+    target: Any,
+    statements: Sequence[AdviseStatement],
+    *,
+    whatif_mode: str = "auto",
+    min_gain: float = 0.10,
+    budget: int | None = None,
+    max_indexes: int | None = None,
+    from_server: bool = False,
+    lock_timeout: float = 5.0,
+    warn: Callable[[str], None] = lambda message: None,
+    on_progress: Callable[[dict], None] | None = None,
+    catalog: Catalog | None = None,
+) -> Advice:
+    started = time.perf_counter()
+    catalog = catalog or load_catalog(target)
+    skipped: list[Skip] = []
+    usable = analyze_statements(catalog, statements, skipped)
+    whatif = make_whatif(target, catalog, whatif_mode, lock_timeout=lock_timeout, warn=warn)
+    try:
+        costed = _baseline(whatif, usable, skipped)
+        selection = select_indexes(
+            costed, whatif, catalog, from_server=from_server, min_gain=min_gain, budget=budget,
+            max_indexes=max_indexes, on_progress=on_progress,
+        )
+    finally:
+        whatif.close()
+    return Advice(
+        statements=costed,
+        skipped=skipped,
+        selection=selection,
+        catalog=catalog,
+        whatif_method=whatif.method,
+        size_source=whatif.size_source,
+        cost_unit=whatif.cost_unit,
+        whatif_calls=whatif.calls,
+        cache_hits=whatif.cache_hits,
+        seconds=time.perf_counter() - started,
+        by_key={s.key: s for s in costed},
+    )
+
+
+def _baseline(whatif: WhatIf, statements: list[AdviseStatement], skipped: list[Skip]) -> list[AdviseStatement]:
+    """Cost every statement as it is today; one that cannot be explained is skipped."""
+    costed = []
+    for statement in statements:
+        try:
+            whatif.cost(statement, ())
+        except QprofError as exc:
+            _recover(whatif)
+            skipped.append(Skip(statement.sql, f"explain failed: {exc.message}"))
+            continue
+        costed.append(statement)
+    return costed
+
+
+def _recover(whatif: WhatIf) -> None:
+    """After a failed EXPLAIN, make sure the session is usable again."""
+    target = getattr(whatif, "target", None)
+    conn = getattr(target, "conn", None)
+    if conn is None:
+        return
+    try:
+        import psycopg
+
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def recommendations(advice: Advice, engine: str) -> list:
+    """The chosen indexes as Recommendations with names, DDL and per-statement evidence."""
+    from qprof.advise.generator import Recommendation, StatementEvidence, create_ddl, drop_ddl, index_name
+
+    selection = advice.selection
+    taken = {index.name for index in advice.catalog.indexes}
+    taken |= {rel.name for rel in advice.catalog.relations.values()}
+    result = []
+    for candidate in sorted(selection.chosen):
+        name = index_name(candidate, taken)
+        taken.add(name)
+        evidence = []
+        for key in selection.served.get(candidate, []):
+            statement = advice.by_key[key]
+            evidence.append(
+                StatementEvidence(
+                    key=key, text=statement.sql, calls=statement.calls, queryid=statement.queryid, name=statement.name,
+                    cost_before=selection.cost_before.get(key), cost_after=selection.cost_after.get(key),
+                )
+            )
+        evidence.sort(key=lambda ev: -(ev.calls * ((ev.cost_before or 0) - (ev.cost_after or 0))))
+        result.append(
+            Recommendation(
+                candidate=candidate,
+                name=name,
+                ddl=create_ddl(candidate, name, engine),
+                drop_ddl=drop_ddl(candidate.schema, name, engine),
+                size_bytes=selection.sizes[candidate],
+                size_source=advice.size_source,
+                write_overhead=selection.overhead[candidate],
+                hot_columns=selection.hot_columns[candidate],
+                statements=evidence,
+            )
+        )
+    return result
+
+
+def drop_recommendations(catalog: Catalog, engine: str) -> list:
+    """Drop migrations for unused and duplicate indexes (never ones that enforce a constraint)."""
+    from qprof.advise.candidates import Key
+    from qprof.advise.generator import Recommendation, drop_ddl, recreate_ddl
+    from qprof.index_classes import DUPLICATE, UNUSED, classify
+
+    result = []
+    classified = classify([i for i in catalog.indexes])
+    # The index a duplicate is kept for must survive even when it is itself unused.
+    keepers = {(i.schema, i.covered_by) for i in classified if DUPLICATE in i.classes and i.covered_by}
+    for index in classified:
+        reasons = [c for c in index.classes if c in (UNUSED, DUPLICATE)]
+        if not reasons or index.is_primary or index.constraint or not index.definition.upper().startswith("CREATE"):
+            continue
+        if DUPLICATE not in reasons and (index.schema, index.name) in keepers:
+            continue
+        why = "unused (no scans since statistics were reset)" if UNUSED in reasons else f"duplicate of {index.covered_by}"
+        keys = tuple(Key(k.expression, k.descending) for k in index.keys)
+        result.append(
+            Recommendation(
+                candidate=Candidate(index.schema, index.table, keys),
+                name=index.name,
+                ddl=drop_ddl(index.schema, index.name, engine),
+                drop_ddl=recreate_ddl(index.definition, engine),
+                size_bytes=index.size_bytes or 0,
+                size_source="pg_relation_size" if engine == "postgresql" else "dbstat",
+                write_overhead=0.0,
+                kind="drop",
+                reason=why,
+            )
+        )
+    return result

@@ -1,0 +1,576 @@
+"""Index candidates from the parsed workload (sqlglot, PostgreSQL and SQLite dialects).
+
+Each statement is read scope by scope: every column reference is followed through aliases,
+derived tables, CTEs and views down to the base table it comes from (a ``MATERIALIZED`` CTE is
+an optimisation fence, so predicates outside it do not reach its tables). Per table we collect
+the *indexable* uses — equality/IN/IS NULL, ranges, join keys, ORDER BY (ordinals, select-list
+aliases and per-key directions resolved) and GROUP BY — and turn them into B-tree shapes of up
+to three columns: equality columns first, then one range column or the sort keys.
+
+Candidates an existing valid index already serves (the candidate is a leading prefix of it)
+are dropped, as are shapes on columns whose type has no B-tree operator class.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from qprof import sqltext
+from qprof.advise.catalog import CATALOG_SCHEMAS, Catalog, Relation
+from qprof.errors import BadInput
+from qprof.model import IndexInfo
+
+MAX_COLUMNS = 3
+MAX_EQUALITY = 4  # equality columns considered per table use (permutations grow fast)
+MAX_VIEW_DEPTH = 8
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """One key column of a candidate index."""
+
+    column: str
+    descending: bool = False
+
+    def label(self) -> str:
+        return self.column + (" DESC" if self.descending else "")
+
+
+@dataclass(frozen=True, order=True)
+class Candidate:
+    """A B-tree index shape on one table: ``schema.table (keys…)``."""
+
+    schema: str
+    table: str
+    keys: tuple[Key, ...]
+
+    @property
+    def table_key(self) -> tuple[str, str]:
+        return (self.schema, self.table)
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def columns(self) -> list[str]:
+        return [key.label() for key in self.keys]
+
+    def prefix(self, length: int) -> "Candidate":
+        return Candidate(self.schema, self.table, self.keys[:length])
+
+    def extended(self, key: Key) -> "Candidate":
+        return Candidate(self.schema, self.table, (*self.keys, key))
+
+    def is_prefix_of(self, other: "Candidate") -> bool:
+        return self.table_key == other.table_key and other.keys[: len(self.keys)] == self.keys
+
+    def __str__(self) -> str:
+        return f"{self.qualified_table}({', '.join(self.columns)})"
+
+
+@dataclass
+class TableUse:
+    """How one occurrence of a table in a statement could use an index."""
+
+    relation: Relation
+    equality: list[str] = field(default_factory=list)
+    ranges: list[str] = field(default_factory=list)
+    joins: list[str] = field(default_factory=list)
+    sort: list[Key] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)
+
+    def add(self, bucket: list[str], column: str) -> None:
+        if column not in bucket:
+            bucket.append(column)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.equality or self.ranges or self.joins or self.sort or self.group)
+
+
+@dataclass
+class StatementAnalysis:
+    """The tables a statement reads or writes and the indexable uses found on them."""
+
+    tables: set[tuple[str, str]]
+    uses: list[TableUse]
+    updated_columns: dict[tuple[str, str], set[str]]  # UPDATE … SET columns (HOT matters)
+    inserts_into: set[tuple[str, str]]
+    kind: str
+
+
+class _Source:
+    """A base table occurrence in a statement (instances of the same table stay distinct)."""
+
+    def __init__(self, relation: Relation) -> None:
+        self.relation = relation
+        self.use = TableUse(relation)
+
+
+class Analyzer:
+    """Resolves one statement against the catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.dialect = sqltext.DIALECTS[catalog.engine]
+        self._sources: dict[int, _Source] = {}  # id(exp.Table) -> source
+        self.missing: list[str] = []
+        self.saw_catalog = False
+        self.tables: set[tuple[str, str]] = set()
+
+    # -- entry point ---------------------------------------------------------------------------
+    def analyze(self, sql: str) -> StatementAnalysis:
+        tree = sqltext.parse(sql, self.catalog.engine).copy()
+        if not sqltext.is_query(tree):
+            raise BadInput(f"{sqltext.statement_kind(tree)} statement: nothing to index")
+        kind = sqltext.statement_kind(tree)
+        updated: dict[tuple[str, str], set[str]] = {}
+        inserts: set[tuple[str, str]] = set()
+        tree = self._dml_as_select(tree, updated, inserts)
+        self._expand_views(tree, 0)
+        self._bind_tables(tree)
+        if self.missing:
+            raise BadInput(f"table missing: {', '.join(sorted(set(self.missing)))}")
+        if not self.tables and not inserts:
+            raise BadInput("only catalog tables" if self.saw_catalog else "no tables")
+        try:
+            scopes = traverse_scope(tree) if tree is not None else []
+        except Exception as exc:  # sqlglot raises OptimizeError and friends on odd shapes
+            raise BadInput(f"cannot resolve the statement's scopes: {exc}") from None
+        for scope in scopes:
+            self._scope(scope)
+        uses = [source.use for source in self._sources.values() if not source.use.empty]
+        return StatementAnalysis(set(self.tables) | inserts, uses, updated, inserts, kind)
+
+    # -- preparation ---------------------------------------------------------------------------
+    def _dml_as_select(self, tree: exp.Expression, updated: dict, inserts: set) -> exp.Expression | None:
+        """UPDATE/DELETE find their rows like ``SELECT … FROM target WHERE …``; INSERT … SELECT reads its query."""
+        if isinstance(tree, exp.Update):
+            table = tree.this
+            relation = self._relation_of(table) if isinstance(table, exp.Table) else None
+            if relation is not None:
+                columns = set()
+                for assignment in tree.expressions:
+                    if isinstance(assignment, exp.EQ) and isinstance(assignment.this, exp.Column):
+                        columns.add(assignment.this.name)
+                updated[self._index_target(relation).key] = columns
+            select = exp.select("*").from_(table.copy())
+            if tree.args.get("from"):
+                for source in tree.args["from"].find_all(exp.Table):
+                    select = select.join(source.copy())
+            where = tree.args.get("where")
+            if where is not None:
+                select = select.where(where.this.copy())
+            return self._with(tree, select)
+        if isinstance(tree, exp.Delete):
+            table = tree.this
+            select = exp.select("*").from_(table.copy())
+            for source in tree.args.get("using") or []:
+                select = select.join(source.copy())
+            where = tree.args.get("where")
+            if where is not None:
+                select = select.where(where.this.copy())
+            return self._with(tree, select)
+        if isinstance(tree, exp.Insert):
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            if isinstance(target, exp.Table):
+                relation = self._relation_of(target)
+                if relation is not None:
+                    inserts.add(self._index_target(relation).key)
+            query = tree.expression
+            if isinstance(query, exp.Query):
+                return self._with(tree, query.copy())
+            return None
+        return tree
+
+    @staticmethod
+    def _with(original: exp.Expression, select: exp.Expression) -> exp.Expression:
+        with_ = original.args.get("with_") or original.args.get("with")
+        if with_ is not None and isinstance(select, exp.Query):
+            select.set("with_" if "with_" in select.arg_types else "with", with_.copy())
+        return select
+
+    def _expand_views(self, tree: exp.Expression | None, depth: int) -> None:
+        """Replace each view reference by its definition as an aliased subquery."""
+        if tree is None:
+            return
+        if depth > MAX_VIEW_DEPTH:
+            raise BadInput("views nest too deeply")
+        cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+        for table in list(tree.find_all(exp.Table)):
+            if not table.name or (not table.db and table.name in cte_names):
+                continue
+            relation = self._relation_of(table)
+            if relation is None or not relation.is_view or not relation.definition:
+                continue
+            try:
+                body = sqltext.parse(relation.definition, self.catalog.engine).copy()
+            except BadInput:
+                continue
+            self._expand_views(body, depth + 1)
+            alias = table.alias or table.name
+            subquery = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+            table.replace(subquery)
+
+    def _relation_of(self, table: exp.Table) -> Relation | None:
+        name_ident = table.this if isinstance(table.this, exp.Identifier) else None
+        if name_ident is None:
+            return None
+        db = table.args.get("db")
+        return self.catalog.lookup(
+            db.name if db is not None else None,
+            name_ident.name,
+            quoted_schema=bool(db is not None and db.quoted),
+            quoted_name=bool(name_ident.quoted),
+        )
+
+    def _index_target(self, relation: Relation) -> Relation:
+        """Partitions are advised on their partitioned root."""
+        if relation.root and relation.root in self.catalog.relations:
+            return self.catalog.relations[relation.root]
+        return relation
+
+    def _bind_tables(self, tree: exp.Expression | None) -> None:
+        if tree is None:
+            return
+        cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+        for table in tree.find_all(exp.Table):
+            if not isinstance(table.this, exp.Identifier):
+                continue  # table functions: generate_series(…), unnest(…)
+            if not table.db and table.name in cte_names:
+                continue
+            db = table.args.get("db")
+            schema_name = db.name if db is not None else None
+            if schema_name and (schema_name.lower() in CATALOG_SCHEMAS):
+                self.saw_catalog = True
+                continue
+            relation = self._relation_of(table)
+            if relation is None:
+                if schema_name is None and (
+                    table.name.lower().startswith("pg_") or table.name.lower().startswith("sqlite_")
+                ):
+                    self.saw_catalog = True
+                    continue  # pg_class, pg_stat_activity, sqlite_master …: catalog
+                self.missing.append(table.sql(self.dialect))
+                continue
+            if relation.is_view:
+                continue  # a view without a parseable definition: nothing to follow
+            target = self._index_target(relation)
+            self._sources[id(table)] = _Source(target)
+            self.tables.add(target.key)
+
+    # -- resolution ----------------------------------------------------------------------------
+    def _resolve(self, scope: Scope, column: exp.Column, depth: int = 0) -> tuple[_Source, str] | None:
+        """The base table occurrence and column name a column reference reads, or None."""
+        if depth > 16:
+            return None
+        name = column.name
+        alias = column.table
+        if alias:
+            hit = self._find_source(scope, alias)
+            if hit is None:
+                return None
+            owner, source = hit
+            return self._through(owner, source, name, depth)
+        # Unqualified: the one source in this scope (or an outer one) that has the column.
+        current: Scope | None = scope
+        while current is not None:
+            matches = []
+            for source in current.sources.values():
+                found = self._through(current, source, name, depth)
+                if found is not None:
+                    matches.append(found)
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                return None  # ambiguous
+            current = current.parent
+        return None
+
+    def _find_source(self, scope: Scope, alias: str) -> tuple[Scope, object] | None:
+        current: Scope | None = scope
+        while current is not None:
+            if alias in current.sources:
+                return current, current.sources[alias]
+            if not self.catalog.case_sensitive:
+                for key, source in current.sources.items():
+                    if key.lower() == alias.lower():
+                        return current, source
+            current = current.parent
+        return None
+
+    def _through(self, scope: Scope, source: object, name: str, depth: int) -> tuple[_Source, str] | None:
+        if isinstance(source, exp.Table):
+            bound = self._sources.get(id(source))
+            if bound is None:
+                return None
+            column = bound.relation.column(name, case_sensitive=self.catalog.case_sensitive)
+            if column is None:
+                return None
+            return bound, column.name
+        if isinstance(source, Scope):
+            if _is_fenced(source):
+                return None
+            select = source.expression
+            if not isinstance(select, exp.Select):
+                return None
+            for projection in select.selects:
+                if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)):
+                    qualifier = projection.table if isinstance(projection, exp.Column) else None
+                    found = self._resolve(source, exp.column(name, qualifier or None), depth + 1)
+                    if found is not None:
+                        return found
+                    continue
+                if _same_name(projection.alias_or_name, name, self.catalog.case_sensitive):
+                    inner = projection.unalias() if isinstance(projection, exp.Alias) else projection
+                    if isinstance(inner, exp.Column):
+                        return self._resolve(source, inner, depth + 1)
+                    return None
+        return None
+
+    # -- uses ----------------------------------------------------------------------------------
+    def _scope(self, scope: Scope) -> None:
+        select = scope.expression
+        if not isinstance(select, exp.Select):
+            return
+        conditions: list[exp.Expression] = []
+        where = select.args.get("where")
+        if where is not None:
+            conditions.extend(_conjuncts(where.this))
+        for join in select.args.get("joins") or []:
+            on = join.args.get("on")
+            if on is not None:
+                conditions.extend(_conjuncts(on))
+            for using in join.args.get("using") or []:
+                self._using(scope, join, using)
+        for condition in conditions:
+            self._condition(scope, condition)
+        self._order(scope, select)
+        self._group(scope, select)
+
+    def _column_of(self, scope: Scope, node: exp.Expression) -> tuple[_Source, str] | None:
+        node = _strip(node)
+        if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+            return self._resolve(scope, node)
+        return None
+
+    def _sources_in(self, scope: Scope, node: exp.Expression) -> set[int] | None:
+        """Which table occurrences an expression reads; None when it reads an unresolvable column."""
+        found: set[int] = set()
+        for column in node.find_all(exp.Column):
+            hit = self._resolve(scope, column)
+            if hit is None:
+                continue
+            found.add(id(hit[0]))
+        return found
+
+    def _condition(self, scope: Scope, condition: exp.Expression) -> None:
+        condition = _strip(condition)
+        if isinstance(condition, (exp.EQ, exp.NullSafeEQ)):
+            self._comparison(scope, condition.this, condition.expression, "equality")
+        elif isinstance(condition, (exp.GT, exp.GTE, exp.LT, exp.LTE)):
+            self._comparison(scope, condition.this, condition.expression, "ranges")
+        elif isinstance(condition, exp.Between):
+            hit = self._column_of(scope, condition.this)
+            if hit and not self._reads(scope, hit[0], condition.args["low"], condition.args["high"]):
+                hit[0].use.add(hit[0].use.ranges, hit[1])
+        elif isinstance(condition, exp.In):
+            hit = self._column_of(scope, condition.this)
+            if hit:
+                if condition.args.get("query") is not None:
+                    hit[0].use.add(hit[0].use.joins, hit[1])
+                elif not self._reads(scope, hit[0], *condition.expressions):
+                    hit[0].use.add(hit[0].use.equality, hit[1])
+        elif isinstance(condition, exp.Is):
+            hit = self._column_of(scope, condition.this)
+            if hit and isinstance(condition.expression, exp.Null):
+                hit[0].use.add(hit[0].use.equality, hit[1])
+        elif isinstance(condition, exp.Or):
+            branches = [_strip(b) for b in _disjuncts(condition)]
+            hits = []
+            for branch in branches:
+                if not isinstance(branch, (exp.EQ, exp.In)):
+                    return
+                hit = self._column_of(scope, branch.this)
+                if hit is None:
+                    return
+                hits.append(hit)
+            if len({(id(h[0]), h[1]) for h in hits}) == 1:
+                hits[0][0].use.add(hits[0][0].use.equality, hits[0][1])
+
+    def _reads(self, scope: Scope, source: _Source, *values: exp.Expression) -> bool:
+        """Whether the value side reads the same table occurrence (``a = b + 1`` on one row)."""
+        return any(id(source) in (self._sources_in(scope, value) or set()) for value in values if value is not None)
+
+    def _comparison(self, scope: Scope, left: exp.Expression, right: exp.Expression, bucket: str) -> None:
+        left_hit = self._column_of(scope, left)
+        right_hit = self._column_of(scope, right)
+        if left_hit and right_hit:
+            if left_hit[0] is right_hit[0]:
+                return  # a = b on the same row: no index helps
+            for source, name in (left_hit, right_hit):
+                source.use.add(source.use.joins if bucket == "equality" else source.use.ranges, name)
+            return
+        for hit, other in ((left_hit, right), (right_hit, left)):
+            if hit is None:
+                continue
+            if self._reads(scope, hit[0], other):
+                continue
+            target = getattr(hit[0].use, bucket)
+            if bucket == "equality" and (self._sources_in(scope, other) or set()):
+                target = hit[0].use.joins  # a = b.x + 1: a join key computed from another table
+            hit[0].use.add(target, hit[1])
+
+    def _using(self, scope: Scope, join: exp.Join, using: exp.Expression) -> None:
+        name = using.name
+        for source in scope.sources.values():
+            found = self._through(scope, source, name, 0)
+            if found is not None:
+                found[0].use.add(found[0].use.joins, found[1])
+
+    def _select_item(self, select: exp.Select, node: exp.Expression) -> exp.Expression:
+        """ORDER BY/GROUP BY items that are ordinals or select-list aliases, as the expression they name."""
+        node = _strip(node)
+        if isinstance(node, exp.Literal) and node.is_int:
+            position = int(node.name)
+            if 1 <= position <= len(select.selects):
+                item = select.selects[position - 1]
+                return item.unalias() if isinstance(item, exp.Alias) else item
+        if isinstance(node, exp.Column) and not node.table:
+            for item in select.selects:
+                if isinstance(item, exp.Alias) and _same_name(item.alias, node.name, self.catalog.case_sensitive):
+                    return item.unalias()
+        return node
+
+    def _order(self, scope: Scope, select: exp.Select) -> None:
+        order = select.args.get("order")
+        if order is None:
+            return
+        keys: list[tuple[_Source, Key]] = []
+        for ordered in order.expressions:
+            expression = self._select_item(select, ordered.this)
+            hit = self._column_of(scope, expression)
+            if hit is None:
+                return  # an expression or another table: no single index provides this order
+            keys.append((hit[0], Key(hit[1], bool(ordered.args.get("desc")))))
+        owners = {id(source) for source, _ in keys}
+        if len(owners) != 1:
+            return
+        source = keys[0][0]
+        if not source.use.sort:
+            source.use.sort = [key for _, key in keys][:MAX_COLUMNS]
+
+    def _group(self, scope: Scope, select: exp.Select) -> None:
+        group = select.args.get("group")
+        if group is None:
+            return
+        for item in group.expressions:
+            hit = self._column_of(scope, self._select_item(select, item))
+            if hit is not None:
+                hit[0].use.add(hit[0].use.group, hit[1])
+
+
+def _same_name(a: str, b: str, case_sensitive: bool) -> bool:
+    return a == b if case_sensitive else a.lower() == b.lower()
+
+
+def _is_fenced(scope: Scope) -> bool:
+    """A ``MATERIALIZED`` CTE is planned on its own: outer predicates do not reach its tables."""
+    cte = scope.expression.parent
+    return isinstance(cte, exp.CTE) and cte.args.get("materialized") is True
+
+
+def _strip(node: exp.Expression) -> exp.Expression:
+    """Parentheses and casts of the *value* side do not matter; a cast on a column does (see callers)."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    node = _strip(node)
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+def _disjuncts(node: exp.Expression) -> list[exp.Expression]:
+    node = _strip(node)
+    if isinstance(node, exp.Or):
+        return _disjuncts(node.this) + _disjuncts(node.expression)
+    return [node]
+
+
+# -- shapes ----------------------------------------------------------------------------------------
+def shapes(use: TableUse) -> set[tuple[Key, ...]]:
+    """Column sequences worth an index for one table use (prefix-closed, ≤ 3 columns)."""
+    equality = (use.equality + [c for c in use.joins if c not in use.equality])[:MAX_EQUALITY]
+    found: set[tuple[Key, ...]] = set()
+    heads: list[tuple[Key, ...]] = [()]
+    for length in range(1, min(len(equality), MAX_COLUMNS) + 1):
+        heads.extend(tuple(Key(c) for c in perm) for perm in itertools.permutations(equality, length))
+    for head in heads:
+        if head:
+            found.add(head)
+        used = {key.column for key in head}
+        room = MAX_COLUMNS - len(head)
+        if room <= 0:
+            continue
+        for column in use.ranges:
+            if column not in used:
+                found.add((*head, Key(column)))
+        sort = [key for key in use.sort if key.column not in used]
+        if sort:
+            found.add((*head, *sort[:room]))
+        group = [Key(c) for c in use.group if c not in used]
+        if group:
+            found.add((*head, *group[:room]))
+    closed: set[tuple[Key, ...]] = set()
+    for shape in found:
+        for length in range(1, len(shape) + 1):
+            closed.add(shape[:length])
+    return closed
+
+
+def existing_serves(index: IndexInfo, candidate: Candidate) -> bool:
+    """A valid, plain B-tree index whose leading keys are the candidate's keys (or all reversed)."""
+    if not index.valid or index.predicate or index.method != "btree":
+        return False
+    if len(index.keys) < len(candidate.keys):
+        return False
+    leading = index.keys[: len(candidate.keys)]
+    if any(k.opclass or k.collation for k in leading):
+        return False
+    names = [k.expression.strip('"') for k in leading]
+    if names != [k.column for k in candidate.keys]:
+        return False
+    flags = [k.descending for k in leading]
+    wanted = [k.descending for k in candidate.keys]
+    return flags == wanted or flags == [not w for w in wanted]
+
+
+def served(catalog: Catalog, candidate: Candidate) -> bool:
+    return any(existing_serves(index, candidate) for index in catalog.indexes_on(*candidate.table_key))
+
+
+def candidates_for(catalog: Catalog, analysis: StatementAnalysis) -> set[Candidate]:
+    """Every index shape the statement could use, before removing those already served."""
+    result: set[Candidate] = set()
+    for use in analysis.uses:
+        relation = use.relation
+        if relation.kind not in ("r", "p", "m"):
+            continue
+        for shape in shapes(use):
+            if all(_indexable(relation, key.column) for key in shape):
+                result.add(Candidate(relation.schema, relation.name, shape))
+    return result
+
+
+def _indexable(relation: Relation, column: str) -> bool:
+    info = relation.columns.get(column)
+    return info is not None and info.btree_ok

@@ -1,0 +1,346 @@
+"""Migration files for the recommended indexes, in the format the team already uses.
+
+* ``sql``: one file per index with ``-- migrate:up`` / ``-- migrate:down`` sections (dbmate style)
+* ``alembic``: a revision file; CONCURRENTLY runs inside ``op.get_context().autocommit_block()``
+* ``flyway``: ``V<version>__add_<name>.sql`` (+ ``.sql.conf`` with executeInTransaction=false,
+  and the ``U<version>__…`` undo script)
+* ``django``: a migration with ``atomic = False`` and ``RunSQL(sql, reverse_sql)``
+
+PostgreSQL DDL is ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` / ``DROP INDEX CONCURRENTLY IF
+EXISTS``; identifiers are quoted by psycopg.sql (SQLite: by sqlglot), never pasted. Every file
+starts with a header saying why the index is proposed, with the evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from qprof import __version__
+from qprof.advise.candidates import Candidate
+from qprof.errors import QprofError
+from qprof.sqltext import one_line
+
+FORMATS = ("sql", "alembic", "flyway", "django")
+MAX_NAME_BYTES = 63
+
+
+@dataclass
+class StatementEvidence:
+    key: str
+    text: str
+    calls: int
+    queryid: str | None = None
+    name: str | None = None
+    cost_before: float | None = None
+    cost_after: float | None = None
+    ms_before: float | None = None
+    ms_after: float | None = None
+    p95_before: float | None = None
+    p95_after: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queryid": self.queryid if self.queryid is not None else self.name,
+            "name": self.name,
+            "text": self.text,
+            "calls": self.calls,
+            "cost_before": _round(self.cost_before),
+            "cost_after": _round(self.cost_after),
+            "ms_before": _round(self.ms_before, 3),
+            "ms_after": _round(self.ms_after, 3),
+            "speedup": _round(self.ms_before / self.ms_after, 1) if self.ms_before and self.ms_after else None,
+        }
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+@dataclass
+class Recommendation:
+    """One index to create, with its DDL and the evidence for it."""
+
+    candidate: Candidate
+    name: str
+    ddl: str
+    drop_ddl: str
+    size_bytes: int
+    size_source: str
+    write_overhead: float
+    hot_columns: list[str] = field(default_factory=list)
+    statements: list[StatementEvidence] = field(default_factory=list)
+    real_size_bytes: int | None = None
+    build_ms: float | None = None
+    applied: bool | None = None
+    valid: bool | None = None
+    file: str | None = None
+    kind: str = "create"  # create | drop
+    reason: str | None = None  # drops: unused / duplicate of …
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.candidate.qualified_table,
+            "columns": self.candidate.columns,
+            "name": self.name,
+            "ddl": self.ddl,
+            "drop_ddl": self.drop_ddl,
+            "size_bytes": self.real_size_bytes if self.real_size_bytes is not None else self.size_bytes,
+            "estimated_size_bytes": self.size_bytes,
+            "size_source": "pg_relation_size (built)" if self.real_size_bytes is not None else self.size_source,
+            "build_ms": _round(self.build_ms),
+            "write_overhead": _round(self.write_overhead),
+            "hot_columns": self.hot_columns,
+            "statements": [s.to_dict() for s in self.statements],
+            "applied": self.applied,
+            "file": self.file,
+        }
+
+
+# -- names and DDL ---------------------------------------------------------------------------------
+def index_name(candidate: Candidate, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """``<table>_<col>_<col>[_desc]_idx``: readable, deterministic, ≤ 63 bytes (hash suffix when cut)."""
+    parts = [candidate.table] + [k.column + ("_desc" if k.descending else "") for k in candidate.keys]
+    base = re.sub(r"[^0-9A-Za-z_]+", "_", "_".join(parts)).strip("_").lower() or "index"
+    name = f"{base}_idx"
+    digest = hashlib.sha1(str(candidate).encode()).hexdigest()[:8]
+    if len(name.encode()) > MAX_NAME_BYTES or name in taken:
+        room = MAX_NAME_BYTES - len(f"_{digest}_idx")
+        name = f"{base.encode()[:room].decode(errors='ignore').rstrip('_')}_{digest}_idx"
+    return name
+
+
+def _pg_keys(candidate: Candidate):
+    from psycopg import sql
+
+    return sql.SQL(", ").join(
+        sql.Identifier(k.column) + (sql.SQL(" DESC") if k.descending else sql.SQL("")) for k in candidate.keys
+    )
+
+
+def create_ddl(candidate: Candidate, name: str, engine: str) -> str:
+    if engine == "sqlite":
+        return f"CREATE INDEX IF NOT EXISTS {_sq(name)} ON {_sq(candidate.table)} ({_sqlite_keys(candidate)});"
+    from psycopg import sql
+
+    statement = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({});").format(
+        sql.Identifier(name), sql.Identifier(candidate.schema, candidate.table), _pg_keys(candidate)
+    )
+    return statement.as_string(None)
+
+
+def drop_ddl(schema: str, name: str, engine: str) -> str:
+    if engine == "sqlite":
+        return f"DROP INDEX IF EXISTS {_sq(name)};"
+    from psycopg import sql
+
+    return sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {};").format(sql.Identifier(schema, name)).as_string(None)
+
+
+def recreate_ddl(definition: str, engine: str) -> str:
+    """``pg_get_indexdef`` output made concurrent and idempotent, for the down step of a drop."""
+    if engine == "sqlite":
+        return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.I).rstrip(";") + ";"
+    return re.sub(
+        r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+",
+        lambda m: f"CREATE {m.group(1) or ''}INDEX CONCURRENTLY IF NOT EXISTS ",
+        definition,
+        count=1,
+        flags=re.I,
+    ).rstrip(";") + ";"
+
+
+def _sq(identifier: str) -> str:
+    from sqlglot import exp
+
+    return exp.to_identifier(identifier, quoted=True).sql("sqlite")
+
+
+def _sqlite_keys(candidate: Candidate) -> str:
+    return ", ".join(_sq(k.column) + (" DESC" if k.descending else "") for k in candidate.keys)
+
+
+# -- headers -------------------------------------------------------------------------------------
+@dataclass
+class RunInfo:
+    target: str
+    engine: str
+    whatif_method: str
+    cost_unit: str
+    date: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    version: str = __version__
+
+
+def _fmt_bytes(value: int | None) -> str:
+    from qprof.units import format_bytes
+
+    return format_bytes(value) if value is not None else "?"
+
+
+def header_lines(rec: Recommendation, info: RunInfo) -> list[str]:
+    lines = [f"qprof {info.version} index advice, {info.date}", f"target: {info.target}"]
+    if rec.kind == "drop":
+        lines.append(f"drops index {rec.name} on {rec.candidate.qualified_table}: {rec.reason or ''}")
+        lines.append(f"size: {_fmt_bytes(rec.size_bytes)}; the down step recreates it from pg_get_indexdef")
+        return lines
+    lines.append(f"index on {rec.candidate.qualified_table} ({', '.join(rec.candidate.columns)})")
+    lines.append(f"estimated with: {info.whatif_method} ({info.cost_unit})")
+    size = f"size: {_fmt_bytes(rec.size_bytes)} estimated ({rec.size_source})"
+    if rec.real_size_bytes is not None:
+        size += f"; {_fmt_bytes(rec.real_size_bytes)} measured (pg_relation_size)"
+    lines.append(size)
+    if rec.build_ms is not None:
+        lines.append(f"build time (verification): {rec.build_ms:,.0f} ms")
+    overhead = f"write overhead: ~{rec.write_overhead:,.0f} cost units over the workload period"
+    if rec.hot_columns:
+        overhead += f"; indexes UPDATEd column(s) {', '.join(rec.hot_columns)} (those updates stop being HOT)"
+    lines.append(overhead)
+    lines.append(f"statements helped ({len(rec.statements)}):")
+    for ev in rec.statements:
+        ident = f"queryid {ev.queryid}" if ev.queryid else (ev.name or ev.key)
+        lines.append(f"  - {ident}, calls {ev.calls}: {one_line(ev.text, 160)}")
+        cost = f"    est. cost {ev.cost_before:,.1f} -> {ev.cost_after:,.1f}" if ev.cost_before is not None and ev.cost_after is not None else "    est. cost ?"
+        lines.append(cost)
+        if ev.ms_before is not None and ev.ms_after is not None:
+            speed = f" ({ev.ms_before / ev.ms_after:,.1f}x)" if ev.ms_after else ""
+            lines.append(f"    measured median {ev.ms_before:,.3f} ms -> {ev.ms_after:,.3f} ms{speed}")
+    return lines
+
+
+# -- file writers ----------------------------------------------------------------------------------
+def _comment(lines: Sequence[str], prefix: str) -> str:
+    return "\n".join(f"{prefix} {line}".rstrip() for line in lines) + "\n"
+
+
+def _slug(recs: Sequence[Recommendation]) -> str:
+    if len(recs) == 1:
+        return ("add_" if recs[0].kind == "create" else "drop_") + recs[0].name
+    return "qprof_indexes"
+
+
+def _revision(recs: Sequence[Recommendation]) -> str:
+    return hashlib.sha1("|".join(r.ddl for r in recs).encode()).hexdigest()[:12]
+
+
+def _sql_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
+    out = []
+    for rec in recs:
+        out.append(_comment(header_lines(rec, info), "--"))
+    out.append("-- CONCURRENTLY cannot run inside a transaction block: run this file without one.\n" if info.engine != "sqlite" else "")
+    out.append("-- migrate:up transaction:false\n" + "".join(r.ddl + "\n" for r in recs))
+    out.append("\n-- migrate:down transaction:false\n" + "".join(r.drop_ddl + "\n" for r in reversed(recs)))
+    return "".join(out)
+
+
+def _py_string(text: str) -> str:
+    return repr(text)
+
+
+def _alembic_file(recs: Sequence[Recommendation], info: RunInfo, revision: str, down: str | None) -> str:
+    header = "\n".join(header_lines(recs[0], info) if len(recs) == 1 else sum((header_lines(r, info) + [""] for r in recs), []))
+    ups = "\n".join(f"        op.execute({_py_string(r.ddl)})" for r in recs)
+    downs = "\n".join(f"        op.execute({_py_string(r.drop_ddl)})" for r in reversed(recs))
+    return (
+        f'"""{_slug(recs)}\n\n{header}\n\nRevision ID: {revision}\nRevises: {down or ""}\n"""\n'
+        "from alembic import op\n\n"
+        f"revision = {revision!r}\n"
+        f"down_revision = {down!r}\n"
+        "branch_labels = None\n"
+        "depends_on = None\n\n\n"
+        "def upgrade() -> None:\n"
+        "    # CONCURRENTLY cannot run inside a transaction block\n"
+        "    with op.get_context().autocommit_block():\n"
+        f"{ups}\n\n\n"
+        "def downgrade() -> None:\n"
+        "    with op.get_context().autocommit_block():\n"
+        f"{downs}\n"
+    )
+
+
+def _django_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
+    header = _comment(sum((header_lines(r, info) for r in recs), []), "#")
+    operations = "\n".join(
+        f"        migrations.RunSQL(\n            sql={_py_string(r.ddl)},\n            reverse_sql={_py_string(r.drop_ddl)},\n        ),"
+        for r in recs
+    )
+    return (
+        f"{header}"
+        "from django.db import migrations\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    # CONCURRENTLY cannot run inside a transaction block\n"
+        "    atomic = False\n\n"
+        "    dependencies = [\n        # (\"your_app\", \"0001_initial\"),  set to this app's latest migration\n    ]\n\n"
+        "    operations = [\n"
+        f"{operations}\n"
+        "    ]\n"
+    )
+
+
+def write_migrations(
+    recs: Sequence[Recommendation],
+    out_dir: Path,
+    fmt: str,
+    info: RunInfo,
+    *,
+    single_file: bool = False,
+    alembic_down_revision: str | None = None,
+) -> list[Path]:
+    """Write the files; each Recommendation's ``file`` is set to the path that holds it."""
+    if fmt not in FORMATS:
+        raise QprofError(f"unknown migration format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if not recs:
+        return []
+    ensure_writable(out_dir)
+    groups: list[list[Recommendation]] = [list(recs)] if single_file else [[r] for r in recs]
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    written: list[Path] = []
+    down = alembic_down_revision
+    try:
+        for number, group in enumerate(groups, start=1):
+            slug = _slug(group)
+            if fmt == "sql":
+                path = out_dir / f"{number:03d}_{slug}.sql"
+                path.write_text(_sql_file(group, info), encoding="utf-8")
+            elif fmt == "alembic":
+                revision = _revision(group)
+                path = out_dir / f"{revision}_{slug}.py"
+                path.write_text(_alembic_file(group, info, revision, down), encoding="utf-8")
+                down = revision
+            elif fmt == "flyway":
+                version = f"{stamp}_{number}"
+                path = out_dir / f"V{version}__{slug}.sql"
+                header = "".join(_comment(header_lines(r, info), "--") for r in group)
+                path.write_text(header + "".join(r.ddl + "\n" for r in group), encoding="utf-8")
+                (out_dir / f"V{version}__{slug}.sql.conf").write_text("executeInTransaction=false\n", encoding="utf-8")
+                (out_dir / f"U{version}__{slug}.sql").write_text(
+                    "-- undo of " + path.name + "\n" + "".join(r.drop_ddl + "\n" for r in reversed(group)), encoding="utf-8"
+                )
+                (out_dir / f"U{version}__{slug}.sql.conf").write_text("executeInTransaction=false\n", encoding="utf-8")
+            else:
+                path = out_dir / f"{number:04d}_{slug}.py"
+                path.write_text(_django_file(group, info), encoding="utf-8")
+            for rec in group:
+                rec.file = str(path)
+            written.append(path)
+    except OSError as exc:
+        raise QprofError(f"cannot write migrations to {out_dir}: {exc.strerror or exc}") from None
+    return written
+
+
+def ensure_writable(out_dir: Path) -> None:
+    """Create the folder and prove we can write there, before any work is done."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".qprof-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise QprofError(
+            f"cannot write migrations to {out_dir}: {exc.strerror or exc}",
+            hint="choose another folder with --out DIR",
+        ) from None

@@ -1,0 +1,168 @@
+"""``--verify``: real before/after timings for each recommended index (for staging).
+
+For each index: time the statements it helps (EXPLAIN ANALYZE with real parameter values, one
+warm-up, median and p95 of ``runs``), build the index, time them again, then drop it (or keep
+it with ``--apply``). Anything built for measurement is dropped again on error, timeout,
+Ctrl-C and SIGTERM. A before/after PNG chart is written beside the migrations.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from qprof.advise.apply import advisory_lock, build, drop, is_valid, real_size, writable_connection, _concurrent_ok
+from qprof.advise.generator import Recommendation, StatementEvidence
+from qprof.advise.workload_source import AdviseStatement
+from qprof.errors import QprofError
+
+
+def p95(samples: Sequence[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, int(round(0.95 * len(ordered) + 0.5)) - 1))]
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt here, so ``finally`` blocks drop what we built."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def statement_params(target: Any, statement: AdviseStatement) -> list | None:
+    """Real values for ``$n``: the workload's, else inferred from the data; None when unknown."""
+    if statement.params is not None:
+        return list(statement.params)
+    from qprof import sqltext
+    from qprof.params import infer_parameters
+
+    if not sqltext.placeholder_count(statement.sql):
+        return []
+    try:
+        inferred = infer_parameters(target, statement.sql)
+    except QprofError:
+        return None
+    return list(inferred.values) if inferred is not None else None
+
+
+def time_statement(target: Any, statement: AdviseStatement, params: list, runs: int) -> list[float]:
+    """One warm-up, then ``runs`` EXPLAIN ANALYZE executions; execution milliseconds."""
+    from qprof.plans import explain
+
+    samples = []
+    for attempt in range(runs + 1):
+        plan = explain(target, statement.sql, params, analyze=True)
+        if attempt:
+            samples.append(float(plan.execution_ms or 0.0))
+    return samples
+
+
+def verify(
+    target: Any,
+    recs: Sequence[Recommendation],
+    statements: dict[str, AdviseStatement],
+    *,
+    runs: int = 5,
+    keep: bool = False,
+    lock_timeout: float = 5.0,
+    on_progress: Callable[[str], None] = lambda message: None,
+) -> list[str]:
+    """Fill ms_before/ms_after, real size and build time on each recommendation; notes for the user."""
+    notes: list[str] = []
+    params_of: dict[str, list | None] = {}
+    with sigterm_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout) as conn, advisory_lock(conn, target.engine):
+        for rec in recs:
+            evidence = [ev for ev in rec.statements if ev.key in statements]
+            before: dict[str, list[float]] = {}
+            for ev in evidence:
+                statement = statements[ev.key]
+                if ev.key not in params_of:
+                    params_of[ev.key] = statement_params(target, statement)
+                params = params_of[ev.key]
+                if params is None:
+                    notes.append(f"{statement.label}: no real parameter values known; not timed")
+                    continue
+                on_progress(f"timing {statement.label} before {rec.name}")
+                try:
+                    before[ev.key] = time_statement(target, statement, params, runs)
+                except QprofError as exc:
+                    notes.append(f"{statement.label}: timing failed: {exc.message}")
+            built_ok = False
+            try:
+                on_progress(f"building {rec.name}")
+                rec.build_ms = build(conn, _concurrent_ok(conn, rec, target.engine), target.engine)
+                if not is_valid(conn, rec, target.engine):
+                    raise QprofError(f"{rec.name} was built INVALID")
+                rec.real_size_bytes = real_size(conn, rec, target.engine)
+                for ev in evidence:
+                    if ev.key not in before:
+                        continue
+                    on_progress(f"timing {statements[ev.key].label} with {rec.name}")
+                    after = time_statement(target, statements[ev.key], params_of[ev.key] or [], runs)
+                    ev.ms_before, ev.p95_before = statistics.median(before[ev.key]), p95(before[ev.key])
+                    ev.ms_after, ev.p95_after = statistics.median(after), p95(after)
+                built_ok = True
+            except QprofError as exc:
+                notes.append(f"{rec.name}: verification failed: {exc.message}")
+            finally:
+                # Error, timeout, Ctrl-C or SIGTERM: whatever was built for measuring goes again.
+                # (A failed CONCURRENTLY build can leave an INVALID index behind: dropped too.)
+                if keep and built_ok:
+                    rec.applied, rec.valid = True, True
+                else:
+                    drop(conn, rec)
+    return notes
+
+
+def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path | None:
+    """One bar pair (before/after median ms) per statement; None when nothing was timed."""
+    pairs: list[tuple[str, float, float]] = []
+    for rec in recs:
+        for ev in rec.statements:
+            if ev.ms_before is not None and ev.ms_after is not None:
+                label = (ev.name or str(ev.queryid or ev.key))[:28] + f"\n[{rec.name[:28]}]"
+                pairs.append((label, ev.ms_before, ev.ms_after))
+    if not pairs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = max(6.0, 1.2 * len(pairs) + 2)
+    fig, ax = plt.subplots(figsize=(width, 4.8))
+    positions = range(len(pairs))
+    ax.bar([p - 0.2 for p in positions], [b for _, b, _ in pairs], 0.4, label="before", color="#c44e52")
+    ax.bar([p + 0.2 for p in positions], [a for _, _, a in pairs], 0.4, label="after", color="#55a868")
+    ax.set_xticks(list(positions))
+    ax.set_xticklabels([label for label, _, _ in pairs], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("median execution ms (log scale)")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.legend()
+    for position, (_, b, a) in zip(positions, pairs):
+        if a:
+            ax.annotate(f"{b / a:.1f}x", (position, max(a, b)), ha="center", va="bottom", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["StatementEvidence", "verify", "write_chart", "p95"]

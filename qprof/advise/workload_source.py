@@ -1,0 +1,143 @@
+"""Where ``qprof advise`` gets its statements and their weights.
+
+* pg_stat_statements (default on PostgreSQL): the top ``--top`` statements by total time with at
+  least ``--min-calls`` calls and ``--min-mean-ms`` mean time; weight = calls.
+* ``--workload PATH`` files or folders of SQL: weight 1 unless ``-- calls: N`` says otherwise.
+* ``--sql "…"`` (repeatable): weight 1.
+* ``--log FILE`` (PostgreSQL server logs), when the log parser is available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qprof import sqltext
+from qprof.errors import BadInput, QprofError
+from qprof.workload import load_workload
+
+
+@dataclass
+class AdviseStatement:
+    """One workload statement as the advisor sees it."""
+
+    key: str  # stable identity: the queryid, or the workload name
+    sql: str
+    calls: int = 1
+    params: list | None = None  # sample values for $1..$n; None when unknown
+    queryid: str | None = None
+    name: str | None = None
+    mean_ms: float | None = None
+    rows: int | None = None  # rows returned/affected over all calls (pg_stat_statements)
+    source: str = ""
+    tables: frozenset[tuple[str, str]] = frozenset()
+    candidates: set[Any] = field(default_factory=set)
+    analysis: Any = None
+
+    @property
+    def label(self) -> str:
+        return self.name or (f"queryid {self.queryid}" if self.queryid else sqltext.one_line(self.sql, 60))
+
+    @property
+    def weight(self) -> float:
+        return float(max(self.calls, 1))
+
+
+def from_pg_stat_statements(
+    target: Any, *, min_calls: int = 1, min_mean_ms: float = 0.0, top: int | None = 50
+) -> list[AdviseStatement]:
+    """The statements that cost the most in this database, weighted by their call counts."""
+    from qprof.collectors.pg_statements import collect_statements
+
+    stats = collect_statements(target, min_calls=min_calls)
+    chosen = [
+        s for s in stats
+        if s.text_visible and s.mean_ms >= min_mean_ms and s.calls >= min_calls and _indexable_kind(s.query)
+    ]
+    chosen.sort(key=lambda s: (-s.total_ms, s.queryid))
+    if top:
+        chosen = chosen[:top]
+    return [
+        AdviseStatement(
+            key=str(s.queryid), sql=s.query, calls=s.calls, queryid=str(s.queryid), mean_ms=s.mean_ms, rows=s.rows,
+            source="pg_stat_statements",
+        )
+        for s in chosen
+    ]
+
+
+def _indexable_kind(sql: str) -> bool:
+    """Queries and DML; DDL and utility statements (COPY, CREATE, VACUUM …) are not the advisor's business."""
+    try:
+        return sqltext.is_query(sqltext.parse(sql, "postgresql"))
+    except QprofError:
+        return True  # keep it: it will be reported as unparseable
+
+
+def from_workload_paths(paths: Iterable[Path | str]) -> list[AdviseStatement]:
+    """Statements of workload files/folders; weight from ``-- calls:`` markers, else 1."""
+    statements: list[AdviseStatement] = []
+    for path in paths:
+        for item in load_workload(path):
+            statements.append(
+                AdviseStatement(
+                    key=item.name, sql=item.sql, calls=item.calls, params=list(item.params) if item.params else None,
+                    name=item.name, source=item.source,
+                )
+            )
+    return _unique_keys(statements)
+
+
+def from_sql_texts(texts: Sequence[str]) -> list[AdviseStatement]:
+    statements = []
+    for number, text in enumerate(texts, start=1):
+        text = text.strip().rstrip(";").strip()
+        if not text:
+            raise BadInput(f"--sql #{number} is empty")
+        statements.append(AdviseStatement(key=f"sql_{number}", sql=text, name=f"sql_{number}", source="--sql"))
+    return statements
+
+
+def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseStatement]:
+    """Statements found in PostgreSQL server logs (normalized, weight = executions seen)."""
+    from qprof.nplusone.logparse import workload_from_logs
+
+    statements = []
+    for number, (text, count) in enumerate(workload_from_logs([Path(p) for p in paths], prefix=prefix), start=1):
+        name = f"log_{number}"
+        statements.append(
+            AdviseStatement(key=name, sql=question_marks_to_dollars(text), calls=int(count), name=name, source="log")
+        )
+    return statements
+
+
+def question_marks_to_dollars(sql: str) -> str:
+    """The log parser's ``?`` placeholders as PostgreSQL's ``$1, $2, …`` (tokens, never inside literals)."""
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
+    except Exception:  # noqa: BLE001 - leave it to the parser to report
+        return sql
+    pieces, cursor, number = [], 0, 0
+    for token in tokens:
+        if token.token_type == TokenType.PLACEHOLDER and token.text == "?":
+            number += 1
+            pieces.append(sql[cursor : token.start])
+            pieces.append(f"${number}")
+            cursor = token.end + 1
+    pieces.append(sql[cursor:])
+    return "".join(pieces)
+
+
+def _unique_keys(statements: list[AdviseStatement]) -> list[AdviseStatement]:
+    seen: dict[str, int] = {}
+    for statement in statements:
+        count = seen.get(statement.key, 0)
+        seen[statement.key] = count + 1
+        if count:
+            statement.key = f"{statement.key}#{count + 1}"
+    return statements

@@ -1,0 +1,263 @@
+"""``qprof advise``: indexes for the whole workload, with evidence, as migration files."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.errors import BadInput, QprofError
+from qprof.sqltext import one_line
+from qprof.output import Column, OutputFormat, console, emit_listing, note, num, size, warn
+from qprof.units import parse_duration, parse_percent, parse_size
+
+
+class AdviseFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+    sql = "sql"
+    alembic = "alembic"
+    flyway = "flyway"
+    django = "django"
+
+
+class MigrationFormat(str, Enum):
+    sql = "sql"
+    alembic = "alembic"
+    flyway = "flyway"
+    django = "django"
+
+
+class WhatIfMode(str, Enum):
+    auto = "auto"
+    hypopg = "hypopg"
+    build = "build"
+    heuristic = "heuristic"
+
+
+def _short(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _cost_pair(statements: list[dict[str, Any]]) -> str:
+    parts = []
+    for s in statements[:3]:
+        if s.get("ms_before") is not None and s.get("ms_after") is not None:
+            parts.append(f"{s['ms_before']:,.2f}→{s['ms_after']:,.2f} ms")
+        elif s.get("cost_before") is not None:
+            parts.append(f"{_short(s['cost_before'])}→{_short(s['cost_after'])}")
+    return "; ".join(parts) + (" …" if len(statements) > 3 else "")
+
+
+COLUMNS = [
+    Column("table", "table", align="left"),
+    Column("columns", "columns", align="left"),
+    Column("size_bytes", "size", size),
+    Column("n_statements", "stmts", num),
+    Column("helps", "statements helped", align="left"),
+    Column("evidence", "cost (or ms) before→after", align="left"),
+    Column("file", "file", align="left"),
+]
+
+
+def _gather_statements(target: Any, workload: list[Path], sql_texts: list[str], logs: list[Path], log_prefix: str | None,
+                       min_calls: int, min_mean_ms: float, top: int) -> tuple[list, bool]:
+    from qprof.advise import workload_source as ws
+
+    statements = []
+    if workload:
+        statements += ws.from_workload_paths(workload)
+    if sql_texts:
+        statements += ws.from_sql_texts(sql_texts)
+    if logs:
+        statements += ws.from_logs(logs, log_prefix)
+    if statements:
+        return statements, False
+    if target.engine != "postgresql":
+        raise BadInput(
+            "SQLite keeps no statement statistics: give the workload",
+            hint="qprof advise --db app.sqlite --workload queries/shop.sql",
+        )
+    statements = ws.from_pg_stat_statements(target, min_calls=min_calls, min_mean_ms=min_mean_ms, top=top)
+    if not statements:
+        raise QprofError(
+            "pg_stat_statements has no statements to advise on" + (f" with at least {min_calls} calls" if min_calls > 1 else ""),
+            hint="run the application's workload first, lower --min-calls/--min-mean-ms, or pass --workload",
+        )
+    return statements, True
+
+
+def advise(
+    workload: Annotated[list[Path] | None, typer.Option("--workload", "-w", help="Workload file or folder of *.sql (weight from '-- calls: N', else 1). Repeatable.")] = None,
+    sql_texts: Annotated[list[str] | None, typer.Option("--sql", help="A statement to advise on (weight 1). Repeatable.")] = None,
+    log: Annotated[list[Path] | None, typer.Option("--log", help="PostgreSQL server log file(s) to read the workload from (weight = executions). Repeatable.")] = None,
+    log_prefix: Annotated[str | None, typer.Option("--log-line-prefix", help="The server's log_line_prefix, when not detected.")] = None,
+    min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="pg_stat_statements: ignore statements called fewer times.")] = 1,
+    min_mean_ms: Annotated[float, typer.Option("--min-mean-ms", min=0, help="pg_stat_statements: ignore statements faster on average.")] = 0.0,
+    top: Annotated[int, typer.Option("--top", min=1, help="pg_stat_statements: advise on the N statements with the most total time.")] = 50,
+    budget: Annotated[str | None, typer.Option("--budget", help="Storage budget for new indexes, e.g. 500MB.")] = None,
+    max_indexes: Annotated[int | None, typer.Option("--max-indexes", min=1, help="Recommend at most this many indexes.")] = None,
+    min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost.")] = "10%",
+    whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, build (real build in a rolled-back transaction: takes a SHARE lock) or heuristic.")] = WhatIfMode.auto,
+    verify: Annotated[bool, typer.Option("--verify", help="Build each index for real, time the statements before/after, drop it again (staging!).")] = False,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="--verify: measured executions per statement (after one warm-up).")] = 5,
+    apply: Annotated[bool, typer.Option("--apply", help="Create the recommended indexes (CONCURRENTLY, one at a time).")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for migration files (and the --verify chart).")] = Path("migrations_out"),
+    migration_format: Annotated[MigrationFormat | None, typer.Option("--migration-format", "-m", help="sql (up+down), alembic, flyway or django. --format sql|alembic|flyway|django also sets it.")] = None,
+    single_file: Annotated[bool, typer.Option("--single-file", help="One migration for all indexes instead of one per index.")] = False,
+    drop_unused: Annotated[bool, typer.Option("--drop-unused", help="Also write drop migrations for unused and duplicate indexes.")] = False,
+    alembic_down_revision: Annotated[str | None, typer.Option("--alembic-down-revision", help="Alembic: the revision the first new one follows.")] = None,
+    no_write: Annotated[bool, typer.Option("--no-write", help="Print the advice only; write no files.")] = False,
+    lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="For --apply/--verify/--whatif build: give up waiting for a lock after this long.")] = "5s",
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    fmt: Annotated[AdviseFormat, typer.Option("--format", "-f", help="Output: table, json, markdown, csv; or a migration format (sql, alembic, flyway, django) with table output.")] = AdviseFormat.table,
+    statement_timeout: StatementTimeoutOption = "30s",
+    debug: DebugOption = False,
+) -> None:
+    """Recommend indexes for the whole workload and write them as migrations, with the evidence.
+
+    \b
+    Examples:
+      qprof advise                                   # top statements of pg_stat_statements
+      qprof advise --workload queries/ --budget 500MB --format alembic
+      qprof advise --sql "SELECT * FROM orders WHERE customer_id = 42" --format json --no-write
+      qprof advise --verify --runs 5                 # staging: measured before/after + chart
+    """
+    from qprof.advise.advisor import advise as run_advisor
+    from qprof.advise.advisor import drop_recommendations, recommendations
+    from qprof.advise.generator import RunInfo, ensure_writable, write_migrations
+
+    output = fmt.value if fmt.value in ("table", "json", "markdown", "csv") else "table"
+    mformat = (migration_format.value if migration_format else None) or (fmt.value if output == "table" and fmt.value != "table" else "sql")
+    gain = parse_percent(min_gain)
+    budget_bytes = parse_size(budget) if budget else None
+    lock_seconds = parse_duration(lock_timeout)
+    if not no_write:
+        ensure_writable(out)
+    quiet = output == "json" or not sys.stdout.isatty()
+
+    with connect(db, profile, statement_timeout) as target:
+        statements, from_server = _gather_statements(
+            target, list(workload or []), list(sql_texts or []), list(log or []), log_prefix, min_calls, min_mean_ms, top
+        )
+        status = None if quiet else console.status("advising…")
+        if status is not None:
+            status.start()
+
+        def progress(info: dict) -> None:
+            if status is not None:
+                status.update(
+                    f"round {info['round']}: {info['steps']} candidate steps, {info['whatif_calls']} what-if calls, "
+                    f"{info['chosen']} chosen, best {info['best'] or '—'}"
+                )
+
+        try:
+            advice = run_advisor(
+                target, statements, whatif_mode=whatif.value, min_gain=gain, budget=budget_bytes,
+                max_indexes=max_indexes, from_server=from_server, lock_timeout=lock_seconds, warn=warn,
+                on_progress=progress,
+            )
+        finally:
+            if status is not None:
+                status.stop()
+        recs = recommendations(advice, target.engine)
+        notes: list[str] = []
+        if verify and recs:
+            from qprof.advise.verify import verify as run_verify
+
+            if not quiet:
+                note(f"verifying {len(recs)} index(es): each is built, timed and {'kept' if apply else 'dropped'}")
+            notes += run_verify(
+                target, recs, advice.by_key, runs=runs, keep=apply, lock_timeout=lock_seconds,
+                on_progress=(lambda m: None) if quiet else (lambda m: console.print(m, markup=False, style="dim")),
+            )
+        applied = None
+        if apply and recs:
+            from qprof.advise.apply import apply_recommendations
+
+            applied = apply_recommendations(target, recs, lock_timeout=lock_seconds)
+        drops = drop_recommendations(advice.catalog, target.engine) if drop_unused else []
+        description = target.describe()
+        engine = target.engine
+        dbname = target.database_name
+
+    info = RunInfo(target=description, engine=engine, whatif_method=advice.whatif_method, cost_unit=advice.cost_unit)
+    files: list[str] = []
+    chart = None
+    if not no_write:
+        files += [str(p) for p in write_migrations(recs, out, mformat, info, single_file=single_file, alembic_down_revision=alembic_down_revision)]
+        files += [str(p) for p in write_migrations(drops, out / "drops" if recs else out, mformat, info, single_file=single_file)] if drops else []
+        if verify:
+            from qprof.advise.verify import write_chart
+
+            path = write_chart(recs, out / "verify_before_after.png", f"qprof advise --verify: database {dbname}")
+            chart = str(path) if path else None
+    for message in notes:
+        warn(message)
+
+    weighted_before = sum(s.weight * advice.selection.cost_before[s.key] for s in advice.statements)
+    weighted_after = sum(s.weight * advice.selection.cost_after[s.key] for s in advice.statements)
+    document = {
+        "recommendations": [r.to_dict() for r in recs],
+        "skipped": [s.to_dict() for s in advice.skipped],
+        "summary": {
+            "statements": len(advice.statements),
+            "whatif_calls": advice.whatif_calls,
+            "cache_hits": advice.cache_hits,
+            "workload_cost_before": round(weighted_before, 2),
+            "workload_cost_after": round(weighted_after, 2),
+            "seconds": round(advice.seconds, 3),
+            "indexes": len(recs),
+            "total_size_bytes": sum(r.to_dict()["size_bytes"] or 0 for r in recs),
+            "candidates": advice.selection.candidates,
+        },
+        "target": description,
+        "whatif": advice.whatif_method,
+        "cost_unit": advice.cost_unit,
+        "size_source": advice.size_source,
+        "source": "pg_stat_statements" if from_server else "workload",
+        "migration_format": None if no_write else mformat,
+        "files": files,
+        "chart": chart,
+        "drops": [dict(r.to_dict(), reason=r.reason) for r in drops],
+        "applied": applied,
+        "notes": notes,
+    }
+    rows = []
+    for rec in document["recommendations"]:
+        names = [s["name"] or str(s["queryid"]) for s in rec["statements"]]
+        rows.append(dict(rec, n_statements=len(names), helps=", ".join(names[:4]) + (" …" if len(names) > 4 else ""),
+                         evidence=_cost_pair(rec["statements"]), file=rec["file"] or ""))
+    document_rows = dict(document, rows=rows)
+    for item in advice.skipped:
+        warn(f"skipped: {item.reason}: {one_line(item.statement, 80)}")
+    if output == "json":
+        emit_listing(document, "recommendations", COLUMNS, OutputFormat.json)
+        return
+    summary = document["summary"]
+    title = (
+        f"{len(recs)} index(es) for {summary['statements']} statement(s); workload cost "
+        f"{summary['workload_cost_before']:,.0f} → {summary['workload_cost_after']:,.0f} ({advice.whatif_method}: {advice.cost_unit}); "
+        f"{summary['whatif_calls']} what-if calls, {summary['cache_hits']} cache hits, {summary['seconds']:.1f} s"
+    )
+    if not rows:
+        note(title)
+        note("no index to recommend: every statement is served already, or nothing saves at least " + f"{gain:.0%}")
+        return
+    emit_listing(document_rows, "rows", COLUMNS, OutputFormat(output), title=title)
+    if files:
+        note(f"wrote {len(files)} migration file(s) ({mformat}) to {out}" + (f"; chart {chart}" if chart else ""))
+    if applied:
+        for entry in applied:
+            note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(handle_errors(advise))

@@ -1,0 +1,85 @@
+"""Candidate extraction (sqlglot): resolution through aliases, ordinals, directions, both dialects."""
+
+from __future__ import annotations
+
+import pytest
+
+from qprof.advise.candidates import Analyzer, candidates_for
+from qprof.advise.catalog import load_catalog
+from qprof.conninfo import parse_target
+from qprof.targets import open_target
+
+
+@pytest.fixture(scope="module")
+def sqlite_catalog(sample_sqlite):
+    with open_target(parse_target(str(sample_sqlite))) as target:
+        return load_catalog(target)
+
+
+def shapes(catalog, sql: str) -> set[tuple[str, tuple[str, ...]]]:
+    analysis = Analyzer(catalog).analyze(sql)
+    return {(c.table, tuple(c.columns)) for c in candidates_for(catalog, analysis)}
+
+
+def uses(catalog, sql: str) -> dict[str, dict]:
+    analysis = Analyzer(catalog).analyze(sql)
+    return {
+        u.relation.name: {"eq": u.equality, "range": u.ranges, "join": u.joins, "sort": [k.label() for k in u.sort], "group": u.group}
+        for u in analysis.uses
+    }
+
+
+def test_order_by_ordinal_alias_and_mixed_directions(sqlite_catalog):
+    found = uses(sqlite_catalog, "SELECT status AS s, created_at FROM orders o WHERE o.customer_id = 1 ORDER BY 1 DESC, created_at")
+    assert found["orders"]["sort"] == ["status DESC", "created_at"]
+    assert ("orders", ("customer_id", "status DESC", "created_at")) in shapes(
+        sqlite_catalog, "SELECT status AS s, created_at FROM orders o WHERE o.customer_id = 1 ORDER BY s DESC, created_at"
+    )
+
+
+def test_ranges_in_lists_group_by_and_join_keys(sqlite_catalog):
+    found = uses(
+        sqlite_catalog,
+        "SELECT c.country, count(*) FROM customers c JOIN orders o ON o.customer_id = c.id "
+        "WHERE o.status IN ('a', 'b') AND o.created_at BETWEEN '2024-01-01' AND '2024-02-01' GROUP BY c.country",
+    )
+    assert found["orders"] == {"eq": ["status"], "range": ["created_at"], "join": ["customer_id"], "sort": [], "group": []}
+    assert found["customers"]["join"] == ["id"] and found["customers"]["group"] == ["country"]
+    assert ("orders", ("status", "customer_id", "created_at")) in shapes(
+        sqlite_catalog,
+        "SELECT 1 FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.status IN ('a', 'b') AND o.created_at > '2024-01-01'",
+    )
+
+
+def test_at_most_three_columns_equality_first(sqlite_catalog):
+    found = shapes(sqlite_catalog, "SELECT 1 FROM orders WHERE customer_id = 1 AND status = 'x' AND total_cents = 3 AND created_at > '2024'")
+    assert all(len(columns) <= 3 for _, columns in found)
+    for _, columns in found:
+        if "created_at" in columns:
+            assert columns.index("created_at") == len(columns) - 1
+
+
+def test_functions_on_columns_and_same_row_comparisons_are_not_indexable(sqlite_catalog):
+    assert uses(sqlite_catalog, "SELECT 1 FROM orders WHERE lower(status) = 'x' AND total_cents = id") == {}
+
+
+def test_correlated_subquery_and_exists(sqlite_catalog):
+    found = uses(
+        sqlite_catalog,
+        "SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.status = 'x')",
+    )
+    assert found["orders"]["join"] == ["customer_id"] and found["orders"]["eq"] == ["status"]
+
+
+def test_sqlite_names_are_case_insensitive(sqlite_catalog):
+    assert ("orders", ("customer_id",)) in shapes(sqlite_catalog, "SELECT ID FROM ORDERS WHERE Customer_Id = 3")
+
+
+def test_insert_values_has_no_candidates_but_counts_as_a_write(sqlite_catalog):
+    analysis = Analyzer(sqlite_catalog).analyze("INSERT INTO execution_log (case_id, outcome, duration_ms, executed_at) VALUES (1, 'x', 2, 'y')")
+    assert analysis.uses == [] and analysis.inserts_into == {("main", "execution_log")}
+
+
+def test_update_records_the_columns_it_sets(sqlite_catalog):
+    analysis = Analyzer(sqlite_catalog).analyze("UPDATE case_bank SET usage_count = usage_count + 1 WHERE id = 7")
+    assert analysis.updated_columns == {("main", "case_bank"): {"usage_count"}}
