@@ -88,6 +88,17 @@ def test_generic_plan_api_leaves_no_prepared_statement(app_dsn: str) -> None:
         assert target.fetch_value("SELECT current_setting('plan_cache_mode')") == "auto"
 
 
+def test_generic_plan_of_normalized_constants_in_aggregates(app_dsn: str) -> None:
+    """pg_stat_statements writes sum(CASE … THEN 1 ELSE 0 END) as THEN $2 ELSE $3: still plannable."""
+    normalized = (
+        "SELECT case_id, sum(CASE WHEN outcome = $1 THEN $2 ELSE $3 END) AS successes "
+        "FROM execution_log GROUP BY case_id"
+    )
+    with open_target(parse_target(app_dsn)) as target:
+        assert estimate_cost(target, normalized) > 0
+        assert target.fetch_value("SELECT count(*) FROM pg_prepared_statements") == 0
+
+
 def test_no_analyze_and_runs(cli, app_dsn: str) -> None:
     doc = cli.json("explain", "-d", app_dsn, f"{WORKLOAD}:case_by_id", "--no-analyze")
     statement = doc["statements"][0]

@@ -210,7 +210,7 @@ def _generic_plan(target: Any, sql: str, count: int) -> Plan:
         with target.conn.transaction():
             previous = target.fetch_value("SELECT current_setting('plan_cache_mode')")
             target.fetch_all("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
-            target.fetch_all(f"PREPARE {name} AS {sql}", what="PREPARE")
+            _prepare(target, name, sql, count)
             rows = target.fetch_all(f"EXPLAIN (SETTINGS, FORMAT JSON) EXECUTE {name}({nulls})", what="EXPLAIN EXECUTE")
             # SET LOCAL would outlive a savepoint when the caller is already in a transaction.
             target.fetch_all("SELECT set_config('plan_cache_mode', %s, true)", (previous,))
@@ -219,6 +219,34 @@ def _generic_plan(target: Any, sql: str, count: int) -> Plan:
     plan = parse_explain_json(_plan_json(rows), sql=sql, generic=True)
     plan.settings.pop("plan_cache_mode", None)
     return plan
+
+
+def _prepare(target: Any, name: str, sql: str, count: int) -> None:
+    """PREPARE, helping PostgreSQL with a parameter it types badly.
+
+    pg_stat_statements turns ``sum(CASE WHEN … THEN 1 ELSE 0 END)`` into ``… THEN $2 ELSE $3``;
+    an untyped ``$2`` there resolves to text and ``sum(text)`` does not exist. When the plain
+    PREPARE fails, each parameter in turn is declared numeric (the others stay ``unknown``, i.e.
+    inferred as before) until one version prepares.
+    """
+    from qprof.errors import QprofError
+
+    try:
+        with target.conn.transaction():
+            target.fetch_all(f"PREPARE {name} AS {sql}", what="PREPARE")
+        return
+    except QprofError as first:
+        failure = first
+    for position in range(count):
+        types = ["unknown"] * count
+        types[position] = "numeric"
+        try:
+            with target.conn.transaction():
+                target.fetch_all(f"PREPARE {name}({', '.join(types)}) AS {sql}", what="PREPARE")
+            return
+        except QprofError:
+            continue
+    raise failure
 
 
 def _deallocate(target: Any, name: str) -> None:
