@@ -27,6 +27,13 @@ def test_parse_target_kinds(tmp_path: Path, sample_sqlite: Path) -> None:
         parse_target("just-words")
 
 
+def test_malformed_connection_string_is_a_clear_error(cli) -> None:
+    result = cli("top", "-d", "host='unterminated password=pw-in-dsn dbname=x")
+    assert result.exit_code == 2
+    assert "invalid PostgreSQL connection string: unterminated quoted string" in result.stderr
+    assert "pw-in-dsn" not in result.stderr
+
+
 def test_redact_never_shows_password() -> None:
     assert "s3cret" not in redact("host=h user=u password=s3cret dbname=d")
     assert "s3cret" not in redact("postgresql://u:s3cret@h:5432/d")
