@@ -78,6 +78,11 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
         try:
             conninfo_to_dict(text)
         except Exception as exc:
+            if "password" in text.lower():  # libpq's message may quote part of the secret
+                raise BadInput(
+                    "invalid PostgreSQL connection string",
+                    hint="use key=value pairs (quote values with spaces: password='a b') or a postgresql:// URI",
+                ) from None
             message = str(exc).splitlines()[0] if str(exc) else "invalid"
             raise BadInput(f"invalid PostgreSQL connection string: {message}") from None
         return TargetSpec("postgresql", conninfo=text, source=source)

@@ -19,12 +19,22 @@ RANKINGS: dict[str, Callable[[StatementStats], float]] = {
 
 
 def rank_statements(
-    statements: Sequence[StatementStats], by: str = "total", limit: int | None = 20, min_calls: int = 1
+    statements: Sequence[StatementStats],
+    by: str = "total",
+    limit: int | None = 20,
+    min_calls: int = 1,
+    *,
+    total_ms: float | None = None,
 ) -> list[StatementStats]:
-    """The ``limit`` costliest statements by ``by``; fills each one's share of all statement time."""
+    """The ``limit`` costliest statements by ``by``; fills each one's share of all statement time.
+
+    The share is of ``total_ms`` when given (pg_stat_statements: all top-level time of the
+    database), else of all ``statements``; never of what ``min_calls`` leaves, so filtering
+    does not inflate the shares.
+    """
     key = RANKINGS[by]
+    all_time = sum(s.total_ms for s in statements) if total_ms is None else total_ms
     in_scope = [s for s in statements if s.calls >= min_calls]
-    all_time = sum(s.total_ms for s in in_scope)
     for statement in in_scope:
         statement.pct_total_time = 100.0 * statement.total_ms / all_time if all_time else 0.0
     ranked = sorted(in_scope, key=lambda s: (-key(s), -s.total_ms, s.queryid))

@@ -28,10 +28,12 @@ def test_parse_target_kinds(tmp_path: Path, sample_sqlite: Path) -> None:
 
 
 def test_malformed_connection_string_is_a_clear_error(cli) -> None:
-    result = cli("top", "-d", "host='unterminated password=pw-in-dsn dbname=x")
+    result = cli("top", "-d", "host='unterminated dbname=x")
     assert result.exit_code == 2
     assert "invalid PostgreSQL connection string: unterminated quoted string" in result.stderr
-    assert "pw-in-dsn" not in result.stderr
+    secret = cli("top", "-d", "host=127.0.0.1 password=se cret-part")
+    assert secret.exit_code == 2 and "invalid PostgreSQL connection string" in secret.stderr
+    assert "cret-part" not in secret.stderr + secret.stdout
 
 
 def test_redact_never_shows_password() -> None:
@@ -158,3 +160,21 @@ def test_sqlite_statement_timeout(sample_sqlite: Path) -> None:
     with open_target(parse_target(str(sample_sqlite)), statement_timeout=0.2) as target:
         with pytest.raises(StatementFailed, match="statement timeout"):
             target.fetch_all(slow)
+
+
+def test_zero_statement_timeout_is_refused(cli, app_dsn: str) -> None:
+    result = cli("top", "-d", app_dsn, "--statement-timeout", "0")
+    assert result.exit_code == 2 and "--statement-timeout must be more than 0" in result.stderr
+    with open_target(parse_target(app_dsn), statement_timeout=0.0001) as target:
+        assert target.fetch_value("SHOW statement_timeout") == "1ms"  # rounded up, never "no limit"
+
+
+def test_statements_qprof_runs_cannot_change_the_session(app_dsn: str) -> None:
+    from qprof.plans.postgres import explain_postgres
+
+    escape = "SELECT set_config('default_transaction_read_only', 'off', false)"
+    with open_target(parse_target(app_dsn)) as target:
+        explain_postgres(target, escape, analyze=True)
+        assert target.fetch_value("SHOW default_transaction_read_only") == "on"
+        target.execute_timed("SELECT set_config('statement_timeout', '0', false)", [], modifying=False)
+        assert target.fetch_value("SHOW statement_timeout") == "30s"

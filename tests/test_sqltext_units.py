@@ -49,6 +49,22 @@ def test_unparseable_sql_is_bad_input(sql: str) -> None:
         sqltext.parse(sql)
 
 
+@pytest.mark.parametrize(
+    ("sql", "hidden"),
+    [
+        ("ALTER ROLE bob WITH ENCRYPTED PASSWORD 'Top''Secret'", "ALTER ROLE bob WITH ENCRYPTED PASSWORD '***'"),
+        ("CREATE USER MAPPING FOR bob SERVER s OPTIONS (user 'bob', password 'pw1')",
+         "CREATE USER MAPPING FOR bob SERVER s OPTIONS (user 'bob', password '***')"),
+        ("CREATE SUBSCRIPTION s CONNECTION 'host=x password=pw2 dbname=y' PUBLICATION p",
+         "CREATE SUBSCRIPTION s CONNECTION 'host=x password=*** dbname=y' PUBLICATION p"),
+        ("ALTER USER x PASSWORD 'cut-off-in-a-log", "ALTER USER x PASSWORD '***"),
+        ("SELECT 'password' AS label, $1", "SELECT 'password' AS label, $1"),
+    ],
+)
+def test_passwords_are_redacted(sql: str, hidden: str) -> None:
+    assert sqltext.redact_secrets(sql) == hidden
+
+
 def test_one_line_collapses_and_cuts() -> None:
     assert sqltext.one_line("SELECT\n  a,\n  b FROM t", 12) == "SELECT a, b…"
 

@@ -22,7 +22,7 @@ def test_top_json_shape_and_default_ranking(cli, app_dsn: str) -> None:
     totals = [s["total_ms"] for s in statements]
     assert totals == sorted(totals, reverse=True)
     assert all(s["database"] == "app" for s in statements)
-    assert sum(s["pct_total_time"] for s in statements) <= 100.0001
+    assert all(0 <= s["pct_total_time"] <= 100 for s in statements)
     texts = " ".join(s["query"] for s in statements)
     assert "FROM orders WHERE customer_id = $1" in texts  # full text in JSON
     assert "/* qprof */" not in texts  # qprof never reports its own queries
@@ -34,6 +34,27 @@ def test_top_by_mean_limit_and_min_calls(cli, app_dsn: str) -> None:
     assert len(means) == 3 and means == sorted(means, reverse=True)
     doc = cli.json("top", "-d", app_dsn, "--by", "calls", "--min-calls", "3", "--limit", "100")
     assert doc["statements"] and all(s["calls"] >= 3 for s in doc["statements"])
+
+
+def test_shares_do_not_depend_on_filters(cli, app_dsn: str) -> None:
+    everything = {s["queryid"]: s for s in cli.json("top", "-d", app_dsn, "--limit", "1000")["statements"]}
+    # one denominator for all: the top-level time (nested statements are inside their caller's time)
+    denominators = [100 * s["total_ms"] / s["pct_total_time"] for s in everything.values() if s["pct_total_time"]]
+    assert max(denominators) == pytest.approx(min(denominators), rel=1e-9)
+    assert max(denominators) <= sum(s["total_ms"] for s in everything.values()) * (1 + 1e-9)
+    filtered = cli.json("top", "-d", app_dsn, "--min-calls", "3", "--user", "postgres", "--limit", "1000")["statements"]
+    assert filtered and len(filtered) < len(everything)
+    for statement in filtered:
+        assert statement["pct_total_time"] == pytest.approx(everything[statement["queryid"]]["pct_total_time"])
+    assert len(everything) == len({(s["queryid"], s["user"]) for s in everything.values()})  # one row per statement
+
+
+def test_passwords_in_statement_text_are_hidden(cli, pg_cluster: PgCluster, app_dsn: str) -> None:
+    pg_cluster.psql("CREATE ROLE top_pw_role LOGIN PASSWORD 'Hunter2-in-pss'", dbname="app")
+    result = cli("top", "-d", app_dsn, "--limit", "1000", "--format", "json")
+    assert result.exit_code == 0
+    assert "Hunter2-in-pss" not in result.stdout
+    assert "CREATE ROLE top_pw_role LOGIN PASSWORD '***'" in result.stdout
 
 
 @pytest.mark.parametrize("by", ["total", "mean", "calls", "rows", "io", "stddev", "max", "temp"])
@@ -115,7 +136,13 @@ def test_other_roles_text_hidden_without_pg_read_all_stats(cli, pg_cluster: PgCl
 
 @pytest.mark.parametrize(
     ("version", "sql_file"),
-    [("1.7", "statements_pss17.sql"), ("1.8", "statements_pss18.sql"), ("1.10", "statements_pss18.sql"), ("1.11", "statements_pss111.sql")],
+    [
+        ("1.7", "statements_pss17.sql"),
+        ("1.8", "statements_pss18.sql"),
+        ("1.9", "statements_pss19.sql"),
+        ("1.10", "statements_pss19.sql"),
+        ("1.11", "statements_pss111.sql"),
+    ],
 )
 def test_sql_file_chosen_by_extension_version(version: str, sql_file: str) -> None:
     assert statements_sql_name(version) == sql_file

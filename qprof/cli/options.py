@@ -14,7 +14,7 @@ import typer
 
 from qprof.config import Config, load_config
 from qprof.conninfo import resolve_target
-from qprof.errors import EXIT_INTERNAL, QprofError
+from qprof.errors import EXIT_INTERNAL, BadInput, QprofError
 from qprof.output import OutputFormat, console
 from qprof.targets import Target, open_target
 from qprof.units import parse_duration
@@ -86,8 +86,14 @@ def handle_errors(function: F) -> F:
 def connect(db: str | None, profile: str | None, statement_timeout: str, config: Config | None = None) -> Iterator[Target]:
     """Open the target the options name, read-only, closed again whatever happens."""
     config = config or load_config()
+    timeout = parse_duration(statement_timeout)
+    if timeout <= 0:
+        raise BadInput(
+            f"--statement-timeout must be more than 0, got {statement_timeout!r}",
+            hint="it is the safety net on every statement qprof runs; use e.g. 30s or 10min",
+        )
     spec = resolve_target(db, profile, config)
-    target = open_target(spec, statement_timeout=parse_duration(statement_timeout))
+    target = open_target(spec, statement_timeout=timeout)
     try:
         yield target
     finally:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from qprof.collectors import load_sql
 from qprof.errors import ExtensionMissing, QprofError
+from qprof.sqltext import redact_secrets
 from qprof.model import StatementStats
 from qprof.targets.postgres import OWN_TAG, PostgresTarget
 
@@ -20,10 +24,13 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def statements_sql_name(extension_version: str) -> str:
-    """Which SQL file matches the extension's columns: renamed in 1.8 (PG13), split in 1.11 (PG17)."""
+    """Which SQL file matches the extension's columns: renamed in 1.8 (PG13), ``toplevel`` since
+    1.9 (PG14), block times split in 1.11 (PG17)."""
     version = _version_tuple(extension_version)
     if version >= (1, 11):
         return "statements_pss111.sql"
+    if version >= (1, 9):
+        return "statements_pss19.sql"
     if version >= (1, 8):
         return "statements_pss18.sql"
     return "statements_pss17.sql"
@@ -41,6 +48,37 @@ def require_extension(target: PostgresTarget) -> str:
     return version
 
 
+@dataclass
+class StatementScope:
+    """Every statement of the scope, and the time the ``% of all statement time`` shares refer to.
+
+    ``total_ms`` counts top-level entries only: with ``pg_stat_statements.track = all`` a
+    statement run inside a function is also inside its caller's time, and counting it twice
+    would shrink every share.
+    """
+
+    statements: list[StatementStats]
+    total_ms: float
+
+
+def collect_statement_scope(target: PostgresTarget, *, all_databases: bool = False) -> StatementScope:
+    """All pg_stat_statements entries of the current database (or all), one per statement and role."""
+    version = require_extension(target)
+    query = load_sql(statements_sql_name(version))
+    try:
+        rows = target.fetch_all(
+            query,
+            {"all_databases": all_databases, "own_tag": OWN_TAG.strip() + "%"},
+            what="reading pg_stat_statements",
+        )
+    except QprofError as exc:
+        if "shared_preload_libraries" in exc.message:
+            raise ExtensionMissing("pg_stat_statements is created but not preloaded", hint=PRELOAD_HINT) from None
+        raise
+    total_ms = sum(float(row["total_ms"]) for row in rows if row["toplevel"])
+    return StatementScope(merge_entries(_statement(row) for row in rows), total_ms)
+
+
 def collect_statements(
     target: PostgresTarget,
     *,
@@ -48,27 +86,42 @@ def collect_statements(
     user: str | None = None,
     min_calls: int = 1,
 ) -> list[StatementStats]:
-    """Every pg_stat_statements entry in scope (current database unless ``all_databases``)."""
-    version = require_extension(target)
-    query = load_sql(statements_sql_name(version))
-    try:
-        rows = target.fetch_all(
-            query,
-            {"all_databases": all_databases, "user": user, "min_calls": min_calls, "own_tag": OWN_TAG.strip() + "%"},
-            what="reading pg_stat_statements",
-        )
-    except QprofError as exc:
-        if "shared_preload_libraries" in exc.message:
-            raise ExtensionMissing("pg_stat_statements is created but not preloaded", hint=PRELOAD_HINT) from None
-        raise
-    return [_statement(row) for row in rows]
+    """The scope's statements run by ``user`` (any role when None) at least ``min_calls`` times."""
+    scope = collect_statement_scope(target, all_databases=all_databases)
+    return [s for s in scope.statements if (user is None or s.user == user) and s.calls >= min_calls]
+
+
+def merge_entries(entries: Iterable[StatementStats]) -> list[StatementStats]:
+    """One row per (database, role, queryid): a statement's top-level and nested entries summed.
+
+    Mean and standard deviation are pooled from the parts, so the merged row reads as if
+    pg_stat_statements had kept a single entry.
+    """
+    merged: dict[tuple[str | None, str | None, str], StatementStats] = {}
+    for entry in entries:
+        key = (entry.database, entry.user, entry.queryid)
+        into = merged.get(key)
+        if into is None or not entry.queryid:  # hidden entries have no queryid to merge on
+            merged[key if entry.queryid else (entry.database, entry.user, str(len(merged)))] = entry
+            continue
+        calls = into.calls + entry.calls
+        squares = sum(e.calls * (e.stddev_ms**2 + e.mean_ms**2) for e in (into, entry))
+        into.total_ms += entry.total_ms
+        into.mean_ms = into.total_ms / calls if calls else 0.0
+        into.stddev_ms = max(squares / calls - into.mean_ms**2, 0.0) ** 0.5 if calls else 0.0
+        into.calls = calls
+        into.max_ms = max(into.max_ms, entry.max_ms)
+        into.rows += entry.rows
+        for name in ("shared_blks_hit", "shared_blks_read", "temp_blks", "io_ms"):
+            setattr(into, name, (getattr(into, name) or 0) + (getattr(entry, name) or 0))
+    return list(merged.values())
 
 
 def _statement(row: dict) -> StatementStats:
     visible = row["query"] != HIDDEN_TEXT
     return StatementStats(
         queryid=row["queryid"] or "",
-        query=row["query"] or "",
+        query=redact_secrets(row["query"] or ""),
         calls=int(row["calls"]),
         total_ms=float(row["total_ms"]),
         mean_ms=float(row["mean_ms"]),

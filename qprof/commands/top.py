@@ -47,15 +47,17 @@ def columns(width: int) -> list[Column]:
     ]
 
 
-def _from_server(target: Target, all_databases: bool, user: str | None, min_calls: int) -> list[StatementStats]:
+def _from_server(target: Target, all_databases: bool) -> tuple[list[StatementStats], float]:
+    """The scope's statements and the top-level time that shares are computed against."""
     if target.engine != "postgresql":
         raise BadInput(
             "SQLite keeps no statement statistics",
             hint="time a workload instead: qprof top --db app.sqlite --workload queries/shop.sql",
         )
-    from qprof.collectors.pg_statements import collect_statements
+    from qprof.collectors.pg_statements import collect_statement_scope
 
-    return collect_statements(target, all_databases=all_databases, user=user, min_calls=min_calls)
+    scope = collect_statement_scope(target, all_databases=all_databases)
+    return scope.statements, scope.total_ms
 
 
 def _from_workload(target: Target, workload: Path, runs: int) -> tuple[list[StatementStats], list[Skipped]]:
@@ -98,11 +100,11 @@ def top(
       qprof top --format json | jq '.statements[0]'
     """
     skipped: list[Skipped] = []
+    total_ms: float | None = None
     if since is not None or between is not None:
         if workload is not None:
             raise BadInput("--since/--between rank stored history; they cannot be combined with --workload")
         statements, description = windowed_source(store, target, db, profile, statement_timeout, since, between)
-        statements = [s for s in statements if user is None or s.user == user]
         source = "history"
     else:
         with connect(db, profile, statement_timeout) as live:
@@ -110,18 +112,21 @@ def top(
                 statements, skipped = _from_workload(live, workload, runs)
                 source = "workload"
             else:
-                statements = _from_server(live, all_databases, user, min_calls)
+                statements, total_ms = _from_server(live, all_databases)
                 source = "pg_stat_statements"
             description = live.describe()
     for item in skipped:
         warn(f"skipped {item.statement}: {item.reason}")
-    if not statements:
+    if user is not None:  # shares stay relative to everybody's time
+        total_ms = sum(s.total_ms for s in statements) if total_ms is None else total_ms
+        statements = [s for s in statements if s.user == user]
+    if not any(s.calls >= min_calls for s in statements):
         scope = "any database" if all_databases else "this database"
         raise QprofError(
             f"no statement statistics yet for {scope}" + (f" with at least {min_calls} calls" if min_calls > 1 else ""),
             hint="run the application's workload first, or lower --min-calls",
         )
-    ranked = rank_statements(statements, by.value, limit, min_calls)
+    ranked = rank_statements(statements, by.value, limit, min_calls, total_ms=total_ms)
     hidden = [s for s in ranked if not s.text_visible]
     if hidden:
         warn(

@@ -190,7 +190,7 @@ def explain_postgres(
         with target.rolled_back_transaction():
             rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE")
     else:
-        with target.conn.transaction():
+        with target.conn.transaction(force_rollback=True):
             rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE" if analyze else "EXPLAIN")
     plan = parse_explain_json(_plan_json(rows), sql=sql)
     plan.params = list(params or [])[:count]
@@ -200,14 +200,14 @@ def explain_postgres(
 
 def _generic_plan(target: Any, sql: str, count: int) -> Plan:
     if target.server_version_num >= 160000:
-        with target.conn.transaction():
+        with target.conn.transaction(force_rollback=True):
             rows = target.fetch_all(_explain_options(False, generic_keyword=True) + sql, what="EXPLAIN (GENERIC_PLAN)")
         plan = parse_explain_json(_plan_json(rows), sql=sql, generic=True)
         return plan
     name = f"qprof_generic_{next(_prepared_names)}"
     nulls = ", ".join(["NULL"] * count)
     try:
-        with target.conn.transaction():
+        with target.conn.transaction(force_rollback=True):
             previous = target.fetch_value("SELECT current_setting('plan_cache_mode')")
             target.fetch_all("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
             _prepare(target, name, sql, count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -67,8 +68,9 @@ class PostgresTarget(Target):
         given = conninfo_to_dict(self.spec.conninfo) if self.spec.conninfo else {}
         session = {
             "default_transaction_read_only": "on",
-            "statement_timeout": int(self.statement_timeout * 1000),
-            "lock_timeout": int(self.lock_timeout * 1000),
+            # never 0, which PostgreSQL reads as "no limit"
+            "statement_timeout": max(1, math.ceil(self.statement_timeout * 1000)),
+            "lock_timeout": max(1, math.ceil(self.lock_timeout * 1000)),
             "idle_in_transaction_session_timeout": 60000,
         }
         options = " ".join(f"-c {name}={value}" for name, value in session.items())
@@ -139,7 +141,8 @@ class PostgresTarget(Target):
             with self.rolled_back_transaction() as conn, conn.cursor() as cur:
                 return self._timed(cur, query, bound)
         try:
-            with self.conn.transaction(), self.conn.cursor() as cur:
+            # rolled back too: nothing a timed statement does (even set_config) outlives it
+            with self.conn.transaction(force_rollback=True), self.conn.cursor() as cur:
                 return self._timed(cur, query, bound)
         except psycopg.Error as exc:
             raise translate_error(exc, what="statement", timeout=self.statement_timeout) from None

@@ -12,11 +12,10 @@ SELECT s.queryid::text               AS queryid,
        s.temp_blks_read + s.temp_blks_written AS temp_blks,
        s.blk_read_time + s.blk_write_time     AS io_ms,
        d.datname                     AS database,
-       r.rolname                     AS "user"
+       r.rolname                     AS "user",
+       true                          AS toplevel
 FROM pg_stat_statements s
 LEFT JOIN pg_database d ON d.oid = s.dbid
 LEFT JOIN pg_roles r ON r.oid = s.userid
 WHERE (%(all_databases)s OR d.datname = current_database())
-  AND (%(user)s::text IS NULL OR r.rolname = %(user)s::text)
-  AND s.calls >= %(min_calls)s
   AND s.query NOT LIKE %(own_tag)s
