@@ -46,18 +46,63 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise BadInput(f"cannot read configuration {path}: {exc}") from None
 
 
+# settings that hold rule codes (or severities): a list of strings, or one comma-separated string
+CODE_LISTS = {
+    "select": "a list of rule codes",
+    "ignore": "a list of rule codes",
+    "extend-ignore": "a list of rule codes",
+    "fail-on": "a list of severities or rule codes",
+}
+
+
+def _is_code_list(value: Any) -> bool:
+    return isinstance(value, str) or isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def validate_settings(path: Path, settings: Any) -> dict[str, Any]:
+    """Check the shape of the settings qprof reads, so a typo is a message naming the file,
+    not a TypeError deep inside a command. Values (rule codes, option names) are checked where
+    they are used, against what they name."""
+    if not isinstance(settings, dict):
+        raise BadInput(f"{path}: [tool.qprof] must be a table")
+    profiles = settings.get("profiles")
+    if profiles is not None:
+        if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
+            raise BadInput(
+                f"{path}: profiles must be a table of profiles",
+                hint='write [profiles.NAME] with db = "…" (in pyproject.toml: [tool.qprof.profiles.NAME])',
+            )
+        for name, profile in profiles.items():
+            if "db" in profile and not isinstance(profile["db"], str):
+                raise BadInput(f'{path}: profiles.{name}.db must be a string such as "postgresql://user@host/db"')
+    for name, what in CODE_LISTS.items():
+        for key in (name, name.replace("-", "_")):
+            if key in settings and not _is_code_list(settings[key]):
+                raise BadInput(f"{path}: {key} must be {what}", hint=f'for example {key} = ["QP1", "QP203"]')
+    if "store" in settings and not isinstance(settings["store"], str):
+        raise BadInput(f"{path}: store must be a string (a file path or a postgresql:// URL)")
+    rules = settings.get("rules")
+    if rules is not None and (not isinstance(rules, dict) or not all(isinstance(r, dict) for r in rules.values())):
+        raise BadInput(
+            f"{path}: rules must be a table of rule tables",
+            hint="write [rules.QP101] with the rule's options (in pyproject.toml: [tool.qprof.rules.QP101])",
+        )
+    return settings
+
+
 def load_config(start: Path | None = None) -> Config:
     """Find ``qprof.toml`` (preferred) or a pyproject.toml with ``[tool.qprof]``, walking up from ``start``."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         own = folder / "qprof.toml"
         if own.is_file():
-            return Config(own, _read_toml(own))
+            return Config(own, validate_settings(own, _read_toml(own)))
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
-            tool = _read_toml(pyproject).get("tool", {}).get("qprof")
+            tool = _read_toml(pyproject).get("tool", {})
+            tool = tool.get("qprof") if isinstance(tool, dict) else None
             if tool is not None:
-                return Config(pyproject, tool)
+                return Config(pyproject, validate_settings(pyproject, tool))
         if (folder / ".git").exists():
             break
     return Config()

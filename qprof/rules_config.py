@@ -33,6 +33,8 @@ def _split(values: Iterable[str] | str | None) -> list[str]:
         return []
     if isinstance(values, str):
         values = [values]
+    if not isinstance(values, (list, tuple)):
+        raise BadInput(f"rule codes must be a list of strings, got {values!r}")
     codes: list[str] = []
     for value in values:
         if not isinstance(value, str):

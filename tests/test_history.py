@@ -234,8 +234,49 @@ def test_snapshot_errors_are_clear(cli, sample_sqlite, tmp_path, hist_dsn):
     assert "need PostgreSQL" in result.stderr
     bad = cli("snapshot", "--db", hist_dsn, "--store", "mysql://x@y/z")
     assert bad.exit_code == 2 and "unsupported history store" in bad.stderr
+    with Store(str(tmp_path / "empty.db")) as history:
+        history.ensure_schema()  # a store that exists but was never written to
     empty = cli("report", "--store", str(tmp_path / "empty.db"))
     assert empty.exit_code == 2 and "holds no snapshots yet" in empty.stderr
+
+
+@pytest.mark.parametrize("spelling", ["/proc/nope/history.db", "sqlite:////proc/nope/x.db"])
+def test_store_that_cannot_be_created_is_a_usage_error(cli, hist_dsn, spelling):
+    result = cli("snapshot", "-d", hist_dsn, "--store", spelling)
+    assert result.exit_code == 2, result.stderr
+    assert "cannot create the history store at /proc/nope/" in result.stderr
+    assert "No such file or directory" in result.stderr and "internal error" not in result.stderr
+
+
+def test_reading_commands_do_not_create_a_store(cli, tmp_path, pg_cluster, hist_dsn):
+    typo = tmp_path / "sub" / "typo.db"
+    commands = [
+        ("report",),
+        ("top", "--since", "1h"),
+        ("top", "--since", "1h", "--db", hist_dsn),
+        ("snapshots", "list"),
+        ("snapshots", "prune", "--keep", "30d"),
+        ("baseline", "list"),
+        ("baseline", "check", "main", "--since", "1h"),
+    ]
+    for command in commands:
+        result = cli(*command, "--store", str(typo))
+        assert result.exit_code == 2, (command, result.stderr)
+        assert f"no history store at {typo}" in result.stderr, (command, result.stderr)
+        assert "qprof snapshot" in result.stderr  # the hint says how to make one
+        assert not typo.exists() and not typo.parent.exists(), command
+
+    # a PostgreSQL database without qprof's tables is no store either, and is left without them
+    url = pg_store_url(pg_cluster, "store_typo")
+    result = cli("report", "--store", url)
+    assert result.exit_code == 2 and "no history store at postgresql" in result.stderr, result.stderr
+    with pg_cluster.connect("store_typo") as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'qprof%'").fetchone() == (0,)
+
+    # writing commands do create it, folder included, and readers then find it
+    snapshot(cli, hist_dsn, str(typo))
+    assert typo.is_file()
+    assert cli.json("snapshots", "list", "--store", str(typo))["snapshots"]
 
 
 def test_pg_store_password_is_not_printed(cli, pg_cluster, hist_dsn):

@@ -133,3 +133,37 @@ def test_html_report_renders_in_headless_chromium(cli, history, chromium, tmp_pa
     keep = os.environ.get("QPROF_KEEP_SCREENSHOT")
     if keep:
         shutil.copy(shot, Path(keep))
+
+
+def test_unwritable_out_is_a_usage_error_and_leaves_the_window_for_the_next_run(cli, pg_cluster, tmp_path):
+    """A report that could not be written must not count as delivered: the next run (cron,
+    no --since) covers the same window instead of starting where the failed one would have ended."""
+    dsn = make_database(pg_cluster, "hist_report_out")
+    store = str(tmp_path / "history.db")
+
+    def snap() -> int:
+        return cli.json("snapshot", "--db", dsn, "--store", store)["snapshot"]
+
+    first = snap()
+    run(dsn, LOOKUP, [(i,) for i in range(1, 6)])
+    snap()
+    (tmp_path / "a_file").write_text("not a folder")
+    for out, reason in [("/proc/nope/", "No such file or directory"), (str(tmp_path / "a_file"), "not a folder")]:
+        failed = cli("report", "--store", store, "--out", out, "--no-charts")
+        assert failed.exit_code == 2, failed.stderr
+        assert "cannot write the report to" in failed.stderr and reason in failed.stderr, failed.stderr
+        assert "internal error" not in failed.stderr
+    third = snap()
+
+    doc = cli.json("report", "--store", store)
+    assert (doc["summary"]["window"]["first_snapshot"], doc["summary"]["window"]["last_snapshot"]) == (first, third)
+    # a delivered report does move the window on
+    run(dsn, LOOKUP, [(1,)])
+    fourth = snap()
+    out = tmp_path / "reports"
+    written = cli("report", "--store", store, "--out", str(out), "--no-charts", "--format", "json")
+    assert written.exit_code == 0, written.stderr
+    assert len(list(out.glob("qprof-report-hist_report_out-*.json"))) == 1
+    fifth = snap()
+    doc = cli.json("report", "--store", store)
+    assert (doc["summary"]["window"]["first_snapshot"], doc["summary"]["window"]["last_snapshot"]) == (fourth, fifth)

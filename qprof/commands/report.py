@@ -53,6 +53,42 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "db"
 
 
+def write_report_files(
+    out: Path, stem: str, doc: dict[str, Any], charts: dict[str, Any], generated: str, *, with_json: bool
+) -> list[Path]:
+    """Write ``<stem>.html``, ``.md`` (with its chart PNGs) and optionally ``.json`` into ``out``.
+
+    A folder that cannot be made or written to is a usage error naming the file, not a crash.
+    """
+    from qprof.reports.render import html_page, markdown
+
+    path = out
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"cannot write the report to {out}: it is a file, not a folder", hint="give --out a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        images = {}
+        for key, (_title, png) in charts.items():
+            path = out / f"{stem}-{key}.png"
+            path.write_bytes(png)
+            images[key] = path.name
+        written = [out / f"{stem}.html", out / f"{stem}.md"]
+        path = written[0]
+        path.write_text(html_page(doc, charts, generated), encoding="utf-8")
+        path = written[1]
+        path.write_text(markdown(doc, images), encoding="utf-8")
+        if with_json:
+            path = out / f"{stem}.json"
+            written.append(path)
+            path.write_text(render_json(doc), encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(
+            f"cannot write the report to {path}: {exc.strerror or exc}",
+            hint="give --out a folder you can write to",
+        ) from None
+    return written
+
+
 def report(
     since: SinceOption = None,
     between: BetweenOption = None,
@@ -108,33 +144,24 @@ def report(
             regression=fraction, min_calls=min_calls, limit=limit, baseline=baseline, findings=findings, findings_note=findings_note
         )
         result = build_report(history, window, options)
+        doc = result.document
+        charts = {} if no_charts or fmt is ReportFormat.json and out is None else render_charts(result.series)
+        generated = utcnow().strftime("%Y-%m-%d %H:%M")
+        if out is not None:
+            stem = f"qprof-report-{_slug(chosen.name)}-{window.end:%Y%m%d-%H%M}"
+            written = write_report_files(out, stem, doc, charts, generated, with_json=fmt is ReportFormat.json)
+        elif fmt is ReportFormat.json:
+            emit(render_json(doc))
+        elif fmt is ReportFormat.html:
+            emit(html_page(doc, charts, generated))
+        else:
+            emit(markdown(doc))
+        # only a report that reached its reader moves the "since the previous report" window on:
+        # a failed write leaves the window for the next run to cover
         history.record_report(chosen.id, window.start, window.end)
-    doc = result.document
-    charts = {} if no_charts or fmt is ReportFormat.json and out is None else render_charts(result.series)
-    generated = utcnow().strftime("%Y-%m-%d %H:%M")
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        stem = f"qprof-report-{_slug(chosen.name)}-{window.end:%Y%m%d-%H%M}"
-        images = {}
-        for key, (_title, png) in charts.items():
-            image = out / f"{stem}-{key}.png"
-            image.write_bytes(png)
-            images[key] = image.name
-        written = [out / f"{stem}.html", out / f"{stem}.md"]
-        written[0].write_text(html_page(doc, charts, generated), encoding="utf-8")
-        written[1].write_text(markdown(doc, images), encoding="utf-8")
-        if fmt is ReportFormat.json:
-            written.append(out / f"{stem}.json")
-            written[2].write_text(render_json(doc), encoding="utf-8")
-        if not quiet:
-            for path in written:
-                note(f"wrote {path}")
-    elif fmt is ReportFormat.json:
-        emit(render_json(doc))
-    elif fmt is ReportFormat.html:
-        emit(html_page(doc, charts, generated))
-    else:
-        emit(markdown(doc))
+    if out is not None and not quiet:
+        for path in written:
+            note(f"wrote {path}")
     if fail_on_regression and doc["regressions"]:
         if not quiet:
             warn(f"{len(doc['regressions'])} regression(s) at or above {100 * fraction:.0f}%")

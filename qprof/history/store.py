@@ -9,6 +9,7 @@ transaction never commits.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from qprof.errors import QprofError
+from qprof.errors import BadInput, QprofError
 from qprof.history import schema as s
 from qprof.history.location import describe, store_url
 
@@ -73,8 +74,7 @@ class Store:
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:
             return create_engine(self.url, poolclass=NullPool, connect_args={"connect_timeout": 10})
-        if self.url.database not in (None, "", ":memory:"):
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        # no file or folder is made here: only writers create the store (see _prepare_file)
         engine = create_engine(self.url, poolclass=NullPool, connect_args={"timeout": self.busy_timeout})
         busy_ms = int(self.busy_timeout * 1000)
 
@@ -82,7 +82,6 @@ class Store:
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # autocommit at the driver; BEGIN is ours (below)
             dbapi_conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            dbapi_conn.execute("PRAGMA journal_mode = WAL")
             dbapi_conn.execute("PRAGMA foreign_keys = ON")
             dbapi_conn.execute("PRAGMA synchronous = NORMAL")
 
@@ -93,16 +92,68 @@ class Store:
 
         return engine
 
-    def _failure(self, exc: SQLAlchemyError) -> StoreError:
+    def _failure(self, exc: Exception) -> StoreError:
         detail = " ".join(str(getattr(exc, "orig", exc) or exc).split())[:300]
         if self.url.password:
             detail = detail.replace(str(self.url.password), "***")
-        if isinstance(exc, OperationalError) and "locked" in detail:
+        if isinstance(exc, (OperationalError, sqlite3.OperationalError)) and "locked" in detail:
             return StoreError(
                 f"history store {self.description} stayed locked for {self.busy_timeout:g} s",
                 hint="another qprof snapshot is writing; try again, or space the cron runs further apart",
             )
         return StoreError(f"history store {self.description}: {detail}", hint="check --store / $QPROF_STORE")
+
+    @property
+    def _file(self) -> Path | None:
+        """The SQLite file of the store (None for PostgreSQL and in-memory stores)."""
+        if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
+            return Path(self.url.database)
+        return None
+
+    @property
+    def location(self) -> str:
+        """How the user would name this store again (a path, or the URL without its password)."""
+        return str(self._file) if self._file is not None else self.description
+
+    def _missing(self) -> BadInput:
+        return BadInput(
+            f"no history store at {self.location}",
+            hint=f"record one with: qprof snapshot --db DATABASE --store {self.location}",
+        )
+
+    def _prepare_file(self) -> None:
+        """Create the SQLite file (and its folder) in WAL mode, so readers never block writers.
+
+        WAL is a property of the file, set once by a writer: readers leave the file as it is.
+        An unusable path is the user's to fix, not a crash.
+        """
+        path = self._file
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(
+                f"cannot create the history store at {path}: {exc.strerror or exc}",
+                hint="choose another --store (or $QPROF_STORE) in a folder you can write to",
+            ) from None
+        try:
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA journal_mode = WAL")
+            finally:
+                raw.close()
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise self._failure(exc) from None
+
+    def require_existing(self) -> None:
+        """Fail unless the store exists, without creating anything (for readers and pruners)."""
+        if self._schema_checked:
+            return
+        path = self._file
+        if path is not None and not path.is_file():
+            raise self._missing()
+        self.ensure_schema(create=False)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -119,7 +170,8 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        self.ensure_schema()
+        """A read transaction; a store that does not exist yet is an error, and is not created."""
+        self.require_existing()
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
@@ -147,14 +199,22 @@ class Store:
         value = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).scalar()
         return int(value) if value is not None else 0
 
-    def ensure_schema(self) -> None:
-        """Create or upgrade the schema; concurrent first runs serialise on the writer lock."""
+    def ensure_schema(self, *, create: bool = True) -> None:
+        """Create or upgrade the schema; concurrent first runs serialise on the writer lock.
+
+        With ``create=False`` (readers) a database without qprof's tables is reported as no
+        store rather than given them; an existing store of an older version is still upgraded.
+        """
         if self._schema_checked:
             return
+        if create:
+            self._prepare_file()
         try:
             with self.engine.connect() as conn:
                 with conn.begin():
                     current = self.schema_version(conn)
+                if current == 0 and not create:
+                    raise self._missing()
                 if current == s.SCHEMA_VERSION:
                     self._schema_checked = True
                     return
@@ -362,6 +422,7 @@ class Store:
 
     def prune(self, older_than: datetime, target_id: int | None = None) -> int:
         """Delete snapshots taken before ``older_than`` (and statements no snapshot mentions any more)."""
+        self.require_existing()  # pruning a mistyped store must not create it
         with self.write() as conn:
             where = [s.snapshots.c.taken_at < older_than]
             if target_id is not None:

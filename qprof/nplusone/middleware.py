@@ -4,14 +4,15 @@ One engine listener serves all requests; a context variable routes each statemen
 request that ran it (a thread per request under WSGI servers, a task per request under ASGI
 servers). With ``server_timing=True`` the response gets a ``Server-Timing`` header with the
 database time and statement count so far (``db;dur=12.3;desc="7 statements"``), which browser
-devtools show next to the request.
+devtools show next to the request. Headers leave before the body, so statements run while a
+response streams are not in that header; they are still judged for N+1s when the request ends.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import Context, ContextVar, copy_context
 from typing import Any
 
 from qprof.nplusone.sqlalchemy_capture import EngineRecorder, _unit
@@ -65,28 +66,72 @@ class _Base:
 
 
 class NPlusOneWSGIMiddleware(_Base):
-    """``app = NPlusOneWSGIMiddleware(app, engine, server_timing=True)``."""
+    """``app = NPlusOneWSGIMiddleware(app, engine, server_timing=True)``.
+
+    The response streams through untouched: a body the app produces lazily (a generator) is
+    handed to the server chunk by chunk, each chunk computed inside the request's context, and
+    the request is judged when the server closes the body (PEP 3333 says it must), so
+    statements run while streaming count too. The ``Server-Timing`` header is sent with the
+    headers, so it covers only the statements run before the app called ``start_response``.
+    """
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         label = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
         statements: list[Executed] = []
-        token, unit_token = _request.set(statements), _unit.set(label)
+        # one Context per request, entered for the app call, every chunk and close(): the server
+        # may pull chunks after this call returned (and, in some servers, from another thread)
+        context = copy_context()
+        context.run(_enter, statements, label)
+
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if self.server_timing:
+                headers = [*headers, ("Server-Timing", self.timing_value(statements))]
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
         try:
+            body = context.run(self.app, environ, start)
+        except BaseException:
+            self._finish(label, statements)
+            raise
+        if isinstance(body, (list, tuple)):  # already complete: keep it, servers can size it
+            self._finish(label, statements)
+            return body
+        return _StreamedBody(body, context, lambda: self._finish(label, statements))
 
-            def start(status: str, headers: list, exc_info: Any = None) -> Callable:
-                if self.server_timing:
-                    headers = [*headers, ("Server-Timing", self.timing_value(statements))]
-                return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
-            body = self.app(environ, start)
-            chunks = list(body)  # run the whole request inside this request's context
-            if hasattr(body, "close"):
-                body.close()
+def _enter(statements: list[Executed], label: str) -> None:
+    _request.set(statements)
+    _unit.set(label)
+
+
+class _StreamedBody:
+    """The app's response iterable, run inside the request's context; ``close()`` ends the unit."""
+
+    def __init__(self, body: Iterable[bytes], context: Context, finish: Callable[[], None]) -> None:
+        self._body = body
+        self._context = context
+        self._finish: Callable[[], None] | None = finish
+        self._chunks: Iterator[bytes] | None = None
+
+    def __iter__(self) -> _StreamedBody:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._chunks is None:
+            self._chunks = self._context.run(iter, self._body)
+        return self._context.run(next, self._chunks)
+
+    def close(self) -> None:
+        """Close the app's iterable (its cleanup may run statements too), then report once."""
+        finish, self._finish = self._finish, None
+        if finish is None:
+            return
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                self._context.run(close)
         finally:
-            _request.reset(token)
-            _unit.reset(unit_token)
-        self._finish(label, statements)
-        return chunks
+            finish()
 
 
 class NPlusOneASGIMiddleware(_Base):
