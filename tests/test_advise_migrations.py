@@ -210,3 +210,48 @@ def _shop() -> str:
     from pathlib import Path
 
     return str(Path(__file__).resolve().parents[1] / "queries" / "shop.sql")
+
+
+def _rec(table: str, column: str):
+    from qprof.advise.candidates import Candidate, Key
+    from qprof.advise.generator import Recommendation, create_ddl, drop_ddl, index_name
+
+    candidate = Candidate("public", table, (Key(column),))
+    name = index_name(candidate)
+    return Recommendation(candidate=candidate, name=name, ddl=create_ddl(candidate, name, "postgresql"),
+                          drop_ddl=drop_ddl("public", name, "postgresql"), size_bytes=8192, size_source="test",
+                          write_overhead=0.0)
+
+
+@pytest.mark.parametrize("fmt", ["sql", "django", "alembic", "flyway"])
+def test_running_twice_into_one_folder_continues_numbering_and_skips_identical(tmp_path, fmt):
+    from qprof.advise.generator import RunInfo, write_migrations
+
+    info = RunInfo(target="test", engine="postgresql", whatif_method="hypopg", cost_unit="planner cost")
+    first = write_migrations([_rec("orders", "customer_id"), _rec("audio_generations", "task_id")], tmp_path, fmt, info)
+    assert len(first) == 2
+    contents = {p: p.read_text() for p in tmp_path.iterdir()}
+    skipped: list = []
+    again = [_rec("orders", "customer_id"), _rec("contents", "title")]
+    second = write_migrations(again, tmp_path, fmt, info, skipped=skipped)
+    assert [rec.name for rec, _ in skipped] == ["orders_customer_id_idx"] and skipped[0][1] == first[0]
+    assert again[0].file == str(first[0])
+    assert len(second) == 1 and "contents_title_idx" in second[0].name
+    assert all(p.read_text() == text for p, text in contents.items())  # nothing overwritten
+    if fmt == "sql":
+        assert [p.name[:4] for p in (*first, *second)] == ["001_", "002_", "003_"]
+    if fmt == "django":
+        assert [p.name[:5] for p in (*first, *second)] == ["0001_", "0002_", "0003_"]
+    if fmt == "alembic":
+        assert "down_revision = " + repr(first[1].name.split("_")[0]) in second[0].read_text()  # chained to the head
+    assert write_migrations([_rec("orders", "customer_id")], tmp_path, fmt, info) == []
+
+
+def test_numbering_continues_after_the_highest_existing_number(tmp_path):
+    from qprof.advise.generator import RunInfo, write_migrations
+
+    (tmp_path / "007_by_hand.sql").write_text("-- someone else's migration\n")
+    info = RunInfo(target="test", engine="postgresql", whatif_method="hypopg", cost_unit="planner cost")
+    (path,) = write_migrations([_rec("orders", "customer_id")], tmp_path, "sql", info)
+    assert path.name == "008_add_orders_customer_id_idx.sql"
+    assert (tmp_path / "007_by_hand.sql").read_text() == "-- someone else's migration\n"

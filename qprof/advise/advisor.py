@@ -163,6 +163,7 @@ def recommendations(advice: Advice, engine: str) -> list:
                 )
             )
         evidence.sort(key=lambda ev: -(ev.calls * ((ev.cost_before or 0) - (ev.cost_after or 0))))
+        others = _others(advice, candidate, {ev.key for ev in evidence})
         result.append(
             Recommendation(
                 candidate=candidate,
@@ -174,9 +175,35 @@ def recommendations(advice: Advice, engine: str) -> list:
                 write_overhead=selection.overhead[candidate],
                 hot_columns=selection.hot_columns[candidate],
                 statements=evidence,
+                others=others,
             )
         )
     return result
+
+
+MAX_OTHERS = 5  # statements on the table, not served by the index, that --verify also times
+
+
+def _others(advice: Advice, candidate: Candidate, served_keys: set[str]) -> list:
+    """Read statements on the index's table whose plans it may change (its leading column is one they
+    use) but that it is not meant to help: --verify times them to catch a plan that got worse."""
+    from qprof.advise.generator import StatementEvidence
+    from qprof.advise.selection import useful_columns
+
+    lead = (candidate.table_key, candidate.keys[0].column)
+    found = []
+    for statement in advice.statements:
+        if statement.key in served_keys or lead not in useful_columns(statement):
+            continue
+        if statement.analysis is None or statement.analysis.kind != "select":
+            continue  # only reads: a write not served by the index gains nothing from it to check
+        found.append(statement)
+    found.sort(key=lambda s: -s.weight * advice.selection.cost_before.get(s.key, 0.0))
+    return [
+        StatementEvidence(key=s.key, text=s.sql, calls=s.calls, queryid=s.queryid, name=s.name,
+                          cost_before=advice.selection.cost_before.get(s.key), cost_after=advice.selection.cost_after.get(s.key))
+        for s in found[:MAX_OTHERS]
+    ]
 
 
 def drop_recommendations(catalog: Catalog, engine: str) -> list:

@@ -27,6 +27,8 @@ from qprof.model import IndexInfo
 MAX_COLUMNS = 3
 MAX_EQUALITY = 4  # equality columns considered per table use (permutations grow fast)
 MAX_VIEW_DEPTH = 8
+MAX_INCLUDE = 4  # INCLUDE columns of a covering candidate
+MAX_INCLUDE_WIDTH = 256  # bytes (pg_stats avg_width): wider columns risk B-tree's ~2.7 kB tuple limit
 
 
 @dataclass(frozen=True, order=True)
@@ -42,11 +44,17 @@ class Key:
 
 @dataclass(frozen=True, order=True)
 class Candidate:
-    """A B-tree index shape on one table: ``schema.table (keys…)``."""
+    """A B-tree index shape on one table: ``schema.table (keys…) [INCLUDE (…)]``.
+
+    ``include`` holds non-key columns (PostgreSQL 11+ ``INCLUDE``) that let the statements read
+    everything they need from the index alone (index-only scans); it is sorted, so the same
+    covering shape is always the same candidate.
+    """
 
     schema: str
     table: str
     keys: tuple[Key, ...]
+    include: tuple[str, ...] = ()
 
     @property
     def table_key(self) -> tuple[str, str]:
@@ -60,17 +68,29 @@ class Candidate:
     def columns(self) -> list[str]:
         return [key.label() for key in self.keys]
 
+    @property
+    def all_columns(self) -> list[str]:
+        """Every column the index stores (keys and INCLUDE columns)."""
+        return [key.column for key in self.keys] + list(self.include)
+
     def prefix(self, length: int) -> "Candidate":
         return Candidate(self.schema, self.table, self.keys[:length])
 
     def extended(self, key: Key) -> "Candidate":
         return Candidate(self.schema, self.table, (*self.keys, key))
 
+    def without_include(self) -> "Candidate":
+        return Candidate(self.schema, self.table, self.keys)
+
     def is_prefix_of(self, other: "Candidate") -> bool:
-        return self.table_key == other.table_key and other.keys[: len(self.keys)] == self.keys
+        """``other`` serves every lookup this one serves (and stores at least its INCLUDE columns)."""
+        if self.table_key != other.table_key or other.keys[: len(self.keys)] != self.keys:
+            return False
+        return set(self.include) <= set(other.all_columns)
 
     def __str__(self) -> str:
-        return f"{self.qualified_table}({', '.join(self.columns)})"
+        covering = f" INCLUDE ({', '.join(self.include)})" if self.include else ""
+        return f"{self.qualified_table}({', '.join(self.columns)}){covering}"
 
 
 @dataclass
@@ -83,6 +103,8 @@ class TableUse:
     joins: list[str] = field(default_factory=list)
     sort: list[Key] = field(default_factory=list)
     group: list[str] = field(default_factory=list)
+    reads: set[str] = field(default_factory=set)  # every column the statement reads from it
+    star: bool = False  # ``*`` / ``t.*`` (or UPDATE/DELETE): no index can cover it
 
     def add(self, bucket: list[str], column: str) -> None:
         if column not in bucket:
@@ -352,6 +374,29 @@ class Analyzer:
             self._condition(scope, condition)
         self._order(scope, select)
         self._group(scope, select)
+        self._reads(scope, select)
+
+    def _reads(self, scope: Scope, select: exp.Select) -> None:
+        """The columns each table occurrence must supply: what a covering index has to store."""
+        for column in scope.columns:
+            if isinstance(column.this, exp.Star):
+                continue
+            hit = self._resolve(scope, column)
+            if hit is not None:
+                hit[0].use.reads.add(hit[1])
+        for projection in select.selects:
+            if isinstance(projection, exp.Star):
+                qualifier = None
+            elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+                qualifier = projection.table
+            else:
+                continue
+            for alias, source in scope.sources.items():
+                if qualifier and not _same_name(alias, qualifier, self.catalog.case_sensitive):
+                    continue
+                bound = self._sources.get(id(source)) if isinstance(source, exp.Table) else None
+                if bound is not None:
+                    bound.use.star = True
 
     def _column_of(self, scope: Scope, node: exp.Expression) -> tuple[_Source, str] | None:
         node = _strip(node)
@@ -377,14 +422,14 @@ class Analyzer:
             self._comparison(scope, condition.this, condition.expression, "ranges")
         elif isinstance(condition, exp.Between):
             hit = self._column_of(scope, condition.this)
-            if hit and not self._reads(scope, hit[0], condition.args["low"], condition.args["high"]):
+            if hit and not self._reads_same(scope, hit[0], condition.args["low"], condition.args["high"]):
                 hit[0].use.add(hit[0].use.ranges, hit[1])
         elif isinstance(condition, exp.In):
             hit = self._column_of(scope, condition.this)
             if hit:
                 if condition.args.get("query") is not None:
                     hit[0].use.add(hit[0].use.joins, hit[1])
-                elif not self._reads(scope, hit[0], *condition.expressions):
+                elif not self._reads_same(scope, hit[0], *condition.expressions):
                     hit[0].use.add(hit[0].use.equality, hit[1])
         elif isinstance(condition, exp.Is):
             hit = self._column_of(scope, condition.this)
@@ -403,7 +448,7 @@ class Analyzer:
             if len({(id(h[0]), h[1]) for h in hits}) == 1:
                 hits[0][0].use.add(hits[0][0].use.equality, hits[0][1])
 
-    def _reads(self, scope: Scope, source: _Source, *values: exp.Expression) -> bool:
+    def _reads_same(self, scope: Scope, source: _Source, *values: exp.Expression) -> bool:
         """Whether the value side reads the same table occurrence (``a = b + 1`` on one row)."""
         return any(id(source) in (self._sources_in(scope, value) or set()) for value in values if value is not None)
 
@@ -419,7 +464,7 @@ class Analyzer:
         for hit, other in ((left_hit, right), (right_hit, left)):
             if hit is None:
                 continue
-            if self._reads(scope, hit[0], other):
+            if self._reads_same(scope, hit[0], other):
                 continue
             target = getattr(hit[0].use, bucket)
             if bucket == "equality" and (self._sources_in(scope, other) or set()):
@@ -538,7 +583,8 @@ def shapes(use: TableUse) -> set[tuple[Key, ...]]:
 
 
 def existing_serves(index: IndexInfo, candidate: Candidate) -> bool:
-    """A valid, plain B-tree index whose leading keys are the candidate's keys (or all reversed)."""
+    """A valid, plain B-tree index whose leading keys are the candidate's keys (or all reversed)
+    and that stores the candidate's INCLUDE columns too (as keys or INCLUDE columns)."""
     if not index.valid or index.predicate or index.method != "btree":
         return False
     if len(index.keys) < len(candidate.keys):
@@ -549,6 +595,10 @@ def existing_serves(index: IndexInfo, candidate: Candidate) -> bool:
     names = [k.expression.strip('"') for k in leading]
     if names != [k.column for k in candidate.keys]:
         return False
+    if candidate.include:
+        stored = {k.expression.strip('"') for k in index.keys} | {c.strip('"') for c in index.include}
+        if not set(candidate.include) <= stored:
+            return False
     flags = [k.descending for k in leading]
     wanted = [k.descending for k in candidate.keys]
     return flags == wanted or flags == [not w for w in wanted]
@@ -559,16 +609,42 @@ def served(catalog: Catalog, candidate: Candidate) -> bool:
 
 
 def candidates_for(catalog: Catalog, analysis: StatementAnalysis) -> set[Candidate]:
-    """Every index shape the statement could use, before removing those already served."""
+    """Every index shape the statement could use, before removing those already served.
+
+    On PostgreSQL 11+ each shape also comes as a covering variant: the other columns the
+    statement reads from the table as ``INCLUDE`` columns, so an index-only scan can answer it
+    (aggregates over many rows, join probes). Whether that pays for its extra bytes is left to
+    the what-if costs and the selection.
+    """
     result: set[Candidate] = set()
     for use in analysis.uses:
         relation = use.relation
         if relation.kind not in ("r", "p", "m"):
             continue
-        for shape in shapes(use):
+        key_shapes = shapes(use)
+        for shape in key_shapes:
             if all(_indexable(relation, key.column) for key in shape):
                 result.add(Candidate(relation.schema, relation.name, shape))
+        if catalog.include_ok and not use.star and use.reads:
+            for shape in key_shapes:
+                covering = _covering(relation, use, shape)
+                if covering is not None:
+                    result.add(covering)
     return result
+
+
+def _covering(relation: Relation, use: TableUse, shape: tuple[Key, ...]) -> Candidate | None:
+    """``shape`` plus INCLUDE of every other column the statement reads; None if it cannot cover."""
+    if not all(_indexable(relation, key.column) for key in shape):
+        return None
+    rest = sorted(use.reads - {key.column for key in shape})
+    if not rest or len(rest) > MAX_INCLUDE:
+        return None
+    for name in rest:
+        column = relation.columns.get(name)
+        if column is None or (column.avg_width or 0) > MAX_INCLUDE_WIDTH:
+            return None
+    return Candidate(relation.schema, relation.name, shape, tuple(rest))
 
 
 def _indexable(relation: Relation, column: str) -> bool:

@@ -47,7 +47,7 @@ ORDER BY cols.schema, cols.name, cols.attnum
 
 _PG_RELATIONS = """
 SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
-       GREATEST(c.reltuples, 0)::float8 AS rows, c.relpages::bigint AS pages,
+       GREATEST(c.reltuples, 0)::float8 AS rows, c.relpages::bigint AS pages, c.relallvisible::bigint AS all_visible,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition,
        c.relispartition AS is_partition,
        CASE WHEN c.relispartition THEN (SELECT rn.nspname FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
@@ -88,6 +88,7 @@ class Relation:
     columns: dict[str, Column] = field(default_factory=dict)
     rows: float = 0.0
     pages: int = 0
+    all_visible: int = 0  # pg_class.relallvisible: pages an index-only scan need not visit
     definition: str | None = None  # views
     root: tuple[str, str] | None = None  # a partition's partitioned root
     leaves: list[tuple[str, str]] = field(default_factory=list)  # a partitioned table's leaf partitions
@@ -127,6 +128,7 @@ class Catalog:
     relations: dict[tuple[str, str], Relation]
     search_path: list[str]
     indexes: list[IndexInfo]
+    include_ok: bool = False  # INCLUDE columns (PostgreSQL 11+): covering candidates
 
     @property
     def case_sensitive(self) -> bool:
@@ -172,6 +174,7 @@ def _load_postgres(target: Any) -> Catalog:
             kind=row["kind"],
             rows=float(row["rows"] or 0),
             pages=int(row["pages"] or 0),
+            all_visible=int(row["all_visible"] or 0),
             definition=row["definition"],
             root=(row["root_schema"], row["root_name"]) if row["is_partition"] and row["root_name"] else None,
             n_tup_ins=int(row["n_tup_ins"] or 0),
@@ -196,12 +199,14 @@ def _load_postgres(target: Any) -> Catalog:
             root.leaves.append(relation.key)
             root.rows += relation.rows
             root.pages += relation.pages
+            root.all_visible += relation.all_visible
             root.n_tup_ins += relation.n_tup_ins
             root.n_tup_upd += relation.n_tup_upd
             root.n_tup_del += relation.n_tup_del
             root.n_tup_hot_upd += relation.n_tup_hot_upd
     search_path = [row["schema"] for row in target.fetch_all(_PG_SEARCH_PATH, what="reading search_path")]
-    return Catalog("postgresql", relations, search_path, collect_indexes(target))
+    include_ok = int(getattr(target, "server_version_num", 0) or 0) >= 110000
+    return Catalog("postgresql", relations, search_path, collect_indexes(target), include_ok=include_ok)
 
 
 def _load_sqlite(target: Any) -> Catalog:

@@ -43,6 +43,7 @@ class StatementEvidence:
     ms_after: float | None = None
     p95_before: float | None = None
     p95_after: float | None = None
+    regressed: bool | None = None  # --verify: measurably slower with the index (None: not timed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class StatementEvidence:
             "ms_before": _round(self.ms_before, 3),
             "ms_after": _round(self.ms_after, 3),
             "speedup": _round(self.ms_before / self.ms_after, 1) if self.ms_before and self.ms_after else None,
+            "regressed": self.regressed,
         }
 
 
@@ -75,6 +77,10 @@ class Recommendation:
     write_overhead: float
     hot_columns: list[str] = field(default_factory=list)
     statements: list[StatementEvidence] = field(default_factory=list)
+    # Other statements on the table whose plans the index may change: --verify times them too.
+    others: list[StatementEvidence] = field(default_factory=list)
+    net_ms_saved: float | None = None  # --verify: Σ calls × (median before − median after)
+    rejected: str | None = None  # --verify found its net effect negative: not recommended
     real_size_bytes: int | None = None
     build_ms: float | None = None
     applied: bool | None = None
@@ -87,6 +93,7 @@ class Recommendation:
         return {
             "table": self.candidate.qualified_table,
             "columns": self.candidate.columns,
+            "include": list(self.candidate.include),
             "name": self.name,
             "ddl": self.ddl,
             "drop_ddl": self.drop_ddl,
@@ -97,6 +104,8 @@ class Recommendation:
             "write_overhead": _round(self.write_overhead),
             "hot_columns": self.hot_columns,
             "statements": [s.to_dict() for s in self.statements],
+            "other_statements": [s.to_dict() for s in self.others if s.ms_before is not None],
+            "net_ms_saved": _round(self.net_ms_saved, 3),
             "applied": self.applied,
             "file": self.file,
         }
@@ -106,6 +115,8 @@ class Recommendation:
 def index_name(candidate: Candidate, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
     """``<table>_<col>_<col>[_desc]_idx``: readable, deterministic, ≤ 63 bytes (hash suffix when cut)."""
     parts = [candidate.table] + [k.column + ("_desc" if k.descending else "") for k in candidate.keys]
+    if candidate.include:
+        parts += ["incl", *candidate.include]
     base = re.sub(r"[^0-9A-Za-z_]+", "_", "_".join(parts)).strip("_").lower() or "index"
     name = f"{base}_idx"
     digest = hashlib.sha1(str(candidate).encode()).hexdigest()[:8]
@@ -128,8 +139,11 @@ def create_ddl(candidate: Candidate, name: str, engine: str) -> str:
         return f"CREATE INDEX IF NOT EXISTS {_sq(name)} ON {_sq(candidate.table)} ({_sqlite_keys(candidate)});"
     from psycopg import sql
 
-    statement = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({});").format(
-        sql.Identifier(name), sql.Identifier(candidate.schema, candidate.table), _pg_keys(candidate)
+    include = sql.SQL("")
+    if candidate.include:
+        include = sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, candidate.include)))
+    statement = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({}){};").format(
+        sql.Identifier(name), sql.Identifier(candidate.schema, candidate.table), _pg_keys(candidate), include
     )
     return statement.as_string(None)
 
@@ -188,7 +202,8 @@ def header_lines(rec: Recommendation, info: RunInfo) -> list[str]:
         lines.append(f"drops index {rec.name} on {rec.candidate.qualified_table}: {rec.reason or ''}")
         lines.append(f"size: {_fmt_bytes(rec.size_bytes)}; the down step recreates it from pg_get_indexdef")
         return lines
-    lines.append(f"index on {rec.candidate.qualified_table} ({', '.join(rec.candidate.columns)})")
+    covering = f" INCLUDE ({', '.join(rec.candidate.include)}) (covering: index-only scans)" if rec.candidate.include else ""
+    lines.append(f"index on {rec.candidate.qualified_table} ({', '.join(rec.candidate.columns)}){covering}")
     lines.append(f"estimated with: {info.whatif_method} ({info.cost_unit})")
     size = f"size: {_fmt_bytes(rec.size_bytes)} estimated ({rec.size_source})"
     if rec.real_size_bytes is not None:
@@ -281,6 +296,52 @@ def _django_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
     )
 
 
+_NUMBERED = {"sql": re.compile(r"^(\d+)_.*\.sql$"), "django": re.compile(r"^(\d+)_.*\.py$")}
+_EXISTING_GLOB = {"sql": "*.sql", "alembic": "*.py", "flyway": "V*.sql", "django": "*.py"}
+
+
+def _existing_files(out_dir: Path, fmt: str) -> dict[Path, str]:
+    """Migration files of this format already in the folder, with their text."""
+    found = {}
+    for path in sorted(out_dir.glob(_EXISTING_GLOB[fmt])):
+        try:
+            found[path] = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    return found
+
+
+def _already_written(rec: Recommendation, existing: dict[Path, str]) -> Path | None:
+    """The file that already holds this index's up step with identical DDL, if any."""
+    for path, text in existing.items():
+        if rec.ddl in text or _py_string(rec.ddl) in text:
+            return path
+    return None
+
+
+def _next_number(out_dir: Path, fmt: str, existing: dict[Path, str]) -> int:
+    """Continue after the highest number already used in the folder (sql: 001_…, django: 0001_…)."""
+    pattern = _NUMBERED.get(fmt)
+    numbers = [int(m.group(1)) for path in existing if pattern and (m := pattern.match(path.name))]
+    if fmt == "flyway":
+        numbers = [int(m.group(1)) for path in existing if (m := re.match(r"^V\d+_(\d+)__", path.name))]
+    return max(numbers, default=0) + 1
+
+
+def _alembic_head(existing: dict[Path, str]) -> str | None:
+    """The newest revision among the folder's alembic files (one nothing revises), to chain after."""
+    revisions, downs = [], set()
+    for text in existing.values():
+        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        down = re.search(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        if rev:
+            revisions.append(rev.group(1))
+        if down:
+            downs.add(down.group(1))
+    heads = [r for r in revisions if r not in downs]
+    return heads[-1] if len(heads) == 1 else None
+
+
 def write_migrations(
     recs: Sequence[Recommendation],
     out_dir: Path,
@@ -289,47 +350,84 @@ def write_migrations(
     *,
     single_file: bool = False,
     alembic_down_revision: str | None = None,
+    skipped: list[tuple[Recommendation, Path]] | None = None,
 ) -> list[Path]:
-    """Write the files; each Recommendation's ``file`` is set to the path that holds it."""
+    """Write the files; each Recommendation's ``file`` is set to the path that holds it.
+
+    Running again into the same folder continues the numbering after the highest existing
+    number and never overwrites a file; an index whose migration is already there with
+    identical DDL is not written again (it is appended to ``skipped`` with that file).
+    """
     if fmt not in FORMATS:
         raise QprofError(f"unknown migration format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     if not recs:
         return []
     ensure_writable(out_dir)
-    groups: list[list[Recommendation]] = [list(recs)] if single_file else [[r] for r in recs]
+    existing = _existing_files(out_dir, fmt)
+    fresh = []
+    for rec in recs:
+        found = _already_written(rec, existing)
+        if found is not None:
+            rec.file = str(found)
+            if skipped is not None:
+                skipped.append((rec, found))
+        else:
+            fresh.append(rec)
+    if not fresh:
+        return []
+    groups: list[list[Recommendation]] = [fresh] if single_file else [[r] for r in fresh]
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     written: list[Path] = []
-    down = alembic_down_revision
+    down = alembic_down_revision or (_alembic_head(existing) if fmt == "alembic" else None)
+    number = _next_number(out_dir, fmt, existing)
     try:
-        for number, group in enumerate(groups, start=1):
+        for group in groups:
             slug = _slug(group)
+            attempt = 0
+            while True:  # never overwrite: a taken number (or revision) moves on to the next
+                if fmt == "sql":
+                    path = out_dir / f"{number:03d}_{slug}.sql"
+                elif fmt == "alembic":
+                    revision = _revision(group) if not attempt else f"{_revision(group)[:9]}{attempt:03x}"
+                    path = out_dir / f"{revision}_{slug}.py"
+                elif fmt == "flyway":
+                    version = f"{stamp}_{number}"
+                    path = out_dir / f"V{version}__{slug}.sql"
+                else:
+                    path = out_dir / f"{number:04d}_{slug}.py"
+                if not path.exists():
+                    break
+                number += 1
+                attempt += 1
             if fmt == "sql":
-                path = out_dir / f"{number:03d}_{slug}.sql"
-                path.write_text(_sql_file(group, info), encoding="utf-8")
+                _create(path, _sql_file(group, info))
             elif fmt == "alembic":
-                revision = _revision(group)
-                path = out_dir / f"{revision}_{slug}.py"
-                path.write_text(_alembic_file(group, info, revision, down), encoding="utf-8")
+                _create(path, _alembic_file(group, info, revision, down))
                 down = revision
             elif fmt == "flyway":
-                version = f"{stamp}_{number}"
-                path = out_dir / f"V{version}__{slug}.sql"
                 header = "".join(_comment(header_lines(r, info), "--") for r in group)
-                path.write_text(header + "".join(r.ddl + "\n" for r in group), encoding="utf-8")
-                (out_dir / f"V{version}__{slug}.sql.conf").write_text("executeInTransaction=false\n", encoding="utf-8")
-                (out_dir / f"U{version}__{slug}.sql").write_text(
-                    "-- undo of " + path.name + "\n" + "".join(r.drop_ddl + "\n" for r in reversed(group)), encoding="utf-8"
+                _create(path, header + "".join(r.ddl + "\n" for r in group))
+                _create(out_dir / f"V{version}__{slug}.sql.conf", "executeInTransaction=false\n")
+                _create(
+                    out_dir / f"U{version}__{slug}.sql",
+                    "-- undo of " + path.name + "\n" + "".join(r.drop_ddl + "\n" for r in reversed(group)),
                 )
-                (out_dir / f"U{version}__{slug}.sql.conf").write_text("executeInTransaction=false\n", encoding="utf-8")
+                _create(out_dir / f"U{version}__{slug}.sql.conf", "executeInTransaction=false\n")
             else:
-                path = out_dir / f"{number:04d}_{slug}.py"
-                path.write_text(_django_file(group, info), encoding="utf-8")
+                _create(path, _django_file(group, info))
+            number += 1
             for rec in group:
                 rec.file = str(path)
             written.append(path)
     except OSError as exc:
         raise QprofError(f"cannot write migrations to {out_dir}: {exc.strerror or exc}") from None
     return written
+
+
+def _create(path: Path, text: str) -> None:
+    """Write a new file; an existing one is never overwritten (FileExistsError is an OSError)."""
+    with path.open("x", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def ensure_writable(out_dir: Path) -> None:

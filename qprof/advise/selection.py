@@ -26,6 +26,9 @@ from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import QprofError
 
 HOT_FACTOR = 4.0  # a candidate that breaks HOT updates must save this many times its write cost
+# INCLUDE columns widen an index for good; they must spare some statement at least this much
+# planner cost per execution (≈ 250 random heap-page reads), not just a handful of heap fetches.
+COVER_MIN_GAIN = 1000.0
 SERVE_EPSILON = 0.01  # an index "serves" a statement when removing it costs ≥ 1 % more
 
 
@@ -94,6 +97,7 @@ class Selector:
         max_indexes: int | None = None,
         entry_cost: float = 1.0,
         min_abs_gain: float = 0.0,
+        cover_min_gain: float = COVER_MIN_GAIN,
         on_progress: Callable[[dict], None] | None = None,
     ) -> None:
         self.statements = list(statements)
@@ -105,6 +109,7 @@ class Selector:
         self.max_indexes = max_indexes
         self.entry_cost = entry_cost
         self.min_abs_gain = min_abs_gain  # measured costs (ms) are noisy: ignore gains below this
+        self.cover_min_gain = cover_min_gain
         self.on_progress = on_progress or (lambda info: None)
         self.universe: set[Candidate] = set()
         for statement in self.statements:
@@ -119,7 +124,9 @@ class Selector:
         self._children: dict[Candidate, list[Candidate]] = defaultdict(list)
         for candidate in sorted(self.universe):
             self._by_table[candidate.table_key].append(candidate)
-            if len(candidate.keys) > 1:
+            if candidate.include:
+                self._children[candidate.without_include()].append(candidate)  # "cover it" step
+            elif len(candidate.keys) > 1:
                 self._children[candidate.prefix(len(candidate.keys) - 1)].append(candidate)
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -134,10 +141,11 @@ class Selector:
         """Write cost of maintaining the index, and the updated columns it would make non-HOT."""
         load = self.loads.get(candidate.table_key) or WriteLoad()
         relation = self.catalog.relations.get(candidate.table_key)
-        width = sum((relation.columns[k.column].avg_width or 8) if relation and k.column in relation.columns else 8 for k in candidate.keys)
+        stored = candidate.all_columns
+        width = sum((relation.columns[c].avg_width or 8) if relation and c in relation.columns else 8 for c in stored)
         per_entry = self.entry_cost * (1.0 + width / 64.0)
         cost = (load.inserts + load.updates) * per_entry
-        hot = [k.column for k in candidate.keys if load.updated_columns.get(k.column)]
+        hot = [c for c in stored if load.updated_columns.get(c)]  # INCLUDE columns break HOT too
         if hot:
             lost = min(max(load.updated_columns[c] for c in hot), load.hot_updates)
             indexes = len(self.catalog.indexes_on(*candidate.table_key)) + 1
@@ -238,7 +246,8 @@ class Selector:
             new_costs[statement.key] = after
             gain = current[statement.key] - after
             saved += statement.weight * gain
-            if current[statement.key] > 0 and gain / current[statement.key] >= self.min_gain and gain >= self.min_abs_gain:
+            floor = max(self.min_abs_gain, self.cover_min_gain if new.include else 0.0)
+            if current[statement.key] > 0 and gain / current[statement.key] >= self.min_gain and gain >= floor:
                 qualifies = True
         if not qualifies:
             return None

@@ -72,6 +72,31 @@ def time_statement(target: Any, statement: AdviseStatement, params: list, runs: 
     return samples
 
 
+REGRESSION_RATIO = 1.10  # "measurably slower": median after > 110 % of median before …
+REGRESSION_MS = 1.0  # … and by more than this many milliseconds
+
+
+def regressed(before_ms: float, after_ms: float) -> bool:
+    """Whether a statement got measurably slower (medians; small differences are noise)."""
+    return after_ms > before_ms * REGRESSION_RATIO and after_ms - before_ms > REGRESSION_MS
+
+
+def judge(rec: Recommendation) -> str | None:
+    """Net measured effect of one index over the statements timed for it (Σ calls × ms saved);
+    the reason to reject it when that is negative and some statement measurably regressed."""
+    timed = [ev for ev in (*rec.statements, *rec.others) if ev.ms_before is not None and ev.ms_after is not None]
+    if not timed:
+        return None
+    for ev in timed:
+        ev.regressed = regressed(ev.ms_before, ev.ms_after)  # type: ignore[arg-type]
+    rec.net_ms_saved = sum(ev.calls * (ev.ms_before - ev.ms_after) for ev in timed)  # type: ignore[operator]
+    worse = [ev for ev in timed if ev.regressed]
+    if rec.net_ms_saved < 0 and worse:
+        names = ", ".join(f"{ev.name or ev.queryid or ev.key} {ev.ms_before:,.2f}→{ev.ms_after:,.2f} ms" for ev in worse)
+        return f"measured net effect is negative ({rec.net_ms_saved:,.1f} ms over the workload's calls): slower {names}"
+    return None
+
+
 def verify(
     target: Any,
     recs: Sequence[Recommendation],
@@ -82,12 +107,18 @@ def verify(
     lock_timeout: float = 5.0,
     on_progress: Callable[[str], None] = lambda message: None,
 ) -> list[str]:
-    """Fill ms_before/ms_after, real size and build time on each recommendation; notes for the user."""
+    """Fill ms_before/ms_after, real size and build time on each recommendation; notes for the user.
+
+    Besides the statements an index is meant to help, the other reads on its table whose plans it
+    may change are timed too. A statement measurably slower with the index is flagged
+    ``regressed``; an index whose net measured effect is negative gets ``rejected`` set and is
+    never kept (not even with ``--apply``).
+    """
     notes: list[str] = []
     params_of: dict[str, list | None] = {}
     with sigterm_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout) as conn, advisory_lock(conn, target.engine):
         for rec in recs:
-            evidence = [ev for ev in rec.statements if ev.key in statements]
+            evidence = [ev for ev in (*rec.statements, *rec.others) if ev.key in statements]
             before: dict[str, list[float]] = {}
             for ev in evidence:
                 statement = statements[ev.key]
@@ -117,12 +148,24 @@ def verify(
                     ev.ms_before, ev.p95_before = statistics.median(before[ev.key]), p95(before[ev.key])
                     ev.ms_after, ev.p95_after = statistics.median(after), p95(after)
                 built_ok = True
+                rec.rejected = judge(rec)
+                if rec.rejected:
+                    notes.append(f"{rec.name} not recommended: {rec.rejected}")
+                else:
+                    for ev in (*rec.statements, *rec.others):
+                        if ev.regressed:
+                            notes.append(
+                                f"{rec.name} makes {ev.name or ev.queryid or ev.key} slower "
+                                f"({ev.ms_before:,.2f} → {ev.ms_after:,.2f} ms median) but saves "
+                                f"{rec.net_ms_saved:,.1f} ms net over the workload's calls: kept"
+                            )
             except QprofError as exc:
                 notes.append(f"{rec.name}: verification failed: {exc.message}")
             finally:
                 # Error, timeout, Ctrl-C or SIGTERM: whatever was built for measuring goes again.
                 # (A failed CONCURRENTLY build can leave an INVALID index behind: dropped too.)
-                if keep and built_ok:
+                # So does an index whose measured net effect is negative.
+                if keep and built_ok and not rec.rejected:
                     rec.applied, rec.valid = True, True
                 else:
                     drop(conn, rec)
@@ -133,7 +176,7 @@ def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path 
     """One bar pair (before/after median ms) per statement; None when nothing was timed."""
     pairs: list[tuple[str, float, float]] = []
     for rec in recs:
-        for ev in rec.statements:
+        for ev in (*rec.statements, *rec.others):
             if ev.ms_before is not None and ev.ms_after is not None:
                 label = (ev.name or str(ev.queryid or ev.key))[:28] + f"\n[{rec.name[:28]}]"
                 pairs.append((label, ev.ms_before, ev.ms_after))
@@ -165,4 +208,4 @@ def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path 
     return path
 
 
-__all__ = ["StatementEvidence", "verify", "write_chart", "p95"]
+__all__ = ["StatementEvidence", "verify", "write_chart", "p95", "judge", "regressed"]

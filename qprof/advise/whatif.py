@@ -50,7 +50,10 @@ def index_ddl_postgres(candidate: Candidate, *, name: str | None = None, on: tup
         sql.Identifier(key.column) + (sql.SQL(" DESC") if key.descending else sql.SQL("")) for key in candidate.keys
     )
     named = sql.SQL(" {} ").format(sql.Identifier(name)) if name else sql.SQL(" ")
-    return sql.SQL("CREATE INDEX{}ON {} ({})").format(named, sql.Identifier(schema, table), keys)
+    include = sql.SQL("")
+    if candidate.include:
+        include = sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, candidate.include)))
+    return sql.SQL("CREATE INDEX{}ON {} ({}){}").format(named, sql.Identifier(schema, table), keys, include)
 
 
 class WhatIf(ABC):
@@ -109,8 +112,8 @@ def estimated_size(catalog: Catalog, candidate: Candidate) -> int:
     relation = catalog.relations.get(candidate.table_key)
     rows = relation.rows if relation else 0.0
     width = 0
-    for key in candidate.keys:
-        column = relation.columns.get(key.column) if relation else None
+    for name in candidate.all_columns:
+        column = relation.columns.get(name) if relation else None
         width += column.avg_width if column and column.avg_width else 8
     per_tuple = 8 + 4 + 8 * math.ceil(width / 8)  # IndexTuple header + line pointer + aligned keys
     return int(rows * per_tuple / 0.9) + 2 * BYTES_PER_PAGE

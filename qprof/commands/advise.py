@@ -58,6 +58,7 @@ def _cost_pair(statements: list[dict[str, Any]]) -> str:
 COLUMNS = [
     Column("table", "table", align="left"),
     Column("columns", "columns", align="left"),
+    Column("include_text", "include", align="left"),
     Column("size_bytes", "size", size),
     Column("n_statements", "stmts", num),
     Column("helps", "statements helped", align="left"),
@@ -178,6 +179,8 @@ def advise(
                 target, recs, advice.by_key, runs=runs, keep=apply, lock_timeout=lock_seconds,
                 on_progress=(lambda m: None) if quiet else (lambda m: console.print(m, markup=False, style="dim")),
             )
+        rejected = [r for r in recs if r.rejected]
+        recs = [r for r in recs if not r.rejected]  # measured net effect negative: never recommended
         applied = None
         if apply and recs:
             from qprof.advise.apply import apply_recommendations
@@ -190,15 +193,23 @@ def advise(
 
     info = RunInfo(target=description, engine=engine, whatif_method=advice.whatif_method, cost_unit=advice.cost_unit)
     files: list[str] = []
+    unchanged: list = []  # (recommendation, file) whose migration is already in --out with identical DDL
     chart = None
     if not no_write:
-        files += [str(p) for p in write_migrations(recs, out, mformat, info, single_file=single_file, alembic_down_revision=alembic_down_revision)]
-        files += [str(p) for p in write_migrations(drops, out / "drops" if recs else out, mformat, info, single_file=single_file)] if drops else []
+        files += [str(p) for p in write_migrations(recs, out, mformat, info, single_file=single_file,
+                                                   alembic_down_revision=alembic_down_revision, skipped=unchanged)]
+        if drops:
+            files += [str(p) for p in write_migrations(drops, out / "drops" if recs else out, mformat, info,
+                                                       single_file=single_file, skipped=unchanged)]
         if verify:
             from qprof.advise.verify import write_chart
 
-            path = write_chart(recs, out / "verify_before_after.png", f"qprof advise --verify: database {dbname}")
+            path = write_chart([*recs, *rejected], out / "verify_before_after.png", f"qprof advise --verify: database {dbname}")
             chart = str(path) if path else None
+    if unchanged:
+        names = ", ".join(Path(str(path)).name for _, path in unchanged[:3]) + (" …" if len(unchanged) > 3 else "")
+        notes.append(f"{len(unchanged)} migration(s) already in {out} with identical DDL, not written again: {names}")
+    notes += _covering_notes(advice, recs)
     for message in notes:
         warn(message)
 
@@ -225,15 +236,17 @@ def advise(
         "source": "pg_stat_statements" if from_server else "workload",
         "migration_format": None if no_write else mformat,
         "files": files,
+        "unchanged_files": [{"index": rec.name, "file": str(path)} for rec, path in unchanged],
         "chart": chart,
         "drops": [dict(r.to_dict(), reason=r.reason) for r in drops],
+        "rejected": [dict(r.to_dict(), reason=r.rejected) for r in rejected],
         "applied": applied,
         "notes": notes,
     }
     rows = []
     for rec in document["recommendations"]:
         names = [s["name"] or str(s["queryid"]) for s in rec["statements"]]
-        rows.append(dict(rec, n_statements=len(names), helps=", ".join(names[:4]) + (" …" if len(names) > 4 else ""),
+        rows.append(dict(rec, n_statements=len(names), include_text=", ".join(rec["include"]), helps=", ".join(names[:4]) + (" …" if len(names) > 4 else ""),
                          evidence=_cost_pair(rec["statements"]), file=rec["file"] or ""))
     document_rows = dict(document, rows=rows)
     for item in advice.skipped:
@@ -247,6 +260,8 @@ def advise(
         f"{summary['workload_cost_before']:,.0f} → {summary['workload_cost_after']:,.0f} ({advice.whatif_method}: {advice.cost_unit}); "
         f"{summary['whatif_calls']} what-if calls, {summary['cache_hits']} cache hits, {summary['seconds']:.1f} s"
     )
+    for rec in rejected:
+        note(f"rejected after --verify: {rec.candidate}: {rec.rejected}")
     if not rows:
         note(title)
         note("no index to recommend: every statement is served already, or nothing saves at least " + f"{gain:.0%}")
@@ -257,6 +272,22 @@ def advise(
     if applied:
         for entry in applied:
             note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
+
+
+def _covering_notes(advice: Any, recs: list) -> list[str]:
+    """Index-only scans skip only heap pages the visibility map marks all-visible (VACUUM sets it)."""
+    notes = []
+    for rec in recs:
+        relation = advice.catalog.relations.get(rec.candidate.table_key)
+        if not rec.candidate.include or relation is None or not relation.pages:
+            continue
+        share = relation.all_visible / relation.pages
+        if share < 0.5:
+            notes.append(
+                f"{rec.name} is a covering index, but only {share:.0%} of {relation.qualified}'s pages are all-visible: "
+                "index-only scans still visit the heap until (auto)VACUUM has run on it"
+            )
+    return notes
 
 
 def register(app: typer.Typer) -> None:
