@@ -95,6 +95,9 @@ def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
     if isinstance(tree, exp.Command) and str(tree.this).upper() not in UTILITY_COMMANDS:
         raise BadInput(f"cannot parse SQL: unknown statement {str(tree.this)!r}")
     if isinstance(tree, _NOT_STATEMENTS):  # "selec x" parses as the expression `selec AS x`
+        first = sql.split(None, 1)[0].upper() if sql.split() else ""
+        if first in UTILITY_COMMANDS:  # SAVEPOINT "sp", RELEASE "sp": real statements, not typos
+            return exp.Command(this=first, expression=exp.Literal.string(sql[len(first):].strip()))
         raise BadInput(f"cannot parse SQL: not a statement: {one_line(sql, 60)!r}")
     return tree
 

@@ -83,3 +83,11 @@ def test_insert_values_has_no_candidates_but_counts_as_a_write(sqlite_catalog):
 def test_update_records_the_columns_it_sets(sqlite_catalog):
     analysis = Analyzer(sqlite_catalog).analyze("UPDATE case_bank SET usage_count = usage_count + 1 WHERE id = 7")
     assert analysis.updated_columns == {("main", "case_bank"): {"usage_count"}}
+
+
+def test_locking_clause_names_an_alias_not_a_table(app_dsn):
+    """PostgreSQL's foreign-key checks run `… FROM ONLY t x WHERE … FOR KEY SHARE OF x` (track = all)."""
+    with open_target(parse_target(app_dsn)) as target:
+        catalog = load_catalog(target)
+    found = uses(catalog, 'SELECT 1 FROM ONLY "public"."case_bank" x WHERE "id" = $1 AND "status" = $2 FOR KEY SHARE OF x')
+    assert found["case_bank"]["eq"] == ["id", "status"]

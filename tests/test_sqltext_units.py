@@ -35,6 +35,8 @@ def test_to_sqlite_uses_numbered_parameters() -> None:
         ("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "select", True),
         ("CREATE INDEX i ON t (a)", "ddl", False),
         ("VACUUM t", "utility", False),
+        ('SAVEPOINT "_pg3_2"', "utility", False),
+        ('RELEASE "_pg3_2"', "utility", False),
     ],
 )
 def test_statement_kinds(sql: str, kind: str, modifying: bool) -> None:

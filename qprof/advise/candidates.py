@@ -264,6 +264,8 @@ class Analyzer:
         for table in tree.find_all(exp.Table):
             if not isinstance(table.this, exp.Identifier):
                 continue  # table functions: generate_series(…), unnest(…)
+            if table.find_ancestor(exp.Lock) is not None:
+                continue  # FOR UPDATE OF x / FOR KEY SHARE OF x names an alias, not a table
             if not table.db and table.name in cte_names:
                 continue
             db = table.args.get("db")
