@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from psycopg.conninfo import conninfo_to_dict
-
 from qprof.config import Config
 from qprof.errors import BadInput
 
@@ -34,6 +32,13 @@ class TargetSpec:
         if self.engine == "sqlite":
             return f"sqlite {self.path}"
         return f"postgresql {redact(self.conninfo) or '(libpq defaults)'}"
+
+
+def conninfo_to_dict(conninfo: str) -> dict:
+    """libpq's own parser (imported on use: commands that never connect start faster)."""
+    from psycopg.conninfo import conninfo_to_dict as parse
+
+    return parse(conninfo)
 
 
 def redact(conninfo: str) -> str:

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from qprof.nplusone.fingerprint import Shape, fingerprint, shape, short_id
@@ -26,6 +27,7 @@ DEFAULT_THRESHOLD = 5
 DEFAULT_MIN_MS = 50.0
 
 _unknown = count()
+_first = itemgetter(0)
 
 
 class Event(NamedTuple):
@@ -213,22 +215,26 @@ def detect_events(
     threshold: int = DEFAULT_THRESHOLD,
     min_ms: float = DEFAULT_MIN_MS,
 ) -> list[NPlusOne]:
-    """The N+1s of one unit. ``samples`` maps a fingerprint to its first (text, params)."""
+    """The N+1s of one unit. ``samples`` maps a fingerprint to its first (text, params).
+
+    ``events`` are :class:`Event` or plain tuples in the same order (the log analyzer keeps
+    millions of them short-lived, and a tuple is cheaper to build); most units have no
+    candidate, so that is decided first, with one C-level count.
+    """
     if len(events) < threshold:
         return []
-    executions: Counter[str] = Counter()
-    total_ms: Counter[str] = Counter()
-    distinct: dict[str, set] = {}
-    for event in events:
-        executions[event.fingerprint] += 1
-        total_ms[event.fingerprint] += event.duration_ms
+    executions: Counter[str] = Counter(map(_first, events))
     candidates = {fp for fp, n in executions.items() if n >= threshold and shape(fp).kind == "select"}
     if not candidates:
         return []
-    for event in events:
-        if event.fingerprint in candidates:
-            key = event.params_key if event.params_key is not None else ("unknown", next(_unknown))
-            distinct.setdefault(event.fingerprint, set()).add(key)
+    total_ms: Counter[str] = Counter()
+    distinct: dict[str, set] = {}
+    for fp, key, duration, _rows, _relationship in events:
+        if fp in candidates:
+            total_ms[fp] += duration
+            if key is None:
+                key = ("unknown", next(_unknown))
+            distinct.setdefault(fp, set()).add(key)
     candidates = {fp for fp in candidates if len(distinct[fp]) >= threshold and total_ms[fp] >= min_ms}
     if not candidates:
         return []
@@ -236,15 +242,14 @@ def detect_events(
     source_rows: dict[str, int | None] = {}
     relationships: dict[str, Counter[str]] = {fp: Counter() for fp in candidates}
     last_source: str | None = None
-    for event in events:
-        fp = event.fingerprint
+    for fp, _key, _duration, rows, relationship in events:
         if fp in candidates:
             votes[fp][last_source or ""] += 1
-            if event.relationship:
-                relationships[fp][event.relationship] += 1
+            if relationship:
+                relationships[fp][relationship] += 1
         elif shape(fp).kind == "select":
             last_source = fp
-            source_rows[fp] = event.rows
+            source_rows[fp] = rows
     found = []
     for fp in sorted(candidates, key=lambda f: -total_ms[f]):
         sql, params = samples.get(fp, (fp, None))

@@ -11,10 +11,9 @@ analyzed and restarted (a connection-pool session can run for days without a gap
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from qprof.nplusone.detector import DEFAULT_MIN_MS, DEFAULT_THRESHOLD, Aggregate, Event, NPlusOne, detect_events, params_key
+from qprof.nplusone.detector import DEFAULT_MIN_MS, DEFAULT_THRESHOLD, Aggregate, NPlusOne, detect_events, params_key
 from qprof.nplusone.fingerprint import fingerprint
 from qprof.nplusone.logparse.interpret import LoggedStatement
 
@@ -23,13 +22,17 @@ SWEEP_EVERY = 8192
 IDLE_CLOSE_S = 300.0
 
 
-@dataclass
 class _Unit:
-    label: str
-    vxid: str | None
-    last_ts: float | None
-    events: list[Event] = field(default_factory=list)
-    samples: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    """An open unit: its events as plain ``(fingerprint, params key, ms, None, None)`` tuples."""
+
+    __slots__ = ("label", "vxid", "last_ts", "events", "samples")
+
+    def __init__(self, label: str, vxid: str | None, last_ts: float | None) -> None:
+        self.label = label
+        self.vxid = vxid
+        self.last_ts = last_ts
+        self.events: list[tuple] = []
+        self.samples: dict[str, tuple[str, Any]] = {}
 
 
 class LogAnalyzer:
@@ -57,45 +60,72 @@ class LogAnalyzer:
         self._now: float | None = None
 
     def feed(self, statement: LoggedStatement) -> None:
-        self.statements += 1
-        session = statement.session
-        ts = statement.timestamp
-        if ts is not None:
-            self._now = ts
-        by_txn = self.unit_mode == "transaction" or (self.unit_mode == "auto" and bool(statement.vxid))
-        if by_txn:
-            self.by_transaction = True
-        unit = self.open.get(session)
-        if unit is not None:
-            if by_txn:
-                new = statement.vxid != unit.vxid
-            elif self.unit_mode == "session":
-                new = False
-            else:
-                new = ts is not None and unit.last_ts is not None and ts - unit.last_ts > self.gap_s
-            if new or len(unit.events) >= self.max_unit:
-                self._close(session)
-                unit = None
-        if unit is None:
-            label = f"session {session or '?'}"
-            if by_txn and statement.vxid:
-                label += f" transaction {statement.vxid}"
-            label += f" ({statement.file}:{statement.line})"
-            unit = self.open[session] = _Unit(label, statement.vxid, ts)
-            if len(self.open) > self.max_open:
-                self._close(next(iter(self.open)))
-        sql = statement.sql
-        fp = fingerprint(sql)
-        unit.events.append(Event(fp, params_key(statement.params, sql), statement.duration_ms or 0.0))
-        if fp not in unit.samples:
-            unit.samples[fp] = (sql, list(statement.params) if statement.params else None)
-        unit.last_ts = ts if ts is not None else unit.last_ts
-        if self.statements % SWEEP_EVERY == 0:
-            self._sweep()
+        self.feed_all((statement,))
 
     def feed_all(self, statements: Iterable[LoggedStatement]) -> LogAnalyzer:
-        for statement in statements:
-            self.feed(statement)
+        """Feed statements in log order.
+
+        This is the per-statement hot path of ``qprof nplusone --log`` (millions of statements):
+        the analyzer's settings and counters live in local variables for the loop and go back
+        to the object before anything else can look at them.
+        """
+        open_units = self.open
+        by_transaction_mode = self.unit_mode == "transaction"
+        auto_mode = self.unit_mode == "auto"
+        session_mode = self.unit_mode == "session"
+        gap_s, max_unit, max_open = self.gap_s, self.max_unit, self.max_open
+        count, now, by_transaction = self.statements, self._now, self.by_transaction
+        try:
+            for statement in statements:
+                count += 1
+                session = statement.session
+                ts = statement.timestamp
+                if ts is not None:
+                    now = ts
+                vxid = statement.vxid
+                by_txn = by_transaction_mode or (auto_mode and bool(vxid))
+                if by_txn:
+                    by_transaction = True
+                unit = open_units.get(session)
+                if unit is not None:
+                    if by_txn:
+                        new = vxid != unit.vxid
+                    elif session_mode:
+                        new = False
+                    else:
+                        new = ts is not None and unit.last_ts is not None and ts - unit.last_ts > gap_s
+                    if new or len(unit.events) >= max_unit:
+                        self._close(session)
+                        unit = None
+                if unit is None:
+                    label = f"session {session or '?'}"
+                    if by_txn and vxid:
+                        label += f" transaction {vxid}"
+                    label += f" ({statement.file}:{statement.line})"
+                    unit = open_units[session] = _Unit(label, vxid, ts)
+                    if len(open_units) > max_open:
+                        self._close(next(iter(open_units)))
+                sql = statement.sql
+                fp = fingerprint(sql)
+                params = statement.params
+                if params and type(params) is tuple:
+                    try:
+                        key = hash(params)  # what params_key gives for a hashable tuple
+                    except TypeError:
+                        key = params_key(params, sql)
+                else:
+                    key = params_key(params, sql)
+                unit.events.append((fp, key, statement.duration_ms or 0.0, None, None))
+                samples = unit.samples
+                if fp not in samples:
+                    samples[fp] = (sql, list(params) if params else None)
+                if ts is not None:
+                    unit.last_ts = ts
+                if count % SWEEP_EVERY == 0:
+                    self._now = now
+                    self._sweep()
+        finally:
+            self.statements, self._now, self.by_transaction = count, now, by_transaction
         return self
 
     def _sweep(self) -> None:

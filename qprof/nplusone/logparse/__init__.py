@@ -8,7 +8,7 @@ them into (normalized statement, executions) pairs — the workload ``qprof advi
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -58,28 +58,29 @@ class LogReader:
             yield from self._file(path)
 
     def _file(self, path: Path) -> Iterator[LoggedStatement]:
-        buffer: deque[LoggedStatement] = deque()
-        interpreter = Interpreter(buffer.append)
+        buffer: list[LoggedStatement] = []
+        interpreter = Interpreter(buffer.append, str(path))
         stats = FileStats(str(path))
         self.files.append(stats)
         on_progress = None
         if self.progress is not None:
             report, size = self.progress, path.stat().st_size if path.exists() else 0
             on_progress = lambda position: report(str(path), position, size)  # noqa: E731
-        keep_own = self.include_own
-        pop = buffer.popleft
         for _ in stream_file(path, interpreter, stats, prefix=self.prefix, progress=on_progress):
-            while buffer:
-                statement = pop()
-                if keep_own or not statement.sql.startswith(OWN_TAG):
-                    stats.statements += 1
-                    yield statement
+            if buffer:  # the statements of one block of the file
+                yield from self._keep(buffer, stats)
         interpreter.finish()
-        while buffer:
-            statement = pop()
-            if keep_own or not statement.sql.startswith(OWN_TAG):
-                stats.statements += 1
-                yield statement
+        yield from self._keep(buffer, stats)
+
+    def _keep(self, buffer: list[LoggedStatement], stats: FileStats) -> list[LoggedStatement]:
+        """Empty ``buffer`` into a list of the statements to give (without qprof's own)."""
+        if self.include_own:
+            kept = buffer.copy()
+        else:
+            kept = [statement for statement in buffer if not statement.sql.startswith(OWN_TAG)]
+        buffer.clear()
+        stats.statements += len(kept)
+        return kept
 
     @property
     def skipped_lines(self) -> int:

@@ -70,11 +70,18 @@ class Prefix:
         return "vxid" in self.fields
 
 
-def compile_prefix(prefix: str) -> Prefix:
-    """Compile ``prefix`` (a ``log_line_prefix`` value); an unknown escape is a :class:`BadInput`."""
+def _prefix_body(
+    prefix: str, suffix: str | None = "", same_session: str | None = None, session_field: str = "pid"
+) -> tuple[str, set[str], bool]:
+    """The regex of ``prefix``, the fields it names, and whether its session field ends clearly.
+
+    ``suffix`` is appended to the group names (``None``: no named groups except the session's,
+    see below); ``same_session`` names a group the session field must repeat (a backreference).
+    """
     parts: list[str] = []
     fields: set[str] = set()
     optional_from: int | None = None
+    clear_end = True
     i = 0
     while i < len(prefix):
         char = prefix[i]
@@ -98,12 +105,90 @@ def compile_prefix(prefix: str) -> Prefix:
         if escape not in _ESCAPES:
             raise BadInput(f"log line prefix {prefix!r} has an unknown escape %{escape}")
         name, pattern = _ESCAPES[escape]
-        group = f"(?P<{name}>{pattern})" if name and name not in fields else f"(?:{pattern})"
+        first = bool(name) and name not in fields
+        if first and name == session_field:
+            following = prefix[i : i + 1]
+            clear_end = not following or not (following.isalnum() or following in "%._")
+            if same_session is not None:
+                group = f"(?P={same_session})"
+            elif suffix is None:
+                group = f"(?P<{name}0>{pattern})"
+            else:
+                group = f"(?P<{name}{suffix}>{pattern})"
+        elif first and suffix is not None:
+            group = f"(?P<{name}{suffix}>{pattern})"
+        else:
+            group = f"(?:{pattern})"
         if name:
             fields.add(name)
         parts.append(rf" *{group} *" if padded else group)
     if optional_from is not None:
         parts[optional_from:] = ["(?:" + "".join(parts[optional_from:]) + ")?"]
-    body = "".join(parts)
+    return "".join(parts), fields, clear_end
+
+
+def compile_prefix(prefix: str) -> Prefix:
+    """Compile ``prefix`` (a ``log_line_prefix`` value); an unknown escape is a :class:`BadInput`."""
+    body, fields, _ = _prefix_body(prefix)
     line = re.compile(rf"{body}(?P<severity>{SEVERITIES}): +(?P<message>.*)", re.S)
     return Prefix(prefix, line, frozenset(fields))
+
+
+def extended_protocol_group(prefix: str) -> re.Pattern[str] | None:
+    """One pattern for the lines a backend writes for one extended-protocol execution.
+
+    With ``log_min_duration_statement = 0`` that is ``[parse] bind [DETAIL] execute DETAIL``,
+    five lines with the same session, usually next to each other. Matching them at once (in C)
+    instead of line by line is what makes big logs fast. Each line's prefix is matched the way
+    :func:`compile_prefix`'s pattern matches it (an atomic group: the same split of prefix and
+    message), the session must repeat (backreference to ``pid0``/``session0``), and the execute
+    line's fields are captured with the suffix ``3``; the messages must be exactly what the
+    line-by-line interpreter reads as parse/bind/execute with durations, on single lines (no
+    continuation: the reader checks the match holds no ``\ud800``). ``None`` when the session
+    field is not clearly delimited in the prefix (a backreference could then match part of
+    another pid).
+    """
+    _, fields, _ = _prefix_body(prefix)
+    field = "session" if "session" in fields else "pid"
+    first, _, clear_end = _prefix_body(prefix, None, None, field)
+    if not clear_end:
+        return None
+    session = f"{field}0" if field in fields else None
+    other, _, _ = _prefix_body(prefix, None, session, field)
+    execute, _, _ = _prefix_body(prefix, "3", session, field)
+    text = r"[^\n]*"
+
+    def line(body: str, severity: str) -> str:
+        return rf"(?>{body}(?:{SEVERITIES}): +)(?<={severity}:  )"
+
+    pattern = (
+        rf"(?=(?>{first}))"
+        rf"(?:{line(other, 'LOG')}duration: (?P<parse>\d+(?:\.\d+)?) ms  parse [^:\n]*: {text}\n)?"
+        rf"{line(other, 'LOG')}duration: (?P<bind>\d+(?:\.\d+)?) ms  bind [^:\n]*: {text}\n"
+        rf"(?P<bound>{line(other, 'DETAIL')}{text}\n)?"
+        rf"{line(execute, 'LOG')}duration: (?P<execute>\d+(?:\.\d+)?) ms  execute (?!fetch from)[^:\n]*: (?P<sql>{text})\n"
+        rf"{line(other, 'DETAIL')}(?P<detail>{text})\n"
+    )
+    return re.compile(pattern)
+
+
+def same_prefix_group(prefix: str) -> re.Pattern[str]:
+    """:func:`extended_protocol_group` for lines that also share their prefix text.
+
+    A fast query's parse, bind and execute are logged within the same millisecond, so their
+    prefixes are the same text: the prefix pattern runs once and the other lines only compare
+    it (a backreference). The prefix is an atomic group, so when this matches, the prefix is
+    split where the line-by-line pattern splits it. The execute line's fields are the first
+    line's, with the suffix ``3``.
+    """
+    body, _, _ = _prefix_body(prefix, "3")
+    number = r"\d+(?:\.\d+)?"
+    pattern = (
+        rf"(?P<head>(?>{body}))"
+        rf"(?:LOG:  duration: (?P<parse>{number}) ms  parse [^:\n]*: [^\n]*\n(?P=head))?"
+        rf"LOG:  duration: (?P<bind>{number}) ms  bind [^:\n]*: [^\n]*\n"
+        rf"(?P<bound>(?P=head)DETAIL: +[^\n]*\n)?"
+        rf"(?P=head)LOG:  duration: (?P<execute>{number}) ms  execute (?!fetch from)[^:\n]*: (?P<sql>[^\n]*)\n"
+        rf"(?P=head)DETAIL:  (?! )(?P<detail>[^\n]*)\n"
+    )
+    return re.compile(pattern)

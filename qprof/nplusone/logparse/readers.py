@@ -1,6 +1,7 @@
 """Streaming readers for the three server log formats (stderr, csvlog, jsonlog), plain or gzip.
 
-Each reader walks the file once, line by line, and feeds an :class:`Interpreter`; nothing but
+Each reader walks the file once, a block of lines at a time (read in ~1 MB binary chunks,
+decoded and split in bulk), and feeds an :class:`Interpreter`; nothing but the current block,
 the current message and one pending statement per session is held in memory. Lines that are
 not log records (truncated, garbage, another program's output) are counted, never fatal.
 """
@@ -13,18 +14,21 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import IO
 
 from qprof.errors import BadInput
-from qprof.nplusone.logparse.interpret import Interpreter
-from qprof.nplusone.logparse.prefix import COMMON_PREFIXES, Prefix, compile_prefix
+from qprof.nplusone.logparse.interpret import NO_META, Interpreter, Meta
+from qprof.nplusone.logparse.prefix import COMMON_PREFIXES, Prefix, compile_prefix, extended_protocol_group, same_prefix_group
 
 Progress = Callable[[int], None]  # bytes of the (compressed) file read so far
 PROGRESS_EVERY = 16_384  # lines
+CHUNK_BYTES = 1 << 20  # read and split this much text at a time
+_ROWS_PER_YIELD = 4096  # csvlog/jsonlog: hand statements to the caller this often
 SNIFF_BYTES = 256 * 1024
 _CSV_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [^,]*)?,")
 
@@ -115,17 +119,22 @@ class _Counted(io.RawIOBase):
         super().close()
 
 
-def open_text(path: Path) -> tuple[IO[str], _Counted]:
-    """The file as text (UTF-8, undecodable bytes replaced), gunzipped when it is gzip."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed with the text wrapper
+def open_binary(path: Path) -> tuple[IO[bytes], _Counted]:
+    """The file's bytes, gunzipped when it is gzip, and the counter of (compressed) bytes read."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed with the returned reader
     magic = raw.read(2)
     raw.seek(0)
     counted = _Counted(raw)
     binary: IO[bytes] = io.BufferedReader(counted, buffer_size=1 << 20)
     if magic == b"\x1f\x8b":
         binary = gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[assignment]
-    text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n")
-    return text, counted
+    return binary, counted
+
+
+def open_text(path: Path) -> tuple[IO[str], _Counted]:
+    """The file as text (UTF-8, undecodable bytes replaced), gunzipped when it is gzip."""
+    binary, counted = open_binary(path)
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n"), counted
 
 
 def _sniff(path: Path) -> str:
@@ -189,9 +198,92 @@ def choose_prefix(path: Path, sample: str, given: str | None) -> Prefix:
     return best
 
 
+def text_chunks(binary: IO[bytes], *, keep_continuations: bool = False) -> Iterator[str]:
+    """The stream as text in blocks of about ``CHUNK_BYTES`` that end at a line end (the last
+    one may not): lines are then split in bulk with ``str.split``, not read one by one.
+
+    Splitting at ``\n`` keeps UTF-8 decoding exact (a newline byte is never inside a
+    character). ``keep_continuations`` (stderr logs) also keeps a tab-indented continuation
+    line in the same block as the line it continues, when the block allows. When the stream
+    breaks (a truncated gzip), the complete lines read so far are still given before the
+    error propagates — the same "keep what was read" as reading line by line.
+    """
+    read = binary.read1 if hasattr(binary, "read1") else binary.read
+    leftover = b""
+    while True:
+        parts = [leftover]
+        size = 0  # read in this round (at least one read, however long the leftover)
+        ended = False
+        try:
+            while size < CHUNK_BYTES:
+                block = read(CHUNK_BYTES)
+                if not block:
+                    ended = True
+                    break
+                parts.append(block)
+                size += len(block)
+        except (OSError, EOFError):
+            data = b"".join(parts)
+            cut = data.rfind(b"\n")
+            if cut >= 0:
+                yield data[: cut + 1].decode("utf-8", errors="replace")
+            raise
+        data = b"".join(parts)
+        if ended:
+            if data:
+                yield data.decode("utf-8", errors="replace")
+            return
+        cut = data.rfind(b"\n")
+        if keep_continuations:
+            while cut >= 0 and (cut + 1 == len(data) or data[cut + 1] == 9):  # 9: tab
+                cut = data.rfind(b"\n", 0, cut)
+            if cut < 0 and len(data) > 64 * CHUNK_BYTES:  # no line start in 64 MB: give up keeping them together
+                cut = data.rfind(b"\n")
+        if cut < 0:  # one very long line: keep reading until it ends
+            leftover = data
+            continue
+        leftover = data[cut + 1 :]
+        yield data[: cut + 1].decode("utf-8", errors="replace")
+
+
+# Stands for "\n\t" (a continuation line) inside a block of stderr log: a lone surrogate never
+# comes out of UTF-8 decoding, so it cannot be in the text itself.
+_JOIN = "\ud800"
+_NEVER = "\udbff"  # a prefix no line starts with
+_DONE = "done"  # the record being read was already handed over (it only counts as a record)
+
+
+def _group_names(group: re.Pattern[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """The groups to read from an extended-protocol match, and which of session/vxid/timestamp/
+    database/user it has (``parse`` stands in for the missing ones)."""
+    index = group.groupindex
+    session = next((n for n in ("session0", "pid0", "session3", "pid3") if n in index), None)
+    fields = [session, "vxid3", "timestamp3", "database3", "user3"]
+    present = tuple(name is not None and name in index for name in fields)
+    names = ("parse", "bind", "bound", "execute", "sql", "detail", *(n if ok else "parse" for n, ok in zip(fields, present)))
+    return names, present
+
+
 def read_stderr(
-    text: IO[str], prefix: Prefix, interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]
+    chunks: Iterable[str], prefix: Prefix, interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]
 ) -> Iterator[None]:
+    """Records of a stderr log: a prefixed line and its tab-indented continuation lines.
+
+    Per-line Python work is what limits the speed, so three things keep it small:
+
+    * each block's continuation lines are first joined to the line they continue (one C-level
+      ``replace`` with ``_JOIN``), so the loop sees one item per record;
+    * consecutive lines of a backend usually share their prefix text (same process, same
+      millisecond), so the prefix regex runs only when a line does not start with the prefix
+      of the last line it parsed; otherwise the fields parsed then are reused and the severity
+      is recognized with ``startswith``;
+    * at a parse/bind line, one regex tries the whole ``[parse] bind [DETAIL] execute DETAIL``
+      run of that session (see :mod:`prefix`), handled by one :meth:`Interpreter.extended`.
+
+    A record is handed to the interpreter when the next one starts (a continuation can still
+    follow a line that is not a record), except a matched run's final DETAIL when nothing can
+    continue it. Yields after each block so the caller can drain statements.
+    """
     match_line = prefix.line.match
     session_group = "session" if "session" in prefix.fields else ("pid" if "pid" in prefix.fields else None)
     wanted = [name for name in (session_group, "vxid", "timestamp", "database", "user") if name and name in prefix.fields]
@@ -199,98 +291,244 @@ def read_stderr(
     where = {name: 2 + i for i, name in enumerate(wanted)}
     at_session, at_vxid, at_time, at_db, at_user = (where.get(n) for n in (session_group, "vxid", "timestamp", "database", "user"))
     interpreter.parse_timestamp = parse_timestamp
-    current = None  # (match, [message parts], line number)
-    number = 0
-    handle = interpreter.message
-    path = stats.path
+    interpreter.file = stats.path
+    log, detail = interpreter.log, interpreter.detail_record
+    skip = stats.skip
 
-    def finish(record) -> None:  # noqa: ANN001
-        match, parts, at = record
-        stats.records += 1
-        values = match.group(*names)
-        handle(
-            values[at_session] or "" if at_session else "",
-            values[0],
-            parts[0] if len(parts) == 1 else "\n".join(parts),
-            vxid=values[at_vxid] if at_vxid else None,
-            timestamp=values[at_time] if at_time else None,
-            database=values[at_db] if at_db else None,
-            user=values[at_user] if at_user else None,
-            file=path,
-            line=at,
-        )
+    # [parse] bind [DETAIL] execute DETAIL of one session at once: same prefix text, else any
+    groups = [same_prefix_group(prefix.text), extended_protocol_group(prefix.text)]
+    group_plans = [(group.match, _group_names(group)) for group in groups if group is not None]
+    extended = interpreter.extended
 
-    for line in text:
-        number += 1
-        if number % PROGRESS_EVERY == 0:
+    head, head_length, head_session, head_meta = _NEVER, 0, "", NO_META  # the last prefix the regex parsed
+    # the record being read: severity (None: no record yet), message, session, meta, line number
+    severity, message, session, meta, at = None, "", "", NO_META, 0
+    number = records = 0
+
+    try:
+        for text in chunks:
+            joined = "\n\t" in text
+            if joined:
+                text = text.replace("\n\t", _JOIN)
+            if not text.endswith("\n"):  # the last line of the file
+                text += "\n"
+            position, size = 0, len(text)
+            find = text.find
+            if text.startswith("\t"):  # continuation lines at the start of the file (or of a huge block)
+                position = find("\n") + 1
+                parts = text[1 : position - 1].split(_JOIN)
+                for part in parts:
+                    number += 1
+                    if severity is not None:
+                        message += "\n" + part
+                    else:
+                        skip("\t" + part)
+            while position < size:
+                newline = find("\n", position)
+                line = text[position:newline]
+                number += 1
+                here = number
+                kind = None
+                if line.startswith(head):
+                    if line.startswith("LOG:  ", head_length) and not line.startswith(" ", head_length + 6):
+                        if line.startswith("duration: ", head_length + 6) and (" ms  parse " in line or " ms  bind " in line):
+                            for match_group, (group_names, has_meta) in group_plans:
+                                found = match_group(text, position)
+                                if found is not None:
+                                    break
+                            if found is not None and joined and _JOIN in found.group():
+                                found = None  # a continuation line inside: line by line
+                            if found is not None:
+                                # all but the execute's DETAIL now; that one is the record being read
+                                values = found.group(*group_names)
+                                if severity == "LOG":
+                                    log(session, message, meta, at)
+                                elif severity == "DETAIL":
+                                    detail(session, message)
+                                execute_line = here + (values[0] is not None) + (values[2] is not None) + 1
+                                group_session = (values[6] or "") if has_meta[0] else ""
+                                extended(
+                                    group_session, values[0], values[1], values[3], values[4],
+                                    (
+                                        values[7] if has_meta[1] else None,
+                                        values[8] if has_meta[2] else None,
+                                        values[9] if has_meta[3] else None,
+                                        values[10] if has_meta[4] else None,
+                                    ),
+                                    execute_line,
+                                )
+                                records += execute_line - here + 2  # with the DETAIL
+                                number = execute_line + 1
+                                position = found.end()
+                                if joined or position == size:  # a continuation could still extend the DETAIL
+                                    severity, message, session, meta, at = "DETAIL", values[5], group_session, NO_META, number
+                                else:  # none in this block after it: the record is complete, apply it now
+                                    detail(group_session, values[5])
+                                    severity = _DONE
+                                continue
+                        kind, body = "LOG", line[head_length + 6 :]
+                    elif line.startswith("DETAIL:  ", head_length) and not line.startswith(" ", head_length + 9):
+                        kind, body = "DETAIL", line[head_length + 9 :]
+                position = newline + 1
+                if kind is not None:
+                    fields, where_meta = head_session, head_meta
+                    if joined and _JOIN in body:
+                        number += body.count(_JOIN)
+                        body = body.replace(_JOIN, "\n")
+                else:
+                    rest = ""
+                    if joined and _JOIN in line:
+                        cut = line.index(_JOIN)
+                        line, rest = line[:cut], line[cut:]
+                    match = match_line(line)
+                    if match is None:
+                        if line:
+                            skip(line)
+                        for part in rest.split(_JOIN)[1:]:  # continuation lines after a line that is not a record
+                            number += 1
+                            if severity is not None:
+                                message += "\n" + part
+                            else:
+                                skip("\t" + part)
+                        continue
+                    values = match.group(*names)
+                    kind, body = values[0], values[1]
+                    if rest:
+                        number += rest.count(_JOIN)
+                        body += rest.replace(_JOIN, "\n")
+                    fields = (values[at_session] or "") if at_session else ""
+                    where_meta = (
+                        values[at_vxid] if at_vxid else None,
+                        values[at_time] if at_time else None,
+                        values[at_db] if at_db else None,
+                        values[at_user] if at_user else None,
+                    )
+                    start = match.start("severity")
+                    if start > 0:
+                        head, head_length, head_session, head_meta = line[:start], start, fields, where_meta
+                # a new record: the previous one is complete
+                if severity == "LOG":
+                    log(session, message, meta, at)
+                elif severity == "DETAIL":
+                    detail(session, message)
+                records += 1
+                severity, message, session, meta, at = kind, body, fields, where_meta, here
+            stats.records = records
             progress()
-        line = line.rstrip("\n")
-        if line.startswith("\t"):
-            if current is not None:
-                current[1].append(line[1:])
-            else:
-                stats.skip(line)
-            continue
-        match = match_line(line)
-        if match is None:
-            if line:
-                stats.skip(line)
-            continue
-        if current is not None:
-            finish(current)
             yield
-        current = (match, [match.group(_MESSAGE)], number)
-    if current is not None:
-        finish(current)
+    except BaseException:  # a broken stream: the record being read was not complete
+        stats.records = records - (severity is not None)
+        raise
+    if severity == "LOG":
+        log(session, message, meta, at)
+    elif severity == "DETAIL":
+        detail(session, message)
     stats.lines = number
 
 
-def read_csvlog(text: IO[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]) -> Iterator[None]:
-    reader = csv.reader(text)
+def _csv_meta(row: list[str]) -> Meta:
+    return row[_C_VXID], row[_C_TIME], row[_C_DB] or None, row[_C_USER] or None
+
+
+def read_csvlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]) -> Iterator[None]:
+    """Rows of a csvlog: the C csv reader over the blocks' lines; only 8 of ~26 columns are read.
+
+    The row itself goes to the interpreter as the record's metadata; it reads the four fields
+    it needs (``_csv_meta``) only for the rows that are statements.
+    """
+    reader = csv.reader(chain.from_iterable(map(io.StringIO, chunks)))
     interpreter.parse_timestamp = parse_timestamp
-    handle = interpreter.message
-    path = stats.path
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
+    interpreter.file = stats.path
+    interpreter.meta_of = _csv_meta
+    log, detail, bound = interpreter.log, interpreter.detail_record, interpreter.bound
+    carry, durations = interpreter.carry, interpreter.durations
+    valid_time = ""  # the last first column that looked like a timestamp (most rows repeat it)
+    count = records = 0
+    try:
+        while True:
+            try:
+                for row in reader:
+                    if len(row) < _CSV_MIN_COLUMNS:
+                        if row:
+                            stats.skip(",".join(row))
+                        continue
+                    stamp = row[_C_TIME]
+                    if stamp != valid_time:
+                        if not _CSV_START.match(stamp + ","):
+                            stats.skip(",".join(row))
+                            continue
+                        valid_time = stamp
+                    records += 1
+                    severity = row[_C_SEVERITY]
+                    if severity == "LOG":
+                        session = row[_C_SESSION]
+                        text = row[_C_MESSAGE]
+                        if text.startswith("duration: "):
+                            # parse and bind rows (2 of 3 with the extended protocol) inline: what
+                            # Interpreter.log does for them, then the row's DETAIL
+                            end = text.find(" ms", 10)
+                            ms = durations.get(text[10:end])
+                            if ms is not None:
+                                if text.startswith("  bind ", end + 3):
+                                    colon = text.find(":", end + 10)
+                                    if colon > 0 and text.startswith(" ", colon + 1):
+                                        carry[session] = carry.get(session, 0.0) + ms
+                                        if row[_C_DETAIL]:
+                                            bound.discard(session)  # bound by the LOG, dropped by its DETAIL
+                                        else:
+                                            bound.add(session)
+                                        continue_row = True
+                                    else:
+                                        continue_row = False
+                                elif text.startswith("  parse ", end + 3):
+                                    colon = text.find(":", end + 11)
+                                    if colon > 0 and text.startswith(" ", colon + 1):
+                                        if bound:
+                                            bound.discard(session)
+                                        carry[session] = carry.get(session, 0.0) + ms
+                                        if row[_C_DETAIL]:
+                                            detail(session, row[_C_DETAIL])
+                                        continue_row = True
+                                    else:
+                                        continue_row = False
+                                else:
+                                    continue_row = False
+                            else:
+                                continue_row = False
+                        else:
+                            continue_row = False
+                        if not continue_row:
+                            log(session, text, row, reader.line_num)
+                            text = row[_C_DETAIL]
+                            if text:
+                                if session in bound:  # a bind's parameters (what detail_record does first)
+                                    bound.discard(session)
+                                else:
+                                    detail(session, text)
+                    elif severity == "DETAIL":
+                        detail(row[_C_SESSION], row[_C_MESSAGE])
+                    count += 1
+                    if count >= _ROWS_PER_YIELD:
+                        count = 0
+                        stats.records = records
+                        progress()
+                        yield
+            except csv.Error as exc:
+                stats.skip(f"csv error: {exc}")
+                continue
             break
-        except csv.Error as exc:
-            stats.skip(f"csv error: {exc}")
-            continue
-        if reader.line_num % PROGRESS_EVERY < 1:
-            progress()
-        if len(row) < _CSV_MIN_COLUMNS or not _CSV_START.match(row[0] + ","):
-            if row:
-                stats.skip(",".join(row))
-            continue
-        stats.records += 1
-        session = row[_C_SESSION]
-        severity = row[_C_SEVERITY]
-        handle(
-            session,
-            severity,
-            row[_C_MESSAGE],
-            vxid=row[_C_VXID],
-            timestamp=row[_C_TIME],
-            database=row[_C_DB] or None,
-            user=row[_C_USER] or None,
-            file=path,
-            line=reader.line_num,
-        )
-        if severity == "LOG" and row[_C_DETAIL]:
-            handle(session, "DETAIL", row[_C_DETAIL])
-        yield
+    finally:
+        stats.records = records
     stats.lines = reader.line_num
 
 
-def read_jsonlog(text: IO[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]) -> Iterator[None]:
+def read_jsonlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]) -> Iterator[None]:
     handle = interpreter.message
     interpreter.parse_timestamp = parse_timestamp
     loads = json.loads
     path = stats.path
     number = 0
-    for line in text:
+    for line in chain.from_iterable(map(io.StringIO, chunks)):
         number += 1
         if number % PROGRESS_EVERY == 0:
             progress()
@@ -317,7 +555,8 @@ def read_jsonlog(text: IO[str], interpreter: Interpreter, stats: FileStats, prog
         )
         if severity == "LOG" and record.get("detail"):
             handle(session, "DETAIL", record["detail"])
-        yield
+        if number % _ROWS_PER_YIELD == 0:
+            yield
     stats.lines = number
 
 
@@ -340,19 +579,20 @@ def stream_file(
     stats.format = detect_format(path, sample)
     compiled = choose_prefix(path, sample, prefix) if stats.format == "stderr" else None
     stats.prefix = compiled.text if compiled else None
-    text, counted = open_text(path)
+    binary, counted = open_binary(path)
     report = (lambda: progress(counted.position)) if progress else (lambda: None)
+    chunks = text_chunks(binary, keep_continuations=compiled is not None)
     try:
         if compiled is not None:
-            yield from read_stderr(text, compiled, interpreter, stats, report)
+            yield from read_stderr(chunks, compiled, interpreter, stats, report)
         elif stats.format == "csvlog":
-            yield from read_csvlog(text, interpreter, stats, report)
+            yield from read_csvlog(chunks, interpreter, stats, report)
         else:
-            yield from read_jsonlog(text, interpreter, stats, report)
+            yield from read_jsonlog(chunks, interpreter, stats, report)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:  # truncated gzip, I/O error: keep what was read
         stats.skip(f"read stopped: {exc}")
         stats.error = f"read stopped early: {exc}"
     finally:
-        text.close()
+        binary.close()
     if progress:
         progress(counted.position)
