@@ -6,6 +6,7 @@ stable keys (the ``--format json`` shape), which the Markdown and HTML renderers
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,17 +113,30 @@ def _baseline_frame(store: Store, name: str) -> tuple[pd.DataFrame, str]:
     return frame, head["source"]
 
 
+def _changes(
+    frame_of: Callable[[int, int, int], pd.DataFrame],
+    window: Window,
+    previous: Window | None,
+    keys: list[str],
+    counters: Sequence[str],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The window's rows, and the counters' change in it and in the previous window (empty if none)."""
+
+    def rows(span: Window) -> pd.DataFrame:
+        frame = frame_of(span.target.id, span.first_id, span.last_id)
+        return frame[frame["snapshot_id"].isin(span.snapshots["id"])]
+
+    def change(span: Window, frame: pd.DataFrame) -> pd.DataFrame:
+        return window_change(counter_deltas(span.snapshots, frame, keys, counters, "db_stats_reset"), keys, counters)
+
+    stats = rows(window)
+    before = change(previous, rows(previous)) if previous is not None else pd.DataFrame(columns=[*keys, *counters])
+    return stats, change(window, stats), before
+
+
 def _tables(store: Store, window: Window, previous: Window | None, options: ReportOptions) -> dict[str, Any]:
-    stats = store.table_stats_frame(window.target.id, window.first_id, window.last_id)
-    stats = stats[stats["snapshot_id"].isin(window.snapshots["id"])]
     keys = ["schema_name", "table_name"]
-    now = window_change(counter_deltas(window.snapshots, stats, keys, TABLE_COUNTERS, "db_stats_reset"), keys, TABLE_COUNTERS)
-    if previous is not None:
-        prev_stats = store.table_stats_frame(window.target.id, previous.first_id, previous.last_id)
-        prev_stats = prev_stats[prev_stats["snapshot_id"].isin(previous.snapshots["id"])]
-        before = window_change(counter_deltas(previous.snapshots, prev_stats, keys, TABLE_COUNTERS, "db_stats_reset"), keys, TABLE_COUNTERS)
-    else:
-        before = pd.DataFrame(columns=[*keys, *TABLE_COUNTERS])
+    stats, now, before = _changes(store.table_stats_frame, window, previous, keys, TABLE_COUNTERS)
     latest = stats[stats["snapshot_id"] == window.last_id]
     scale = (window.seconds / previous.seconds) if previous is not None and previous.seconds else 1.0
     merged = now.merge(before, on=keys, how="left", suffixes=("", "_before")).merge(
@@ -166,16 +180,8 @@ def _tables(store: Store, window: Window, previous: Window | None, options: Repo
 
 
 def _indexes(store: Store, window: Window, previous: Window | None, options: ReportOptions) -> dict[str, Any]:
-    stats = store.index_stats_frame(window.target.id, window.first_id, window.last_id)
-    stats = stats[stats["snapshot_id"].isin(window.snapshots["id"])]
     keys = ["schema_name", "index_name"]
-    now = window_change(counter_deltas(window.snapshots, stats, keys, INDEX_COUNTERS, "db_stats_reset"), keys, INDEX_COUNTERS)
-    if previous is not None:
-        prev_stats = store.index_stats_frame(window.target.id, previous.first_id, previous.last_id)
-        prev_stats = prev_stats[prev_stats["snapshot_id"].isin(previous.snapshots["id"])]
-        before = window_change(counter_deltas(previous.snapshots, prev_stats, keys, INDEX_COUNTERS, "db_stats_reset"), keys, INDEX_COUNTERS)
-    else:
-        before = pd.DataFrame(columns=[*keys, *INDEX_COUNTERS])
+    stats, now, before = _changes(store.index_stats_frame, window, previous, keys, INDEX_COUNTERS)
     latest = stats[stats["snapshot_id"] == window.last_id]
     merged = latest[[*keys, "table_name", "size_bytes", "is_unique", "is_primary", "valid", "definition"]].merge(
         now, on=keys, how="left"
