@@ -77,15 +77,11 @@ def _progress_reader(paths: list[Path], prefix: str | None):
 
 def _analyze_logs(paths: list[Path], prefix: str | None, threshold: int, min_ms: float, gap_ms: float, unit: str) -> dict:
     from qprof.advisors import qp501_nplusone
-    from qprof.nplusone.loganalysis import LogAnalyzer
+    from qprof.nplusone.loganalysis import LogAnalyzer, analyze_logs
 
     reader, bar = _progress_reader(paths, prefix)
     analyzer = LogAnalyzer(threshold=threshold, min_ms=min_ms, gap_ms=gap_ms, unit_mode=unit)
-    if bar is not None:
-        with bar:
-            analyzer.feed_all(reader)
-    else:
-        analyzer.feed_all(reader)
+    analyze_logs(analyzer, reader, display=bar)  # on two cores for big logs
     found = analyzer.results()
     findings = list(qp501_nplusone.check(found, {"threshold": threshold, "min_ms": min_ms}))
     for stats in reader.files:

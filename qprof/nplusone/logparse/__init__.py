@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from qprof.nplusone.logparse.interpret import Interpreter, LoggedStatement, parse_parameters
+from qprof.nplusone.logparse.interpret import Interpreter, LoggedStatement, defer_parameters, parse_parameters
 from qprof.nplusone.logparse.prefix import COMMON_PREFIXES, DEFAULT_PREFIX, Prefix, compile_prefix
 from qprof.nplusone.logparse.readers import FileStats, stream_file
 
@@ -36,7 +36,9 @@ class LogReader:
     """Iterates the statements of several files, in order, and keeps per-file :class:`FileStats`.
 
     ``progress(path, bytes_read, file_size)`` is called every few thousand lines. Statements
-    qprof itself ran (tagged ``/* qprof */``) are left out unless ``include_own``.
+    qprof itself ran (tagged ``/* qprof */``) are left out unless ``include_own``. With
+    ``raw_parameters`` a statement's ``params`` is the DETAIL text itself (a ``str``) where it
+    would be a tuple: for a consumer in another process, which calls :func:`parse_parameters`.
     """
 
     def __init__(
@@ -46,20 +48,29 @@ class LogReader:
         *,
         progress: Callable[[str, int, int], None] | None = None,
         include_own: bool = False,
+        raw_parameters: bool = False,
     ) -> None:
         self.paths = [Path(p) for p in paths]
         self.prefix = prefix
         self.progress = progress
         self.include_own = include_own
+        self.raw_parameters = raw_parameters
         self.files: list[FileStats] = []
 
     def __iter__(self) -> Iterator[LoggedStatement]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[LoggedStatement]]:
+        """The statements in log order, a list per block of the file (none of them empty)."""
         for path in self.paths:
             yield from self._file(path)
 
-    def _file(self, path: Path) -> Iterator[LoggedStatement]:
+    def _file(self, path: Path) -> Iterator[list[LoggedStatement]]:
         buffer: list[LoggedStatement] = []
         interpreter = Interpreter(buffer.append, str(path))
+        if self.raw_parameters:
+            interpreter.parameters = defer_parameters
         stats = FileStats(str(path))
         self.files.append(stats)
         on_progress = None
@@ -68,9 +79,13 @@ class LogReader:
             on_progress = lambda position: report(str(path), position, size)  # noqa: E731
         for _ in stream_file(path, interpreter, stats, prefix=self.prefix, progress=on_progress):
             if buffer:  # the statements of one block of the file
-                yield from self._keep(buffer, stats)
+                kept = self._keep(buffer, stats)
+                if kept:
+                    yield kept
         interpreter.finish()
-        yield from self._keep(buffer, stats)
+        kept = self._keep(buffer, stats)
+        if kept:
+            yield kept
 
     def _keep(self, buffer: list[LoggedStatement], stats: FileStats) -> list[LoggedStatement]:
         """Empty ``buffer`` into a list of the statements to give (without qprof's own)."""

@@ -78,6 +78,19 @@ def parse_parameters(detail: str) -> tuple[str | None, ...] | None:
     return tuple(values.get(n) for n in range(1, max(values) + 1))
 
 
+def defer_parameters(detail: str) -> str | None:
+    """``detail`` itself when :func:`parse_parameters` would find parameters in it, else ``None``.
+
+    For a reader whose statements are analyzed in another process: the cheap test (one regex
+    search) stays with the reader, the parsing moves to the consumer, which calls
+    :func:`parse_parameters` on a ``str`` ``params``. ``None`` exactly when parsing would give
+    ``None``, so a later DETAIL of the same statement is still tried as it would be.
+    """
+    if detail.startswith("$1 = '", 12):  # the usual first parameter: found at once
+        return detail
+    return detail if _PARAM.search(detail, 12) is not None else None
+
+
 def _number(text: str) -> bool:
     """``text`` is ``\\d+(?:\\.\\d+)?`` (what the server prints for a duration)."""
     whole, dot, fraction = text.partition(".")
@@ -97,6 +110,8 @@ class Interpreter:
         self.parse_timestamp: Callable[[str], float | None] = lambda text: None
         self._last_time: tuple[str | None, float | None] = (None, None)
         self.durations: dict[str, float] = {}  # duration text → ms, for the texts seen valid (readers share it)
+        # "parameters: …" DETAIL text → the statement's params (see defer_parameters)
+        self.parameters: Callable[[str], Any] = parse_parameters
         # how a reader's record metadata becomes a Meta (csvlog passes its row as it is)
         self.meta_of: Callable[[Any], Meta] | None = None
 
@@ -128,7 +143,7 @@ class Interpreter:
             return
         pending = self.pending.get(session)
         if pending is not None and pending.params is None and text.startswith("parameters: "):
-            pending.params = parse_parameters(text)
+            pending.params = self.parameters(text)
 
     def log(self, session: str, text: str, meta: Meta, line: int) -> None:
         """A ``LOG`` record: a statement, a parse/bind step, a duration — or something else.
