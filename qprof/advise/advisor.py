@@ -164,12 +164,16 @@ def recommendations(advice: Advice, engine: str) -> list:
             )
         evidence.sort(key=lambda ev: -(ev.calls * ((ev.cost_before or 0) - (ev.cost_after or 0))))
         others = _others(advice, candidate, {ev.key for ev in evidence})
+        relation = advice.catalog.relations.get(candidate.table_key)
+        partitioned = engine == "postgresql" and relation is not None and relation.kind == "p"
         result.append(
             Recommendation(
                 candidate=candidate,
                 name=name,
-                ddl=create_ddl(candidate, name, engine),
-                drop_ddl=drop_ddl(candidate.schema, name, engine),
+                ddl=create_ddl(candidate, name, engine, concurrently=not partitioned),
+                drop_ddl=drop_ddl(candidate.schema, name, engine, concurrently=not partitioned),
+                engine=engine,
+                partitioned=partitioned,
                 size_bytes=selection.sizes[candidate],
                 size_source=advice.size_source,
                 write_overhead=selection.overhead[candidate],
@@ -222,14 +226,19 @@ def drop_recommendations(catalog: Catalog, engine: str) -> list:
             continue
         if DUPLICATE not in reasons and (index.schema, index.name) in keepers:
             continue
+        if (index.schema, index.name) in catalog.attached_indexes:
+            continue  # a partition's index attached to a parent index: only dropping the parent removes it
+        partitioned = (index.schema, index.name) in catalog.partitioned_indexes
         why = "unused (no scans since statistics were reset)" if UNUSED in reasons else f"duplicate of {index.covered_by}"
         keys = tuple(Key(k.expression, k.descending) for k in index.keys)
         result.append(
             Recommendation(
                 candidate=Candidate(index.schema, index.table, keys),
                 name=index.name,
-                ddl=drop_ddl(index.schema, index.name, engine),
-                drop_ddl=recreate_ddl(index.definition, engine),
+                ddl=drop_ddl(index.schema, index.name, engine, concurrently=not partitioned),
+                drop_ddl=recreate_ddl(index.definition, engine, concurrently=not partitioned),
+                engine=engine,
+                partitioned=partitioned,
                 size_bytes=index.size_bytes or 0,
                 size_source="pg_relation_size" if engine == "postgresql" else "dbstat",
                 write_overhead=0.0,
@@ -238,3 +247,24 @@ def drop_recommendations(catalog: Catalog, engine: str) -> list:
             )
         )
     return result
+
+
+def leftover_invalid_notes(advice: Advice, recs: Sequence) -> list[str]:
+    """INVALID indexes an earlier interrupted run left (qprof's own names): say so, with the exact
+    DROP, rather than silently proposing another name beside them. They cost on every write."""
+    from qprof.advise.generator import drop_ddl, index_name
+
+    if advice.catalog.engine != "postgresql":
+        return []
+    ours = {index_name(rec.candidate) for rec in recs}
+    notes = []
+    for index in advice.catalog.indexes:
+        if index.valid or not (index.name in ours or index.name.startswith("qprof_")):
+            continue
+        concurrently = (index.schema, index.name) not in advice.catalog.partitioned_indexes
+        notes.append(
+            f"INVALID index {index.schema}.{index.name} on {index.qualified_table} (left by an interrupted build, "
+            f"maybe an earlier qprof run) is maintained on every write but never used: "
+            f"{drop_ddl(index.schema, index.name, 'postgresql', concurrently=concurrently)}"
+        )
+    return notes

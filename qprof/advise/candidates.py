@@ -145,9 +145,18 @@ class Analyzer:
         self.saw_catalog = False
         self.tables: set[tuple[str, str]] = set()
 
+    def _folded(self, tree: exp.Expression) -> exp.Expression:
+        """PostgreSQL folds unquoted identifiers to lower case (``Customer_ID`` is ``customer_id``,
+        ``"Customer_ID"`` is not): fold them the same way before names are compared."""
+        if self.catalog.engine != "postgresql":
+            return tree
+        from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+        return normalize_identifiers(tree, dialect=self.dialect)
+
     # -- entry point ---------------------------------------------------------------------------
     def analyze(self, sql: str) -> StatementAnalysis:
-        tree = sqltext.parse(sql, self.catalog.engine).copy()
+        tree = self._folded(sqltext.parse(sql, self.catalog.engine).copy())
         if not sqltext.is_query(tree):
             raise BadInput(f"{sqltext.statement_kind(tree)} statement: nothing to index")
         kind = sqltext.statement_kind(tree)
@@ -231,7 +240,7 @@ class Analyzer:
             if relation is None or not relation.is_view or not relation.definition:
                 continue
             try:
-                body = sqltext.parse(relation.definition, self.catalog.engine).copy()
+                body = self._folded(sqltext.parse(relation.definition, self.catalog.engine).copy())
             except BadInput:
                 continue
             self._expand_views(body, depth + 1)

@@ -61,6 +61,16 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
 """
 
+# Partitioned indexes (relkind 'I') and partition indexes attached to a parent index: the former
+# cannot be dropped CONCURRENTLY, the latter cannot be dropped on their own at all.
+_PG_PARTITION_INDEXES = """
+SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, c.relispartition AS attached
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('i', 'I') AND (c.relkind = 'I' OR c.relispartition)
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+"""
+
 _PG_SEARCH_PATH = "SELECT unnest(current_schemas(false)) AS schema"
 
 _PG_WIDTHS = """
@@ -129,6 +139,8 @@ class Catalog:
     search_path: list[str]
     indexes: list[IndexInfo]
     include_ok: bool = False  # INCLUDE columns (PostgreSQL 11+): covering candidates
+    partitioned_indexes: set[tuple[str, str]] = field(default_factory=set)  # (schema, name) of relkind 'I'
+    attached_indexes: set[tuple[str, str]] = field(default_factory=set)  # partition indexes with a parent index
 
     @property
     def case_sensitive(self) -> bool:
@@ -206,7 +218,13 @@ def _load_postgres(target: Any) -> Catalog:
             root.n_tup_hot_upd += relation.n_tup_hot_upd
     search_path = [row["schema"] for row in target.fetch_all(_PG_SEARCH_PATH, what="reading search_path")]
     include_ok = int(getattr(target, "server_version_num", 0) or 0) >= 110000
-    return Catalog("postgresql", relations, search_path, collect_indexes(target), include_ok=include_ok)
+    catalog = Catalog("postgresql", relations, search_path, collect_indexes(target), include_ok=include_ok)
+    for row in target.fetch_all(_PG_PARTITION_INDEXES, what="reading partition indexes"):
+        if row["kind"] == "I":
+            catalog.partitioned_indexes.add((row["schema"], row["name"]))
+        if row["attached"]:
+            catalog.attached_indexes.add((row["schema"], row["name"]))
+    return catalog
 
 
 def _load_sqlite(target: Any) -> Catalog:

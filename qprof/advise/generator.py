@@ -88,6 +88,9 @@ class Recommendation:
     file: str | None = None
     kind: str = "create"  # create | drop
     reason: str | None = None  # drops: unused / duplicate of …
+    engine: str = "postgresql"
+    partitioned: bool = False  # on a partitioned parent (PostgreSQL): no CONCURRENTLY possible
+    error: str | None = None  # --verify/--apply: what failed for this index
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,7 +102,7 @@ class Recommendation:
             "drop_ddl": self.drop_ddl,
             "size_bytes": self.real_size_bytes if self.real_size_bytes is not None else self.size_bytes,
             "estimated_size_bytes": self.size_bytes,
-            "size_source": "pg_relation_size (built)" if self.real_size_bytes is not None else self.size_source,
+            "size_source": self._built_size_source() if self.real_size_bytes is not None else self.size_source,
             "build_ms": _round(self.build_ms),
             "write_overhead": _round(self.write_overhead),
             "hot_columns": self.hot_columns,
@@ -108,7 +111,12 @@ class Recommendation:
             "net_ms_saved": _round(self.net_ms_saved, 3),
             "applied": self.applied,
             "file": self.file,
+            "partitioned": self.partitioned,
+            "error": self.error,
         }
+
+    def _built_size_source(self) -> str:
+        return "dbstat (built)" if self.engine == "sqlite" else "pg_relation_size (built)"
 
 
 # -- names and DDL ---------------------------------------------------------------------------------
@@ -134,7 +142,9 @@ def _pg_keys(candidate: Candidate):
     )
 
 
-def create_ddl(candidate: Candidate, name: str, engine: str) -> str:
+def create_ddl(candidate: Candidate, name: str, engine: str, *, concurrently: bool = True) -> str:
+    """The up step. ``concurrently=False`` for a partitioned parent: PostgreSQL rejects
+    ``CREATE INDEX CONCURRENTLY`` there ("cannot create index on partitioned table … concurrently")."""
     if engine == "sqlite":
         return f"CREATE INDEX IF NOT EXISTS {_sq(name)} ON {_sq(candidate.table)} ({_sqlite_keys(candidate)});"
     from psycopg import sql
@@ -142,31 +152,41 @@ def create_ddl(candidate: Candidate, name: str, engine: str) -> str:
     include = sql.SQL("")
     if candidate.include:
         include = sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, candidate.include)))
-    statement = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({}){};").format(
+    verb = "CREATE INDEX CONCURRENTLY IF NOT EXISTS" if concurrently else "CREATE INDEX IF NOT EXISTS"
+    statement = sql.SQL(verb + " {} ON {} ({}){};").format(
         sql.Identifier(name), sql.Identifier(candidate.schema, candidate.table), _pg_keys(candidate), include
     )
     return statement.as_string(None)
 
 
-def drop_ddl(schema: str, name: str, engine: str) -> str:
+def drop_ddl(schema: str, name: str, engine: str, *, concurrently: bool = True) -> str:
+    """The down step (``concurrently=False`` for an index on a partitioned parent)."""
     if engine == "sqlite":
         return f"DROP INDEX IF EXISTS {_sq(name)};"
     from psycopg import sql
 
-    return sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {};").format(sql.Identifier(schema, name)).as_string(None)
+    verb = "DROP INDEX CONCURRENTLY IF EXISTS" if concurrently else "DROP INDEX IF EXISTS"
+    return sql.SQL(verb + " {};").format(sql.Identifier(schema, name)).as_string(None)
 
 
-def recreate_ddl(definition: str, engine: str) -> str:
-    """``pg_get_indexdef`` output made concurrent and idempotent, for the down step of a drop."""
+def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> str:
+    """``pg_get_indexdef`` output made concurrent and idempotent, for the down step of a drop.
+
+    A partitioned parent's index (``concurrently=False``) is recreated plainly and without
+    ``ON ONLY`` (pg_get_indexdef writes it), which would leave it INVALID with no partitions."""
     if engine == "sqlite":
         return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.I).rstrip(";") + ";"
-    return re.sub(
+    verb = "INDEX CONCURRENTLY IF NOT EXISTS " if concurrently else "INDEX IF NOT EXISTS "
+    text = re.sub(
         r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+",
-        lambda m: f"CREATE {m.group(1) or ''}INDEX CONCURRENTLY IF NOT EXISTS ",
+        lambda m: f"CREATE {m.group(1) or ''}{verb}",
         definition,
         count=1,
         flags=re.I,
-    ).rstrip(";") + ";"
+    ).rstrip(";")
+    if not concurrently:
+        text = re.sub(r"\s+ON\s+ONLY\s+", " ON ", text, count=1, flags=re.I)
+    return text + ";"
 
 
 def _sq(identifier: str) -> str:
@@ -196,14 +216,53 @@ def _fmt_bytes(value: int | None) -> str:
     return format_bytes(value) if value is not None else "?"
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def clean_line(text: str) -> str:
+    """One header line made safe for a ``--`` or ``#`` comment: control, format and line/paragraph
+    separator characters are written as escapes (``\\n``, ``\\x0b``, ``\\u2028``), so a catalog name or
+    statement text can never end the comment and turn the rest of its line into SQL or Python."""
+    import unicodedata
+
+    out = []
+    for char in str(text):
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+PARTITIONED_NOTE = [
+    "partitioned table: PostgreSQL cannot build (or drop) an index on a partitioned table CONCURRENTLY,",
+    "so this migration runs a plain CREATE INDEX: it holds a SHARE lock on every partition (writes wait)",
+    "while it builds; run it when writes can wait, or build it per partition CONCURRENTLY and ATTACH.",
+    "CAUTION: the CREATE also ATTACHES any existing matching index of a partition to the new index, and",
+    "the down step's DROP INDEX then drops those attached partition indexes too.",
+]
+
+
 def header_lines(rec: Recommendation, info: RunInfo) -> list[str]:
+    """The "why" of a migration, one line each; every line passes through :func:`clean_line`."""
+    return [clean_line(line) for line in _header_lines(rec, info)]
+
+
+def _header_lines(rec: Recommendation, info: RunInfo) -> list[str]:
     lines = [f"qprof {info.version} index advice, {info.date}", f"target: {info.target}"]
     if rec.kind == "drop":
         lines.append(f"drops index {rec.name} on {rec.candidate.qualified_table}: {rec.reason or ''}")
         lines.append(f"size: {_fmt_bytes(rec.size_bytes)}; the down step recreates it from pg_get_indexdef")
+        if rec.partitioned:
+            lines.append("partitioned index: dropped and recreated without CONCURRENTLY (PostgreSQL allows no other way)")
         return lines
     covering = f" INCLUDE ({', '.join(rec.candidate.include)}) (covering: index-only scans)" if rec.candidate.include else ""
     lines.append(f"index on {rec.candidate.qualified_table} ({', '.join(rec.candidate.columns)}){covering}")
+    if rec.partitioned:
+        lines.extend(PARTITIONED_NOTE)
     lines.append(f"estimated with: {info.whatif_method} ({info.cost_unit})")
     size = f"size: {_fmt_bytes(rec.size_bytes)} estimated ({rec.size_source})"
     if rec.real_size_bytes is not None:
@@ -242,8 +301,19 @@ def _revision(recs: Sequence[Recommendation]) -> str:
     return hashlib.sha1("|".join(r.ddl for r in recs).encode()).hexdigest()[:12]
 
 
+def sql_usage(engine: str) -> list[str]:
+    """How to run a dbmate-style file: running all of it would create the index and drop it again."""
+    client = "sqlite3 DB.sqlite" if engine == "sqlite" else "psql -X -v ON_ERROR_STOP=1 -d DB"
+    return [
+        "dbmate-style migration: '-- migrate:up' creates, '-- migrate:down' undoes. Do NOT run the whole",
+        f"file with {'sqlite3' if engine == 'sqlite' else 'psql -f'} (it would create the index and drop it again). "
+        "Apply it with dbmate, or run only",
+        f"the up part:  sed '/^-- migrate:down/,$d' FILE | {client}",
+    ]
+
+
 def _sql_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
-    out = []
+    out = [_comment(sql_usage(info.engine), "--")]
     for rec in recs:
         out.append(_comment(header_lines(rec, info), "--"))
     out.append("-- CONCURRENTLY cannot run inside a transaction block: run this file without one.\n" if info.engine != "sqlite" else "")
@@ -257,11 +327,14 @@ def _py_string(text: str) -> str:
 
 
 def _alembic_file(recs: Sequence[Recommendation], info: RunInfo, revision: str, down: str | None) -> str:
-    header = "\n".join(header_lines(recs[0], info) if len(recs) == 1 else sum((header_lines(r, info) + [""] for r in recs), []))
+    # The evidence goes in # comments (cleaned lines), never inside the docstring: statement text
+    # with \"\"\" or a backslash would end the string or escape into invalid Python.
+    header = _comment(header_lines(recs[0], info) if len(recs) == 1 else sum((header_lines(r, info) + [""] for r in recs), []), "#")
+    docstring = _py_string(f"{_slug(recs)}\n\nRevision ID: {revision}\nRevises: {down or ''}\n")
     ups = "\n".join(f"        op.execute({_py_string(r.ddl)})" for r in recs)
     downs = "\n".join(f"        op.execute({_py_string(r.drop_ddl)})" for r in reversed(recs))
     return (
-        f'"""{_slug(recs)}\n\n{header}\n\nRevision ID: {revision}\nRevises: {down or ""}\n"""\n'
+        f"{docstring}\n{header}"
         "from alembic import op\n\n"
         f"revision = {revision!r}\n"
         f"down_revision = {down!r}\n"
@@ -406,6 +479,7 @@ def write_migrations(
                 down = revision
             elif fmt == "flyway":
                 header = "".join(_comment(header_lines(r, info), "--") for r in group)
+                header += _comment(["non-transactional (see the .sql.conf beside it): CONCURRENTLY cannot run in a transaction"], "--") if info.engine != "sqlite" else ""
                 _create(path, header + "".join(r.ddl + "\n" for r in group))
                 _create(out_dir / f"V{version}__{slug}.sql.conf", "executeInTransaction=false\n")
                 _create(

@@ -15,6 +15,7 @@ Such candidates must save several times their cost to be taken.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class Selection:
     hot_columns: dict[Candidate, list[str]]
     rounds: int = 0
     candidates: int = 0
+    failed: dict[Candidate, str] = field(default_factory=dict)  # candidates whose evaluation failed (lock_timeout, …)
 
 
 def write_loads(statements: Sequence[AdviseStatement], catalog: Catalog, *, from_server: bool) -> dict[tuple[str, str], WriteLoad]:
@@ -101,6 +103,7 @@ class Selector:
         on_progress: Callable[[dict], None] | None = None,
     ) -> None:
         self.statements = list(statements)
+        self.failed: dict[Candidate, str] = {}
         self.whatif = whatif
         self.catalog = catalog
         self.loads = loads
@@ -190,8 +193,17 @@ class Selector:
                 steps += [(old, new) for old in chosen for new in self.extensions(old, chosen)]
             best = None
             for old, new in steps:
+                if new in self.failed:
+                    continue
                 if (old, new) not in evaluated:
-                    evaluated[(old, new)] = self._evaluate(old, new, chosen, current)
+                    try:
+                        evaluated[(old, new)] = self._evaluate(old, new, chosen, current)
+                    except QprofError as exc:
+                        # One candidate could not be costed (--whatif build hit lock_timeout, …):
+                        # skip it with the reason and go on with the others.
+                        self._recover()
+                        self.failed[new] = exc.message
+                        evaluated[(old, new)] = None
                 result = evaluated[(old, new)]
                 if result is None:
                     continue
@@ -220,7 +232,7 @@ class Selector:
                 if step[1].table_key != new.table_key and not any(s.key in changed for s in self.affected(step[1]))
             }
         chosen = self._prune(chosen)
-        after = {s.key: cost(s, chosen) for s in self.statements}
+        after = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
         served_by = {c: self._served(c, chosen, after) for c in chosen}
         overheads = {c: self.overhead(c) for c in chosen}
         return Selection(
@@ -233,7 +245,20 @@ class Selector:
             hot_columns={c: overheads[c][1] for c in chosen},
             rounds=rounds,
             candidates=len(self.universe),
+            failed=dict(self.failed),
         )
+
+    def _recover(self) -> None:
+        from qprof.advise.advisor import _recover
+
+        _recover(self.whatif)
+
+    def _cost_or(self, statement: AdviseStatement, config: list[Candidate], fallback: float) -> float:
+        try:
+            return self.whatif.cost(statement, config)
+        except QprofError:
+            self._recover()
+            return fallback
 
     def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
         """(rank, bytes added, new statement costs) of replacing ``old`` by ``new`` (or adding ``new``); None if not worth it."""
@@ -263,7 +288,7 @@ class Selector:
         without = [c for c in chosen if c != index]
         keys = []
         for statement in self.affected(index):
-            if self.whatif.cost(statement, without) > after[statement.key] * (1 + SERVE_EPSILON):
+            if self._cost_or(statement, without, math.inf) > after[statement.key] * (1 + SERVE_EPSILON):
                 keys.append(statement.key)
         return keys
 
@@ -272,7 +297,7 @@ class Selector:
         changed = True
         while changed:
             changed = False
-            after = {s.key: self.whatif.cost(s, chosen) for s in self.statements}
+            after = {s.key: self._cost_or(s, chosen, 0.0) for s in self.statements}  # unknown: keep
             for index in list(chosen):
                 if not self._served(index, chosen, after):
                     chosen = [c for c in chosen if c != index]

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qprof.advise.apply import advisory_lock, build, drop, is_valid, real_size, writable_connection, _concurrent_ok
+from qprof.advise.apply import Leftover, Owned, advisory_lock, build_owned, drop_owned, is_valid, real_size, writable_connection
 from qprof.advise.generator import Recommendation, StatementEvidence
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import QprofError
@@ -105,18 +105,27 @@ def verify(
     runs: int = 5,
     keep: bool = False,
     lock_timeout: float = 5.0,
+    build_timeout: float | None = None,
     on_progress: Callable[[str], None] = lambda message: None,
+    leftovers: list[Leftover] | None = None,
+    cleanup_seconds: float | None = None,
 ) -> list[str]:
     """Fill ms_before/ms_after, real size and build time on each recommendation; notes for the user.
 
     Besides the statements an index is meant to help, the other reads on its table whose plans it
     may change are timed too. A statement measurably slower with the index is flagged
     ``regressed``; an index whose net measured effect is negative gets ``rejected`` set and is
-    never kept (not even with ``--apply``).
+    never kept (not even with ``--apply``). A failure sets ``error`` on the recommendation.
+
+    Only what the build itself created is ever dropped (see :mod:`qprof.advise.apply`); an index
+    that cannot be dropped again is appended to ``leftovers`` and named in the notes with the
+    exact DROP command.
     """
     notes: list[str] = []
+    leftovers = leftovers if leftovers is not None else []
     params_of: dict[str, list | None] = {}
-    with sigterm_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout) as conn, advisory_lock(conn, target.engine):
+    with sigterm_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
+            advisory_lock(conn, target.engine):
         for rec in recs:
             evidence = [ev for ev in (*rec.statements, *rec.others) if ev.key in statements]
             before: dict[str, list[float]] = {}
@@ -134,9 +143,10 @@ def verify(
                 except QprofError as exc:
                     notes.append(f"{statement.label}: timing failed: {exc.message}")
             built_ok = False
+            owned = Owned()
             try:
                 on_progress(f"building {rec.name}")
-                rec.build_ms = build(conn, _concurrent_ok(conn, rec, target.engine), target.engine)
+                rec.build_ms = build_owned(conn, rec, target.engine, owned)
                 if not is_valid(conn, rec, target.engine):
                     raise QprofError(f"{rec.name} was built INVALID")
                 rec.real_size_bytes = real_size(conn, rec, target.engine)
@@ -160,15 +170,18 @@ def verify(
                                 f"{rec.net_ms_saved:,.1f} ms net over the workload's calls: kept"
                             )
             except QprofError as exc:
+                rec.error = f"verification failed: {exc.message}"
                 notes.append(f"{rec.name}: verification failed: {exc.message}")
             finally:
                 # Error, timeout, Ctrl-C or SIGTERM: whatever was built for measuring goes again.
                 # (A failed CONCURRENTLY build can leave an INVALID index behind: dropped too.)
-                # So does an index whose measured net effect is negative.
+                # So does an index whose measured net effect is negative. Nothing else is dropped.
                 if keep and built_ok and not rec.rejected:
                     rec.applied, rec.valid = True, True
-                else:
-                    drop(conn, rec)
+                elif owned.names:
+                    left = drop_owned(conn, owned, target.engine, seconds=cleanup_seconds)
+                    leftovers.extend(left)
+                    notes.extend(item.message() for item in left)
     return notes
 
 

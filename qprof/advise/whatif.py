@@ -274,7 +274,7 @@ class BuildWhatIf(WhatIf):
         from psycopg import sql
 
         with self.target.rolled_back_transaction() as conn:
-            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(self.lock_timeout * 1000)}ms")))
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{max(1, math.ceil(self.lock_timeout * 1000))}ms")))
             names = [self._build(conn, candidate) for candidate in sorted(config)]
             return work(conn, names)
 
@@ -371,16 +371,29 @@ class SqliteWhatIf(WhatIf):
         self.catalog = catalog
         self.runs = runs
         self.statement_timeout = statement_timeout
+        from qprof.targets.sqlite import _uri
+
+        try:  # the path URI-quoted: '#', '?' or '%20' in a file name must not change which file opens
+            source = sqlite3.connect(_uri(path, "ro"), uri=True)
+        except sqlite3.Error as exc:
+            raise BadInput(f"cannot open {path} read-only: {exc}") from None
         self._dir = Path(tempfile.mkdtemp(prefix="qprof-advise-"))
         self.scratch = self._dir / "scratch.sqlite"
-        source = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
         try:
-            dest = sqlite3.connect(self.scratch)
-            source.backup(dest)
-            dest.close()
+            try:
+                dest = sqlite3.connect(self.scratch)
+                try:
+                    source.backup(dest)
+                finally:
+                    dest.close()
+                self.conn = sqlite3.connect(self.scratch, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise BadInput(f"cannot copy {path} to a scratch database: {exc}") from None
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)  # never leave the scratch copy behind
+            raise
         finally:
             source.close()
-        self.conn = sqlite3.connect(self.scratch, isolation_level=None)
         self._live: dict[Candidate, str] = {}
         self._by_plan: dict[tuple[str, str], float] = {}
 
@@ -403,7 +416,22 @@ class SqliteWhatIf(WhatIf):
     def _measure(self, sql: str, params: list, modifying: bool) -> float:
         samples = []
         deadline = time.monotonic() + self.statement_timeout
-        self.conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+        why: list[str] = []
+
+        def progress() -> int:
+            # sqlite3 swallows an exception raised in this callback (Ctrl-C, or SIGTERM turned into
+            # KeyboardInterrupt, arrive here while SQLite runs): note it, stop the statement, and
+            # re-raise below; a deadline is a timeout, not an interrupt.
+            try:
+                if time.monotonic() > deadline:
+                    why.append("deadline")
+                    return 1
+                return 0
+            except BaseException:  # noqa: BLE001
+                why.append("interrupt")
+                return 1
+
+        self.conn.set_progress_handler(progress, 10_000)
         try:
             for _ in range(self.runs):
                 if modifying:
@@ -417,6 +445,11 @@ class SqliteWhatIf(WhatIf):
                         self.conn.execute("ROLLBACK TO qprof_measure")
                         self.conn.execute("RELEASE qprof_measure")
         except sqlite3.Error as exc:
+            if "interrupt" in why or (str(exc) == "interrupted" and "deadline" not in why):
+                # Only an exception inside the handler (Ctrl-C, SIGTERM) stops it otherwise.
+                raise KeyboardInterrupt from None
+            if "deadline" in why:
+                raise StatementFailed(f"measuring on the scratch copy: cancelled after the {self.statement_timeout:g} s statement timeout") from None
             raise StatementFailed(f"measuring on the scratch copy failed: {exc}") from None
         finally:
             self.conn.set_progress_handler(None, 0)

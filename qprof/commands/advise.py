@@ -115,7 +115,8 @@ def advise(
     drop_unused: Annotated[bool, typer.Option("--drop-unused", help="Also write drop migrations for unused and duplicate indexes.")] = False,
     alembic_down_revision: Annotated[str | None, typer.Option("--alembic-down-revision", help="Alembic: the revision the first new one follows.")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the advice only; write no files.")] = False,
-    lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="For --apply/--verify/--whatif build: give up waiting for a lock after this long.")] = "5s",
+    lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="For --apply/--verify/--whatif build: give up waiting for a lock after this long (> 0).")] = "5s",
+    build_timeout: Annotated[str | None, typer.Option("--build-timeout", help="For --apply/--verify: cancel one index build after this long (default: no limit; --statement-timeout does not apply to builds).")] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     fmt: Annotated[AdviseFormat, typer.Option("--format", "-f", help="Output: table, json, markdown, csv; or a migration format (sql, alembic, flyway, django) with table output.")] = AdviseFormat.table,
@@ -139,12 +140,18 @@ def advise(
     mformat = (migration_format.value if migration_format else None) or (fmt.value if output == "table" and fmt.value != "table" else "sql")
     gain = parse_percent(min_gain)
     budget_bytes = parse_size(budget) if budget else None
-    lock_seconds = parse_duration(lock_timeout)
+    lock_seconds = _positive_duration("--lock-timeout", lock_timeout)
+    build_seconds = _positive_duration("--build-timeout", build_timeout) if build_timeout else None
     if not no_write:
         ensure_writable(out)
     quiet = output == "json" or not sys.stdout.isatty()
 
-    with connect(db, profile, statement_timeout) as target:
+    from qprof.advise.verify import sigterm_as_interrupt
+
+    leftovers: list = []
+    # SIGTERM raises KeyboardInterrupt for the whole run, so every finally block (HypoPG reset,
+    # SQLite scratch copy, indexes built for measuring) runs as it does on Ctrl-C.
+    with sigterm_as_interrupt(), connect(db, profile, statement_timeout) as target:
         statements, from_server = _gather_statements(
             target, list(workload or []), list(sql_texts or []), list(log or []), log_prefix, min_calls, min_mean_ms, top
         )
@@ -177,15 +184,19 @@ def advise(
                 note(f"verifying {len(recs)} index(es): each is built, timed and {'kept' if apply else 'dropped'}")
             notes += run_verify(
                 target, recs, advice.by_key, runs=runs, keep=apply, lock_timeout=lock_seconds,
+                build_timeout=build_seconds, leftovers=leftovers,
                 on_progress=(lambda m: None) if quiet else (lambda m: console.print(m, markup=False, style="dim")),
             )
+        failed = [r.name for r in recs if r.error]
         rejected = [r for r in recs if r.rejected]
         recs = [r for r in recs if not r.rejected]  # measured net effect negative: never recommended
         applied = None
         if apply and recs:
             from qprof.advise.apply import apply_recommendations
 
-            applied = apply_recommendations(target, recs, lock_timeout=lock_seconds)
+            applied = apply_recommendations(target, recs, lock_timeout=lock_seconds, build_timeout=build_seconds,
+                                            leftovers=leftovers)
+            failed += [entry["index"] for entry in applied if entry.get("error") and entry["index"] not in failed]
         drops = drop_recommendations(advice.catalog, target.engine) if drop_unused else []
         description = target.describe()
         engine = target.engine
@@ -210,6 +221,11 @@ def advise(
         names = ", ".join(Path(str(path)).name for _, path in unchanged[:3]) + (" …" if len(unchanged) > 3 else "")
         notes.append(f"{len(unchanged)} migration(s) already in {out} with identical DDL, not written again: {names}")
     notes += _covering_notes(advice, recs)
+    for candidate, reason in advice.selection.failed.items():
+        notes.append(f"candidate {candidate} skipped: {reason}")
+    from qprof.advise.advisor import leftover_invalid_notes
+
+    notes += leftover_invalid_notes(advice, recs)
     for message in notes:
         warn(message)
 
@@ -242,6 +258,8 @@ def advise(
         "rejected": [dict(r.to_dict(), reason=r.rejected) for r in rejected],
         "applied": applied,
         "notes": notes,
+        "leftovers": [item.to_dict() for item in leftovers],
+        "failed": failed,
     }
     rows = []
     for rec in document["recommendations"]:
@@ -253,6 +271,7 @@ def advise(
         warn(f"skipped: {item.reason}: {one_line(item.statement, 80)}")
     if output == "json":
         emit_listing(document, "recommendations", COLUMNS, OutputFormat.json)
+        _fail_if(failed, leftovers)
         return
     summary = document["summary"]
     title = (
@@ -265,6 +284,7 @@ def advise(
     if not rows:
         note(title)
         note("no index to recommend: every statement is served already, or nothing saves at least " + f"{gain:.0%}")
+        _fail_if(failed, leftovers)
         return
     emit_listing(document_rows, "rows", COLUMNS, OutputFormat(output), title=title)
     if files:
@@ -272,6 +292,23 @@ def advise(
     if applied:
         for entry in applied:
             note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
+    _fail_if(failed, leftovers)
+
+
+def _positive_duration(option: str, text: str) -> float:
+    """A timeout that must be > 0 (PostgreSQL reads 0 as "wait forever"); at least 1 ms."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise BadInput(f"{option} must be greater than 0 (0 would mean: wait forever)", hint=f"e.g. {option} 5s")
+    return max(seconds, 0.001)
+
+
+def _fail_if(failed: list[str], leftovers: list) -> None:
+    """A failed --apply/--verify step, or an index qprof built and could not drop, exits 1."""
+    for item in leftovers:
+        warn(f"LEFTOVER: {item.message()}")
+    if failed or leftovers:
+        raise typer.Exit(1)
 
 
 def _covering_notes(advice: Any, recs: list) -> list[str]:
