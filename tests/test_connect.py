@@ -178,3 +178,18 @@ def test_statements_qprof_runs_cannot_change_the_session(app_dsn: str) -> None:
         assert target.fetch_value("SHOW default_transaction_read_only") == "on"
         target.execute_timed("SELECT set_config('statement_timeout', '0', false)", [], modifying=False)
         assert target.fetch_value("SHOW statement_timeout") == "30s"
+
+
+def test_ctrl_c_during_a_sqlite_statement_is_an_interrupt_not_a_timeout(sample_sqlite: Path) -> None:
+    import signal
+    import threading
+
+    slow = "SELECT count(*) FROM orders a, orders b"
+    with open_target(parse_target(str(sample_sqlite)), statement_timeout=60) as target:
+        timer = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                target.fetch_all(slow)
+        finally:
+            timer.cancel()

@@ -64,11 +64,19 @@ class SqliteTarget(Target):
 
     @contextmanager
     def _deadline(self, conn: sqlite3.Connection) -> Iterator[None]:
-        """SQLite has no statement_timeout: a progress handler interrupts past the deadline."""
+        """SQLite has no statement_timeout: a progress handler interrupts past the deadline.
+
+        Ctrl-C raised inside the handler also surfaces as sqlite's "interrupted"; it is turned
+        back into KeyboardInterrupt unless the deadline really passed.
+        """
         stop_at = time.monotonic() + self.statement_timeout
         conn.set_progress_handler(lambda: 1 if time.monotonic() > stop_at else 0, 10_000)
         try:
             yield
+        except sqlite3.OperationalError as exc:
+            if str(exc) == "interrupted" and time.monotonic() <= stop_at:
+                raise KeyboardInterrupt from None
+            raise
         finally:
             conn.set_progress_handler(None, 0)
 
