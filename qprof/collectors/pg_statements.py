@@ -95,14 +95,15 @@ def merge_entries(entries: Iterable[StatementStats]) -> list[StatementStats]:
     """One row per (database, role, queryid): a statement's top-level and nested entries summed.
 
     Mean and standard deviation are pooled from the parts, so the merged row reads as if
-    pg_stat_statements had kept a single entry.
+    pg_stat_statements had kept a single entry. Entries whose text (and queryid) another role
+    may not see become one row per role.
     """
     merged: dict[tuple[str | None, str | None, str], StatementStats] = {}
     for entry in entries:
         key = (entry.database, entry.user, entry.queryid)
         into = merged.get(key)
-        if into is None or not entry.queryid:  # hidden entries have no queryid to merge on
-            merged[key if entry.queryid else (entry.database, entry.user, str(len(merged)))] = entry
+        if into is None:
+            merged[key] = entry
             continue
         calls = into.calls + entry.calls
         squares = sum(e.calls * (e.stddev_ms**2 + e.mean_ms**2) for e in (into, entry))

@@ -80,36 +80,21 @@ def identify(target: Target, name: str | None = None) -> TargetIdentity:
     )
 
 
-def _merge(rows: list[StatementStats]) -> list[dict[str, Any]]:
-    """One row per (queryid, user): top-level and nested entries of one statement are added up."""
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for st in rows:
-        key = (st.queryid, st.user or "")
-        sum_sq = st.calls * (st.stddev_ms**2 + st.mean_ms**2)
-        entry = merged.get(key)
-        if entry is None:
-            merged[key] = {
-                "queryid": st.queryid, "user_name": st.user or "", "query": st.query, "sum_sq": sum_sq,
-                "counters": {
-                    "calls": st.calls, "total_ms": st.total_ms, "mean_ms": st.mean_ms, "stddev_ms": st.stddev_ms,
-                    "max_ms": st.max_ms, "rows": st.rows, "shared_blks_hit": st.shared_blks_hit,
-                    "shared_blks_read": st.shared_blks_read, "temp_blks": st.temp_blks, "io_ms": st.io_ms,
-                },
-            }
-            continue
-        c = entry["counters"]
-        c["calls"] += st.calls
-        c["total_ms"] += st.total_ms
-        c["rows"] += st.rows
-        c["max_ms"] = max(c["max_ms"], st.max_ms)
-        for name in ("shared_blks_hit", "shared_blks_read", "temp_blks", "io_ms"):
-            c[name] = (c[name] or 0) + (getattr(st, name) or 0)
-        entry["sum_sq"] += sum_sq
-        c["mean_ms"] = c["total_ms"] / c["calls"] if c["calls"] else 0.0
-        c["stddev_ms"] = max(entry["sum_sq"] / c["calls"] - c["mean_ms"] ** 2, 0.0) ** 0.5 if c["calls"] else 0.0
-    for entry in merged.values():
-        entry.pop("sum_sq")
-    return list(merged.values())
+def _statement_rows(rows: list[StatementStats]) -> list[dict[str, Any]]:
+    """Store rows; the collector already merged top-level and nested entries per (queryid, user)."""
+    return [
+        {
+            "queryid": st.queryid,
+            "user_name": st.user or "",
+            "query": st.query,
+            "counters": {
+                "calls": st.calls, "total_ms": st.total_ms, "mean_ms": st.mean_ms, "stddev_ms": st.stddev_ms,
+                "max_ms": st.max_ms, "rows": st.rows, "shared_blks_hit": st.shared_blks_hit,
+                "shared_blks_read": st.shared_blks_read, "temp_blks": st.temp_blks, "io_ms": st.io_ms,
+            },
+        }
+        for st in rows
+    ]
 
 
 def _table_row(t: Any) -> dict[str, Any]:
@@ -157,7 +142,7 @@ def collect_snapshot(target: Target, name: str | None = None) -> SnapshotData:
         pss_dealloc=dealloc,
         db_stats_reset=naive_utc(datetime.fromisoformat(db_reset)) if db_reset else None,
         settings=settings,
-        statements=_merge(statements),
+        statements=_statement_rows(statements),
         tables=[_table_row(t) for t in collect_tables(target)],
         indexes=[_index_row(i) for i in collect_indexes(target)],
         duration_ms=(time.perf_counter() - started) * 1000.0,
