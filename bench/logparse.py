@@ -3,8 +3,9 @@
 Generates a stderr log and a csvlog of ``--mb`` MB each (default 200) in a temporary folder,
 runs ``qprof nplusone --log FILE --format json`` on each as a subprocess, and prints MB/s and
 the peak RSS: the largest process's (``getrusage(RUSAGE_CHILDREN).ru_maxrss``) and, sampled
-from /proc every 20 ms, the peak sum over qprof and its worker process (big logs are parsed
-and analyzed on two cores). The files are deleted afterwards. Targets: ≥ 50 MB/s and
+from /proc every 20 ms, the peak sum over qprof and its worker processes (big logs are parsed
+in byte ranges by workers on every core while qprof stitches and analyzes). The files are
+deleted afterwards. Targets: ≥ 50 MB/s and
 < 200 MB peak RSS.
 
 The generated traffic looks like a web service on a connection pool: requests of a few
@@ -172,7 +173,7 @@ def main() -> None:
             note = "" if peak > before else " (peak of an earlier child; this one used no more)"
             print(
                 f"{name:7s} {size_mb:7.1f} MB in {elapsed:6.2f} s = {size_mb / elapsed:6.1f} MB/s, "
-                f"peak RSS {peak / 1024:6.1f} MB{note}, qprof + worker {tree:6.1f} MB"
+                f"peak RSS {peak / 1024:6.1f} MB{note}, qprof + workers {tree:6.1f} MB"
             )
             print(f"        reproduce: {command}")
     finally:

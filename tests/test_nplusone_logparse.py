@@ -163,3 +163,37 @@ def test_reader_skips_own_statements_and_counts(tmp_path: Path) -> None:
     reader = LogReader([_write(tmp_path / "own.log", lines)])
     assert [s.sql for s in reader] == ["SELECT 2"]
     assert reader.statements == 1 and reader.skipped_lines == 0
+
+
+def test_range_parallel_parsing_matches_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big plain logs are parsed in byte ranges by worker processes; cuts anywhere change nothing."""
+    from qprof.nplusone.logparse import ranges
+
+    monkeypatch.setattr(ranges, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(ranges, "RANGE_BYTES", 300)  # cuts inside requests, between parse/bind/execute
+    lines: list[str] = []
+    for request in range(12):  # interleave sessions so state is pending at most cuts
+        lines += _stderr_request(100 + request % 3, request, range(request, request + 4))
+    lines.append("this line is not a log record")
+    stderr_log = _write(tmp_path / "big.log", lines)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for n in range(60):
+        message = f"duration: 1.000 ms  execute <unnamed>: SELECT *\nFROM orders WHERE id = $1 -- row {n}"
+        writer.writerow(["2024-05-01 12:00:00.100 UTC", "app", "shop", str(5 + n % 4), "", f"66.{n % 4}", str(n), "SELECT", "",
+                         f"3/{n // 8}", "0", "LOG", "00000", message, f"parameters: $1 = '{n}'", "", "", "", "", "", "", "",
+                         "psql", "client backend", "", "0"])
+    csv_log = tmp_path / "big.csv"
+    csv_log.write_text(buffer.getvalue())
+    for path in (stderr_log, csv_log):
+        one_pass = [row for block in LogReader([path]).rows() for row in block]
+        pool = ranges.RangePool(2, fork=True)
+        asked = []
+        ask = pool.ask
+        monkeypatch.setattr(pool, "ask", lambda task: (asked.append(task), ask(task)))
+        try:
+            parallel = [row for block in LogReader([path]).rows(pool) for row in block]
+        finally:
+            pool.close()
+        assert len(one_pass) > 40 and len(asked) > 3, path.name  # really parsed in ranges
+        assert parallel == one_pass, path.name

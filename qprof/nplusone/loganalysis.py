@@ -7,8 +7,10 @@ gap, session idle for a long time) and only the aggregate of their findings is k
 stays bounded however long the log is. A unit that grows past ``max_unit`` statements is
 analyzed and restarted (a connection-pool session can run for days without a gap).
 
-:func:`analyze_logs` runs reader and analyzer side by side on two cores for big inputs (a
-forked worker process analyzes while this one parses), with the same result as in-process.
+:func:`analyze_logs` uses every core for big inputs, with the same result as in-process: big
+plain files are parsed in byte ranges by worker processes while this one stitches the ranges
+together and analyzes (see :mod:`qprof.nplusone.logparse.ranges`); for other big inputs
+(gzip) a forked worker analyzes while this process parses.
 """
 
 from __future__ import annotations
@@ -81,14 +83,14 @@ class LogAnalyzer:
         """Feed statements in log order."""
         return self.feed_rows(map(statement_row, statements))
 
-    def feed_rows(self, rows: Iterable[tuple], raw_parameters: bool = False) -> LogAnalyzer:
+    def feed_rows(self, rows: Iterable[tuple], raw_parameters: bool = False, line_offset: int = 0) -> LogAnalyzer:
         """Feed statements given as :data:`statement_row` tuples, in log order.
 
         ``raw_parameters``: a ``str`` ``params`` is the DETAIL text, still to be parsed (see
         :class:`qprof.nplusone.logparse.LogReader`). This is the per-statement hot path of
         ``qprof nplusone --log`` (millions of statements): the analyzer's settings and
         counters live in local variables for the loop and go back to the object before
-        anything else can look at them.
+        anything else can look at them. ``line_offset`` is added to the rows' line numbers.
         """
         open_units = self.open
         by_transaction_mode = self.unit_mode == "transaction"
@@ -119,7 +121,7 @@ class LogAnalyzer:
                     label = f"session {session or '?'}"
                     if by_txn and vxid:
                         label += f" transaction {vxid}"
-                    label += f" ({file}:{line})"
+                    label += f" ({file}:{line + line_offset})"
                     unit = open_units[session] = _Unit(label, vxid, ts)
                     if len(open_units) > max_open:
                         self._close(next(iter(open_units)))
@@ -184,7 +186,10 @@ def analyze_logs(
 
     Parsing the log takes about three quarters of the time and analyzing the rest, so with a
     second CPU and a big input (``parallel=None``: at least two usable CPUs and
-    ``PARALLEL_MIN_BYTES``) a forked worker process analyzes the statements while this one
+    ``PARALLEL_MIN_BYTES``) the work is spread. When most of the input is in big plain files,
+    worker processes parse them in byte ranges (:mod:`qprof.nplusone.logparse.ranges`) and
+    this process stitches the ranges in file order and analyzes. Otherwise (gzip cannot be
+    read from the middle) a forked worker process analyzes the statements while this one
     parses: blocks of statements go to it as pickled tuples through a pipe, which blocks when
     the worker is behind (memory stays bounded), and the analyzer's state comes back at the
     end. The worker also parses the bind parameters (``raw_parameters``). Reader errors,
@@ -194,6 +199,21 @@ def analyze_logs(
     if parallel is None:
         size = sum(path.stat().st_size for path in reader.paths if path.is_file())
         parallel = usable_cpus() >= 2 and size >= PARALLEL_MIN_BYTES
+    if parallel and _mostly_splittable(reader):
+        from qprof.nplusone.logparse.ranges import RangePool
+
+        try:
+            pool = RangePool(max(2, min(usable_cpus(), 4)))
+        except (OSError, ValueError):  # no worker process: the other way
+            pool = None
+        if pool is not None:
+            try:
+                with display or nullcontext():
+                    for rows, offset in reader.row_blocks(pool):
+                        analyzer.feed_rows(rows, False, offset)
+                    return analyzer
+            finally:
+                pool.close()
     context = None
     if parallel:
         import multiprocessing
@@ -240,6 +260,18 @@ def analyze_logs(
             worker.terminate()
         worker.join()
     return analyzer
+
+
+def _mostly_splittable(reader: LogReader) -> bool:
+    """Most of the input is in files that can be parsed in ranges (big, not gzip)."""
+    from qprof.nplusone.logparse.ranges import splittable
+
+    total = split = 0
+    for path in reader.paths:
+        size = path.stat().st_size if path.is_file() else 0
+        total += size
+        split += size if splittable(path) else 0
+    return split > 0 and split * 2 >= total
 
 
 def _worker(analyzer: LogAnalyzer, batches: Connection, results: Connection) -> None:

@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qprof.nplusone.logparse.interpret import Interpreter, LoggedStatement, defer_parameters, parse_parameters
 from qprof.nplusone.logparse.prefix import COMMON_PREFIXES, DEFAULT_PREFIX, Prefix, compile_prefix
-from qprof.nplusone.logparse.readers import FileStats, stream_file
+from qprof.nplusone.logparse.readers import FileStats, inspect_file, stream_file
+
+if TYPE_CHECKING:
+    from qprof.nplusone.logparse.ranges import RangePool
 
 __all__ = [
     "COMMON_PREFIXES",
@@ -65,6 +69,43 @@ class LogReader:
         """The statements in log order, a list per block of the file (none of them empty)."""
         for path in self.paths:
             yield from self._file(path)
+
+    def rows(self, pool: RangePool | None = None) -> Iterator[list[tuple]]:
+        """The statements as ``(sql, params, duration_ms, session, vxid, timestamp, file, line)``
+        tuples, a list per block, in log order — with ``pool``, big plain files are parsed by
+        its worker processes (see :mod:`.ranges`), with the same result."""
+        for rows, offset in self.row_blocks(pool):
+            if offset:
+                rows = [(a, b, c, d, e, f, g, h + offset) for a, b, c, d, e, f, g, h in rows]
+            yield rows
+
+    def row_blocks(self, pool: RangePool | None = None) -> Iterator[tuple[list[tuple], int]]:
+        """:meth:`rows`, each list with the number to add to the line numbers of its rows."""
+        from qprof.nplusone.logparse.ranges import _ROW, splittable
+
+        for path in self.paths:
+            if pool is not None and not pool.broken and splittable(path):
+                yield from self._parallel_file(path, pool)
+            else:
+                for batch in self._file(path):
+                    yield list(map(_ROW, batch)), 0
+
+    def _parallel_file(self, path: Path, pool: RangePool) -> Iterator[tuple[list[tuple], int]]:
+        from qprof.nplusone.logparse.ranges import parallel_rows
+
+        stats = FileStats(str(path))
+        self.files.append(stats)
+        compiled = inspect_file(path, stats, self.prefix)
+        if stats.format == "empty":
+            return
+        on_progress = None
+        if self.progress is not None:
+            report, size = self.progress, stats.bytes
+            on_progress = lambda position: report(str(path), position, size)  # noqa: E731
+        for rows, offset in parallel_rows(path, stats, compiled, pool, self.include_own, on_progress):
+            if rows:
+                stats.statements += len(rows)
+                yield rows, offset
 
     def _file(self, path: Path) -> Iterator[list[LoggedStatement]]:
         buffer: list[LoggedStatement] = []

@@ -114,6 +114,8 @@ class Interpreter:
         self.parameters: Callable[[str], Any] = parse_parameters
         # how a reader's record metadata becomes a Meta (csvlog passes its row as it is)
         self.meta_of: Callable[[Any], Meta] | None = None
+        # the sessions whose state this interpreter holds; None: all (see ranges.RangeInterpreter)
+        self.settled: set[str] | None = None
 
     def message(
         self,

@@ -36,6 +36,10 @@ _CSV_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [^,]*)?,")
 _C_TIME, _C_USER, _C_DB, _C_PID, _C_SESSION, _C_VXID, _C_SEVERITY, _C_MESSAGE, _C_DETAIL = 0, 1, 2, 3, 5, 9, 11, 13, 14
 _CSV_MIN_COLUMNS = 15
 _MESSAGE = "message"
+# A csv line no log holds (a lone surrogate never comes out of decoding): read after a range
+# of a csvlog, it is a row of its own exactly when the range ended between rows.
+CUT_LINE = "\udbfecut\n"
+_CUT_ROW = ["\udbfecut"]
 
 
 @dataclass
@@ -119,11 +123,47 @@ class _Counted(io.RawIOBase):
         super().close()
 
 
-def open_binary(path: Path) -> tuple[IO[bytes], _Counted]:
-    """The file's bytes, gunzipped when it is gzip, and the counter of (compressed) bytes read."""
+class _Slice(io.RawIOBase):
+    """Bytes ``start`` to ``end`` of a file (one range of a file parsed on several cores)."""
+
+    def __init__(self, raw: IO[bytes], start: int, end: int | None) -> None:
+        raw.seek(start)
+        self.raw = raw
+        self.left = None if end is None else end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        if self.left is None:
+            return self.raw.readinto(buffer)
+        if self.left <= 0:
+            return 0
+        view = memoryview(buffer)[: self.left]
+        n = self.raw.readinto(view) or 0
+        self.left -= n
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as raw:
+        return raw.read(2) == b"\x1f\x8b"
+
+
+def open_binary(path: Path, start: int = 0, end: int | None = None) -> tuple[IO[bytes], _Counted]:
+    """The file's bytes, gunzipped when it is gzip, and the counter of (compressed) bytes read.
+
+    ``start``/``end``: only that byte range of a plain file (see :mod:`.ranges`).
+    """
     raw = open(path, "rb")  # noqa: SIM115 - closed with the returned reader
     magic = raw.read(2)
     raw.seek(0)
+    if start or end is not None:
+        raw = _Slice(raw, start, end)  # type: ignore[assignment]
     counted = _Counted(raw)
     binary: IO[bytes] = io.BufferedReader(counted, buffer_size=1 << 20)
     if magic == b"\x1f\x8b":
@@ -265,7 +305,12 @@ def _group_names(group: re.Pattern[str]) -> tuple[tuple[str, ...], tuple[bool, .
 
 
 def read_stderr(
-    chunks: Iterable[str], prefix: Prefix, interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]
+    chunks: Iterable[str],
+    prefix: Prefix,
+    interpreter: Interpreter,
+    stats: FileStats,
+    progress: Callable[[], None],
+    first_line: int = 0,
 ) -> Iterator[None]:
     """Records of a stderr log: a prefixed line and its tab-indented continuation lines.
 
@@ -282,7 +327,8 @@ def read_stderr(
 
     A record is handed to the interpreter when the next one starts (a continuation can still
     follow a line that is not a record), except a matched run's final DETAIL when nothing can
-    continue it. Yields after each block so the caller can drain statements.
+    continue it. Yields after each block so the caller can drain statements. ``first_line``:
+    the number of lines before ``chunks`` (when they are a range of the file, see :mod:`.ranges`).
     """
     match_line = prefix.line.match
     session_group = "session" if "session" in prefix.fields else ("pid" if "pid" in prefix.fields else None)
@@ -303,7 +349,7 @@ def read_stderr(
     head, head_length, head_session, head_meta = _NEVER, 0, "", NO_META  # the last prefix the regex parsed
     # the record being read: severity (None: no record yet), message, session, meta, line number
     severity, message, session, meta, at = None, "", "", NO_META, 0
-    number = records = 0
+    number, records = first_line, 0
 
     try:
         for text in chunks:
@@ -423,18 +469,22 @@ def read_stderr(
         log(session, message, meta, at)
     elif severity == "DETAIL":
         detail(session, message)
-    stats.lines = number
+    stats.lines = number - first_line
 
 
 def _csv_meta(row: list[str]) -> Meta:
     return row[_C_VXID], row[_C_TIME], row[_C_DB] or None, row[_C_USER] or None
 
 
-def read_csvlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]) -> Iterator[None]:
+def read_csvlog(
+    chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None], first_line: int = 0
+) -> Iterator[None]:
     """Rows of a csvlog: the C csv reader over the blocks' lines; only 8 of ~26 columns are read.
 
     The row itself goes to the interpreter as the record's metadata; it reads the four fields
-    it needs (``_csv_meta``) only for the rows that are statements.
+    it needs (``_csv_meta``) only for the rows that are statements. A row that is just
+    :data:`CUT_LINE` (which no decoded text holds) sets ``interpreter.at_cut``: the reader was
+    between rows there (see :mod:`.ranges`).
     """
     reader = csv.reader(chain.from_iterable(map(io.StringIO, chunks)))
     interpreter.parse_timestamp = parse_timestamp
@@ -442,6 +492,7 @@ def read_csvlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStat
     interpreter.meta_of = _csv_meta
     log, detail, bound = interpreter.log, interpreter.detail_record, interpreter.bound
     carry, durations = interpreter.carry, interpreter.durations
+    settled = interpreter.settled  # None: every session's state is here (see ranges.RangeInterpreter)
     valid_time = ""  # the last first column that looked like a timestamp (most rows repeat it)
     count = records = 0
     try:
@@ -450,6 +501,9 @@ def read_csvlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStat
                 for row in reader:
                     if len(row) < _CSV_MIN_COLUMNS:
                         if row:
+                            if row == _CUT_ROW:
+                                interpreter.at_cut = True
+                                continue
                             stats.skip(",".join(row))
                         continue
                     stamp = row[_C_TIME]
@@ -463,7 +517,7 @@ def read_csvlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStat
                     if severity == "LOG":
                         session = row[_C_SESSION]
                         text = row[_C_MESSAGE]
-                        if text.startswith("duration: "):
+                        if text.startswith("duration: ") and (settled is None or session in settled):
                             # parse and bind rows (2 of 3 with the extended protocol) inline: what
                             # Interpreter.log does for them, then the row's DETAIL
                             end = text.find(" ms", 10)
@@ -498,7 +552,7 @@ def read_csvlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStat
                         else:
                             continue_row = False
                         if not continue_row:
-                            log(session, text, row, reader.line_num)
+                            log(session, text, row, first_line + reader.line_num)
                             text = row[_C_DETAIL]
                             if text:
                                 if session in bound:  # a bind's parameters (what detail_record does first)
@@ -519,15 +573,17 @@ def read_csvlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStat
             break
     finally:
         stats.records = records
-    stats.lines = reader.line_num
+    stats.lines = reader.line_num - getattr(interpreter, "at_cut", False)
 
 
-def read_jsonlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None]) -> Iterator[None]:
+def read_jsonlog(
+    chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None], first_line: int = 0
+) -> Iterator[None]:
     handle = interpreter.message
     interpreter.parse_timestamp = parse_timestamp
     loads = json.loads
     path = stats.path
-    number = 0
+    number = first_line
     for line in chain.from_iterable(map(io.StringIO, chunks)):
         number += 1
         if number % PROGRESS_EVERY == 0:
@@ -557,7 +613,7 @@ def read_jsonlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileSta
             handle(session, "DETAIL", record["detail"])
         if number % _ROWS_PER_YIELD == 0:
             yield
-    stats.lines = number
+    stats.lines = number - first_line
 
 
 def stream_file(
@@ -565,6 +621,15 @@ def stream_file(
 ) -> Iterator[None]:
     """Parse one log file into ``interpreter``, yielding after each record so the caller can
     drain the statements it emitted; ``stats`` is filled as the file is read."""
+    compiled = inspect_file(path, stats, prefix)
+    if stats.format == "empty":
+        return
+    yield from stream_range(path, interpreter, stats, compiled, progress=progress)
+
+
+def inspect_file(path: Path, stats: FileStats, prefix: str | None) -> Prefix | None:
+    """Check ``path`` and find its format (``stats.format``, ``"empty"`` for no text) and, for a
+    stderr log, its line prefix; unreadable or foreign input raises :class:`BadInput`."""
     if not path.exists():
         raise BadInput(f"log file not found: {path}")
     if path.is_dir():
@@ -573,22 +638,42 @@ def stream_file(
     sample = _sniff(path)
     if not sample.strip():
         stats.format = "empty"
-        return
+        return None
     if sample.count("\x00") > len(sample) // 100:
         raise BadInput(f"{path} is binary data, not a PostgreSQL log")
     stats.format = detect_format(path, sample)
     compiled = choose_prefix(path, sample, prefix) if stats.format == "stderr" else None
     stats.prefix = compiled.text if compiled else None
-    binary, counted = open_binary(path)
+    return compiled
+
+
+def stream_range(
+    path: Path,
+    interpreter: Interpreter,
+    stats: FileStats,
+    compiled: Prefix | None,
+    *,
+    start: int = 0,
+    end: int | None = None,
+    first_line: int = 0,
+    cut_line: bool = False,
+    progress: Progress | None = None,
+) -> Iterator[None]:
+    """Parse bytes ``start`` to ``end`` (``None``: the end) of a file :func:`inspect_file` has
+    checked; ``start`` is where a record starts and ``first_line`` the number of lines before it.
+    ``cut_line`` (csvlog): read :data:`CUT_LINE` after the range (see :func:`read_csvlog`)."""
+    binary, counted = open_binary(path, start, end)
     report = (lambda: progress(counted.position)) if progress else (lambda: None)
-    chunks = text_chunks(binary, keep_continuations=compiled is not None)
+    chunks: Iterable[str] = text_chunks(binary, keep_continuations=compiled is not None)
+    if cut_line:
+        chunks = chain(chunks, (CUT_LINE,))
     try:
         if compiled is not None:
-            yield from read_stderr(chunks, compiled, interpreter, stats, report)
+            yield from read_stderr(chunks, compiled, interpreter, stats, report, first_line)
         elif stats.format == "csvlog":
-            yield from read_csvlog(chunks, interpreter, stats, report)
+            yield from read_csvlog(chunks, interpreter, stats, report, first_line)
         else:
-            yield from read_jsonlog(chunks, interpreter, stats, report)
+            yield from read_jsonlog(chunks, interpreter, stats, report, first_line)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:  # truncated gzip, I/O error: keep what was read
         stats.skip(f"read stopped: {exc}")
         stats.error = f"read stopped early: {exc}"
