@@ -9,8 +9,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from nplusone_app import Base, customer_order_totals, recent_orders_with_customer, seed
-from sqlalchemy import create_engine, text
+from nplusone_app import customer_order_totals, recent_orders_with_customer, seeded_sqlite_engine
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import qprof.nplusone as nplusone
@@ -21,12 +21,7 @@ from qprof.nplusone.middleware import NPlusOneASGIMiddleware, NPlusOneWSGIMiddle
 
 @pytest.fixture
 def engine(tmp_path: Path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'shop.sqlite'}")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        seed(session, customers=30)
-    yield engine
-    engine.dispose()
+    yield from seeded_sqlite_engine(tmp_path / "shop.sqlite")
 
 
 @pytest.mark.parametrize(

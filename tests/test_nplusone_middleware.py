@@ -7,8 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from nplusone_app import Base, customer_order_totals, seed
-from sqlalchemy import create_engine
+from nplusone_app import customer_order_totals, seeded_sqlite_engine
 from sqlalchemy.orm import Session
 
 from qprof.nplusone.middleware import NPlusOneWSGIMiddleware
@@ -16,12 +15,7 @@ from qprof.nplusone.middleware import NPlusOneWSGIMiddleware
 
 @pytest.fixture
 def engine(tmp_path: Path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'shop.sqlite'}")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        seed(session, customers=30)
-    yield engine
-    engine.dispose()
+    yield from seeded_sqlite_engine(tmp_path / "shop.sqlite")
 
 
 def test_streaming_body_is_not_buffered_and_is_judged_at_close(engine) -> None:

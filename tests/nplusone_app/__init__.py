@@ -9,4 +9,5 @@ from nplusone_app.app import (  # noqa: F401
     customer_order_totals_async,
     recent_orders_with_customer,
     seed,
+    seeded_sqlite_engine,
 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, Text, select
+from sqlalchemy import BigInteger, Engine, ForeignKey, Integer, Text, create_engine, select
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
@@ -73,3 +75,13 @@ def seed(session: Session, customers: int = 30, orders_per_customer: int = 3) ->
         ]
         session.add(customer)
     session.commit()
+
+
+def seeded_sqlite_engine(path: Path, customers: int = 30) -> Iterator[Engine]:
+    """A SQLite file with the schema and seed data; the engine is disposed afterwards (fixture body)."""
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        seed(session, customers=customers)
+    yield engine
+    engine.dispose()
