@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from qprof.errors import BadInput
@@ -21,6 +22,11 @@ def parse_duration(text: str | float | int, *, default_unit: str = "s") -> float
         raise BadInput(f"invalid duration {text!r}", hint="use e.g. 500ms, 30s, 5min, 1h, 7d")
     unit = (match.group(2) or default_unit).lower()
     return float(match.group(1)) * _DURATION_UNITS[unit]
+
+
+def timeout_ms(seconds: float) -> int:
+    """A PostgreSQL timeout in whole milliseconds, never 0 (which PostgreSQL reads as "no limit")."""
+    return max(1, math.ceil(seconds * 1000))
 
 
 def parse_size(text: str | int) -> int:

@@ -19,7 +19,6 @@ then is reported as a :class:`Leftover` with the exact command to drop it.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -29,17 +28,13 @@ from typing import Any
 
 from qprof.advise.generator import Recommendation, index_name
 from qprof.errors import QprofError, StatementFailed
+from qprof.units import timeout_ms
 
 # pg_try_advisory_lock key: "qprof" in ASCII, so other tools are unlikely to collide with it.
 ADVISORY_KEY = 0x7170726F66
 OWN_TAG = "/* qprof */ "  # as PostgresTarget tags its queries: pg_stat_statements results leave them out
 CLEANUP_SECONDS = 60.0  # how long cleanup keeps retrying a DROP that waits for another session's lock
 CLEANUP_LOCK_TIMEOUT = 10.0  # lock wait of one cleanup attempt (longer than a build's)
-
-
-def milliseconds(seconds: float) -> int:
-    """A positive timeout in whole milliseconds (PostgreSQL reads 0 as "wait forever")."""
-    return max(1, math.ceil(seconds * 1000))
 
 
 def run(conn: Any, statement: Any, params: Sequence | None = None) -> Any:
@@ -76,9 +71,9 @@ def writable_connection(target: Any, *, lock_timeout: float, build_timeout: floa
         raise QprofError(f"cannot open a writable session: {exc}") from None
     try:
         run(conn, "SET SESSION default_transaction_read_only = off")
-        run(conn, f"SET lock_timeout = {milliseconds(lock_timeout)}")
-        run(conn, f"SET statement_timeout = {milliseconds(build_timeout) if build_timeout else 0}")
-        conn.qprof_lock_ms = milliseconds(lock_timeout)  # type: ignore[attr-defined]
+        run(conn, f"SET lock_timeout = {timeout_ms(lock_timeout)}")
+        run(conn, f"SET statement_timeout = {timeout_ms(build_timeout) if build_timeout else 0}")
+        conn.qprof_lock_ms = timeout_ms(lock_timeout)  # type: ignore[attr-defined]
         yield conn
     finally:
         conn.close()
@@ -323,7 +318,7 @@ def drop_owned(conn: Any, owned: Owned, engine: str, *, seconds: float | None = 
         while True:
             remaining = deadline - time.monotonic()
             try:
-                run(conn, f"SET lock_timeout = {milliseconds(max(0.05, min(CLEANUP_LOCK_TIMEOUT, remaining)))}")
+                run(conn, f"SET lock_timeout = {timeout_ms(max(0.05, min(CLEANUP_LOCK_TIMEOUT, remaining)))}")
                 run(conn, statement)
                 reasons.pop(key, None)
                 break

@@ -36,6 +36,7 @@ from qprof.advise.candidates import Candidate
 from qprof.advise.catalog import Catalog
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import BadInput, QprofError, StatementFailed
+from qprof.units import timeout_ms
 
 HYPOPG_BATCH = 200  # hypothetical indexes created before a reset (HypoPG's fake OIDs run out)
 BYTES_PER_PAGE = 8192
@@ -274,7 +275,7 @@ class BuildWhatIf(WhatIf):
         from psycopg import sql
 
         with self.target.rolled_back_transaction() as conn:
-            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{max(1, math.ceil(self.lock_timeout * 1000))}ms")))
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{timeout_ms(self.lock_timeout)}ms")))
             names = [self._build(conn, candidate) for candidate in sorted(config)]
             return work(conn, names)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from qprof import sqltext
 from qprof.conninfo import TargetSpec, redact
 from qprof.errors import BadInput, ConnectionFailed, PermissionDenied, QprofError, StatementFailed
 from qprof.targets.base import Target, Timing, elapsed_ms
+from qprof.units import timeout_ms
 
 DEFAULT_CONNECT_TIMEOUT = 5
 # Leading comment on every query qprof itself runs; pg_stat_statements keeps it in the text,
@@ -69,8 +69,8 @@ class PostgresTarget(Target):
         session = {
             "default_transaction_read_only": "on",
             # never 0, which PostgreSQL reads as "no limit"
-            "statement_timeout": max(1, math.ceil(self.statement_timeout * 1000)),
-            "lock_timeout": max(1, math.ceil(self.lock_timeout * 1000)),
+            "statement_timeout": timeout_ms(self.statement_timeout),
+            "lock_timeout": timeout_ms(self.lock_timeout),
             "idle_in_transaction_session_timeout": 60000,
         }
         options = " ".join(f"-c {name}={value}" for name, value in session.items())
