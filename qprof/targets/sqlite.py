@@ -33,6 +33,36 @@ def translate_error(exc: sqlite3.Error, *, what: str, timeout: float | None = No
     return StatementFailed(f"{what}: {message}")
 
 
+@contextmanager
+def statement_deadline(conn: sqlite3.Connection, seconds: float) -> Iterator[None]:
+    """SQLite has no statement_timeout: a progress handler stops a statement past the deadline.
+
+    A timeout surfaces as sqlite's "interrupted" error. Ctrl-C (or SIGTERM turned into
+    KeyboardInterrupt) arriving while SQLite runs lands inside the handler, where sqlite3 would
+    swallow it into the same error: it is noted there and raised again as KeyboardInterrupt.
+    """
+    stop_at = time.monotonic() + seconds
+    interrupted: list[bool] = []
+
+    def progress() -> int:
+        try:
+            return 1 if time.monotonic() > stop_at else 0
+        except BaseException:  # noqa: BLE001 - the interrupt itself
+            interrupted.append(True)
+            return 1
+
+    conn.set_progress_handler(progress, 10_000)
+    try:
+        yield
+    except sqlite3.Error as exc:
+        # the interrupt can also land before the handler's try: then only the clock tells
+        if interrupted or (str(exc) == "interrupted" and time.monotonic() <= stop_at):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
 class SqliteTarget(Target):
     """A ``mode=ro`` connection; a second ``mode=rw`` one is opened only to time DML, then rolled back."""
 
@@ -62,23 +92,8 @@ class SqliteTarget(Target):
     def database_name(self) -> str:
         return self.path.stem
 
-    @contextmanager
-    def _deadline(self, conn: sqlite3.Connection) -> Iterator[None]:
-        """SQLite has no statement_timeout: a progress handler interrupts past the deadline.
-
-        Ctrl-C raised inside the handler also surfaces as sqlite's "interrupted"; it is turned
-        back into KeyboardInterrupt unless the deadline really passed.
-        """
-        stop_at = time.monotonic() + self.statement_timeout
-        conn.set_progress_handler(lambda: 1 if time.monotonic() > stop_at else 0, 10_000)
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            if str(exc) == "interrupted" and time.monotonic() <= stop_at:
-                raise KeyboardInterrupt from None
-            raise
-        finally:
-            conn.set_progress_handler(None, 0)
+    def _deadline(self, conn: sqlite3.Connection):
+        return statement_deadline(conn, self.statement_timeout)
 
     def fetch_all(self, query: str, params: Any = (), *, what: str = "query") -> list[dict[str, Any]]:
         try:
