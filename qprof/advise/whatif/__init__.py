@@ -28,6 +28,7 @@ from qprof.advise.whatif.base import (
     WhatIf,
     estimated_size,
     planner_cost,
+    useful_columns,
 )
 from qprof.advise.whatif.build import BuildWhatIf
 from qprof.advise.whatif.heuristic import HeuristicWhatIf
@@ -37,7 +38,7 @@ from qprof.errors import BadInput, QprofError
 
 __all__ = [
     "BYTES_PER_PAGE", "HYPOPG_BATCH", "BuildWhatIf", "HeuristicWhatIf", "HypoPGWhatIf", "SqliteWhatIf", "WhatIf",
-    "estimated_size", "make_whatif", "planner_cost",
+    "estimated_size", "make_whatif", "planner_cost", "useful_columns",
 ]
 
 

@@ -35,8 +35,6 @@ class WhatIf(ABC):
 
     def relevant(self, statement: AdviseStatement, config: Iterable[Candidate]) -> frozenset[Candidate]:
         """The indexes of ``config`` that can change the statement's plan: on its tables, led by a column it uses."""
-        from qprof.advise.selection import useful_columns
-
         useful = useful_columns(statement)
         return frozenset(c for c in config if (c.table_key, c.keys[0].column) in useful)
 
@@ -61,6 +59,20 @@ class WhatIf(ABC):
     @abstractmethod
     def _size(self, candidate: Candidate) -> int: ...
 
+    def recover(self) -> None:
+        """After a failed EXPLAIN, make the evaluator's session usable again (a failed statement
+        leaves a PostgreSQL transaction aborted)."""
+        conn = getattr(getattr(self, "target", None), "conn", None)
+        if conn is None or not hasattr(conn, "info"):
+            return
+        try:
+            import psycopg
+
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+        except Exception:  # noqa: BLE001, S110 - a dead session fails the next call with its own message
+            pass
+
     def close(self) -> None:
         """Undo everything the evaluator set up; safe to call twice."""
 
@@ -70,6 +82,19 @@ class WhatIf(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+
+def useful_columns(statement: AdviseStatement) -> set[tuple[tuple[str, str], str]]:
+    """(table, column) pairs a statement could use an index on (cached on the statement)."""
+    cached = getattr(statement, "_useful", None)
+    if cached is not None:
+        return cached
+    result = set()
+    for candidate in statement.candidates:
+        for key in candidate.keys:
+            result.add((candidate.table_key, key.column))
+    statement._useful = result  # type: ignore[attr-defined]
+    return result
 
 
 def estimated_size(catalog: Catalog, candidate: Candidate) -> int:
