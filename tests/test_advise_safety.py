@@ -368,7 +368,10 @@ def test_sqlite_scratch_dir_is_removed_when_the_copy_fails(tmp_path, monkeypatch
     bogus.write_bytes(b"this is not a database file, just text " * 100)
     with pytest.raises(QprofError):
         SqliteWhatIf(bogus, Catalog("sqlite", {}, ["main"], []))
-    assert list(scratch_root.iterdir()) == []
+    # only this run's (pid-named) folder stays until exit, with nothing but its owner note in it
+    (run_dir,) = scratch_root.iterdir()
+    assert run_dir.name.startswith(f"qprof-run-{os.getpid()}-")
+    assert [p.name for p in run_dir.iterdir()] == ["owner"]
 
 
 def _slow_whatif(sample_sqlite, timeout: float):

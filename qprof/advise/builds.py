@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qprof.advise.ddl import create_index, drop_index
+from qprof.advise.ddl import BUILD_NAME, create_index, drop_index
 from qprof.advise.ddl import text as ddl_text
 from qprof.advise.generator import MAX_NAME_BYTES, Recommendation, index_name
 from qprof.errors import QprofError, StatementFailed
@@ -66,7 +66,6 @@ RUN_LOCK_CLASS = 0x71707266
 OWN_TAG = "/* qprof */ "  # as PostgresTarget tags its queries: pg_stat_statements results leave them out
 CLEANUP_SECONDS = 60.0  # how long cleanup keeps retrying a DROP that waits for another session's lock
 CLEANUP_LOCK_TIMEOUT = 10.0  # lock wait of one cleanup attempt (longer than a build's)
-BUILD_NAME = re.compile(r"^qprof_([0-9a-f]{8})_[0-9]+_")
 BUILD_COMMENT = re.compile(r"^qprof build run=([0-9a-f]{8}) pid=([0-9]+) host=(\S*) at=(\S+)")
 RUN_DIR = re.compile(r"^qprof-run-([0-9]+)-([0-9a-f]{8})$")
 
@@ -622,7 +621,7 @@ def find_leftovers(conn: Any, engine: str) -> tuple[list[Leftover], list[str]]:
                 live.append(row["name"])
                 continue
             leftovers.append(Leftover(row["name"], _drop_sql(("main", row["name"]), False, "sqlite"),
-                                      "left by a qprof run that was killed", table=row["tbl_name"]))
+                                      "left behind when that run was killed", table=row["tbl_name"]))
         return leftovers, live
     running = {int(row["run"]) for row in _fetch(conn, _PG_LIVE_RUNS, (RUN_LOCK_CLASS,))}
     for row in _fetch(conn, _PG_BUILT):
@@ -635,11 +634,11 @@ def find_leftovers(conn: Any, engine: str) -> tuple[list[Leftover], list[str]]:
         if int(match.group(1), 16) in running:
             live.append(f"{row['schema']}.{row['name']}")
             continue
-        state = "INVALID (a build that never finished)" if not row["valid"] else "valid"
+        state = "INVALID: its build never finished" if not row["valid"] else "valid"
         leftovers.append(Leftover(
             f"{row['schema']}.{row['name']}",
             _drop_sql((row["schema"], row["name"]), row["kind"] == "I"),
-            f"left by a qprof run that was killed; {state}",
+            f"left behind when that run was killed ({state})",
             table=f"{row['table_schema']}.{row['table_name']}",
             comment=comment,
         ))
@@ -656,12 +655,24 @@ def leftover_notes(target: Any) -> tuple[list[Leftover], list[str]]:
     return found, [leftover_line(item) for item in found]
 
 
+def report_leftovers(target: Any, warn: Any) -> list[Leftover]:
+    """The hook of ``advise``/``check``/``indexes``: one warning per leftover of an earlier run."""
+    found, lines = leftover_notes(target)
+    for line in lines:
+        warn(line)
+    return found
+
+
 def leftover_line(item: Leftover) -> str:
+    """One line a user can act on: which index, who built it, and the exact DROP."""
+    name = item.index.rsplit(".", 1)[-1]
     built = BUILD_COMMENT.match(item.comment or "")
-    who = f" (run {built.group(1)}, pid {built.group(2)} on {built.group(3)}, {built.group(4)})" if built else ""
+    named = BUILD_NAME.match(name)
+    who = f"qprof run {built.group(1)} (pid {built.group(2)} on {built.group(3)}, {built.group(4)})" if built else (
+        f"qprof run {named.group(1)}" if named else "qprof")
     on = f" on {item.table}" if item.table else ""
-    return (f"index {item.index}{on} was built by qprof{who} and {item.reason}: drop it with  {item.drop}  "
-            "(or: qprof advise --cleanup)")
+    return (f"index {item.index}{on}, built by {who}, was {item.reason}; it is maintained on every write and "
+            f"the planner uses it: drop it with  {item.drop}  (or: qprof advise --cleanup)")
 
 
 def cleanup_leftovers(target: Any, *, lock_timeout: float, seconds: float | None = None) -> tuple[list[Leftover], list[Leftover], list[str]]:
