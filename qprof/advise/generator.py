@@ -266,9 +266,33 @@ def _comment(lines: Sequence[str], prefix: str) -> str:
 
 
 def _slug(recs: Sequence[Recommendation]) -> str:
+    """For file names: a drop's index name comes from the catalog and may hold anything."""
     if len(recs) == 1:
-        return ("add_" if recs[0].kind == "create" else "drop_") + recs[0].name
+        name = re.sub(r"[^0-9A-Za-z_]+", "_", recs[0].name).strip("_")[:80] or "index"
+        return ("add_" if recs[0].kind == "create" else "drop_") + name
     return "qprof_indexes"
+
+
+# dbmate splits a file at these lines, wherever they are (it does not parse SQL)
+_DBMATE_MARKER = re.compile(r"^--\s*migrate:", re.MULTILINE)
+_QUOTED = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]""")
+
+
+def unsafe_in_file(rec: Recommendation, fmt: str) -> str | None:
+    """Why a statement cannot go into a line-oriented migration file (sql: dbmate, flyway), if so.
+
+    PostgreSQL statements are always one line (names with control characters are ``U&"…"``
+    escapes); SQLite has no such escape, so a name holding a line break would carry the rest of
+    the name onto lines of their own — where dbmate would read ``-- migrate:down`` as a marker."""
+    if fmt not in ("sql", "flyway"):
+        return None  # Python files hold the statement as a string literal
+    from qprof.advise.ddl import needs_escape
+
+    for statement in (rec.ddl, rec.drop_ddl):
+        if _DBMATE_MARKER.search(statement) or any(needs_escape(token) for token in _QUOTED.findall(statement)):
+            return (f"{rec.name}: a name in its DDL holds a line break or control character, which a {fmt} migration "
+                    "file cannot carry safely; use --migration-format alembic or django for it")
+    return None
 
 
 def _revision(recs: Sequence[Recommendation]) -> str:
@@ -398,12 +422,15 @@ def write_migrations(
     single_file: bool = False,
     alembic_down_revision: str | None = None,
     skipped: list[tuple[Recommendation, Path]] | None = None,
+    refused: list[tuple[Recommendation, str]] | None = None,
 ) -> list[Path]:
     """Write the files; each Recommendation's ``file`` is set to the path that holds it.
 
     Running again into the same folder continues the numbering after the highest existing
     number and never overwrites a file; an index whose migration is already there with
-    identical DDL is not written again (it is appended to ``skipped`` with that file).
+    identical DDL is not written again (it is appended to ``skipped`` with that file). A
+    statement that cannot be written safely into a line-oriented file (see :func:`unsafe_in_file`)
+    is left out and appended to ``refused`` with the reason.
     """
     if fmt not in FORMATS:
         raise QprofError(f"unknown migration format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
@@ -413,6 +440,11 @@ def write_migrations(
     existing = _existing_files(out_dir, fmt)
     fresh = []
     for rec in recs:
+        why = unsafe_in_file(rec, fmt)
+        if why:
+            if refused is not None:
+                refused.append((rec, why))
+            continue
         found = _already_written(rec, existing)
         if found is not None:
             rec.file = str(found)
@@ -458,7 +490,7 @@ def write_migrations(
                 _create(out_dir / f"V{version}__{slug}.sql.conf", "executeInTransaction=false\n")
                 _create(
                     out_dir / f"U{version}__{slug}.sql",
-                    "-- undo of " + path.name + "\n" + "".join(r.drop_ddl + "\n" for r in reversed(group)),
+                    "-- undo of " + clean_line(path.name) + "\n" + "".join(r.drop_ddl + "\n" for r in reversed(group)),
                 )
                 _create(out_dir / f"U{version}__{slug}.sql.conf", "executeInTransaction=false\n")
             else:

@@ -222,18 +222,20 @@ def advise(
     info = RunInfo(target=description, engine=engine, whatif_method=advice.whatif_method, cost_unit=advice.cost_unit)
     files: list[str] = []
     unchanged: list = []  # (recommendation, file) whose migration is already in --out with identical DDL
+    refused: list = []  # (recommendation, why) a line-oriented file cannot carry safely
     chart = None
     if not no_write:
         files += [str(p) for p in write_migrations(recs, out, mformat, info, single_file=single_file,
-                                                   alembic_down_revision=alembic_down_revision, skipped=unchanged)]
+                                                   alembic_down_revision=alembic_down_revision, skipped=unchanged, refused=refused)]
         if drops:
             files += [str(p) for p in write_migrations(drops, out / "drops" if recs else out, mformat, info,
-                                                       single_file=single_file, skipped=unchanged)]
+                                                       single_file=single_file, skipped=unchanged, refused=refused)]
         if verify:
             from qprof.advise.verify import write_chart
 
             path = write_chart([*recs, *rejected], out / "verify_before_after.png", f"qprof advise --verify: database {dbname}")
             chart = str(path) if path else None
+    notes += [why for _, why in refused]
     if unchanged:
         names = ", ".join(Path(str(path)).name for _, path in unchanged[:3]) + (" …" if len(unchanged) > 3 else "")
         notes.append(f"{len(unchanged)} migration(s) already in {out} with identical DDL, not written again: {names}")
