@@ -191,6 +191,61 @@ def test_terminated_build_session_is_reopened_and_cleaned_with_one_line(pg_clust
     assert qprof_indexes(pg_cluster) == []
 
 
+@pytest.mark.postgres
+def test_when_cleanup_cannot_reconnect_the_leftover_is_reported_and_found_next_time(cli, pg_cluster, left_dsn):
+    pg_cluster.psql("DO $$BEGIN CREATE ROLE leftbuilder LOGIN PASSWORD 'lb-pw'; EXCEPTION WHEN duplicate_object THEN NULL; END$$;"
+                    "CREATE TABLE IF NOT EXISTS t2 (id int PRIMARY KEY, k int NOT NULL);"
+                    "INSERT INTO t2 SELECT i, i % 3000 FROM generate_series(1, 60000) i ON CONFLICT DO NOTHING;"
+                    "ALTER TABLE t2 OWNER TO leftbuilder; GRANT CREATE ON SCHEMA public TO leftbuilder; ANALYZE t2;", dbname="advleft")
+    dsn = pg_cluster.dsn("advleft", user="leftbuilder", password="lb-pw")
+    held = pg_cluster.connect("advleft")
+    held.autocommit = False
+    held.execute("INSERT INTO t2 VALUES (1000001, 1)")
+    proc = spawn("advise", "-d", dsn, "--sql", "SELECT id FROM t2 WHERE k = 3", "--verify", "--runs", "1",
+                 "--no-write", "--format", "json", "--lock-timeout", "30s")
+    try:
+        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_indexes WHERE tablename = 't2' AND indexname LIKE 'qprof%'") == "1",
+                 what="the build to start")
+        # the build session dies and its role may no longer log in: cleanup cannot reconnect
+        pg_cluster.psql("ALTER ROLE leftbuilder NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE '%CREATE INDEX CONCURRENTLY%qprof_%' AND pid <> pg_backend_pid()", dbname="advleft")
+        held.rollback()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        held.close()
+        pg_cluster.psql("ALTER ROLE leftbuilder LOGIN", dbname="advleft")
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "internal error" not in err
+    (left,) = json.loads(out)["leftovers"]
+    name = left["index"].split(".", 1)[1]
+    assert left["drop"] == f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{name}";'
+    assert "cannot open a writable session" in left["reason"] and "not permitted to log in" in left["reason"]
+    assert f"LEFTOVER: could not drop public.{name}" in err
+    # the next run finds it (its run is gone) and --cleanup drops it
+    doc = cli.json("advise", "-d", left_dsn, "--sql", STATEMENT, "--no-write", "--whatif", "heuristic")
+    assert [item["index"] for item in doc["earlier_leftovers"]] == [f"public.{name}"]
+    assert [d["index"] for d in cli.json("advise", "-d", left_dsn, "--cleanup")["dropped"]] == [f"public.{name}"]
+    assert q(pg_cluster, "SELECT count(*) FROM pg_indexes WHERE tablename = 't2' AND indexname LIKE 'qprof%'") == "0"
+
+
+@pytest.mark.postgres
+def test_whatif_build_killed_mid_build_leaves_nothing(cli, pg_cluster, left_dsn):
+    held = writer(pg_cluster)  # the rolled-back transaction's CREATE INDEX waits for its SHARE lock
+    proc = spawn("advise", "-d", left_dsn, "--sql", STATEMENT, "--whatif", "build", "--no-write", "--lock-timeout", "30s")
+    try:
+        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%qprof_%whatif%' "
+                                       "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()") == "1", what="the what-if build")
+        proc.kill()
+        proc.wait(30)
+    finally:
+        held.rollback()
+        held.close()
+    wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%qprof_%whatif%' "
+                                   "AND pid <> pg_backend_pid()") == "0", what="the killed session to end")
+    assert qprof_indexes(pg_cluster) == []
+    assert cli.json("advise", "-d", left_dsn, "--sql", STATEMENT, "--no-write")["earlier_leftovers"] == []
+
+
 # -- SQLite ---------------------------------------------------------------------------------------
 SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) SELECT count(*) FROM n, orders WHERE orders.id = 1"
 
