@@ -121,11 +121,16 @@ def test_sigkill_during_a_verify_build_leaves_a_marked_index_the_next_run_report
 
 
 @pytest.mark.postgres
-def test_sighup_during_a_verify_build_cleans_up_like_sigterm(pg_cluster, left_dsn):
+def test_sighup_during_a_verify_build_cleans_up_like_sigterm(cli, pg_cluster, left_dsn):
     held = writer(pg_cluster)
     proc = verify_process(left_dsn)
     try:
-        wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
+        (name,) = wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
+        # a live run's build is no leftover: not reported, and --cleanup leaves it alone
+        assert "qprof advise --cleanup" not in cli("indexes", "-d", left_dsn).stderr
+        cleaned = cli.json("advise", "-d", left_dsn, "--cleanup")
+        assert cleaned["dropped"] == [] and cleaned["in_use"] == [f"public.{name}"]
+        assert qprof_indexes(pg_cluster) == [name]
         proc.send_signal(signal.SIGHUP)
         time.sleep(1.0)
         held.rollback()  # the cleanup's DROP … CONCURRENTLY waits for the writer, then goes on
