@@ -279,23 +279,23 @@ def test_sqlite_scratch_folder_of_a_killed_run_is_removed_by_the_next_run(sample
 def test_a_live_runs_scratch_folder_is_left_alone(tmp_path, monkeypatch):
     import tempfile
 
-    from qprof.advise import builds
+    from qprof.advise import runs
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         live = tmp_path / f"qprof-run-{sleeper.pid}-0123abcd"
         live.mkdir()
-        (live / "owner").write_text(f"{sleeper.pid} {builds._start_time(sleeper.pid)}\n")
+        (live / "owner").write_text(f"{sleeper.pid} {runs.start_time(sleeper.pid)}\n")
         reused = tmp_path / f"qprof-run-{sleeper.pid}-89abcdef"  # same pid, another process start: gone
         reused.mkdir()
         (reused / "owner").write_text(f"{sleeper.pid} 1\n")
-        assert builds.remove_stale_run_dirs() == [reused]
+        assert runs.remove_stale_run_dirs() == [reused]
         assert live.exists()
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert builds.remove_stale_run_dirs() == [live]
+    assert runs.remove_stale_run_dirs() == [live]
 
 
 def test_sqlite_verify_leftover_is_reported_and_cleaned(cli, sample_sqlite, tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,7 @@ def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> 
     A partitioned parent's index (``concurrently=False``) is recreated plainly and without
     ``ON ONLY`` (pg_get_indexdef writes it), which would leave it INVALID with no partitions."""
     if engine == "sqlite":
-        return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.I).rstrip(";") + ";"
+        return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.IGNORECASE).rstrip(";") + ";"
     from qprof.advise.ddl import one_line_literals
 
     verb = "INDEX CONCURRENTLY IF NOT EXISTS " if concurrently else "INDEX IF NOT EXISTS "
@@ -166,10 +166,10 @@ def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> 
         lambda m: f"CREATE {m.group(1) or ''}{verb}",
         definition,
         count=1,
-        flags=re.I,
+        flags=re.IGNORECASE,
     ).rstrip(";")
     if not concurrently:
-        text = re.sub(r"\s+ON\s+ONLY\s+", " ON ", text, count=1, flags=re.I)
+        text = re.sub(r"\s+ON\s+ONLY\s+", " ON ", text, count=1, flags=re.IGNORECASE)
     return text + ";"
 
 
@@ -180,7 +180,7 @@ class RunInfo:
     engine: str
     whatif_method: str
     cost_unit: str
-    date: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
     version: str = __version__
 
 
@@ -304,8 +304,8 @@ def sql_usage(engine: str) -> list[str]:
     client = "sqlite3 DB.sqlite" if engine == "sqlite" else "psql -X -v ON_ERROR_STOP=1 -d DB"
     return [
         "dbmate-style migration: '-- migrate:up' creates, '-- migrate:down' undoes. Do NOT run the whole",
-        f"file with {'sqlite3' if engine == 'sqlite' else 'psql -f'} (it would create the index and drop it again). "
-        "Apply it with dbmate, or run only",
+        (f"file with {'sqlite3' if engine == 'sqlite' else 'psql -f'} (it would create the index and drop it again). "
+         "Apply it with dbmate, or run only"),
         f"the up part:  sed '/^-- migrate:down/,$d' FILE | {client}",
     ]
 
@@ -327,7 +327,8 @@ def _py_string(text: str) -> str:
 def _alembic_file(recs: Sequence[Recommendation], info: RunInfo, revision: str, down: str | None) -> str:
     # The evidence goes in # comments (cleaned lines), never inside the docstring: statement text
     # with \"\"\" or a backslash would end the string or escape into invalid Python.
-    header = _comment(header_lines(recs[0], info) if len(recs) == 1 else sum((header_lines(r, info) + [""] for r in recs), []), "#")
+    lines = header_lines(recs[0], info) if len(recs) == 1 else [line for r in recs for line in [*header_lines(r, info), ""]]
+    header = _comment(lines, "#")
     docstring = _py_string(f"{_slug(recs)}\n\nRevision ID: {revision}\nRevises: {down or ''}\n")
     ups = "\n".join(f"        op.execute({_py_string(r.ddl)})" for r in recs)
     downs = "\n".join(f"        op.execute({_py_string(r.drop_ddl)})" for r in reversed(recs))
@@ -349,7 +350,7 @@ def _alembic_file(recs: Sequence[Recommendation], info: RunInfo, revision: str, 
 
 
 def _django_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
-    header = _comment(sum((header_lines(r, info) for r in recs), []), "#")
+    header = _comment([line for r in recs for line in header_lines(r, info)], "#")
     operations = "\n".join(
         f"        migrations.RunSQL(\n            sql={_py_string(r.ddl)},\n            reverse_sql={_py_string(r.drop_ddl)},\n        ),"
         for r in recs
@@ -403,8 +404,8 @@ def _alembic_head(existing: dict[Path, str]) -> str | None:
     """The newest revision among the folder's alembic files (one nothing revises), to chain after."""
     revisions, downs = [], set()
     for text in existing.values():
-        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
-        down = re.search(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+        down = re.search(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
         if rev:
             revisions.append(rev.group(1))
         if down:
@@ -455,7 +456,7 @@ def write_migrations(
     if not fresh:
         return []
     groups: list[list[Recommendation]] = [fresh] if single_file else [[r] for r in fresh]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     written: list[Path] = []
     down = alembic_down_revision or (_alembic_head(existing) if fmt == "alembic" else None)
     number = _next_number(out_dir, fmt, existing)

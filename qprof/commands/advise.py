@@ -146,11 +146,9 @@ def advise(
     budget_bytes = parse_size(budget) if budget else None
     lock_seconds = _positive_duration("--lock-timeout", lock_timeout)
     build_seconds = _positive_duration("--build-timeout", build_timeout) if build_timeout else None
-    from qprof.advise.builds import (
-        remove_stale_run_dirs,
-        report_leftovers,
-        signals_as_interrupt,
-    )
+    from qprof.advise.builds import signals_as_interrupt
+    from qprof.advise.leftovers import report_leftovers
+    from qprof.advise.runs import remove_stale_run_dirs
 
     if cleanup:
         _cleanup(db, profile, statement_timeout, lock_seconds, output)
@@ -334,7 +332,7 @@ def _report_interrupted_builds() -> Iterator[None]:
 
 def _drop_earlier(target: Any, lock_seconds: float) -> list:
     """--verify/--apply: drop earlier runs' leftovers before advising; what stays is returned."""
-    from qprof.advise.builds import cleanup_leftovers
+    from qprof.advise.leftovers import cleanup_leftovers
 
     dropped, failed, _ = cleanup_leftovers(target, lock_timeout=lock_seconds)
     for item in dropped:
@@ -344,11 +342,8 @@ def _drop_earlier(target: Any, lock_seconds: float) -> list:
 
 def _cleanup(db: Any, profile: Any, statement_timeout: str, lock_seconds: float, output: str) -> None:
     """``--cleanup``: drop the leftovers of killed runs (and their SQLite scratch folders)."""
-    from qprof.advise.builds import (
-        cleanup_leftovers,
-        leftover_line,
-        remove_stale_run_dirs,
-    )
+    from qprof.advise.leftovers import cleanup_leftovers, leftover_line
+    from qprof.advise.runs import remove_stale_run_dirs
 
     removed = remove_stale_run_dirs()
     with connect(db, profile, statement_timeout) as target:

@@ -102,7 +102,7 @@ def check_command(
     )
     with connect(db, profile, statement_timeout, config) as target:
         description = target.describe()
-        from qprof.advise.builds import report_leftovers
+        from qprof.advise.leftovers import report_leftovers
 
         earlier = report_leftovers(target, warn)  # indexes killed qprof runs left behind
         with console.status("checking…") as status:

@@ -68,7 +68,7 @@ def indexes(
             from qprof.collectors.sqlite_catalog import collect_indexes
         found = classify(collect_indexes(target))
         description = target.describe()
-        from qprof.advise.builds import report_leftovers
+        from qprof.advise.leftovers import report_leftovers
 
         earlier = report_leftovers(target, warn)  # indexes killed qprof runs left behind
     wanted = {c.value for c in only or []}

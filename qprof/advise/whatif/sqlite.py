@@ -40,7 +40,7 @@ class SqliteWhatIf(WhatIf):
             source = sqlite3.connect(_uri(path, "ro"), uri=True)
         except sqlite3.Error as exc:
             raise BadInput(f"cannot open {path} read-only: {exc}") from None
-        from qprof.advise.builds import run_dir
+        from qprof.advise.runs import run_dir
 
         # in this run's folder (named with its pid): removed by the next run if this one is killed
         self._dir = Path(tempfile.mkdtemp(prefix="advise-", dir=run_dir()))
