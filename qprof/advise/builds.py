@@ -36,6 +36,7 @@ identity and its SQLite scratch folder are :mod:`qprof.advise.runs`.
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import sqlite3
@@ -62,9 +63,12 @@ CLEANUP_LOCK_TIMEOUT = 10.0  # lock wait of one cleanup attempt (longer than a b
 BUILD_COMMENT = re.compile(r"^qprof build run=([0-9a-f]{8}) pid=([0-9]+) host=(\S*) at=(\S+)")
 
 
-def build_name(rec_name: str, number: int) -> str:
+_BUILDS = itertools.count(1)  # numbers this process's builds: every build name is its own
+
+
+def build_name(rec_name: str) -> str:
     """The name an index is built under: ``qprof_<run>_<n>_<final name>``, cut to 63 bytes."""
-    head = f"qprof_{current_run().id}_{number}_"
+    head = f"qprof_{current_run().id}_{next(_BUILDS)}_"
     return head + rec_name.encode()[: MAX_NAME_BYTES - len(head)].decode(errors="ignore")
 
 
@@ -129,7 +133,6 @@ class BuildSession:
         self.build_timeout = build_timeout
         self.lock_ms = timeout_ms(lock_timeout)
         self.holds_global_lock = False
-        self.counter = 0
         self.conn: Any = self._open()
 
     def _open(self) -> Any:
@@ -344,13 +347,10 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
     started = time.perf_counter()
     if isinstance(session, BuildSession) and session.closed:
         session.reopen()
-    session_counter = getattr(session, "counter", 0) + 1
-    if isinstance(session, BuildSession):
-        session.counter = session_counter
     if engine == "sqlite":
         if _exists_sqlite(session, rec.name):
             raise StatementFailed(f"an index named {rec.name} already exists: not built, not touched")
-        key = ("main", build_name(rec.name, session_counter))
+        key = ("main", build_name(rec.name))
         _pending(key, engine, False)
         try:
             run(session, create_index(rec.candidate, key[1], "sqlite"))
@@ -376,7 +376,7 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
     if row is None:
         raise StatementFailed(f"table {schema}.{table} does not exist")
     oid, kind = row
-    top = (schema, build_name(rec.name, session_counter))
+    top = (schema, build_name(rec.name))
     owned.final[top] = rec.name
     if kind != "p":
         owned.how = "CREATE INDEX CONCURRENTLY"
@@ -388,13 +388,13 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
     owned.how = "CREATE INDEX ON ONLY the parent + CONCURRENTLY per partition + ATTACH PARTITION"
     taken: set[tuple[str, str]] = {(schema, rec.name)}
     index_of: dict[int, tuple[str, str]] = {}
-    for number, node in enumerate(run(session, _PARTITION_TREE, (oid,)).fetchall()):
+    for node in run(session, _PARTITION_TREE, (oid,)).fetchall():
         relid, parent, level, node_kind, node_schema, node_table = node
         if level == 0:
             key = top
         else:
             final = _free_name(session, node_schema, node_table, rec, taken)
-            key = (node_schema, build_name(f"p{number}_{final}", session_counter))
+            key = (node_schema, build_name(final))
             owned.final[key] = final
         is_parent = node_kind == "p"
         statement = create_index(rec.candidate, key[1], on=(node_schema, node_table), concurrently=not is_parent, only=is_parent)

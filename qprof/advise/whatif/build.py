@@ -31,13 +31,11 @@ class BuildWhatIf(WhatIf):
         self.catalog = catalog
         self.lock_timeout = lock_timeout
         self._estimate = estimate_cost
-        self._counter = 0
 
     def _name(self) -> str:
         # qprof's build name, like every index qprof builds; this one never outlives its
         # transaction (a killed process's transaction is rolled back by the server)
-        self._counter += 1
-        return build_name("whatif", self._counter)
+        return build_name("whatif")
 
     def _build(self, conn: Any, candidate: Candidate) -> str:
         name = self._name()
