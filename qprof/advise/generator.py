@@ -295,6 +295,11 @@ def unsafe_in_file(rec: Recommendation, fmt: str) -> str | None:
     return None
 
 
+def refusal_notes(recs: Sequence[Recommendation], fmt: str) -> list[str]:
+    """One note per statement write_migrations leaves out of a ``fmt`` file, with the reason."""
+    return [why for rec in recs if (why := unsafe_in_file(rec, fmt))]
+
+
 def _revision(recs: Sequence[Recommendation]) -> str:
     return hashlib.sha1("|".join(r.ddl for r in recs).encode()).hexdigest()[:12]
 
@@ -423,15 +428,12 @@ def write_migrations(
     single_file: bool = False,
     alembic_down_revision: str | None = None,
     skipped: list[tuple[Recommendation, Path]] | None = None,
-    refused: list[tuple[Recommendation, str]] | None = None,
 ) -> list[Path]:
     """Write the files; each Recommendation's ``file`` is set to the path that holds it.
 
     Running again into the same folder continues the numbering after the highest existing
     number and never overwrites a file; an index whose migration is already there with
-    identical DDL is not written again (it is appended to ``skipped`` with that file). A
-    statement that cannot be written safely into a line-oriented file (see :func:`unsafe_in_file`)
-    is left out and appended to ``refused`` with the reason.
+    identical DDL is not written again (it is appended to ``skipped`` with that file).
     """
     if fmt not in FORMATS:
         raise QprofError(f"unknown migration format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
@@ -441,11 +443,8 @@ def write_migrations(
     existing = _existing_files(out_dir, fmt)
     fresh = []
     for rec in recs:
-        why = unsafe_in_file(rec, fmt)
-        if why:
-            if refused is not None:
-                refused.append((rec, why))
-            continue
+        if unsafe_in_file(rec, fmt):
+            continue  # never written: refusal_notes() says why
         found = _already_written(rec, existing)
         if found is not None:
             rec.file = str(found)

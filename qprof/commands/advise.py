@@ -220,24 +220,26 @@ def advise(
     info = RunInfo(target=description, engine=engine, whatif_method=advice.whatif_method, cost_unit=advice.cost_unit)
     files: list[str] = []
     unchanged: list = []  # (recommendation, file) whose migration is already in --out with identical DDL
-    refused: list = []  # (recommendation, why) a line-oriented file cannot carry safely
     chart = None
     if not no_write:
         files += [str(p) for p in write_migrations(recs, out, mformat, info, single_file=single_file,
-                                                   alembic_down_revision=alembic_down_revision, skipped=unchanged, refused=refused)]
+                                                   alembic_down_revision=alembic_down_revision, skipped=unchanged)]
         if drops:
             files += [str(p) for p in write_migrations(drops, out / "drops" if recs else out, mformat, info,
-                                                       single_file=single_file, skipped=unchanged, refused=refused)]
+                                                       single_file=single_file, skipped=unchanged)]
         if verify:
             from qprof.advise.verify import write_chart
 
             path = write_chart([*recs, *rejected], out / "verify_before_after.png", f"qprof advise --verify: database {dbname}")
             chart = str(path) if path else None
-    notes += [why for _, why in refused]
     if unchanged:
         names = ", ".join(Path(str(path)).name for _, path in unchanged[:3]) + (" …" if len(unchanged) > 3 else "")
         notes.append(f"{len(unchanged)} migration(s) already in {out} with identical DDL, not written again: {names}")
     notes += _covering_notes(advice, recs)
+    if not no_write:  # what a sql/flyway file cannot carry safely is left out of it: say so
+        from qprof.advise.generator import refusal_notes
+
+        notes += refusal_notes([*recs, *drops], mformat)
     for candidate, reason in advice.selection.failed.items():
         notes.append(f"candidate {candidate} skipped: {reason}")
     from qprof.advise.advisor import leftover_invalid_notes
@@ -313,6 +315,38 @@ def advise(
     _fail_if(failed, leftovers)
 
 
+def _positive_duration(option: str, text: str) -> float:
+    """A timeout that must be > 0 (PostgreSQL reads 0 as "wait forever"); at least 1 ms."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise BadInput(f"{option} must be greater than 0 (0 would mean: wait forever)", hint=f"e.g. {option} 5s")
+    return max(seconds, 0.001)
+
+
+def _fail_if(failed: list[str], leftovers: list) -> None:
+    """A failed --apply/--verify step, or an index qprof built and could not drop, exits 1."""
+    for item in leftovers:
+        warn(f"LEFTOVER: {item.message()}")
+    if failed or leftovers:
+        raise typer.Exit(1)
+
+
+def _covering_notes(advice: Any, recs: list) -> list[str]:
+    """Index-only scans skip only heap pages the visibility map marks all-visible (VACUUM sets it)."""
+    notes = []
+    for rec in recs:
+        relation = advice.catalog.relations.get(rec.candidate.table_key)
+        if not rec.candidate.include or relation is None or not relation.pages:
+            continue
+        share = relation.all_visible / relation.pages
+        if share < 0.5:
+            notes.append(
+                f"{rec.name} is a covering index, but only {share:.0%} of {relation.qualified}'s pages are all-visible: "
+                "index-only scans still visit the heap until (auto)VACUUM has run on it"
+            )
+    return notes
+
+
 @contextmanager
 def _report_interrupted_builds() -> Iterator[None]:
     """Interrupted (a second Ctrl-C while cleanup waits on a lock, SIGTERM, SIGHUP): name every
@@ -370,38 +404,6 @@ def _cleanup(db: Any, profile: Any, statement_timeout: str, lock_seconds: float,
         warn(f"LEFTOVER: {leftover_line(item)}")
     if failed:
         raise typer.Exit(1)
-
-
-def _positive_duration(option: str, text: str) -> float:
-    """A timeout that must be > 0 (PostgreSQL reads 0 as "wait forever"); at least 1 ms."""
-    seconds = parse_duration(text)
-    if seconds <= 0:
-        raise BadInput(f"{option} must be greater than 0 (0 would mean: wait forever)", hint=f"e.g. {option} 5s")
-    return max(seconds, 0.001)
-
-
-def _fail_if(failed: list[str], leftovers: list) -> None:
-    """A failed --apply/--verify step, or an index qprof built and could not drop, exits 1."""
-    for item in leftovers:
-        warn(f"LEFTOVER: {item.message()}")
-    if failed or leftovers:
-        raise typer.Exit(1)
-
-
-def _covering_notes(advice: Any, recs: list) -> list[str]:
-    """Index-only scans skip only heap pages the visibility map marks all-visible (VACUUM sets it)."""
-    notes = []
-    for rec in recs:
-        relation = advice.catalog.relations.get(rec.candidate.table_key)
-        if not rec.candidate.include or relation is None or not relation.pages:
-            continue
-        share = relation.all_visible / relation.pages
-        if share < 0.5:
-            notes.append(
-                f"{rec.name} is a covering index, but only {share:.0%} of {relation.qualified}'s pages are all-visible: "
-                "index-only scans still visit the heap until (auto)VACUUM has run on it"
-            )
-    return notes
 
 
 def register(app: typer.Typer) -> None:
