@@ -8,14 +8,23 @@ Ctrl-C and SIGTERM. A before/after PNG chart is written beside the migrations.
 
 from __future__ import annotations
 
-import signal
 import statistics
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from qprof.advise.apply import Leftover, Owned, advisory_lock, build_owned, drop_owned, is_valid, real_size, writable_connection
+from qprof.advise.builds import (
+    Leftover,
+    Owned,
+    advisory_lock,
+    build_owned,
+    drop_owned,
+    is_valid,
+    keep_owned,
+    real_size,
+    signals_as_interrupt,
+    writable_connection,
+)
 from qprof.advise.generator import Recommendation, StatementEvidence
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import QprofError
@@ -24,24 +33,6 @@ from qprof.errors import QprofError
 def p95(samples: Sequence[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, max(0, int(round(0.95 * len(ordered) + 0.5)) - 1))]
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt here, so ``finally`` blocks drop what we built."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def statement_params(target: Any, statement: AdviseStatement) -> list | None:
@@ -117,14 +108,14 @@ def verify(
     ``regressed``; an index whose net measured effect is negative gets ``rejected`` set and is
     never kept (not even with ``--apply``). A failure sets ``error`` on the recommendation.
 
-    Only what the build itself created is ever dropped (see :mod:`qprof.advise.apply`); an index
+    Only what the build itself created is ever dropped (see :mod:`qprof.advise.builds`); an index
     that cannot be dropped again is appended to ``leftovers`` and named in the notes with the
     exact DROP command.
     """
     notes: list[str] = []
     leftovers = leftovers if leftovers is not None else []
     params_of: dict[str, list | None] = {}
-    with sigterm_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
+    with signals_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
             advisory_lock(conn, target.engine):
         for rec in recs:
             evidence = [ev for ev in (*rec.statements, *rec.others) if ev.key in statements]
@@ -147,9 +138,9 @@ def verify(
             try:
                 on_progress(f"building {rec.name}")
                 rec.build_ms = build_owned(conn, rec, target.engine, owned)
-                if not is_valid(conn, rec, target.engine):
+                if not is_valid(conn, owned, target.engine):
                     raise QprofError(f"{rec.name} was built INVALID")
-                rec.real_size_bytes = real_size(conn, rec, target.engine)
+                rec.real_size_bytes = real_size(conn, owned, target.engine)
                 for ev in evidence:
                     if ev.key not in before:
                         continue
@@ -176,9 +167,13 @@ def verify(
                 # Error, timeout, Ctrl-C or SIGTERM: whatever was built for measuring goes again.
                 # (A failed CONCURRENTLY build can leave an INVALID index behind: dropped too.)
                 # So does an index whose measured net effect is negative. Nothing else is dropped.
-                if keep and built_ok and not rec.rejected:
+                failure = keep_owned(conn, owned, rec, target.engine) if keep and built_ok and not rec.rejected else "not kept"
+                if failure is None:
                     rec.applied, rec.valid = True, True
-                elif owned.names:
+                elif keep and built_ok and not rec.rejected:
+                    rec.error = f"keeping {rec.name} failed: {failure}"
+                    notes.append(f"{rec.name}: {rec.error}")
+                if owned.names:
                     left = drop_owned(conn, owned, target.engine, seconds=cleanup_seconds)
                     leftovers.extend(left)
                     notes.extend(item.message() for item in left)
