@@ -81,6 +81,14 @@ def infer_parameters(target: Any, sql: str) -> InferredParams | None:
     count = sqltext.placeholder_count(sql)
     if count == 0:
         return InferredParams([], [])
+    if target.engine == "postgresql":
+        # ``interval $3`` reads as INTERVAL '3' in sqlglot, losing the parameter: trace the cast form.
+        from qprof.pgtext import plannable
+
+        rewritten = plannable(sql)
+        if rewritten.numbers:
+            return None  # gaps in the numbering (``$70000``): the generic plan of the dense form
+        sql = rewritten.sql
     tree = sqltext.parse(sql, "postgresql")
     needs = _trace(tree, count)
     if needs is None:

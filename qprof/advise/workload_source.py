@@ -4,7 +4,13 @@
   least ``--min-calls`` calls and ``--min-mean-ms`` mean time; weight = calls.
 * ``--workload PATH`` files or folders of SQL: weight 1 unless ``-- calls: N`` says otherwise.
 * ``--sql "…"`` (repeatable): weight 1.
-* ``--log FILE`` (PostgreSQL server logs), when the log parser is available.
+* ``--log FILE`` (PostgreSQL server logs): weight = executions; a statement the application
+  sent with bind parameters keeps the first logged values (the workload's own, preferred to
+  guesses from pg_stats).
+
+On PostgreSQL, :func:`make_plannable` rewrites the normalized text these sources give
+(``interval $3``, ``$70000``, ``ANY(ARRAY[$1, $2])`` …) into text PREPARE accepts, before the
+advisor analyzes, costs or times anything (:mod:`qprof.pgtext`).
 """
 
 from __future__ import annotations
@@ -43,6 +49,33 @@ class AdviseStatement:
     @property
     def weight(self) -> float:
         return float(max(self.calls, 1))
+
+    @property
+    def total_ms(self) -> float | None:
+        """Time the workload spent in it (calls × mean), when the source measured it."""
+        return self.calls * self.mean_ms if self.mean_ms is not None else None
+
+
+def make_plannable(statements: Sequence[AdviseStatement], engine: str) -> list[tuple[AdviseStatement, str]]:
+    """Rewrite PostgreSQL statements in place so PREPARE accepts them; their values follow any renumbering.
+
+    Returns the statements that cannot be planned at all, each with the reason (more
+    parameters than PostgreSQL binds). SQLite statements are left as they are.
+    """
+    from qprof.pgtext import plannable
+
+    if engine != "postgresql":
+        return []
+    failed = []
+    for statement in statements:
+        try:
+            rewritten = plannable(statement.sql)
+        except BadInput as exc:
+            failed.append((statement, exc.message))
+            continue
+        statement.sql = rewritten.sql
+        statement.params = rewritten.params(statement.params)
+    return failed
 
 
 def from_pg_stat_statements(
@@ -101,16 +134,49 @@ def from_sql_texts(texts: Sequence[str]) -> list[AdviseStatement]:
 
 
 def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseStatement]:
-    """Statements found in PostgreSQL server logs (normalized, weight = executions seen)."""
-    from qprof.nplusone.logparse import workload_from_logs
+    """Statements found in PostgreSQL server logs, grouped by fingerprint, weight = executions seen.
 
+    The text is the fingerprint (``?`` → ``$n``: no value of one execution leaks into output);
+    a statement sent with bind parameters (``DETAIL: parameters: $1 = '…'``) is kept as the
+    application wrote it, with the first logged values, so it is costed with real values.
+    Logged durations give its mean time.
+    """
+    from qprof.nplusone.fingerprint import fingerprint
+    from qprof.nplusone.logparse import iter_log_statements
+
+    counts: dict[str, int] = {}
+    durations: dict[str, list[float]] = {}
+    bound: dict[str, tuple[str, list]] = {}
+    for logged in iter_log_statements([Path(p) for p in paths], prefix):
+        key = fingerprint(logged.sql)
+        counts[key] = counts.get(key, 0) + 1
+        if logged.duration_ms is not None:
+            durations.setdefault(key, [0.0, 0])[0] += logged.duration_ms  # type: ignore[index]
+            durations[key][1] += 1
+        if key not in bound and logged.params is not None and _bindable(logged.sql, logged.params):
+            bound[key] = (sqltext.redact_secrets(logged.sql), list(logged.params))
     statements = []
-    for number, (text, count) in enumerate(workload_from_logs([Path(p) for p in paths], prefix=prefix), start=1):
+    for number, (key, count) in enumerate(sorted(counts.items(), key=lambda item: -item[1]), start=1):
         name = f"log_{number}"
+        sql, params = bound.get(key, (question_marks_to_dollars(key), None))
+        total, timed = durations.get(key, (0.0, 0))
         statements.append(
-            AdviseStatement(key=name, sql=question_marks_to_dollars(text), calls=int(count), name=name, source="log")
+            AdviseStatement(
+                key=name, sql=sql, calls=int(count), params=params, name=name, source="log",
+                mean_ms=total / timed if timed else None,
+            )
         )
     return statements
+
+
+def _bindable(sql: str, params: tuple) -> bool:
+    """Values that fit the text's ``$n`` and carry no secret (a statement naming a password keeps none)."""
+    if "password" in sql.lower():
+        return False
+    try:
+        return sqltext.placeholder_count(sql) == len(params)
+    except QprofError:
+        return False
 
 
 def question_marks_to_dollars(sql: str) -> str:

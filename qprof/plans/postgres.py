@@ -20,6 +20,9 @@ from qprof.errors import BadInput
 from qprof.plans.model import Plan, PlanNode, fill_exclusive_times
 
 _prepared_names = itertools.count(1)
+# PREPARE retries declaring one parameter numeric at a time (see _prepare): bounded, so a
+# statement with thousands of parameters fails in a few round trips instead of stalling.
+MAX_TYPE_RETRIES = 16
 
 _BUFFER_KEYS = {
     "Shared Hit Blocks": "shared_hit",
@@ -62,6 +65,15 @@ _EXTRA_KEYS = (
 def clean_sql(sql: str) -> str:
     """The statement without surrounding whitespace and trailing semicolons."""
     return sql.strip().rstrip(";").strip()
+
+
+def _plannable(sql: str, params: list | None) -> tuple[str, list | None]:
+    """The statement as PREPARE accepts it (typed literals as casts, dense numbering; see
+    :mod:`qprof.pgtext`) and its values in that numbering."""
+    from qprof.pgtext import plannable
+
+    rewritten = plannable(clean_sql(sql))
+    return rewritten.sql, rewritten.params(params)
 
 
 def check_explainable(sql: str, engine: str = "postgresql") -> bool:
@@ -177,7 +189,7 @@ def explain_postgres(
     the QprofError subclasses of :func:`qprof.targets.postgres.translate_error` (a timeout is a
     StatementFailed).
     """
-    sql = clean_sql(sql)
+    sql, params = _plannable(sql, params)
     modifying = check_explainable(sql)
     count = sqltext.placeholder_count(sql)
     if count and (generic or params is None):
@@ -237,7 +249,7 @@ def _prepare(target: Any, name: str, sql: str, count: int) -> None:
         return
     except QprofError as first:
         failure = first
-    for position in range(count):
+    for position in range(min(count, MAX_TYPE_RETRIES)):
         types = ["unknown"] * count
         types[position] = "numeric"
         try:
@@ -269,7 +281,7 @@ def estimate_cost(target: Any, sql: str) -> float:
     ``$n`` statements get a generic plan. HypoPG's hypothetical indexes are visible to it, which
     is what the index advisor's what-if evaluation relies on.
     """
-    sql = clean_sql(sql)
+    sql, _ = _plannable(sql, None)
     check_explainable(sql)
     count = sqltext.placeholder_count(sql)
     plan = _generic_plan(target, sql, count) if count else explain_postgres(target, sql, analyze=False)
