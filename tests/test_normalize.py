@@ -1,0 +1,232 @@
+"""Every statement costed, or a loud reason: normalized text (pg_stat_statements, server logs) plans.
+
+The statements are run for real so that pg_stat_statements writes its own normalized text
+(``interval $1``, ``date $1``, ``ANY (ARRAY[$1, $2])`` …); advise must cost them all and
+index them, and list what it still cannot cost with its share of the workload's time.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+
+from qprof.errors import BadInput
+from qprof.pgtext import MAX_PARAMETERS, plannable, space_placeholders
+
+pytestmark = pytest.mark.postgres
+
+SETUP = """
+CREATE TABLE norm_orders (
+    id bigint PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL, amount numeric(12, 2),
+    created_at timestamptz NOT NULL, ship_date date NOT NULL, ref uuid NOT NULL, meta jsonb, tags int[]
+);
+INSERT INTO norm_orders
+SELECT g, 1 + (g * 7919) % 20000, (ARRAY['new', 'paid', 'shipped'])[1 + g % 3], (g % 1000) / 3.0,
+       now() - g * interval '30 seconds', date '2026-01-01' + g % 300, md5(g::text)::uuid,
+       jsonb_build_object('k', g % 100), ARRAY[g % 50, g % 7]
+FROM generate_series(1, 200000) AS g;
+ANALYZE norm_orders;
+"""
+
+# What an application runs, with literals; pg_stat_statements keeps it with $n.
+WORKLOAD = {
+    "interval": "SELECT count(*) FROM norm_orders WHERE created_at > now() - interval '1 hour'",
+    "date": "SELECT count(*) FROM norm_orders WHERE ship_date = date '2026-03-01'",
+    "timestamp": "SELECT id FROM norm_orders WHERE created_at = timestamptz '2026-01-01 10:00:00+00'",
+    "numeric": "SELECT id FROM norm_orders WHERE amount = numeric '12.50' AND customer_id = 7",
+    "uuid": "SELECT id FROM norm_orders WHERE ref = uuid 'c4ca4238-a0b9-3382-8dcc-509a6f75849b'",
+    "jsonb": "SELECT id FROM norm_orders WHERE meta = jsonb '{\"k\": 1}' AND customer_id = 8",
+    "limit_offset": "SELECT id, status FROM norm_orders WHERE customer_id = 42 ORDER BY id LIMIT 20 OFFSET 40",
+    "array": "SELECT id FROM norm_orders WHERE customer_id = ANY (ARRAY[1, 2, 3])",
+    "time_zone": "SELECT created_at AT TIME ZONE 'UTC' FROM norm_orders WHERE customer_id = 9",
+    "extract": "SELECT extract(hour FROM created_at), count(*) FROM norm_orders WHERE ship_date = date '2026-02-01' GROUP BY 1",
+}
+# pg_stat_statements cannot be made to plan this one: integer[] && text[] (the array of $n is text[]).
+UNCOSTABLE = "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[1, 2]"
+
+
+@pytest.fixture(scope="module")
+def norm_dsn(pg_cluster) -> str:
+    dsn = pg_cluster.create_database("normalize", extensions=("pg_stat_statements", "hypopg"))
+    pg_cluster.psql(SETUP, dbname="normalize")
+    dbid = pg_cluster.psql("SELECT oid FROM pg_database WHERE datname = 'normalize'").strip()
+    pg_cluster.psql(f"SELECT pg_stat_statements_reset(0, {dbid}, 0)", dbname="normalize")  # this database only
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(3):
+            for sql in WORKLOAD.values():
+                conn.execute(sql)
+        for _ in range(5):
+            conn.execute(UNCOSTABLE)
+    return dsn
+
+
+def _normalized(dsn: str, fragment: str) -> tuple[str, str]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT queryid::text, query FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) AND query LIKE %s AND query NOT LIKE %s",
+            (f"%{fragment}%", "%pg_stat_statements%"),
+        ).fetchone()
+    assert row is not None, fragment
+    return row[0], row[1]
+
+
+# --- the rewrite itself ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("normalized", "plannable_text"),
+    [
+        ("SELECT 1 FROM t WHERE c > now() - interval $3", "SELECT 1 FROM t WHERE c > now() - $1::interval"),
+        ("SELECT 1 FROM t WHERE d = date $1 AND n = numeric $2", "SELECT 1 FROM t WHERE d = $1::date AND n = $2::numeric"),
+        ("SELECT 1 FROM t WHERE z > timestamp with time zone $1", "SELECT 1 FROM t WHERE z > $1::timestamp with time zone"),
+        ("SELECT 1 FROM t WHERE u = uuid $1 AND j @> jsonb $2", "SELECT 1 FROM t WHERE u = $1::uuid AND j @> $2::jsonb"),
+        ("SELECT 1 FROM t WHERE i > interval $1 day", "SELECT 1 FROM t WHERE i > $1::interval day"),
+        ("SELECT 1 FROM t WHERE a IN ($1,$2,$3)", "SELECT 1 FROM t WHERE a IN ($1, $2, $3)"),
+        ("SELECT 1 FROM t WHERE a = ANY (ARRAY[$1, $2])", "SELECT 1 FROM t WHERE a IN ($1, $2)"),
+        ("SELECT 1 FROM t WHERE a <> ALL(ARRAY[$1,$2])", "SELECT 1 FROM t WHERE a NOT IN ($1, $2)"),
+        ("SELECT extract($1 FROM c AT TIME ZONE $2) FROM t", "SELECT date_part($1 , c AT TIME ZONE $2) FROM t"),
+        ("SELECT extract(hour FROM $1)", "SELECT extract(hour FROM $1::timestamptz)"),
+        ("SELECT 1 FROM t WHERE a = $70000", "SELECT 1 FROM t WHERE a = $1"),
+        ("SELECT 1 FROM t ORDER BY a LIMIT $1 OFFSET $2", "SELECT 1 FROM t ORDER BY a LIMIT $1 OFFSET $2"),
+    ],
+)
+def test_normalized_forms_are_rewritten_by_position(normalized: str, plannable_text: str) -> None:
+    assert plannable(normalized).sql == plannable_text
+
+
+def test_literals_and_comments_are_never_touched() -> None:
+    sql = "SELECT 1 FROM t WHERE a IN ($1,$2) AND b = 'date $1,$2' -- interval $2,$1\n"
+    assert plannable(sql).sql == "SELECT 1 FROM t WHERE a IN ($1, $2) AND b = 'date $1,$2' -- interval $2,$1\n"
+    assert space_placeholders("SELECT '$1,$2', $$ x,$1 $$") == "SELECT '$1,$2', $$ x,$1 $$"
+
+
+def test_renumbering_carries_the_values_along() -> None:
+    rewritten = plannable("SELECT 1 FROM t WHERE a = $5 AND b = date $2")
+    assert rewritten.sql == "SELECT 1 FROM t WHERE a = $2 AND b = $1::date"
+    assert rewritten.params(["x", "2026-01-01", "y", "z", 42]) == ["2026-01-01", 42]
+
+
+def test_more_parameters_than_postgres_binds_is_a_clear_error() -> None:
+    sql = "SELECT 1 WHERE 1 IN (" + ", ".join(f"${n}" for n in range(1, MAX_PARAMETERS + 2)) + ")"
+    with pytest.raises(BadInput, match="PostgreSQL binds at most 65,535"):
+        plannable(sql)
+
+
+def test_text_the_parser_rejects_comes_back_unchanged() -> None:
+    assert plannable("SELEC x FROM t WHERE a = $1").sql == "SELEC x FROM t WHERE a = $1"
+    assert plannable("SELECT 'unterminated $1").sql == "SELECT 'unterminated $1"
+
+
+# --- on the real cluster -------------------------------------------------------------------------
+
+
+def test_every_normalized_form_from_pg_stat_statements_prepares(norm_dsn: str) -> None:
+    from qprof.conninfo import parse_target
+    from qprof.plans.postgres import estimate_cost
+    from qprof.targets import open_target
+
+    fragments = ["interval $", "date $", "timestamptz $", "numeric $", "uuid $", "jsonb $", "OFFSET $",
+                 "ANY (ARRAY[$", "TIME ZONE $", "extract("]
+    with open_target(parse_target(norm_dsn)) as target:
+        for fragment in fragments:
+            _, text = _normalized(norm_dsn, fragment)
+            assert estimate_cost(target, text) > 0, text
+
+
+def test_advise_costs_and_indexes_every_normalized_statement(cli, norm_dsn: str) -> None:
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write")
+    failed = [s for s in doc["skipped"] if s["not_costed"]]
+    assert [s["statement"] for s in failed] == [_normalized(norm_dsn, "tags &&")[1]]
+    helped = {s["queryid"] for rec in doc["recommendations"] for s in rec["statements"]}
+    shapes = {(rec["table"], rec["columns"][0]) for rec in doc["recommendations"]}
+    interval_id, _ = _normalized(norm_dsn, "interval $")
+    assert interval_id in helped  # the statement the issue lost: now costed and indexed
+    assert ("public.norm_orders", "created_at") in shapes
+    for fragment, column in (("date $", "ship_date"), ("uuid $", "ref")):
+        assert _normalized(norm_dsn, fragment)[0] in helped, fragment
+        assert ("public.norm_orders", column) in shapes
+    assert ("public.norm_orders", "customer_id") in shapes  # = ANY (ARRAY[$1, $2, $3]) among others
+    assert doc["summary"]["statements"] == len(WORKLOAD)  # every one of them costed
+
+
+def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str) -> None:
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write")
+    summary = doc["skipped_summary"]
+    assert list(doc)[0] == "skipped_summary"  # first in the document, before the recommendations
+    (skip,) = [s for s in doc["skipped"] if s["not_costed"]]
+    assert summary["count"] == 1 and summary["basis"] == "time"
+    assert 0 < skip["share"] == summary["share"] < 1
+    assert skip["queryid"] == _normalized(norm_dsn, "tags &&")[0] and skip["calls"] == 5
+    assert skip["reason"].startswith("explain failed")
+    assert re.fullmatch(
+        r"1 of \d+ statements skipped — \d+\.\d % of the workload's time — not costed, no index advised for them; see below",
+        summary["message"],
+    )
+
+    result = cli("advise", "-d", norm_dsn, "--no-write")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == summary["message"].replace(f"{summary['share'] * 100:.1f}", f"{skip['share'] * 100:.1f}")
+    block = result.stdout[result.stdout.index("skipped statements"):]
+    assert f"queryid {skip['queryid']} (5 calls" in block
+    assert f"try: qprof explain --queryid {skip['queryid']}, or --sql with literal values" in block
+
+
+def test_explain_queryid_says_what_failed_and_what_to_try(cli, norm_dsn: str) -> None:
+    queryid, _ = _normalized(norm_dsn, "tags &&")
+    result = cli("explain", "-d", norm_dsn, "--queryid", queryid)
+    assert result.exit_code == 2
+    assert f"queryid {queryid} could not be explained:" in result.stderr
+    assert "try it with literal values: qprof explain --sql" in result.stderr
+    assert "Traceback" not in result.stderr
+    # the normalized interval entry itself now explains (generic plan)
+    interval_id, _ = _normalized(norm_dsn, "interval $")
+    done = cli.json("explain", "-d", norm_dsn, "--queryid", interval_id)
+    assert "$1::interval" in done["statements"][0]["sql"]
+
+
+def test_a_huge_placeholder_number_plans_at_once(cli, norm_dsn: str) -> None:
+    """`= $70000` once stalled explain for > 90 s (70,000 PREPARE retries of 70,000 parameters)."""
+    done = cli.json("explain", "-d", norm_dsn, "--no-analyze", "--sql", "SELECT id FROM norm_orders WHERE customer_id = $70000")
+    assert done["statements"][0]["sql"].endswith("customer_id = $1")
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--sql", "SELECT id FROM norm_orders WHERE customer_id = $70000")
+    assert [r["columns"] for r in doc["recommendations"]] == [["customer_id"]] and not doc["skipped"]
+
+
+def test_a_workload_file_with_unspaced_in_lists(cli, norm_dsn: str, tmp_path) -> None:
+    workload = tmp_path / "w.sql"
+    workload.write_text(
+        "-- name: by_customers\n-- params: [1, 2, 3]\nSELECT id FROM norm_orders WHERE customer_id IN ($1,$2,$3);\n"
+        "-- name: by_ref\nSELECT id FROM norm_orders WHERE ref = uuid $1;\n"
+    )
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--workload", workload)
+    assert not doc["skipped"]
+    helped = {s["name"]: rec["columns"] for rec in doc["recommendations"] for s in rec["statements"]}
+    assert helped == {"by_customers": ["customer_id"], "by_ref": ["ref"]}
+
+
+def test_log_workload_keeps_the_bound_values(cli, pg_cluster, norm_dsn: str, tmp_path) -> None:
+    """An application binding parameters (extended protocol): advise --log costs it with the logged values."""
+    from qprof.advise.workload_source import from_logs
+
+    pg_cluster.psql("ALTER DATABASE normalize SET log_min_duration_statement = 0")
+    start = pg_cluster.logfile.stat().st_size
+    try:
+        with psycopg.connect(norm_dsn, autocommit=True) as conn:
+            for customer in (4242, 4243):
+                conn.execute("SELECT id FROM norm_orders WHERE customer_id = %s AND ship_date > date '2026-01-02'",
+                             (customer,))
+    finally:
+        pg_cluster.psql("ALTER DATABASE normalize RESET log_min_duration_statement")
+    log = tmp_path / "server.log"
+    with pg_cluster.logfile.open("rb") as handle:
+        handle.seek(start)
+        log.write_bytes(handle.read())
+    (statement,) = [s for s in from_logs([log]) if "norm_orders" in s.sql]
+    assert statement.calls == 2 and statement.params == ["4242"] and statement.mean_ms is not None
+    assert statement.sql == "SELECT id FROM norm_orders WHERE customer_id = $1 AND ship_date > date '2026-01-02'"
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--log", log)
+    assert "customer_id" in [r["columns"][0] for r in doc["recommendations"]]
