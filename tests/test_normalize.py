@@ -155,7 +155,7 @@ def test_advise_costs_and_indexes_every_normalized_statement(cli, norm_dsn: str)
 def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str) -> None:
     doc = cli.json("advise", "-d", norm_dsn, "--no-write")
     summary = doc["skipped_summary"]
-    assert list(doc)[0] == "skipped_summary"  # first in the document, before the recommendations
+    assert next(iter(doc)) == "skipped_summary"  # first in the document, before the recommendations
     (skip,) = [s for s in doc["skipped"] if s["not_costed"]]
     assert summary["count"] == 1 and summary["basis"] == "time"
     assert 0 < skip["share"] == summary["share"] < 1

@@ -53,7 +53,7 @@ def test_aliases_reversed_comparisons_in_between_and_limit(target) -> None:
     )
     inferred = infer_parameters(target, sql)
     assert inferred is not None
-    country_1, country_2, since, low, high, limit, offset = inferred.values
+    country_1, _country_2, _since, low, high, limit, offset = inferred.values
     assert [s.split(" ")[0] for s in inferred.sources[:5]] == [
         "customers.country", "customers.country", "orders.created_at", "orders.total_cents", "orders.total_cents"
     ]

@@ -305,9 +305,10 @@ def _emit_skipped(skipped: list, output: str) -> None:
     """The statements advice does not cover, largest share first, each with what to try."""
     if not skipped or output not in ("table", "markdown"):
         return
-    lines = ["", "skipped statements (share of the workload · statement · why):"]
     quiet = [item for item in skipped if item.nothing_to_index]
-    for item in (item for item in skipped if not item.nothing_to_index):
+    failed = [item for item in skipped if not item.nothing_to_index]
+    lines = ["", "skipped statements (share of the workload · statement · why):"] if failed else [""]
+    for item in failed:
         share = f"{item.share * 100:5.1f} %" if item.share is not None else "    ? %"
         label = item.name or (f"queryid {item.queryid}" if item.queryid else item.key or "")
         measured = f"{item.calls:,} calls" + (f", {item.total_ms:,.0f} ms" if item.total_ms is not None else "")
@@ -316,7 +317,8 @@ def _emit_skipped(skipped: list, output: str) -> None:
         if item.queryid:
             lines.append(f"           try: qprof explain --queryid {item.queryid}, or --sql with literal values")
     if quiet:
-        lines.append(f"  and {len(quiet)} statement(s) with no table to index (catalog queries, SELECT 1, DDL …)")
+        lines.append(f"{'  and ' if failed else ''}{len(quiet)} statement(s) with no table to index left out "
+                     "(catalog queries, SELECT 1, DDL …)")
     emit("\n".join(lines) + "\n")
 
 
