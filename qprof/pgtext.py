@@ -252,3 +252,35 @@ def _any_array(
     changes.append(f"{operator[0]} {head[0]}(ARRAY[…]) of placeholders → {replacement.strip(' (')} (…)")
     end_head = tokens[opening].end + 1
     return [(tokens[op].start, end_head, replacement), (tokens[closing].start, tokens[closing + 1].end + 1, ")")]
+
+
+def cast_placeholder_arrays(sql: str, type_text: str) -> str:
+    """Every ``ARRAY[$1, $2]`` of bare placeholders (not cast already) cast to ``type_text``.
+
+    An array of unknowns resolves to ``text[]``: ``tags && ARRAY[$1, $2]`` on an ``integer[]``
+    column then has no operator. PostgreSQL's error names the type the other side has; with it,
+    the array can be typed (see :func:`qprof.plans.postgres._prepare`). Returns ``sql`` unchanged
+    when there is no such array.
+    """
+    tree = _parse(sql)
+    tokens = _scan(sql)
+    if tree is None or tokens is None:
+        return sql
+    params = {p.start: p for p in _params(sql, tokens)}
+    by_start = {t.start: index for index, t in enumerate(tokens)}
+    edits = []
+    for node in _walk(tree):
+        cast = node.get("TypeCast")
+        if isinstance(cast, dict) and isinstance(cast.get("arg"), dict) and "A_ArrayExpr" in cast["arg"]:
+            cast["arg"]["A_ArrayExpr"]["qprof_cast"] = True  # already typed: leave it
+        array = node.get("A_ArrayExpr")
+        if not isinstance(array, dict) or array.get("qprof_cast"):
+            continue
+        elements = array.get("elements") or []
+        closing = by_start.get(array.get("list_end", -1))
+        if not elements or closing is None or any(_param_of(e, params) is None for e in elements):
+            continue
+        end = tokens[closing].end + 1
+        edits.append((end, end, f"::{type_text}"))
+    return _apply(sql, edits) if edits else sql
+

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from qprof import sqltext
@@ -236,7 +237,9 @@ def _generic_plan(target: Any, sql: str, count: int) -> Plan:
 def _prepare(target: Any, name: str, sql: str, count: int) -> None:
     """PREPARE, helping PostgreSQL with a parameter it types badly.
 
-    pg_stat_statements turns ``sum(CASE WHEN … THEN 1 ELSE 0 END)`` into ``… THEN $2 ELSE $3``;
+    An array of placeholders compared with an array column (``tags && ARRAY[$1, $2]``) is cast to
+    the column's array type, which PostgreSQL's error names. Otherwise: pg_stat_statements turns
+    ``sum(CASE WHEN … THEN 1 ELSE 0 END)`` into ``… THEN $2 ELSE $3``;
     an untyped ``$2`` there resolves to text and ``sum(text)`` does not exist. When the plain
     PREPARE fails, each parameter in turn is declared numeric (the others stay ``unknown``, i.e.
     inferred as before) until one version prepares.
@@ -249,16 +252,44 @@ def _prepare(target: Any, name: str, sql: str, count: int) -> None:
         return
     except QprofError as first:
         failure = first
+    retyped = _typed_arrays(sql, failure.message)
+    if retyped is not None and _prepared(target, f"PREPARE {name} AS {retyped}"):
+        return
     for position in range(min(count, MAX_TYPE_RETRIES)):
         types = ["unknown"] * count
         types[position] = "numeric"
-        try:
-            with target.conn.transaction():
-                target.fetch_all(f"PREPARE {name}({', '.join(types)}) AS {sql}", what="PREPARE")
+        if _prepared(target, f"PREPARE {name}({', '.join(types)}) AS {sql}"):
             return
-        except QprofError:
-            continue
     raise failure
+
+
+def _prepared(target: Any, statement: str) -> bool:
+    """Whether this PREPARE variant succeeds (a failure is rolled back to a savepoint)."""
+    from qprof.errors import QprofError
+
+    try:
+        with target.conn.transaction():
+            target.fetch_all(statement, what="PREPARE")
+    except QprofError:
+        return False
+    return True
+
+
+# The type PostgreSQL names for the other side: letters, digits, spaces and dots only (e.g.
+# "character varying[]"), since it is pasted into the statement text.
+_ARRAY_OPERATOR = re.compile(r"operator does not exist: (?P<left>[\w .]+\[\]) \S+ text\[\]")
+
+
+def _typed_arrays(sql: str, message: str) -> str | None:
+    """``tags && ARRAY[$1, $2]``: the array of unknowns became text[]; PostgreSQL's error names the
+    array type on the other side, so cast the placeholder arrays to it. None when that is not the error."""
+    from qprof.pgtext import cast_placeholder_arrays
+
+    match = _ARRAY_OPERATOR.search(message)
+    if match is None:
+        return None
+    retyped = cast_placeholder_arrays(sql, match.group("left"))
+    return retyped if retyped != sql else None
 
 
 def _deallocate(target: Any, name: str) -> None:
