@@ -7,6 +7,7 @@ index them, and list what it still cannot cost with its share of the workload's 
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import psycopg
@@ -47,6 +48,10 @@ WORKLOAD = {
 }
 # A statement that cannot be costed any more: its table was dropped after it ran (renamed, say).
 UNCOSTABLE = "SELECT count(*) FROM norm_gone WHERE customer_id = 5"
+# One the application binds: pg_stat_statements keeps `created_at > $1 - interval $2`, and PostgreSQL
+# types the untyped $1 from the interval (interval - interval): `timestamptz > interval` does not exist.
+BOUND = "SELECT count(*) FROM norm_orders WHERE created_at > %s - interval '1 day'"
+GONE, BOUND_TEXT = "FROM norm_gone WHERE", "> $1 - interval $2"
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +68,8 @@ def norm_dsn(pg_cluster) -> str:
         for _ in range(5):
             conn.execute(UNCOSTABLE)
         conn.execute("DROP TABLE norm_gone")
+        for _ in range(2):
+            conn.execute(BOUND, (datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc),))
     return dsn
 
 
@@ -139,7 +146,7 @@ def test_every_normalized_form_from_pg_stat_statements_prepares(norm_dsn: str) -
     from qprof.plans.postgres import estimate_cost
     from qprof.targets import open_target
 
-    fragments = ["interval $", "date $", "timestamptz $", "numeric $", "uuid $", "jsonb $", "OFFSET $",
+    fragments = ["now() - interval $", "date $", "timestamptz $", "numeric $", "uuid $", "jsonb $", "OFFSET $",
                  "ANY (ARRAY[$", "TIME ZONE $", "extract(", "tags && ARRAY[$"]
     with open_target(parse_target(norm_dsn)) as target:
         for fragment in fragments:
@@ -149,11 +156,11 @@ def test_every_normalized_form_from_pg_stat_statements_prepares(norm_dsn: str) -
 
 def test_advise_costs_and_indexes_every_normalized_statement(cli, norm_dsn: str) -> None:
     doc = cli.json("advise", "-d", norm_dsn, "--no-write")
-    failed = [s for s in doc["skipped"] if s["not_costed"]]
-    assert [s["statement"] for s in failed] == [_normalized(norm_dsn, "FROM norm_gone WHERE")[1]]
+    failed = {s["queryid"] for s in doc["skipped"] if s["not_costed"]}
+    assert failed == {_normalized(norm_dsn, GONE)[0], _normalized(norm_dsn, BOUND_TEXT)[0]}
     helped = {s["queryid"] for rec in doc["recommendations"] for s in rec["statements"]}
     shapes = {(rec["table"], rec["columns"][0]) for rec in doc["recommendations"]}
-    interval_id, _ = _normalized(norm_dsn, "interval $")
+    interval_id, _ = _normalized(norm_dsn, "now() - interval $")
     assert interval_id in helped  # the statement the issue lost: now costed and indexed
     assert ("public.norm_orders", "created_at") in shapes
     for fragment, column in (("date $", "ship_date"), ("uuid $", "ref")):
@@ -167,12 +174,14 @@ def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str)
     doc = cli.json("advise", "-d", norm_dsn, "--no-write")
     summary = doc["skipped_summary"]
     assert next(iter(doc)) == "skipped_summary"  # first in the document, before the recommendations
-    (skip,) = [s for s in doc["skipped"] if s["not_costed"]]
-    assert summary["count"] == 1 and summary["basis"] == "time"
-    assert 0 < skip["share"] == summary["share"] < 1
-    assert skip["queryid"] == _normalized(norm_dsn, "FROM norm_gone WHERE")[0] and skip["calls"] == 5
-    assert skip["reason"] == "table missing: norm_gone"
-    headline = r"1 of \d+ statements skipped — \d+\.\d % of the workload's time — not costed, no index advised for them; see below"
+    skips = {s["queryid"]: s for s in doc["skipped"] if s["not_costed"]}
+    gone, bound = skips[_normalized(norm_dsn, GONE)[0]], skips[_normalized(norm_dsn, BOUND_TEXT)[0]]
+    assert summary["count"] == 2 and summary["basis"] == "time"
+    assert 0 < gone["share"] and 0 < bound["share"] and summary["share"] == pytest.approx(gone["share"] + bound["share"], abs=1e-3)
+    assert gone["calls"] == 5 and gone["reason"] == "table missing: norm_gone"
+    assert bound["calls"] == 2 and bound["reason"].startswith("explain failed: PREPARE: operator does not exist")
+    assert [s["queryid"] for s in doc["skipped"]][:2] == sorted(skips, key=lambda q: -skips[q]["share"])  # largest first
+    headline = r"2 of \d+ statements skipped — \d+\.\d % of the workload's time — not costed, no index advised for them; see below"
     assert re.fullmatch(headline, summary["message"])
 
     result = cli("advise", "-d", norm_dsn, "--no-write")
@@ -180,19 +189,27 @@ def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str)
     lines = result.stdout.splitlines()
     assert re.fullmatch(headline, lines[0])  # the first line of the output, before the table
     block = result.stdout[result.stdout.index("skipped statements"):]
-    assert f"queryid {skip['queryid']} (5 calls" in block
-    assert f"try: qprof explain --queryid {skip['queryid']}, or --sql with literal values" in block
+    assert f"queryid {gone['queryid']} (5 calls" in block and "table missing: norm_gone" in block
+    assert f"queryid {bound['queryid']} (2 calls" in block
+    assert f"try: qprof explain --queryid {bound['queryid']}, or --sql with literal values" in block
 
 
 def test_explain_queryid_says_what_failed_and_what_to_try(cli, norm_dsn: str) -> None:
-    queryid, _ = _normalized(norm_dsn, "FROM norm_gone WHERE")
+    queryid, text = _normalized(norm_dsn, BOUND_TEXT)
     result = cli("explain", "-d", norm_dsn, "--queryid", queryid)
     assert result.exit_code == 2
-    assert f"queryid {queryid} could not be explained:" in result.stderr
-    assert "try it with literal values: qprof explain --sql" in result.stderr
+    assert f"queryid {queryid} could not be explained: PREPARE: operator does not exist" in result.stderr
+    assert "try it with literal values: qprof explain --sql 'SELECT count(*) FROM norm_orders WHERE created_at > $1 - $2::interval'" in result.stderr
     assert "Traceback" not in result.stderr
+    queryid, _ = _normalized(norm_dsn, GONE)
+    result = cli("explain", "-d", norm_dsn, "--queryid", queryid)
+    assert result.exit_code == 2 and 'relation "norm_gone" does not exist' in result.stderr
+    assert "not in this database (dropped or renamed" in result.stderr
+    # what it suggests works: the statement with literal values explains
+    literal = "SELECT count(*) FROM norm_orders WHERE created_at > timestamptz '2026-06-01' - interval '1 day'"
+    assert cli.json("explain", "-d", norm_dsn, "--no-analyze", "--sql", literal)["statements"]
     # the normalized interval entry itself now explains (generic plan)
-    interval_id, _ = _normalized(norm_dsn, "interval $")
+    interval_id, _ = _normalized(norm_dsn, "now() - interval $")
     done = cli.json("explain", "-d", norm_dsn, "--queryid", interval_id)
     assert "$1::interval" in done["statements"][0]["sql"]
 

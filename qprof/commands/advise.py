@@ -314,7 +314,7 @@ def _emit_skipped(skipped: list, output: str) -> None:
         measured = f"{item.calls:,} calls" + (f", {item.total_ms:,.0f} ms" if item.total_ms is not None else "")
         lines.append(f"  {share}  {label} ({measured}): {one_line(item.statement, 100)}")
         lines.append(f"           {item.reason}")
-        if item.queryid:
+        if item.queryid and not item.reason.startswith("table missing"):
             lines.append(f"           try: qprof explain --queryid {item.queryid}, or --sql with literal values")
     if quiet:
         lines.append(f"{'  and ' if failed else ''}{len(quiet)} statement(s) with no table to index left out "

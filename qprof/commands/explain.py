@@ -136,16 +136,15 @@ def _queryid_failure(item: ExplainItem, exc: QprofError) -> QprofError:
     """What failed on a pg_stat_statements entry, and what to try: its text has ``$n`` where the
     constants were, so the values are the part qprof may lack."""
     text = item.sql  # already rewritten as PREPARE accepts it (see _plannable)
-    failure = type(exc)(
-        f"{item.name} could not be explained: {exc.message}",
-        hint=(
-            (exc.hint + "; " if exc.hint else "")
-            + "pg_stat_statements keeps the text with $n where the constants were — try it with literal values: "
-            + f"qprof explain --sql {sqltext.one_line(text, 200)!r} (the $n replaced by real values), "
-            + "or give them with --params '[…]'"
-        ),
-    )
-    return failure
+    if "does not exist" in exc.message and "relation" in exc.message:
+        advice = ("the statement's table is not in this database (dropped or renamed since pg_stat_statements "
+                  "recorded it?), or not on this role's search_path")
+    else:
+        advice = ("pg_stat_statements keeps the text with $n where the constants were — try it with literal values: "
+                  f"qprof explain --sql {sqltext.one_line(text, 200)!r} (the $n replaced by real values), "
+                  "or give them with --params '[…]'")
+    return type(exc)(f"{item.name} could not be explained: {exc.message}",
+                     hint=(exc.hint + "; " if exc.hint else "") + advice)
 
 
 @dataclass
