@@ -48,10 +48,13 @@ WORKLOAD = {
 }
 # A statement that cannot be costed any more: its table was dropped after it ran (renamed, say).
 UNCOSTABLE = "SELECT count(*) FROM norm_gone WHERE customer_id = 5"
+# One whose function was dropped since: PREPARE fails whatever qprof declares.
+UNPLANNABLE = "SELECT count(*) FROM norm_orders WHERE norm_bucket(customer_id) = 5"
 # One the application binds: pg_stat_statements keeps `created_at > $1 - interval $2`, and PostgreSQL
-# types the untyped $1 from the interval (interval - interval): `timestamptz > interval` does not exist.
+# types the untyped $1 from the interval (interval - interval): `timestamptz > interval` does not
+# exist — until $1 is declared with the type the error names.
 BOUND = "SELECT count(*) FROM norm_orders WHERE created_at > %s - interval '1 day'"
-GONE, BOUND_TEXT = "FROM norm_gone WHERE", "> $1 - interval $2"
+GONE, FUNCTION_GONE, BOUND_TEXT = "FROM norm_gone WHERE", "norm_bucket(customer_id) = $", "> $1 - interval $2"
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +71,12 @@ def norm_dsn(pg_cluster) -> str:
         for _ in range(5):
             conn.execute(UNCOSTABLE)
         conn.execute("DROP TABLE norm_gone")
+        conn.execute("CREATE FUNCTION norm_bucket(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 % 10'")
+        for _ in range(3):
+            conn.execute(UNPLANNABLE)
+        conn.execute("DROP FUNCTION norm_bucket(int)")
         for _ in range(2):
-            conn.execute(BOUND, (datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc),))
+            conn.execute(BOUND, (datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC),))
     return dsn
 
 
@@ -157,7 +164,7 @@ def test_every_normalized_form_from_pg_stat_statements_prepares(norm_dsn: str) -
 def test_advise_costs_and_indexes_every_normalized_statement(cli, norm_dsn: str) -> None:
     doc = cli.json("advise", "-d", norm_dsn, "--no-write")
     failed = {s["queryid"] for s in doc["skipped"] if s["not_costed"]}
-    assert failed == {_normalized(norm_dsn, GONE)[0], _normalized(norm_dsn, BOUND_TEXT)[0]}
+    assert failed == {_normalized(norm_dsn, GONE)[0], _normalized(norm_dsn, FUNCTION_GONE)[0]}
     helped = {s["queryid"] for rec in doc["recommendations"] for s in rec["statements"]}
     shapes = {(rec["table"], rec["columns"][0]) for rec in doc["recommendations"]}
     interval_id, _ = _normalized(norm_dsn, "now() - interval $")
@@ -167,7 +174,8 @@ def test_advise_costs_and_indexes_every_normalized_statement(cli, norm_dsn: str)
         assert _normalized(norm_dsn, fragment)[0] in helped, fragment
         assert ("public.norm_orders", column) in shapes
     assert ("public.norm_orders", "customer_id") in shapes  # = ANY (ARRAY[$1, $2, $3]) among others
-    assert doc["summary"]["statements"] == len(WORKLOAD)  # every one of them costed
+    assert doc["summary"]["statements"] == len(WORKLOAD) + 1  # every one of them costed, and BOUND
+    assert _normalized(norm_dsn, BOUND_TEXT)[0] in helped  # $1 declared timestamptz, as the error said
 
 
 def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str) -> None:
@@ -175,11 +183,11 @@ def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str)
     summary = doc["skipped_summary"]
     assert next(iter(doc)) == "skipped_summary"  # first in the document, before the recommendations
     skips = {s["queryid"]: s for s in doc["skipped"] if s["not_costed"]}
-    gone, bound = skips[_normalized(norm_dsn, GONE)[0]], skips[_normalized(norm_dsn, BOUND_TEXT)[0]]
+    gone, unplannable = skips[_normalized(norm_dsn, GONE)[0]], skips[_normalized(norm_dsn, FUNCTION_GONE)[0]]
     assert summary["count"] == 2 and summary["basis"] == "time"
-    assert 0 < gone["share"] and 0 < bound["share"] and summary["share"] == pytest.approx(gone["share"] + bound["share"], abs=1e-3)
+    assert 0 < gone["share"] and 0 < unplannable["share"] and summary["share"] == pytest.approx(gone["share"] + unplannable["share"], abs=1e-3)
     assert gone["calls"] == 5 and gone["reason"] == "table missing: norm_gone"
-    assert bound["calls"] == 2 and bound["reason"].startswith("explain failed: PREPARE: operator does not exist")
+    assert unplannable["calls"] == 3 and unplannable["reason"] == "explain failed: PREPARE: function norm_bucket(integer) does not exist"
     assert [s["queryid"] for s in doc["skipped"]][:2] == sorted(skips, key=lambda q: -skips[q]["share"])  # largest first
     headline = r"2 of \d+ statements skipped — \d+\.\d % of the workload's time — not costed, no index advised for them; see below"
     assert re.fullmatch(headline, summary["message"])
@@ -190,24 +198,24 @@ def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str)
     assert re.fullmatch(headline, lines[0])  # the first line of the output, before the table
     block = result.stdout[result.stdout.index("skipped statements"):]
     assert f"queryid {gone['queryid']} (5 calls" in block and "table missing: norm_gone" in block
-    assert f"queryid {bound['queryid']} (2 calls" in block
-    assert f"try: qprof explain --queryid {bound['queryid']}, or --sql with literal values" in block
+    assert f"queryid {unplannable['queryid']} (3 calls" in block
+    assert f"try: qprof explain --queryid {unplannable['queryid']}, or --sql with literal values" in block
 
 
 def test_explain_queryid_says_what_failed_and_what_to_try(cli, norm_dsn: str) -> None:
-    queryid, text = _normalized(norm_dsn, BOUND_TEXT)
+    queryid, _ = _normalized(norm_dsn, FUNCTION_GONE)
     result = cli("explain", "-d", norm_dsn, "--queryid", queryid)
     assert result.exit_code == 2
-    assert f"queryid {queryid} could not be explained: PREPARE: operator does not exist" in result.stderr
-    assert "try it with literal values: qprof explain --sql 'SELECT count(*) FROM norm_orders WHERE created_at > $1 - $2::interval'" in result.stderr
+    assert f"queryid {queryid} could not be explained: PREPARE: function norm_bucket(integer) does not exist" in result.stderr
+    assert "try it with literal values: qprof explain --sql 'SELECT count(*) FROM norm_orders WHERE norm_bucket(customer_id) = $1'" in result.stderr
     assert "Traceback" not in result.stderr
     queryid, _ = _normalized(norm_dsn, GONE)
     result = cli("explain", "-d", norm_dsn, "--queryid", queryid)
     assert result.exit_code == 2 and 'relation "norm_gone" does not exist' in result.stderr
     assert "not in this database (dropped or renamed" in result.stderr
-    # what it suggests works: the statement with literal values explains
-    literal = "SELECT count(*) FROM norm_orders WHERE created_at > timestamptz '2026-06-01' - interval '1 day'"
-    assert cli.json("explain", "-d", norm_dsn, "--no-analyze", "--sql", literal)["statements"]
+    # the bound statement explains: a generic plan with $1 typed as the error named it
+    done = cli.json("explain", "-d", norm_dsn, "--no-analyze", "--queryid", _normalized(norm_dsn, BOUND_TEXT)[0])
+    assert done["statements"][0]["generic_plan"] and done["statements"][0]["sql"].endswith("> $1 - $2::interval")
     # the normalized interval entry itself now explains (generic plan)
     interval_id, _ = _normalized(norm_dsn, "now() - interval $")
     done = cli.json("explain", "-d", norm_dsn, "--queryid", interval_id)

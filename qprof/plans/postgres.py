@@ -238,11 +238,13 @@ def _prepare(target: Any, name: str, sql: str, count: int) -> None:
     """PREPARE, helping PostgreSQL with a parameter it types badly.
 
     An array of placeholders compared with an array column (``tags && ARRAY[$1, $2]``) is cast to
-    the column's array type, which PostgreSQL's error names. Otherwise: pg_stat_statements turns
-    ``sum(CASE WHEN … THEN 1 ELSE 0 END)`` into ``… THEN $2 ELSE $3``;
-    an untyped ``$2`` there resolves to text and ``sum(text)`` does not exist. When the plain
-    PREPARE fails, each parameter in turn is declared numeric (the others stay ``unknown``, i.e.
-    inferred as before) until one version prepares.
+    the column's array type, which PostgreSQL's error names. Otherwise each parameter in turn is
+    declared with a type (the others stay ``unknown``, i.e. inferred as before) until one version
+    prepares: first the types the error names (``created_at > $1 - interval $2`` types ``$1`` as
+    an interval, and ``timestamp with time zone > interval`` does not exist: ``$1`` is the
+    timestamp), then numeric (pg_stat_statements turns ``sum(CASE WHEN … THEN 1 ELSE 0 END)``
+    into ``… THEN $2 ELSE $3``; an untyped ``$2`` there resolves to text and ``sum(text)`` does
+    not exist). At most MAX_TYPE_RETRIES positions per type: bounded round trips.
     """
     from qprof.errors import QprofError
 
@@ -255,12 +257,25 @@ def _prepare(target: Any, name: str, sql: str, count: int) -> None:
     retyped = _typed_arrays(sql, failure.message)
     if retyped is not None and _prepared(target, f"PREPARE {name} AS {retyped}"):
         return
-    for position in range(min(count, MAX_TYPE_RETRIES)):
-        types = ["unknown"] * count
-        types[position] = "numeric"
-        if _prepared(target, f"PREPARE {name}({', '.join(types)}) AS {sql}"):
-            return
+    for declared in [*_operand_types(failure.message), "numeric"]:
+        for position in range(min(count, MAX_TYPE_RETRIES)):
+            types = ["unknown"] * count
+            types[position] = declared
+            if _prepared(target, f"PREPARE {name}({', '.join(types)}) AS {sql}"):
+                return
     raise failure
+
+
+_OPERATOR_TYPES = re.compile(r"operator does not exist: (?P<left>[\w .]+?) (?P<op>[^\w\s]+) (?P<right>[\w .]+?)$")
+
+
+def _operand_types(message: str) -> list[str]:
+    """The operand types an "operator does not exist" error names (not text/unknown: those are the guesses)."""
+    match = _OPERATOR_TYPES.search(message.strip())
+    if match is None:
+        return []
+    found = [match.group("left").strip(), match.group("right").strip()]
+    return [t for index, t in enumerate(found) if t not in ("text", "unknown") and t not in found[:index]]
 
 
 def _prepared(target: Any, statement: str) -> bool:
