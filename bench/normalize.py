@@ -55,9 +55,9 @@ def rewrite_cost(repeat: int) -> None:
             for text in TEXTS:
                 pgtext.plannable(text)
         cached.append((time.perf_counter() - started) / (200 * len(TEXTS)) * 1e6)
-    print("plannable() per statement, µs: uncached median %.0f (%.0f–%.0f), cached median %.1f (%.1f–%.1f)" % (
-        statistics.median(uncached), min(uncached), max(uncached),
-        statistics.median(cached), min(cached), max(cached)))
+    print(f"plannable() per statement, µs: uncached median {statistics.median(uncached):.0f} "
+          f"({min(uncached):.0f}–{max(uncached):.0f}), cached median {statistics.median(cached):.1f} "
+          f"({min(cached):.1f}–{max(cached):.1f})")
 
 
 def planning_cost(repeat: int) -> None:
