@@ -19,6 +19,9 @@ text, which leaves forms PostgreSQL's grammar (and so ``PREPARE``) rejects or ty
 libpg_query parses normalized text (its grammar accepts ``interval $1``) and gives exact
 locations, so rewriting is by position, never by pattern: literals and comments are never
 touched. Text the parser rejects is returned unchanged for the caller to report.
+
+:func:`parametrize` goes the other way for a logged statement: its literals become ``$n`` and
+their values the parameters, so the advisor costs it with the values it ran with.
 """
 
 from __future__ import annotations
@@ -283,4 +286,92 @@ def cast_placeholder_arrays(sql: str, type_text: str) -> str:
         end = tokens[closing].end + 1
         edits.append((end, end, f"::{type_text}"))
     return _apply(sql, edits) if edits else sql
+
+
+def parametrize(sql: str) -> tuple[str, list] | None:
+    """A logged statement's literals as ``$n`` placeholders, and their values — the workload's own.
+
+    ``… created_at > now() - interval '1 hour' AND status = 'paid' LIMIT 20`` becomes
+    ``… now() - interval $1 AND status = $2 LIMIT $3`` with ``['1 hour', 'paid', 20]``, so the
+    advisor costs the statement with the values it really ran with while no value appears in
+    the text it prints. Numbering continues after the ``$n`` the text has already (bound
+    parameters). Left as they are: literals the plan's shape depends on (``GROUP BY 1``,
+    ``ORDER BY 2``, type modifiers, the EXTRACT field), select-list constants, NULL, booleans,
+    bit strings. None when the parser rejects the text.
+    """
+    tree = _parse(sql)
+    tokens = _scan(sql)
+    if tree is None or tokens is None:
+        return None
+    index = {t.start: i for i, t in enumerate(tokens)}
+    number = max((p.number for p in _params(sql, tokens)), default=0)
+    edits: list[tuple[int, int, str]] = []
+    values: list = []
+    for const in sorted(_constants(tree), key=lambda c: c["location"]):
+        value = _value(const)
+        at = index.get(const.get("location", -1))
+        if value is _NO_VALUE or at is None:
+            continue
+        last = at + 1 if tokens[at].name == "ASCII_45" and at + 1 < len(tokens) else at  # -5: "-" then "5"
+        number += 1
+        values.append(value)
+        edits.append((tokens[at].start, tokens[last].end + 1, f"${number}"))
+    return (_apply(sql, edits), values) if edits else (sql, [])
+
+
+_NO_VALUE = object()
+
+
+def _value(const: dict) -> Any:
+    """A_Const's value as a bind parameter: int, numeric as text, string; _NO_VALUE for the rest.
+    (The JSON leaves zero/empty values out: ``{"ival": {}}`` is 0.)"""
+    if "ival" in const:
+        return int(const["ival"].get("ival", 0))
+    if "fval" in const:
+        return str(const["fval"].get("fval", "0"))
+    if "sval" in const:
+        return str(const["sval"].get("sval", ""))
+    return _NO_VALUE  # isnull, boolval, bsval
+
+
+def _constants(node: Any, skip: bool = False, select: bool = False) -> list[dict]:
+    """The A_Const nodes whose value may become a parameter (see :func:`parametrize`); ``select``:
+    ``node`` is a SelectStmt's body, whose select list keeps its constants."""
+    found: list[dict] = []
+    if isinstance(node, list):
+        for item in node:
+            found += _constants(item, skip)
+        return found
+    if not isinstance(node, dict):
+        return found
+    for key, child in node.items():
+        if key == "SelectStmt":
+            found += _constants(child, skip, select=True)
+            continue
+        if key == "A_Const":
+            if not skip:
+                found.append(child)
+            continue
+        if key in ("typmods", "groupClause", "sortClause"):
+            # GROUP BY 1 / ORDER BY 2 name a column; a modifier is part of the type
+            found += _constants(child, skip=True) if key == "typmods" else _positional(child)
+        elif key == "targetList" and select:
+            found += [c for item in child for c in _constants(item.get("ResTarget", {}).get("val"), True)]
+        elif key == "FuncCall" and [n.get("String", {}).get("sval") for n in child.get("funcname", [])][-1:] == ["extract"]:
+            args = child.get("args") or []
+            found += _constants(args[1:], skip)
+        else:
+            found += _constants(child, skip)
+    return found
+
+
+def _positional(items: list) -> list[dict]:
+    """Constants of GROUP BY / ORDER BY items, except the items that are a bare constant (a position)."""
+    found = []
+    for item in items:
+        inner = item.get("SortBy", {}).get("node", item) if isinstance(item, dict) else item
+        if isinstance(inner, dict) and "A_Const" in inner:
+            continue
+        found += _constants(inner)
+    return found
 

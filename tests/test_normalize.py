@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from qprof.errors import BadInput
-from qprof.pgtext import MAX_PARAMETERS, cast_placeholder_arrays, plannable, space_placeholders
+from qprof.pgtext import MAX_PARAMETERS, cast_placeholder_arrays, parametrize, plannable, space_placeholders
 
 pytestmark = pytest.mark.postgres
 
@@ -140,6 +140,18 @@ def test_more_parameters_than_postgres_binds_is_a_clear_error() -> None:
         plannable(sql)
 
 
+def test_logged_literals_become_parameters_with_their_values() -> None:
+    text, values = parametrize(
+        "SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval '1 hour' AND n > -2.5 "
+        "AND s::varchar(20) = E'a\\'b' GROUP BY 1 ORDER BY 2 LIMIT 0"
+    )
+    assert text == ("SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval $2 AND n > $3 "
+                    "AND s::varchar(20) = $4 GROUP BY 1 ORDER BY 2 LIMIT $5")
+    assert values == ["1 hour", "-2.5", "a'b", 0]
+    assert parametrize("UPDATE t SET s = 'x', n = n + 1 WHERE id = 5") == ("UPDATE t SET s = $1, n = n + $2 WHERE id = $3", ["x", 1, 5])
+    assert parametrize("SELEC 1") is None
+
+
 def test_text_the_parser_rejects_comes_back_unchanged() -> None:
     assert plannable("SELEC x FROM t WHERE a = $1").sql == "SELEC x FROM t WHERE a = $1"
     assert plannable("SELECT 'unterminated $1").sql == "SELECT 'unterminated $1"
@@ -260,7 +272,9 @@ def test_log_workload_keeps_the_bound_values(cli, pg_cluster, norm_dsn: str, tmp
         handle.seek(start)
         log.write_bytes(handle.read())
     (statement,) = [s for s in from_logs([log]) if "norm_orders" in s.sql]
-    assert statement.calls == 2 and statement.params == ["4242"] and statement.mean_ms is not None
-    assert statement.sql == "SELECT id FROM norm_orders WHERE customer_id = $1 AND ship_date > date '2026-01-02'"
+    assert statement.calls == 2 and statement.mean_ms is not None
+    # the bound value and the literal, both as parameters: the workload's own values, none in the text
+    assert statement.sql == "SELECT id FROM norm_orders WHERE customer_id = $1 AND ship_date > date $2"
+    assert statement.params == ["4242", "2026-01-02"]
     doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--log", log)
     assert "customer_id" in [r["columns"][0] for r in doc["recommendations"]]

@@ -136,29 +136,31 @@ def from_sql_texts(texts: Sequence[str]) -> list[AdviseStatement]:
 def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseStatement]:
     """Statements found in PostgreSQL server logs, grouped by fingerprint, weight = executions seen.
 
-    The text is the fingerprint (``?`` → ``$n``: no value of one execution leaks into output);
-    a statement sent with bind parameters (``DETAIL: parameters: $1 = '…'``) is kept as the
-    application wrote it, with the first logged values, so it is costed with real values.
-    Logged durations give its mean time.
+    Each is costed with the values its first logged execution ran with — the workload's own,
+    preferred to guesses from pg_stats: bound parameters (``DETAIL: parameters: $1 = '…'``) and
+    the literals of the text, which become ``$n`` too (:func:`qprof.pgtext.parametrize`), so no
+    value appears in the text qprof prints. A statement naming a password, or one PostgreSQL's
+    parser rejects, keeps the fingerprint (``?`` → ``$n``) and gets a generic plan. Logged
+    durations give its mean time.
     """
     from qprof.nplusone.fingerprint import fingerprint
     from qprof.nplusone.logparse import iter_log_statements
 
     counts: dict[str, int] = {}
     durations: dict[str, list[float]] = {}
-    bound: dict[str, tuple[str, list]] = {}
+    bound: dict[str, tuple[str, list] | None] = {}
     for logged in iter_log_statements([Path(p) for p in paths], prefix):
         key = fingerprint(logged.sql)
         counts[key] = counts.get(key, 0) + 1
         if logged.duration_ms is not None:
             durations.setdefault(key, [0.0, 0])[0] += logged.duration_ms  # type: ignore[index]
             durations[key][1] += 1
-        if key not in bound and logged.params is not None and _bindable(logged.sql, logged.params):
-            bound[key] = (sqltext.redact_secrets(logged.sql), list(logged.params))
+        if key not in bound:
+            bound[key] = _own_values(logged.sql, logged.params)
     statements = []
     for number, (key, count) in enumerate(sorted(counts.items(), key=lambda item: -item[1]), start=1):
         name = f"log_{number}"
-        sql, params = bound.get(key, (question_marks_to_dollars(key), None))
+        sql, params = bound.get(key) or (question_marks_to_dollars(key), None)
         total, timed = durations.get(key, (0.0, 0))
         statements.append(
             AdviseStatement(
@@ -169,14 +171,23 @@ def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseSt
     return statements
 
 
-def _bindable(sql: str, params: tuple) -> bool:
-    """Values that fit the text's ``$n`` and carry no secret (a statement naming a password keeps none)."""
+def _own_values(sql: str, params: tuple | None) -> tuple[str, list] | None:
+    """The logged text with its literals as ``$n`` after the bound ones, and all the values; None
+    when they do not fit together or may carry a secret (a statement naming a password keeps none)."""
+    from qprof.pgtext import parametrize
+
     if "password" in sql.lower():
-        return False
+        return None
     try:
-        return sqltext.placeholder_count(sql) == len(params)
+        if sqltext.placeholder_count(sql) != len(params or ()):
+            return None
     except QprofError:
-        return False
+        return None
+    found = parametrize(sql.strip().rstrip(";").strip())
+    if found is None:
+        return None
+    text, literals = found
+    return text, [*(params or ()), *literals]
 
 
 def question_marks_to_dollars(sql: str) -> str:
