@@ -143,6 +143,7 @@ def plannable(sql: str) -> Plannable:
     tree = _parse(text)
     if tree is None:
         return Plannable(text, numbers, tuple(changes))
+    textual = tuple(changes)  # spacing and renumbering: kept even if the rewrite below is undone
     edits: list[tuple[int, int, str]] = []
     params = {p.start: p for p in _params(text, tokens)}
     for node in _walk(tree):
@@ -150,10 +151,10 @@ def plannable(sql: str) -> Plannable:
         edits += _extract(node, params, tokens, changes)
         edits += _any_array(text, node, params, tokens, changes)
     if not edits:
-        return Plannable(text, numbers, tuple(changes))
+        return Plannable(text, numbers, textual)
     rewritten = _apply(text, edits)
     if _parse(rewritten) is None:  # never hand back worse text than we got
-        return Plannable(text, numbers, tuple(changes[:1] if spaced != sql else []))
+        return Plannable(text, numbers, textual)
     return Plannable(rewritten, numbers, tuple(changes))
 
 

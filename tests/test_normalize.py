@@ -278,3 +278,13 @@ def test_log_workload_keeps_the_bound_values(cli, pg_cluster, norm_dsn: str, tmp
     assert statement.params == ["4242", "2026-01-02"]
     doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--log", log)
     assert "customer_id" in [r["columns"][0] for r in doc["recommendations"]]
+
+
+def test_unspaced_in_lists_on_sqlite_too(cli, sample_sqlite, tmp_path) -> None:
+    workload = tmp_path / "w.sql"
+    workload.write_text("-- name: few_customers\n-- params: [3, 5, 7]\nSELECT id FROM orders WHERE customer_id IN ($1,$2,$3);\n")
+    doc = cli.json("advise", "-d", sample_sqlite, "--no-write", "--workload", workload)
+    assert not doc["skipped"]
+    assert [(r["columns"], [s["name"] for s in r["statements"]]) for r in doc["recommendations"]] == [
+        (["customer_id"], ["few_customers"])
+    ]

@@ -124,9 +124,12 @@ def from_workload_paths(paths: Iterable[Path | str]) -> list[AdviseStatement]:
 
 
 def from_sql_texts(texts: Sequence[str]) -> list[AdviseStatement]:
+    """``--sql`` statements, weight 1; ``IN ($1,$2)`` spaced as in workload files (any engine)."""
+    from qprof.pgtext import space_placeholders
+
     statements = []
     for number, text in enumerate(texts, start=1):
-        text = text.strip().rstrip(";").strip()
+        text = space_placeholders(text.strip().rstrip(";").strip())
         if not text:
             raise BadInput(f"--sql #{number} is empty")
         statements.append(AdviseStatement(key=f"sql_{number}", sql=text, name=f"sql_{number}", source="--sql"))
