@@ -8,6 +8,7 @@ index them, and list what it still cannot cost with its share of the workload's 
 from __future__ import annotations
 
 import datetime
+import json
 import re
 
 import psycopg
@@ -230,8 +231,10 @@ def test_explain_queryid_says_what_failed_and_what_to_try(cli, norm_dsn: str) ->
     assert done["statements"][0]["generic_plan"] and done["statements"][0]["sql"].endswith("> $1 - $2::interval")
     # the normalized interval entry itself now explains (generic plan)
     interval_id, _ = _normalized(norm_dsn, "now() - interval $")
-    done = cli.json("explain", "-d", norm_dsn, "--queryid", interval_id)
-    assert "$1::interval" in done["statements"][0]["sql"]
+    result = cli("explain", "-d", norm_dsn, "--queryid", interval_id, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "$1::interval" in json.loads(result.stdout)["statements"][0]["sql"]
+    assert f"queryid {interval_id}: rewritten so PREPARE accepts it: interval $1 → $1::interval" in result.stderr
 
 
 def test_a_huge_placeholder_number_plans_at_once(cli, norm_dsn: str) -> None:

@@ -15,7 +15,7 @@ from qprof import sqltext
 from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
 from qprof.config import load_config
 from qprof.errors import BadInput, QprofError
-from qprof.output import OutputFormat, console, emit, render_json, warn
+from qprof.output import OutputFormat, console, emit, note, render_json, warn
 from qprof.plans.model import Plan
 from qprof.plans.postgres import check_explainable, clean_sql
 from qprof.runner import Skipped
@@ -55,6 +55,8 @@ def _plannable(items: list[ExplainItem]) -> list[ExplainItem]:
     for item in items:
         rewritten = plannable(item.sql)
         item.sql, item.params = rewritten.sql, rewritten.params(item.params)
+        if rewritten.changes:
+            note(f"{item.name}: rewritten so PREPARE accepts it: {'; '.join(sorted(rewritten.changes))}")
     return items
 
 
