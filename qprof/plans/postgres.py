@@ -21,9 +21,13 @@ from qprof.errors import BadInput
 from qprof.plans.model import Plan, PlanNode, fill_exclusive_times
 
 _prepared_names = itertools.count(1)
-# PREPARE retries declaring one parameter numeric at a time (see _prepare): bounded, so a
+# PREPARE retries declaring one parameter's type at a time (see _prepare): bounded, so a
 # statement with thousands of parameters fails in a few round trips instead of stalling.
 MAX_TYPE_RETRIES = 16
+# The PREPARE variant (text after the statement name) that worked for a statement text: the
+# advisor plans the same text hundreds of times; it should not fail and retry each time.
+_VARIANTS: dict[str, str] = {}
+_MAX_VARIANTS = 4096
 
 _BUFFER_KEYS = {
     "Shared Hit Blocks": "shared_hit",
@@ -248,6 +252,9 @@ def _prepare(target: Any, name: str, sql: str, count: int) -> None:
     """
     from qprof.errors import QprofError
 
+    known = _VARIANTS.get(sql)
+    if known is not None and _prepared(target, f"PREPARE {name}{known}"):
+        return
     try:
         with target.conn.transaction():
             target.fetch_all(f"PREPARE {name} AS {sql}", what="PREPARE")
@@ -255,14 +262,18 @@ def _prepare(target: Any, name: str, sql: str, count: int) -> None:
     except QprofError as first:
         failure = first
     retyped = _typed_arrays(sql, failure.message)
-    if retyped is not None and _prepared(target, f"PREPARE {name} AS {retyped}"):
-        return
+    variants = [f" AS {retyped}"] if retyped is not None else []
     for declared in [*_operand_types(failure.message), "numeric"]:
         for position in range(min(count, MAX_TYPE_RETRIES)):
             types = ["unknown"] * count
             types[position] = declared
-            if _prepared(target, f"PREPARE {name}({', '.join(types)}) AS {sql}"):
-                return
+            variants.append(f"({', '.join(types)}) AS {sql}")
+    for variant in variants:
+        if _prepared(target, f"PREPARE {name}{variant}"):
+            if len(_VARIANTS) >= _MAX_VARIANTS:
+                _VARIANTS.clear()
+            _VARIANTS[sql] = variant
+            return
     raise failure
 
 
