@@ -4,7 +4,8 @@ pg_stat_statements stores ``WHERE customer_id = $1``; running that needs a value
 one (0, NULL) finds no rows and times nothing. So each ``$n`` is traced, in the parsed
 statement, to the column it is compared with (``col = $1``, ``$1 < col``, ``col IN ($1, $2)``,
 ``col BETWEEN $1 AND $2``, ``SET col = $1``, ``INSERT … (col) VALUES ($1)``, ``col + $1``;
-``LIMIT``/``OFFSET`` get small defaults), and a value is drawn from the data itself:
+``LIMIT``/``OFFSET`` get defaults that do not understate, see below), and a value is drawn from
+the data itself:
 
 * PostgreSQL: the column's ``pg_stats`` (the most common value for equality, histogram bounds
   for ranges so that lower bounds stay below upper ones), else a ``TABLESAMPLE`` row, else any row;
@@ -12,6 +13,12 @@ statement, to the column it is compared with (``col = $1``, ``$1 < col``, ``col 
 
 When any parameter cannot be traced to a column, :func:`infer_parameters` returns None and the
 caller falls back to a generic plan (estimates only).
+
+``LIMIT $n`` gets 10 rows. ``OFFSET $n`` must not make the statement look cheaper than it runs
+(OFFSET 0 once understated a pagination query 33×): on PostgreSQL it gets 10 % of the rows the
+statement yields without LIMIT/OFFSET, as the planner estimates them — PostgreSQL's own
+assumption for an OFFSET it cannot see (``preprocess_limit``); the source says so with the
+figures. SQLite, which has no estimates, keeps OFFSET 0 and says so.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from qprof import sqltext
 from qprof.errors import QprofError
 
 DEFAULT_LIMIT = 10
-DEFAULT_OFFSET = 0
+DEFAULT_OFFSET = 0  # SQLite, or when the planner gives no estimate
+OFFSET_FRACTION = 0.10  # of the rows without LIMIT/OFFSET: PostgreSQL's guess for an unknown OFFSET
 # Quantiles for range bounds: a lower bound sits below an upper one on the same column.
 LOWER_QUANTILE = 0.45
 UPPER_QUANTILE = 0.55
@@ -81,6 +89,14 @@ def infer_parameters(target: Any, sql: str) -> InferredParams | None:
     count = sqltext.placeholder_count(sql)
     if count == 0:
         return InferredParams([], [])
+    if target.engine == "postgresql":
+        # ``interval $3`` reads as INTERVAL '3' in sqlglot, losing the parameter: trace the cast form.
+        from qprof.pgtext import plannable
+
+        rewritten = plannable(sql)
+        if rewritten.numbers:
+            return None  # gaps in the numbering (``$70000``): the generic plan of the dense form
+        sql = rewritten.sql
     tree = sqltext.parse(sql, "postgresql")
     needs = _trace(tree, count)
     if needs is None:
@@ -105,7 +121,37 @@ def infer_parameters(target: Any, sql: str) -> InferredParams | None:
         value, source = drawn
         values.append(value)
         sources.append(source)
+    offsets = [need.number - 1 for need in needs if need.constant_source.startswith("OFFSET")]
+    if offsets and target.engine == "postgresql":
+        _offset_guess(target, sql, needs, values, sources, offsets)
     return InferredParams(values, sources)
+
+
+def _offset_guess(
+    target: Any, sql: str, needs: list[_Need], values: list[Any], sources: list[str], offsets: list[int]
+) -> None:
+    """OFFSET = 10 % of the rows the statement yields without LIMIT/OFFSET (planner estimate)."""
+    from qprof.plans.postgres import explain_postgres
+
+    unlimited = list(values)
+    for need in needs:
+        if need.constant_source.startswith(("LIMIT", "OFFSET")):
+            unlimited[need.number - 1] = None  # LIMIT NULL: no limit; OFFSET NULL: none
+    try:
+        plan = explain_postgres(target, sql, unlimited, analyze=False)
+    except QprofError:  # explain_postgres rolls its own transaction back: the session stays usable
+        return
+    node = plan.root
+    while node.node_type == "Limit" and node.children:
+        node = node.children[0]
+    rows = int(node.plan_rows or 0)
+    guess = int(rows * OFFSET_FRACTION)
+    for index in offsets:
+        values[index] = guess
+        sources[index] = (
+            f"OFFSET {guess:,}: {OFFSET_FRACTION:.0%} of the {rows:,} rows estimated without LIMIT/OFFSET "
+            "(PostgreSQL's own guess for an OFFSET it cannot see)"
+        )
 
 
 def _number(node: exp.Expression) -> int | None:

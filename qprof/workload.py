@@ -51,7 +51,14 @@ class _Block:
 
 
 def split_statements(text: str) -> list[str]:
-    """Split SQL on top-level semicolons (sqlglot's tokenizer knows strings, comments and $$ bodies)."""
+    """Split SQL on top-level semicolons (sqlglot's tokenizer knows strings, comments and $$ bodies).
+
+    ``IN ($1,$2)`` is spaced first (``$1, $2``): sqlglot's tokenizer rejects ``$1,$2``, which
+    would otherwise reject the whole file.
+    """
+    from qprof.pgtext import space_placeholders
+
+    text = space_placeholders(text)
     try:
         tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(text)
     except TokenError as exc:

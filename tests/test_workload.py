@@ -68,3 +68,10 @@ def test_unknown_name_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "empty.sql").write_text("-- nothing here\n")
     with pytest.raises(BadInput, match="no SQL statements"):
         load_workload(tmp_path / "empty.sql")
+
+
+def test_unspaced_in_lists_do_not_reject_the_file() -> None:
+    """sqlglot's tokenizer rejects `$1,$2`; pg_stat_statements spaces them, hand-written files may not."""
+    text = "-- name: a\nSELECT * FROM t WHERE x IN ($1,$2,$3);\n-- name: b\nSELECT '$1,$2' FROM t WHERE y = $1;\n"
+    statements = parse_workload_text(text, "w.sql")
+    assert [s.sql for s in statements] == ["SELECT * FROM t WHERE x IN ($1, $2, $3)", "SELECT '$1,$2' FROM t WHERE y = $1"]

@@ -16,17 +16,81 @@ from qprof.advise.candidates import Analyzer, Candidate, candidates_for
 from qprof.advise.catalog import Catalog, load_catalog
 from qprof.advise.selection import Selection, select_indexes
 from qprof.advise.whatif import WhatIf, make_whatif
-from qprof.advise.workload_source import AdviseStatement
+from qprof.advise.workload_source import AdviseStatement, make_plannable
 from qprof.errors import QprofError
+
+
+NOTHING_TO_INDEX = ("no tables", "only catalog tables")
 
 
 @dataclass
 class Skip:
+    """A statement the advisor could not use, why, and how much of the workload it stands for."""
+
     statement: str
     reason: str
+    key: str | None = None
+    queryid: str | None = None
+    name: str | None = None
+    calls: int = 0
+    total_ms: float | None = None  # calls × mean time, when the source measured it
+    share: float | None = None  # of the workload's time (or calls, see SkippedSummary.basis)
 
-    def to_dict(self) -> dict[str, str]:
-        return {"statement": self.statement, "reason": self.reason}
+    @property
+    def nothing_to_index(self) -> bool:
+        """Skipped because there is no user table to index (``SELECT 1``, catalog queries), not a failure."""
+        return self.reason in NOTHING_TO_INDEX or self.reason.endswith(": nothing to index")
+
+    @classmethod
+    def of(cls, statement: AdviseStatement, reason: str) -> Skip:
+        return cls(statement.sql, reason, statement.key, statement.queryid, statement.name, statement.calls,
+                   statement.total_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "statement": self.statement, "reason": self.reason, "key": self.key, "queryid": self.queryid,
+            "name": self.name, "calls": self.calls,
+            "total_ms": round(self.total_ms, 3) if self.total_ms is not None else None,
+            "share": round(self.share, 4) if self.share is not None else None,
+            "not_costed": not self.nothing_to_index,
+        }
+
+
+@dataclass
+class SkippedSummary:
+    """How much of the workload the advice does not cover: statements skipped and their share."""
+
+    count: int  # statements that could not be costed (nothing-to-index skips are not counted)
+    total: int
+    share: float | None  # 0..1 of the workload's time (basis "time") or calls (basis "calls")
+    basis: str  # "time" when every statement has a measured time, else "calls"
+    nothing_to_index: int = 0
+
+    def headline(self) -> str:
+        """"3 of 40 statements skipped — 48.7 % of the workload's time — see below"."""
+        what = "time" if self.basis == "time" else "calls"
+        share = f" — {self.share * 100:.1f} % of the workload's {what}" if self.share is not None else ""
+        noun = "statement" if self.total == 1 else "statements"
+        return f"{self.count} of {self.total} {noun} skipped{share} — not costed, no index advised for them; see below"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "statements": self.total,
+                "share": round(self.share, 4) if self.share is not None else None, "basis": self.basis,
+                "nothing_to_index": self.nothing_to_index, "message": self.headline() if self.count else None}
+
+
+def skipped_summary(statements: Sequence[AdviseStatement], skipped: list[Skip]) -> SkippedSummary:
+    """Give each skip its share of the workload (time when measured for all, else calls)."""
+    timed = all(s.total_ms is not None for s in statements)
+    basis = "time" if timed and statements else "calls"
+    total = sum((s.total_ms or 0.0) if basis == "time" else s.weight for s in statements)
+    for skip in skipped:
+        part = (skip.total_ms or 0.0) if basis == "time" else float(max(skip.calls, 1))
+        skip.share = part / total if total > 0 else None
+    failed = [skip for skip in skipped if not skip.nothing_to_index]
+    share = sum(skip.share or 0.0 for skip in failed) if total > 0 else None
+    skipped.sort(key=lambda skip: (skip.nothing_to_index, -(skip.share or 0.0)))
+    return SkippedSummary(len(failed), len(statements), share, basis, len(skipped) - len(failed))
 
 
 @dataclass
@@ -42,6 +106,7 @@ class Advice:
     cache_hits: int
     seconds: float
     by_key: dict[str, AdviseStatement] = field(default_factory=dict)
+    skipped_summary: SkippedSummary | None = None
 
     def recommendations(self) -> list[Candidate]:
         return list(self.selection.chosen)
@@ -56,7 +121,7 @@ def analyze_statements(
         try:
             analysis = Analyzer(catalog).analyze(statement.sql)
         except QprofError as exc:
-            skipped.append(Skip(statement.sql, _reason(exc.message)))
+            skipped.append(Skip.of(statement, _reason(exc.message)))
             continue
         statement.analysis = analysis
         statement.tables = frozenset(analysis.tables)
@@ -66,7 +131,7 @@ def analyze_statements(
 
 
 def _reason(message: str) -> str:
-    if message.startswith("cannot parse") or message.startswith("cannot tokenize") or message == "empty statement":
+    if message.startswith(("cannot parse", "cannot tokenize")) or message == "empty statement":
         return f"unparseable: {message}"
     return message
 
@@ -87,8 +152,9 @@ def advise(
 ) -> Advice:
     started = time.perf_counter()
     catalog = catalog or load_catalog(target)
-    skipped: list[Skip] = []
-    usable = analyze_statements(catalog, statements, skipped)
+    skipped = [Skip.of(s, reason) for s, reason in make_plannable(statements, target.engine)]
+    failed = {skip.key for skip in skipped}
+    usable = analyze_statements(catalog, [s for s in statements if s.key not in failed], skipped)
     whatif = make_whatif(target, catalog, whatif_mode, lock_timeout=lock_timeout, warn=warn)
     try:
         costed = _baseline(whatif, usable, skipped)
@@ -110,6 +176,7 @@ def advise(
         cache_hits=whatif.cache_hits,
         seconds=time.perf_counter() - started,
         by_key={s.key: s for s in costed},
+        skipped_summary=skipped_summary(statements, skipped),
     )
 
 
@@ -121,7 +188,7 @@ def _baseline(whatif: WhatIf, statements: list[AdviseStatement], skipped: list[S
             whatif.cost(statement, ())
         except QprofError as exc:
             _recover(whatif)
-            skipped.append(Skip(statement.sql, f"explain failed: {exc.message}"))
+            skipped.append(Skip.of(statement, f"explain failed: {exc.message}"))
             continue
         costed.append(statement)
     return costed

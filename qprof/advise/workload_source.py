@@ -4,7 +4,13 @@
   least ``--min-calls`` calls and ``--min-mean-ms`` mean time; weight = calls.
 * ``--workload PATH`` files or folders of SQL: weight 1 unless ``-- calls: N`` says otherwise.
 * ``--sql "…"`` (repeatable): weight 1.
-* ``--log FILE`` (PostgreSQL server logs), when the log parser is available.
+* ``--log FILE`` (PostgreSQL server logs): weight = executions; a statement the application
+  sent with bind parameters keeps the first logged values (the workload's own, preferred to
+  guesses from pg_stats).
+
+On PostgreSQL, :func:`make_plannable` rewrites the normalized text these sources give
+(``interval $3``, ``$70000``, ``ANY(ARRAY[$1, $2])`` …) into text PREPARE accepts, before the
+advisor analyzes, costs or times anything (:mod:`qprof.pgtext`).
 """
 
 from __future__ import annotations
@@ -43,6 +49,33 @@ class AdviseStatement:
     @property
     def weight(self) -> float:
         return float(max(self.calls, 1))
+
+    @property
+    def total_ms(self) -> float | None:
+        """Time the workload spent in it (calls × mean), when the source measured it."""
+        return self.calls * self.mean_ms if self.mean_ms is not None else None
+
+
+def make_plannable(statements: Sequence[AdviseStatement], engine: str) -> list[tuple[AdviseStatement, str]]:
+    """Rewrite PostgreSQL statements in place so PREPARE accepts them; their values follow any renumbering.
+
+    Returns the statements that cannot be planned at all, each with the reason (more
+    parameters than PostgreSQL binds). SQLite statements are left as they are.
+    """
+    from qprof.pgtext import plannable
+
+    if engine != "postgresql":
+        return []
+    failed = []
+    for statement in statements:
+        try:
+            rewritten = plannable(statement.sql)
+        except BadInput as exc:
+            failed.append((statement, exc.message))
+            continue
+        statement.sql = rewritten.sql
+        statement.params = rewritten.params(statement.params)
+    return failed
 
 
 def from_pg_stat_statements(
@@ -91,9 +124,12 @@ def from_workload_paths(paths: Iterable[Path | str]) -> list[AdviseStatement]:
 
 
 def from_sql_texts(texts: Sequence[str]) -> list[AdviseStatement]:
+    """``--sql`` statements, weight 1; ``IN ($1,$2)`` spaced as in workload files (any engine)."""
+    from qprof.pgtext import space_placeholders
+
     statements = []
     for number, text in enumerate(texts, start=1):
-        text = text.strip().rstrip(";").strip()
+        text = space_placeholders(text.strip().rstrip(";").strip())
         if not text:
             raise BadInput(f"--sql #{number} is empty")
         statements.append(AdviseStatement(key=f"sql_{number}", sql=text, name=f"sql_{number}", source="--sql"))
@@ -101,16 +137,60 @@ def from_sql_texts(texts: Sequence[str]) -> list[AdviseStatement]:
 
 
 def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseStatement]:
-    """Statements found in PostgreSQL server logs (normalized, weight = executions seen)."""
-    from qprof.nplusone.logparse import workload_from_logs
+    """Statements found in PostgreSQL server logs, grouped by fingerprint, weight = executions seen.
 
+    Each is costed with the values its first logged execution ran with — the workload's own,
+    preferred to guesses from pg_stats: bound parameters (``DETAIL: parameters: $1 = '…'``) and
+    the literals of the text, which become ``$n`` too (:func:`qprof.pgtext.parametrize`), so no
+    value appears in the text qprof prints. A statement naming a password, or one PostgreSQL's
+    parser rejects, keeps the fingerprint (``?`` → ``$n``) and gets a generic plan. Logged
+    durations give its mean time.
+    """
+    from qprof.nplusone.fingerprint import fingerprint
+    from qprof.nplusone.logparse import iter_log_statements
+
+    counts: dict[str, int] = {}
+    durations: dict[str, list[float]] = {}
+    bound: dict[str, tuple[str, list] | None] = {}
+    for logged in iter_log_statements([Path(p) for p in paths], prefix):
+        key = fingerprint(logged.sql)
+        counts[key] = counts.get(key, 0) + 1
+        if logged.duration_ms is not None:
+            durations.setdefault(key, [0.0, 0])[0] += logged.duration_ms  # type: ignore[index]
+            durations[key][1] += 1
+        if key not in bound:
+            bound[key] = _own_values(logged.sql, logged.params)
     statements = []
-    for number, (text, count) in enumerate(workload_from_logs([Path(p) for p in paths], prefix=prefix), start=1):
+    for number, (key, count) in enumerate(sorted(counts.items(), key=lambda item: -item[1]), start=1):
         name = f"log_{number}"
+        sql, params = bound.get(key) or (question_marks_to_dollars(key), None)
+        total, timed = durations.get(key, (0.0, 0))
         statements.append(
-            AdviseStatement(key=name, sql=question_marks_to_dollars(text), calls=int(count), name=name, source="log")
+            AdviseStatement(
+                key=name, sql=sql, calls=int(count), params=params, name=name, source="log",
+                mean_ms=total / timed if timed else None,
+            )
         )
     return statements
+
+
+def _own_values(sql: str, params: tuple | None) -> tuple[str, list] | None:
+    """The logged text with its literals as ``$n`` after the bound ones, and all the values; None
+    when they do not fit together or may carry a secret (a statement naming a password keeps none)."""
+    from qprof.pgtext import parametrize
+
+    if "password" in sql.lower():
+        return None
+    try:
+        if sqltext.placeholder_count(sql) != len(params or ()):
+            return None
+    except QprofError:
+        return None
+    found = parametrize(sql.strip().rstrip(";").strip())
+    if found is None:
+        return None
+    text, literals = found
+    return text, [*(params or ()), *literals]
 
 
 def question_marks_to_dollars(sql: str) -> str:

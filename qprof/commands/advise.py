@@ -13,8 +13,8 @@ import typer
 
 from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
 from qprof.errors import BadInput, QprofError
+from qprof.output import Column, OutputFormat, console, emit, emit_listing, note, num, size, warn
 from qprof.sqltext import one_line
-from qprof.output import Column, OutputFormat, console, emit_listing, note, num, size, warn
 from qprof.units import parse_duration, parse_percent, parse_size
 
 
@@ -251,6 +251,7 @@ def advise(
     weighted_before = sum(s.weight * advice.selection.cost_before[s.key] for s in advice.statements)
     weighted_after = sum(s.weight * advice.selection.cost_after[s.key] for s in advice.statements)
     document = {
+        "skipped_summary": advice.skipped_summary.to_dict() if advice.skipped_summary else None,
         "recommendations": [r.to_dict() for r in recs],
         "skipped": [s.to_dict() for s in advice.skipped],
         "summary": {
@@ -287,8 +288,11 @@ def advise(
         rows.append(dict(rec, n_statements=len(names), include_text=", ".join(rec["include"]), helps=", ".join(names[:4]) + (" …" if len(names) > 4 else ""),
                          evidence=_cost_pair(rec["statements"]), file=rec["file"] or ""))
     document_rows = dict(document, rows=rows)
-    for item in advice.skipped:
-        warn(f"skipped: {item.reason}: {one_line(item.statement, 80)}")
+    if output == "csv":
+        for item in advice.skipped:
+            warn(f"skipped: {item.reason}: {one_line(item.statement, 80)}")
+    elif advice.skipped_summary and advice.skipped_summary.count and output != "json":
+        emit(advice.skipped_summary.headline() + "\n")
     if output == "json":
         emit_listing(document, "recommendations", COLUMNS, OutputFormat.json)
         _fail_if(failed, leftovers)
@@ -304,15 +308,38 @@ def advise(
     if not rows:
         note(title)
         note("no index to recommend: every statement is served already, or nothing saves at least " + f"{gain:.0%}")
+        _emit_skipped(advice.skipped, output)
         _fail_if(failed, leftovers)
         return
     emit_listing(document_rows, "rows", COLUMNS, OutputFormat(output), title=title)
+    _emit_skipped(advice.skipped, output)
     if files:
         note(f"wrote {len(files)} migration file(s) ({mformat}) to {out}" + (f"; chart {chart}" if chart else ""))
     if applied:
         for entry in applied:
             note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
     _fail_if(failed, leftovers)
+
+
+def _emit_skipped(skipped: list, output: str) -> None:
+    """The statements advice does not cover, largest share first, each with what to try."""
+    if not skipped or output not in ("table", "markdown"):
+        return
+    quiet = [item for item in skipped if item.nothing_to_index]
+    failed = [item for item in skipped if not item.nothing_to_index]
+    lines = ["", "skipped statements (share of the workload · statement · why):"] if failed else [""]
+    for item in failed:
+        share = f"{item.share * 100:5.1f} %" if item.share is not None else "    ? %"
+        label = item.name or (f"queryid {item.queryid}" if item.queryid else item.key or "")
+        measured = f"{item.calls:,} calls" + (f", {item.total_ms:,.0f} ms" if item.total_ms is not None else "")
+        lines.append(f"  {share}  {label} ({measured}): {one_line(item.statement, 100)}")
+        lines.append(f"           {item.reason}")
+        if item.queryid and not item.reason.startswith("table missing"):
+            lines.append(f"           try: qprof explain --queryid {item.queryid}, or --sql with literal values")
+    if quiet:
+        lines.append(f"{'  and ' if failed else ''}{len(quiet)} statement(s) with no table to index left out "
+                     "(catalog queries, SELECT 1, DDL …)")
+    emit("\n".join(lines) + "\n")
 
 
 def _positive_duration(option: str, text: str) -> float:

@@ -15,7 +15,7 @@ from qprof import sqltext
 from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
 from qprof.config import load_config
 from qprof.errors import BadInput, QprofError
-from qprof.output import OutputFormat, console, emit, render_json, warn
+from qprof.output import OutputFormat, console, emit, note, render_json, warn
 from qprof.plans.model import Plan
 from qprof.plans.postgres import check_explainable, clean_sql
 from qprof.runner import Skipped
@@ -44,7 +44,25 @@ def items_from_inputs(
     given = [x for x in (workload, sql, queryid) if x is not None]
     if len(given) > 1:
         raise BadInput("give one of: a workload file, --sql, --queryid (or SQL on stdin)")
-    params = _params(params_json)
+    items = _items(target, workload, sql, queryid, _params(params_json))
+    return _plannable(items) if target.engine == "postgresql" else items
+
+
+def _plannable(items: list[ExplainItem]) -> list[ExplainItem]:
+    """pg_stat_statements/log text as PREPARE accepts it (``interval $3`` → ``$3::interval``, ``$70000`` → ``$1``)."""
+    from qprof.pgtext import plannable
+
+    for item in items:
+        rewritten = plannable(item.sql)
+        item.sql, item.params = rewritten.sql, rewritten.params(item.params)
+        if rewritten.changes:
+            note(f"{item.name}: rewritten so PREPARE accepts it: {'; '.join(sorted(rewritten.changes))}")
+    return items
+
+
+def _items(
+    target: Target, workload: str | None, sql: str | None, queryid: str | None, params: list[Any] | None
+) -> list[ExplainItem]:
     if sql is not None:
         return [_single("sql", sql, params, "--sql")]
     if queryid is not None:
@@ -114,6 +132,21 @@ def _from_queryid(target: Target, queryid: str, params: list[Any] | None) -> Exp
         f"no statement with queryid {queryid} in pg_stat_statements of database {target.database_name!r}",
         hint="list them with: qprof top --format json | jq '.statements[].queryid'",
     )
+
+
+def _queryid_failure(item: ExplainItem, exc: QprofError) -> QprofError:
+    """What failed on a pg_stat_statements entry, and what to try: its text has ``$n`` where the
+    constants were, so the values are the part qprof may lack."""
+    text = item.sql  # already rewritten as PREPARE accepts it (see _plannable)
+    if "does not exist" in exc.message and "relation" in exc.message:
+        advice = ("the statement's table is not in this database (dropped or renamed since pg_stat_statements "
+                  "recorded it?), or not on this role's search_path")
+    else:
+        advice = ("pg_stat_statements keeps the text with $n where the constants were — try it with literal values: "
+                  f"qprof explain --sql {sqltext.one_line(text, 200)!r} (the $n replaced by real values), "
+                  "or give them with --params '[…]'")
+    return type(exc)(f"{item.name} could not be explained: {exc.message}",
+                     hint=(exc.hint + "; " if exc.hint else "") + advice)
 
 
 @dataclass
@@ -333,7 +366,7 @@ def explain_command(
                     done.append(explain_item(target, item, analyze=analyze, runs=runs, rules_config=rules, table_rows=table_rows))
             except QprofError as exc:
                 if len(items) == 1:
-                    raise
+                    raise _queryid_failure(item, exc) if queryid is not None else exc from None
                 skipped.append(Skipped(item.name, exc.message))
                 warn(f"skipped {item.name}: {exc.message}")
     for result in done:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from qprof import sqltext
@@ -20,6 +21,13 @@ from qprof.errors import BadInput
 from qprof.plans.model import Plan, PlanNode, fill_exclusive_times
 
 _prepared_names = itertools.count(1)
+# PREPARE retries declaring one parameter's type at a time (see _prepare): bounded, so a
+# statement with thousands of parameters fails in a few round trips instead of stalling.
+MAX_TYPE_RETRIES = 16
+# The PREPARE variant (text after the statement name) that worked for a statement text: the
+# advisor plans the same text hundreds of times; it should not fail and retry each time.
+_VARIANTS: dict[str, str] = {}
+_MAX_VARIANTS = 4096
 
 _BUFFER_KEYS = {
     "Shared Hit Blocks": "shared_hit",
@@ -62,6 +70,15 @@ _EXTRA_KEYS = (
 def clean_sql(sql: str) -> str:
     """The statement without surrounding whitespace and trailing semicolons."""
     return sql.strip().rstrip(";").strip()
+
+
+def _plannable(sql: str, params: list | None) -> tuple[str, list | None]:
+    """The statement as PREPARE accepts it (typed literals as casts, dense numbering; see
+    :mod:`qprof.pgtext`) and its values in that numbering."""
+    from qprof.pgtext import plannable
+
+    rewritten = plannable(clean_sql(sql))
+    return rewritten.sql, rewritten.params(params)
 
 
 def check_explainable(sql: str, engine: str = "postgresql") -> bool:
@@ -177,7 +194,7 @@ def explain_postgres(
     the QprofError subclasses of :func:`qprof.targets.postgres.translate_error` (a timeout is a
     StatementFailed).
     """
-    sql = clean_sql(sql)
+    sql, params = _plannable(sql, params)
     modifying = check_explainable(sql)
     count = sqltext.placeholder_count(sql)
     if count and (generic or params is None):
@@ -224,29 +241,81 @@ def _generic_plan(target: Any, sql: str, count: int) -> Plan:
 def _prepare(target: Any, name: str, sql: str, count: int) -> None:
     """PREPARE, helping PostgreSQL with a parameter it types badly.
 
-    pg_stat_statements turns ``sum(CASE WHEN … THEN 1 ELSE 0 END)`` into ``… THEN $2 ELSE $3``;
-    an untyped ``$2`` there resolves to text and ``sum(text)`` does not exist. When the plain
-    PREPARE fails, each parameter in turn is declared numeric (the others stay ``unknown``, i.e.
-    inferred as before) until one version prepares.
+    An array of placeholders compared with an array column (``tags && ARRAY[$1, $2]``) is cast to
+    the column's array type, which PostgreSQL's error names. Otherwise each parameter in turn is
+    declared with a type (the others stay ``unknown``, i.e. inferred as before) until one version
+    prepares: first the types the error names (``created_at > $1 - interval $2`` types ``$1`` as
+    an interval, and ``timestamp with time zone > interval`` does not exist: ``$1`` is the
+    timestamp), then numeric (pg_stat_statements turns ``sum(CASE WHEN … THEN 1 ELSE 0 END)``
+    into ``… THEN $2 ELSE $3``; an untyped ``$2`` there resolves to text and ``sum(text)`` does
+    not exist). At most MAX_TYPE_RETRIES positions per type: bounded round trips.
     """
     from qprof.errors import QprofError
 
+    known = _VARIANTS.get(sql)
+    if known is not None and _prepared(target, f"PREPARE {name}{known}"):
+        return
     try:
         with target.conn.transaction():
             target.fetch_all(f"PREPARE {name} AS {sql}", what="PREPARE")
         return
     except QprofError as first:
         failure = first
-    for position in range(count):
-        types = ["unknown"] * count
-        types[position] = "numeric"
-        try:
-            with target.conn.transaction():
-                target.fetch_all(f"PREPARE {name}({', '.join(types)}) AS {sql}", what="PREPARE")
+    retyped = _typed_arrays(sql, failure.message)
+    variants = [f" AS {retyped}"] if retyped is not None else []
+    for declared in [*_operand_types(failure.message), "numeric"]:
+        for position in range(min(count, MAX_TYPE_RETRIES)):
+            types = ["unknown"] * count
+            types[position] = declared
+            variants.append(f"({', '.join(types)}) AS {sql}")
+    for variant in variants:
+        if _prepared(target, f"PREPARE {name}{variant}"):
+            if len(_VARIANTS) >= _MAX_VARIANTS:
+                _VARIANTS.clear()
+            _VARIANTS[sql] = variant
             return
-        except QprofError:
-            continue
     raise failure
+
+
+_OPERATOR_TYPES = re.compile(r"operator does not exist: (?P<left>[\w .]+?) (?P<op>[^\w\s]+) (?P<right>[\w .]+?)$")
+
+
+def _operand_types(message: str) -> list[str]:
+    """The operand types an "operator does not exist" error names (not text/unknown: those are the guesses)."""
+    match = _OPERATOR_TYPES.search(message.strip())
+    if match is None:
+        return []
+    found = [match.group("left").strip(), match.group("right").strip()]
+    return [t for index, t in enumerate(found) if t not in ("text", "unknown") and t not in found[:index]]
+
+
+def _prepared(target: Any, statement: str) -> bool:
+    """Whether this PREPARE variant succeeds (a failure is rolled back to a savepoint)."""
+    from qprof.errors import QprofError
+
+    try:
+        with target.conn.transaction():
+            target.fetch_all(statement, what="PREPARE")
+    except QprofError:
+        return False
+    return True
+
+
+# The type PostgreSQL names for the other side: letters, digits, spaces and dots only (e.g.
+# "character varying[]"), since it is pasted into the statement text.
+_ARRAY_OPERATOR = re.compile(r"operator does not exist: (?P<left>[\w .]+\[\]) \S+ text\[\]")
+
+
+def _typed_arrays(sql: str, message: str) -> str | None:
+    """``tags && ARRAY[$1, $2]``: the array of unknowns became text[]; PostgreSQL's error names the
+    array type on the other side, so cast the placeholder arrays to it. None when that is not the error."""
+    from qprof.pgtext import cast_placeholder_arrays
+
+    match = _ARRAY_OPERATOR.search(message)
+    if match is None:
+        return None
+    retyped = cast_placeholder_arrays(sql, match.group("left"))
+    return retyped if retyped != sql else None
 
 
 def _deallocate(target: Any, name: str) -> None:
@@ -269,7 +338,7 @@ def estimate_cost(target: Any, sql: str) -> float:
     ``$n`` statements get a generic plan. HypoPG's hypothetical indexes are visible to it, which
     is what the index advisor's what-if evaluation relies on.
     """
-    sql = clean_sql(sql)
+    sql, _ = _plannable(sql, None)
     check_explainable(sql)
     count = sqltext.placeholder_count(sql)
     plan = _generic_plan(target, sql, count) if count else explain_postgres(target, sql, analyze=False)

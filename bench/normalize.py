@@ -1,0 +1,101 @@
+"""Benchmark: what making normalized text plannable costs, and that odd placeholders stay bounded.
+
+Reproduce: .venv/bin/python bench/normalize.py [--repeat 5]
+
+1. ``qprof.pgtext.plannable`` per statement on pg_stat_statements-style texts: uncached (each
+   text new) and cached (the advisor's what-if loop asks for the same text again and again).
+2. On a private PostgreSQL cluster (tests/pgcluster.py), a generic-plan cost
+   (``qprof.plans.postgres.estimate_cost``, what every what-if call does) of the same lookup
+   written ``= $1`` (the anchor), ``= $70000`` (once > 90 s: 70,000 PREPARE retries of 70,000
+   parameters), ``IN ($1, …, $5000)`` and ``now() - interval $1`` (once rejected by PREPARE),
+   side by side in one run: median and spread of ``--repeat`` runs, and the ratio to the anchor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from pgcluster import PgCluster  # noqa: E402
+
+TEXTS = [
+    "SELECT count(*), sum(amount) FROM orders WHERE created_at > now() - interval $1",
+    "SELECT id, status FROM orders WHERE customer_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+    "SELECT extract($1 FROM created_at AT TIME ZONE $2) AS h, count(*) FROM orders WHERE created_at > timestamp $3 GROUP BY 1",
+    "SELECT id FROM orders WHERE id = ANY (ARRAY[$1, $2, $3])",
+    "SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.country IN ($1,$2) AND o.created_at >= $3",
+]
+LOOKUPS = {
+    "= $1 (anchor)": "SELECT id FROM orders WHERE customer_id = $1",
+    "= $70000": "SELECT id FROM orders WHERE customer_id = $70000",
+    "IN ($1..$5000)": "SELECT id FROM orders WHERE customer_id IN (" + ", ".join(f"${n}" for n in range(1, 5001)) + ")",
+    "now() - interval $1": "SELECT id FROM orders WHERE created_at > now() - interval $1",
+}
+
+
+def rewrite_cost(repeat: int) -> None:
+    from qprof import pgtext
+
+    uncached, cached = [], []
+    for run in range(repeat):
+        pgtext.plannable.cache_clear()
+        started = time.perf_counter()
+        for i in range(200):
+            for text in TEXTS:
+                pgtext.plannable(f"{text} /* {run}.{i} */")
+        uncached.append((time.perf_counter() - started) / (200 * len(TEXTS)) * 1e6)
+        started = time.perf_counter()
+        for _ in range(200):
+            for text in TEXTS:
+                pgtext.plannable(text)
+        cached.append((time.perf_counter() - started) / (200 * len(TEXTS)) * 1e6)
+    print(f"plannable() per statement, µs: uncached median {statistics.median(uncached):.0f} "
+          f"({min(uncached):.0f}–{max(uncached):.0f}), cached median {statistics.median(cached):.1f} "
+          f"({min(cached):.1f}–{max(cached):.1f})")
+
+
+def planning_cost(repeat: int) -> None:
+    from qprof.conninfo import parse_target
+    from qprof.plans.postgres import estimate_cost
+    from qprof.targets import open_target
+
+    with PgCluster() as cluster:
+        dsn = cluster.create_database("bench")
+        cluster.psql(
+            "CREATE TABLE orders (id int PRIMARY KEY, customer_id int, created_at timestamptz);"
+            "INSERT INTO orders SELECT g, g % 5000, now() - g * interval '1 minute' FROM generate_series(1, 100000) g;"
+            "ANALYZE orders;",
+            dbname="bench",
+        )
+        with open_target(parse_target(dsn)) as target:
+            times: dict[str, list[float]] = {name: [] for name in LOOKUPS}
+            for _ in range(repeat):  # interleaved, so machine noise hits every variant alike
+                for name, sql in LOOKUPS.items():
+                    started = time.perf_counter()
+                    estimate_cost(target, sql)
+                    times[name].append((time.perf_counter() - started) * 1000)
+    anchor = statistics.median(times["= $1 (anchor)"])
+    print(f"\ngeneric-plan cost of one lookup (estimate_cost), ms, {repeat} runs:")
+    print(f"{'statement':<22}{'median':>10}{'min':>10}{'max':>10}{'× anchor':>10}")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"{name:<22}{median:>10.2f}{min(samples):>10.2f}{max(samples):>10.2f}{median / anchor:>10.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print("command: .venv/bin/python bench/normalize.py --repeat", args.repeat)
+    rewrite_cost(args.repeat)
+    planning_cost(args.repeat)
+
+
+if __name__ == "__main__":
+    main()

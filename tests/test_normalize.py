@@ -1,0 +1,293 @@
+"""Every statement costed, or a loud reason: normalized text (pg_stat_statements, server logs) plans.
+
+The statements are run for real so that pg_stat_statements writes its own normalized text
+(``interval $1``, ``date $1``, ``ANY (ARRAY[$1, $2])`` …); advise must cost them all and
+index them, and list what it still cannot cost with its share of the workload's time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+
+import psycopg
+import pytest
+
+from qprof.errors import BadInput
+from qprof.pgtext import MAX_PARAMETERS, cast_placeholder_arrays, parametrize, plannable, space_placeholders
+
+pytestmark = pytest.mark.postgres
+
+SETUP = """
+CREATE TABLE norm_orders (
+    id bigint PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL, amount numeric(12, 2),
+    created_at timestamptz NOT NULL, ship_date date NOT NULL, ref uuid NOT NULL, meta jsonb, tags int[]
+);
+INSERT INTO norm_orders
+SELECT g, 1 + (g * 7919) % 20000, (ARRAY['new', 'paid', 'shipped'])[1 + g % 3], (g % 1000) / 3.0,
+       now() - g * interval '30 seconds', date '2026-01-01' + g % 300, md5(g::text)::uuid,
+       jsonb_build_object('k', g % 100), ARRAY[g % 50, g % 7]
+FROM generate_series(1, 200000) AS g;
+ANALYZE norm_orders;
+"""
+
+# What an application runs, with literals; pg_stat_statements keeps it with $n.
+WORKLOAD = {
+    "interval": "SELECT count(*) FROM norm_orders WHERE created_at > now() - interval '1 hour'",
+    "date": "SELECT count(*) FROM norm_orders WHERE ship_date = date '2026-03-01'",
+    "timestamp": "SELECT id FROM norm_orders WHERE created_at = timestamptz '2026-01-01 10:00:00+00'",
+    "numeric": "SELECT id FROM norm_orders WHERE amount = numeric '12.50' AND customer_id = 7",
+    "uuid": "SELECT id FROM norm_orders WHERE ref = uuid 'c4ca4238-a0b9-3382-8dcc-509a6f75849b'",
+    "jsonb": "SELECT id FROM norm_orders WHERE meta = jsonb '{\"k\": 1}' AND customer_id = 8",
+    "limit_offset": "SELECT id, status FROM norm_orders WHERE customer_id = 42 ORDER BY id LIMIT 20 OFFSET 40",
+    "array": "SELECT id FROM norm_orders WHERE customer_id = ANY (ARRAY[1, 2, 3])",
+    "time_zone": "SELECT created_at AT TIME ZONE 'UTC' FROM norm_orders WHERE customer_id = 9",
+    "extract": "SELECT extract(hour FROM created_at), count(*) FROM norm_orders WHERE ship_date = date '2026-02-01' GROUP BY 1",
+    # ARRAY[$1, $2] is text[]; the PREPARE error names integer[], and the array is cast to it
+    "array_operator": "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[1, 2]",
+}
+# A statement that cannot be costed any more: its table was dropped after it ran (renamed, say).
+UNCOSTABLE = "SELECT count(*) FROM norm_gone WHERE customer_id = 5"
+# One whose function was dropped since: PREPARE fails whatever qprof declares.
+UNPLANNABLE = "SELECT count(*) FROM norm_orders WHERE norm_bucket(customer_id) = 5"
+# One the application binds: pg_stat_statements keeps `created_at > $1 - interval $2`, and PostgreSQL
+# types the untyped $1 from the interval (interval - interval): `timestamptz > interval` does not
+# exist — until $1 is declared with the type the error names.
+BOUND = "SELECT count(*) FROM norm_orders WHERE created_at > %s - interval '1 day'"
+GONE, FUNCTION_GONE, BOUND_TEXT = "FROM norm_gone WHERE", "norm_bucket(customer_id) = $", "> $1 - interval $2"
+
+
+@pytest.fixture(scope="module")
+def norm_dsn(pg_cluster) -> str:
+    dsn = pg_cluster.create_database("normalize", extensions=("pg_stat_statements", "hypopg"))
+    pg_cluster.psql(SETUP, dbname="normalize")
+    dbid = pg_cluster.psql("SELECT oid FROM pg_database WHERE datname = 'normalize'").strip()
+    pg_cluster.psql(f"SELECT pg_stat_statements_reset(0, {dbid}, 0)", dbname="normalize")  # this database only
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(3):
+            for sql in WORKLOAD.values():
+                conn.execute(sql)
+        conn.execute("CREATE TABLE norm_gone AS SELECT * FROM norm_orders")
+        for _ in range(5):
+            conn.execute(UNCOSTABLE)
+        conn.execute("DROP TABLE norm_gone")
+        conn.execute("CREATE FUNCTION norm_bucket(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 % 10'")
+        for _ in range(3):
+            conn.execute(UNPLANNABLE)
+        conn.execute("DROP FUNCTION norm_bucket(int)")
+        for _ in range(2):
+            conn.execute(BOUND, (datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC),))
+    return dsn
+
+
+def _normalized(dsn: str, fragment: str) -> tuple[str, str]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT queryid::text, query FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) AND query LIKE %s AND query NOT LIKE %s",
+            (f"%{fragment}%", "%pg_stat_statements%"),
+        ).fetchone()
+    assert row is not None, fragment
+    return row[0], row[1]
+
+
+# --- the rewrite itself ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("normalized", "plannable_text"),
+    [
+        ("SELECT 1 FROM t WHERE c > now() - interval $3", "SELECT 1 FROM t WHERE c > now() - $1::interval"),
+        ("SELECT 1 FROM t WHERE d = date $1 AND n = numeric $2", "SELECT 1 FROM t WHERE d = $1::date AND n = $2::numeric"),
+        ("SELECT 1 FROM t WHERE z > timestamp with time zone $1", "SELECT 1 FROM t WHERE z > $1::timestamp with time zone"),
+        ("SELECT 1 FROM t WHERE u = uuid $1 AND j @> jsonb $2", "SELECT 1 FROM t WHERE u = $1::uuid AND j @> $2::jsonb"),
+        ("SELECT 1 FROM t WHERE i > interval $1 day", "SELECT 1 FROM t WHERE i > $1::interval day"),
+        ("SELECT 1 FROM t WHERE a IN ($1,$2,$3)", "SELECT 1 FROM t WHERE a IN ($1, $2, $3)"),
+        ("SELECT 1 FROM t WHERE a = ANY (ARRAY[$1, $2])", "SELECT 1 FROM t WHERE a IN ($1, $2)"),
+        ("SELECT 1 FROM t WHERE a <> ALL(ARRAY[$1,$2])", "SELECT 1 FROM t WHERE a NOT IN ($1, $2)"),
+        ("SELECT extract($1 FROM c AT TIME ZONE $2) FROM t", "SELECT date_part($1 , c AT TIME ZONE $2) FROM t"),
+        ("SELECT extract(hour FROM $1)", "SELECT extract(hour FROM $1::timestamptz)"),
+        ("SELECT 1 FROM t WHERE a = $70000", "SELECT 1 FROM t WHERE a = $1"),
+        ("SELECT 1 FROM t ORDER BY a LIMIT $1 OFFSET $2", "SELECT 1 FROM t ORDER BY a LIMIT $1 OFFSET $2"),
+    ],
+)
+def test_normalized_forms_are_rewritten_by_position(normalized: str, plannable_text: str) -> None:
+    assert plannable(normalized).sql == plannable_text
+
+
+def test_literals_and_comments_are_never_touched() -> None:
+    sql = "SELECT 1 FROM t WHERE a IN ($1,$2) AND b = 'date $1,$2' -- interval $2,$1\n"
+    assert plannable(sql).sql == "SELECT 1 FROM t WHERE a IN ($1, $2) AND b = 'date $1,$2' -- interval $2,$1\n"
+    assert space_placeholders("SELECT '$1,$2', $$ x,$1 $$") == "SELECT '$1,$2', $$ x,$1 $$"
+
+
+def test_renumbering_carries_the_values_along() -> None:
+    rewritten = plannable("SELECT 1 FROM t WHERE a = $5 AND b = date $2")
+    assert rewritten.sql == "SELECT 1 FROM t WHERE a = $2 AND b = $1::date"
+    assert rewritten.params(["x", "2026-01-01", "y", "z", 42]) == ["2026-01-01", 42]
+
+
+def test_placeholder_arrays_take_the_type_postgres_names() -> None:
+    sql = "SELECT 1 FROM t WHERE tags && ARRAY[$1, $2] AND x = ANY(ARRAY[$3]::int[]) AND y @> ARRAY[1, $4]"
+    assert cast_placeholder_arrays(sql, "integer[]") == (
+        "SELECT 1 FROM t WHERE tags && ARRAY[$1, $2]::integer[] AND x = ANY(ARRAY[$3]::int[]) AND y @> ARRAY[1, $4]"
+    )
+
+
+def test_more_parameters_than_postgres_binds_is_a_clear_error() -> None:
+    sql = "SELECT 1 WHERE 1 IN (" + ", ".join(f"${n}" for n in range(1, MAX_PARAMETERS + 2)) + ")"
+    with pytest.raises(BadInput, match="PostgreSQL binds at most 65,535"):
+        plannable(sql)
+
+
+def test_logged_literals_become_parameters_with_their_values() -> None:
+    text, values = parametrize(
+        "SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval '1 hour' AND n > -2.5 "
+        "AND s::varchar(20) = E'a\\'b' GROUP BY 1 ORDER BY 2 LIMIT 0"
+    )
+    assert text == ("SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval $2 AND n > $3 "
+                    "AND s::varchar(20) = $4 GROUP BY 1 ORDER BY 2 LIMIT $5")
+    assert values == ["1 hour", "-2.5", "a'b", 0]
+    assert parametrize("UPDATE t SET s = 'x', n = n + 1 WHERE id = 5") == ("UPDATE t SET s = $1, n = n + $2 WHERE id = $3", ["x", 1, 5])
+    assert parametrize("SELEC 1") is None
+
+
+def test_text_the_parser_rejects_comes_back_unchanged() -> None:
+    assert plannable("SELEC x FROM t WHERE a = $1").sql == "SELEC x FROM t WHERE a = $1"
+    assert plannable("SELECT 'unterminated $1").sql == "SELECT 'unterminated $1"
+
+
+# --- on the real cluster -------------------------------------------------------------------------
+
+
+def test_every_normalized_form_from_pg_stat_statements_prepares(norm_dsn: str) -> None:
+    from qprof.conninfo import parse_target
+    from qprof.plans.postgres import estimate_cost
+    from qprof.targets import open_target
+
+    fragments = ["now() - interval $", "date $", "timestamptz $", "numeric $", "uuid $", "jsonb $", "OFFSET $",
+                 "ANY (ARRAY[$", "TIME ZONE $", "extract(", "tags && ARRAY[$"]
+    with open_target(parse_target(norm_dsn)) as target:
+        for fragment in fragments:
+            _, text = _normalized(norm_dsn, fragment)
+            assert estimate_cost(target, text) > 0, text
+
+
+def test_advise_costs_and_indexes_every_normalized_statement(cli, norm_dsn: str) -> None:
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write")
+    failed = {s["queryid"] for s in doc["skipped"] if s["not_costed"]}
+    assert failed == {_normalized(norm_dsn, GONE)[0], _normalized(norm_dsn, FUNCTION_GONE)[0]}
+    helped = {s["queryid"] for rec in doc["recommendations"] for s in rec["statements"]}
+    shapes = {(rec["table"], rec["columns"][0]) for rec in doc["recommendations"]}
+    interval_id, _ = _normalized(norm_dsn, "now() - interval $")
+    assert interval_id in helped  # the statement the issue lost: now costed and indexed
+    assert ("public.norm_orders", "created_at") in shapes
+    for fragment, column in (("date $", "ship_date"), ("uuid $", "ref")):
+        assert _normalized(norm_dsn, fragment)[0] in helped, fragment
+        assert ("public.norm_orders", column) in shapes
+    assert ("public.norm_orders", "customer_id") in shapes  # = ANY (ARRAY[$1, $2, $3]) among others
+    assert doc["summary"]["statements"] == len(WORKLOAD) + 1  # every one of them costed, and BOUND
+    assert _normalized(norm_dsn, BOUND_TEXT)[0] in helped  # $1 declared timestamptz, as the error said
+
+
+def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str) -> None:
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write")
+    summary = doc["skipped_summary"]
+    assert next(iter(doc)) == "skipped_summary"  # first in the document, before the recommendations
+    skips = {s["queryid"]: s for s in doc["skipped"] if s["not_costed"]}
+    gone, unplannable = skips[_normalized(norm_dsn, GONE)[0]], skips[_normalized(norm_dsn, FUNCTION_GONE)[0]]
+    assert summary["count"] == 2 and summary["basis"] == "time"
+    assert 0 < gone["share"] and 0 < unplannable["share"] and summary["share"] == pytest.approx(gone["share"] + unplannable["share"], abs=1e-3)
+    assert gone["calls"] == 5 and gone["reason"] == "table missing: norm_gone"
+    assert unplannable["calls"] == 3 and unplannable["reason"] == "explain failed: PREPARE: function norm_bucket(integer) does not exist"
+    assert [s["queryid"] for s in doc["skipped"]][:2] == sorted(skips, key=lambda q: -skips[q]["share"])  # largest first
+    headline = r"2 of \d+ statements skipped — \d+\.\d % of the workload's time — not costed, no index advised for them; see below"
+    assert re.fullmatch(headline, summary["message"])
+
+    result = cli("advise", "-d", norm_dsn, "--no-write")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(headline, lines[0])  # the first line of the output, before the table
+    block = result.stdout[result.stdout.index("skipped statements"):]
+    assert f"queryid {gone['queryid']} (5 calls" in block and "table missing: norm_gone" in block
+    assert f"queryid {unplannable['queryid']} (3 calls" in block
+    assert f"try: qprof explain --queryid {unplannable['queryid']}, or --sql with literal values" in block
+
+
+def test_explain_queryid_says_what_failed_and_what_to_try(cli, norm_dsn: str) -> None:
+    queryid, _ = _normalized(norm_dsn, FUNCTION_GONE)
+    result = cli("explain", "-d", norm_dsn, "--queryid", queryid)
+    assert result.exit_code == 2
+    assert f"queryid {queryid} could not be explained: PREPARE: function norm_bucket(integer) does not exist" in result.stderr
+    assert "try it with literal values: qprof explain --sql 'SELECT count(*) FROM norm_orders WHERE norm_bucket(customer_id) = $1'" in result.stderr
+    assert "Traceback" not in result.stderr
+    queryid, _ = _normalized(norm_dsn, GONE)
+    result = cli("explain", "-d", norm_dsn, "--queryid", queryid)
+    assert result.exit_code == 2 and 'relation "norm_gone" does not exist' in result.stderr
+    assert "not in this database (dropped or renamed" in result.stderr
+    # the bound statement explains: a generic plan with $1 typed as the error named it
+    done = cli.json("explain", "-d", norm_dsn, "--no-analyze", "--queryid", _normalized(norm_dsn, BOUND_TEXT)[0])
+    assert done["statements"][0]["generic_plan"] and done["statements"][0]["sql"].endswith("> $1 - $2::interval")
+    # the normalized interval entry itself now explains (generic plan)
+    interval_id, _ = _normalized(norm_dsn, "now() - interval $")
+    result = cli("explain", "-d", norm_dsn, "--queryid", interval_id, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "$1::interval" in json.loads(result.stdout)["statements"][0]["sql"]
+    assert f"queryid {interval_id}: rewritten so PREPARE accepts it: interval $1 → $1::interval" in result.stderr
+
+
+def test_a_huge_placeholder_number_plans_at_once(cli, norm_dsn: str) -> None:
+    """`= $70000` once stalled explain for > 90 s (70,000 PREPARE retries of 70,000 parameters)."""
+    done = cli.json("explain", "-d", norm_dsn, "--no-analyze", "--sql", "SELECT id FROM norm_orders WHERE customer_id = $70000")
+    assert done["statements"][0]["sql"].endswith("customer_id = $1")
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--sql", "SELECT id FROM norm_orders WHERE customer_id = $70000")
+    assert [r["columns"] for r in doc["recommendations"]] == [["customer_id"]] and not doc["skipped"]
+
+
+def test_a_workload_file_with_unspaced_in_lists(cli, norm_dsn: str, tmp_path) -> None:
+    workload = tmp_path / "w.sql"
+    workload.write_text(
+        "-- name: by_customers\n-- params: [1, 2, 3]\nSELECT id FROM norm_orders WHERE customer_id IN ($1,$2,$3);\n"
+        "-- name: by_ref\nSELECT id FROM norm_orders WHERE ref = uuid $1;\n"
+    )
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--workload", workload)
+    assert not doc["skipped"]
+    helped = {s["name"]: rec["columns"] for rec in doc["recommendations"] for s in rec["statements"]}
+    assert helped == {"by_customers": ["customer_id"], "by_ref": ["ref"]}
+
+
+def test_log_workload_keeps_the_bound_values(cli, pg_cluster, norm_dsn: str, tmp_path) -> None:
+    """An application binding parameters (extended protocol): advise --log costs it with the logged values."""
+    from qprof.advise.workload_source import from_logs
+
+    pg_cluster.psql("ALTER DATABASE normalize SET log_min_duration_statement = 0")
+    start = pg_cluster.logfile.stat().st_size
+    try:
+        with psycopg.connect(norm_dsn, autocommit=True) as conn:
+            for customer in (4242, 4243):
+                conn.execute("SELECT id FROM norm_orders WHERE customer_id = %s AND ship_date > date '2026-01-02'",
+                             (customer,))
+    finally:
+        pg_cluster.psql("ALTER DATABASE normalize RESET log_min_duration_statement")
+    log = tmp_path / "server.log"
+    with pg_cluster.logfile.open("rb") as handle:
+        handle.seek(start)
+        log.write_bytes(handle.read())
+    (statement,) = [s for s in from_logs([log]) if "norm_orders" in s.sql]
+    assert statement.calls == 2 and statement.mean_ms is not None
+    # the bound value and the literal, both as parameters: the workload's own values, none in the text
+    assert statement.sql == "SELECT id FROM norm_orders WHERE customer_id = $1 AND ship_date > date $2"
+    assert statement.params == ["4242", "2026-01-02"]
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--log", log)
+    assert "customer_id" in [r["columns"][0] for r in doc["recommendations"]]
+
+
+def test_unspaced_in_lists_on_sqlite_too(cli, sample_sqlite, tmp_path) -> None:
+    workload = tmp_path / "w.sql"
+    workload.write_text("-- name: few_customers\n-- params: [3, 5, 7]\nSELECT id FROM orders WHERE customer_id IN ($1,$2,$3);\n")
+    doc = cli.json("advise", "-d", sample_sqlite, "--no-write", "--workload", workload)
+    assert not doc["skipped"]
+    assert [(r["columns"], [s["name"] for s in r["statements"]]) for r in doc["recommendations"]] == [
+        (["customer_id"], ["few_customers"])
+    ]
