@@ -28,11 +28,11 @@ from typing import Any
 
 from qprof.advise.generator import Recommendation, index_name
 from qprof.errors import QprofError, StatementFailed
+from qprof.owntag import OWN_TAG
 from qprof.units import timeout_ms
 
 # pg_try_advisory_lock key: "qprof" in ASCII, so other tools are unlikely to collide with it.
 ADVISORY_KEY = 0x7170726F66
-OWN_TAG = "/* qprof */ "  # as PostgresTarget tags its queries: pg_stat_statements results leave them out
 CLEANUP_SECONDS = 60.0  # how long cleanup keeps retrying a DROP that waits for another session's lock
 CLEANUP_LOCK_TIMEOUT = 10.0  # lock wait of one cleanup attempt (longer than a build's)
 
@@ -43,7 +43,7 @@ def run(conn: Any, statement: Any, params: Sequence | None = None) -> Any:
         return conn.execute(statement, tuple(params or ()))
     from psycopg import sql
 
-    tagged = OWN_TAG + statement if isinstance(statement, str) else sql.SQL(OWN_TAG) + statement
+    tagged = OWN_TAG + " " + statement if isinstance(statement, str) else sql.SQL(OWN_TAG + " ") + statement
     return conn.execute(tagged, params)
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from qprof.collectors import load_sql
 from qprof.errors import ExtensionMissing, QprofError
-from qprof.sqltext import redact_secrets
 from qprof.model import StatementStats
-from qprof.targets.postgres import OWN_TAG, PostgresTarget
+from qprof.owntag import OWN_TAG
+from qprof.sqltext import redact_secrets
+from qprof.targets.postgres import PostgresTarget
 
 HIDDEN_TEXT = "<insufficient privilege>"
 CREATE_HINT = "CREATE EXTENSION pg_stat_statements;"
@@ -68,7 +69,7 @@ def collect_statement_scope(target: PostgresTarget, *, all_databases: bool = Fal
     try:
         rows = target.fetch_all(
             query,
-            {"all_databases": all_databases, "own_tag": OWN_TAG.strip() + "%"},
+            {"all_databases": all_databases, "own_tag": OWN_TAG + "%"},
             what="reading pg_stat_statements",
         )
     except QprofError as exc:

@@ -1,9 +1,10 @@
 """PostgreSQL plans: run EXPLAIN safely and parse its JSON into the plan model.
 
-* ``EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON)`` for a real execution; a read-only
-  statement runs in the session's read-only transaction, a data-modifying one (DML, or a
-  data-modifying CTE) inside :meth:`PostgresTarget.rolled_back_transaction`, so nothing it
-  changes survives.
+* ``EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON)`` for a real execution — only after
+  :mod:`qprof.safety` cleared every function the statement may call (else ExecutionRefused);
+  a read-only statement runs in the session's read-only transaction, a data-modifying one
+  (DML, or a data-modifying CTE) inside :meth:`PostgresTarget.measuring_transaction`, always
+  rolled back, so nothing it changes survives.
 * A generic plan for ``$n`` statements whose values are unknown: ``EXPLAIN (GENERIC_PLAN)`` on
   PostgreSQL 16+, else ``PREPARE`` + ``SET LOCAL plan_cache_mode = force_generic_plan`` +
   ``EXPLAIN EXECUTE name(NULL, …)``; estimates only, nothing executes.
@@ -186,12 +187,15 @@ def explain_postgres(
         raise BadInput(f"the statement uses {count} parameter(s) but {len(params or [])} value(s) were given")
     query = _explain_options(analyze) + (sqltext.to_psycopg(sql) if count else sql)
     bound = sqltext.psycopg_params(list(params or [])[:count]) if count else None
-    if analyze and modifying:
-        with target.rolled_back_transaction():
+    if analyze:
+        from qprof.safety import require_executable
+
+        require_executable(target, sql, params)  # ExecutionRefused: the caller falls back to a plain EXPLAIN
+        with target.measuring_transaction(modifying=modifying):
             rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE")
     else:
         with target.conn.transaction(force_rollback=True):
-            rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE" if analyze else "EXPLAIN")
+            rows = target.fetch_all(query, bound, what="EXPLAIN")
     plan = parse_explain_json(_plan_json(rows), sql=sql)
     plan.params = list(params or [])[:count]
     plan.rolled_back = analyze and modifying
