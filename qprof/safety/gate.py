@@ -47,6 +47,8 @@ def _sqlite(target: Any, sql: str, params: Any, allowed: frozenset[str]) -> Verd
         if message.startswith("no such function"):
             name = message.split(":", 1)[-1].strip()
             return Verdict(False, (f"{name}(): not a SQLite built-in, so what it does is unknown",), (name,))
+        if message.startswith("unsafe use of"):  # SQLite's own guard for views and triggers (trusted_schema)
+            return Verdict(False, (f"SQLite refuses it: {message}",))
         # SQLite cannot compile it, so it cannot run either: the execution reports the error.
         return Verdict(True)
 
