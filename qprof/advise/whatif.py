@@ -881,10 +881,9 @@ def make_whatif(
                 f"the hypopg extension is not created in database {target.database_name!r}",
                 hint="CREATE EXTENSION hypopg; (or --whatif build on staging, or --whatif heuristic)",
             )
-        warn(
-            "HypoPG is not installed: ranking with a rough heuristic (not the planner). "
-            "Install HypoPG, or use --whatif build on staging for planner costs."
-        )
+        from qprof.extension_hints import hypopg_missing_message
+
+        warn(hypopg_missing_message(target))
         return HeuristicWhatIf(catalog)
     if mode == "build":
         warn(

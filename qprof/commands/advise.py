@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import AllowFunctionOption, DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
 from qprof.errors import BadInput, QprofError
 from qprof.sqltext import one_line
 from qprof.output import Column, OutputFormat, console, emit_listing, note, num, size, warn
@@ -121,6 +121,7 @@ def advise(
     profile: ProfileOption = None,
     fmt: Annotated[AdviseFormat, typer.Option("--format", "-f", help="Output: table, json, markdown, csv; or a migration format (sql, alembic, flyway, django) with table output.")] = AdviseFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
+    allow_function: AllowFunctionOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Recommend indexes for the whole workload and write them as migrations, with the evidence.
@@ -151,7 +152,7 @@ def advise(
     leftovers: list = []
     # SIGTERM raises KeyboardInterrupt for the whole run, so every finally block (HypoPG reset,
     # SQLite scratch copy, indexes built for measuring) runs as it does on Ctrl-C.
-    with sigterm_as_interrupt(), connect(db, profile, statement_timeout) as target:
+    with sigterm_as_interrupt(), connect(db, profile, statement_timeout, allow_functions=allow_function) as target:
         statements, from_server = _gather_statements(
             target, list(workload or []), list(sql_texts or []), list(log or []), log_prefix, min_calls, min_mean_ms, top
         )

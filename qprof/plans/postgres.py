@@ -18,7 +18,12 @@ from typing import Any
 
 from qprof import sqltext
 from qprof.errors import BadInput
-from qprof.plans.model import Plan, PlanNode, fill_exclusive_times
+from qprof.plans.model import (
+    Plan,
+    PlanNode,
+    fill_exclusive_times,
+    spread_parallel_loops,
+)
 
 _prepared_names = itertools.count(1)
 
@@ -50,6 +55,7 @@ _EXTRA_KEYS = (
     "Function Name",
     "Workers Planned",
     "Workers Launched",
+    "Parallel Aware",
     "Heap Fetches",
     "Rows Removed by Index Recheck",
     "Disk Usage",
@@ -132,7 +138,9 @@ def parse_explain_json(document: Any, *, sql: str = "", generic: bool = False) -
         raise BadInput("not EXPLAIN (FORMAT JSON) output: no \"Plan\" key")
     root = parse_node(top["Plan"])
     analyzed = root.actual_loops is not None
+    settings = {str(k): str(v) for k, v in (top.get("Settings") or {}).items()}
     if analyzed:
+        spread_parallel_loops(root, leader_participates=settings.get("parallel_leader_participation", "on") != "off")
         fill_exclusive_times(root)
     return Plan(
         engine="postgresql",
@@ -142,7 +150,7 @@ def parse_explain_json(document: Any, *, sql: str = "", generic: bool = False) -
         generic=generic,
         planning_ms=_float(top.get("Planning Time")),
         execution_ms=_float(top.get("Execution Time")),
-        settings={str(k): str(v) for k, v in (top.get("Settings") or {}).items()},
+        settings=settings,
         raw=document,
     )
 
