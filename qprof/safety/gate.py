@@ -17,10 +17,10 @@ def allowed_names(target: Any) -> frozenset[str]:
 
 def execution_verdict(target: Any, sql: str, params: Any = None) -> Verdict:
     """Whether ``sql`` (``$n`` placeholders) may be executed on ``target``, and if not, why."""
-    cache: dict[str, Verdict] | None = getattr(target, "verdicts", None)
-    if cache is not None and sql in cache:
-        return cache[sql]
+    cache: dict[tuple[str, frozenset[str]], Verdict] | None = getattr(target, "verdicts", None)
     allowed = allowed_names(target)
+    if cache is not None and (sql, allowed) in cache:
+        return cache[(sql, allowed)]
     if target.engine == "sqlite":
         verdict = _sqlite(target, sql, params, allowed)
     else:
@@ -28,7 +28,7 @@ def execution_verdict(target: Any, sql: str, params: Any = None) -> Verdict:
 
         verdict = postgres_verdict(target, sql, allowed)
     if cache is not None:
-        cache[sql] = verdict
+        cache[(sql, allowed)] = verdict
     return verdict
 
 
