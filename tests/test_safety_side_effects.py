@@ -160,6 +160,8 @@ def test_reasons_name_the_function_its_route_and_the_flag(cli, side_dsn: str, vi
             "DELETE FROM t2 WHERE note LIKE 'row 9%'",
             "WITH d AS (DELETE FROM t2 WHERE id = 1 RETURNING id) SELECT count(*) FROM d",
             "SELECT t2_rows()",
+            "SELECT l.mode, count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) GROUP BY 1",
+            "SELECT sequencename, last_value FROM pg_sequences",
         ):
             verdict = execution_verdict(target, harmless)
             assert verdict.allowed, (harmless, verdict.reasons)

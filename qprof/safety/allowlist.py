@@ -25,6 +25,12 @@ HARMLESS_VOLATILE = frozenset(
         "pg_database_size", "pg_tablespace_size",
         "pg_current_wal_lsn", "pg_current_wal_insert_lsn", "pg_last_wal_receive_lsn",
         "pg_last_wal_replay_lsn", "pg_is_in_recovery", "currval", "lastval",
+        # monitoring readers behind pg_locks, pg_sequences and friends
+        "pg_lock_status", "pg_blocking_pids", "pg_safe_snapshot_blocking_pids", "pg_current_wal_flush_lsn",
+        "pg_last_xact_replay_timestamp", "pg_sequence_last_value", "pg_is_wal_replay_paused",
+        "pg_get_wal_replay_pause_state", "pg_notification_queue_usage", "pg_partition_tree",
+        "pg_partition_ancestors", "pg_jit_available", "pg_xact_status", "txid_status",
+        "pg_last_committed_xact", "pg_xact_commit_timestamp",
     }
 )
 # Harmless volatile functions of extensions, by extension.
