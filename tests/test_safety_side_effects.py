@@ -130,6 +130,10 @@ def test_no_command_executes_a_side_effect(cli, pg_cluster: PgCluster, side_dsn:
     top = cli.json("top", "-d", side_dsn, "--workload", str(workload), "--runs", "2")
     assert [s["name"] for s in top["statements"]] == ["fine"] and {s["statement"] for s in top["skipped"]} == set(statements)
 
+    # a parameter value is not sampled from a view whose definition would run
+    inferred = cli.json("explain", "-d", side_dsn, "--sql", "SELECT * FROM killer WHERE k = $1")["statements"][0]
+    assert inferred["generic_plan"] and not inferred["plan"]["analyzed"]
+
     check = cli.json("check", "-d", side_dsn, "--workload", str(workload), "--select", "QP1")
     assert {s["statement"] for s in check["not_executed"]} == set(statements)
 

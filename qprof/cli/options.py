@@ -50,7 +50,7 @@ AllowFunctionOption = Annotated[
         "--allow-function",
         help="Execute statements calling this volatile function anyway (repeatable; name or schema.name). "
         "Without it, a statement calling anything that could act outside qprof's rolled-back transaction "
-        "(setval, dblink, lo_*, pg_terminate_backend, unknown functions, …) gets a plain EXPLAIN only.",
+        "(setval, dblink, lo_*, pg_terminate_backend, unknown functions, …) is not executed: explain shows a plain EXPLAIN, bench and top --workload skip it.",
         show_default=False,
     ),
 ]

@@ -57,7 +57,7 @@ class ExecutionRefused(QprofError):
     def __init__(self, verdict: Verdict) -> None:
         names = " ".join(f"--allow-function {name}" for name in verdict.blocking) or "--allow-function NAME"
         super().__init__(
-            f"not executed (plain EXPLAIN only): {verdict.message()}",
+            f"not executed: {verdict.message()}",
             hint=f"if you know it is harmless on this database: {names}",
         )
         self.verdict = verdict
