@@ -26,14 +26,18 @@ SEQUENCE_VALUE = 20128
 
 @pytest.fixture(scope="module")
 def side_dsn(pg_cluster: PgCluster) -> str:
-    dsn = pg_cluster.create_database(DB, extensions=("pg_stat_statements", "dblink", "adminpack"))
+    dsn = pg_cluster.create_database(DB, extensions=("pg_stat_statements", "dblink", "adminpack", "postgres_fdw"))
     pg_cluster.psql(
         f"""
+        CREATE SERVER loopback FOREIGN DATA WRAPPER postgres_fdw
+          OPTIONS (host '{pg_cluster.host}', port '{pg_cluster.port}', dbname '{DB}');
+        CREATE USER MAPPING FOR postgres SERVER loopback OPTIONS (user 'postgres');
         CREATE TABLE t (id serial PRIMARY KEY, v int NOT NULL);
         INSERT INTO t (v) SELECT g FROM generate_series(1, 200) g;
         SELECT setval('t_id_seq', {SEQUENCE_VALUE});
         CREATE TABLE t2 (id int PRIMARY KEY, note text);
         INSERT INTO t2 SELECT g, 'row ' || g FROM generate_series(1, 100) g;
+        CREATE FOREIGN TABLE remote_t2 (id int, note text) SERVER loopback OPTIONS (table_name 't2');
         CREATE TABLE logged (id int GENERATED ALWAYS AS IDENTITY, note text);
         CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1';
         CREATE VIEW killer AS SELECT pg_terminate_backend(0) AS k;
@@ -72,6 +76,7 @@ def side_effect_statements(pg_cluster: PgCluster, victim_pid: int) -> dict[str, 
         "switch_wal": "SELECT pg_switch_wal()",
         "advisory_lock": "SELECT pg_advisory_lock(4242)",
         "dblink": f"SELECT dblink_exec('{other}', 'DELETE FROM t2 WHERE id > 90')",
+        "postgres_fdw": "DELETE FROM remote_t2 WHERE id > 95",
         "setval": "UPDATE t SET v = v WHERE setval('t_id_seq', 1) > 0",
         "nextval": "SELECT nextval('t_id_seq')",
         "serial_default": "INSERT INTO t (v) VALUES (1)",
@@ -154,6 +159,8 @@ def test_reasons_name_the_function_its_route_and_the_flag(cli, side_dsn: str, vi
         assert "nextval" in serial.message() and "default of t.id" in serial.message()
         identity = execution_verdict(target, "INSERT INTO logged (note) VALUES ('x')")
         assert "identity column logged.id" in identity.message()
+        remote = execution_verdict(target, "SELECT count(*) FROM remote_t2")
+        assert "postgres_fdw_handler" in remote.message() and "via foreign table remote_t2" in remote.message()
         assert not execution_verdict(target, "SELECT no_such_function(1)").allowed
         assert not execution_verdict(target, "SELECT pg_catalog.set_config('work_mem', '1GB', false)").allowed
         for harmless in (
