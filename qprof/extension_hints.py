@@ -46,3 +46,10 @@ def hypopg_missing_message(target: Any) -> str:
         "HypoPG is not installed on the server: ranking with a rough heuristic (not the planner). "
         "Install HypoPG (e.g. postgresql-<major>-hypopg), or use --whatif build on staging for planner costs."
     )
+
+
+def hypopg_create_hint(target: Any) -> str:
+    """The step that makes HypoPG usable in this database."""
+    if extension_available(target, "hypopg"):
+        return "CREATE EXTENSION hypopg;"
+    return "install HypoPG on the server (e.g. postgresql-<major>-hypopg), then CREATE EXTENSION hypopg;"

@@ -114,3 +114,5 @@ def test_extension_hints_match_the_server(cli, pg_cluster: PgCluster) -> None:
     pg_cluster.psql("CREATE TABLE t (id int, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 1000) g; ANALYZE t;", dbname="hints_bare")
     advised = cli("advise", "-d", dsn, "--sql", "SELECT * FROM t WHERE v = 5", "--no-write")
     assert "CREATE EXTENSION hypopg" in advised.stderr and "HypoPG is not installed" not in advised.stderr
+    forced = cli("advise", "-d", dsn, "--sql", "SELECT * FROM t WHERE v = 5", "--no-write", "--whatif", "hypopg")
+    assert forced.exit_code == 2 and "hint: CREATE EXTENSION hypopg;" in forced.stderr
