@@ -42,6 +42,10 @@ def side_dsn(pg_cluster: PgCluster) -> str:
         CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1';
         CREATE VIEW killer AS SELECT pg_terminate_backend(0) AS k;
         CREATE VIEW bumped AS SELECT id, bump() AS b FROM t2;
+        CREATE TABLE parted (id int, v int) PARTITION BY RANGE (id);
+        CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100);
+        CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+        CREATE TRIGGER audit_low BEFORE INSERT ON parted_low FOR EACH ROW EXECUTE FUNCTION audit_row();
         CREATE FUNCTION t2_rows() RETURNS bigint LANGUAGE plpgsql STABLE AS
           'BEGIN RETURN (SELECT count(*) FROM t2 WHERE note <> ''nested-marker''); END';
         """,
@@ -159,6 +163,9 @@ def test_reasons_name_the_function_its_route_and_the_flag(cli, side_dsn: str, vi
         assert "nextval" in serial.message() and "default of t.id" in serial.message()
         identity = execution_verdict(target, "INSERT INTO logged (note) VALUES ('x')")
         assert "identity column logged.id" in identity.message()
+        partition = execution_verdict(target, "INSERT INTO parted VALUES (1, 1)")
+        assert "public.audit_row" in partition.message() and "via trigger audit_low on parted_low" in partition.message()
+        assert execution_verdict(target, "SELECT count(*) FROM parted").allowed
         remote = execution_verdict(target, "SELECT count(*) FROM remote_t2")
         assert "postgres_fdw_handler" in remote.message() and "via foreign table remote_t2" in remote.message()
         assert not execution_verdict(target, "SELECT no_such_function(1)").allowed

@@ -30,9 +30,6 @@ class FunctionName:
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
 
-RelationKey = tuple[str | None, str]  # (schema or None, name)
-
-
 @dataclass
 class StatementCalls:
     """Everything a statement (and what it reaches) names that can run code, each with the
@@ -40,18 +37,17 @@ class StatementCalls:
 
     functions: dict[FunctionName, str] = field(default_factory=dict)
     operators: dict[str, str] = field(default_factory=dict)
-    relations: dict[RelationKey, int] = field(default_factory=dict)  # → READ/WRITE/INSERT
+    # relation name as to_regclass reads it (quoted; schema-qualified when the statement says so)
+    # → READ/WRITE/INSERT
+    relations: dict[str, int] = field(default_factory=dict)
     session_settings: list[str] = field(default_factory=list)  # set_config(name, …, false)
 
     def use(self, schema: str | None, name: str, mode: int) -> None:
-        key = (schema, name)
-        self.relations[key] = max(self.relations.get(key, READ), mode)
+        self.use_regclass(quote_ident(name) if schema is None else f"{quote_ident(schema)}.{quote_ident(name)}", mode)
 
-
-def regclass_name(key: RelationKey) -> str:
-    """A relation name quoted for ``to_regclass``."""
-    schema, name = key
-    return quote_ident(name) if schema is None else f"{quote_ident(schema)}.{quote_ident(name)}"
+    def use_regclass(self, name: str, mode: int) -> None:
+        """A relation by its ``regclass`` text (as the catalog prints it)."""
+        self.relations[name] = max(self.relations.get(name, READ), mode)
 
 
 def quote_ident(identifier: str) -> str:

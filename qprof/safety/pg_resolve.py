@@ -37,7 +37,7 @@ def _expand_relations(target: Any, calls: Any, oids: list[tuple[int, str]], prob
     """Follow the relations ``calls`` names (growing it) until nothing new is reached."""
     from pglast.parser import ParseError
 
-    from qprof.safety.pg_calls import READ, regclass_name, statement_calls
+    from qprof.safety.pg_calls import READ, WRITE, statement_calls
 
     done: dict[Any, int] = {}
     identities: list[CalledFunction] = []
@@ -46,10 +46,9 @@ def _expand_relations(target: Any, calls: Any, oids: list[tuple[int, str]], prob
         if not todo:
             break
         done.update(todo)
-        names = {regclass_name(key): mode for key, mode in todo.items()}
         rows = target.fetch_all(
             _sql("relations.sql"),
-            {"relations": list(names), "modes": list(names.values())},
+            {"relations": list(todo), "modes": list(todo.values())},
             what="reading what the statement's relations run",
         )
         for row in rows:
@@ -67,6 +66,9 @@ def _expand_relations(target: Any, calls: Any, oids: list[tuple[int, str]], prob
                 except ParseError as exc:
                     problems.append((f"the {via} cannot be read ({exc}), so what it calls is unknown", ""))
             oids += [(oid, f"trigger {name} on {relation}") for oid, name in zip(row["trigger_functions"], row["trigger_names"])]
+            if mode >= WRITE:  # rows written through a parent land in partitions/children, whose triggers fire
+                for child in row["children"]:
+                    calls.use_regclass(child, mode)
             if row["foreign_handler"]:
                 oids.append((row["foreign_handler"], f"foreign table {relation}"))
             identities += [

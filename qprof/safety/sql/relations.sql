@@ -1,6 +1,7 @@
 -- What each relation a statement names runs when it is read or written: the view's definition,
 -- its other rules, and (for writes) CHECK constraints, user triggers, and (for inserts) column
--- defaults and identity columns; plus row-level security policies and a foreign table's handler.
+-- defaults and identity columns; plus row-level security policies, a foreign table's handler, and
+-- the partitions / inheritance children that rows written through the relation may land in.
 -- Expressions come back as text for PostgreSQL's parser: functions built into PostgreSQL are
 -- "pinned" and have no pg_depend rows, so the catalog alone cannot say what a view calls.
 -- Inputs: relation names quoted for to_regclass, and how each is used (0 read, 1 write, 2 insert).
@@ -25,6 +26,7 @@ SELECT r.name AS input,
              WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND r.mode >= 1) AS trigger_functions,
        ARRAY(SELECT t.tgname::text FROM pg_trigger t
              WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND r.mode >= 1) AS trigger_names,
+       ARRAY(SELECT i.inhrelid::regclass::text FROM pg_inherits i WHERE i.inhparent = c.oid) AS children,
        (SELECT w.fdwhandler::oid FROM pg_foreign_table ft
           JOIN pg_foreign_server s ON s.oid = ft.ftserver
           JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
