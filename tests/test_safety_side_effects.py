@@ -244,3 +244,28 @@ def test_sqlite_functions_that_reach_outside_are_not_executed(cli, tmp_path: Pat
     assert explained["statements"][0]["not_executed"]["blocking"] == ["load_extension"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
     assert not Path("/tmp/qprof-sqlite-out").exists()
+
+
+def test_tracking_is_silenced_only_where_the_role_may(pg_cluster: PgCluster, side_dsn: str) -> None:
+    """A monitoring role granted SET on pg_stat_statements.track (PostgreSQL 15+) keeps its
+    measured runs out of the statistics; without the grant qprof still runs, tagged only."""
+    pg_cluster.psql(
+        "CREATE ROLE monitor LOGIN PASSWORD 'monitor-pw'; GRANT SELECT ON t2 TO monitor;"
+        "GRANT SET ON PARAMETER pg_stat_statements.track TO monitor;",
+        dbname=DB,
+    )
+    dsn = pg_cluster.dsn(DB, user="monitor", password="monitor-pw")
+    with open_target(parse_target(dsn)) as target:
+        assert target.can_silence_tracking()
+        target.execute_timed("SELECT count(*) FROM t2 WHERE note <> 'granted-marker'", [], modifying=False)
+    pg_cluster.psql("REVOKE SET ON PARAMETER pg_stat_statements.track FROM monitor;", dbname=DB)
+    with open_target(parse_target(dsn)) as target:
+        assert not target.can_silence_tracking()
+        target.execute_timed("SELECT count(*) FROM t2 WHERE note <> 'revoked-marker'", [], modifying=False)
+    seen = pg_cluster.psql(
+        "SELECT s.calls, s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+        "WHERE r.rolname = 'monitor' AND s.query LIKE '%FROM t2 WHERE note <> $1'",
+        dbname=DB,
+    )
+    # one call: the granted run was not recorded; the other was, tagged (top leaves it out)
+    assert seen.strip() == "1|/* qprof */ SELECT count(*) FROM t2 WHERE note <> $1"
