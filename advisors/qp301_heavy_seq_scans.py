@@ -2,7 +2,10 @@
 
 Anti-pattern: ``pg_stat_user_tables`` shows a table with many rows whose scans are mostly
 sequential (index usage below 95 %): some frequent statement reads the whole table where an
-index lookup would do. ``seq_tup_read`` says how many rows those scans read in total.
+index lookup would do. ``seq_tup_read`` says how many rows those scans read in total, and
+÷ live rows how many whole-table reads that is. PostgreSQL's ``seq_scan`` (and ``idx_scan``)
+count every process of a parallel scan — a scan with two workers counts three — so the counts
+are process scans, not statement executions; the rows read are not inflated.
 
 Fix: find the statements (``qprof top --by io``, ``qprof explain`` on them — QP101 names the
 filter) and index what they filter on (``qprof advise``). Reporting queries that must read
@@ -29,16 +32,19 @@ def check(db: DatabaseContext, options: dict) -> Iterator[Finding]:
         usage = 100.0 * idx_scan / (idx_scan + table.seq_scan)
         if usage >= options["min_index_usage_pct"]:
             continue
+        reads = table.table_reads
         yield RULE.finding(
-            f"{table.qualified_name}: {usage:.1f}% of scans use an index ({fmt_int(table.seq_scan)} sequential scans "
-            f"read {fmt_int(table.seq_tup_read)} rows; {fmt_int(table.n_live_tup)} live rows)",
+            f"{table.qualified_name}: {usage:.1f}% of scans use an index ({fmt_int(table.seq_scan)} sequential scans, "
+            f"each parallel worker counted, read {fmt_int(table.seq_tup_read)} rows"
+            + (f" ≈ {reads:,.1f} whole-table reads" if reads is not None else "")
+            + f"; {fmt_int(table.n_live_tup)} live rows)",
             evidence={
                 "seq_scan": table.seq_scan,
                 "idx_scan": table.idx_scan,
                 "index_usage_pct": round(usage, 2),
                 "seq_tup_read": table.seq_tup_read,
                 "n_live_tup": table.n_live_tup,
-                "rows_per_seq_scan": table.rows_per_seq_scan,
+                "table_reads": reads,
                 "table_bytes": table.table_bytes,
             },
             suggestion="find the statements scanning it (qprof top --by io; qprof explain) and index their filters "

@@ -30,6 +30,10 @@ class StatementStats:
     text_visible: bool = True  # False when the role may not see another role's query text
     name: str | None = None  # workload statement name, when it came from a file
     pct_total_time: float = 0.0  # filled by ranking: share of all statement time in scope
+    # Of total_ms, the time spent as a top-level statement (None: all of it). With
+    # pg_stat_statements.track = all a statement run inside a function is inside its caller's
+    # time too, so only top-level time counts towards % time (shares then add up to 100 %).
+    toplevel_ms: float | None = None
 
     @property
     def rows_per_call(self) -> float:
@@ -98,11 +102,26 @@ class TableStats:
         return 100.0 * self.n_dead_tup / total if total else 0.0
 
     @property
-    def seq_scan_volume_bytes(self) -> int | None:
-        """Estimated bytes read by sequential scans: seq_scan × table size (the default ranking)."""
-        if self.seq_scan is None or self.table_bytes is None:
+    def table_reads(self) -> float | None:
+        """Whole-table passes the sequential scans add up to: rows they read ÷ live rows.
+
+        ``seq_scan`` counts every process that scanned — a parallel scan with two workers
+        counts three — so it overstates how often statements scanned the table; the rows
+        read are shared out among the processes and add up to the true volume.
+        """
+        if not self.n_live_tup or self.seq_tup_read is None:
             return None
-        return self.seq_scan * self.table_bytes
+        return self.seq_tup_read / self.n_live_tup
+
+    @property
+    def seq_scan_volume_bytes(self) -> int | None:
+        """Estimated bytes read by sequential scans (the default ranking): whole-table reads ×
+        table size; seq_scan × table size when the table has no live-row estimate yet."""
+        if self.table_bytes is None:
+            return None
+        if self.table_reads is not None:
+            return round(self.table_reads * self.table_bytes)
+        return None if self.seq_scan is None else self.seq_scan * self.table_bytes
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -111,6 +130,7 @@ class TableStats:
         data["idx_scan_pct"] = self.idx_scan_pct
         data["dead_pct"] = self.dead_pct
         data["seq_scan_volume_bytes"] = self.seq_scan_volume_bytes
+        data["table_reads"] = self.table_reads
         return data
 
 

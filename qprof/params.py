@@ -377,13 +377,17 @@ def _draw_postgres(target: Any, column: ColumnRef, kind: str) -> tuple[Any, str]
             return _typed(pick, typname), f"{column.qualified} from pg_stats most_common_vals"
     table = sql.Identifier(column.schema, column.table) if column.schema else sql.Identifier(column.table)
     col = sql.Identifier(column.column)
+    plain = sql.SQL("SELECT {col} AS v FROM {table} WHERE {col} IS NOT NULL LIMIT 1").format(col=col, table=table)
+    from qprof.safety import execution_verdict
+
+    if not execution_verdict(target, plain.as_string(target.conn)).allowed:
+        return None  # a view or policy that calls something with side effects: no sampling, no value
     sampled = sql.SQL("SELECT {col} AS v FROM {table} TABLESAMPLE SYSTEM (1) WHERE {col} IS NOT NULL LIMIT 1").format(
         col=col, table=table
     )
     rows = target.fetch_all(sampled, what=f"sampling {column.qualified}")
     if rows:
         return rows[0]["v"], f"{column.qualified} from TABLESAMPLE SYSTEM (1)"
-    plain = sql.SQL("SELECT {col} AS v FROM {table} WHERE {col} IS NOT NULL LIMIT 1").format(col=col, table=table)
     rows = target.fetch_all(plain, what=f"sampling {column.qualified}")
     if rows:
         return rows[0]["v"], f"{column.qualified} from the first row"

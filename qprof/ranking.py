@@ -30,12 +30,14 @@ def rank_statements(
 
     The share is of ``total_ms`` when given (pg_stat_statements: all top-level time of the
     database), else of all ``statements``; never of what ``min_calls`` leaves, so filtering
-    does not inflate the shares.
+    does not inflate the shares. Only a statement's top-level time counts (``toplevel_ms``):
+    nested time is already inside its caller's.
     """
     key = RANKINGS[by]
     all_time = sum(s.total_ms for s in statements) if total_ms is None else total_ms
     in_scope = [s for s in statements if s.calls >= min_calls]
     for statement in in_scope:
-        statement.pct_total_time = 100.0 * statement.total_ms / all_time if all_time else 0.0
+        own = statement.total_ms if statement.toplevel_ms is None else statement.toplevel_ms
+        statement.pct_total_time = 100.0 * own / all_time if all_time else 0.0
     ranked = sorted(in_scope, key=lambda s: (-key(s), -s.total_ms, s.queryid))
     return ranked[:limit] if limit else ranked

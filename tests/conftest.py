@@ -15,9 +15,6 @@ from pgcluster import PgCluster
 from typer.testing import CliRunner
 
 from qprof.cli.app import app
-from qprof.conninfo import parse_target
-from qprof.runner import time_workload
-from qprof.targets import open_target
 from qprof.workload import load_workload
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,11 +37,22 @@ def pg_cluster() -> Iterator[PgCluster]:
 
 
 def run_workload(dsn: str, runs: int = WORKLOAD_RUNS) -> None:
-    """Execute the sample workload so pg_stat_statements and the table counters have data."""
-    with open_target(parse_target(dsn)) as target:
-        measured, skipped = time_workload(target, load_workload(WORKLOAD), runs)
-    assert not skipped, skipped
-    assert measured
+    """Execute the sample workload as the application would (not through qprof, whose own
+    executions pg_stat_statements never records), so the statistics and table counters have data;
+    data-modifying statements are rolled back."""
+    import psycopg
+
+    from qprof import sqltext
+
+    statements = load_workload(WORKLOAD)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in statements:
+            query = sqltext.to_psycopg(statement.sql) if statement.params else statement.sql
+            params = sqltext.psycopg_params(list(statement.params)) if statement.params else None
+            for _ in range(runs):
+                with conn.transaction(force_rollback=True), conn.cursor() as cur:
+                    cur.execute(query, params)
+    assert statements
 
 
 @pytest.fixture(scope="session")

@@ -172,8 +172,13 @@ def test_zero_statement_timeout_is_refused(cli, app_dsn: str) -> None:
 def test_statements_qprof_runs_cannot_change_the_session(app_dsn: str) -> None:
     from qprof.plans.postgres import explain_postgres
 
+    from qprof.safety import ExecutionRefused
+
     escape = "SELECT set_config('default_transaction_read_only', 'off', false)"
     with open_target(parse_target(app_dsn)) as target:
+        with pytest.raises(ExecutionRefused, match="changes the session beyond the rollback"):
+            explain_postgres(target, escape, analyze=True)
+        target.allowed_functions = frozenset({"set_config"})  # and when the user allows it: the rollback still holds
         explain_postgres(target, escape, analyze=True)
         assert target.fetch_value("SHOW default_transaction_read_only") == "on"
         target.execute_timed("SELECT set_config('statement_timeout', '0', false)", [], modifying=False)

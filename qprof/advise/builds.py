@@ -51,13 +51,14 @@ from qprof.advise.ddl import text as ddl_text
 from qprof.advise.generator import MAX_NAME_BYTES, Recommendation, index_name
 from qprof.advise.runs import current_run, run_dir
 from qprof.errors import QprofError, StatementFailed
+from qprof.owntag import OWN_TAG
+from qprof.owntag import tagged as own_tagged
 from qprof.units import timeout_ms
 
 # pg_try_advisory_lock key: "qprof" in ASCII, so other tools are unlikely to collide with it.
 ADVISORY_KEY = 0x7170726F66
 # Two-int advisory lock (RUN_LOCK_CLASS, run id) held by every live build session of a run.
 RUN_LOCK_CLASS = 0x71707266
-OWN_TAG = "/* qprof */ "  # as PostgresTarget tags its queries: pg_stat_statements results leave them out
 CLEANUP_SECONDS = 60.0  # how long cleanup keeps retrying a DROP that waits for another session's lock
 CLEANUP_LOCK_TIMEOUT = 10.0  # lock wait of one cleanup attempt (longer than a build's)
 BUILD_COMMENT = re.compile(r"^qprof build run=([0-9a-f]{8}) pid=([0-9]+) host=(\S*) at=(\S+)")
@@ -108,7 +109,7 @@ def run(conn: Any, statement: Any, params: Any = None) -> Any:
         return conn.execute(statement, tuple(params or ()))
     from psycopg import sql
 
-    tagged = OWN_TAG + statement if isinstance(statement, str) else sql.SQL(OWN_TAG) + statement
+    tagged = own_tagged(statement) if isinstance(statement, str) else sql.SQL(OWN_TAG + " ") + statement
     try:
         return conn.execute(tagged, params)
     except Exception as exc:

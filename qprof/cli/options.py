@@ -44,6 +44,16 @@ StatementTimeoutOption = Annotated[
     ),
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+AllowFunctionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-function",
+        help="Execute statements calling this volatile function anyway (repeatable; name or schema.name). "
+        "Without it, a statement calling anything that could act outside qprof's rolled-back transaction "
+        "(setval, dblink, lo_*, pg_terminate_backend, unknown functions, …) is not executed: explain shows a plain EXPLAIN, bench and top --workload skip it.",
+        show_default=False,
+    ),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,8 +93,15 @@ def handle_errors(function: F) -> F:
 
 
 @contextmanager
-def connect(db: str | None, profile: str | None, statement_timeout: str, config: Config | None = None) -> Iterator[Target]:
-    """Open the target the options name, read-only, closed again whatever happens."""
+def connect(
+    db: str | None,
+    profile: str | None,
+    statement_timeout: str,
+    config: Config | None = None,
+    allow_functions: list[str] | None = None,
+) -> Iterator[Target]:
+    """Open the target the options name, read-only, closed again whatever happens;
+    ``allow_functions`` (``--allow-function``) are the volatile functions the user lets run."""
     config = config or load_config()
     timeout = parse_duration(statement_timeout)
     if timeout <= 0:
@@ -94,6 +111,7 @@ def connect(db: str | None, profile: str | None, statement_timeout: str, config:
         )
     spec = resolve_target(db, profile, config)
     target = open_target(spec, statement_timeout=timeout)
+    target.allowed_functions = frozenset(name.strip().lower() for name in allow_functions or () if name.strip())
     try:
         yield target
     finally:

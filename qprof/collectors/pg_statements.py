@@ -7,16 +7,14 @@ from dataclasses import dataclass
 
 from qprof.collectors import load_sql
 from qprof.errors import ExtensionMissing, QprofError
-from qprof.sqltext import redact_secrets
+from qprof.extension_hints import PSS_PRELOAD, pg_stat_statements_hint
 from qprof.model import StatementStats
-from qprof.targets.postgres import OWN_TAG, PostgresTarget
+from qprof.owntag import OWN_TAG
+from qprof.sqltext import redact_secrets
+from qprof.targets.postgres import PostgresTarget
 
 HIDDEN_TEXT = "<insufficient privilege>"
 CREATE_HINT = "CREATE EXTENSION pg_stat_statements;"
-PRELOAD_HINT = (
-    "add pg_stat_statements to shared_preload_libraries in postgresql.conf "
-    "(shared_preload_libraries = 'pg_stat_statements') and restart the server"
-)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -42,8 +40,7 @@ def require_extension(target: PostgresTarget) -> str:
     if version is None:
         raise ExtensionMissing(
             f"the pg_stat_statements extension is not created in database {target.database_name!r}",
-            hint=f"as a superuser, run in that database: {CREATE_HINT}  "
-            f"(it must also be preloaded: {PRELOAD_HINT})",
+            hint=pg_stat_statements_hint(target),
         )
     return version
 
@@ -68,12 +65,12 @@ def collect_statement_scope(target: PostgresTarget, *, all_databases: bool = Fal
     try:
         rows = target.fetch_all(
             query,
-            {"all_databases": all_databases, "own_tag": OWN_TAG.strip() + "%"},
+            {"all_databases": all_databases, "own_tag": OWN_TAG + "%"},
             what="reading pg_stat_statements",
         )
     except QprofError as exc:
         if "shared_preload_libraries" in exc.message:
-            raise ExtensionMissing("pg_stat_statements is created but not preloaded", hint=PRELOAD_HINT) from None
+            raise ExtensionMissing("pg_stat_statements is created but not preloaded", hint=PSS_PRELOAD) from None
         raise
     total_ms = sum(float(row["total_ms"]) for row in rows if row["toplevel"])
     return StatementScope(merge_entries(_statement(row) for row in rows), total_ms)
@@ -111,6 +108,8 @@ def merge_entries(entries: Iterable[StatementStats]) -> list[StatementStats]:
         into.mean_ms = into.total_ms / calls if calls else 0.0
         into.stddev_ms = max(squares / calls - into.mean_ms**2, 0.0) ** 0.5 if calls else 0.0
         into.calls = calls
+        if into.toplevel_ms is not None or entry.toplevel_ms is not None:
+            into.toplevel_ms = (into.toplevel_ms or 0.0) + (entry.toplevel_ms or 0.0)
         into.max_ms = max(into.max_ms, entry.max_ms)
         into.rows += entry.rows
         for name in ("shared_blks_hit", "shared_blks_read", "temp_blks", "io_ms"):
@@ -136,4 +135,5 @@ def _statement(row: dict) -> StatementStats:
         database=row["database"],
         user=row["user"],
         text_visible=visible,
+        toplevel_ms=float(row["total_ms"]) if row["toplevel"] else 0.0,
     )

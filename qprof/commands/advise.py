@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import AllowFunctionOption, DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
 from qprof.errors import BadInput, QprofError
 from qprof.output import Column, OutputFormat, console, emit, emit_listing, note, num, size, warn
 from qprof.sqltext import one_line
@@ -124,6 +124,7 @@ def advise(
     profile: ProfileOption = None,
     fmt: Annotated[AdviseFormat, typer.Option("--format", "-f", help="Output: table, json, markdown, csv; or a migration format (sql, alembic, flyway, django) with table output.")] = AdviseFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
+    allow_function: AllowFunctionOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Recommend indexes for the whole workload and write them as migrations, with the evidence.
@@ -160,7 +161,7 @@ def advise(
     leftovers: list = []
     # SIGTERM and SIGHUP raise KeyboardInterrupt for the whole run, so every finally block (HypoPG
     # reset, SQLite scratch copy, indexes built for measuring) runs as it does on Ctrl-C.
-    with signals_as_interrupt(), _report_interrupted_builds(), connect(db, profile, statement_timeout) as target:
+    with signals_as_interrupt(), _report_interrupted_builds(), connect(db, profile, statement_timeout, allow_functions=allow_function) as target:
         remove_stale_run_dirs()
         earlier = report_leftovers(target, warn)
         if earlier and (verify or apply):

@@ -7,10 +7,28 @@ from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import (
+    AllowFunctionOption,
+    DbOption,
+    DebugOption,
+    FormatOption,
+    ProfileOption,
+    StatementTimeoutOption,
+    connect,
+    handle_errors,
+)
 from qprof.errors import QprofError
 from qprof.history.cli import QuietOption, StoreOption, store_location
-from qprof.output import Column, OutputFormat, console, emit_listing, ms, note, num, warn
+from qprof.output import (
+    Column,
+    OutputFormat,
+    console,
+    emit_listing,
+    ms,
+    note,
+    num,
+    warn,
+)
 from qprof.sqltext import one_line
 from qprof.workload import load_workload
 
@@ -27,12 +45,23 @@ COLUMNS = [
 ]
 
 
-def run_bench(db: str | None, profile: str | None, statement_timeout: str, workload: Path, runs: int, warmup: int, quiet: bool):
-    """Time the workload on the target; shared by ``bench`` and ``baseline save/check --workload``."""
+def run_bench(
+    db: str | None,
+    profile: str | None,
+    statement_timeout: str,
+    workload: Path,
+    runs: int,
+    warmup: int,
+    quiet: bool,
+    allow_functions: list[str] | None = None,
+):
+    """Time the workload on the target; shared by ``bench`` and ``baseline save/check --workload``.
+
+    A statement qprof.safety does not clear is skipped with the reason (nothing of it runs)."""
     from qprof.history.baselines import bench_workload
 
     statements = load_workload(workload)
-    with connect(db, profile, statement_timeout) as target:
+    with connect(db, profile, statement_timeout, allow_functions=allow_functions) as target:
         description = target.describe()
         if quiet:
             results, skipped = bench_workload(target, statements, runs, warmup=warmup)
@@ -56,6 +85,7 @@ def bench(
     save_baseline: Annotated[str | None, typer.Option("--save-baseline", help="Also store the figures as this baseline in the history store.")] = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
+    allow_function: AllowFunctionOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -64,14 +94,16 @@ def bench(
 ) -> None:
     """Run each statement of a workload N times and report mean and P50/P95/P99 latency.
 
-    Data-modifying statements run in transactions that are rolled back.
+    Data-modifying statements run in transactions that are rolled back. A statement that calls
+    a function which could act outside that transaction (setval, dblink, lo_*, admin or unknown
+    volatile functions) is not run: it is skipped with the reason, unless --allow-function names it.
 
     \b
     Examples:
       qprof bench queries/shop.sql --runs 50 --db postgresql://app@staging/shop
       qprof bench queries/shop.sql --db app.sqlite --save-baseline before-upgrade
     """
-    results, skipped, description = run_bench(db, profile, statement_timeout, workload, runs, warmup, quiet)
+    results, skipped, description = run_bench(db, profile, statement_timeout, workload, runs, warmup, quiet, allow_function)
     if save_baseline:
         from qprof.history.store import Store
 

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import (
+    AllowFunctionOption,
+    DbOption,
+    DebugOption,
+    ProfileOption,
+    StatementTimeoutOption,
+    connect,
+    handle_errors,
+)
 from qprof.config import load_config
 from qprof.errors import EXIT_FINDINGS, QprofError
 from qprof.output import console, emit, render_json, warn
@@ -31,7 +39,8 @@ def run_check(
 ) -> dict[str, Any]:
     """Database rules, then (with a workload) each statement's plan rules; failures are skipped.
 
-    Returns ``{"findings": [Finding], "skipped": [Skipped], "statements": n, "rule_errors": [str]}``.
+    Returns ``{"findings": [Finding], "skipped": [Skipped], "statements": n, "rule_errors": [str],
+    "not_executed": [Skipped]}`` (statements qprof.safety kept to a plain EXPLAIN, and why).
     """
     from qprof.advisors.context import collect_database
     from qprof.advisors.runner import run_database_rules, sort_findings
@@ -41,6 +50,7 @@ def run_check(
     result = run_database_rules(db, rules)
     findings, errors = list(result.findings), list(result.errors)
     skipped: list[Skipped] = []
+    not_executed: list[Skipped] = []
     explained = 0
     if workload is not None:
         from qprof.workload import load_workload
@@ -56,9 +66,14 @@ def run_check(
                 skipped.append(Skipped(statement.name, exc.message))
                 continue
             explained += 1
+            if done.not_executed is not None:
+                not_executed.append(Skipped(statement.name, f"plain EXPLAIN only, not executed: {done.not_executed.message()}"))
             findings += done.findings
             errors += done.rule_errors
-    return {"findings": sort_findings(findings), "skipped": skipped, "statements": explained, "rule_errors": errors}
+    return {
+        "findings": sort_findings(findings), "skipped": skipped, "statements": explained, "rule_errors": errors,
+        "not_executed": not_executed,
+    }
 
 
 def check_command(
@@ -75,6 +90,7 @@ def check_command(
         typer.Option("--fail-on", help="Exit 1 when a finding is at least this severity (info, warning, error) or matches this code prefix."),
     ] = None,
     analyze: Annotated[bool, typer.Option("--analyze/--no-analyze", help="With --workload: execute statements (DML rolled back) or estimate only.")] = True,
+    allow_function: AllowFunctionOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json for scripts, markdown for PRs, github for workflow annotations.")] = CheckFormat.table,
@@ -93,14 +109,19 @@ def check_command(
       qprof check --workload queries/shop.sql --fail-on warning
       qprof check --select QP2 --format github
     """
-    from qprof.advisors.report import render_github, render_markdown, render_text, summary
+    from qprof.advisors.report import (
+        render_github,
+        render_markdown,
+        render_text,
+        summary,
+    )
     from qprof.rules_config import fail_on_matches, load_rules_config
 
     config = load_config()
     rules = load_rules_config(
         config.settings, select=select, ignore=ignore, fail_on=fail_on, where=str(config.path or "configuration")
     )
-    with connect(db, profile, statement_timeout, config) as target:
+    with connect(db, profile, statement_timeout, config, allow_functions=allow_function) as target:
         description = target.describe()
         from qprof.advise.leftovers import report_leftovers
 
@@ -112,6 +133,8 @@ def check_command(
         warn(error)
     for item in skipped:
         warn(f"skipped {item.statement}: {item.reason}")
+    for item in outcome["not_executed"]:
+        warn(f"{item.statement}: {item.reason}")
     tripped = fail_on_matches(rules.fail_on, findings)
     if fmt is CheckFormat.json:
         emit(
@@ -129,6 +152,7 @@ def check_command(
                     "findings": [f.to_dict() for f in findings],
                     "skipped": [s.to_dict() for s in skipped],
                     "qprof_leftovers": [item.to_dict() for item in earlier],
+                    "not_executed": [s.to_dict() for s in outcome["not_executed"]],
                 }
             )
         )

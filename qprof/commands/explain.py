@@ -6,13 +6,21 @@ import json
 import statistics
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from qprof import sqltext
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import (
+    AllowFunctionOption,
+    DbOption,
+    DebugOption,
+    FormatOption,
+    ProfileOption,
+    StatementTimeoutOption,
+    connect,
+    handle_errors,
+)
 from qprof.config import load_config
 from qprof.errors import BadInput, QprofError
 from qprof.output import OutputFormat, console, emit, note, render_json, warn
@@ -158,6 +166,7 @@ class Explained:
     timing: dict[str, Any] | None
     findings: list[Any]
     rule_errors: list[str]
+    not_executed: Any = None  # qprof.safety.Verdict when the statement was refused execution
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +183,7 @@ class Explained:
             "plan": self.plan.to_dict(),
             "timing": self.timing,
             "findings": [f.to_dict() for f in self.findings],
+            "not_executed": self.not_executed.to_dict() if self.not_executed is not None else None,
         }
 
 
@@ -231,17 +241,28 @@ def explain_item(
                 params, sources, params_from = inferred.values, inferred.sources, "inferred"
             else:
                 params_from = "generic"
-    plan = explain(target, sql, params if needed else [], analyze=analyze, generic=needed > 0 and params is None)
+    from qprof.safety import ExecutionRefused
+
+    generic = needed > 0 and params is None
+    refused = None
+    try:
+        plan = explain(target, sql, params if needed else [], analyze=analyze, generic=generic)
+    except ExecutionRefused as exc:  # it could act outside the rolled-back transaction: estimates only
+        refused = exc.verdict
+        plan = explain(target, sql, params if needed else [], analyze=False, generic=generic)
     plan.param_sources = sources
     timing = None
-    if runs and not plan.generic:
-        timing = time_runs(target, sql, params or [], runs, modifying)
+    if runs and not plan.generic and refused is None:
+        try:
+            timing = time_runs(target, sql, params or [], runs, modifying)
+        except ExecutionRefused as exc:  # --no-analyze with --runs
+            refused = exc.verdict
     findings, errors = [], []
     if rules_config is not None:
         ctx = PlanContext(target.engine, item.name, item.source or None, table_rows or (lambda name: None))
         result = run_plan_rules(plan, ctx, rules_config, item.ignore)
         findings, errors = sort_findings(result.findings), result.errors
-    return Explained(item, plan, kind, params_from, timing, findings, errors)
+    return Explained(item, plan, kind, params_from, timing, findings, errors, refused)
 
 
 def sqlite_table_rows(target: Target):
@@ -274,9 +295,14 @@ def _header(done: Explained) -> list[str]:
             for n, (value, source) in enumerate(zip(plan.params, plan.param_sources or [""] * len(plan.params)), start=1)
         )
         lines.append(f"   params: {shown}")
+    if done.not_executed is not None:
+        verdict = done.not_executed
+        lines.append(f"   not executed, plain EXPLAIN only: {verdict.message()}")
+        if verdict.blocking:
+            lines.append("   (if it is harmless here: " + " ".join(f"--allow-function {n}" for n in verdict.blocking) + ")")
     if plan.generic:
         lines.append("   generic plan: estimates only (parameter values could not be inferred; give them with --params)")
-    elif not plan.analyzed:
+    elif not plan.analyzed and done.not_executed is None:
         lines.append("   estimates only (--no-analyze): nothing was executed")
     figures = []
     if plan.execution_ms is not None:
@@ -330,6 +356,7 @@ def explain_command(
     ] = 0,
     select: Annotated[list[str] | None, typer.Option("--select", help="Plan rules to run (code prefixes, e.g. QP1).")] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Plan rules to skip (code prefixes).")] = None,
+    allow_function: AllowFunctionOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -339,7 +366,10 @@ def explain_command(
     """Show a statement's plan with real timings, the parameter values used, and what is wrong with it.
 
     Read-only statements run in a read-only transaction; INSERT/UPDATE/DELETE/MERGE run inside a
-    transaction that is always rolled back. DDL and utility statements are refused.
+    transaction that is always rolled back. DDL and utility statements are refused. A statement
+    calling a function that could act outside that transaction (setval, nextval, dblink, lo_*,
+    pg_terminate_backend, admin, unknown volatile functions, …) is not executed: it gets a plain
+    EXPLAIN and the reason, unless --allow-function names the function.
 
     \b
     Examples:
@@ -356,7 +386,7 @@ def explain_command(
     rules = load_rules_config(config.settings, select=select, ignore=ignore, where=str(config.path or "configuration"))
     done: list[Explained] = []
     skipped: list[Skipped] = []
-    with connect(db, profile, statement_timeout, config) as target:
+    with connect(db, profile, statement_timeout, config, allow_functions=allow_function) as target:
         items = items_from_inputs(target, workload, sql, queryid, params)
         table_rows = sqlite_table_rows(target) if target.engine == "sqlite" else None
         description = target.describe()
@@ -372,7 +402,9 @@ def explain_command(
     for result in done:
         for error in result.rule_errors:
             warn(error)
-        if runs and result.timing is None:
+        if result.not_executed is not None:
+            warn(f"{result.item.name}: not executed: {result.not_executed.message()}")
+        elif runs and result.timing is None:
             warn(f"{result.item.name}: --runs skipped, the parameter values are unknown (generic plan)")
     if fmt is OutputFormat.json:
         emit(render_json({"target": description, "statements": [d.to_dict() for d in done], "skipped": [s.to_dict() for s in skipped]}))

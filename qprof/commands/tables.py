@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import (
+    DbOption,
+    DebugOption,
+    FormatOption,
+    ProfileOption,
+    StatementTimeoutOption,
+    connect,
+    handle_errors,
+)
 from qprof.model import TableStats
 from qprof.output import Column, OutputFormat, emit_listing, num, pct, size, text
 
@@ -30,9 +38,9 @@ _RANK_KEYS = {
 
 POSTGRES_COLUMNS = [
     Column("table", "table", align="left"),
-    Column("seq_scan", "seq scans", num),
+    Column("seq_scan", "seq scans", num),  # one per process: parallel workers each count
     Column("seq_tup_read", "seq rows read", num),
-    Column("rows_per_seq_scan", "rows/seq scan", num),
+    Column("table_reads", "table reads", num),
     Column("idx_scan", "idx scans", num),
     Column("idx_scan_pct", "idx %", pct),
     Column("n_live_tup", "live rows", num),
@@ -66,7 +74,7 @@ def _row(table: TableStats) -> dict:
 
 
 def tables(
-    by: Annotated[TableRank, typer.Option("--by", "-b", help="Rank by seq-volume (seq scans × size), seq-scans, size, rows or dead.")] = TableRank.seq_volume,
+    by: Annotated[TableRank, typer.Option("--by", "-b", help="Rank by seq-volume (whole-table reads × size), seq-scans, size, rows or dead.")] = TableRank.seq_volume,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many tables to show.")] = 50,
     db: DbOption = None,
     profile: ProfileOption = None,
@@ -76,8 +84,10 @@ def tables(
 ) -> None:
     """Show tables with their scan activity and size (pg_stat_user_tables; SQLite: rows and sizes).
 
-    The default ranking is the estimated volume read by sequential scans (seq scans × table
-    size): the tables where a missing index costs the most I/O come first.
+    The default ranking is the estimated volume read by sequential scans (table reads × table
+    size): the tables where a missing index costs the most I/O come first. "seq scans" is
+    PostgreSQL's counter, which counts each process of a parallel scan (two workers and the
+    leader: 3); "table reads" is rows read ÷ live rows, the whole-table passes they add up to.
 
     \b
     Examples:

@@ -8,9 +8,24 @@ from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import (
+    AllowFunctionOption,
+    DbOption,
+    DebugOption,
+    FormatOption,
+    ProfileOption,
+    StatementTimeoutOption,
+    connect,
+    handle_errors,
+)
 from qprof.errors import BadInput, QprofError
-from qprof.history.cli import BetweenOption, SinceOption, StoreOption, TargetOption, windowed_source
+from qprof.history.cli import (
+    BetweenOption,
+    SinceOption,
+    StoreOption,
+    TargetOption,
+    windowed_source,
+)
 from qprof.model import StatementStats
 from qprof.output import Column, OutputFormat, console, emit_listing, ms, num, pct, warn
 from qprof.ranking import rank_statements
@@ -80,6 +95,7 @@ def top(
     ] = None,
     runs: Annotated[int, typer.Option("--runs", min=1, help="With --workload: executions per statement.")] = 5,
     width: Annotated[int, typer.Option("--width", min=10, help="Cut the query column to this many characters (table/markdown).")] = 60,
+    allow_function: AllowFunctionOption = None,
     since: SinceOption = None,
     between: BetweenOption = None,
     store: StoreOption = None,
@@ -107,7 +123,7 @@ def top(
         statements, description = windowed_source(store, target, db, profile, statement_timeout, since, between)
         source = "history"
     else:
-        with connect(db, profile, statement_timeout) as live:
+        with connect(db, profile, statement_timeout, allow_functions=allow_function) as live:
             if workload is not None:
                 statements, skipped = _from_workload(live, workload, runs)
                 source = "workload"

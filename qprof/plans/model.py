@@ -29,6 +29,7 @@ class PlanNode:
     actual_rows: float | None = None  # per loop
     actual_loops: int | None = None
     actual_total_ms: float | None = None  # per loop, inclusive of children
+    processes: int = 1  # below a Gather: the processes (workers + leader) that shared the loops
     exclusive_ms: float | None = None  # over all loops, children subtracted
     rows_removed_by_filter: float | None = None  # per loop
     rows_removed_by_join_filter: float | None = None  # per loop
@@ -49,10 +50,16 @@ class PlanNode:
 
     @property
     def inclusive_ms(self) -> float | None:
-        """Time spent in this node and below, over all loops."""
+        """Time spent in this node and below, over all loops, as elapsed time.
+
+        PostgreSQL prints per-loop averages; below a Gather the loops are spread over parallel
+        processes that run at the same time (``Actual Loops`` counts each worker's and the
+        leader's), so per-loop time × loops would add up their times — a child "longer" than
+        its Gather. Divided by the processes, it is the time one of them spent, on average.
+        """
         if self.actual_total_ms is None:
             return None
-        return self.actual_total_ms * (self.actual_loops or 1)
+        return self.actual_total_ms * (self.actual_loops or 1) / max(self.processes, 1)
 
     @property
     def actual_rows_total(self) -> float | None:
@@ -72,6 +79,10 @@ class PlanNode:
         text = self.extra.get("Operation") if self.node_type == "ModifyTable" and self.extra.get("Operation") else self.node_type
         if self.detail is not None:  # SQLite: its own wording is the clearest
             return self.detail
+        if self.extra.get("Partial Mode") in ("Partial", "Finalize"):  # as EXPLAIN's text format names them
+            text = f"{self.extra['Partial Mode']} {text}"
+        if self.extra.get("Parallel Aware"):
+            text = f"Parallel {text}"
         if self.index_name and "Index" in self.node_type:
             text += f" using {self.index_name}"
         if self.relation:
@@ -100,6 +111,7 @@ class PlanNode:
             "actual_loops": self.actual_loops,
             "actual_total_ms": self.actual_total_ms,
             "inclusive_ms": self.inclusive_ms,
+            "processes": self.processes,
             "exclusive_ms": self.exclusive_ms,
             "rows_removed_by_filter": self.rows_removed_by_filter,
             "rows_removed_by_join_filter": self.rows_removed_by_join_filter,
@@ -167,6 +179,19 @@ class Plan:
             "rolled_back": self.rolled_back,
             "root": self.root.to_dict(),
         }
+
+
+def spread_parallel_loops(root: PlanNode, leader_participates: bool = True) -> None:
+    """Mark every node below a Gather / Gather Merge with the processes that ran it:
+    the workers launched, plus the leader (which joins in unless parallel_leader_participation
+    is off, and always runs the plan itself when no worker could be launched)."""
+    for _, node in root.walk():
+        if node.node_type in ("Gather", "Gather Merge") and node.actual_loops:
+            launched = int(node.extra.get("Workers Launched") or 0)
+            processes = launched + (1 if leader_participates or launched == 0 else 0)
+            for child in node.children:
+                for _, below in child.walk():
+                    below.processes = processes
 
 
 def fill_exclusive_times(root: PlanNode) -> None:

@@ -1,9 +1,10 @@
 """PostgreSQL plans: run EXPLAIN safely and parse its JSON into the plan model.
 
-* ``EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON)`` for a real execution; a read-only
-  statement runs in the session's read-only transaction, a data-modifying one (DML, or a
-  data-modifying CTE) inside :meth:`PostgresTarget.rolled_back_transaction`, so nothing it
-  changes survives.
+* ``EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON)`` for a real execution — only after
+  :mod:`qprof.safety` cleared every function the statement may call (else ExecutionRefused);
+  a read-only statement runs in the session's read-only transaction, a data-modifying one
+  (DML, or a data-modifying CTE) inside :meth:`PostgresTarget.measuring_transaction`, always
+  rolled back, so nothing it changes survives.
 * A generic plan for ``$n`` statements whose values are unknown: ``EXPLAIN (GENERIC_PLAN)`` on
   PostgreSQL 16+, else ``PREPARE`` + ``SET LOCAL plan_cache_mode = force_generic_plan`` +
   ``EXPLAIN EXECUTE name(NULL, …)``; estimates only, nothing executes.
@@ -18,7 +19,12 @@ from typing import Any
 
 from qprof import sqltext
 from qprof.errors import BadInput
-from qprof.plans.model import Plan, PlanNode, fill_exclusive_times
+from qprof.plans.model import (
+    Plan,
+    PlanNode,
+    fill_exclusive_times,
+    spread_parallel_loops,
+)
 
 _prepared_names = itertools.count(1)
 # PREPARE retries declaring one parameter's type at a time (see _prepare): bounded, so a
@@ -57,6 +63,7 @@ _EXTRA_KEYS = (
     "Function Name",
     "Workers Planned",
     "Workers Launched",
+    "Parallel Aware",
     "Heap Fetches",
     "Rows Removed by Index Recheck",
     "Disk Usage",
@@ -148,7 +155,9 @@ def parse_explain_json(document: Any, *, sql: str = "", generic: bool = False) -
         raise BadInput("not EXPLAIN (FORMAT JSON) output: no \"Plan\" key")
     root = parse_node(top["Plan"])
     analyzed = root.actual_loops is not None
+    settings = {str(k): str(v) for k, v in (top.get("Settings") or {}).items()}
     if analyzed:
+        spread_parallel_loops(root, leader_participates=settings.get("parallel_leader_participation", "on") != "off")
         fill_exclusive_times(root)
     return Plan(
         engine="postgresql",
@@ -158,7 +167,7 @@ def parse_explain_json(document: Any, *, sql: str = "", generic: bool = False) -
         generic=generic,
         planning_ms=_float(top.get("Planning Time")),
         execution_ms=_float(top.get("Execution Time")),
-        settings={str(k): str(v) for k, v in (top.get("Settings") or {}).items()},
+        settings=settings,
         raw=document,
     )
 
@@ -203,12 +212,15 @@ def explain_postgres(
         raise BadInput(f"the statement uses {count} parameter(s) but {len(params or [])} value(s) were given")
     query = _explain_options(analyze) + (sqltext.to_psycopg(sql) if count else sql)
     bound = sqltext.psycopg_params(list(params or [])[:count]) if count else None
-    if analyze and modifying:
-        with target.rolled_back_transaction():
+    if analyze:
+        from qprof.safety import require_executable
+
+        require_executable(target, sql, params)  # ExecutionRefused: the caller falls back to a plain EXPLAIN
+        with target.measuring_transaction(modifying=modifying):
             rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE")
     else:
         with target.conn.transaction(force_rollback=True):
-            rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE" if analyze else "EXPLAIN")
+            rows = target.fetch_all(query, bound, what="EXPLAIN")
     plan = parse_explain_json(_plan_json(rows), sql=sql)
     plan.params = list(params or [])[:count]
     plan.rolled_back = analyze and modifying

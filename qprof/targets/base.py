@@ -27,6 +27,9 @@ class Target(ABC):
     def __init__(self, spec: TargetSpec, *, statement_timeout: float) -> None:
         self.spec = spec
         self.statement_timeout = statement_timeout
+        # --allow-function names (lower case) and the verdicts of qprof.safety, cached per statement
+        self.allowed_functions: frozenset[str] = frozenset()
+        self.verdicts: dict[str, Any] = {}
 
     def describe(self) -> str:
         """Where we are connected, safe to print (no password)."""
@@ -45,7 +48,8 @@ class Target(ABC):
     def execute_timed(self, sql: str, params: Sequence[Any], *, modifying: bool) -> Timing:
         """Execute a workload statement (``$n`` placeholders) once and time it.
 
-        A data-modifying statement runs in a transaction that is always rolled back.
+        A data-modifying statement runs in a transaction that is always rolled back. A
+        statement that :mod:`qprof.safety` does not clear raises ExecutionRefused instead.
         """
 
     @abstractmethod

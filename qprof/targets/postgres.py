@@ -15,14 +15,18 @@ from psycopg.rows import dict_row
 
 from qprof import sqltext
 from qprof.conninfo import TargetSpec, redact
-from qprof.errors import BadInput, ConnectionFailed, PermissionDenied, QprofError, StatementFailed
+from qprof.errors import (
+    BadInput,
+    ConnectionFailed,
+    PermissionDenied,
+    QprofError,
+    StatementFailed,
+)
+from qprof.owntag import OWN_TAG, tagged
 from qprof.targets.base import Target, Timing, elapsed_ms
 from qprof.units import timeout_ms
 
 DEFAULT_CONNECT_TIMEOUT = 5
-# Leading comment on every query qprof itself runs; pg_stat_statements keeps it in the text,
-# and the statement collector filters those entries out.
-OWN_TAG = "/* qprof */ "
 
 
 def _first_line(exc: BaseException) -> str:
@@ -57,6 +61,7 @@ class PostgresTarget(Target):
     def __init__(self, spec: TargetSpec, *, statement_timeout: float = 30.0, lock_timeout: float = 5.0) -> None:
         super().__init__(spec, statement_timeout=statement_timeout)
         self.lock_timeout = lock_timeout
+        self._can_silence: bool | None = None
         self.conn = self._connect()
 
     def _conninfo(self) -> str:
@@ -105,10 +110,10 @@ class PostgresTarget(Target):
 
     def fetch_all(self, query: Any, params: Any = None, *, what: str = "query") -> list[dict[str, Any]]:
         """Run one of qprof's own queries, tagged so that qprof never reports itself."""
-        tagged = OWN_TAG + query if isinstance(query, str) else sql.SQL(OWN_TAG) + query
+        marked = tagged(query) if isinstance(query, str) else sql.SQL(OWN_TAG + " ") + query
         try:
             with self.conn.cursor() as cur:
-                cur.execute(tagged, params)
+                cur.execute(marked, params)
                 return cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
             raise translate_error(exc, what=what, timeout=self.statement_timeout) from None
@@ -129,23 +134,59 @@ class PostgresTarget(Target):
         """A read-write transaction that is always rolled back, for measuring DML safely."""
         try:
             with self.conn.transaction(force_rollback=True):
-                self.conn.execute("SET TRANSACTION READ WRITE")
+                self.conn.execute(tagged("SET TRANSACTION READ WRITE"))
                 yield self.conn
         except psycopg.Error as exc:
             raise translate_error(exc, what="statement", timeout=self.statement_timeout) from None
 
-    def execute_timed(self, query_text: str, params: Sequence[Any], *, modifying: bool) -> Timing:
-        query = sqltext.to_psycopg(query_text) if params else query_text
-        bound = sqltext.psycopg_params(params) if params else None
+    @contextmanager
+    def measuring_transaction(self, *, modifying: bool) -> Iterator[psycopg.Connection]:
+        """The transaction a statement is executed in to measure it: always rolled back
+        (read-write only for DML), and unseen by pg_stat_statements where qprof may say so."""
         if modifying:
-            with self.rolled_back_transaction() as conn, conn.cursor() as cur:
-                return self._timed(cur, query, bound)
+            with self.rolled_back_transaction() as conn:
+                self._untracked()
+                yield conn
+            return
         try:
-            # rolled back too: nothing a timed statement does (even set_config) outlives it
-            with self.conn.transaction(force_rollback=True), self.conn.cursor() as cur:
-                return self._timed(cur, query, bound)
+            # rolled back too: nothing a measured statement does (even set_config) outlives it
+            with self.conn.transaction(force_rollback=True):
+                self._untracked()
+                yield self.conn
         except psycopg.Error as exc:
             raise translate_error(exc, what="statement", timeout=self.statement_timeout) from None
+
+    def can_silence_tracking(self) -> bool:
+        """Whether this role may set ``pg_stat_statements.track`` (superuser, or PostgreSQL 15+'s
+        ``GRANT SET ON PARAMETER pg_stat_statements.track``) and the library is loaded."""
+        if self._can_silence is None:
+            privilege = "has_parameter_privilege('pg_stat_statements.track', 'SET')" if self.server_version_num >= 150000 else "false"
+            self._can_silence = bool(
+                self.fetch_value(
+                    "SELECT current_setting('pg_stat_statements.track', true) IS NOT NULL"
+                    f" AND (current_setting('is_superuser') = 'on' OR {privilege})"
+                )
+            )
+        return self._can_silence
+
+    def _untracked(self) -> None:
+        """Statements qprof executes to measure them — and those nested inside them, which
+        ``track = all`` records untagged — stay out of pg_stat_statements (until the rollback)."""
+        if self.can_silence_tracking():
+            self.fetch_all("SELECT set_config('pg_stat_statements.track', 'none', true)")
+
+    def execute_timed(self, query_text: str, params: Sequence[Any], *, modifying: bool) -> Timing:
+        from qprof.safety import require_executable
+
+        require_executable(self, query_text, params)
+        query = tagged(sqltext.to_psycopg(query_text) if params else query_text)
+        bound = sqltext.psycopg_params(params) if params else None
+        with self.measuring_transaction(modifying=modifying) as conn:
+            try:
+                with conn.cursor() as cur:
+                    return self._timed(cur, query, bound)
+            except psycopg.Error as exc:
+                raise translate_error(exc, what="statement", timeout=self.statement_timeout) from None
 
     @staticmethod
     def _timed(cur: psycopg.Cursor, query: str, params: Any) -> Timing:

@@ -122,6 +122,9 @@ class SqliteTarget(Target):
             writer.execute("ROLLBACK")
 
     def execute_timed(self, query_text: str, params: Sequence[Any], *, modifying: bool) -> Timing:
+        from qprof.safety import require_executable
+
+        require_executable(self, query_text, params)
         query = sqltext.to_sqlite(query_text)
         try:
             if modifying:

@@ -52,15 +52,14 @@ def make_whatif(
         version = target.extension_version("hypopg")
         if version is not None:
             return HypoPGWhatIf(target, catalog)
+        from qprof.extension_hints import hypopg_create_hint, hypopg_missing_message
+
         if mode == "hypopg":
             raise QprofError(
                 f"the hypopg extension is not created in database {target.database_name!r}",
-                hint="CREATE EXTENSION hypopg; (or --whatif build on staging, or --whatif heuristic)",
+                hint=hypopg_create_hint(target) + " (or --whatif build on staging, or --whatif heuristic)",
             )
-        warn(
-            "HypoPG is not installed: ranking with a rough heuristic (not the planner). "
-            "Install HypoPG, or use --whatif build on staging for planner costs."
-        )
+        warn(hypopg_missing_message(target))
         return HeuristicWhatIf(catalog)
     if mode == "build":
         warn(

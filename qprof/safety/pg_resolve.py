@@ -1,0 +1,152 @@
+"""PostgreSQL: every function a statement may call, resolved in the catalog and judged.
+
+The statement's parse tree (:mod:`qprof.safety.pg_calls`) names functions, operators and
+relations. For each relation ``sql/relations.sql`` returns what using it runs — a view's
+definition and other rules (followed recursively), row-level security policies, and for the
+tables it writes CHECK constraints and user triggers, for those it inserts into column defaults
+(``nextval`` of serial columns) and identity columns, and a foreign table's handler. Those
+expressions are parsed the same way, because functions built into PostgreSQL have no pg_depend
+rows. ``sql/functions.sql`` then turns every name into its ``pg_proc`` rows: every overload
+of a name (the worst one decides, as qprof does not type the arguments).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from qprof.safety.allowlist import harmless, why_refused
+from qprof.safety.verdict import CalledFunction, Verdict
+
+_VOLATILITY = {"i": "immutable", "s": "stable", "v": "volatile"}
+MAX_DEPTH = 16  # views on views on views …: PostgreSQL itself has no limit, qprof stops here
+
+
+@cache
+def _sql(name: str) -> str:
+    return resources.files(__package__).joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def _named_parts(items: list[str]) -> list[tuple[str, str]]:
+    """``name=expression`` strings from relations.sql as pairs."""
+    return [tuple(item.split("=", 1)) for item in items if "=" in item]  # type: ignore[misc]
+
+
+def _expand_relations(target: Any, calls: Any, oids: list[tuple[int, str]], problems: list[tuple[str, str]]) -> list[CalledFunction]:
+    """Follow the relations ``calls`` names (growing it) until nothing new is reached."""
+    from pglast.parser import ParseError
+
+    from qprof.safety.pg_calls import READ, WRITE, statement_calls
+
+    done: dict[Any, int] = {}
+    identities: list[CalledFunction] = []
+    for _ in range(MAX_DEPTH):
+        todo = {key: mode for key, mode in calls.relations.items() if done.get(key, -1) < mode}
+        if not todo:
+            break
+        done.update(todo)
+        rows = target.fetch_all(
+            _sql("relations.sql"),
+            {"relations": list(todo), "modes": list(todo.values())},
+            what="reading what the statement's relations run",
+        )
+        for row in rows:
+            relation, mode = row["relation"], row["mode"]
+            texts: list[tuple[str, str, int]] = []  # (sql, route, mode of what it reads)
+            if row["view_sql"]:
+                texts.append((row["view_sql"], f"view {relation}", mode))
+            texts += [(rule, f"rule on {relation}", READ) for rule in row["rules"]]
+            texts += [(f"SELECT {expr}", f"default of {relation}.{column}", READ) for column, expr in _named_parts(row["defaults"])]
+            texts += [(f"SELECT {expr}", f"check {name} on {relation}", READ) for name, expr in _named_parts(row["checks"])]
+            texts += [(f"SELECT {expr}", f"policy {name} on {relation}", READ) for name, expr in _named_parts(row["policies"]) if expr]
+            for text, via, reads in texts:
+                try:
+                    statement_calls(text, via, into=calls, mode=reads)
+                except ParseError as exc:
+                    problems.append((f"the {via} cannot be read ({exc}), so what it calls is unknown", ""))
+            oids += [(oid, f"trigger {name} on {relation}") for oid, name in zip(row["trigger_functions"], row["trigger_names"])]
+            if mode >= WRITE:  # rows written through a parent land in partitions/children, whose triggers fire
+                for child in row["children"]:
+                    calls.use_regclass(child, mode)
+            if row["foreign_handler"]:
+                oids.append((row["foreign_handler"], f"foreign table {relation}"))
+            identities += [
+                CalledFunction("pg_catalog", "nextval", "volatile", via=f"identity column {relation}.{column}")
+                for column in row["identities"]
+            ]
+    else:
+        problems.append((f"views nest deeper than {MAX_DEPTH} levels; what the innermost call is unknown", ""))
+    return identities
+
+
+def resolve_functions(target: Any, sql: str) -> tuple[list[CalledFunction], list[tuple[str, str]]]:
+    """The functions ``sql`` may call on ``target``, and the problems met on the way
+    (unreadable text, non-local ``set_config``, unknown function names) as (reason, the name
+    ``--allow-function`` takes for it, "" when none)."""
+    from pglast.parser import ParseError
+
+    from qprof.safety.pg_calls import statement_calls
+
+    try:
+        calls = statement_calls(sql)
+    except ParseError as exc:
+        return [], [(f"PostgreSQL's parser cannot read it ({exc}), so the functions it calls are unknown", "")]
+    problems: list[tuple[str, str]] = []
+    oids: list[tuple[int, str]] = []
+    found = _expand_relations(target, calls, oids, problems)
+    problems += [
+        (f"set_config({setting!r}, …, false) changes the session beyond the rollback", "set_config")
+        for setting in calls.session_settings
+    ]
+    names = sorted(calls.functions.items(), key=lambda item: str(item[0]))
+    operators = sorted(calls.operators.items())
+    rows = target.fetch_all(
+        _sql("functions.sql"),
+        {
+            "func_schemas": [n.schema for n, _ in names],
+            "func_names": [n.name for n, _ in names],
+            "func_via": [via for _, via in names],
+            "operators": [op for op, _ in operators],
+            "operator_via": [via for _, via in operators],
+            "oids": [oid for oid, _ in oids],
+            "oid_via": [via for _, via in oids],
+        },
+        what="resolving the functions the statement calls",
+    )
+    found += [
+        CalledFunction(
+            schema=row["schema"], name=row["name"], volatility=_VOLATILITY.get(row["volatility"], "unknown"),
+            via=row["via"], owner=row["owner"], extension=row["extension"],
+        )
+        for row in rows
+    ]
+    seen = {(f.schema, f.name) for f in found} | {(None, f.name) for f in found}
+    for name, via in names:
+        if (name.schema, name.name) not in seen:
+            where = "" if via == "called" else f" (via {via})"
+            problems.append((f"{name}{where} is not a function this role can see, so what it does is unknown", name.name))
+    return found, problems
+
+
+def postgres_verdict(target: Any, sql: str, allowed: frozenset[str]) -> Verdict:
+    """Execute only when every function is immutable/stable, harmless, or named in ``allowed``."""
+    functions, problems = resolve_functions(target, sql)
+    reasons: list[str] = []
+    blocking: list[str] = []
+    for problem, name in problems:
+        if name and name.lower() in allowed:
+            continue
+        reasons.append(problem)
+        blocking.append(name)
+    seen: set[tuple[str, str | None, str]] = set()
+    for function in functions:
+        key = (function.name, function.schema, function.via)
+        if key in seen or harmless(function.schema, function.name, function.volatility, function.extension):
+            continue
+        seen.add(key)
+        if function.name.lower() in allowed or function.qualified.lower() in allowed:
+            continue
+        reasons.append(f"{function.describe()}: {why_refused(function.name)}")
+        blocking.append(function.name)
+    return Verdict(not reasons, tuple(reasons), tuple(name for name in dict.fromkeys(blocking) if name))

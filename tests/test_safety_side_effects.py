@@ -1,0 +1,271 @@
+"""Read-only means no side effect: statements whose functions act outside qprof's rolled-back
+transaction are never executed by explain, bench, top --workload or check --workload.
+
+Each side-effect function runs through every executing command against the real cluster; the
+tables (checksums), sequences, sessions, replication slots, server files, large objects,
+statistics resets, configuration load time and WAL segment are compared before and after.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from pgcluster import PgCluster
+
+from qprof.conninfo import parse_target
+from qprof.safety import execution_verdict
+from qprof.targets import open_target
+
+DB = "side_effects"
+SEQUENCE_VALUE = 20128
+
+
+@pytest.fixture(scope="module")
+def side_dsn(pg_cluster: PgCluster) -> str:
+    dsn = pg_cluster.create_database(DB, extensions=("pg_stat_statements", "dblink", "adminpack", "postgres_fdw"))
+    pg_cluster.psql(
+        f"""
+        CREATE SERVER loopback FOREIGN DATA WRAPPER postgres_fdw
+          OPTIONS (host '{pg_cluster.host}', port '{pg_cluster.port}', dbname '{DB}');
+        CREATE USER MAPPING FOR postgres SERVER loopback OPTIONS (user 'postgres');
+        CREATE TABLE t (id serial PRIMARY KEY, v int NOT NULL);
+        INSERT INTO t (v) SELECT g FROM generate_series(1, 200) g;
+        SELECT setval('t_id_seq', {SEQUENCE_VALUE});
+        CREATE TABLE t2 (id int PRIMARY KEY, note text);
+        INSERT INTO t2 SELECT g, 'row ' || g FROM generate_series(1, 100) g;
+        CREATE FOREIGN TABLE remote_t2 (id int, note text) SERVER loopback OPTIONS (table_name 't2');
+        CREATE TABLE logged (id int GENERATED ALWAYS AS IDENTITY, note text);
+        CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1';
+        CREATE VIEW killer AS SELECT pg_terminate_backend(0) AS k;
+        CREATE VIEW bumped AS SELECT id, bump() AS b FROM t2;
+        CREATE TABLE parted (id int, v int) PARTITION BY RANGE (id);
+        CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100);
+        CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+        CREATE TRIGGER audit_low BEFORE INSERT ON parted_low FOR EACH ROW EXECUTE FUNCTION audit_row();
+        CREATE FUNCTION t2_rows() RETURNS bigint LANGUAGE plpgsql STABLE AS
+          'BEGIN RETURN (SELECT count(*) FROM t2 WHERE note <> ''nested-marker''); END';
+        """,
+        dbname=DB,
+    )
+    return dsn
+
+
+@pytest.fixture
+def victim(pg_cluster: PgCluster) -> Iterator[tuple[psycopg.Connection, int]]:
+    """An application session that a pg_terminate_backend/pg_cancel_backend would hit."""
+    conn = psycopg.connect(pg_cluster.dsn(DB), autocommit=True, application_name="victim")
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    try:
+        yield conn, pid
+    finally:
+        conn.close()
+
+
+def side_effect_statements(pg_cluster: PgCluster, victim_pid: int) -> dict[str, str]:
+    other = f"host={pg_cluster.host} port={pg_cluster.port} dbname={DB} user=postgres"
+    return {
+        "terminate": f"SELECT pg_terminate_backend({victim_pid})",
+        "cancel": f"SELECT pg_cancel_backend({victim_pid})",
+        "terminate_in_view": "SELECT * FROM killer",
+        "pss_reset": "SELECT pg_stat_statements_reset()",
+        "stat_reset": "SELECT pg_stat_reset()",
+        "slot": "SELECT pg_create_physical_replication_slot('qprof_test_slot')",
+        "lo_export": "SELECT lo_export(lo_import('/etc/hostname'), 'qprof_lo_export.txt')",
+        "file_write": "SELECT pg_file_write('qprof_file_write.txt', 'x', false)",
+        "reload": "SELECT pg_reload_conf()",
+        "switch_wal": "SELECT pg_switch_wal()",
+        "advisory_lock": "SELECT pg_advisory_lock(4242)",
+        "dblink": f"SELECT dblink_exec('{other}', 'DELETE FROM t2 WHERE id > 90')",
+        "postgres_fdw": "DELETE FROM remote_t2 WHERE id > 95",
+        "setval": "UPDATE t SET v = v WHERE setval('t_id_seq', 1) > 0",
+        "nextval": "SELECT nextval('t_id_seq')",
+        "serial_default": "INSERT INTO t (v) VALUES (1)",
+        "identity": "INSERT INTO logged (note) VALUES ('x')",
+        "session_setting": "SELECT set_config('work_mem', '1GB', false)",
+        "user_volatile_in_view": "SELECT * FROM bumped",
+    }
+
+
+def server_state(pg_cluster: PgCluster) -> dict[str, object]:
+    """Everything a side effect above would change, read as superuser."""
+    with pg_cluster.connect(DB) as conn:
+        one = lambda query: conn.execute(query).fetchone()[0]
+        tables = [r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1")]
+        return {
+            "tables": {t: one(f"SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {t} x") for t in tables},
+            "sequences": conn.execute("SELECT sequencename, last_value FROM pg_sequences ORDER BY 1").fetchall(),
+            "sessions": conn.execute(
+                "SELECT pid, application_name FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid() AND application_name <> 'qprof' ORDER BY 1"
+            ).fetchall(),
+            "slots": conn.execute("SELECT slot_name FROM pg_replication_slots ORDER BY 1").fetchall(),
+            "files": sorted(r[0] for r in conn.execute("SELECT pg_ls_dir('.')")),
+            "large_objects": one("SELECT count(*) FROM pg_largeobject_metadata"),
+            "pss_reset_at": one("SELECT stats_reset FROM pg_stat_statements_info"),
+            "db_stats_reset_at": one("SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()"),
+            "conf_loaded_at": one("SELECT pg_conf_load_time()"),
+            "wal_segment": one("SELECT pg_walfile_name(pg_current_wal_lsn())"),
+        }
+
+
+def write_workload(path: Path, statements: dict[str, str]) -> Path:
+    path.write_text("".join(f"-- name: {name}\n{sql};\n" for name, sql in statements.items()), encoding="utf-8")
+    return path
+
+
+def test_no_command_executes_a_side_effect(cli, pg_cluster: PgCluster, side_dsn: str, victim, tmp_path: Path) -> None:
+    conn, pid = victim
+    statements = side_effect_statements(pg_cluster, pid)
+    workload = write_workload(tmp_path / "effects.sql", {**statements, "fine": "SELECT count(*) FROM t"})
+    before = server_state(pg_cluster)
+    assert ("victim",) in [(app,) for _, app in before["sessions"]]
+
+    for name, sql in statements.items():
+        result = cli("explain", "-d", side_dsn, "--sql", sql, "--runs", "2", "--format", "json")
+        assert result.exit_code == 0, (name, result.stderr)
+        done = json.loads(result.stdout)["statements"][0]
+        assert not done["plan"]["analyzed"] and done["timing"] is None, name
+        assert done["not_executed"]["reasons"], name
+
+    bench = cli.json("bench", str(workload), "-d", side_dsn, "--runs", "2")
+    assert [s["name"] for s in bench["statements"]] == ["fine"]
+    assert {s["statement"] for s in bench["skipped"]} == set(statements)
+    assert all("not executed" in s["reason"] for s in bench["skipped"])
+
+    top = cli.json("top", "-d", side_dsn, "--workload", str(workload), "--runs", "2")
+    assert [s["name"] for s in top["statements"]] == ["fine"] and {s["statement"] for s in top["skipped"]} == set(statements)
+
+    # a parameter value is not sampled from a view whose definition would run
+    inferred = cli.json("explain", "-d", side_dsn, "--sql", "SELECT * FROM killer WHERE k = $1")["statements"][0]
+    assert inferred["generic_plan"] and not inferred["plan"]["analyzed"]
+
+    check = cli.json("check", "-d", side_dsn, "--workload", str(workload), "--select", "QP1")
+    assert {s["statement"] for s in check["not_executed"]} == set(statements)
+
+    after = server_state(pg_cluster)
+    assert after == before
+    assert conn.execute("SELECT 1").fetchone() == (1,)  # the victim lives
+
+
+def test_reasons_name_the_function_its_route_and_the_flag(cli, side_dsn: str, victim) -> None:
+    result = cli("explain", "-d", side_dsn, "--sql", "UPDATE t SET v = v WHERE setval('t_id_seq', 1) > 0")
+    assert result.exit_code == 0
+    assert "not executed, plain EXPLAIN only: pg_catalog.setval (volatile, owner postgres): moves a sequence" in result.stdout
+    assert "--allow-function setval" in result.stdout
+    with open_target(parse_target(side_dsn)) as target:
+        view = execution_verdict(target, "SELECT * FROM killer")
+        assert not view.allowed and "pg_terminate_backend" in view.message() and "via view killer" in view.message()
+        serial = execution_verdict(target, "INSERT INTO t (v) VALUES (1)")
+        assert "nextval" in serial.message() and "default of t.id" in serial.message()
+        identity = execution_verdict(target, "INSERT INTO logged (note) VALUES ('x')")
+        assert "identity column logged.id" in identity.message()
+        partition = execution_verdict(target, "INSERT INTO parted VALUES (1, 1)")
+        assert "public.audit_row" in partition.message() and "via trigger audit_low on parted_low" in partition.message()
+        assert execution_verdict(target, "SELECT count(*) FROM parted").allowed
+        remote = execution_verdict(target, "SELECT count(*) FROM remote_t2")
+        assert "postgres_fdw_handler" in remote.message() and "via foreign table remote_t2" in remote.message()
+        assert not execution_verdict(target, "SELECT no_such_function(1)").allowed
+        assert not execution_verdict(target, "SELECT pg_catalog.set_config('work_mem', '1GB', false)").allowed
+        for harmless in (
+            "SELECT random(), now(), clock_timestamp(), gen_random_uuid(), count(*) FROM t WHERE id BETWEEN 1 AND 5",
+            "SELECT set_config('work_mem', '1GB', true)",
+            "SELECT pg_advisory_xact_lock(1)",
+            "UPDATE t SET v = v + 1 WHERE id = $1",
+            "DELETE FROM t2 WHERE note LIKE 'row 9%'",
+            "WITH d AS (DELETE FROM t2 WHERE id = 1 RETURNING id) SELECT count(*) FROM d",
+            "SELECT t2_rows()",
+            "SELECT l.mode, count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) GROUP BY 1",
+            "SELECT sequencename, last_value FROM pg_sequences",
+        ):
+            verdict = execution_verdict(target, harmless)
+            assert verdict.allowed, (harmless, verdict.reasons)
+
+
+def test_allow_function_lets_one_through(cli, pg_cluster: PgCluster, side_dsn: str, tmp_path: Path) -> None:
+    statement = "UPDATE t SET v = v WHERE setval('t_id_seq', 1) > 0"
+    try:
+        doc = cli.json("explain", "-d", side_dsn, "--sql", statement, "--allow-function", "setval")
+        assert doc["statements"][0]["plan"]["analyzed"] and doc["statements"][0]["not_executed"] is None
+        # the user allowed it, and a sequence is outside the rollback: it moved
+        assert pg_cluster.psql("SELECT last_value FROM t_id_seq", dbname=DB).strip() == "1"
+        bench = cli.json("bench", "-d", side_dsn, "--runs", "2", "--allow-function", "public.bump",
+                         str(write_workload(tmp_path / "allow.sql", {"bumped": "SELECT * FROM bumped"})))
+        assert [s["name"] for s in bench["statements"]] == ["bumped"] and bench["skipped"] == []
+    finally:
+        pg_cluster.psql(f"SELECT setval('t_id_seq', {SEQUENCE_VALUE})", dbname=DB)
+
+
+def test_measured_runs_never_show_in_pg_stat_statements(cli, pg_cluster: PgCluster, side_dsn: str, tmp_path: Path) -> None:
+    """bench, explain --runs and EXPLAIN ANALYZE, and (track = all) what runs nested inside them."""
+    marker = "qprof-own-marker"
+    workload = write_workload(tmp_path / "own.sql", {"own": f"SELECT count(*) FROM t2 WHERE note <> '{marker}'"})
+    cli.json("bench", str(workload), "-d", side_dsn, "--runs", "3")
+    cli.json("explain", "-d", side_dsn, "--sql", "SELECT t2_rows()", "--runs", "2")
+    cli.json("top", "-d", side_dsn, "--workload", str(workload), "--runs", "2")
+    assert pg_cluster.psql("SHOW pg_stat_statements.track").strip() == "all"
+    seen = pg_cluster.psql(
+        f"SELECT count(*) FROM pg_stat_statements WHERE (query LIKE '%{marker}%' OR query LIKE '%nested-marker%' "
+        "OR query LIKE '%t2_rows()%') AND query NOT LIKE '%CREATE FUNCTION%'",  # the fixture's own DDL
+        dbname=DB,
+    )
+    assert seen.strip() == "0"
+    top = cli.json("top", "-d", side_dsn, "--limit", "500")
+    assert not [s for s in top["statements"] if (marker in s["query"] or "t2_rows" in s["query"]) and "CREATE" not in s["query"]]
+
+
+def test_sqlite_functions_that_reach_outside_are_not_executed(cli, tmp_path: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    path = tmp_path / "side.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INT)")
+        conn.executemany("INSERT INTO t (v) VALUES (?)", [(i,) for i in range(100)])
+        conn.execute("CREATE TABLE audit (n INT)")
+        conn.execute("CREATE TRIGGER tr AFTER DELETE ON t BEGIN SELECT load_extension('nope'); END")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    workload = write_workload(tmp_path / "side.sql", {
+        "load_extension": "SELECT load_extension('/tmp/nope')",
+        "writefile": "SELECT writefile('/tmp/qprof-sqlite-out', 'x')",
+        "trigger": "DELETE FROM t WHERE id < 5",
+        "fine": "SELECT count(*), random(), abs(-1) FROM t",
+    })
+    bench = cli.json("bench", str(workload), "-d", str(path), "--runs", "2")
+    assert [s["name"] for s in bench["statements"]] == ["fine"]
+    reasons = {s["statement"]: s["reason"] for s in bench["skipped"]}
+    assert "load_extension(): loads a shared library" in reasons["load_extension"]
+    assert "writefile(): not a SQLite built-in" in reasons["writefile"]
+    assert "unsafe use of load_extension()" in reasons["trigger"]  # SQLite's own guard (trusted_schema), kept
+    explained = cli.json("explain", "-d", str(path), "--sql", "SELECT load_extension('/tmp/nope')")
+    assert explained["statements"][0]["not_executed"]["blocking"] == ["load_extension"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert not Path("/tmp/qprof-sqlite-out").exists()
+
+
+def test_tracking_is_silenced_only_where_the_role_may(pg_cluster: PgCluster, side_dsn: str) -> None:
+    """A monitoring role granted SET on pg_stat_statements.track (PostgreSQL 15+) keeps its
+    measured runs out of the statistics; without the grant qprof still runs, tagged only."""
+    pg_cluster.psql(
+        "CREATE ROLE monitor LOGIN PASSWORD 'monitor-pw'; GRANT SELECT ON t2 TO monitor;"
+        "GRANT SET ON PARAMETER pg_stat_statements.track TO monitor;",
+        dbname=DB,
+    )
+    dsn = pg_cluster.dsn(DB, user="monitor", password="monitor-pw")
+    with open_target(parse_target(dsn)) as target:
+        assert target.can_silence_tracking()
+        target.execute_timed("SELECT count(*) FROM t2 WHERE note <> 'granted-marker'", [], modifying=False)
+    pg_cluster.psql("REVOKE SET ON PARAMETER pg_stat_statements.track FROM monitor;", dbname=DB)
+    with open_target(parse_target(dsn)) as target:
+        assert not target.can_silence_tracking()
+        target.execute_timed("SELECT count(*) FROM t2 WHERE note <> 'revoked-marker'", [], modifying=False)
+    seen = pg_cluster.psql(
+        "SELECT s.calls, s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+        "WHERE r.rolname = 'monitor' AND s.query LIKE '%FROM t2 WHERE note <> $1'",
+        dbname=DB,
+    )
+    # one call: the granted run was not recorded; the other was, tagged (top leaves it out)
+    assert seen.strip() == "1|/* qprof */ SELECT count(*) FROM t2 WHERE note <> $1"
