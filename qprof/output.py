@@ -20,7 +20,20 @@ from tabulate import tabulate
 
 from qprof.units import format_bytes
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _RedactingConsole(Console):
+    """stderr that never shows a secret qprof was given (see :func:`qprof.redact.known`).
+
+    rich has no output filter; ``_render_buffer`` is where every print becomes text.
+    """
+
+    def _render_buffer(self, buffer: Any) -> str:
+        from qprof import redact
+
+        return redact.known(super()._render_buffer(buffer))
+
+
+console = _RedactingConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 class OutputFormat(str, Enum):
@@ -101,7 +114,10 @@ def render_json(document: dict[str, Any]) -> str:
 
 
 def emit(text_out: str) -> None:
-    """Write the command's result to stdout (and only the result)."""
+    """Write the command's result to stdout (and only the result), without any secret qprof was given."""
+    from qprof import redact
+
+    text_out = redact.known(text_out)
     sys.stdout.write(text_out)
     if not text_out.endswith("\n"):
         sys.stdout.write("\n")

@@ -8,7 +8,6 @@ or ``%`` inside a string literal or comment is never touched.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -130,39 +129,3 @@ def one_line(sql: str, width: int | None = None) -> str:
     if width and len(text) > width:
         return text[: max(width - 1, 1)] + "…"
     return text
-
-
-_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
-_PASSWORD_LITERAL = re.compile(r"(password\s*)'(?:[^']|'')*'", re.IGNORECASE)
-_UNTERMINATED_PASSWORD = re.compile(r"(password\s*)'[^']*\Z", re.IGNORECASE)  # a cut-off log line
-SECRET = "'***'"
-
-
-def redact_secrets(sql: str) -> str:
-    """The statement with passwords replaced by ``'***'``.
-
-    pg_stat_statements and server logs keep utility statements as typed, so
-    ``ALTER ROLE bob PASSWORD 'x'``, ``USER MAPPING … OPTIONS (password 'x')`` and
-    ``SUBSCRIPTION … CONNECTION '… password=x'`` would otherwise reach output, reports and the
-    history store. Tokens decide what is a literal; text that does not tokenize (a truncated
-    log line) falls back to a pattern, erring on the side of hiding.
-    """
-    if "password" not in sql.lower():
-        return sql
-    try:
-        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
-    except TokenError:
-        hidden = _CONNINFO_PASSWORD.sub(r"\1***", _PASSWORD_LITERAL.sub(r"\1" + SECRET, sql))
-        return _UNTERMINATED_PASSWORD.sub(r"\1'***", hidden)
-    spans: list[tuple[int, int, str]] = []
-    for before, token in zip([None, *tokens], tokens):
-        if token.token_type != TokenType.STRING:
-            continue
-        literal = sql[token.start : token.end + 1]
-        if before is not None and before.text.lower() == "password":
-            spans.append((token.start, token.end + 1, SECRET))
-        elif "password" in literal.lower():
-            spans.append((token.start, token.end + 1, _CONNINFO_PASSWORD.sub(r"\1***", literal)))
-    for start, end, replacement in reversed(spans):
-        sql = sql[:start] + replacement + sql[end:]
-    return sql

@@ -150,6 +150,8 @@ def load_workload(spec: str | Path) -> list[WorkloadStatement]:
         raise BadInput(f"workload {text!r} does not exist")
     statements: list[WorkloadStatement] = []
     for file in _files(path):
+        if not file.is_file():  # a FIFO or device would block the read forever (or never end)
+            raise BadInput(f"workload {str(file)!r} is not a regular file", hint="save the statements to a .sql file first")
         try:
             content = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -11,7 +11,8 @@ import pytest
 from pgcluster import PgCluster
 
 from qprof.config import load_config
-from qprof.conninfo import parse_target, redact, resolve_target
+from qprof import redact
+from qprof.conninfo import parse_target, resolve_target
 from qprof.errors import BadInput, StatementFailed
 from qprof.targets import open_target
 
@@ -37,9 +38,9 @@ def test_malformed_connection_string_is_a_clear_error(cli) -> None:
 
 
 def test_redact_never_shows_password() -> None:
-    assert "s3cret" not in redact("host=h user=u password=s3cret dbname=d")
-    assert "s3cret" not in redact("postgresql://u:s3cret@h:5432/d")
-    assert "dbname=d" in redact("postgresql://u:s3cret@h:5432/d")
+    assert "s3cret" not in redact.conninfo("host=h user=u password=s3cret dbname=d")
+    assert "s3cret" not in redact.conninfo("postgresql://u:s3cret@h:5432/d")
+    assert "dbname=d" in redact.conninfo("postgresql://u:s3cret@h:5432/d")
 
 
 def test_precedence_db_profile_env_then_libpq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_sqlite: Path) -> None:
