@@ -84,7 +84,7 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
             message = _QUOTED.sub(lambda m: '"…"' if any(c.isalnum() for c in m.group()) else m.group(), message)
             raise BadInput(
                 f"invalid PostgreSQL connection string: {message}",
-                hint="use key=value pairs (quote values with spaces: password='a b') or a postgresql:// URI "
+                hint="use key=value pairs (values with spaces in single quotes) or a postgresql:// URI "
                 "(percent-encode special characters in the password: %40 for @)",
             ) from None
         return TargetSpec("postgresql", conninfo=text, source=source)
@@ -100,6 +100,7 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
 
 def resolve_target(db: str | None, profile: str | None, config: Config) -> TargetSpec:
     """Apply the precedence rules; see the module docstring."""
+    redact.remember([os.environ.get("PGPASSWORD")])  # libpq's own variable: scrubbed like the rest
     if db:
         return parse_target(db, "--db")
     if profile:

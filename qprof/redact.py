@@ -30,6 +30,7 @@ SECRET_LITERAL = "'***'"
 # A secret shorter than this is not scrubbed from arbitrary text by value (it would mangle
 # ordinary words); the structural patterns still hide it wherever it appears as a value.
 MIN_KNOWN_LENGTH = 4
+LEX_LIMIT = 200_000
 
 _KEYS = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
 _NEEDLES = (*SECRET_KEYS, "://")
@@ -190,7 +191,8 @@ def statement(sql: str) -> str:
     """
     if not sql or not _mentions_secret(sql):
         return sql
-    spans = _lexed_literal_spans(sql)
+    # the lexer makes a Python object per token: megabytes of SQL take the patterns instead
+    spans = _lexed_literal_spans(sql) if len(sql) <= LEX_LIMIT else None
     if spans is None:
         return text(sql)
     for start, end, replacement in reversed(spans):

@@ -32,6 +32,23 @@ UTILITY_COMMANDS = frozenset(
 )
 
 
+# sqlglot's tokenizer and parser are Python: ~1 s per 100 kB of SQL, and a statement is read
+# several times (kind, placeholders, tables), so a 10 MB ORM statement would take many minutes.
+# Longer statements are refused with their size; the rest of a workload goes on.
+MAX_STATEMENT_CHARS = 1_000_000
+
+
+def check_size(sql: str) -> None:
+    """Refuse a statement too long to analyse in reasonable time (see :data:`MAX_STATEMENT_CHARS`)."""
+    if len(sql) > MAX_STATEMENT_CHARS:
+        from qprof.units import format_bytes
+
+        raise BadInput(
+            f"statement of {format_bytes(len(sql.encode()))} is too long to analyse (limit {MAX_STATEMENT_CHARS:,} characters)",
+            hint="explain it with psql: EXPLAIN (FORMAT JSON) …, or shorten its IN list / VALUES",
+        )
+
+
 @dataclass(frozen=True)
 class Placeholder:
     start: int  # offset of "$"
@@ -41,6 +58,7 @@ class Placeholder:
 
 def find_placeholders(sql: str) -> list[Placeholder]:
     """``$n`` placeholders outside literals and comments, in text order."""
+    check_size(sql)
     try:
         tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
     except TokenError as exc:
@@ -84,6 +102,7 @@ def psycopg_params(values: list | tuple) -> dict[str, object]:
 @lru_cache(maxsize=4096)
 def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
     """The statement's syntax tree; unparseable SQL is a :class:`BadInput`."""
+    check_size(sql)
     try:
         tree = sqlglot.parse_one(sql, read=DIALECTS[engine])
     except (ParseError, TokenError) as exc:

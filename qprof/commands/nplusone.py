@@ -3,13 +3,11 @@ pg_stat_statements alone (QP502)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from qprof import redact
 from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
 from qprof.errors import EXIT_FINDINGS, BadInput
 from qprof.findings import Finding
@@ -85,13 +83,12 @@ def _analyze_logs(paths: list[Path], prefix: str | None, threshold: int, min_ms:
     analyzer = LogAnalyzer(threshold=threshold, min_ms=min_ms, gap_ms=gap_ms, unit_mode=unit)
     analyze_logs(analyzer, reader, display=bar)  # on two cores for big logs
     found = analyzer.results()
-    # a log holds statements as the application sent them, passwords and conninfo included
-    findings = [_redacted(f) for f in qp501_nplusone.check(found, {"threshold": threshold, "min_ms": min_ms})]
+    findings = list(qp501_nplusone.check(found, {"threshold": threshold, "min_ms": min_ms}))
     for stats in reader.files:
         if stats.format == "empty":
             warn(f"{stats.path}: empty file")
         if stats.skipped_lines:
-            sample = f" (e.g. {redact.output(stats.samples_of_skipped[0])!r})" if stats.samples_of_skipped else ""
+            sample = f" (e.g. {stats.samples_of_skipped[0]!r})" if stats.samples_of_skipped else ""
             warn(f"{stats.path}: skipped {stats.skipped_lines:,} line(s) that are not log records{sample}")
         if stats.error:
             warn(f"{stats.path}: {stats.error}")
@@ -111,15 +108,6 @@ def _analyze_logs(paths: list[Path], prefix: str | None, threshold: int, min_ms:
         "settings": {"threshold": threshold, "min_ms": min_ms, "gap_ms": gap_ms, "unit": unit},
         "findings": [f.to_dict() for f in findings],
     }, findings
-
-
-def _redacted(finding: Finding) -> Finding:
-    return replace(
-        finding,
-        message=redact.output(finding.message),
-        suggestion=redact.output(finding.suggestion),
-        evidence=redact.document(finding.evidence),  # type: ignore[arg-type]
-    )
 
 
 def _from_statistics(db, profile, statement_timeout, min_calls: int, threshold: int) -> tuple[dict, list[Finding]]:
