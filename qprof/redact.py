@@ -37,6 +37,7 @@ _NEEDLES = (*SECRET_KEYS, "://")
 # key=value in a DSN or URI query: a quoted value (possibly cut off) or up to the next blank.
 _KEY_VALUE = re.compile(
     rf"""(?<![\w.])({_KEYS})(\s*=\s*)
+         (?!'\*\*\*'|\$\d|\?)          # already hidden, or a placeholder ($1, ?): nothing to hide
          ( ''[^\n]*?(?:''|(?=\n)|\Z)   # ''quoted'' inside a SQL literal
          | '(?:[^'\\]|\\.)*'?       # 'quoted value', the quote may be missing at a cut
          | "(?:[^"\\]|\\.)*"?
