@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pgcluster import PgCluster
 
-from qprof.config import load_config
 from qprof import redact
+from qprof.config import load_config
 from qprof.conninfo import parse_target, resolve_target
 from qprof.errors import BadInput, StatementFailed
 from qprof.targets import open_target
@@ -158,9 +158,8 @@ def test_corrupt_and_non_sqlite_files(cli, tmp_path: Path, sample_sqlite: Path) 
 
 def test_sqlite_statement_timeout(sample_sqlite: Path) -> None:
     slow = "SELECT count(*) FROM orders a, orders b"
-    with open_target(parse_target(str(sample_sqlite)), statement_timeout=0.2) as target:
-        with pytest.raises(StatementFailed, match="statement timeout"):
-            target.fetch_all(slow)
+    with open_target(parse_target(str(sample_sqlite)), statement_timeout=0.2) as target, pytest.raises(StatementFailed, match="statement timeout"):
+        target.fetch_all(slow)
 
 
 def test_zero_statement_timeout_is_refused(cli, app_dsn: str) -> None:

@@ -11,7 +11,10 @@ from contextlib import contextmanager
 from typing import Annotated, Any, get_args
 
 import typer
-from typer._click.exceptions import NoArgsIsHelpError, UsageError  # the click Typer 0.29 vendors
+from typer._click.exceptions import (  # the click Typer 0.29 vendors
+    NoArgsIsHelpError,
+    UsageError,
+)
 from typer.core import TyperGroup
 
 from qprof import __version__, commands
