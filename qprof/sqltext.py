@@ -7,6 +7,7 @@ or ``%`` inside a string literal or comment is never touched.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
+from qprof import redact
 from qprof.errors import BadInput
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -26,9 +28,13 @@ _QUERY_ROOTS = (exp.Query, *_MODIFYING)
 _NOT_STATEMENTS = (exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Binary, exp.Func, exp.Paren, exp.Tuple, exp.Star)
 # Statements sqlglot keeps as an opaque Command that are real (utility) SQL, not typos.
 UTILITY_COMMANDS = frozenset(
-    "ALTER ANALYZE CALL CHECKPOINT CLUSTER COMMENT COPY CREATE DEALLOCATE DECLARE DISCARD DO DROP EXECUTE "
-    "EXPLAIN FETCH GRANT IMPORT LISTEN LOAD LOCK MOVE NOTIFY PRAGMA PREPARE REASSIGN REFRESH REINDEX RELEASE "
-    "RESET REVOKE SAVEPOINT SECURITY SET SHOW TRUNCATE UNLISTEN VACUUM ATTACH DETACH BEGIN COMMIT ROLLBACK END".split()
+    {
+        "ALTER", "ANALYZE", "CALL", "CHECKPOINT", "CLUSTER", "COMMENT", "COPY", "CREATE", "DEALLOCATE", "DECLARE",
+        "DISCARD", "DO", "DROP", "EXECUTE", "EXPLAIN", "FETCH", "GRANT", "IMPORT", "LISTEN", "LOAD", "LOCK",
+        "MOVE", "NOTIFY", "PRAGMA", "PREPARE", "REASSIGN", "REFRESH", "REINDEX", "RELEASE", "RESET", "REVOKE",
+        "SAVEPOINT", "SECURITY", "SET", "SHOW", "TRUNCATE", "UNLISTEN", "VACUUM", "ATTACH", "DETACH", "BEGIN",
+        "COMMIT", "ROLLBACK", "END",
+    }
 )
 
 
@@ -64,7 +70,7 @@ def find_placeholders(sql: str) -> list[Placeholder]:
     except TokenError as exc:
         raise BadInput(f"cannot tokenize SQL: {exc}") from None
     found = []
-    for here, after in zip(tokens, tokens[1:]):
+    for here, after in itertools.pairwise(tokens):
         if here.token_type == TokenType.PARAMETER and after.token_type == TokenType.NUMBER and after.start == here.end + 1:
             found.append(Placeholder(here.start, after.end + 1, int(after.text)))
     return found
@@ -143,8 +149,9 @@ def statement_kind(tree: exp.Expression) -> str:
 
 
 def one_line(sql: str, width: int | None = None) -> str:
-    """Collapse whitespace; cut to ``width`` characters with an ellipsis."""
-    text = " ".join(sql.split())
+    """Statement text for display: secrets hidden (before the cut can split a literal),
+    whitespace collapsed, cut to ``width`` characters with an ellipsis."""
+    text = " ".join(redact.output(sql).split())
     if width and len(text) > width:
         return text[: max(width - 1, 1)] + "…"
     return text

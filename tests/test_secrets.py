@@ -179,8 +179,10 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
         "-- name: connect\nSELECT 'host=x password=PlantWorkload12' AS c, id FROM orders WHERE customer_id = 7;\n"
         f"-- name: rotate\nALTER ROLE {ROLE} PASSWORD E'PlantWorkload12';\n"
     )
-    run("explain", "explain", "--db", url, str(workload), "--format", "json", ok=(0, 1, 2))
-    run("check", "check", "--db", url, "--workload", str(workload), "--format", "json", ok=(0, 1, 2))
+    for fmt in ("table", "json", "markdown"):
+        run(f"explain {fmt}", "explain", "--db", url, str(workload), "--format", fmt, ok=(0, 1, 2))
+        run(f"check {fmt}", "check", "--db", url, "--workload", str(workload), "--format", fmt, ok=(0, 1, 2))
+    run("bench", "bench", "--db", url, str(workload), "--runs", "1", ok=(0, 1, 2))
     run("advise", "advise", "--db", url, "--workload", str(workload), "--out", str(tmp_path / "mig"), "--format", "json")
     run("advise alembic", "advise", "--db", url, "--workload", str(workload), "-m", "alembic", "--out", str(tmp_path / "alembic"))
     assert list((tmp_path / "mig").glob("*.sql")), "advise wrote no migration to check"
