@@ -1,22 +1,26 @@
 """Turn what the user typed (or left out) into a connection target, the way psql does.
 
 Precedence: ``--db``, then ``--profile``, then ``$QPROF_DB``, then an empty conninfo so that
-libpq's PG* variables, ``~/.pgpass`` and ``service=`` apply unchanged. Passwords are never
-printed: :func:`redact` is what every message and report shows.
+libpq's PG* variables, ``~/.pgpass`` and ``service=`` apply unchanged. Secrets are never
+printed: :func:`qprof.redact.conninfo` is what every message and report shows, and every secret
+value parsed here is remembered so that the output sinks scrub it wherever it appears.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from qprof import redact
 from qprof.config import Config
 from qprof.errors import BadInput
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".db3")
+_QUOTED = re.compile(r'"[^"]*"')
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class TargetSpec:
     def describe(self) -> str:
         if self.engine == "sqlite":
             return f"sqlite {self.path}"
-        return f"postgresql {redact(self.conninfo) or '(libpq defaults)'}"
+        return f"postgresql {redact.conninfo(self.conninfo) or '(libpq defaults)'}"
 
 
 def conninfo_to_dict(conninfo: str) -> dict:
@@ -39,18 +43,6 @@ def conninfo_to_dict(conninfo: str) -> dict:
     from psycopg.conninfo import conninfo_to_dict as parse
 
     return parse(conninfo)
-
-
-def redact(conninfo: str) -> str:
-    """The conninfo without its password, as ``key=value`` pairs; safe for any output."""
-    if not conninfo:
-        return ""
-    try:
-        params = conninfo_to_dict(conninfo)
-    except Exception:  # unparseable: say nothing that could contain a secret
-        return "(unparseable conninfo)"
-    params.pop("password", None)
-    return " ".join(f"{key}={value}" for key, value in params.items())
 
 
 def _sqlite_spec(path: Path, source: str) -> TargetSpec:
@@ -75,21 +67,26 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
         parts = urlsplit(text)
         raw = unquote(parts.path)
         # sqlite:///rel.db → "rel.db"; sqlite:////abs.db → "/abs.db" (SQLAlchemy's convention)
-        path = raw[1:] if raw.startswith("/") else raw
+        path = raw.removeprefix("/")
         if not path:
             raise BadInput(f"{text!r} names no file", hint="use sqlite:///path/to/file.sqlite")
         return _sqlite_spec(Path(path), source)
     if text.startswith(("postgresql://", "postgres://")) or ("=" in text and not Path(text).exists()):
+        redact.remember_conninfo(text)
+        import psycopg
+
         try:
             conninfo_to_dict(text)
-        except Exception as exc:
-            if "password" in text.lower():  # libpq's message may quote part of the secret
-                raise BadInput(
-                    "invalid PostgreSQL connection string",
-                    hint="use key=value pairs (quote values with spaces: password='a b') or a postgresql:// URI",
-                ) from None
+        except psycopg.Error as exc:
             message = str(exc).splitlines()[0] if str(exc) else "invalid"
-            raise BadInput(f"invalid PostgreSQL connection string: {message}") from None
+            # libpq quotes the token it rejects (or the whole URI), which may hold the password
+            # or a piece of it that no pattern recognises: quoted words never reach the output
+            message = _QUOTED.sub(lambda m: '"…"' if any(c.isalnum() for c in m.group()) else m.group(), message)
+            raise BadInput(
+                f"invalid PostgreSQL connection string: {message}",
+                hint="use key=value pairs (values with spaces in single quotes) or a postgresql:// URI "
+                "(percent-encode special characters in the password: %40 for @)",
+            ) from None
         return TargetSpec("postgresql", conninfo=text, source=source)
     path = Path(text).expanduser()
     if path.exists() or path.suffix.lower() in SQLITE_SUFFIXES:
@@ -103,6 +100,7 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
 
 def resolve_target(db: str | None, profile: str | None, config: Config) -> TargetSpec:
     """Apply the precedence rules; see the module docstring."""
+    redact.remember([os.environ.get("PGPASSWORD")])  # libpq's own variable: scrubbed like the rest
     if db:
         return parse_target(db, "--db")
     if profile:

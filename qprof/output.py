@@ -20,7 +20,20 @@ from tabulate import tabulate
 
 from qprof.units import format_bytes
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _RedactingConsole(Console):
+    """stderr without secrets: messages quote statements, log lines and connection strings.
+
+    rich has no output filter; ``_render_buffer`` is where every print becomes text.
+    """
+
+    def _render_buffer(self, buffer: Any) -> str:
+        from qprof import redact
+
+        return redact.text(super()._render_buffer(buffer))
+
+
+console = _RedactingConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 class OutputFormat(str, Enum):
@@ -72,7 +85,13 @@ def _cell(column: Column, row: dict[str, Any]) -> str:
 
 
 def render_rows(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: OutputFormat) -> str:
-    """Rows as a table, markdown or CSV (JSON documents go through :func:`render_json`)."""
+    """Rows as a table, markdown or CSV (JSON documents go through :func:`render_json`).
+
+    Every value passes :func:`qprof.redact.document` first, before a column cuts it short.
+    """
+    from qprof import redact
+
+    rows = [redact.document(row) for row in rows]  # type: ignore[misc]
     if fmt is OutputFormat.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -97,11 +116,18 @@ def _csv_value(value: Any) -> Any:
 
 
 def render_json(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, default=str, ensure_ascii=False)
+    """The document as JSON, every string through :func:`qprof.redact.document` (statements from
+    workload files and logs, messages quoting them)."""
+    from qprof import redact
+
+    return json.dumps(redact.document(document), indent=2, default=str, ensure_ascii=False)
 
 
 def emit(text_out: str) -> None:
-    """Write the command's result to stdout (and only the result)."""
+    """Write the command's result to stdout (and only the result), without any secret qprof was given."""
+    from qprof import redact
+
+    text_out = redact.known(text_out)
     sys.stdout.write(text_out)
     if not text_out.endswith("\n"):
         sys.stdout.write("\n")

@@ -7,8 +7,8 @@ or ``%`` inside a string literal or comment is never touched.
 
 from __future__ import annotations
 
+import itertools
 import logging
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
+from qprof import redact
 from qprof.errors import BadInput
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -27,10 +28,31 @@ _QUERY_ROOTS = (exp.Query, *_MODIFYING)
 _NOT_STATEMENTS = (exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Binary, exp.Func, exp.Paren, exp.Tuple, exp.Star)
 # Statements sqlglot keeps as an opaque Command that are real (utility) SQL, not typos.
 UTILITY_COMMANDS = frozenset(
-    "ALTER ANALYZE CALL CHECKPOINT CLUSTER COMMENT COPY CREATE DEALLOCATE DECLARE DISCARD DO DROP EXECUTE "
-    "EXPLAIN FETCH GRANT IMPORT LISTEN LOAD LOCK MOVE NOTIFY PRAGMA PREPARE REASSIGN REFRESH REINDEX RELEASE "
-    "RESET REVOKE SAVEPOINT SECURITY SET SHOW TRUNCATE UNLISTEN VACUUM ATTACH DETACH BEGIN COMMIT ROLLBACK END".split()
+    {
+        "ALTER", "ANALYZE", "CALL", "CHECKPOINT", "CLUSTER", "COMMENT", "COPY", "CREATE", "DEALLOCATE", "DECLARE",
+        "DISCARD", "DO", "DROP", "EXECUTE", "EXPLAIN", "FETCH", "GRANT", "IMPORT", "LISTEN", "LOAD", "LOCK",
+        "MOVE", "NOTIFY", "PRAGMA", "PREPARE", "REASSIGN", "REFRESH", "REINDEX", "RELEASE", "RESET", "REVOKE",
+        "SAVEPOINT", "SECURITY", "SET", "SHOW", "TRUNCATE", "UNLISTEN", "VACUUM", "ATTACH", "DETACH", "BEGIN",
+        "COMMIT", "ROLLBACK", "END",
+    }
 )
+
+
+# sqlglot's tokenizer and parser are Python: ~1 s per 100 kB of SQL, and a statement is read
+# several times (kind, placeholders, tables), so a 10 MB ORM statement would take many minutes.
+# Longer statements are refused with their size; the rest of a workload goes on.
+MAX_STATEMENT_CHARS = 1_000_000
+
+
+def check_size(sql: str) -> None:
+    """Refuse a statement too long to analyse in reasonable time (see :data:`MAX_STATEMENT_CHARS`)."""
+    if len(sql) > MAX_STATEMENT_CHARS:
+        from qprof.units import format_bytes
+
+        raise BadInput(
+            f"statement of {format_bytes(len(sql.encode()))} is too long to analyse (limit {MAX_STATEMENT_CHARS:,} characters)",
+            hint="explain it with psql: EXPLAIN (FORMAT JSON) …, or shorten its IN list / VALUES",
+        )
 
 
 @dataclass(frozen=True)
@@ -42,12 +64,13 @@ class Placeholder:
 
 def find_placeholders(sql: str) -> list[Placeholder]:
     """``$n`` placeholders outside literals and comments, in text order."""
+    check_size(sql)
     try:
         tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
     except TokenError as exc:
         raise BadInput(f"cannot tokenize SQL: {exc}") from None
     found = []
-    for here, after in zip(tokens, tokens[1:]):
+    for here, after in itertools.pairwise(tokens):
         if here.token_type == TokenType.PARAMETER and after.token_type == TokenType.NUMBER and after.start == here.end + 1:
             found.append(Placeholder(here.start, after.end + 1, int(after.text)))
     return found
@@ -85,6 +108,7 @@ def psycopg_params(values: list | tuple) -> dict[str, object]:
 @lru_cache(maxsize=4096)
 def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
     """The statement's syntax tree; unparseable SQL is a :class:`BadInput`."""
+    check_size(sql)
     try:
         tree = sqlglot.parse_one(sql, read=DIALECTS[engine])
     except (ParseError, TokenError) as exc:
@@ -125,44 +149,9 @@ def statement_kind(tree: exp.Expression) -> str:
 
 
 def one_line(sql: str, width: int | None = None) -> str:
-    """Collapse whitespace; cut to ``width`` characters with an ellipsis."""
-    text = " ".join(sql.split())
+    """Statement text for display: secrets hidden (before the cut can split a literal),
+    whitespace collapsed, cut to ``width`` characters with an ellipsis."""
+    text = " ".join(redact.output(sql).split())
     if width and len(text) > width:
         return text[: max(width - 1, 1)] + "…"
     return text
-
-
-_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
-_PASSWORD_LITERAL = re.compile(r"(password\s*)'(?:[^']|'')*'", re.IGNORECASE)
-_UNTERMINATED_PASSWORD = re.compile(r"(password\s*)'[^']*\Z", re.IGNORECASE)  # a cut-off log line
-SECRET = "'***'"
-
-
-def redact_secrets(sql: str) -> str:
-    """The statement with passwords replaced by ``'***'``.
-
-    pg_stat_statements and server logs keep utility statements as typed, so
-    ``ALTER ROLE bob PASSWORD 'x'``, ``USER MAPPING … OPTIONS (password 'x')`` and
-    ``SUBSCRIPTION … CONNECTION '… password=x'`` would otherwise reach output, reports and the
-    history store. Tokens decide what is a literal; text that does not tokenize (a truncated
-    log line) falls back to a pattern, erring on the side of hiding.
-    """
-    if "password" not in sql.lower():
-        return sql
-    try:
-        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
-    except TokenError:
-        hidden = _CONNINFO_PASSWORD.sub(r"\1***", _PASSWORD_LITERAL.sub(r"\1" + SECRET, sql))
-        return _UNTERMINATED_PASSWORD.sub(r"\1'***", hidden)
-    spans: list[tuple[int, int, str]] = []
-    for before, token in zip([None, *tokens], tokens):
-        if token.token_type != TokenType.STRING:
-            continue
-        literal = sql[token.start : token.end + 1]
-        if before is not None and before.text.lower() == "password":
-            spans.append((token.start, token.end + 1, SECRET))
-        elif "password" in literal.lower():
-            spans.append((token.start, token.end + 1, _CONNINFO_PASSWORD.sub(r"\1***", literal)))
-    for start, end, replacement in reversed(spans):
-        sql = sql[:start] + replacement + sql[end:]
-    return sql

@@ -47,12 +47,14 @@ def parse_percent(text: str | float) -> float:
         return value if value <= 1 else value / 100
     stripped = text.strip()
     try:
-        if stripped.endswith("%"):
-            return float(stripped[:-1]) / 100
-        value = float(stripped)
+        number = float(stripped.removesuffix("%"))
     except ValueError:
-        raise BadInput(f"invalid percentage {text!r}", hint="use e.g. 20% or 0.2") from None
-    return value if value <= 1 else value / 100
+        number = math.nan
+    if not math.isfinite(number) or number < 0:  # float() reads "nan", "inf" and "-5" too
+        raise BadInput(f"invalid percentage {text!r}: use a number from 0 up, e.g. 20% or 0.2")
+    if stripped.endswith("%"):
+        return number / 100
+    return number if number <= 1 else number / 100
 
 
 def format_bytes(size: float | None) -> str:

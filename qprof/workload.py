@@ -50,8 +50,31 @@ class _Block:
     body: list[str] = field(default_factory=list)
 
 
+_GAP = re.compile(r"(?:\s|;|--[^\n]*)*")
+
+
+def _split_with_scanner(text: str) -> list[str] | None:
+    """PostgreSQL's own scanner (pglast, C) splits megabytes in well under a second, where
+    sqlglot's Python tokenizer takes minutes; None when its pieces would not cover every
+    statement (SQLite's `quotes`, an unbalanced bracket), and sqlglot decides instead."""
+    if "`" in text:
+        return None
+    from pglast.parser import ParseError, split
+
+    try:
+        slices = split(text, with_parser=False, only_slices=True)
+    except (ParseError, ValueError):
+        return None
+    cursor = 0
+    for piece in (*slices, slice(len(text), len(text))):
+        if not _GAP.fullmatch(text, cursor, piece.start):
+            return None
+        cursor = piece.stop
+    return [text[piece] for piece in slices]
+
+
 def split_statements(text: str) -> list[str]:
-    """Split SQL on top-level semicolons (sqlglot's tokenizer knows strings, comments and $$ bodies).
+    """Split SQL on top-level semicolons (the tokenizer knows strings, comments and $$ bodies).
 
     ``IN ($1,$2)`` is spaced first (``$1, $2``): sqlglot's tokenizer rejects ``$1,$2``, which
     would otherwise reject the whole file.
@@ -59,16 +82,18 @@ def split_statements(text: str) -> list[str]:
     from qprof.pgtext import space_placeholders
 
     text = space_placeholders(text)
-    try:
-        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(text)
-    except TokenError as exc:
-        raise BadInput(f"cannot tokenize SQL: {exc}") from None
-    pieces, start = [], 0
-    for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
-            pieces.append(text[start : token.start])
-            start = token.end + 1
-    pieces.append(text[start:])
+    pieces = _split_with_scanner(text)
+    if pieces is None:
+        try:
+            tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(text)
+        except TokenError as exc:
+            raise BadInput(f"cannot tokenize SQL: {exc}") from None
+        pieces, start = [], 0
+        for token in tokens:
+            if token.token_type == TokenType.SEMICOLON:
+                pieces.append(text[start : token.start])
+                start = token.end + 1
+        pieces.append(text[start:])
     return [_without_leading_comments(piece) for piece in pieces if _has_code(piece)]
 
 
@@ -157,6 +182,8 @@ def load_workload(spec: str | Path) -> list[WorkloadStatement]:
         raise BadInput(f"workload {text!r} does not exist")
     statements: list[WorkloadStatement] = []
     for file in _files(path):
+        if not file.is_file():  # a FIFO or device would block the read forever (or never end)
+            raise BadInput(f"workload {str(file)!r} is not a regular file", hint="save the statements to a .sql file first")
         try:
             content = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

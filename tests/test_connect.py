@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from pgcluster import PgCluster
 
+from qprof import redact
 from qprof.config import load_config
-from qprof.conninfo import parse_target, redact, resolve_target
+from qprof.conninfo import parse_target, resolve_target
 from qprof.errors import BadInput, StatementFailed
 from qprof.targets import open_target
 
@@ -37,9 +38,9 @@ def test_malformed_connection_string_is_a_clear_error(cli) -> None:
 
 
 def test_redact_never_shows_password() -> None:
-    assert "s3cret" not in redact("host=h user=u password=s3cret dbname=d")
-    assert "s3cret" not in redact("postgresql://u:s3cret@h:5432/d")
-    assert "dbname=d" in redact("postgresql://u:s3cret@h:5432/d")
+    assert "s3cret" not in redact.conninfo("host=h user=u password=s3cret dbname=d")
+    assert "s3cret" not in redact.conninfo("postgresql://u:s3cret@h:5432/d")
+    assert "dbname=d" in redact.conninfo("postgresql://u:s3cret@h:5432/d")
 
 
 def test_precedence_db_profile_env_then_libpq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_sqlite: Path) -> None:
@@ -157,9 +158,8 @@ def test_corrupt_and_non_sqlite_files(cli, tmp_path: Path, sample_sqlite: Path) 
 
 def test_sqlite_statement_timeout(sample_sqlite: Path) -> None:
     slow = "SELECT count(*) FROM orders a, orders b"
-    with open_target(parse_target(str(sample_sqlite)), statement_timeout=0.2) as target:
-        with pytest.raises(StatementFailed, match="statement timeout"):
-            target.fetch_all(slow)
+    with open_target(parse_target(str(sample_sqlite)), statement_timeout=0.2) as target, pytest.raises(StatementFailed, match="statement timeout"):
+        target.fetch_all(slow)
 
 
 def test_zero_statement_timeout_is_refused(cli, app_dsn: str) -> None:

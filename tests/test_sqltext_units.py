@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qprof import sqltext
+from qprof import redact, sqltext
 from qprof.errors import BadInput
 from qprof.units import format_bytes, parse_duration, parse_percent, parse_size
 
@@ -59,12 +59,12 @@ def test_unparseable_sql_is_bad_input(sql: str) -> None:
          "CREATE USER MAPPING FOR bob SERVER s OPTIONS (user 'bob', password '***')"),
         ("CREATE SUBSCRIPTION s CONNECTION 'host=x password=pw2 dbname=y' PUBLICATION p",
          "CREATE SUBSCRIPTION s CONNECTION 'host=x password=*** dbname=y' PUBLICATION p"),
-        ("ALTER USER x PASSWORD 'cut-off-in-a-log", "ALTER USER x PASSWORD '***"),
+        ("ALTER USER x PASSWORD 'cut-off-in-a-log", "ALTER USER x PASSWORD '***'"),
         ("SELECT 'password' AS label, $1", "SELECT 'password' AS label, $1"),
     ],
 )
 def test_passwords_are_redacted(sql: str, hidden: str) -> None:
-    assert sqltext.redact_secrets(sql) == hidden
+    assert redact.statement(sql) == hidden
 
 
 def test_one_line_collapses_and_cuts() -> None:

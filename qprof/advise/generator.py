@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qprof import __version__
+from qprof import __version__, redact
 from qprof.advise.candidates import Candidate
 from qprof.errors import QprofError
 from qprof.sqltext import one_line
@@ -222,7 +222,7 @@ PARTITIONED_NOTE = [
 
 def header_lines(rec: Recommendation, info: RunInfo) -> list[str]:
     """The "why" of a migration, one line each; every line passes through :func:`clean_line`."""
-    return [clean_line(line) for line in _header_lines(rec, info)]
+    return [clean_line(redact.output(line)) for line in _header_lines(rec, info)]
 
 
 def _header_lines(rec: Recommendation, info: RunInfo) -> list[str]:

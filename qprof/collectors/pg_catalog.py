@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from qprof.collectors import load_sql
+from qprof.errors import StatementFailed
 from qprof.model import IndexInfo, IndexKey, TableStats
 from qprof.targets.postgres import PostgresTarget
 
@@ -14,22 +15,50 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def _fetch_skipping_locks(target: PostgresTarget, name: str, what: str) -> list[dict[str, Any]]:
+    """The query's rows; a relation another session holds ACCESS EXCLUSIVE comes back with
+    ``locked_by`` set and no size (the .sql files check pg_locks). A lock taken between that
+    check and the size call still waits for lock_timeout: then the query runs once more, and
+    sees the lock."""
+    try:
+        return target.fetch_all(load_sql(name), what=what)
+    except StatementFailed as exc:
+        if "lock_timeout" not in exc.message:
+            raise
+        return target.fetch_all(load_sql(name), what=what)
+
+
+def _say_skipped(kind: str, locked: list[tuple[str, int]], *, what: str = "the size of ") -> None:
+    from qprof.output import warn
+
+    if locked:
+        names = ", ".join(f"{name} (pid {pid})" for name, pid in locked[:5]) + (" …" if len(locked) > 5 else "")
+        warn(f"skipped {what}{len(locked)} {kind}(s) locked ACCESS EXCLUSIVE by another session: {names}")
+
+
 def collect_tables(target: PostgresTarget) -> list[TableStats]:
-    rows = target.fetch_all(load_sql("tables.sql"), what="reading pg_stat_user_tables")
-    tables = []
+    rows = _fetch_skipping_locks(target, "tables.sql", "reading pg_stat_user_tables")
+    tables, locked = [], []
     for row in rows:
         for key in ("last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze"):
             row[key] = _iso(row[key])
+        pid = row.pop("locked_by")
+        if pid is not None:
+            locked.append((f"{row['schema']}.{row['name']}", pid))
         tables.append(TableStats(**row))
+    _say_skipped("table", locked)
     return tables
 
 
 def collect_indexes(target: PostgresTarget) -> list[IndexInfo]:
-    rows = target.fetch_all(load_sql("indexes.sql"), what="reading the index catalog")
-    return [_index(row) for row in rows]
+    rows = _fetch_skipping_locks(target, "indexes.sql", "reading the index catalog")
+    locked = [(f"{row['schema']}.{row['name']}", row["locked_by"]) for row in rows if row["locked_by"] is not None]
+    _say_skipped("index", locked, what="")
+    return [_index(row) for row in rows if row["locked_by"] is None]
 
 
 def _index(row: dict[str, Any]) -> IndexInfo:
+    del row["locked_by"]
     columns = row.pop("columns") or []
     keys = [
         IndexKey(c["expression"], c["descending"], c["nulls_first"], c["opclass"], c["collation"])

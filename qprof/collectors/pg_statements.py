@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from qprof import redact
 from qprof.collectors import load_sql
 from qprof.errors import ExtensionMissing, QprofError
 from qprof.extension_hints import PSS_PRELOAD, pg_stat_statements_hint
@@ -121,7 +122,7 @@ def _statement(row: dict) -> StatementStats:
     visible = row["query"] != HIDDEN_TEXT
     return StatementStats(
         queryid=row["queryid"] or "",
-        query=redact_secrets(row["query"] or ""),
+        query=redact.statement(row["query"] or ""),
         calls=int(row["calls"]),
         total_ms=float(row["total_ms"]),
         mean_ms=float(row["mean_ms"]),

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from qprof import redact
 from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, handle_errors
 from qprof.errors import EXIT_FINDINGS, BadInput
 from qprof.history.cli import BetweenOption, QuietOption, SinceOption, StoreOption, TargetOption, history_target, store_location
@@ -144,7 +145,7 @@ def report(
             regression=fraction, min_calls=min_calls, limit=limit, baseline=baseline, findings=findings, findings_note=findings_note
         )
         result = build_report(history, window, options)
-        doc = result.document
+        doc = redact.document(result.document)  # a store written by an older qprof may hold secrets
         charts = {} if no_charts or fmt is ReportFormat.json and out is None else render_charts(result.series)
         generated = utcnow().strftime("%Y-%m-%d %H:%M")
         if out is not None:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qprof import redact
 from qprof.config import Config
 from qprof.errors import BadInput
 
@@ -42,10 +43,24 @@ def store_url(text: str) -> URL:
     if "://" not in text:
         path = Path(text).expanduser().resolve()
         return URL.create("sqlite", database=str(path))
+    redact.remember_conninfo(text)
     try:
         url = make_url(text)
-    except ArgumentError as exc:
-        raise BadInput(f"invalid store URL: {exc}", hint="use a file path, sqlite:///path or postgresql://user@host/db") from None
+    except (ArgumentError, ValueError) as exc:
+        # ValueError: a port that is not a number (":badport", an unclosed "[::1"); the message
+        # is SQLAlchemy's, which may quote the URL: say what is wrong without quoting it
+        if "[" in text and "]" not in text:
+            reason = "the IPv6 host has no closing ]"
+        elif "int()" in str(exc):
+            reason = "the port is not a number"
+        else:
+            reason = "not a URL SQLAlchemy can read"
+        raise BadInput(
+            f"invalid store URL {describe_text(text)}: {reason}",
+            hint="use a file path, sqlite:///path or postgresql://user@host:5432/db",
+        ) from None
+    if url.password:
+        redact.remember([str(url.password)])
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
@@ -62,4 +77,11 @@ def describe(url: URL) -> str:
     """The store URL with any password hidden: safe for messages and reports."""
     if url.get_backend_name() == "sqlite":
         return f"sqlite {url.database}"
-    return url.render_as_string(hide_password=True)
+    hidden = {key: redact.MASK for key in url.query if key.lower() in redact.SECRET_KEYS}
+    shown = url.update_query_dict(hidden) if hidden else url
+    return shown.render_as_string(hide_password=True).replace("%2A%2A%2A", redact.MASK)
+
+
+def describe_text(text: str) -> str:
+    """A store URL SQLAlchemy could not read, for a message: its secrets hidden by pattern."""
+    return redact.text(text)

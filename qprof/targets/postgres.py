@@ -13,15 +13,9 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
-from qprof import sqltext
-from qprof.conninfo import TargetSpec, redact
-from qprof.errors import (
-    BadInput,
-    ConnectionFailed,
-    PermissionDenied,
-    QprofError,
-    StatementFailed,
-)
+from qprof import redact, sqltext
+from qprof.conninfo import TargetSpec
+from qprof.errors import BadInput, ConnectionFailed, PermissionDenied, QprofError, StatementFailed
 from qprof.owntag import OWN_TAG, tagged
 from qprof.targets.base import Target, Timing, elapsed_ms
 from qprof.units import timeout_ms
@@ -90,12 +84,9 @@ class PostgresTarget(Target):
         try:
             conn = psycopg.connect(self._conninfo(), autocommit=True, row_factory=dict_row)
         except psycopg.OperationalError as exc:
-            password = (conninfo_to_dict(self.spec.conninfo) if self.spec.conninfo else {}).get("password")
-            detail = " ".join(str(exc).split())
-            if password:
-                detail = detail.replace(str(password), "***")
+            detail = redact.scrub(" ".join(str(exc).split()), redact.conninfo_secrets(self.spec.conninfo))
             raise ConnectionFailed(
-                f"cannot connect to {redact(self.spec.conninfo) or 'PostgreSQL (libpq defaults)'}: {detail}",
+                f"cannot connect to {redact.conninfo(self.spec.conninfo) or 'PostgreSQL (libpq defaults)'}: {detail}",
                 hint="check --db, $QPROF_DB or the PG* variables, and that the server is running",
             ) from None
         return conn

@@ -1,5 +1,21 @@
 -- Every index on a user table with its key columns, usage and the constraint it backs.
 -- indoption/indclass/indcollation are 0-based vectors; pg_get_indexdef(oid, n, true) is 1-based.
+-- pg_get_indexdef and pg_get_expr open the table and pg_relation_size the index: each waits
+-- behind another session's ACCESS EXCLUSIVE lock (ALTER TABLE, VACUUM FULL, REINDEX, LOCK
+-- TABLE) until lock_timeout. An index whose table or itself has such a lock in pg_locks comes
+-- back with locked_by = that pid and nothing else read (the collector skips it).
+WITH exclusive AS (
+    SELECT l.relation, min(l.pid) AS pid
+    FROM pg_locks l
+    WHERE l.locktype = 'relation'
+      AND l.mode = 'AccessExclusiveLock'
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.pid IS DISTINCT FROM pg_backend_pid()
+    GROUP BY l.relation
+), candidates AS (
+    SELECT x.*, (SELECT min(e.pid) FROM exclusive e WHERE e.relation IN (x.indrelid, x.indexrelid)) AS locked_by
+    FROM pg_index x
+)
 SELECT n.nspname                                AS schema,
        t.relname                                AS "table",
        i.relname                                AS name,
@@ -8,11 +24,12 @@ SELECT n.nspname                                AS schema,
        x.indisprimary                           AS is_primary,
        x.indisvalid AND x.indisready            AS valid,
        con.conname                              AS "constraint",
-       pg_get_indexdef(x.indexrelid)            AS definition,
-       pg_get_expr(x.indpred, x.indrelid, true) AS predicate,
-       pg_relation_size(x.indexrelid)           AS size_bytes,
+       CASE WHEN x.locked_by IS NULL THEN pg_get_indexdef(x.indexrelid) END            AS definition,
+       CASE WHEN x.locked_by IS NULL THEN pg_get_expr(x.indpred, x.indrelid, true) END AS predicate,
+       CASE WHEN x.locked_by IS NULL THEN pg_relation_size(x.indexrelid) END           AS size_bytes,
+       x.locked_by,
        s.idx_scan,
-       (SELECT json_agg(json_build_object(
+       CASE WHEN x.locked_by IS NULL THEN (SELECT json_agg(json_build_object(
                   'expression', pg_get_indexdef(x.indexrelid, k.n, true),
                   'descending', (x.indoption[k.n - 1] & 1) = 1,
                   'nulls_first', (x.indoption[k.n - 1] & 2) = 2,
@@ -21,8 +38,8 @@ SELECT n.nspname                                AS schema,
                   'is_key', k.n <= x.indnkeyatts) ORDER BY k.n)
           FROM generate_series(1, x.indnatts::int) AS k(n)
           LEFT JOIN pg_opclass opc ON opc.oid = x.indclass[k.n - 1]
-          LEFT JOIN pg_collation coll ON coll.oid = x.indcollation[k.n - 1]) AS columns
-FROM pg_index x
+          LEFT JOIN pg_collation coll ON coll.oid = x.indcollation[k.n - 1]) END AS columns
+FROM candidates x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace

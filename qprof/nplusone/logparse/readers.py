@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -177,6 +178,10 @@ def open_text(path: Path) -> tuple[IO[str], _Counted]:
     return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n"), counted
 
 
+def _corrupt(path: Path | str, exc: Exception) -> BadInput:
+    return BadInput(f"cannot read {path}: corrupt gzip data ({exc})", hint="check the file with: gzip -t FILE")
+
+
 def _sniff(path: Path) -> str:
     """The first part of the file as text; a truncated gzip still gives what it holds."""
     text, _ = open_text(path)
@@ -190,6 +195,8 @@ def _sniff(path: Path) -> str:
                 break
             chunks.append(chunk)
             size += len(chunk)
+    except zlib.error as exc:
+        raise _corrupt(path, exc) from None
     except (EOFError, gzip.BadGzipFile, OSError):
         if not chunks:
             raise BadInput(f"cannot read {path}: not a complete gzip file or not readable") from None
@@ -674,7 +681,9 @@ def stream_range(
             yield from read_csvlog(chunks, interpreter, stats, report, first_line)
         else:
             yield from read_jsonlog(chunks, interpreter, stats, report, first_line)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:  # truncated gzip, I/O error: keep what was read
+    except (zlib.error, gzip.BadGzipFile) as exc:  # corrupt data (or CRC), not a cut: what was read may be garbage
+        raise _corrupt(path, exc) from None
+    except (OSError, EOFError) as exc:  # truncated gzip, I/O error: keep what was read
         stats.skip(f"read stopped: {exc}")
         stats.error = f"read stopped early: {exc}"
     finally:

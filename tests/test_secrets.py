@@ -1,0 +1,203 @@
+"""No secret in any output: secrets planted through every path, grepped in every output.
+
+Paths in: a --db URI (password and sslpassword), $QPROF_DB, a profile, a history-store URL,
+statements that ran on the server (ALTER ROLE … PASSWORD with every literal kind, a conninfo and
+a URI inside literals) as pg_stat_statements and the server log keep them, a workload file.
+Outputs: table/json/csv/markdown on stdout, stderr, migration files, HTML/markdown reports and
+the history store's SQLite bytes.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from pgcluster import PgCluster
+from psycopg import pq
+
+from qprof import redact
+
+ROLE = "qprof_secret_role"
+LOGIN_PW = "PlantLoginPw01"  # the role's real password in the end: the --db paths use it
+SSL_PW = "PlantSslPw02"
+# Statements the role runs; each planted value must never come out of qprof again.
+STATEMENTS = [
+    f"ALTER ROLE {ROLE} PASSWORD E'PlantEsc03\\'x'",
+    f"ALTER ROLE {ROLE} PASSWORD $$PlantDollar04$$",
+    f"ALTER ROLE {ROLE} WITH ENCRYPTED PASSWORD $pw$PlantTag05$pw$",
+    f"ALTER ROLE {ROLE} PASSWORD U&'PlantUni06\\0041'",
+    f"ALTER ROLE {ROLE} PASSWORD '{LOGIN_PW}'",
+]
+# An N+1 whose statement carries a connection string and a URI in literals (as dblink calls do).
+NPLUSONE = "SELECT 'host=db password=PlantConn07' AS c, 'postgresql://app:PlantUri08@db/x' AS u, id FROM orders WHERE id = {}"
+PLANTED = ["PlantLoginPw01", "PlantSslPw02", "PlantEsc03", "PlantDollar04", "PlantTag05", "PlantUni06",
+           "PlantConn07", "PlantUri08", "PlantEnvPw09", "PlantProfilePw10", "PlantStorePw11", "PlantWorkload12"]
+
+
+def leaked(text: str | bytes) -> list[str]:
+    data = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return [secret for secret in PLANTED if secret in data]
+
+
+def assert_clean(where: str, text: str | bytes) -> None:
+    assert not leaked(text), f"{where} shows {leaked(text)}"
+
+
+@pytest.fixture(scope="module")
+def secret_db(pg_cluster: PgCluster) -> dict[str, str]:
+    """A database whose statistics and server log hold planted secrets, and a role to log in with."""
+    from qprof.sample_dbs import load_postgres
+
+    dsn = pg_cluster.create_database("secrets", extensions=("pg_stat_statements", "hypopg"))
+    load_postgres(dsn, scale=0.02)
+    pg_cluster.psql(
+        f"CREATE ROLE {ROLE} LOGIN PASSWORD 'initial-pw'; GRANT pg_read_all_stats TO {ROLE};"
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ROLE};"
+        # only this role's statements reach the server log, which the test then reads back
+        f"ALTER ROLE {ROLE} SET log_statement = 'all'; ALTER ROLE {ROLE} SET log_min_duration_statement = 0;",
+        dbname="secrets",
+    )
+    with psycopg.connect(pg_cluster.dsn("secrets", user=ROLE, password="initial-pw"), autocommit=True) as conn:
+        for statement in STATEMENTS:
+            conn.execute(statement)
+        with conn.transaction():
+            for key in range(1, 13):
+                conn.execute(NPLUSONE.format(key))
+    return {
+        "url": pg_cluster.url("secrets", user=ROLE, password=LOGIN_PW) + f"?sslpassword={SSL_PW}",
+        "dsn": pg_cluster.dsn("secrets", user=ROLE, password=LOGIN_PW) + f" sslpassword={SSL_PW}",
+        "host": pg_cluster.host,
+        "port": str(pg_cluster.port),
+    }
+
+
+def test_secret_keys_cover_what_libpq_marks_secret() -> None:
+    marked = {d.keyword.decode() for d in pq.Conninfo.get_defaults() if d.dispchar == b"*"}
+    assert marked <= set(redact.SECRET_KEYS), marked - set(redact.SECRET_KEYS)
+    shown = redact.conninfo("host=h password=a sslpassword=b oauth_client_secret=c dbname=d")
+    assert sorted(shown.split()) == ["dbname=d", "host=h"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "hidden"),
+    [
+        ("ALTER ROLE r PASSWORD E'ab\\'cd' LOGIN", "ALTER ROLE r PASSWORD '***' LOGIN"),
+        ("ALTER ROLE r PASSWORD $$ab'cd$$", "ALTER ROLE r PASSWORD '***'"),
+        ("ALTER ROLE r PASSWORD $t$ab$$cd$t$ VALID UNTIL 'x'", "ALTER ROLE r PASSWORD '***' VALID UNTIL 'x'"),
+        ("ALTER ROLE r PASSWORD U&'d\\0061t\\+000061' UESCAPE '\\'", "ALTER ROLE r PASSWORD '***' UESCAPE '\\'"),
+        ("ALTER ROLE \"é\" PASSWORD 'pw'", "ALTER ROLE \"é\" PASSWORD '***'"),
+        ("CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', \"password\" 'pw')",
+         "CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', \"password\" '***')"),
+        ("CREATE SUBSCRIPTION s CONNECTION 'host=h sslpassword=''a b'' dbname=d' PUBLICATION p",
+         "CREATE SUBSCRIPTION s CONNECTION 'host=h sslpassword=*** dbname=d' PUBLICATION p"),
+        ("SELECT dblink_connect($$postgresql://u:pw@h/d$$)", "SELECT dblink_connect($$postgresql://u:***@h/d$$)"),
+        ("ALTER ROLE r PASSWORD $$cut-off in a lo", "ALTER ROLE r PASSWORD '***'"),
+        ("SELECT 'password' AS label, $1", "SELECT 'password' AS label, $1"),
+    ],
+)
+def test_statement_redaction_knows_every_literal_kind(sql: str, hidden: str) -> None:
+    assert redact.statement(sql) == hidden
+
+
+def test_free_text_redaction_errs_on_hiding() -> None:
+    line = '{"message":"statement: ALTER ROLE x PASSWORD E\'a\\\\\'bc\' LOGIN"}'  # jsonlog-escaped
+    assert "bc" not in redact.text(line)
+    assert redact.text("connection: host=h password=p1 user=u") == "connection: host=h password=*** user=u"
+    assert redact.text("see postgresql://u:p@ss@h/db?sslpassword=s2&x=1") == "see postgresql://u:***@h/db?sslpassword=***&x=1"
+
+
+@pytest.mark.parametrize(
+    "db",
+    ["postgresql://u:PlantLoginPw01%zz@h/db", "postgresql://u:PlantLoginPw01@[::1/db",
+     "host=h password=PlantLoginPw01 dbname", "host=h sslpassword='PlantLoginPw01 dbname=x"],
+)
+def test_malformed_connection_strings_do_not_echo_the_password(cli, db: str) -> None:
+    result = cli("top", "--db", db)
+    assert result.exit_code == 2 and "invalid PostgreSQL connection string" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_clean("stderr", result.stdout + result.stderr)
+
+
+def test_store_url_with_a_bad_port_or_bracket_is_a_clear_error(cli, tmp_path) -> None:
+    for url in ("postgresql://u:PlantStorePw11@h:badport/db", "postgresql://u:PlantStorePw11@[::1/db"):
+        result = cli("snapshots", "list", "--store", url)
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith("error: invalid store URL postgresql://u:***@")
+        assert "Traceback" not in result.stderr
+        assert_clean("stderr", result.stdout + result.stderr)
+
+
+def test_failed_connection_hides_every_secret(cli) -> None:
+    with PgCluster() as doomed:
+        port = doomed.port
+    result = cli("top", "-d", f"host=127.0.0.1 port={port} user=u password=PlantLoginPw01 sslpassword=PlantSslPw02")
+    assert result.exit_code == 2 and "cannot connect" in result.stderr
+    assert_clean("stderr", result.stdout + result.stderr)
+
+
+@pytest.mark.postgres
+def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, monkeypatch) -> None:
+    outputs: dict[str, str | bytes] = {}
+
+    def run(label: str, *args: str, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> None:
+        result = cli(*args, env=env)
+        assert result.exit_code in ok, f"{label}: {result.stderr}"
+        outputs[f"{label} stdout"] = result.stdout
+        outputs[f"{label} stderr"] = result.stderr
+
+    url = secret_db["url"]
+    # pg_stat_statements really holds the statements with their passwords (the leak being guarded)
+    raw = pg_cluster.psql("SELECT query FROM pg_stat_statements WHERE query LIKE '%Plant%'", dbname="secrets")
+    assert "PlantEsc03" in raw and "PlantTag05" in raw and "PlantUni06" in raw, raw
+
+    for fmt in ("table", "json", "csv", "markdown"):
+        run(f"top --db {fmt}", "top", "--db", url, "--format", fmt, "--limit", "5000", "--min-calls", "1")
+    doc = cli.json("top", "--db", url, "--limit", "5000", "--min-calls", "1")
+    texts = " ".join(row["query"] for row in doc["statements"])
+    assert texts.count("PASSWORD '***'") >= 4, texts  # the statements are there, hidden
+
+    run("tables via QPROF_DB", "tables", "--format", "json", env={"QPROF_DB": secret_db["dsn"].replace(LOGIN_PW, LOGIN_PW)})
+    env_dsn = f"host={secret_db['host']} port={secret_db['port']} dbname=secrets user={ROLE} password=PlantEnvPw09"
+    run("top via QPROF_DB (wrong password)", "top", env={"QPROF_DB": env_dsn}, ok=(2,))
+
+    (tmp_path / "qprof.toml").write_text(
+        f'[profiles.staging]\ndb = "{url}"\n[profiles.broken]\ndb = "postgresql://u:PlantProfilePw10@{secret_db["host"]}:{secret_db["port"]}/secrets"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    run("indexes via profile", "indexes", "--profile", "staging", "--format", "json")
+    run("top via broken profile", "top", "--profile", "broken", ok=(2,))
+
+    store = tmp_path / "history.db"
+    run("snapshot 1", "snapshot", "--db", url, "--store", str(store), "--format", "json")
+    run("snapshot 2", "snapshot", "--db", url, "--store", str(store), "--format", "json")
+    for fmt in ("markdown", "html", "json"):
+        run(f"report {fmt}", "report", "--store", str(store), "--format", fmt, "--no-charts", "--out", str(tmp_path / f"report-{fmt}"))
+    run("snapshots list", "snapshots", "list", "--store", str(store), "--format", "json")
+
+    workload = tmp_path / "secret.sql"
+    workload.write_text(
+        "-- name: lookup\nSELECT id, status FROM orders WHERE customer_id = 42;\n"
+        "-- name: connect\nSELECT 'host=x password=PlantWorkload12' AS c, id FROM orders WHERE customer_id = 7;\n"
+        f"-- name: rotate\nALTER ROLE {ROLE} PASSWORD E'PlantWorkload12';\n"
+    )
+    for fmt in ("table", "json", "markdown"):
+        run(f"explain {fmt}", "explain", "--db", url, str(workload), "--format", fmt, ok=(0, 1, 2))
+        run(f"check {fmt}", "check", "--db", url, "--workload", str(workload), "--format", fmt, ok=(0, 1, 2))
+    run("bench", "bench", "--db", url, str(workload), "--runs", "1", ok=(0, 1, 2))
+    run("advise", "advise", "--db", url, "--workload", str(workload), "--out", str(tmp_path / "mig"), "--format", "json")
+    run("advise alembic", "advise", "--db", url, "--workload", str(workload), "-m", "alembic", "--out", str(tmp_path / "alembic"))
+    assert list((tmp_path / "mig").glob("*.sql")), "advise wrote no migration to check"
+
+    log = tmp_path / "server.log"
+    log.write_text(pg_cluster.log_text())
+    assert "PlantConn07" in log.read_text() and "PlantDollar04" in log.read_text()
+    for fmt in ("table", "json", "csv", "markdown"):
+        run(f"nplusone --log {fmt}", "nplusone", "--log", str(log), "--min-ms", "0", "--format", fmt)
+    assert "password=***" in str(outputs["nplusone --log json stdout"])  # the N+1 was found, hidden
+    run("advise --log", "advise", "--db", url, "--log", str(log), "--no-write", "--format", "json")
+
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path not in (log, workload) and path.name != "qprof.toml":
+            outputs[str(path.relative_to(tmp_path))] = path.read_bytes()
+    assert len(outputs) > 50
+    leaks = {label: leaked(text) for label, text in outputs.items() if leaked(text)}
+    assert not leaks
