@@ -11,7 +11,6 @@ from qprof.errors import ExtensionMissing, QprofError
 from qprof.extension_hints import PSS_PRELOAD, pg_stat_statements_hint
 from qprof.model import StatementStats
 from qprof.owntag import OWN_TAG
-from qprof.sqltext import redact_secrets
 from qprof.targets.postgres import PostgresTarget
 
 HIDDEN_TEXT = "<insufficient privilege>"
