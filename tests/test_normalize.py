@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -146,9 +147,10 @@ def test_logged_literals_become_parameters_with_their_values() -> None:
         "SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval '1 hour' AND n > -2.5 "
         "AND s::varchar(20) = E'a\\'b' GROUP BY 1 ORDER BY 2 LIMIT 0"
     )
-    assert text == ("SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval $2 AND n > $3 "
-                    "AND s::varchar(20) = $4 GROUP BY 1 ORDER BY 2 LIMIT $5")
-    assert values == ["1 hour", "-2.5", "a'b", 0]
+    # every literal a parameter, the select list's too (no value in printed text); positions and typmods stay
+    assert text == ("SELECT id, $2 AS k FROM t WHERE c = $1 AND at > now() - interval $3 AND n > $4 "
+                    "AND s::varchar(20) = $5 GROUP BY 1 ORDER BY 2 LIMIT $6")
+    assert values == ["x", "1 hour", Decimal("-2.5"), "a'b", 0]
     assert parametrize("UPDATE t SET s = 'x', n = n + 1 WHERE id = 5") == ("UPDATE t SET s = $1, n = n + $2 WHERE id = $3", ["x", 1, 5])
     assert parametrize("SELEC 1") is None
 

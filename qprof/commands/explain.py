@@ -138,6 +138,8 @@ def _queryid_failure(item: ExplainItem, exc: QprofError) -> QprofError:
     """What failed on a pg_stat_statements entry, and what to try: its text has ``$n`` where the
     constants were, so the values are the part qprof may lack."""
     text = item.sql  # already rewritten as PREPARE accepts it (see _plannable)
+    if "statements are not explained" in exc.message:
+        return exc  # a utility statement: no values would help, its own hint says why
     if "does not exist" in exc.message and "relation" in exc.message:
         advice = ("the statement's table is not in this database (dropped or renamed since pg_stat_statements "
                   "recorded it?), or not on this role's search_path")
