@@ -31,7 +31,7 @@ from typing import Any
 from sqlglot import exp
 
 from qprof import sqltext
-from qprof.errors import QprofError
+from qprof.errors import BadInput, QprofError
 
 DEFAULT_LIMIT = 10
 DEFAULT_OFFSET = 0  # SQLite, or when the planner gives no estimate
@@ -100,7 +100,14 @@ def infer_parameters(target: Any, sql: str) -> InferredParams | None:
         if rewritten.numbers:
             return None  # gaps in the numbering (``$70000``): the generic plan of the dense form
         sql = rewritten.sql
-    tree = sqltext.parse(sql, "postgresql")
+    try:
+        tree = sqltext.parse(sql, "postgresql")
+    except BadInput:
+        from qprof.pgtext import statement_kind
+
+        if target.engine != "postgresql" or statement_kind(sql) is None:
+            raise
+        return None  # PostgreSQL reads it, sqlglot does not (`$1::interval second(2)`): a generic plan
     needs = _trace(tree, count)
     if needs is None:
         return None
@@ -144,10 +151,9 @@ def _offset_guess(
         plan = explain_postgres(target, sql, unlimited, analyze=False)
     except QprofError:  # explain_postgres rolls its own transaction back: the session stays usable
         return
-    node = plan.root
-    while node.node_type == "Limit" and node.children:
-        node = node.children[0]
-    rows = int(node.plan_rows or 0)
+    # The root's own rows: the statement's LIMIT/OFFSET are NULL here (a Limit node for them, if
+    # any, passes its input through), and a subquery's Limit at the root is the outer OFFSET's input.
+    rows = int(plan.root.plan_rows or 0)
     guess = int(rows * OFFSET_FRACTION)
     for index in offsets:
         values[index] = guess

@@ -544,27 +544,31 @@ def _positional(items: list) -> list[tuple[dict, bool]]:
     return found
 
 
-_QUERY_STATEMENTS = ("SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
+_QUERY_STATEMENTS = {"SelectStmt": "select", "InsertStmt": "insert", "UpdateStmt": "update",
+                     "DeleteStmt": "delete", "MergeStmt": "merge"}
 
 
-def statement_kind(sql: str) -> str | None:
-    """``query``, ``modifying`` (DML, also in a CTE) or ``utility``, as PostgreSQL's own parser
-    reads one statement; None when it rejects the text or there are several. For text qprof's
-    SQL analyzer (sqlglot) cannot read but PostgreSQL accepts (``$1::interval second(2)``,
-    ``$2::bit varying``): it can still be explained."""
+def statement_kind(sql: str) -> tuple[str, bool] | None:
+    """The kind of one statement as PostgreSQL's own parser reads it — select, insert, update,
+    delete, merge or utility (the labels of :func:`qprof.sqltext.statement_kind`) — and whether
+    it modifies data (DML, also in a CTE); None when it rejects the text or there are several.
+    For text qprof's SQL analyzer (sqlglot) cannot read but PostgreSQL accepts
+    (``$1::interval second(2)``, ``$2::bit varying``): it can still be explained."""
     tree = _parse(sql)
     if tree is None or len(tree.get("stmts", [])) != 1:
         return None
     top = tree["stmts"][0].get("stmt", {})
-    if not any(key in top for key in _QUERY_STATEMENTS):
-        return "utility"
-    modifying = any(key in node for node in _walk(top) for key in _QUERY_STATEMENTS[1:])
-    return "modifying" if modifying else "query"
+    kind = next((label for key, label in _QUERY_STATEMENTS.items() if key in top), "utility")
+    if kind == "utility":
+        return kind, False
+    modifying = any(key in node for node in _walk(top) for key in list(_QUERY_STATEMENTS)[1:])
+    return kind, modifying
 
 
 def skip_hint(sql: str, reason: str, queryid: str) -> str:
     """What to try for a statement the advisor could not cost, matching why it failed."""
-    if reason.startswith("unparseable") and statement_kind(sql) in ("query", "modifying"):
+    read = statement_kind(sql)
+    if reason.startswith("unparseable") and read is not None and read[0] != "utility":
         return (f"PostgreSQL accepts this text but qprof's SQL analyzer does not, so no index is derived "
                 f"for it; qprof explain --queryid {queryid} still shows its plan")
     return f"qprof explain --queryid {queryid}, or --sql with literal values"

@@ -218,7 +218,7 @@ def explain_item(
 
     sql = clean_sql(item.sql)
     modifying = check_explainable(sql)
-    kind = sqltext.statement_kind(sqltext.parse(sql, "postgresql"))
+    kind = _kind(sql)
     needed = sqltext.placeholder_count(sql)
     params, sources, params_from = None, [], "none"
     if needed:
@@ -244,6 +244,19 @@ def explain_item(
         result = run_plan_rules(plan, ctx, rules_config, item.ignore)
         findings, errors = sort_findings(result.findings), result.errors
     return Explained(item, plan, kind, params_from, timing, findings, errors)
+
+
+def _kind(sql: str) -> str:
+    """select/insert/…; from PostgreSQL's parser for forms only it reads (check_explainable accepted them)."""
+    from qprof.pgtext import statement_kind
+
+    try:
+        return sqltext.statement_kind(sqltext.parse(sql, "postgresql"))
+    except BadInput:
+        read = statement_kind(sql)
+        if read is None:
+            raise
+        return read[0]
 
 
 def sqlite_table_rows(target: Target):

@@ -90,10 +90,10 @@ def check_explainable(sql: str, engine: str = "postgresql") -> bool:
         from qprof.pgtext import statement_kind
 
         # sqlglot rejects some forms PostgreSQL accepts (``$1::interval second(2)``): ask PostgreSQL's parser
-        kind = statement_kind(sql) if engine == "postgresql" else None
-        if kind not in ("query", "modifying"):
+        read = statement_kind(sql) if engine == "postgresql" else None
+        if read is None or read[0] == "utility":
             raise
-        return kind == "modifying"
+        return read[1]
     if not sqltext.is_query(tree):
         kind = sqltext.statement_kind(tree)
         raise BadInput(
