@@ -279,7 +279,8 @@ def _typed_literal(here: _Tokens, node: dict, changes: list[str]) -> list[tuple[
     type_text = written
     if not type_name.get("typmods") and names[-1:] in (["bpchar"], ["bit"]):
         type_text = "bpchar" if names[-1] == "bpchar" else '"bit"'
-    changes.append(f"{written} ${param.number} → ${param.number}::{type_text}")
+    after = " …" if _interval_fields(type_name) else ""  # the fields follow the value and stay where they are
+    changes.append(f"{written} ${param.number}{after} → ${param.number}::{type_text}{after}")
     return [(where, param.end, f"${param.number}::{type_text}")]
 
 
