@@ -18,7 +18,9 @@ caller falls back to a generic plan (estimates only).
 (OFFSET 0 once understated a pagination query 33×): on PostgreSQL it gets 10 % of the rows the
 statement yields without LIMIT/OFFSET, as the planner estimates them — PostgreSQL's own
 assumption for an OFFSET it cannot see (``preprocess_limit``); the source says so with the
-figures. SQLite, which has no estimates, keeps OFFSET 0 and says so.
+figures. That guess is made for the statement's own OFFSET only: an OFFSET in a subquery
+keeps 0 and its source says it may understate (the plan's root rows are not its input).
+SQLite, which has no estimates, keeps OFFSET 0 and says so. ``FETCH FIRST $n ROWS`` is a LIMIT.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 from sqlglot import exp
 
 from qprof import sqltext
-from qprof.errors import QprofError
+from qprof.errors import BadInput, QprofError
 
 DEFAULT_LIMIT = 10
 DEFAULT_OFFSET = 0  # SQLite, or when the planner gives no estimate
@@ -78,6 +80,7 @@ class _Need:
     constant: Any = None
     constant_source: str = ""
     tables: list[ColumnRef] = field(default_factory=list)
+    top: bool = False  # a LIMIT/OFFSET of the statement itself, not of a subquery
 
 
 def infer_parameters(target: Any, sql: str) -> InferredParams | None:
@@ -97,7 +100,14 @@ def infer_parameters(target: Any, sql: str) -> InferredParams | None:
         if rewritten.numbers:
             return None  # gaps in the numbering (``$70000``): the generic plan of the dense form
         sql = rewritten.sql
-    tree = sqltext.parse(sql, "postgresql")
+    try:
+        tree = sqltext.parse(sql, "postgresql")
+    except BadInput:
+        from qprof.pgtext import statement_kind
+
+        if target.engine != "postgresql" or statement_kind(sql) is None:
+            raise
+        return None  # PostgreSQL reads it, sqlglot does not (`$1::interval second(2)`): a generic plan
     needs = _trace(tree, count)
     if needs is None:
         return None
@@ -121,7 +131,7 @@ def infer_parameters(target: Any, sql: str) -> InferredParams | None:
         value, source = drawn
         values.append(value)
         sources.append(source)
-    offsets = [need.number - 1 for need in needs if need.constant_source.startswith("OFFSET")]
+    offsets = [need.number - 1 for need in needs if need.constant_source.startswith("OFFSET") and need.top]
     if offsets and target.engine == "postgresql":
         _offset_guess(target, sql, needs, values, sources, offsets)
     return InferredParams(values, sources)
@@ -135,16 +145,15 @@ def _offset_guess(
 
     unlimited = list(values)
     for need in needs:
-        if need.constant_source.startswith(("LIMIT", "OFFSET")):
+        if need.constant_source.startswith(("LIMIT", "OFFSET")) and need.top:
             unlimited[need.number - 1] = None  # LIMIT NULL: no limit; OFFSET NULL: none
     try:
         plan = explain_postgres(target, sql, unlimited, analyze=False)
     except QprofError:  # explain_postgres rolls its own transaction back: the session stays usable
         return
-    node = plan.root
-    while node.node_type == "Limit" and node.children:
-        node = node.children[0]
-    rows = int(node.plan_rows or 0)
+    # The root's own rows: the statement's LIMIT/OFFSET are NULL here (a Limit node for them, if
+    # any, passes its input through), and a subquery's Limit at the root is the outer OFFSET's input.
+    rows = int(plan.root.plan_rows or 0)
     guess = int(rows * OFFSET_FRACTION)
     for index in offsets:
         values[index] = guess
@@ -183,7 +192,7 @@ def _trace(tree: exp.Expression, count: int) -> list[_Need] | None:
         number = _number(node)
         if number is None:
             return None
-        need = _context(node, number)
+        need = _context(node, number, tree)
         if need is None:
             return None
         found.setdefault(number, need)
@@ -192,7 +201,7 @@ def _trace(tree: exp.Expression, count: int) -> list[_Need] | None:
     return [found[n] for n in range(1, count + 1)]
 
 
-def _context(node: exp.Parameter, number: int) -> _Need | None:
+def _context(node: exp.Parameter, number: int, tree: exp.Expression | None = None) -> _Need | None:
     here: exp.Expression = node
     parent = here.parent
     while isinstance(parent, (exp.Cast, exp.TryCast, exp.Paren)):
@@ -210,10 +219,15 @@ def _context(node: exp.Parameter, number: int) -> _Need | None:
                 here, parent = parent, parent.parent
         else:
             return None
-    if isinstance(parent, exp.Limit):
-        return _Need(number, constant=DEFAULT_LIMIT, constant_source=f"LIMIT default {DEFAULT_LIMIT}")
+    if isinstance(parent, (exp.Limit, exp.Fetch)):  # LIMIT $n, FETCH FIRST $n ROWS ONLY
+        top = parent.parent is tree
+        return _Need(number, constant=DEFAULT_LIMIT, constant_source=f"LIMIT default {DEFAULT_LIMIT}", top=top)
     if isinstance(parent, exp.Offset):
-        return _Need(number, constant=DEFAULT_OFFSET, constant_source=f"OFFSET default {DEFAULT_OFFSET}")
+        if parent.parent is tree:
+            return _Need(number, constant=DEFAULT_OFFSET, constant_source=f"OFFSET default {DEFAULT_OFFSET}", top=True)
+        # the plan's root rows say nothing about a subquery's input: no guess, and say so
+        return _Need(number, constant=DEFAULT_OFFSET, constant_source=(
+            f"OFFSET default {DEFAULT_OFFSET} (in a subquery: no estimate of its input rows; may understate its cost)"))
     if isinstance(parent, _EQUAL_OPS) or type(parent) in _LOWER_OPS:
         on_left = parent.this is here  # the parameter is the left operand
         other = parent.expression if on_left else parent.this

@@ -26,7 +26,9 @@ their values the parameters, so the advisor costs it with the values it ran with
 
 from __future__ import annotations
 
+import bisect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -51,7 +53,8 @@ class Plannable:
         if values is None or not self.numbers:
             return values
         if len(values) < max(self.numbers):
-            return values  # too few to remap: the caller reports the count mismatch
+            # PostgreSQL refuses a $2 without a second value; remapping the first one would bind it silently
+            raise BadInput(f"the statement uses ${max(self.numbers)} but {len(values)} value(s) were given")
         return [values[number - 1] for number in self.numbers]
 
 
@@ -112,6 +115,8 @@ def space_placeholders(sql: str) -> str:
 def _renumber(sql: str, tokens: list[Any]) -> tuple[str, tuple[int, ...]]:
     params = _params(sql, tokens)
     used = sorted({p.number for p in params})
+    if used and used[0] == 0:
+        raise BadInput("there is no parameter $0: PostgreSQL numbers parameters from $1")
     if len(used) > MAX_PARAMETERS:
         raise BadInput(f"the statement uses {len(used):,} parameters; PostgreSQL binds at most {MAX_PARAMETERS:,}")
     if not used or used[-1] == len(used):
@@ -125,7 +130,7 @@ def plannable(sql: str) -> Plannable:
     """``sql`` rewritten so that PREPARE and generic plans accept it (see the module docstring).
 
     A statement without placeholders, or one the parser rejects, comes back as it is (only
-    spaced). More than 65,535 distinct parameters raise BadInput: nothing can bind them.
+    spaced). More than 65,535 distinct parameters, or a ``$0``, raise BadInput: nothing can bind them.
     """
     if "$" not in sql:
         return Plannable(sql)
@@ -144,12 +149,12 @@ def plannable(sql: str) -> Plannable:
     if tree is None:
         return Plannable(text, numbers, tuple(changes))
     textual = tuple(changes)  # spacing and renumbering: kept even if the rewrite below is undone
+    here = _Tokens(text, tokens)
     edits: list[tuple[int, int, str]] = []
-    params = {p.start: p for p in _params(text, tokens)}
     for node in _walk(tree):
-        edits += _typed_literal(text, node, params, changes)
-        edits += _extract(node, params, tokens, changes)
-        edits += _any_array(text, node, params, tokens, changes)
+        edits += _typed_literal(here, node, changes)
+        edits += _extract(here, node, changes)
+        edits += _any_array(here, node, changes)
     if not edits:
         return Plannable(text, numbers, textual)
     rewritten = _apply(text, edits)
@@ -158,13 +163,63 @@ def plannable(sql: str) -> Plannable:
     return Plannable(rewritten, numbers, tuple(changes))
 
 
+class _Tokens:
+    """The scanned text with the look-ups the rewrites need, built once (linear in the text).
+
+    Every offset is in characters: pglast's scanner counts characters, its parser bytes, and
+    :func:`_parse` converts the tree's locations once.
+    """
+
+    def __init__(self, sql: str, tokens: list[Any]) -> None:
+        self.sql = sql
+        self.tokens = tokens
+        self.at = {t.start: index for index, t in enumerate(tokens)}
+        self.params = {p.start: p for p in _params(sql, tokens)}
+        self.froms = [t.start for t in tokens if t.name == "FROM"]
+
+    def without_comments(self, start: int, end: int) -> str:
+        """``sql[start:end]`` with its comments left out and whitespace collapsed (a type name as written)."""
+        pieces, cursor = [], start
+        for index in range(self.at.get(start, len(self.tokens)), len(self.tokens)):
+            token = self.tokens[index]
+            if token.start >= end:
+                break
+            if token.name in _COMMENTS:
+                pieces.append(self.sql[cursor : token.start])
+                cursor = token.end + 1
+        pieces.append(self.sql[cursor:end])
+        return " ".join(" ".join(pieces).split())
+
+
+_COMMENTS = ("SQL_COMMENT", "C_COMMENT")
+_LOCATIONS = ("location", "list_start", "list_end", "stmt_location")
+
+
 def _parse(sql: str) -> Any:
+    """The parse tree as JSON, its locations in characters like the scanner's (None if rejected)."""
     from pglast import parser
 
     try:
-        return json.loads(parser.parse_sql_json(sql))
+        tree = json.loads(parser.parse_sql_json(sql))
     except Exception:  # noqa: BLE001 - not PostgreSQL (SQLite text, a typo): nothing to rewrite
         return None
+    if not sql.isascii():
+        _to_characters(tree, sql)
+    return tree
+
+
+def _to_characters(tree: Any, sql: str) -> None:
+    """Byte offsets (libpg_query works on UTF-8) → character offsets, in place, once."""
+    chars: list[int] = []
+    for index, char in enumerate(sql):
+        chars.extend([index] * len(char.encode("utf-8")))
+    chars.append(len(sql))
+    for node in _walk(tree):
+        for key in _LOCATIONS:
+            value = node.get(key)
+            if isinstance(value, int) and 0 <= value < len(chars):
+                node[key] = chars[value]
+        node.pop("stmt_len", None)  # a byte length; nothing here reads it
 
 
 def _walk(node: Any):
@@ -184,21 +239,103 @@ def _param_of(node: Any, params: dict[int, _Param]) -> _Param | None:
     return None
 
 
-def _typed_literal(text: str, node: dict, params: dict[int, _Param], changes: list[str]) -> list[tuple[int, int, str]]:
-    """``type $n`` (the type name written before the value) → ``$n::type``."""
+def _type_names(type_name: dict) -> list[str]:
+    return [part.get("String", {}).get("sval") for part in type_name.get("names", [])]
+
+
+# The typmod PostgreSQL stores for an interval without fields (INTERVAL_FULL_RANGE).
+_INTERVAL_FULL_RANGE = 0x7FFF
+
+
+def _interval_fields(type_name: dict) -> bool:
+    """``interval … day`` / ``hour to minute`` / ``second(2)``: a value read with these fields means
+    another thing than the same value cast to them (``interval '5' minute`` is 5 minutes,
+    ``'5'::interval minute`` 5 seconds truncated to 0)."""
+    if _type_names(type_name)[-1:] != ["interval"]:
+        return False
+    typmods = type_name.get("typmods") or []
+    first = typmods[0].get("A_Const", {}).get("ival", {}) if typmods and isinstance(typmods[0], dict) else None
+    return first is not None and first.get("ival", 0) != _INTERVAL_FULL_RANGE
+
+
+def _typed_literal(here: _Tokens, node: dict, changes: list[str]) -> list[tuple[int, int, str]]:
+    """``type $n`` (the type name written before the value) → ``$n::type``.
+
+    ``character $1`` and ``bit $1`` are unbounded in that form but ``char(1)``/``bit(1)`` as a
+    cast, so they become ``bpchar``/``"bit"``. Comments between type and value are left out.
+    An interval with fields keeps its fields in the cast: right for a generic plan; with a
+    value, :func:`inline_interval_fields` puts the value back in the literal form.
+    """
     cast = node.get("TypeCast")
     if not isinstance(cast, dict):
         return []
-    param = _param_of(cast.get("arg"), params)
-    where = (cast.get("typeName") or {}).get("location", -1)
+    param = _param_of(cast.get("arg"), here.params)
+    type_name = cast.get("typeName") or {}
+    where = type_name.get("location", -1)
     if param is None or where < 0 or where >= param.start:
         return []  # CAST($1 AS t) and $1::t name the type after the value: valid already
-    type_text = " ".join(text[where : param.start].split())
-    changes.append(f"{type_text} ${param.number} → ${param.number}::{type_text}")
+    written = here.without_comments(where, param.start)
+    names = _type_names(type_name)
+    type_text = written
+    if not type_name.get("typmods") and names[-1:] in (["bpchar"], ["bit"]):
+        type_text = "bpchar" if names[-1] == "bpchar" else '"bit"'
+    after = " …" if _interval_fields(type_name) else ""  # the fields follow the value and stay where they are
+    changes.append(f"{written} ${param.number}{after} → ${param.number}::{type_text}{after}")
     return [(where, param.end, f"${param.number}::{type_text}")]
 
 
-def _extract(node: dict, params: dict[int, _Param], tokens: list[Any], changes: list[str]) -> list[tuple[int, int, str]]:
+def inline_interval_fields(sql: str, values: list, quote: Callable[[str], str]) -> str:
+    """``$n::interval minute`` with its value known → ``interval '5' minute``: the value read with
+    the fields, as the application's literal was (see :func:`_interval_fields`). ``quote`` makes
+    a string literal (the connection's quoting). ``sql`` unchanged when there is no such cast."""
+    if "interval" not in sql.lower() or "$" not in sql:
+        return sql
+    tree, tokens = _parse(sql), _scan(sql)
+    if tree is None or tokens is None:
+        return sql
+    here = _Tokens(sql, tokens)
+    edits = []
+    for node in _walk(tree):
+        cast = node.get("TypeCast")
+        if not isinstance(cast, dict) or not _interval_fields(cast.get("typeName") or {}):
+            continue
+        param = _param_of(cast.get("arg"), here.params)
+        if param is None or param.number > len(values) or values[param.number - 1] is None:
+            continue
+        index = here.at[param.start]
+        if index + 2 >= len(tokens) or tokens[index + 1].name != "TYPECAST" or tokens[index + 2].name != "INTERVAL":
+            continue
+        last = _interval_type_end(tokens, index + 2)
+        # interval [(p)] 'value' [fields]: the precision before the value, the fields after it
+        split = index + 5 if tokens[index + 3].name == "ASCII_40" else index + 3
+        head = here.without_comments(tokens[index + 2].start, tokens[split - 1].end + 1)
+        fields = here.without_comments(tokens[split].start, tokens[last].end + 1) if split <= last else ""
+        literal = f"{head} {quote(str(values[param.number - 1]))} {fields}".rstrip()
+        edits.append((param.start, tokens[last].end + 1, literal))
+    return _apply(sql, edits) if edits else sql
+
+
+_FIELD_TOKENS = ("YEAR_P", "MONTH_P", "DAY_P", "HOUR_P", "MINUTE_P", "SECOND_P", "TO")
+
+
+def _interval_type_end(tokens: list[Any], index: int) -> int:
+    """The index of the last token of ``interval [(p)] [fields [to field][(p)]]`` starting at ``index``."""
+    last = index
+    while last + 1 < len(tokens):
+        following = tokens[last + 1]
+        if following.name in _FIELD_TOKENS or following.name in _COMMENTS:
+            last += 1
+        elif (following.name == "ASCII_40" and tokens[last].name in ("INTERVAL", "SECOND_P")
+              and last + 3 < len(tokens) and tokens[last + 2].name == "ICONST" and tokens[last + 3].name == "ASCII_41"):
+            last += 3
+        else:
+            break
+    while tokens[last].name in _COMMENTS:
+        last -= 1
+    return last
+
+
+def _extract(here: _Tokens, node: dict, changes: list[str]) -> list[tuple[int, int, str]]:
     """``EXTRACT`` with placeholders: pg_stat_statements even replaces the field (``EXTRACT($1 FROM x)``,
     which PostgreSQL's grammar rejects → ``date_part($1, x)``); an untyped source has no best
     candidate (``EXTRACT(hour FROM $2)`` → ``$2::timestamptz``)."""
@@ -210,12 +347,14 @@ def _extract(node: dict, params: dict[int, _Param], tokens: list[Any], changes: 
     if names[-1:] != ["extract"] or call.get("funcformat") != "COERCE_SQL_SYNTAX" or len(args) != 2:
         return []
     edits = []
-    field, source = _param_of(args[0], params), _param_of(args[1], params)
+    field, source = _param_of(args[0], here.params), _param_of(args[1], here.params)
     if field is not None:
-        keyword = next((t for t in tokens if t.start == call.get("location")), None)
-        between = [t for t in tokens if field.end <= t.start and t.name == "FROM"]
-        if keyword is not None and between:
-            edits += [(keyword.start, keyword.end + 1, "date_part"), (between[0].start, between[0].end + 1, ",")]
+        keyword = here.at.get(call.get("location", -1))
+        after = bisect.bisect_left(here.froms, field.end)  # the first FROM after the field
+        if keyword is not None and after < len(here.froms):
+            between = here.tokens[here.at[here.froms[after]]]
+            keyword_token = here.tokens[keyword]
+            edits += [(keyword_token.start, keyword_token.end + 1, "date_part"), (between.start, between.end + 1, ",")]
             changes.append(f"EXTRACT(${field.number} FROM …) → date_part(${field.number}, …)")
     if source is not None:
         edits.append((source.end, source.end, "::timestamptz"))
@@ -223,9 +362,11 @@ def _extract(node: dict, params: dict[int, _Param], tokens: list[Any], changes: 
     return edits
 
 
-def _any_array(
-    text: str, node: dict, params: dict[int, _Param], tokens: list[Any], changes: list[str]
-) -> list[tuple[int, int, str]]:
+_ANY_HEADS = (["ANY", "ASCII_40", "ARRAY", "ASCII_91"], ["SOME", "ASCII_40", "ARRAY", "ASCII_91"],
+              ["ALL", "ASCII_40", "ARRAY", "ASCII_91"])
+
+
+def _any_array(here: _Tokens, node: dict, changes: list[str]) -> list[tuple[int, int, str]]:
     """``x = ANY (ARRAY[$1, $2])`` → ``x IN ($1, $2)`` and ``<> ALL`` → ``NOT IN``: typed from ``x``."""
     expr = node.get("A_Expr")
     if not isinstance(expr, dict) or expr.get("kind") not in ("AEXPR_OP_ANY", "AEXPR_OP_ALL"):
@@ -236,19 +377,16 @@ def _any_array(
     if operator != wanted or not isinstance(array, dict):
         return []
     elements = array.get("elements") or []
-    if not elements or any(_param_of(element, params) is None for element in elements):
+    if not elements or any(_param_of(element, here.params) is None for element in elements):
         return []
-    starts = [t.start for t in tokens]
-    try:
-        op = starts.index(expr["location"])
-        opening = starts.index(array["list_start"])
-        closing = starts.index(array["list_end"])
-    except (KeyError, ValueError):
+    op, opening, closing = (here.at.get(expr.get("location", -1)), here.at.get(array.get("list_start", -1)),
+                            here.at.get(array.get("list_end", -1)))
+    if op is None or opening is None or closing is None:
         return []
+    tokens = here.tokens
     # exactly: <op> ANY|SOME|ALL ( ARRAY [ … ] ) — anything else (a cast, a subscript) is left alone
     head = [t.name for t in tokens[op + 1 : opening + 1]]
-    if head not in (["ANY", "ASCII_40", "ARRAY", "ASCII_91"], ["SOME", "ASCII_40", "ARRAY", "ASCII_91"],
-                    ["ALL", "ASCII_40", "ARRAY", "ASCII_91"]):
+    if head not in _ANY_HEADS:
         return []
     if closing + 1 >= len(tokens) or tokens[closing + 1].name != "ASCII_41":
         return []
@@ -270,8 +408,7 @@ def cast_placeholder_arrays(sql: str, type_text: str) -> str:
     tokens = _scan(sql)
     if tree is None or tokens is None:
         return sql
-    params = {p.start: p for p in _params(sql, tokens)}
-    by_start = {t.start: index for index, t in enumerate(tokens)}
+    here = _Tokens(sql, tokens)
     edits = []
     for node in _walk(tree):
         cast = node.get("TypeCast")
@@ -281,24 +418,34 @@ def cast_placeholder_arrays(sql: str, type_text: str) -> str:
         if not isinstance(array, dict) or array.get("qprof_cast"):
             continue
         elements = array.get("elements") or []
-        closing = by_start.get(array.get("list_end", -1))
-        if not elements or closing is None or any(_param_of(e, params) is None for e in elements):
+        closing = here.at.get(array.get("list_end", -1))
+        if not elements or closing is None or any(_param_of(e, here.params) is None for e in elements):
             continue
         end = tokens[closing].end + 1
         edits.append((end, end, f"::{type_text}"))
     return _apply(sql, edits) if edits else sql
 
 
+# Literal tokens that may carry anything (a key, an e-mail): none may stay in parametrized text.
+_STRING_LITERALS = ("SCONST", "USCONST", "BCONST", "XCONST")
+
+
 def parametrize(sql: str) -> tuple[str, list] | None:
     """A logged statement's literals as ``$n`` placeholders, and their values — the workload's own.
 
     ``… created_at > now() - interval '1 hour' AND status = 'paid' LIMIT 20`` becomes
-    ``… now() - interval $1 AND status = $2 LIMIT $3`` with ``['1 hour', 'paid', 20]``, so the
-    advisor costs the statement with the values it really ran with while no value appears in
-    the text it prints. Numbering continues after the ``$n`` the text has already (bound
-    parameters). Left as they are: literals the plan's shape depends on (``GROUP BY 1``,
-    ``ORDER BY 2``, type modifiers, the EXTRACT field), select-list constants, NULL, booleans,
-    bit strings. None when the parser rejects the text.
+    ``… now() - interval $1 AND status = $2 LIMIT $3`` with ``['1 hour', 'paid', Int4(20)]``, so
+    the advisor costs the statement with the values it really ran with while no value appears
+    in the text it prints. Numbers are bound with the type PostgreSQL reads the literal as
+    (int4, int8, numeric), strings untyped, as a literal is. Numbering continues after the
+    ``$n`` the text has already (bound parameters); the same value written twice outside a
+    cast shares one ``$n`` (``date_trunc('day', …)`` in the select list and in GROUP BY must
+    stay the same expression). Left as they are: ``GROUP BY 1``/``ORDER BY 2`` positions, type
+    modifiers, the EXTRACT field, NULL, booleans.
+
+    None when the parser rejects the text, or when a string literal would stay in it (a bit
+    string, a utility statement's ``PASSWORD '…'``): the caller then keeps the fingerprint,
+    which has no literal either.
     """
     tree = _parse(sql)
     tokens = _scan(sql)
@@ -308,37 +455,57 @@ def parametrize(sql: str) -> tuple[str, list] | None:
     number = max((p.number for p in _params(sql, tokens)), default=0)
     edits: list[tuple[int, int, str]] = []
     values: list = []
-    for const in sorted(_constants(tree), key=lambda c: c["location"]):
+    shared: dict[tuple[str, str], int] = {}
+    for const, cast in sorted(_constants(tree), key=lambda found: found[0]["location"]):
         value = _value(const)
         at = index.get(const.get("location", -1))
         if value is _NO_VALUE or at is None:
             continue
         last = at + 1 if tokens[at].name == "ASCII_45" and at + 1 < len(tokens) else at  # -5: "-" then "5"
-        number += 1
-        values.append(value)
-        edits.append((tokens[at].start, tokens[last].end + 1, f"${number}"))
-    return (_apply(sql, edits), values) if edits else (sql, [])
+        key = (type(value).__name__, str(value))
+        if cast or key not in shared:
+            number += 1
+            values.append(value)
+            if not cast:
+                shared[key] = number
+        edits.append((tokens[at].start, tokens[last].end + 1, f"${shared.get(key, number) if not cast else number}"))
+    text = _apply(sql, edits) if edits else sql
+    left = _scan(text)
+    if left is None or any(t.name in _STRING_LITERALS for t in left):
+        return None
+    return text, values
 
 
 _NO_VALUE = object()
+_INT8_MAX = 2**63 - 1
 
 
 def _value(const: dict) -> Any:
-    """A_Const's value as a bind parameter: int, numeric as text, string; _NO_VALUE for the rest.
+    """A_Const's value as a bind parameter typed as PostgreSQL reads the literal: an integer that
+    fits int4 is int4, a bigger one int8 (then numeric), a decimal numeric; a string untyped
+    (PostgreSQL infers it from where it stands); _NO_VALUE for NULL, booleans and bit strings.
     (The JSON leaves zero/empty values out: ``{"ival": {}}`` is 0.)"""
+    from decimal import Decimal
+
+    from psycopg.types.numeric import Int4, Int8
+
     if "ival" in const:
-        return int(const["ival"].get("ival", 0))
+        return Int4(int(const["ival"].get("ival", 0)))
     if "fval" in const:
-        return str(const["fval"].get("fval", "0"))
+        text = str(const["fval"].get("fval", "0"))
+        digits = text.lstrip("-")
+        if digits.isdigit() and abs(int(text)) <= _INT8_MAX:
+            return Int8(int(text))
+        return Decimal(text)
     if "sval" in const:
         return str(const["sval"].get("sval", ""))
     return _NO_VALUE  # isnull, boolval, bsval
 
 
-def _constants(node: Any, skip: bool = False, select: bool = False) -> list[dict]:
-    """The A_Const nodes whose value may become a parameter (see :func:`parametrize`); ``select``:
-    ``node`` is a SelectStmt's body, whose select list keeps its constants."""
-    found: list[dict] = []
+def _constants(node: Any, skip: bool = False, cast: bool = False) -> list[tuple[dict, bool]]:
+    """The A_Const nodes whose value may become a parameter (see :func:`parametrize`), each with
+    whether it is the value of a cast (``date '…'``, ``'…'::int``)."""
+    found: list[tuple[dict, bool]] = []
     if isinstance(node, list):
         for item in node:
             found += _constants(item, skip)
@@ -346,18 +513,19 @@ def _constants(node: Any, skip: bool = False, select: bool = False) -> list[dict
     if not isinstance(node, dict):
         return found
     for key, child in node.items():
-        if key == "SelectStmt":
-            found += _constants(child, skip, select=True)
-            continue
         if key == "A_Const":
             if not skip:
-                found.append(child)
+                found.append((child, cast))
             continue
+        if key == "TypeCast" and isinstance(child, dict):
+            arg = child.get("arg")
+            if isinstance(arg, dict) and "A_Const" in arg:
+                found += _constants(arg, skip, cast=True)
+                found += _constants(child.get("typeName"), skip=True)
+                continue
         if key in ("typmods", "groupClause", "sortClause"):
             # GROUP BY 1 / ORDER BY 2 name a column; a modifier is part of the type
             found += _constants(child, skip=True) if key == "typmods" else _positional(child)
-        elif key == "targetList" and select:
-            found += [c for item in child for c in _constants(item.get("ResTarget", {}).get("val"), True)]
         elif key == "FuncCall" and [n.get("String", {}).get("sval") for n in child.get("funcname", [])][-1:] == ["extract"]:
             args = child.get("args") or []
             found += _constants(args[1:], skip)
@@ -366,7 +534,7 @@ def _constants(node: Any, skip: bool = False, select: bool = False) -> list[dict
     return found
 
 
-def _positional(items: list) -> list[dict]:
+def _positional(items: list) -> list[tuple[dict, bool]]:
     """Constants of GROUP BY / ORDER BY items, except the items that are a bare constant (a position)."""
     found = []
     for item in items:
@@ -376,3 +544,32 @@ def _positional(items: list) -> list[dict]:
         found += _constants(inner)
     return found
 
+
+_QUERY_STATEMENTS = {"SelectStmt": "select", "InsertStmt": "insert", "UpdateStmt": "update",
+                     "DeleteStmt": "delete", "MergeStmt": "merge"}
+
+
+def statement_kind(sql: str) -> tuple[str, bool] | None:
+    """The kind of one statement as PostgreSQL's own parser reads it — select, insert, update,
+    delete, merge or utility (the labels of :func:`qprof.sqltext.statement_kind`) — and whether
+    it modifies data (DML, also in a CTE); None when it rejects the text or there are several.
+    For text qprof's SQL analyzer (sqlglot) cannot read but PostgreSQL accepts
+    (``$1::interval second(2)``, ``$2::bit varying``): it can still be explained."""
+    tree = _parse(sql)
+    if tree is None or len(tree.get("stmts", [])) != 1:
+        return None
+    top = tree["stmts"][0].get("stmt", {})
+    kind = next((label for key, label in _QUERY_STATEMENTS.items() if key in top), "utility")
+    if kind == "utility":
+        return kind, False
+    modifying = any(key in node for node in _walk(top) for key in list(_QUERY_STATEMENTS)[1:])
+    return kind, modifying
+
+
+def skip_hint(sql: str, reason: str, queryid: str) -> str:
+    """What to try for a statement the advisor could not cost, matching why it failed."""
+    read = statement_kind(sql)
+    if reason.startswith("unparseable") and read is not None and read[0] != "utility":
+        return (f"PostgreSQL accepts this text but qprof's SQL analyzer does not, so no index is derived "
+                f"for it; qprof explain --queryid {queryid} still shows its plan")
+    return f"qprof explain --queryid {queryid}, or --sql with literal values"

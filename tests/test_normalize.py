@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -46,6 +47,9 @@ WORKLOAD = {
     "extract": "SELECT extract(hour FROM created_at), count(*) FROM norm_orders WHERE ship_date = date '2026-02-01' GROUP BY 1",
     # ARRAY[$1, $2] is text[]; the PREPARE error names integer[], and the array is cast to it
     "array_operator": "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[1, 2]",
+    # multi-byte characters before the rewrites: libpg_query counts bytes, its scanner characters
+    "unicode": "/* controller='café' 😀 */ SELECT count(*) FROM norm_orders "
+               "WHERE created_at > current_timestamp - interval '2 hours' AND status <> 'é'",
 }
 # A statement that cannot be costed any more: its table was dropped after it ran (renamed, say).
 UNCOSTABLE = "SELECT count(*) FROM norm_gone WHERE customer_id = 5"
@@ -146,9 +150,10 @@ def test_logged_literals_become_parameters_with_their_values() -> None:
         "SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval '1 hour' AND n > -2.5 "
         "AND s::varchar(20) = E'a\\'b' GROUP BY 1 ORDER BY 2 LIMIT 0"
     )
-    assert text == ("SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval $2 AND n > $3 "
-                    "AND s::varchar(20) = $4 GROUP BY 1 ORDER BY 2 LIMIT $5")
-    assert values == ["1 hour", "-2.5", "a'b", 0]
+    # every literal a parameter, the select list's too (no value in printed text); positions and typmods stay
+    assert text == ("SELECT id, $2 AS k FROM t WHERE c = $1 AND at > now() - interval $3 AND n > $4 "
+                    "AND s::varchar(20) = $5 GROUP BY 1 ORDER BY 2 LIMIT $6")
+    assert values == ["x", "1 hour", Decimal("-2.5"), "a'b", 0]
     assert parametrize("UPDATE t SET s = 'x', n = n + 1 WHERE id = 5") == ("UPDATE t SET s = $1, n = n + $2 WHERE id = $3", ["x", 1, 5])
     assert parametrize("SELEC 1") is None
 
@@ -291,3 +296,191 @@ def test_unspaced_in_lists_on_sqlite_too(cli, sample_sqlite, tmp_path) -> None:
     assert [(r["columns"], [s["name"] for s in r["statements"]]) for r in doc["recommendations"]] == [
         (["customer_id"], ["few_customers"])
     ]
+
+
+# --- failure cases found in review ---------------------------------------------------------------
+
+
+def _target(dsn: str):
+    from qprof.conninfo import parse_target
+    from qprof.targets import open_target
+
+    return open_target(parse_target(dsn))
+
+
+def _logged(pg_cluster, dsn: str, statements: list[str], tmp_path) -> object:
+    """The server log lines the statements produce (log_min_duration_statement = 0), as a file."""
+    pg_cluster.psql("ALTER DATABASE normalize SET log_min_duration_statement = 0")
+    start = pg_cluster.logfile.stat().st_size
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for sql in statements:
+                conn.execute(sql)
+    finally:
+        pg_cluster.psql("ALTER DATABASE normalize RESET log_min_duration_statement")
+    log = tmp_path / "server.log"
+    with pg_cluster.logfile.open("rb") as handle:
+        handle.seek(start)
+        log.write_bytes(handle.read())
+    return log
+
+
+def test_non_ascii_text_keeps_every_offset() -> None:
+    assert parametrize("SELECT count(*) FROM orders WHERE status <> 'éé' AND customer_id IN (5,6)") == (
+        "SELECT count(*) FROM orders WHERE status <> $1 AND customer_id IN ($2,$3)", ["éé", 5, 6]
+    )
+    assert parametrize("SELECT count(*) FROM orders WHERE status <> 'é' AND customer_id IN (5,6)")[0].endswith(
+        "customer_id IN ($2,$3)"
+    )
+    text, values = parametrize("/* ctl='😀' */ SELECT \"naïve\", '🙂x' FROM t WHERE \"größe\" = 'ß' AND n IN (1,2)")
+    assert text == "/* ctl='😀' */ SELECT \"naïve\", $1 FROM t WHERE \"größe\" = $2 AND n IN ($3,$4)"
+    assert values == ["🙂x", "ß", 1, 2]
+    assert plannable(
+        "/* controller='café' 😀 */ SELECT 1 FROM t WHERE \"naïve\" > now() - interval $1 "
+        "AND x = ANY(ARRAY[$2,$3]) AND extract($4 FROM c) = 1 AND extract(hour FROM $5) = 2"
+    ).sql == (
+        "/* controller='café' 😀 */ SELECT 1 FROM t WHERE \"naïve\" > now() - $1::interval "
+        "AND x IN ($2, $3) AND date_part($4 , c) = 1 AND extract(hour FROM $5::timestamptz) = 2"
+    )
+    assert cast_placeholder_arrays("SELECT '🙂' FROM t WHERE tags && ARRAY[$1, $2]", "integer[]") == (
+        "SELECT '🙂' FROM t WHERE tags && ARRAY[$1, $2]::integer[]"
+    )
+
+
+def test_non_ascii_statements_plan_and_run_with_their_values(norm_dsn: str) -> None:
+    from qprof.plans.postgres import estimate_cost, explain_postgres
+
+    _, text = _normalized(norm_dsn, "controller='café'")
+    assert "$1::interval" in plannable(text).sql  # was left as `interval $1` and skipped
+    literal = "SELECT id FROM norm_orders WHERE status <> 'éé' AND customer_id IN (5,6)"
+    sql, values = parametrize(literal)
+    with _target(norm_dsn) as target:
+        assert estimate_cost(target, text) > 0
+        expected = target.fetch_value(f"SELECT count(*) FROM ({literal}) s")
+        assert expected > 0
+        assert explain_postgres(target, sql, values).root.actual_rows == expected
+
+
+# A literal's meaning depends on its type as written: each logged form must run as it ran.
+TYPED_LITERALS = [
+    "SELECT id FROM norm_orders WHERE ship_date > date '2026-10-20' - interval '5' day",
+    "SELECT id FROM norm_orders WHERE ship_date > date '2026-10-20' - interval '36:00' hour to minute",
+    "SELECT id FROM norm_orders WHERE status = character 'paid'",  # not char(1): 'p'
+    "SELECT id FROM norm_orders WHERE customer_id::bit(3) = bit '101'",  # not bit(1): '1'
+    "SELECT id FROM norm_orders WHERE customer_id::bit(3)::bit varying = bit varying '101'",
+]
+
+
+@pytest.mark.parametrize("literal", TYPED_LITERALS)
+def test_typed_literals_keep_their_value_when_parametrized(norm_dsn: str, literal: str) -> None:
+    from qprof.plans.postgres import explain_postgres
+
+    sql, values = parametrize(literal)
+    assert "'" not in sql
+    with _target(norm_dsn) as target:
+        expected = target.fetch_value(f"SELECT count(*) FROM ({literal}) s")
+        assert expected > 0
+        assert explain_postgres(target, sql, values).root.actual_rows == expected, plannable(sql).sql
+
+
+def test_explain_interval_with_fields_reads_the_value_with_them(cli, norm_dsn: str) -> None:
+    sql = "SELECT count(*) FROM norm_orders WHERE created_at > now() - interval $1 minute"
+    result = cli("explain", "-d", norm_dsn, "--no-analyze", "--sql", sql, "--params", '["5"]', "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["statements"][0]["sql"].endswith("now() - $1::interval minute")  # the value not in the text
+    assert "'00:05:00'::interval" in result.stdout and "'00:00:00'" not in result.stdout
+
+
+def test_a_comment_between_type_and_placeholder_stays_out_of_the_cast(norm_dsn: str) -> None:
+    from qprof.plans.postgres import estimate_cost
+
+    sql = "SELECT count(*) FROM norm_orders WHERE ship_date = date -- period start\n$1 AND status = $2"
+    assert plannable(sql).sql == "SELECT count(*) FROM norm_orders WHERE ship_date = $1::date AND status = $2"
+    with _target(norm_dsn) as target:
+        assert estimate_cost(target, sql) > 0
+
+
+def test_no_logged_literal_reaches_text_or_migrations(cli, pg_cluster, norm_dsn: str, tmp_path) -> None:
+    """Values from the log are used as values only: the printed text and the migration headers have $n."""
+    from qprof.advise.workload_source import from_logs
+
+    pg_cluster.psql("DROP ROLE IF EXISTS norm_role; CREATE ROLE norm_role")
+    log = _logged(pg_cluster, norm_dsn, [
+        "SELECT id, md5(status || 'S3cr3tPepperKey') AS token FROM norm_orders WHERE customer_id = 4244",
+        "SELECT id, 'k' AS password_hint FROM norm_orders WHERE customer_id = 4245",  # no secret: keeps its values
+        "ALTER ROLE norm_role PASSWORD 'Sup3rS3cretPw'",
+        "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[11, 12]",  # int4[] as logged, not smallint[]
+        "SELECT id, 'a' AS k FROM norm_orders WHERE customer_id = 4246 UNION ALL "
+        "SELECT id, 'b' FROM norm_orders WHERE customer_id = 4247",  # UNION branches' select lists
+    ], tmp_path)
+    statements = {s.sql: s for s in from_logs([log])}
+    for secret in ("S3cr3tPepperKey", "Sup3rS3cretPw", "u5@x"):
+        assert not any(secret in sql for sql in statements), secret
+    pepper = next(s for s in statements.values() if "md5(status || $1)" in s.sql)
+    assert pepper.params == ["S3cr3tPepperKey", 4244]  # the value, used as a value
+    assert next(s for s in statements.values() if "password_hint" in s.sql).params == ["k", 4245]
+    out = tmp_path / "migrations"
+    result = cli("advise", "-d", norm_dsn, "--log", log, "--out", out, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    written = "".join(path.read_text() for path in out.rglob("*") if path.is_file())
+    assert written and "md5(status || $1)" in written
+    for secret in ("S3cr3tPepperKey", "Sup3rS3cretPw"):
+        assert secret not in written and secret not in result.stdout and secret not in result.stderr
+    doc = json.loads(result.stdout)
+    not_costed = [s["statement"] for s in doc["skipped"] if s["not_costed"]]
+    assert not any("tags &&" in s or "UNION" in s for s in not_costed), not_costed
+
+
+def test_workload_values_that_do_not_plan_fall_back_to_a_generic_plan(cli, norm_dsn: str, tmp_path) -> None:
+    workload = tmp_path / "w.sql"
+    workload.write_text("-- name: odd_value\n-- params: [\"abc\"]\nSELECT id FROM norm_orders WHERE customer_id = $1;\n")
+    doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--workload", workload)
+    assert not [s for s in doc["skipped"] if s["not_costed"]]
+    assert [r["columns"] for r in doc["recommendations"]] == [["customer_id"]]
+
+
+def test_offset_guess_only_for_the_statements_own_offset(norm_dsn: str) -> None:
+    from qprof.params import DEFAULT_LIMIT, infer_parameters
+
+    sql = ("SELECT id FROM (SELECT id FROM norm_orders WHERE customer_id = $1 ORDER BY id LIMIT $2 OFFSET $3) s "
+           "ORDER BY id LIMIT $4 OFFSET $5")
+    with _target(norm_dsn) as target:
+        inferred = infer_parameters(target, sql)
+        assert inferred is not None
+        assert inferred.values[2] == 0 and "in a subquery" in inferred.sources[2]
+        assert inferred.values[1] == DEFAULT_LIMIT
+        # the outer OFFSET: 10 % of the rows the subquery yields — at most its own LIMIT 10, not its input
+        guess = re.match(r"OFFSET (\d+): 10% of the (\d+) rows estimated", inferred.sources[4])
+        assert guess is not None, inferred.sources[4]
+        assert 0 < int(guess[2]) <= DEFAULT_LIMIT and inferred.values[4] == int(guess[1]) == int(int(guess[2]) * 0.1)
+        fetch = infer_parameters(target, "SELECT id FROM norm_orders WHERE customer_id = $1 ORDER BY id FETCH FIRST $2 ROWS ONLY")
+        assert fetch is not None and fetch.values[1] == DEFAULT_LIMIT and fetch.sources[1].startswith("LIMIT default")
+
+
+def test_forms_only_postgres_parses_explain_and_get_a_matching_hint(cli, norm_dsn: str) -> None:
+    from qprof.pgtext import skip_hint
+
+    for sql in ("SELECT count(*) FROM norm_orders WHERE now() - created_at < interval $1 second(2)",
+                "SELECT count(*) FROM norm_orders WHERE customer_id::bit(3)::bit varying = bit varying $1"):
+        result = cli("explain", "-d", norm_dsn, "--no-analyze", "--sql", sql)
+        assert result.exit_code == 0, result.stderr
+        assert "qprof's SQL analyzer does not" in skip_hint(sql, "unparseable: cannot parse SQL: …", "42")
+    assert skip_hint("SELECT 1 FROM t WHERE a = $1", "explain failed: …", "42") == (
+        "qprof explain --queryid 42, or --sql with literal values"
+    )
+    result = cli("explain", "-d", norm_dsn, "--sql", "ALTER ROLE norm_role PASSWORD 'x'")
+    assert result.exit_code == 2 and "literal values" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "message"),
+    [
+        ("SELECT id FROM norm_orders WHERE id = $0", "[]", "there is no parameter $0"),
+        ("SELECT id FROM norm_orders WHERE id = $0", "[5]", "there is no parameter $0"),
+        ("SELECT id FROM norm_orders WHERE id = $2", "[5]", "uses $2 but 1 value(s) were given"),
+    ],
+)
+def test_parameter_numbers_postgres_refuses_are_refused(cli, norm_dsn: str, sql: str, params: str, message: str) -> None:
+    result = cli("explain", "-d", norm_dsn, "--sql", sql, "--params", params)
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -142,9 +142,10 @@ def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseSt
     Each is costed with the values its first logged execution ran with — the workload's own,
     preferred to guesses from pg_stats: bound parameters (``DETAIL: parameters: $1 = '…'``) and
     the literals of the text, which become ``$n`` too (:func:`qprof.pgtext.parametrize`), so no
-    value appears in the text qprof prints. A statement naming a password, or one PostgreSQL's
-    parser rejects, keeps the fingerprint (``?`` → ``$n``) and gets a generic plan. Logged
-    durations give its mean time.
+    value appears in the text qprof prints. A statement where a string literal would stay in
+    the text (a utility statement's ``PASSWORD '…'``, a bit string), or one PostgreSQL's parser
+    rejects, keeps the fingerprint (``?`` → ``$n``, no literal either) and gets a generic plan.
+    Logged durations give its mean time.
     """
     from qprof.nplusone.fingerprint import fingerprint
     from qprof.nplusone.logparse import iter_log_statements
@@ -176,11 +177,9 @@ def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseSt
 
 def _own_values(sql: str, params: tuple | None) -> tuple[str, list] | None:
     """The logged text with its literals as ``$n`` after the bound ones, and all the values; None
-    when they do not fit together or may carry a secret (a statement naming a password keeps none)."""
+    when they do not fit together or a literal would stay in the text (see :func:`parametrize`)."""
     from qprof.pgtext import parametrize
 
-    if "password" in sql.lower():
-        return None
     try:
         if sqltext.placeholder_count(sql) != len(params or ()):
             return None

@@ -336,7 +336,9 @@ def _emit_skipped(skipped: list, output: str) -> None:
         lines.append(f"  {share}  {label} ({measured}): {one_line(item.statement, 100)}")
         lines.append(f"           {item.reason}")
         if item.queryid and not item.reason.startswith("table missing"):
-            lines.append(f"           try: qprof explain --queryid {item.queryid}, or --sql with literal values")
+            from qprof.pgtext import skip_hint
+
+            lines.append(f"           try: {skip_hint(item.statement, item.reason, item.queryid)}")
     if quiet:
         lines.append(f"{'  and ' if failed else ''}{len(quiet)} statement(s) with no table to index left out "
                      "(catalog queries, SELECT 1, DDL …)")

@@ -146,6 +146,8 @@ def _queryid_failure(item: ExplainItem, exc: QprofError) -> QprofError:
     """What failed on a pg_stat_statements entry, and what to try: its text has ``$n`` where the
     constants were, so the values are the part qprof may lack."""
     text = item.sql  # already rewritten as PREPARE accepts it (see _plannable)
+    if "statements are not explained" in exc.message:
+        return exc  # a utility statement: no values would help, its own hint says why
     if "does not exist" in exc.message and "relation" in exc.message:
         advice = ("the statement's table is not in this database (dropped or renamed since pg_stat_statements "
                   "recorded it?), or not on this role's search_path")
@@ -226,7 +228,7 @@ def explain_item(
 
     sql = clean_sql(item.sql)
     modifying = check_explainable(sql)
-    kind = sqltext.statement_kind(sqltext.parse(sql, "postgresql"))
+    kind = _kind(sql)
     needed = sqltext.placeholder_count(sql)
     params, sources, params_from = None, [], "none"
     if needed:
@@ -263,6 +265,19 @@ def explain_item(
         result = run_plan_rules(plan, ctx, rules_config, item.ignore)
         findings, errors = sort_findings(result.findings), result.errors
     return Explained(item, plan, kind, params_from, timing, findings, errors, refused)
+
+
+def _kind(sql: str) -> str:
+    """select/insert/…; from PostgreSQL's parser for forms only it reads (check_explainable accepted them)."""
+    from qprof.pgtext import statement_kind
+
+    try:
+        return sqltext.statement_kind(sqltext.parse(sql, "postgresql"))
+    except BadInput:
+        read = statement_kind(sql)
+        if read is None:
+            raise
+        return read[0]
 
 
 def sqlite_table_rows(target: Target):

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from typing import Any
@@ -90,7 +91,16 @@ def _plannable(sql: str, params: list | None) -> tuple[str, list | None]:
 
 def check_explainable(sql: str, engine: str = "postgresql") -> bool:
     """Parse and refuse DDL/utility statements; returns whether the statement modifies data."""
-    tree = sqltext.parse(sql, engine)
+    try:
+        tree = sqltext.parse(sql, engine)
+    except BadInput:
+        from qprof.pgtext import statement_kind
+
+        # sqlglot rejects some forms PostgreSQL accepts (``$1::interval second(2)``): ask PostgreSQL's parser
+        read = statement_kind(sql) if engine == "postgresql" else None
+        if read is None or read[0] == "utility":
+            raise
+        return read[1]
     if not sqltext.is_query(tree):
         kind = sqltext.statement_kind(tree)
         raise BadInput(
@@ -210,7 +220,7 @@ def explain_postgres(
         return _generic_plan(target, sql, count)
     if count and len(params or []) < count:
         raise BadInput(f"the statement uses {count} parameter(s) but {len(params or [])} value(s) were given")
-    query = _explain_options(analyze) + (sqltext.to_psycopg(sql) if count else sql)
+    query = _explain_options(analyze) + (sqltext.to_psycopg(_with_interval_values(target, sql, params)) if count else sql)
     bound = sqltext.psycopg_params(list(params or [])[:count]) if count else None
     if analyze:
         from qprof.safety import require_executable
@@ -227,12 +237,33 @@ def explain_postgres(
     return plan
 
 
+def _with_interval_values(target: Any, sql: str, params: list | None) -> str:
+    """``$n::interval minute`` with a known value as the literal ``interval '5' minute`` (see
+    :func:`qprof.pgtext.inline_interval_fields`); the printed text keeps ``$n``."""
+    from psycopg import sql as pgsql
+
+    from qprof.pgtext import inline_interval_fields
+
+    if not params:
+        return sql
+    return inline_interval_fields(sql, list(params), lambda value: pgsql.Literal(value).as_string(target.conn))
+
+
 def _generic_plan(target: Any, sql: str, count: int) -> Plan:
-    if target.server_version_num >= 160000:
-        with target.conn.transaction(force_rollback=True):
-            rows = target.fetch_all(_explain_options(False, generic_keyword=True) + sql, what="EXPLAIN (GENERIC_PLAN)")
-        plan = parse_explain_json(_plan_json(rows), sql=sql, generic=True)
-        return plan
+    """EXPLAIN (GENERIC_PLAN) on PostgreSQL 16+; when that fails (an array of placeholders typed
+    text[], a parameter typed from the wrong side), or before 16, PREPARE with the retries of
+    :func:`_prepare` — the same help on every version."""
+    from qprof.errors import QprofError
+
+    if target.server_version_num >= 160000 and sql not in _VARIANTS:
+        try:
+            with target.conn.transaction(force_rollback=True):
+                rows = target.fetch_all(
+                    _explain_options(False, generic_keyword=True) + sql, what="EXPLAIN (GENERIC_PLAN)"
+                )
+            return parse_explain_json(_plan_json(rows), sql=sql, generic=True)
+        except QprofError:
+            pass  # the PREPARE path below retries with declared types
     name = f"qprof_generic_{next(_prepared_names)}"
     nulls = ", ".join(["NULL"] * count)
     try:
@@ -334,14 +365,12 @@ def _deallocate(target: Any, name: str) -> None:
     """Prepared statements are session objects that a rollback does not remove."""
     import psycopg
 
-    try:
+    with contextlib.suppress(Exception):  # cleanup must never mask the real error
         if target.conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
             return  # the caller's transaction is aborted; its rollback … does not deallocate, retry later
         exists = target.fetch_value("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", (name,))
         if exists:
             target.fetch_all(f"DEALLOCATE {name}")
-    except Exception:  # noqa: BLE001 - cleanup must never mask the real error
-        pass
 
 
 def estimate_cost(target: Any, sql: str) -> float:

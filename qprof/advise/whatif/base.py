@@ -118,8 +118,10 @@ def planner_cost(target: Any, statement: AdviseStatement, estimate) -> float:
     if mode is None and statement.params is not None:
         # The workload gave real values: cost the plan the application actually gets for them
         # (a hot key can make the planner pick another plan than the generic one predicts).
-        statement._cost_mode, statement._cost_params = "custom", list(statement.params)  # type: ignore[attr-defined]
+        statement._cost_mode, statement._cost_params = "custom", statement.params  # type: ignore[attr-defined]
         mode = "custom"
+    if mode == "generic":
+        return estimate(target, statement.sql)
     if mode is None:
         try:
             return estimate(target, statement.sql)
@@ -141,7 +143,15 @@ def planner_cost(target: Any, statement: AdviseStatement, estimate) -> float:
             statement._cost_params = params  # type: ignore[attr-defined]
     from qprof.plans.postgres import explain_postgres
 
-    plan = explain_postgres(target, statement.sql, statement._cost_params, analyze=False)  # type: ignore[attr-defined]
+    try:
+        plan = explain_postgres(target, statement.sql, statement._cost_params, analyze=False)  # type: ignore[attr-defined]
+    except QprofError:
+        if statement._cost_params is not statement.params:  # type: ignore[attr-defined]
+            raise  # inferred values after a failed generic plan: nothing else to try
+        # the workload's own values do not plan (a value its context refuses): cost a generic plan instead
+        _rollback_if_failed(target)
+        statement._cost_mode = "generic"  # type: ignore[attr-defined]
+        return estimate(target, statement.sql)
     return float(plan.total_cost or 0.0)
 
 
