@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from qprof.advise.ddl import create_index, drop_index
+from qprof.advise.ddl import text as ddl_text
 from qprof.advise.generator import Recommendation, index_name
 from qprof.errors import QprofError, StatementFailed
 from qprof.units import timeout_ms
@@ -168,16 +170,7 @@ def _create(conn: Any, statement: Any, key: tuple[str, str], owned: Owned, *, pa
 
 
 def _index_sql(candidate: Any, name: str, schema: str, table: str, *, concurrently: bool, only: bool) -> Any:
-    from psycopg import sql
-
-    keys = sql.SQL(", ").join(
-        sql.Identifier(k.column) + (sql.SQL(" DESC") if k.descending else sql.SQL("")) for k in candidate.keys
-    )
-    include = sql.SQL("")
-    if candidate.include:
-        include = sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, candidate.include)))
-    verb = "CREATE INDEX CONCURRENTLY {} ON {} ({}){}" if concurrently else "CREATE INDEX {} ON ONLY {} ({}){}" if only else "CREATE INDEX {} ON {} ({}){}"
-    return sql.SQL(verb).format(sql.Identifier(name), sql.Identifier(schema, table), keys, include)
+    return create_index(candidate, name, on=(schema, table), concurrently=concurrently, only=only)
 
 
 _PARTITION_TREE = """
@@ -300,11 +293,9 @@ def drop_owned(conn: Any, owned: Owned, engine: str, *, seconds: float | None = 
     if not owned.names:
         return []
     if engine == "sqlite":
-        from qprof.advise.generator import _sq
-
         leftovers = []
         for _, name in owned.names:
-            statement = f"DROP INDEX IF EXISTS {_sq(name)}"
+            statement = drop_index("main", name, "sqlite")
             try:
                 conn.execute(statement)
             except sqlite3.Error as exc:
@@ -345,10 +336,7 @@ def drop_owned(conn: Any, owned: Owned, engine: str, *, seconds: float | None = 
 
 
 def _drop_sql(key: tuple[str, str], partitioned: bool) -> str:
-    from psycopg import sql
-
-    verb = "DROP INDEX IF EXISTS" if partitioned else "DROP INDEX CONCURRENTLY IF EXISTS"
-    return sql.SQL(verb + " {};").format(sql.Identifier(*key)).as_string(None)
+    return ddl_text(drop_index(*key, concurrently=not partitioned)) + ";"
 
 
 def apply_recommendations(
