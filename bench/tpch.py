@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from extend_baseline import Extend, mentioned_columns  # noqa: E402
-from pgcluster import PgCluster  # noqa: E402
+from extend_baseline import Extend, mentioned_columns
+from pgcluster import PgCluster
 
 MB = 1_000_000
 LEFT_OUT = {2, 17, 20}  # as in Kossmann et al.: long-running even with indexes / correlated subqueries
@@ -64,10 +64,10 @@ def load_into_postgres(duck, dsn: str, tables: list[str], folder: Path) -> None:
             conn.execute(f'CREATE TABLE "{table}" ({ddl})')
             path = folder / f"{table}.csv"
             duck.execute(f"COPY {table} TO '{path}' (HEADER false, DELIMITER '|')")
-            with conn.cursor() as cursor, cursor.copy(f"COPY \"{table}\" FROM STDIN (FORMAT csv, DELIMITER '|')") as copy:
-                with open(path, "rb") as handle:
-                    while block := handle.read(1 << 20):
-                        copy.write(block)
+            with (conn.cursor() as cursor, cursor.copy(f"COPY \"{table}\" FROM STDIN (FORMAT csv, DELIMITER '|')") as copy,
+                  open(path, "rb") as handle):
+                while block := handle.read(1 << 20):
+                    copy.write(block)
             path.unlink()
         conn.execute("VACUUM ANALYZE")
 
@@ -92,7 +92,8 @@ def relative_cost(evaluator, statements, chosen) -> float:
     return 100.0 * after / before
 
 
-def compare(target, statements, budgets: list[float], width: int, label: str = "TPC-H") -> list[dict]:
+def compare(target, statements, budgets: list[float], width: int, label: str = "TPC-H", verbose: bool = False,
+            min_gain: float = 0.10) -> list[dict]:
     """Extend and qprof per budget; prints one row each and returns them."""
     from qprof.advise.advisor import advise, analyze_statements
     from qprof.advise.catalog import load_catalog
@@ -117,22 +118,26 @@ def compare(target, statements, budgets: list[float], width: int, label: str = "
                 whatif.close()
             extend_seconds = time.perf_counter() - started
             extend_size = sum(evaluator.size(c) for c in result.chosen)
-            extend_row = dict(budget=budget, algorithm="extend", relative=relative_cost(evaluator, usable, result.chosen),
-                              calls=result.planner_calls, seconds=extend_seconds, indexes=len(result.chosen),
-                              mb=extend_size / MB, requests=result.requests)
+            extend_row = {"budget": budget, "algorithm": "extend", "relative": relative_cost(evaluator, usable, result.chosen),
+                              "calls": result.planner_calls, "seconds": extend_seconds, "indexes": len(result.chosen),
+                              "mb": extend_size / MB, "requests": result.requests}
             started = time.perf_counter()
-            advice = advise(target, usable, whatif_mode="hypopg", budget=int(budget * MB), catalog=catalog)
+            advice = advise(target, usable, whatif_mode="hypopg", budget=int(budget * MB), catalog=catalog, min_gain=min_gain)
             qprof_seconds = time.perf_counter() - started
             chosen = advice.selection.chosen
-            qprof_row = dict(budget=budget, algorithm="qprof", relative=relative_cost(evaluator, usable, chosen),
-                             calls=advice.whatif_calls, seconds=qprof_seconds, indexes=len(chosen),
-                             mb=sum(evaluator.size(c) for c in chosen) / MB, cache_hits=advice.cache_hits)
+            qprof_row = {"budget": budget, "algorithm": "qprof", "relative": relative_cost(evaluator, usable, chosen),
+                             "calls": advice.whatif_calls, "seconds": qprof_seconds, "indexes": len(chosen),
+                             "mb": sum(evaluator.size(c) for c in chosen) / MB, "cache_hits": advice.cache_hits}
             for row in (extend_row, qprof_row):
                 print(f"  {row['budget']:>7g} | {row['algorithm']:<6} | {row['relative']:6.2f} | {row['calls']:>6} | "
                       f"{row['seconds']:6.2f} | {row['indexes']:>3} | {row['mb']:6.2f}", flush=True)
             print(f"          qprof/extend: cost {qprof_row['relative'] - extend_row['relative']:+.2f} points, "
                   f"calls {qprof_row['calls'] / max(extend_row['calls'], 1):.2f}×; qprof chose: "
                   + ", ".join(map(str, sorted(chosen))), flush=True)
+            if verbose:
+                print("          extend chose: " + ", ".join(map(str, sorted(result.chosen))))
+                for index, reason in advice.selection.dropped.items():
+                    print(f"          qprof {index}: {reason}")
             rows += [extend_row, qprof_row]
     finally:
         evaluator.close()
@@ -144,6 +149,8 @@ def main() -> None:
     parser.add_argument("--sf", type=float, default=0.1, help="TPC-H scale factor")
     parser.add_argument("--budgets", default="2.5,10,20,50,100,150", help="budgets in MB (10^6 bytes), comma-separated")
     parser.add_argument("--extend-width", type=int, default=2, help="Extend's maximum index width")
+    parser.add_argument("--min-gain", type=float, default=0.10, help="qprof's --min-gain (its default: 0.10)")
+    parser.add_argument("--verbose", action="store_true", help="also print Extend's picks and what qprof merged or dropped")
     args = parser.parse_args()
     budgets = [float(b) for b in args.budgets.split(",")]
     print(f"reproduce: .venv/bin/python bench/tpch.py --sf {args.sf:g} --budgets {args.budgets} --extend-width {args.extend_width}")
@@ -162,7 +169,7 @@ def main() -> None:
             load_into_postgres(duck, dsn, tables, Path(folder))
         print(f"generated and loaded TPC-H SF{args.sf:g} without keys in {time.perf_counter() - started:.1f} s")
         with open_target(parse_target(dsn), statement_timeout=300) as target:
-            compare(target, statements, budgets, args.extend_width)
+            compare(target, statements, budgets, args.extend_width, verbose=args.verbose, min_gain=args.min_gain)
 
 
 if __name__ == "__main__":

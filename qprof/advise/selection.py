@@ -15,12 +15,13 @@ Such candidates must save several times their cost to be taken.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from qprof.advise.candidates import Candidate, served
+from qprof.advise.candidates import Candidate, Key, served
 from qprof.advise.catalog import Catalog
 from qprof.advise.whatif import WhatIf
 from qprof.advise.workload_source import AdviseStatement
@@ -31,6 +32,8 @@ HOT_FACTOR = 4.0  # a candidate that breaks HOT updates must save this many time
 # planner cost per execution (≈ 250 random heap-page reads), not just a handful of heap fetches.
 COVER_MIN_GAIN = 1000.0
 SERVE_EPSILON = 0.01  # an index "serves" a statement when removing it costs ≥ 1 % more
+LEAVE_OUT = 0.01  # a chosen index whose removal raises the workload's cost by less than this goes
+MAX_MERGED_INCLUDE = 4  # INCLUDE columns a merged index may carry (as candidates.MAX_INCLUDE)
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Selection:
     rounds: int = 0
     candidates: int = 0
     failed: dict[Candidate, str] = field(default_factory=dict)  # candidates whose evaluation failed (lock_timeout, …)
+    dropped: dict[Candidate, str] = field(default_factory=dict)  # picks merged or left out after the greedy, and why
+    pool: int = 0  # candidates the greedy stepped among
 
 
 def write_loads(statements: Sequence[AdviseStatement], catalog: Catalog, *, from_server: bool) -> dict[tuple[str, str], WriteLoad]:
@@ -119,6 +124,8 @@ class Selector:
             self.universe |= statement.candidates
         self.universe = {c for c in self.universe if not served(catalog, c)}
         self._affected: dict[Candidate, list[AdviseStatement]] = {}
+        self.dropped: dict[Candidate, str] = {}
+        self.pool: set[Candidate] = set(self.universe)
         self._index_universe()
 
     def _index_universe(self) -> None:
@@ -179,46 +186,54 @@ class Selector:
         cost = self.whatif.cost
         before = {s.key: cost(s, ()) for s in self.statements}
         current = dict(before)
+        self._restrict(self._pool(before))
         chosen: list[Candidate] = []
         used_bytes = 0
         rounds = 0
         # A step's outcome depends only on the chosen indexes of its own table (and the current
-        # costs of statements on it): evaluations are kept until a step on that table is taken.
-        evaluated: dict[tuple[Candidate | None, Candidate], tuple | None] = {}
+        # costs of statements on it): evaluations stay fresh until a step on that table is taken.
+        # Stale ones are kept as upper bounds (lazy greedy): a step is re-costed only when its old
+        # rank could still win the round, since adding indexes rarely makes another one worth more.
+        fresh: dict[tuple[Candidate | None, Candidate], tuple | None] = {}
+        stale: dict[tuple[Candidate | None, Candidate], tuple] = {}
         while True:
             if self.max_indexes is not None and len(chosen) >= self.max_indexes:
                 steps = [(old, new) for old in chosen for new in self.extensions(old, chosen)]
             else:
                 steps = [(None, new) for new in self.seeds(chosen)]
                 steps += [(old, new) for old in chosen for new in self.extensions(old, chosen)]
+            if self.budget is not None:
+                steps = [(o, n) for o, n in steps if used_bytes + self._added(o, n) <= self.budget]
             best = None
-            for old, new in steps:
-                if new in self.failed:
+            queue = []
+            for step in steps:
+                if step[1] in self.failed:
                     continue
-                if (old, new) not in evaluated:
-                    try:
-                        evaluated[(old, new)] = self._evaluate(old, new, chosen, current)
-                    except QprofError as exc:
-                        # One candidate could not be costed (--whatif build hit lock_timeout, …):
-                        # skip it with the reason and go on with the others.
-                        self._recover()
-                        self.failed[new] = exc.message
-                        evaluated[(old, new)] = None
-                result = evaluated[(old, new)]
-                if result is None:
-                    continue
-                rank, added, new_costs = result
-                if self.budget is not None and used_bytes + added > self.budget:
-                    continue
-                if best is None or rank > best[0]:
-                    best = (rank, old, new, added, new_costs)
+                if step not in fresh and step not in stale:
+                    fresh[step] = self._try(step, chosen, current)
+                if step in fresh:
+                    if fresh[step] is not None:
+                        queue.append((fresh[step][0], True, step))
+                else:
+                    queue.append((stale[step][0], False, step))
+            queue.sort(key=lambda item: item[0], reverse=True)
+            while queue:
+                rank, is_fresh, step = queue.pop(0)
+                if is_fresh:
+                    best = (rank, step, fresh[step])
+                    break
+                fresh[step] = self._try(step, chosen, current)
+                stale.pop(step, None)
+                if fresh[step] is not None:
+                    queue.append((fresh[step][0], True, step))
+                    queue.sort(key=lambda item: item[0], reverse=True)
             self.on_progress(
                 {"round": rounds, "steps": len(steps), "whatif_calls": self.whatif.calls,
-                 "best": None if best is None else str(best[2]), "chosen": len(chosen)}
+                 "best": None if best is None else str(best[1][1]), "chosen": len(chosen)}
             )
             if best is None:
                 break
-            _, old, new, added, new_costs = best
+            _, (old, new), (_, added, new_costs) = best
             if old is not None:
                 chosen[chosen.index(old)] = new
             else:
@@ -227,11 +242,13 @@ class Selector:
             current.update(new_costs)
             rounds += 1
             changed = set(new_costs)
-            evaluated = {
-                step: result for step, result in evaluated.items()
-                if step[1].table_key != new.table_key and not any(s.key in changed for s in self.affected(step[1]))
-            }
-        chosen = self._prune(chosen)
+            for step in list(fresh):
+                if step[1].table_key == new.table_key or any(s.key in changed for s in self.affected(step[1])):
+                    result = fresh.pop(step)
+                    if result is not None:
+                        stale[step] = result
+        chosen = self._merge(chosen)
+        chosen = self._leave_one_out(chosen)
         after = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
         served_by = {c: self._served(c, chosen, after) for c in chosen}
         overheads = {c: self.overhead(c) for c in chosen}
@@ -246,7 +263,71 @@ class Selector:
             rounds=rounds,
             candidates=len(self.universe),
             failed=dict(self.failed),
+            dropped=dict(self.dropped),
+            pool=len(self.pool),
         )
+
+    def _added(self, old: Candidate | None, new: Candidate) -> int:
+        return self.whatif.size(new) - (self.whatif.size(old) if old else 0)
+
+    def _try(self, step: tuple[Candidate | None, Candidate], chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
+        old, new = step
+        try:
+            return self._evaluate(old, new, chosen, current)
+        except QprofError as exc:
+            # One candidate could not be costed (--whatif build hit lock_timeout, …):
+            # skip it with the reason and go on with the others.
+            self._recover()
+            self.failed[new] = exc.message
+            return None
+
+    # -- the candidate pool --------------------------------------------------------------------
+    def _pool(self, before: dict[str, float]) -> set[Candidate]:
+        """The candidates worth stepping among: per statement, the indexes the planner uses when
+        every candidate of the statement that fits the budget exists at once (one what-if call),
+        with their key prefixes and their forms without INCLUDE (cheaper stand-ins under a tight
+        budget). A statement that even its ideal configuration cannot make ``min_gain`` cheaper
+        contributes nothing. Each later key column alone joins the pool too. Evaluators that cannot tell which indexes a plan uses keep every candidate.
+        """
+        pool: set[Candidate] = set()
+        for statement in self.statements:
+            own = [c for c in statement.candidates if c in self.universe]
+            if self.budget is not None:
+                own = [c for c in own if self.whatif.size(c) <= self.budget]
+            if not own:
+                continue
+            try:
+                ideal = self.whatif.cost(statement, own)
+                used = self.whatif.used(statement, own)
+            except QprofError:
+                self._recover()
+                pool.update(own)
+                continue
+            was = before[statement.key]
+            if was <= 0 or (was - ideal) / was < self.min_gain or was - ideal < self.min_abs_gain:
+                continue
+            if used is None:
+                pool.update(own)
+                continue
+            for index in used:
+                pool.add(index)
+                for length in range(1, len(index.keys) + 1):
+                    pool.add(index.prefix(length))
+                for key in index.keys[1:]:  # a later key column alone: a smaller index the planner may take instead
+                    pool.add(Candidate(index.schema, index.table, (Key(key.column),)))
+        self.pool = {c for c in pool if c in self.universe}
+        return self.pool
+
+    def _restrict(self, pool: set[Candidate]) -> None:
+        """Step only among the pool (the greedy's seeds and extensions)."""
+        self._by_table = defaultdict(list)
+        self._children = defaultdict(list)
+        for candidate in sorted(pool):
+            self._by_table[candidate.table_key].append(candidate)
+            if candidate.include:
+                self._children[candidate.without_include()].append(candidate)
+            elif len(candidate.keys) > 1:
+                self._children[candidate.prefix(len(candidate.keys) - 1)].append(candidate)
 
     def _recover(self) -> None:
         from qprof.advise.advisor import _recover
@@ -263,7 +344,7 @@ class Selector:
     def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
         """(rank, bytes added, new statement costs) of replacing ``old`` by ``new`` (or adding ``new``); None if not worth it."""
         config = [c for c in chosen if c != old] + [new]
-        added = self.whatif.size(new) - (self.whatif.size(old) if old else 0)
+        added = self._added(old, new)
         saved, qualifies = 0.0, False
         new_costs = {}
         for statement in self.affected(new):
@@ -292,17 +373,64 @@ class Selector:
                 keys.append(statement.key)
         return keys
 
-    def _prune(self, chosen: list[Candidate]) -> list[Candidate]:
-        """Drop chosen indexes that later choices made useless (nothing costs more without them)."""
-        changed = True
-        while changed:
-            changed = False
-            after = {s.key: self._cost_or(s, chosen, 0.0) for s in self.statements}  # unknown: keep
-            for index in list(chosen):
-                if not self._served(index, chosen, after):
-                    chosen = [c for c in chosen if c != index]
-                    changed = True
-                    break
+    # -- the set as a set ----------------------------------------------------------------------
+    def _workload(self, config: list[Candidate], statements: Sequence[AdviseStatement] | None = None) -> float:
+        return sum(s.weight * self._cost_or(s, config, math.inf) for s in (statements if statements is not None else self.statements))
+
+    def _merge(self, chosen: list[Candidate]) -> list[Candidate]:
+        """Overlapping picks on one table — one's keys lead the other's — become the longer index
+        (storing both's INCLUDE columns) when that costs the workload no more than ``LEAVE_OUT``."""
+        merged = True
+        while merged:
+            merged = False
+            total = self._workload(chosen)
+            for a, b in itertools.permutations(chosen, 2):
+                if a.table_key != b.table_key or b.keys[: len(a.keys)] != a.keys:
+                    continue
+                include = tuple(sorted((set(a.include) | set(b.include)) - {k.column for k in b.keys}))
+                both = Candidate(b.schema, b.table, b.keys, include)
+                if len(include) > MAX_MERGED_INCLUDE:
+                    continue
+                config = [c for c in chosen if c not in (a, b)] + [both]
+                if self.budget is not None and sum(self.whatif.size(c) for c in config) > self.budget:
+                    continue
+                if self._workload(config) > total * (1 + LEAVE_OUT):
+                    continue
+                reason = f"merged into {both}: its keys lead {b}'s, and one index serves both"
+                self.dropped[a] = reason
+                if both != b:
+                    self.dropped[b] = f"merged into {both} with {a}"
+                chosen = config
+                merged = True
+                break
+        return chosen
+
+    def _leave_one_out(self, chosen: list[Candidate]) -> list[Candidate]:
+        """Drop, one at a time, the index whose removal raises the estimated cost of the workload it
+        touches (the statements it could serve, weighted) least, while that is below ``LEAVE_OUT``
+        (1 %): no index ships that the others make redundant. Measured on the statements it touches
+        rather than on the whole workload, so a real win on a small share of the workload stays."""
+        while len(chosen) > 0:
+            total = self._workload(chosen)
+            if not math.isfinite(total) or total <= 0:
+                return chosen
+            weakest = None
+            for index in chosen:
+                without = [c for c in chosen if c != index]
+                affected = self.affected(index)
+                base = self._workload(chosen, affected)
+                share = (self._workload(without, affected) - base) / base if base > 0 else 0.0
+                if weakest is None or (share, -self.whatif.size(index)) < (weakest[0], -self.whatif.size(weakest[1])):
+                    weakest = (share, index)
+            share, index = weakest
+            if share >= LEAVE_OUT:
+                return chosen
+            others = [c for c in chosen if c != index and c.table_key == index.table_key]
+            self.dropped[index] = (
+                f"dropped: without it the statements it could serve cost only {max(share, 0.0):.2%} more (< {LEAVE_OUT:.0%})"
+                + (f"; {', '.join(map(str, others))} serve(s) its statements" if others else "")
+            )
+            chosen = [c for c in chosen if c != index]
         return chosen
 
 

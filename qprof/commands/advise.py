@@ -223,6 +223,8 @@ def advise(
     notes += _covering_notes(advice, recs)
     for candidate, reason in advice.selection.failed.items():
         notes.append(f"candidate {candidate} skipped: {reason}")
+    for candidate, reason in advice.selection.dropped.items():
+        notes.append(f"not recommended after selection: {candidate}: {reason}")
     from qprof.advise.advisor import leftover_invalid_notes
 
     notes += leftover_invalid_notes(advice, recs)
@@ -244,7 +246,9 @@ def advise(
             "indexes": len(recs),
             "total_size_bytes": sum(r.to_dict()["size_bytes"] or 0 for r in recs),
             "candidates": advice.selection.candidates,
+            "candidates_costed": advice.selection.pool,
         },
+        "dropped": [{"index": str(c), "reason": reason} for c, reason in advice.selection.dropped.items()],
         "target": description,
         "whatif": advice.whatif_method,
         "cost_unit": advice.cost_unit,

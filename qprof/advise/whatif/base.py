@@ -28,10 +28,12 @@ class WhatIf(ABC):
     cost_unit: str = "planner cost"
 
     def __init__(self) -> None:
-        self.calls = 0
+        self.calls = 0  # distinct planner calls (cache misses)
         self.cache_hits = 0
         self._cache: dict[tuple[str, frozenset[Candidate]], float] = {}
+        self._used: dict[tuple[str, frozenset[Candidate]], frozenset[Candidate] | None] = {}
         self._sizes: dict[Candidate, int] = {}
+        self._last_used: frozenset[Candidate] | None = None  # set by _cost when the plan is inspected
 
     def relevant(self, statement: AdviseStatement, config: Iterable[Candidate]) -> frozenset[Candidate]:
         """The indexes of ``config`` that can change the statement's plan: on its tables, led by a column it uses."""
@@ -46,9 +48,18 @@ class WhatIf(ABC):
             self.cache_hits += 1
             return self._cache[key]
         self.calls += 1
+        self._last_used = None
         value = self._cost(statement, key[1])
         self._cache[key] = value
+        self._used[key] = self._last_used
         return value
+
+    def used(self, statement: AdviseStatement, config: Iterable[Candidate]) -> frozenset[Candidate] | None:
+        """The indexes of ``config`` the statement's plan uses (None: this evaluator cannot tell)."""
+        key = (statement.key, self.relevant(statement, config))
+        if key not in self._cache:
+            self.cost(statement, config)
+        return self._used.get(key)
 
     def size(self, candidate: Candidate) -> int:
         if candidate not in self._sizes:

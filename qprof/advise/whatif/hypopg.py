@@ -7,6 +7,7 @@ error. On a partitioned table one hypothetical index goes on each leaf (HypoPG c
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from qprof.advise.candidates import Candidate
@@ -16,6 +17,7 @@ from qprof.advise.whatif.base import WhatIf, planner_cost
 from qprof.advise.workload_source import AdviseStatement
 
 HYPOPG_BATCH = 200  # hypothetical indexes created before a reset (HypoPG's fake OIDs run out)
+_HYPO_NAME = re.compile(r"^<(\d+)>")  # HypoPG names its indexes "<oid>btree_table_columns"
 
 
 class HypoPGWhatIf(WhatIf):
@@ -30,6 +32,7 @@ class HypoPGWhatIf(WhatIf):
         self.catalog = catalog
         self._estimate = estimate_cost
         self._live: dict[Candidate, list[int]] = {}
+        self._plain: dict[str, str] = {}  # statement key -> text that plans without parameters
         self._created = 0
         self._reset()
 
@@ -73,7 +76,35 @@ class HypoPGWhatIf(WhatIf):
 
     def _cost(self, statement: AdviseStatement, config: frozenset[Candidate]) -> float:
         self._configure(statement.tables, config)
-        return planner_cost(self.target, statement, self._estimate)
+        if statement.key in self._plain:
+            # Known to plan as it is (no $n, no parameter values): one EXPLAIN round trip in the
+            # read-only autocommit session (EXPLAIN without ANALYZE executes nothing), no re-parse.
+            rows = self.target.fetch_all("EXPLAIN (FORMAT JSON) " + self._plain[statement.key], what="EXPLAIN")
+            top = next(iter(rows[0].values()))[0]
+            self._last_used = self._used_in(top["Plan"])
+            return float(top["Plan"].get("Total Cost") or 0.0)
+        cost = planner_cost(self.target, statement, self._estimate)
+        if not config:
+            self._last_used = frozenset()  # nothing hypothetical to use
+        if statement.params is None and getattr(statement, "_cost_mode", None) is None:
+            from qprof import sqltext
+
+            if not sqltext.placeholder_count(statement.sql):
+                self._plain[statement.key] = statement.sql.strip().rstrip(";").strip()
+        return cost
+
+    def _used_in(self, node: dict) -> frozenset[Candidate]:
+        """The configured hypothetical indexes a JSON plan uses."""
+        by_oid = {oid: candidate for candidate, oids in self._live.items() for oid in oids}
+        found = set()
+        stack = [node]
+        while stack:
+            item = stack.pop()
+            match = _HYPO_NAME.match(item.get("Index Name") or "")
+            if match and int(match.group(1)) in by_oid:
+                found.add(by_oid[int(match.group(1))])
+            stack.extend(item.get("Plans") or [])
+        return frozenset(found)
 
     def _size(self, candidate: Candidate) -> int:
         oids = self._live.get(candidate)
