@@ -108,7 +108,7 @@ def test_minimal_forms_single_column_desc_and_mixed_directions(cli, sel_dsn):
 
 
 def test_order_by_ordinal_with_star_sorts_by_the_first_column(prepared):
-    _, catalog, _, analyze = prepared
+    _, _, _, analyze = prepared
     (statement,) = analyze("SELECT * FROM ev ORDER BY 1 DESC LIMIT 3")
     (use,) = statement.analysis.uses
     assert [k.column for k in use.sort] == ["id"]
@@ -138,7 +138,7 @@ def test_or_chain_is_advised_and_deep_parentheses_are_skipped_not_crashed(cli, s
 
 
 def test_whatif_counts_distinct_planner_calls_and_cache_hits_apart(prepared):
-    _, catalog, whatif, analyze = prepared
+    _, _, whatif, analyze = prepared
     (statement,) = analyze("SELECT id FROM ev WHERE customer_id = 42")
     index = ev("customer_id")
     elsewhere = Candidate("public", "other", (Key("ref"),))
