@@ -33,6 +33,10 @@ HOT_FACTOR = 4.0  # a candidate that breaks HOT updates must save this many time
 COVER_MIN_GAIN = 1000.0
 SERVE_EPSILON = 0.01  # an index "serves" a statement when removing it costs ≥ 1 % more
 LEAVE_OUT = 0.01  # a chosen index whose removal raises the workload's cost by less than this goes
+# Cost a step only on statements whose ideal plan used an index on its leading column: the
+# planner's own choice says which access paths matter to a statement (a large cut in what-if calls).
+ONLY_IDEAL_LEADS = True
+MAX_PASSES = 3  # greedy → merge/leave-one-out rounds (freed budget is offered to the greedy again)
 MAX_MERGED_INCLUDE = 4  # INCLUDE columns a merged index may carry (as candidates.MAX_INCLUDE)
 
 
@@ -124,6 +128,7 @@ class Selector:
             self.universe |= statement.candidates
         self.universe = {c for c in self.universe if not served(catalog, c)}
         self._affected: dict[Candidate, list[AdviseStatement]] = {}
+        self._leads: dict[str, set[tuple[tuple[str, str], str]] | None] = {}  # per statement, from its ideal plan
         self.dropped: dict[Candidate, str] = {}
         self.pool: set[Candidate] = set(self.universe)
         self._index_universe()
@@ -141,11 +146,21 @@ class Selector:
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def affected(self, candidate: Candidate) -> list[AdviseStatement]:
-        """Statements whose plans the candidate can change: same table, its leading column used."""
+        """Statements whose plans the candidate can change: same table, its leading column used
+        (and, when the plan of the statement's ideal configuration is known, a column that plan's
+        indexes lead with or hold: the planner preferred those access paths for it)."""
         if candidate not in self._affected:
             lead = (candidate.table_key, candidate.keys[0].column)
-            self._affected[candidate] = [s for s in self.statements if lead in useful_columns(s)]
+            self._affected[candidate] = [
+                s for s in self.statements
+                if lead in useful_columns(s) and (self._leads.get(s.key) is None or lead in self._leads[s.key])
+            ]
         return self._affected[candidate]
+
+    def touched(self, candidate: Candidate) -> list[AdviseStatement]:
+        """Every statement whose plan the candidate could change (for costing the final set)."""
+        lead = (candidate.table_key, candidate.keys[0].column)
+        return [s for s in self.statements if lead in useful_columns(s)]
 
     def overhead(self, candidate: Candidate) -> tuple[float, list[str]]:
         """Write cost of maintaining the index, and the updated columns it would make non-HOT."""
@@ -188,7 +203,42 @@ class Selector:
         current = dict(before)
         self._restrict(self._pool(before))
         chosen: list[Candidate] = []
-        used_bytes = 0
+        rounds = 0
+        # Greedy, then the set as a set (merge overlapping picks, leave out the redundant); budget
+        # that frees goes back to the greedy (without what was left out), at most a few times.
+        for _ in range(MAX_PASSES):
+            chosen, steps = self._greedy(chosen, current)
+            rounds += steps
+            settled = self._merge(chosen)
+            settled = self._leave_one_out(settled)
+            if settled == chosen:
+                break
+            chosen = settled
+            current = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
+            self._restrict(self.pool - set(self.dropped))
+        after = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
+        served_by = {c: self._served(c, chosen, after) for c in chosen}
+        overheads = {c: self.overhead(c) for c in chosen}
+        return Selection(
+            chosen=chosen,
+            cost_before=before,
+            cost_after=after,
+            served=served_by,
+            sizes={c: self.whatif.size(c) for c in chosen},
+            overhead={c: overheads[c][0] for c in chosen},
+            hot_columns={c: overheads[c][1] for c in chosen},
+            rounds=rounds,
+            candidates=len(self.universe),
+            failed=dict(self.failed),
+            dropped={c: r for c, r in self.dropped.items() if c not in chosen},
+            pool=len(self.pool),
+        )
+
+    def _greedy(self, chosen: list[Candidate], current: dict[str, float], avoid: Candidate | None = None) -> tuple[list[Candidate], int]:
+        """Take the best step (new index, or a chosen one one column longer) per byte until none pays
+        (never to ``avoid``: the index a shrink trial replaced)."""
+        chosen = list(chosen)
+        used_bytes = sum(self.whatif.size(c) for c in chosen)
         rounds = 0
         # A step's outcome depends only on the chosen indexes of its own table (and the current
         # costs of statements on it): evaluations stay fresh until a step on that table is taken.
@@ -207,7 +257,7 @@ class Selector:
             best = None
             queue = []
             for step in steps:
-                if step[1] in self.failed:
+                if step[1] in self.failed or step[1] == avoid:
                     continue
                 if step not in fresh and step not in stale:
                     fresh[step] = self._try(step, chosen, current)
@@ -232,7 +282,7 @@ class Selector:
                  "best": None if best is None else str(best[1][1]), "chosen": len(chosen)}
             )
             if best is None:
-                break
+                return chosen, rounds
             _, (old, new), (_, added, new_costs) = best
             if old is not None:
                 chosen[chosen.index(old)] = new
@@ -247,25 +297,6 @@ class Selector:
                     result = fresh.pop(step)
                     if result is not None:
                         stale[step] = result
-        chosen = self._merge(chosen)
-        chosen = self._leave_one_out(chosen)
-        after = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
-        served_by = {c: self._served(c, chosen, after) for c in chosen}
-        overheads = {c: self.overhead(c) for c in chosen}
-        return Selection(
-            chosen=chosen,
-            cost_before=before,
-            cost_after=after,
-            served=served_by,
-            sizes={c: self.whatif.size(c) for c in chosen},
-            overhead={c: overheads[c][0] for c in chosen},
-            hot_columns={c: overheads[c][1] for c in chosen},
-            rounds=rounds,
-            candidates=len(self.universe),
-            failed=dict(self.failed),
-            dropped=dict(self.dropped),
-            pool=len(self.pool),
-        )
 
     def _added(self, old: Candidate | None, new: Candidate) -> int:
         return self.whatif.size(new) - (self.whatif.size(old) if old else 0)
@@ -294,6 +325,8 @@ class Selector:
             own = [c for c in statement.candidates if c in self.universe]
             if self.budget is not None:
                 own = [c for c in own if self.whatif.size(c) <= self.budget]
+            if ONLY_IDEAL_LEADS:
+                self._leads[statement.key] = set()  # until its ideal plan says otherwise
             if not own:
                 continue
             try:
@@ -301,14 +334,18 @@ class Selector:
                 used = self.whatif.used(statement, own)
             except QprofError:
                 self._recover()
+                self._leads.pop(statement.key, None)
                 pool.update(own)
                 continue
             was = before[statement.key]
             if was <= 0 or (was - ideal) / was < self.min_gain or was - ideal < self.min_abs_gain:
                 continue
             if used is None:
+                self._leads.pop(statement.key, None)
                 pool.update(own)
                 continue
+            if ONLY_IDEAL_LEADS:
+                self._leads[statement.key] = {(c.table_key, k.column) for c in used for k in c.keys}
             for index in used:
                 pool.add(index)
                 for length in range(1, len(index.keys) + 1):
@@ -379,11 +416,10 @@ class Selector:
 
     def _merge(self, chosen: list[Candidate]) -> list[Candidate]:
         """Overlapping picks on one table — one's keys lead the other's — become the longer index
-        (storing both's INCLUDE columns) when that costs the workload no more than ``LEAVE_OUT``."""
+        (storing both's INCLUDE columns) when that costs the statements they touch no more than ``LEAVE_OUT``."""
         merged = True
         while merged:
             merged = False
-            total = self._workload(chosen)
             for a, b in itertools.permutations(chosen, 2):
                 if a.table_key != b.table_key or b.keys[: len(a.keys)] != a.keys:
                     continue
@@ -394,7 +430,8 @@ class Selector:
                 config = [c for c in chosen if c not in (a, b)] + [both]
                 if self.budget is not None and sum(self.whatif.size(c) for c in config) > self.budget:
                     continue
-                if self._workload(config) > total * (1 + LEAVE_OUT):
+                touched = self.affected(a) + [x for x in self.affected(b) if x not in self.affected(a)]
+                if self._workload(config, touched) > self._workload(chosen, touched) * (1 + LEAVE_OUT):
                     continue
                 reason = f"merged into {both}: its keys lead {b}'s, and one index serves both"
                 self.dropped[a] = reason
