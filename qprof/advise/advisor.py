@@ -42,6 +42,8 @@ class Advice:
     cache_hits: int
     seconds: float
     by_key: dict[str, AdviseStatement] = field(default_factory=dict)
+    # where the time went (--debug): candidate analysis, what-if calls (of which server planning), the rest
+    timings: dict[str, float] = field(default_factory=dict)
 
     def recommendations(self) -> list[Candidate]:
         return list(self.selection.chosen)
@@ -86,11 +88,15 @@ def advise(
     catalog: Catalog | None = None,
 ) -> Advice:
     started = time.perf_counter()
+    progress = on_progress or (lambda info: None)
     catalog = catalog or load_catalog(target)
     skipped: list[Skip] = []
+    progress({"phase": f"analyzing {len(statements)} statement(s)"})
     usable = analyze_statements(catalog, statements, skipped)
+    analysis_seconds = time.perf_counter() - started
     whatif = make_whatif(target, catalog, whatif_mode, lock_timeout=lock_timeout, warn=warn)
     try:
+        progress({"phase": f"costing {len(usable)} statement(s) as they are"})
         costed = _baseline(whatif, usable, skipped)
         selection = select_indexes(
             costed, whatif, catalog, from_server=from_server, min_gain=min_gain, budget=budget,
@@ -110,6 +116,7 @@ def advise(
         cache_hits=whatif.cache_hits,
         seconds=time.perf_counter() - started,
         by_key={s.key: s for s in costed},
+        timings={"analysis": analysis_seconds, "whatif": whatif.seconds, "planning": whatif.planning_ms / 1000.0},
     )
 
 

@@ -36,7 +36,8 @@ LEAVE_OUT = 0.01  # a chosen index whose removal raises the workload's cost by l
 # Cost a step only on statements whose ideal plan used an index on its leading column: the
 # planner's own choice says which access paths matter to a statement (a large cut in what-if calls).
 ONLY_IDEAL_LEADS = True
-MAX_PASSES = 3  # greedy → merge/leave-one-out rounds (freed budget is offered to the greedy again)
+MAX_PASSES = 3
+IDEAL_PER_LEAD = 3  # candidates per (table, leading column) in a statement's ideal configuration  # greedy → merge/leave-one-out rounds (freed budget is offered to the greedy again)
 MAX_MERGED_INCLUDE = 4  # INCLUDE columns a merged index may carry (as candidates.MAX_INCLUDE)
 
 
@@ -129,6 +130,7 @@ class Selector:
         self.universe = {c for c in self.universe if not served(catalog, c)}
         self._affected: dict[Candidate, list[AdviseStatement]] = {}
         self._leads: dict[str, set[tuple[tuple[str, str], str]] | None] = {}  # per statement, from its ideal plan
+        self._ideal: dict[str, float] = {}  # per statement worth indexing: its cost with every candidate
         self.dropped: dict[Candidate, str] = {}
         self.pool: set[Candidate] = set(self.universe)
         self._index_universe()
@@ -260,7 +262,11 @@ class Selector:
                 if step[1] in self.failed or step[1] == avoid:
                     continue
                 if step not in fresh and step not in stale:
-                    fresh[step] = self._try(step, chosen, current)
+                    bound = self._bound(step, current)
+                    if bound is not None:
+                        stale[step] = (bound, None, None)  # optimistic: costed only if it could win a round
+                    else:
+                        fresh[step] = self._try(step, chosen, current)
                 if step in fresh:
                     if fresh[step] is not None:
                         queue.append((fresh[step][0], True, step))
@@ -298,6 +304,23 @@ class Selector:
                     if result is not None:
                         stale[step] = result
 
+    def _bound(self, step: tuple[Candidate | None, Candidate], current: dict[str, float]) -> tuple | None:
+        """An optimistic rank for a step never costed: no index saves a statement more than its ideal
+        configuration does (every candidate at once), so Σ weight × (current − ideal cost) over the
+        statements it affects, per byte, bounds it. None when some statement's ideal is unknown."""
+        old, new = step
+        saved = 0.0
+        for statement in self.affected(new):
+            ideal = self._ideal.get(statement.key)
+            if ideal is None:
+                if self._leads.get(statement.key) is None:
+                    return None  # an evaluator that cannot read plans: cost it now
+                continue  # its ideal saves less than min_gain: the step cannot qualify through it
+            saved += statement.weight * max(current[statement.key] - ideal, 0.0)
+        if saved <= 0:
+            return (0.0, 0.0, -len(new.keys), str(new))
+        return (saved / max(self._added(old, new), 8192), saved, -len(new.keys), str(new))
+
     def _added(self, old: Candidate | None, new: Candidate) -> int:
         return self.whatif.size(new) - (self.whatif.size(old) if old else 0)
 
@@ -329,9 +352,10 @@ class Selector:
                 self._leads[statement.key] = set()  # until its ideal plan says otherwise
             if not own:
                 continue
+            config = ideal_configuration(own)
             try:
-                ideal = self.whatif.cost(statement, own)
-                used = self.whatif.used(statement, own)
+                ideal = self.whatif.cost(statement, config)
+                used = self.whatif.used(statement, config)
             except QprofError:
                 self._recover()
                 self._leads.pop(statement.key, None)
@@ -340,6 +364,7 @@ class Selector:
             was = before[statement.key]
             if was <= 0 or (was - ideal) / was < self.min_gain or was - ideal < self.min_abs_gain:
                 continue
+            self._ideal[statement.key] = ideal
             if used is None:
                 self._leads.pop(statement.key, None)
                 pool.update(own)
@@ -469,6 +494,21 @@ class Selector:
             )
             chosen = [c for c in chosen if c != index]
         return chosen
+
+
+def ideal_configuration(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates that stand for all of a statement's at once: the widest few per leading column
+    (a prefix or narrower variant of one offers the planner no access path the wider one lacks, and
+    hundreds of near-duplicates only slow planning down). Their prefixes come back in the pool."""
+    by_lead: dict[tuple[tuple[str, str], str], list[Candidate]] = defaultdict(list)
+    for candidate in candidates:
+        if not any(candidate != other and candidate.is_prefix_of(other) for other in candidates):
+            by_lead[(candidate.table_key, candidate.keys[0].column)].append(candidate)
+    chosen = []
+    for group in by_lead.values():
+        group.sort(key=lambda c: (-len(c.keys), -len(c.include), str(c)))
+        chosen.extend(group[:IDEAL_PER_LEAD])
+    return chosen
 
 
 def useful_columns(statement: AdviseStatement) -> set[tuple[tuple[str, str], str]]:

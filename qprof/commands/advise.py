@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -160,7 +161,9 @@ def advise(
             status.start()
 
         def progress(info: dict) -> None:
-            if status is not None:
+            if status is not None and "phase" in info:
+                status.update(info["phase"] + "…")
+            elif status is not None:
                 status.update(
                     f"round {info['round']}: {info['steps']} candidate steps, {info['whatif_calls']} what-if calls, "
                     f"{info['chosen']} chosen, best {info['best'] or '—'}"
@@ -273,6 +276,8 @@ def advise(
     document_rows = dict(document, rows=rows)
     for item in advice.skipped:
         warn(f"skipped: {item.reason}: {one_line(item.statement, 80)}")
+    if debug or os.environ.get("QPROF_DEBUG"):
+        _time_breakdown(advice)
     if output == "json":
         emit_listing(document, "recommendations", COLUMNS, OutputFormat.json)
         _fail_if(failed, leftovers)
@@ -297,6 +302,20 @@ def advise(
         for entry in applied:
             note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
     _fail_if(failed, leftovers)
+
+
+def _time_breakdown(advice: Any) -> None:
+    """--debug: where the advisor's time went, on stderr."""
+    t = advice.timings
+    whatif, planning, analysis = t.get("whatif", 0.0), t.get("planning", 0.0), t.get("analysis", 0.0)
+    rest = max(advice.seconds - analysis - whatif, 0.0)
+    per = whatif / advice.whatif_calls * 1000.0 if advice.whatif_calls else 0.0
+    warn(
+        f"debug: {advice.seconds:.2f} s advising = candidate analysis {analysis:.2f} s + what-if calls {whatif:.2f} s "
+        f"({advice.whatif_calls} calls, {per:.1f} ms each; server planning {planning:.2f} s where reported) + "
+        f"selection and the rest (Python, index sizes) {rest:.2f} s; {advice.cache_hits} cache hits; "
+        f"{advice.selection.candidates} candidates, {advice.selection.pool} costed in the greedy"
+    )
 
 
 def _positive_duration(option: str, text: str) -> float:

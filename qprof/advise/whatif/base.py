@@ -8,6 +8,7 @@ costed twice.
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, Self
@@ -34,6 +35,8 @@ class WhatIf(ABC):
         self._used: dict[tuple[str, frozenset[Candidate]], frozenset[Candidate] | None] = {}
         self._sizes: dict[Candidate, int] = {}
         self._last_used: frozenset[Candidate] | None = None  # set by _cost when the plan is inspected
+        self.seconds = 0.0  # wall time inside planner calls (round trips and server planning)
+        self.planning_ms = 0.0  # the server's own planning time, where EXPLAIN reports it
 
     def relevant(self, statement: AdviseStatement, config: Iterable[Candidate]) -> frozenset[Candidate]:
         """The indexes of ``config`` that can change the statement's plan: on its tables, led by a column it uses."""
@@ -49,7 +52,11 @@ class WhatIf(ABC):
             return self._cache[key]
         self.calls += 1
         self._last_used = None
-        value = self._cost(statement, key[1])
+        started = time.perf_counter()
+        try:
+            value = self._cost(statement, key[1])
+        finally:
+            self.seconds += time.perf_counter() - started
         self._cache[key] = value
         self._used[key] = self._last_used
         return value
