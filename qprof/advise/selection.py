@@ -131,6 +131,7 @@ class Selector:
         self._affected: dict[Candidate, list[AdviseStatement]] = {}
         self._leads: dict[str, set[tuple[tuple[str, str], str]] | None] = {}  # per statement, from its ideal plan
         self._ideal: dict[str, float] = {}  # per statement worth indexing: its cost with every candidate
+        self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
         self.dropped: dict[Candidate, str] = {}
         self.pool: set[Candidate] = set(self.universe)
         self._index_universe()
@@ -410,7 +411,18 @@ class Selector:
         saved, qualifies = 0.0, False
         new_costs = {}
         for statement in self.affected(new):
+            ideal = self._ideal.get(statement.key)
+            if self._leads.get(statement.key) is not None and (
+                ideal is None or current[statement.key] - ideal <= LEAVE_OUT * current[statement.key]
+            ):
+                continue  # within 1 % of its ideal already (or never worth it): no step can help it much
+            if (new, statement.key) in self._unused:
+                continue  # its plan ignored this index beside fewer others; more indexes will not change that
             after = self.whatif.cost(statement, config)
+            used = self.whatif.used(statement, config)
+            if used is not None and new not in used:
+                self._unused.add((new, statement.key))
+                continue
             new_costs[statement.key] = after
             gain = current[statement.key] - after
             saved += statement.weight * gain
