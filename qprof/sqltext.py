@@ -114,6 +114,8 @@ def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
     except (ParseError, TokenError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise BadInput(f"cannot parse SQL: {first}") from None
+    except RecursionError:  # thousands of nested parentheses: sqlglot's parser recurses per level
+        raise BadInput("cannot parse SQL: it nests too deeply for the parser") from None
     if tree is None:
         raise BadInput("empty statement")
     if isinstance(tree, exp.Command) and str(tree.this).upper() not in UTILITY_COMMANDS:

@@ -32,7 +32,8 @@ def uses(catalog, sql: str) -> dict[str, dict]:
 def test_order_by_ordinal_alias_and_mixed_directions(sqlite_catalog):
     found = uses(sqlite_catalog, "SELECT status AS s, created_at FROM orders o WHERE o.customer_id = 1 ORDER BY 1 DESC, created_at")
     assert found["orders"]["sort"] == ["status DESC", "created_at"]
-    assert ("orders", ("customer_id", "status DESC", "created_at")) in shapes(
+    # minimal form: mixed directions kept relative to the first sort key (a B-tree scans both ways)
+    assert ("orders", ("customer_id", "status", "created_at DESC")) in shapes(
         sqlite_catalog, "SELECT status AS s, created_at FROM orders o WHERE o.customer_id = 1 ORDER BY s DESC, created_at"
     )
 
@@ -91,3 +92,25 @@ def test_locking_clause_names_an_alias_not_a_table(app_dsn):
         catalog = load_catalog(target)
     found = uses(catalog, 'SELECT 1 FROM ONLY "public"."case_bank" x WHERE "id" = $1 AND "status" = $2 FOR KEY SHARE OF x')
     assert found["case_bank"]["eq"] == ["id", "status"]
+
+
+def test_minimal_directions_single_desc_needs_none(sqlite_catalog):
+    found = shapes(sqlite_catalog, "SELECT id FROM orders WHERE customer_id = 1 ORDER BY created_at DESC")
+    assert ("orders", ("customer_id", "created_at")) in found
+    assert not any(" DESC" in column for _, columns in found for column in columns)
+
+
+def test_self_joined_cte_with_nested_bodies_resolves_each_scope_once(sqlite_catalog):
+    """TPC-DS q39/q75 shape: a CTE over nested subqueries and UNIONs, joined to itself. Without
+    memoized resolution this took exponential time in the nesting."""
+    body = "SELECT customer_id, status, created_at FROM orders WHERE status = 'x'"
+    for _ in range(8):
+        body = f"SELECT customer_id, status, created_at FROM ({body} UNION ALL {body}) AS u WHERE customer_id > 0"
+    sql = (
+        f"WITH c AS ({body}) SELECT a.customer_id FROM c a JOIN c b ON a.customer_id = b.customer_id "
+        "JOIN c d ON d.customer_id = b.customer_id WHERE a.status = 'y' ORDER BY a.created_at"
+    )
+    analyzer = Analyzer(sqlite_catalog)
+    analysis = analyzer.analyze(sql)
+    assert any(u.relation.name == "orders" and u.equality == ["status"] for u in analysis.uses)
+    assert analyzer.work < 20_000

@@ -107,6 +107,8 @@ class Advice:
     seconds: float
     by_key: dict[str, AdviseStatement] = field(default_factory=dict)
     skipped_summary: SkippedSummary | None = None
+    # where the time went (--debug): candidate analysis, what-if calls (of which server planning), the rest
+    timings: dict[str, float] = field(default_factory=dict)
 
     def recommendations(self) -> list[Candidate]:
         return list(self.selection.chosen)
@@ -151,12 +153,16 @@ def advise(
     catalog: Catalog | None = None,
 ) -> Advice:
     started = time.perf_counter()
+    progress = on_progress or (lambda info: None)
     catalog = catalog or load_catalog(target)
     skipped = [Skip.of(s, reason) for s, reason in make_plannable(statements, target.engine)]
     failed = {skip.key for skip in skipped}
+    progress({"phase": f"analyzing {len(statements)} statement(s)"})
     usable = analyze_statements(catalog, [s for s in statements if s.key not in failed], skipped)
+    analysis_seconds = time.perf_counter() - started
     whatif = make_whatif(target, catalog, whatif_mode, lock_timeout=lock_timeout, warn=warn)
     try:
+        progress({"phase": f"costing {len(usable)} statement(s) as they are"})
         costed = _baseline(whatif, usable, skipped)
         selection = select_indexes(
             costed, whatif, catalog, from_server=from_server, min_gain=min_gain, budget=budget,
@@ -177,6 +183,7 @@ def advise(
         seconds=time.perf_counter() - started,
         by_key={s.key: s for s in costed},
         skipped_summary=skipped_summary(statements, skipped),
+        timings={"analysis": analysis_seconds, "whatif": whatif.seconds, "planning": whatif.planning_ms / 1000.0},
     )
 
 

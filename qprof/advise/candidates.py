@@ -29,6 +29,9 @@ MAX_EQUALITY = 4  # equality columns considered per table use (permutations grow
 MAX_VIEW_DEPTH = 8
 MAX_INCLUDE = 4  # INCLUDE columns of a covering candidate
 MAX_INCLUDE_WIDTH = 256  # bytes (pg_stats avg_width): wider columns risk B-tree's ~2.7 kB tuple limit
+# Column resolutions one statement may need before it is skipped as too complex (each is memoized;
+# ordinary statements need tens to a few thousand, TPC-DS's largest about ten thousand).
+MAX_RESOLUTIONS = 200_000
 
 
 @dataclass(frozen=True, order=True)
@@ -73,16 +76,16 @@ class Candidate:
         """Every column the index stores (keys and INCLUDE columns)."""
         return [key.column for key in self.keys] + list(self.include)
 
-    def prefix(self, length: int) -> "Candidate":
+    def prefix(self, length: int) -> Candidate:
         return Candidate(self.schema, self.table, self.keys[:length])
 
-    def extended(self, key: Key) -> "Candidate":
+    def extended(self, key: Key) -> Candidate:
         return Candidate(self.schema, self.table, (*self.keys, key))
 
-    def without_include(self) -> "Candidate":
+    def without_include(self) -> Candidate:
         return Candidate(self.schema, self.table, self.keys)
 
-    def is_prefix_of(self, other: "Candidate") -> bool:
+    def is_prefix_of(self, other: Candidate) -> bool:
         """``other`` serves every lookup this one serves (and stores at least its INCLUDE columns)."""
         if self.table_key != other.table_key or other.keys[: len(self.keys)] != self.keys:
             return False
@@ -144,6 +147,10 @@ class Analyzer:
         self.missing: list[str] = []
         self.saw_catalog = False
         self.tables: set[tuple[str, str]] = set()
+        # Each (scope, qualifier, name) and (scope, source, name) is resolved once: a CTE joined to
+        # itself whose body nests subqueries would otherwise be walked again per path (exponential).
+        self._memo: dict[tuple, tuple[_Source, str] | None] = {}
+        self.work = 0
 
     def _folded(self, tree: exp.Expression) -> exp.Expression:
         """PostgreSQL folds unquoted identifiers to lower case (``Customer_ID`` is ``customer_id``,
@@ -156,6 +163,12 @@ class Analyzer:
 
     # -- entry point ---------------------------------------------------------------------------
     def analyze(self, sql: str) -> StatementAnalysis:
+        try:
+            return self._analyze(sql)
+        except RecursionError:  # an ORM's OR chain of thousands of terms, deep nesting: skip, never crash
+            raise BadInput("statement nests too deeply to analyze") from None
+
+    def _analyze(self, sql: str) -> StatementAnalysis:
         tree = self._folded(sqltext.parse(sql, self.catalog.engine).copy())
         if not sqltext.is_query(tree):
             raise BadInput(f"{sqltext.statement_kind(tree)} statement: nothing to index")
@@ -171,7 +184,7 @@ class Analyzer:
             raise BadInput("only catalog tables" if self.saw_catalog else "no tables")
         try:
             scopes = traverse_scope(tree) if tree is not None else []
-        except Exception as exc:  # sqlglot raises OptimizeError and friends on odd shapes
+        except Exception as exc:  # noqa: BLE001 - sqlglot raises OptimizeError and friends on odd shapes
             raise BadInput(f"cannot resolve the statement's scopes: {exc}") from None
         for scope in scopes:
             self._scope(scope)
@@ -261,9 +274,9 @@ class Analyzer:
         )
 
     def _index_target(self, relation: Relation) -> Relation:
-        """Partitions are advised on their partitioned root."""
-        if relation.root and relation.root in self.catalog.relations:
-            return self.catalog.relations[relation.root]
+        """The relation an index for this occurrence goes on: the one the statement names. A
+        statement that queries a partition directly gets its index on that partition; one that
+        queries the partitioned parent gets it on the parent (and so on every partition)."""
         return relation
 
     def _bind_tables(self, tree: exp.Expression | None) -> None:
@@ -298,10 +311,22 @@ class Analyzer:
             self.tables.add(target.key)
 
     # -- resolution ----------------------------------------------------------------------------
+    def _count(self) -> None:
+        self.work += 1
+        if self.work > MAX_RESOLUTIONS:
+            raise BadInput(f"too complex to analyze: more than {MAX_RESOLUTIONS:,} column resolutions")
+
     def _resolve(self, scope: Scope, column: exp.Column, depth: int = 0) -> tuple[_Source, str] | None:
         """The base table occurrence and column name a column reference reads, or None."""
         if depth > 16:
             return None
+        key = ("column", id(scope), column.table, column.name)
+        if key not in self._memo:
+            self._count()
+            self._memo[key] = self._resolve_once(scope, column, depth)
+        return self._memo[key]
+
+    def _resolve_once(self, scope: Scope, column: exp.Column, depth: int) -> tuple[_Source, str] | None:
         name = column.name
         alias = column.table
         if alias:
@@ -338,6 +363,13 @@ class Analyzer:
         return None
 
     def _through(self, scope: Scope, source: object, name: str, depth: int) -> tuple[_Source, str] | None:
+        key = ("source", id(scope), id(source), name)
+        if key not in self._memo:
+            self._count()
+            self._memo[key] = self._through_once(scope, source, name, depth)
+        return self._memo[key]
+
+    def _through_once(self, scope: Scope, source: object, name: str, depth: int) -> tuple[_Source, str] | None:
         if isinstance(source, exp.Table):
             bound = self._sources.get(id(source))
             if bound is None:
@@ -494,14 +526,39 @@ class Analyzer:
         node = _strip(node)
         if isinstance(node, exp.Literal) and node.is_int:
             position = int(node.name)
-            if 1 <= position <= len(select.selects):
-                item = select.selects[position - 1]
+            items = self._expanded_selects(select)
+            if 1 <= position <= len(items):
+                item = items[position - 1]
                 return item.unalias() if isinstance(item, exp.Alias) else item
         if isinstance(node, exp.Column) and not node.table:
             for item in select.selects:
                 if isinstance(item, exp.Alias) and _same_name(item.alias, node.name, self.catalog.case_sensitive):
                     return item.unalias()
         return node
+
+    def _expanded_selects(self, select: exp.Select) -> list[exp.Expression]:
+        """The select list with ``*`` / ``t.*`` expanded to the tables' columns in their order, so
+        that ``SELECT * … ORDER BY 1`` sorts by the first column (as PostgreSQL and SQLite do).
+        A star over anything but base tables stays unexpanded (its ordinals are then unknown)."""
+        items: list[exp.Expression] = []
+        for projection in select.selects:
+            star = isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star))
+            if not star:
+                items.append(projection)
+                continue
+            qualifier = projection.table if isinstance(projection, exp.Column) else None
+            from_ = select.args.get("from_") or select.args.get("from")  # the key's name varies by sqlglot version
+            tables = [from_.this] if from_ is not None else []
+            tables += [join.this for join in select.args.get("joins") or []]
+            for table in tables:
+                name = table.alias_or_name if isinstance(table, exp.Expression) else ""
+                if qualifier and not _same_name(name, qualifier, self.catalog.case_sensitive):
+                    continue
+                bound = self._sources.get(id(table)) if isinstance(table, exp.Table) else None
+                if bound is None:
+                    return items + [projection]  # a derived table or function: stop expanding here
+                items.extend(exp.column(column, name) for column in bound.relation.columns)
+        return items
 
     def _order(self, scope: Scope, select: exp.Select) -> None:
         order = select.args.get("order")
@@ -549,20 +606,37 @@ def _strip(node: exp.Expression) -> exp.Expression:
 
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
-    node = _strip(node)
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
+    return _flatten(node, exp.And)
 
 
 def _disjuncts(node: exp.Expression) -> list[exp.Expression]:
-    node = _strip(node)
-    if isinstance(node, exp.Or):
-        return _disjuncts(node.this) + _disjuncts(node.expression)
-    return [node]
+    return _flatten(node, exp.Or)
+
+
+def _flatten(node: exp.Expression, kind: type[exp.Expression]) -> list[exp.Expression]:
+    """The operands of a chain of ``kind`` (AND/OR) in text order, without recursion: an ORM's
+    ``a = 1 OR a = 2 OR …`` of thousands of terms is a tree that deep."""
+    found, stack = [], [node]
+    while stack:
+        item = _strip(stack.pop())
+        if isinstance(item, kind):
+            stack.extend((item.expression, item.this))
+        else:
+            found.append(item)
+    return found
 
 
 # -- shapes ----------------------------------------------------------------------------------------
+def minimal_directions(sort: list[Key]) -> list[Key]:
+    """The sort keys in their minimal index form: a B-tree scans both ways, so only *mixed*
+    directions need ``DESC`` (``ORDER BY a DESC`` and ``ORDER BY a, b`` both want ascending keys;
+    ``ORDER BY a DESC, b`` wants ``(a, b DESC)``)."""
+    if not sort:
+        return sort
+    flip = sort[0].descending
+    return [Key(key.column, key.descending != flip) for key in sort]
+
+
 def shapes(use: TableUse) -> set[tuple[Key, ...]]:
     """Column sequences worth an index for one table use (prefix-closed, ≤ 3 columns)."""
     equality = (use.equality + [c for c in use.joins if c not in use.equality])[:MAX_EQUALITY]
@@ -580,7 +654,7 @@ def shapes(use: TableUse) -> set[tuple[Key, ...]]:
         for column in use.ranges:
             if column not in used:
                 found.add((*head, Key(column)))
-        sort = [key for key in use.sort if key.column not in used]
+        sort = minimal_directions([key for key in use.sort if key.column not in used][:room])
         if sort:
             found.add((*head, *sort[:room]))
         group = [Key(c) for c in use.group if c not in used]

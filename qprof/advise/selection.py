@@ -15,12 +15,13 @@ Such candidates must save several times their cost to be taken.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from qprof.advise.candidates import Candidate, served
+from qprof.advise.candidates import Candidate, Key, served
 from qprof.advise.catalog import Catalog
 from qprof.advise.whatif import WhatIf, useful_columns
 from qprof.advise.workload_source import AdviseStatement
@@ -31,6 +32,13 @@ HOT_FACTOR = 4.0  # a candidate that breaks HOT updates must save this many time
 # planner cost per execution (≈ 250 random heap-page reads), not just a handful of heap fetches.
 COVER_MIN_GAIN = 1000.0
 SERVE_EPSILON = 0.01  # an index "serves" a statement when removing it costs ≥ 1 % more
+LEAVE_OUT = 0.01  # a chosen index whose removal raises the workload's cost by less than this goes
+# Cost a step only on statements whose ideal plan used an index on its leading column: the
+# planner's own choice says which access paths matter to a statement (a large cut in what-if calls).
+ONLY_IDEAL_LEADS = True
+MAX_PASSES = 3
+IDEAL_PER_LEAD = 3  # candidates per (table, leading column) in a statement's ideal configuration  # greedy → merge/leave-one-out rounds (freed budget is offered to the greedy again)
+MAX_MERGED_INCLUDE = 4  # INCLUDE columns a merged index may carry (as candidates.MAX_INCLUDE)
 
 
 @dataclass
@@ -55,6 +63,8 @@ class Selection:
     rounds: int = 0
     candidates: int = 0
     failed: dict[Candidate, str] = field(default_factory=dict)  # candidates whose evaluation failed (lock_timeout, …)
+    dropped: dict[Candidate, str] = field(default_factory=dict)  # picks merged or left out after the greedy, and why
+    pool: int = 0  # candidates the greedy stepped among
 
 
 def write_loads(statements: Sequence[AdviseStatement], catalog: Catalog, *, from_server: bool) -> dict[tuple[str, str], WriteLoad]:
@@ -119,6 +129,11 @@ class Selector:
             self.universe |= statement.candidates
         self.universe = {c for c in self.universe if not served(catalog, c)}
         self._affected: dict[Candidate, list[AdviseStatement]] = {}
+        self._leads: dict[str, set[tuple[tuple[str, str], str]] | None] = {}  # per statement, from its ideal plan
+        self._ideal: dict[str, float] = {}  # per statement worth indexing: its cost with every candidate
+        self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
+        self.dropped: dict[Candidate, str] = {}
+        self.pool: set[Candidate] = set(self.universe)
         self._index_universe()
 
     def _index_universe(self) -> None:
@@ -134,11 +149,21 @@ class Selector:
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def affected(self, candidate: Candidate) -> list[AdviseStatement]:
-        """Statements whose plans the candidate can change: same table, its leading column used."""
+        """Statements whose plans the candidate can change: same table, its leading column used
+        (and, when the plan of the statement's ideal configuration is known, a column that plan's
+        indexes lead with or hold: the planner preferred those access paths for it)."""
         if candidate not in self._affected:
             lead = (candidate.table_key, candidate.keys[0].column)
-            self._affected[candidate] = [s for s in self.statements if lead in useful_columns(s)]
+            self._affected[candidate] = [
+                s for s in self.statements
+                if lead in useful_columns(s) and (self._leads.get(s.key) is None or lead in self._leads[s.key])
+            ]
         return self._affected[candidate]
+
+    def touched(self, candidate: Candidate) -> list[AdviseStatement]:
+        """Every statement whose plan the candidate could change (for costing the final set)."""
+        lead = (candidate.table_key, candidate.keys[0].column)
+        return [s for s in self.statements if lead in useful_columns(s)]
 
     def overhead(self, candidate: Candidate) -> tuple[float, list[str]]:
         """Write cost of maintaining the index, and the updated columns it would make non-HOT."""
@@ -179,59 +204,21 @@ class Selector:
         cost = self.whatif.cost
         before = {s.key: cost(s, ()) for s in self.statements}
         current = dict(before)
+        self._restrict(self._pool(before))
         chosen: list[Candidate] = []
-        used_bytes = 0
         rounds = 0
-        # A step's outcome depends only on the chosen indexes of its own table (and the current
-        # costs of statements on it): evaluations are kept until a step on that table is taken.
-        evaluated: dict[tuple[Candidate | None, Candidate], tuple | None] = {}
-        while True:
-            if self.max_indexes is not None and len(chosen) >= self.max_indexes:
-                steps = [(old, new) for old in chosen for new in self.extensions(old, chosen)]
-            else:
-                steps = [(None, new) for new in self.seeds(chosen)]
-                steps += [(old, new) for old in chosen for new in self.extensions(old, chosen)]
-            best = None
-            for old, new in steps:
-                if new in self.failed:
-                    continue
-                if (old, new) not in evaluated:
-                    try:
-                        evaluated[(old, new)] = self._evaluate(old, new, chosen, current)
-                    except QprofError as exc:
-                        # One candidate could not be costed (--whatif build hit lock_timeout, …):
-                        # skip it with the reason and go on with the others.
-                        self._recover()
-                        self.failed[new] = exc.message
-                        evaluated[(old, new)] = None
-                result = evaluated[(old, new)]
-                if result is None:
-                    continue
-                rank, added, new_costs = result
-                if self.budget is not None and used_bytes + added > self.budget:
-                    continue
-                if best is None or rank > best[0]:
-                    best = (rank, old, new, added, new_costs)
-            self.on_progress(
-                {"round": rounds, "steps": len(steps), "whatif_calls": self.whatif.calls,
-                 "best": None if best is None else str(best[2]), "chosen": len(chosen)}
-            )
-            if best is None:
+        # Greedy, then the set as a set (merge overlapping picks, leave out the redundant); budget
+        # that frees goes back to the greedy (without what was left out), at most a few times.
+        for _ in range(MAX_PASSES):
+            chosen, steps = self._greedy(chosen, current)
+            rounds += steps
+            settled = self._merge(chosen)
+            settled = self._leave_one_out(settled)
+            if settled == chosen:
                 break
-            _, old, new, added, new_costs = best
-            if old is not None:
-                chosen[chosen.index(old)] = new
-            else:
-                chosen.append(new)
-            used_bytes += added
-            current.update(new_costs)
-            rounds += 1
-            changed = set(new_costs)
-            evaluated = {
-                step: result for step, result in evaluated.items()
-                if step[1].table_key != new.table_key and not any(s.key in changed for s in self.affected(step[1]))
-            }
-        chosen = self._prune(chosen)
+            chosen = settled
+            current = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
+            self._restrict(self.pool - set(self.dropped))
         after = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
         served_by = {c: self._served(c, chosen, after) for c in chosen}
         overheads = {c: self.overhead(c) for c in chosen}
@@ -246,7 +233,164 @@ class Selector:
             rounds=rounds,
             candidates=len(self.universe),
             failed=dict(self.failed),
+            dropped={c: r for c, r in self.dropped.items() if c not in chosen},
+            pool=len(self.pool),
         )
+
+    def _greedy(self, chosen: list[Candidate], current: dict[str, float], avoid: Candidate | None = None) -> tuple[list[Candidate], int]:
+        """Take the best step (new index, or a chosen one one column longer) per byte until none pays
+        (never to ``avoid``: the index a shrink trial replaced)."""
+        chosen = list(chosen)
+        used_bytes = sum(self.whatif.size(c) for c in chosen)
+        rounds = 0
+        # A step's outcome depends only on the chosen indexes of its own table (and the current
+        # costs of statements on it): evaluations stay fresh until a step on that table is taken.
+        # Stale ones are kept as upper bounds (lazy greedy): a step is re-costed only when its old
+        # rank could still win the round, since adding indexes rarely makes another one worth more.
+        fresh: dict[tuple[Candidate | None, Candidate], tuple | None] = {}
+        stale: dict[tuple[Candidate | None, Candidate], tuple] = {}
+        while True:
+            if self.max_indexes is not None and len(chosen) >= self.max_indexes:
+                steps = [(old, new) for old in chosen for new in self.extensions(old, chosen)]
+            else:
+                steps = [(None, new) for new in self.seeds(chosen)]
+                steps += [(old, new) for old in chosen for new in self.extensions(old, chosen)]
+            if self.budget is not None:
+                steps = [(o, n) for o, n in steps if used_bytes + self._added(o, n) <= self.budget]
+            best = None
+            queue = []
+            for step in steps:
+                if step[1] in self.failed or step[1] == avoid:
+                    continue
+                if step not in fresh and step not in stale:
+                    bound = self._bound(step, current)
+                    if bound is not None:
+                        stale[step] = (bound, None, None)  # optimistic: costed only if it could win a round
+                    else:
+                        fresh[step] = self._try(step, chosen, current)
+                if step in fresh:
+                    if fresh[step] is not None:
+                        queue.append((fresh[step][0], True, step))
+                else:
+                    queue.append((stale[step][0], False, step))
+            queue.sort(key=lambda item: item[0], reverse=True)
+            while queue:
+                rank, is_fresh, step = queue.pop(0)
+                if is_fresh:
+                    best = (rank, step, fresh[step])
+                    break
+                fresh[step] = self._try(step, chosen, current)
+                stale.pop(step, None)
+                if fresh[step] is not None:
+                    queue.append((fresh[step][0], True, step))
+                    queue.sort(key=lambda item: item[0], reverse=True)
+            self.on_progress(
+                {"round": rounds, "steps": len(steps), "whatif_calls": self.whatif.calls,
+                 "best": None if best is None else str(best[1][1]), "chosen": len(chosen)}
+            )
+            if best is None:
+                return chosen, rounds
+            _, (old, new), (_, added, new_costs) = best
+            if old is not None:
+                chosen[chosen.index(old)] = new
+            else:
+                chosen.append(new)
+            used_bytes += added
+            current.update(new_costs)
+            rounds += 1
+            changed = set(new_costs)
+            for step in list(fresh):
+                if step[1].table_key == new.table_key or any(s.key in changed for s in self.affected(step[1])):
+                    result = fresh.pop(step)
+                    if result is not None:
+                        stale[step] = result
+
+    def _bound(self, step: tuple[Candidate | None, Candidate], current: dict[str, float]) -> tuple | None:
+        """An optimistic rank for a step never costed: no index saves a statement more than its ideal
+        configuration does (every candidate at once), so Σ weight × (current − ideal cost) over the
+        statements it affects, per byte, bounds it. None when some statement's ideal is unknown."""
+        old, new = step
+        saved = 0.0
+        for statement in self.affected(new):
+            ideal = self._ideal.get(statement.key)
+            if ideal is None:
+                if self._leads.get(statement.key) is None:
+                    return None  # an evaluator that cannot read plans: cost it now
+                continue  # its ideal saves less than min_gain: the step cannot qualify through it
+            saved += statement.weight * max(current[statement.key] - ideal, 0.0)
+        if saved <= 0:
+            return (0.0, 0.0, -len(new.keys), str(new))
+        return (saved / max(self._added(old, new), 8192), saved, -len(new.keys), str(new))
+
+    def _added(self, old: Candidate | None, new: Candidate) -> int:
+        return self.whatif.size(new) - (self.whatif.size(old) if old else 0)
+
+    def _try(self, step: tuple[Candidate | None, Candidate], chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
+        old, new = step
+        try:
+            return self._evaluate(old, new, chosen, current)
+        except QprofError as exc:
+            # One candidate could not be costed (--whatif build hit lock_timeout, …):
+            # skip it with the reason and go on with the others.
+            self._recover()
+            self.failed[new] = exc.message
+            return None
+
+    # -- the candidate pool --------------------------------------------------------------------
+    def _pool(self, before: dict[str, float]) -> set[Candidate]:
+        """The candidates worth stepping among: per statement, the indexes the planner uses when
+        every candidate of the statement that fits the budget exists at once (one what-if call),
+        with their key prefixes and their forms without INCLUDE (cheaper stand-ins under a tight
+        budget). A statement that even its ideal configuration cannot make ``min_gain`` cheaper
+        contributes nothing. Each later key column alone joins the pool too. Evaluators that cannot tell which indexes a plan uses keep every candidate.
+        """
+        pool: set[Candidate] = set()
+        for statement in self.statements:
+            own = [c for c in statement.candidates if c in self.universe]
+            if self.budget is not None:
+                own = [c for c in own if self.whatif.size(c) <= self.budget]
+            if ONLY_IDEAL_LEADS:
+                self._leads[statement.key] = set()  # until its ideal plan says otherwise
+            if not own:
+                continue
+            config = ideal_configuration(own)
+            try:
+                ideal = self.whatif.cost(statement, config)
+                used = self.whatif.used(statement, config)
+            except QprofError:
+                self._recover()
+                self._leads.pop(statement.key, None)
+                pool.update(own)
+                continue
+            was = before[statement.key]
+            if was <= 0 or (was - ideal) / was < self.min_gain or was - ideal < self.min_abs_gain:
+                continue
+            self._ideal[statement.key] = ideal
+            if used is None:
+                self._leads.pop(statement.key, None)
+                pool.update(own)
+                continue
+            if ONLY_IDEAL_LEADS:
+                self._leads[statement.key] = {(c.table_key, k.column) for c in used for k in c.keys}
+            for index in used:
+                pool.add(index)
+                for length in range(1, len(index.keys) + 1):
+                    pool.add(index.prefix(length))
+                for key in index.keys[1:]:  # a later key column alone: a smaller index the planner may take instead
+                    pool.add(Candidate(index.schema, index.table, (Key(key.column),)))
+        self.pool = {c for c in pool if c in self.universe}
+        return self.pool
+
+    def _restrict(self, pool: set[Candidate]) -> None:
+        """Step only among the pool (the greedy's seeds and extensions)."""
+        self._by_table = defaultdict(list)
+        self._children = defaultdict(list)
+        for candidate in sorted(pool):
+            self._by_table[candidate.table_key].append(candidate)
+            if candidate.include:
+                self._children[candidate.without_include()].append(candidate)
+            elif len(candidate.keys) > 1:
+                self._children[candidate.prefix(len(candidate.keys) - 1)].append(candidate)
 
     def _recover(self) -> None:
         self.whatif.recover()
@@ -261,11 +405,22 @@ class Selector:
     def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
         """(rank, bytes added, new statement costs) of replacing ``old`` by ``new`` (or adding ``new``); None if not worth it."""
         config = [c for c in chosen if c != old] + [new]
-        added = self.whatif.size(new) - (self.whatif.size(old) if old else 0)
+        added = self._added(old, new)
         saved, qualifies = 0.0, False
         new_costs = {}
         for statement in self.affected(new):
+            ideal = self._ideal.get(statement.key)
+            if self._leads.get(statement.key) is not None and (
+                ideal is None or current[statement.key] - ideal <= LEAVE_OUT * current[statement.key]
+            ):
+                continue  # within 1 % of its ideal already (or never worth it): no step can help it much
+            if (new, statement.key) in self._unused:
+                continue  # its plan ignored this index beside fewer others; more indexes will not change that
             after = self.whatif.cost(statement, config)
+            used = self.whatif.used(statement, config)
+            if used is not None and new not in used:
+                self._unused.add((new, statement.key))
+                continue
             new_costs[statement.key] = after
             gain = current[statement.key] - after
             saved += statement.weight * gain
@@ -290,18 +445,80 @@ class Selector:
                 keys.append(statement.key)
         return keys
 
-    def _prune(self, chosen: list[Candidate]) -> list[Candidate]:
-        """Drop chosen indexes that later choices made useless (nothing costs more without them)."""
-        changed = True
-        while changed:
-            changed = False
-            after = {s.key: self._cost_or(s, chosen, 0.0) for s in self.statements}  # unknown: keep
-            for index in list(chosen):
-                if not self._served(index, chosen, after):
-                    chosen = [c for c in chosen if c != index]
-                    changed = True
-                    break
+    # -- the set as a set ----------------------------------------------------------------------
+    def _workload(self, config: list[Candidate], statements: Sequence[AdviseStatement] | None = None) -> float:
+        return sum(s.weight * self._cost_or(s, config, math.inf) for s in (statements if statements is not None else self.statements))
+
+    def _merge(self, chosen: list[Candidate]) -> list[Candidate]:
+        """Overlapping picks on one table — one's keys lead the other's — become the longer index
+        (storing both's INCLUDE columns) when that costs the statements they touch no more than ``LEAVE_OUT``."""
+        merged = True
+        while merged:
+            merged = False
+            for a, b in itertools.permutations(chosen, 2):
+                if a.table_key != b.table_key or b.keys[: len(a.keys)] != a.keys:
+                    continue
+                include = tuple(sorted((set(a.include) | set(b.include)) - {k.column for k in b.keys}))
+                both = Candidate(b.schema, b.table, b.keys, include)
+                if len(include) > MAX_MERGED_INCLUDE:
+                    continue
+                config = [c for c in chosen if c not in (a, b)] + [both]
+                if self.budget is not None and sum(self.whatif.size(c) for c in config) > self.budget:
+                    continue
+                touched = self.affected(a) + [x for x in self.affected(b) if x not in self.affected(a)]
+                if self._workload(config, touched) > self._workload(chosen, touched) * (1 + LEAVE_OUT):
+                    continue
+                reason = f"merged into {both}: its keys lead {b}'s, and one index serves both"
+                self.dropped[a] = reason
+                if both != b:
+                    self.dropped[b] = f"merged into {both} with {a}"
+                chosen = config
+                merged = True
+                break
         return chosen
+
+    def _leave_one_out(self, chosen: list[Candidate]) -> list[Candidate]:
+        """Drop, one at a time, the index whose removal raises the estimated cost of the workload it
+        touches (the statements it could serve, weighted) least, while that is below ``LEAVE_OUT``
+        (1 %): no index ships that the others make redundant. Measured on the statements it touches
+        rather than on the whole workload, so a real win on a small share of the workload stays."""
+        while len(chosen) > 0:
+            total = self._workload(chosen)
+            if not math.isfinite(total) or total <= 0:
+                return chosen
+            weakest = None
+            for index in chosen:
+                without = [c for c in chosen if c != index]
+                affected = self.affected(index)
+                base = self._workload(chosen, affected)
+                share = (self._workload(without, affected) - base) / base if base > 0 else 0.0
+                if weakest is None or (share, -self.whatif.size(index)) < (weakest[0], -self.whatif.size(weakest[1])):
+                    weakest = (share, index)
+            share, index = weakest
+            if share >= LEAVE_OUT:
+                return chosen
+            others = [c for c in chosen if c != index and c.table_key == index.table_key]
+            self.dropped[index] = (
+                f"dropped: without it the statements it could serve cost only {max(share, 0.0):.2%} more (< {LEAVE_OUT:.0%})"
+                + (f"; {', '.join(map(str, others))} serve(s) its statements" if others else "")
+            )
+            chosen = [c for c in chosen if c != index]
+        return chosen
+
+
+def ideal_configuration(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates that stand for all of a statement's at once: the widest few per leading column
+    (a prefix or narrower variant of one offers the planner no access path the wider one lacks, and
+    hundreds of near-duplicates only slow planning down). Their prefixes come back in the pool."""
+    by_lead: dict[tuple[tuple[str, str], str], list[Candidate]] = defaultdict(list)
+    for candidate in candidates:
+        if not any(candidate != other and candidate.is_prefix_of(other) for other in candidates):
+            by_lead[(candidate.table_key, candidate.keys[0].column)].append(candidate)
+    chosen = []
+    for group in by_lead.values():
+        group.sort(key=lambda c: (-len(c.keys), -len(c.include), str(c)))
+        chosen.extend(group[:IDEAL_PER_LEAD])
+    return chosen
 
 
 def select_indexes(

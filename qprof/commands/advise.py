@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -176,7 +177,9 @@ def advise(
             status.start()
 
         def progress(info: dict) -> None:
-            if status is not None:
+            if status is not None and "phase" in info:
+                status.update(info["phase"] + "…")
+            elif status is not None:
                 status.update(
                     f"round {info['round']}: {info['steps']} candidate steps, {info['whatif_calls']} what-if calls, "
                     f"{info['chosen']} chosen, best {info['best'] or '—'}"
@@ -243,6 +246,8 @@ def advise(
         notes += refusal_notes([*recs, *drops], mformat)
     for candidate, reason in advice.selection.failed.items():
         notes.append(f"candidate {candidate} skipped: {reason}")
+    for candidate, reason in advice.selection.dropped.items():
+        notes.append(f"not recommended after selection: {candidate}: {reason}")
     from qprof.advise.advisor import leftover_invalid_notes
 
     notes += leftover_invalid_notes(advice, recs)
@@ -265,7 +270,9 @@ def advise(
             "indexes": len(recs),
             "total_size_bytes": sum(r.to_dict()["size_bytes"] or 0 for r in recs),
             "candidates": advice.selection.candidates,
+            "candidates_costed": advice.selection.pool,
         },
+        "dropped": [{"index": str(c), "reason": reason} for c, reason in advice.selection.dropped.items()],
         "target": description,
         "whatif": advice.whatif_method,
         "cost_unit": advice.cost_unit,
@@ -294,6 +301,8 @@ def advise(
             warn(f"skipped: {item.reason}: {one_line(item.statement, 80)}")
     elif advice.skipped_summary and advice.skipped_summary.count and output != "json":
         emit(advice.skipped_summary.headline() + "\n")
+    if debug or os.environ.get("QPROF_DEBUG"):
+        _time_breakdown(advice)
     if output == "json":
         emit_listing(document, "recommendations", COLUMNS, OutputFormat.json)
         _fail_if(failed, leftovers)
@@ -343,6 +352,20 @@ def _emit_skipped(skipped: list, output: str) -> None:
         lines.append(f"{'  and ' if failed else ''}{len(quiet)} statement(s) with no table to index left out "
                      "(catalog queries, SELECT 1, DDL …)")
     emit("\n".join(lines) + "\n")
+
+
+def _time_breakdown(advice: Any) -> None:
+    """--debug: where the advisor's time went, on stderr."""
+    t = advice.timings
+    whatif, planning, analysis = t.get("whatif", 0.0), t.get("planning", 0.0), t.get("analysis", 0.0)
+    rest = max(advice.seconds - analysis - whatif, 0.0)
+    per = whatif / advice.whatif_calls * 1000.0 if advice.whatif_calls else 0.0
+    warn(
+        f"debug: {advice.seconds:.2f} s advising = candidate analysis {analysis:.2f} s + what-if calls {whatif:.2f} s "
+        f"({advice.whatif_calls} calls, {per:.1f} ms each; server planning {planning:.2f} s where reported) + "
+        f"selection and the rest (Python, index sizes) {rest:.2f} s; {advice.cache_hits} cache hits; "
+        f"{advice.selection.candidates} candidates, {advice.selection.pool} costed in the greedy"
+    )
 
 
 def _positive_duration(option: str, text: str) -> float:

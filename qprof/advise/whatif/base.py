@@ -8,6 +8,7 @@ costed twice.
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, Self
@@ -28,10 +29,14 @@ class WhatIf(ABC):
     cost_unit: str = "planner cost"
 
     def __init__(self) -> None:
-        self.calls = 0
+        self.calls = 0  # distinct planner calls (cache misses)
         self.cache_hits = 0
         self._cache: dict[tuple[str, frozenset[Candidate]], float] = {}
+        self._used: dict[tuple[str, frozenset[Candidate]], frozenset[Candidate] | None] = {}
         self._sizes: dict[Candidate, int] = {}
+        self._last_used: frozenset[Candidate] | None = None  # set by _cost when the plan is inspected
+        self.seconds = 0.0  # wall time inside planner calls (round trips and server planning)
+        self.planning_ms = 0.0  # the server's own planning time, where EXPLAIN reports it
 
     def relevant(self, statement: AdviseStatement, config: Iterable[Candidate]) -> frozenset[Candidate]:
         """The indexes of ``config`` that can change the statement's plan: on its tables, led by a column it uses."""
@@ -44,9 +49,22 @@ class WhatIf(ABC):
             self.cache_hits += 1
             return self._cache[key]
         self.calls += 1
-        value = self._cost(statement, key[1])
+        self._last_used = None
+        started = time.perf_counter()
+        try:
+            value = self._cost(statement, key[1])
+        finally:
+            self.seconds += time.perf_counter() - started
         self._cache[key] = value
+        self._used[key] = self._last_used
         return value
+
+    def used(self, statement: AdviseStatement, config: Iterable[Candidate]) -> frozenset[Candidate] | None:
+        """The indexes of ``config`` the statement's plan uses (None: this evaluator cannot tell)."""
+        key = (statement.key, self.relevant(statement, config))
+        if key not in self._cache:
+            self.cost(statement, config)
+        return self._used.get(key)
 
     def size(self, candidate: Candidate) -> int:
         if candidate not in self._sizes:

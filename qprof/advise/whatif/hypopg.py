@@ -7,6 +7,7 @@ error. On a partitioned table one hypothetical index goes on each leaf (HypoPG c
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from qprof.advise.candidates import Candidate
@@ -16,6 +17,7 @@ from qprof.advise.whatif.base import WhatIf, planner_cost
 from qprof.advise.workload_source import AdviseStatement
 
 HYPOPG_BATCH = 200  # hypothetical indexes created before a reset (HypoPG's fake OIDs run out)
+_HYPO_NAME = re.compile(r"^<(\d+)>")  # HypoPG names its indexes "<oid>btree_table_columns"
 
 
 class HypoPGWhatIf(WhatIf):
@@ -30,6 +32,7 @@ class HypoPGWhatIf(WhatIf):
         self.catalog = catalog
         self._estimate = estimate_cost
         self._live: dict[Candidate, list[int]] = {}
+        self._plain: dict[str, str] = {}  # statement key -> text that plans without parameters
         self._created = 0
         self._reset()
 
@@ -40,25 +43,39 @@ class HypoPGWhatIf(WhatIf):
         return [candidate.table_key]
 
     def _create(self, candidate: Candidate) -> list[int]:
-        if self._created >= HYPOPG_BATCH:
+        return self._create_many([candidate])[candidate]
+
+    def _create_many(self, candidates: list[Candidate]) -> dict[Candidate, list[int]]:
+        """Hypothetical indexes for ``candidates`` (one per leaf of a partitioned table), in one round trip."""
+        if self._created - len(self._live) >= HYPOPG_BATCH:
+            # Many created and dropped since the last reset: start afresh (HypoPG's fake OIDs are finite).
             keep = list(self._live)
             self._reset()
-            for other in keep:
-                self._live[other] = self._create_raw(other)
-        return self._create_raw(candidate)
-
-    def _create_raw(self, candidate: Candidate) -> list[int]:
-        oids = []
-        for leaf in self._leaves(candidate):
-            ddl = create_index(candidate, None, on=leaf).as_string(self.target.conn)
-            rows = self.target.fetch_all("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,), what="hypopg_create_index")
-            oids.extend(int(row["indexrelid"]) for row in rows)
-            self._created += 1
-        return oids
+            if keep:
+                self._live.update(self._create_many(keep))
+        ddls, owners = [], []
+        for candidate in candidates:
+            for leaf in self._leaves(candidate):
+                ddls.append(create_index(candidate, None, on=leaf).as_string(self.target.conn))
+                owners.append(candidate)
+        rows = self.target.fetch_all(
+            "SELECT o.n, h.indexrelid FROM unnest(%s::text[]) WITH ORDINALITY AS o(ddl, n), "
+            "LATERAL hypopg_create_index(o.ddl) AS h ORDER BY o.n",
+            (ddls,), what="hypopg_create_index",
+        )
+        created: dict[Candidate, list[int]] = {candidate: [] for candidate in candidates}
+        for row in rows:
+            created[owners[int(row["n"]) - 1]].append(int(row["indexrelid"]))
+        self._created += len(ddls)
+        return created
 
     def _drop(self, candidate: Candidate) -> None:
-        for oid in self._live.pop(candidate, []):
-            self.target.fetch_all("SELECT hypopg_drop_index(%s)", (oid,), what="hypopg_drop_index")
+        self._drop_many([candidate])
+
+    def _drop_many(self, candidates: list[Candidate]) -> None:
+        oids = [oid for candidate in candidates for oid in self._live.pop(candidate, [])]
+        if oids:
+            self.target.fetch_all("SELECT hypopg_drop_index(x) FROM unnest(%s::oid[]) AS x", (oids,), what="hypopg_drop_index")
 
     def _reset(self) -> None:
         self.target.fetch_all("SELECT hypopg_reset()", what="hypopg_reset")
@@ -66,14 +83,43 @@ class HypoPGWhatIf(WhatIf):
         self._created = 0
 
     def _configure(self, tables: frozenset[tuple[str, str]], config: frozenset[Candidate]) -> None:
-        for candidate in [c for c in self._live if c.table_key in tables and c not in config]:
-            self._drop(candidate)
-        for candidate in sorted(config - set(self._live)):
-            self._live[candidate] = self._create(candidate)
+        self._drop_many([c for c in self._live if c.table_key in tables and c not in config])
+        missing = sorted(config - set(self._live))
+        if missing:
+            self._live.update(self._create_many(missing))
 
     def _cost(self, statement: AdviseStatement, config: frozenset[Candidate]) -> float:
         self._configure(statement.tables, config)
-        return planner_cost(self.target, statement, self._estimate)
+        if statement.key in self._plain:
+            # Known to plan as it is (no $n, no parameter values): one EXPLAIN round trip in the
+            # read-only autocommit session (EXPLAIN without ANALYZE executes nothing), no re-parse.
+            rows = self.target.fetch_all("EXPLAIN (SUMMARY, FORMAT JSON) " + self._plain[statement.key], what="EXPLAIN")
+            top = next(iter(rows[0].values()))[0]
+            self.planning_ms += float(top.get("Planning Time") or 0.0)
+            self._last_used = self._used_in(top["Plan"])
+            return float(top["Plan"].get("Total Cost") or 0.0)
+        cost = planner_cost(self.target, statement, self._estimate)
+        if not config:
+            self._last_used = frozenset()  # nothing hypothetical to use
+        if statement.params is None and getattr(statement, "_cost_mode", None) is None:
+            from qprof import sqltext
+
+            if not sqltext.placeholder_count(statement.sql):
+                self._plain[statement.key] = statement.sql.strip().rstrip(";").strip()
+        return cost
+
+    def _used_in(self, node: dict) -> frozenset[Candidate]:
+        """The configured hypothetical indexes a JSON plan uses."""
+        by_oid = {oid: candidate for candidate, oids in self._live.items() for oid in oids}
+        found = set()
+        stack = [node]
+        while stack:
+            item = stack.pop()
+            match = _HYPO_NAME.match(item.get("Index Name") or "")
+            if match and int(match.group(1)) in by_oid:
+                found.add(by_oid[int(match.group(1))])
+            stack.extend(item.get("Plans") or [])
+        return frozenset(found)
 
     def _size(self, candidate: Candidate) -> int:
         oids = self._live.get(candidate)
