@@ -11,7 +11,7 @@ from typing import Any
 _EXPORTS = {
     "capture": "qprof.nplusone.sqlalchemy_capture",
     "Capture": "qprof.nplusone.sqlalchemy_capture",
-    "NPlusOneError": "qprof.nplusone.sqlalchemy_capture",
+    "NPlusOneError": "qprof.nplusone.recording",
     "trace_sqlite3": "qprof.nplusone.sqlite3_trace",
     "detect": "qprof.nplusone.detector",
     "Executed": "qprof.nplusone.detector",

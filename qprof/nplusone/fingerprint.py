@@ -10,6 +10,13 @@ column?).
 Normalization: string/number literals and every placeholder style (``$1``, ``?``, ``?1``,
 ``%s``, ``%(name)s``, ``:name``) become ``?``; comments go; ``IN (?, ?, ?)`` and multi-row
 ``VALUES`` collapse to one element; whitespace and case fold.
+
+PostgreSQL text (server logs, pg_stat_statements) goes through :func:`pg_fingerprint`:
+PostgreSQL's own parser (pglast's ``normalize``) decides what a constant is, so quoted
+identifiers keep their case, ``numeric(10,2)`` keeps its type modifiers, ``0x1F`` and ``true``
+are constants and ``ARRAY[1,2,3]`` collapses. The lexer above stays as its fast path for the
+statements where it is provably the same — DML with none of the constructs the two read
+differently (:data:`_PG_SLOW`); a test checks the two agree on a corpus.
 """
 
 from __future__ import annotations
@@ -83,6 +90,58 @@ def fingerprint(sql: str) -> str:
     text = " ".join(values.sub("?", sql).split()).lower().rstrip("; ")
     if "(" in text and "?" in text:
         text = _ROWS.sub("(?)", _LIST.sub("(?)", text))
+    return text
+
+
+# What the lexer reads differently from PostgreSQL's parser (any of it: take the parser): quoted
+# identifiers, subscripts/arrays, prefixed strings (E'', B'', X'', U&'', N''), hex/octal/binary
+# and underscored numbers, unary minus, booleans and NULL constants, type modifiers and other
+# numbers as a function's first argument, positional ORDER/GROUP BY, non-ASCII text.
+_PG_SLOW = re.compile(
+    r"""["\[]|[\w&]'|\b0[xob]|\d_|-\s*[\d.]|\b(?:true|false)\b|(?<!is\ )(?<!not\ )\bnull\b
+    | \b(?!in\b|values\b)[a-z_]\w*\s*\(\s*[-+]?[\d.]
+    | \bby\s+(?:[^,()]*,\s*)*?[-+]?\d""",
+    re.I | re.X,
+)
+_PG_FAST_WORDS = ("select", "insert", "update", "delete", "with")
+_PG_TOKENS = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|--[^\n]*|/\*.*?\*/|\$(\w*)\$.*?\$\1\$|\$\d+', re.S)
+_ARRAY = re.compile(r"array\[\s*\?(?:\s*,\s*\?)*\s*\]")
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def pg_fingerprint(sql: str) -> str:
+    """:func:`fingerprint` for PostgreSQL text, by PostgreSQL's own parser (see the module doc).
+
+    Text the parser cannot read (another dialect, a fragment) gets :func:`fingerprint`.
+    """
+    head = sql.lstrip()[:6].lower()
+    if sql.isascii() and head.startswith(_PG_FAST_WORDS) and _PG_SLOW.search(sql) is None:
+        return fingerprint(sql)
+    return pg_normalized(sql)
+
+
+def pg_normalized(sql: str) -> str:
+    """The parser's path of :func:`pg_fingerprint` (no fast path; tests compare the two)."""
+    try:
+        from pglast.parser import normalize
+
+        text = normalize(sql)
+    except Exception:  # noqa: BLE001 - pglast raises ParseError, and others for odd input
+        return fingerprint(sql)
+    out, position = [], 0
+    for match in _PG_TOKENS.finditer(text):
+        out.append(text[position : match.start()].lower())
+        token = match.group()
+        first = token[0]
+        out.append(token if first == '"' else " " if first in "-/" else "?")
+        position = match.end()
+    out.append(text[position:].lower())
+    text = " ".join("".join(out).split()).rstrip("; ")
+    if "?" in text:
+        if "(" in text:
+            text = _ROWS.sub("(?)", _LIST.sub("(?)", text))
+        if "[" in text:
+            text = _ARRAY.sub("array[?]", text)
     return text
 
 

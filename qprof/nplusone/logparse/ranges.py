@@ -233,6 +233,7 @@ class RangeInterpreter(Interpreter):
             "skipped": stats.skipped_lines,
             "samples": stats.samples_of_skipped,
             "error": stats.error,
+            "prefix_changes": stats.prefix_changes,
         }
 
 
@@ -493,6 +494,7 @@ class Stitcher:
         carry.update(result["carry"])
         bound.update(result["bound"])
         stats = self.stats
+        stats.prefix_changes += [(line + self.lines, text) for line, text in result.get("prefix_changes", ())]
         self.lines += result["lines"]
         stats.lines = self.lines
         stats.records += result["records"]
@@ -515,6 +517,7 @@ class Stitcher:
                 yield rows, 0
         self.interpreter.finish()
         stats = self.stats
+        stats.prefix_changes += rest.prefix_changes
         self.lines += rest.lines
         stats.lines = self.lines
         stats.records += rest.records
