@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "capture": "qprof.django.capture",
-    "DjangoCapture": "qprof.django.capture",
-    "install": "qprof.django.capture",
+    "capture": "qprof.django.recorder",
+    "DjangoCapture": "qprof.django.recorder",
+    "install": "qprof.django.recorder",
 }
 
 __all__ = ["DjangoCapture", "capture", "install"]

@@ -20,7 +20,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from qprof.django.capture import collecting, install
+from qprof.django.recorder import collecting, install
 from qprof.nplusone.detector import DEFAULT_MIN_MS, DEFAULT_THRESHOLD, Executed, detect
 from qprof.nplusone.recording import unit
 

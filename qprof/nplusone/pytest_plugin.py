@@ -60,7 +60,7 @@ def _recorders(stack: ExitStack, sink) -> None:
         from django.conf import settings
 
         if settings.configured:
-            from qprof.django.capture import collecting
+            from qprof.django.recorder import collecting
 
             stack.enter_context(collecting(sink))
 
