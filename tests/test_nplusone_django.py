@@ -22,7 +22,7 @@ def _pytest(tmp_path: Path, database_url: str | None, *args: str) -> subprocess.
     if database_url:
         env["QPROF_DJANGO_PG"] = database_url
     command = [sys.executable, "-m", "pytest", "-c", str(PROJECT / "pytest.ini"), "-q", "-p", "no:randomly", *args]
-    return subprocess.run(command, cwd=TESTS, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, cwd=TESTS, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -203,3 +203,45 @@ def test_range_parallel_parsing_matches_one_pass(tmp_path: Path, monkeypatch: py
             pool.close()
         assert len(one_pass) > 40 and len(asked) > 3, path.name  # really parsed in ranges
         assert parallel == one_pass, path.name
+
+
+RDS_PREFIX = "{ts}:10.0.4.7(51234):app@shop:[{pid}]:"
+
+
+def test_rds_and_cloudwatch_exports_are_detected(cli, tmp_path: Path) -> None:
+    rds = [line.replace(".100 UTC", " UTC") for line in _stderr_request(7, 0, range(1, 7), prefix=RDS_PREFIX)]
+    rds.insert(0, "2024-05-01 12:00:00 UTC::@:[31]:LOG:  checkpoint starting: time")
+    doc = cli.json("nplusone", "--log", _write(tmp_path / "postgresql.log.2024-05-01-12", rds))
+    assert doc["files"][0]["prefix"] == "%t:%r:%u@%d:[%p]:" and doc["skipped_lines"] == 0
+    assert [f["evidence"]["executions"] for f in doc["findings"]] == [6]
+    # CloudWatch Logs exports add their own ISO timestamp before each line (not before continuations)
+    exported = [line if line.startswith("\t") else f"2024-05-01T12:00:00.512Z {line}" for line in "\n".join(rds).split("\n")]
+    doc = cli.json("nplusone", "--log", _write(tmp_path / "000000.log", exported))
+    assert doc["files"][0]["prefix"] == "%Z %t:%r:%u@%d:[%p]:" and doc["skipped_lines"] == 0
+    [finding] = doc["findings"]
+    assert finding["evidence"]["executions"] == 6 and finding["evidence"]["source"]["statement"].startswith("SELECT id FROM customers")
+
+
+def test_prefix_change_mid_file_is_reported_and_read_on(cli, tmp_path: Path) -> None:
+    """A quarter of the file with the default prefix, then RDS's: nothing is skipped, the change is said."""
+    first = _stderr_request(3, 0, range(1, 7))
+    rest = [line.replace(".100 UTC", " UTC") for n in range(3) for line in _stderr_request(20 + n, 5, range(1, 7), prefix=RDS_PREFIX)]
+    path = _write(tmp_path / "mixed.log", first + rest)
+    result = cli("nplusone", "--log", path, "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["skipped_lines"] == 0 and doc["statements"] == 4 * 7
+    assert doc["files"][0]["prefix_changes"] == [{"line": len(first) + 1 + 1, "prefix": "%t:%r:%u@%d:[%p]:"}]
+    assert f"mixed.log:{len(first) + 2}: the log line prefix changed; reading on with '%t:%r:%u@%d:[%p]:'" in result.stderr
+    assert doc["findings"][0]["evidence"]["units"] == 4
+    # and the same through the range-parallel reader (workers resynchronise on their own)
+    from qprof.nplusone.logparse import LogReader
+    from qprof.nplusone.logparse.ranges import RangePool
+
+    pool = RangePool(2, fork=True)
+    try:
+        reader = LogReader([path])
+        rows = [row for block in reader.rows(pool) for row in block]
+    finally:
+        pool.close()
+    assert len(rows) == 28 and reader.skipped_lines == 0

@@ -219,11 +219,18 @@ def choose_prefix(path: Path, sample: str, given: str | None) -> Prefix:
     """The given prefix, or the common one that matches most of the sample's record lines."""
     lines = [line for line in sample.split("\n")[:2000] if line and not line.startswith("\t")]
     candidates = [given] if given is not None else list(KNOWN_PREFIXES)
-    best, best_hits = None, 0
+    best, best_hits = None, (False, 0)
+    scored = []
     for text in candidates:
         prefix = compile_prefix(text)
-        hits = sum(1 for line in lines if prefix.line.match(line))
-        if hits > best_hits:
+        matches = [i for i, line in enumerate(lines) if prefix.line.match(line)]
+        scored.append((prefix, matches))
+    first = min((matches[0] for _, matches in scored if matches), default=None)
+    for prefix, matches in scored:
+        # the prefix of the file's first record wins (a later change is read on from where it
+        # happens); among those, the one that reads most of the sample
+        hits = (bool(matches) and matches[0] == first, len(matches))
+        if matches and hits > best_hits:
             best, best_hits = prefix, hits
     if best is None:
         shown = repr(lines[0][:80]) if lines else "(no text lines)"

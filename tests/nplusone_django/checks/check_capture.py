@@ -8,14 +8,14 @@ import os
 
 import pytest
 from asgiref.sync import async_to_sync
+from nplusone_django.library.views import author_lines, book_lines
 
 import qprof.django
-from nplusone_django.library.views import author_lines, book_lines
 
 VIEWS = os.path.join("nplusone_django", "library", "views.py")
 
 
-def test_lazy_foreign_key_loop_found_with_call_site_and_select_related(library) -> None:  # noqa: ANN001
+def test_lazy_foreign_key_loop_found_with_call_site_and_select_related(library) -> None:
     with qprof.django.capture() as cap:
         assert len(book_lines()) == 12
     [finding] = cap.findings()
@@ -26,14 +26,14 @@ def test_lazy_foreign_key_loop_found_with_call_site_and_select_related(library) 
     assert finding.severity == "info"  # 12 lookups on 24 rows: cheap today, found all the same
 
 
-def test_eager_twin_and_four_repeats_are_clean(library) -> None:  # noqa: ANN001
+def test_eager_twin_and_four_repeats_are_clean(library) -> None:
     with qprof.django.capture() as cap:
         book_lines(eager=True)
         book_lines(limit=4)
     assert len(cap.statements) == 1 + 1 + 4 and cap.findings() == []
 
 
-def test_reverse_relation_loop_gets_prefetch_related(library) -> None:  # noqa: ANN001
+def test_reverse_relation_loop_gets_prefetch_related(library) -> None:
     with qprof.django.capture() as cap:
         author_lines()
     [finding] = cap.findings()
@@ -41,19 +41,19 @@ def test_reverse_relation_loop_gets_prefetch_related(library) -> None:  # noqa: 
 
 
 @pytest.mark.django_db(databases=["default", "other"])
-def test_every_alias_is_captured(both_libraries) -> None:  # noqa: ANN001
+def test_every_alias_is_captured(both_libraries) -> None:
     with qprof.django.capture() as cap:
         book_lines(using="other")
     [finding] = cap.findings()
     assert finding.executions == 12 and finding.relationship == "Book.author"
 
 
-def test_raise_on_nplusone(library) -> None:  # noqa: ANN001
+def test_raise_on_nplusone(library) -> None:
     with pytest.raises(AssertionError, match="select_related"), qprof.django.capture(raise_on_nplusone=True):
         book_lines()
 
 
-def test_middleware_server_timing_and_request_log(library, client, caplog) -> None:  # noqa: ANN001
+def test_middleware_server_timing_and_request_log(library, client, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="qprof.django"):
         lazy = client.get("/books/")
         eager = client.get("/books/eager/")
@@ -66,7 +66,7 @@ def test_middleware_server_timing_and_request_log(library, client, caplog) -> No
     assert f"at:       {VIEWS}:" in finding and "select_related('author')" in finding
 
 
-def test_async_view_through_the_middleware(library, async_client, caplog) -> None:  # noqa: ANN001
+def test_async_view_through_the_middleware(library, async_client, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="qprof.django"):
         response = async_to_sync(async_client.get)("/async/books/")
     assert response.status_code == 200 and response["Server-Timing"].endswith('desc="13 statements"')

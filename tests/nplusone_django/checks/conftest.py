@@ -1,5 +1,4 @@
 import pytest
-
 from nplusone_django.library.models import Author, Book
 
 
@@ -9,12 +8,12 @@ def _fill(using: str) -> None:
 
 
 @pytest.fixture
-def library(db) -> None:  # noqa: ANN001
+def library(db) -> None:
     """12 authors with 2 books each, in a fixture: not part of what the test itself runs."""
     _fill("default")
 
 
 @pytest.fixture
-def both_libraries(db) -> None:  # noqa: ANN001
+def both_libraries(db) -> None:
     _fill("default")
     _fill("other")

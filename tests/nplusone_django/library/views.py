@@ -20,18 +20,18 @@ def author_lines(limit: int = 12) -> list[str]:
     return [f"{author.name}: {len(author.books.all())}" for author in Author.objects.order_by("id")[:limit]]
 
 
-def books(request) -> HttpResponse:  # noqa: ANN001
+def books(request) -> HttpResponse:
     return HttpResponse("\n".join(book_lines()))
 
 
-def books_eager(request) -> HttpResponse:  # noqa: ANN001
+def books_eager(request) -> HttpResponse:
     return HttpResponse("\n".join(book_lines(eager=True)))
 
 
-def authors(request) -> HttpResponse:  # noqa: ANN001
+def authors(request) -> HttpResponse:
     return HttpResponse("\n".join(author_lines()))
 
 
-async def async_books(request) -> HttpResponse:  # noqa: ANN001
+async def async_books(request) -> HttpResponse:
     lines = await sync_to_async(book_lines)()
     return HttpResponse("\n".join(lines))
