@@ -114,10 +114,14 @@ def pg_fingerprint(sql: str) -> str:
 
     Text the parser cannot read (another dialect, a fragment) gets :func:`fingerprint`.
     """
-    head = sql.lstrip()[:6].lower()
-    if sql.isascii() and head.startswith(_PG_FAST_WORDS) and _PG_SLOW.search(sql) is None:
+    if fast_path(sql):
         return fingerprint(sql)
     return pg_normalized(sql)
+
+
+def fast_path(sql: str) -> bool:
+    """Whether :func:`pg_fingerprint` may use the lexer: ASCII DML with nothing the two read differently."""
+    return sql.isascii() and sql.lstrip()[:6].lower().startswith(_PG_FAST_WORDS) and _PG_SLOW.search(sql) is None
 
 
 def pg_normalized(sql: str) -> str:
