@@ -58,9 +58,10 @@ def _corpus() -> list[str]:
     bench = (ROOT / "bench" / "logparse.py").read_text()
     statements += re.findall(r'^\s+"((?:SELECT|UPDATE|INSERT)[^"]*)",$', bench, re.M)
     statements += EXTRA + [sql for sql, _ in ISSUE_CASES]
-    rng = random.Random(12)
+    rng = random.Random(13)
     varied = []
-    replacements = ["7", "-7", "0", "3.25", "1e3", "'x'", "'it''s'", "true", "NULL", "$1", "(1, 2)", "ARRAY[1,2]"]
+    replacements = ["7", "-7", "0", "3.25", "1e3", ".5", "'x'", "'it''s'", "E'x'", "B'1'", "0x1F", "true", "NULL", "$1",
+                    "(1, 2)", "ARRAY[1,2]", "- 4", "$$x$$", "'a'::text", "interval '1 day'"]
     for sql in statements:
         varied.append(sql)
         for _ in range(12):

@@ -96,16 +96,23 @@ def fingerprint(sql: str) -> str:
 # What the lexer reads differently from PostgreSQL's parser (any of it: take the parser): quoted
 # identifiers, subscripts/arrays, prefixed strings (E'', B'', X'', U&'', N''), hex/octal/binary
 # and underscored numbers, unary minus, booleans and NULL constants, type modifiers and other
-# numbers as a function's first argument, positional ORDER/GROUP BY, non-ASCII text.
-_PG_SLOW = re.compile(
-    r"""["\[]|[\w&]'|\b0[xob]|\d_|-\s*[\d.]|\b(?:true|false)\b|(?<!is\ )(?<!not\ )\bnull\b
-    | \b(?!in\b|values\b)[a-z_]\w*\s*\(\s*[-+]?[\d.]
-    | \bby\s+(?:[^,()]*,\s*)*?[-+]?\d""",
-    re.I | re.X,
-)
+# numbers as a function's first argument, positional ORDER/GROUP BY. Cheap substring tests
+# first: this runs once per distinct statement text, millions of times on a busy log.
+_PG_STRING = re.compile(r"'(?:[^']|'')*'?")
+_PG_RADIX = re.compile(r"\b0[xob]")
+_PG_UNDERSCORED = re.compile(r"\d_")
+_PG_MINUS = re.compile(r"-\s*['$\d.]")
+_PG_NULL = re.compile(r"(?<!is )(?<!not )\bnull\b")
+_PG_BOOL = re.compile(r"\b(?:true|false)\b")
+_PG_OPEN_NUMBER = re.compile(r"\(\s*[-+]?[\d.]")
+_PG_LAST_WORD = re.compile(r"\w*\s*\Z")
+_PG_BY = re.compile(r"\bby\s")
+_PG_CAST_MODIFIER = re.compile(r"(?:::|\bas\s+)\s*\w+(?:\s+\w+)?\s*\(")
 _PG_FAST_WORDS = ("select", "insert", "update", "delete", "with")
 _PG_TOKENS = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|--[^\n]*|/\*.*?\*/|\$(\w*)\$.*?\$\1\$|\$\d+', re.S)
+_PG_PARAM = re.compile(r"\$\d+")
 _ARRAY = re.compile(r"array\[\s*\?(?:\s*,\s*\?)*\s*\]")
+_normalize = None
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -121,26 +128,67 @@ def pg_fingerprint(sql: str) -> str:
 
 def fast_path(sql: str) -> bool:
     """Whether :func:`pg_fingerprint` may use the lexer: ASCII DML with nothing the two read differently."""
-    return sql.isascii() and sql.lstrip()[:6].lower().startswith(_PG_FAST_WORDS) and _PG_SLOW.search(sql) is None
+    if not sql.isascii() or '"' in sql or "[" in sql:
+        return False
+    low = sql.lower()
+    if not low.lstrip().startswith(_PG_FAST_WORDS):
+        return False
+    if "'" in sql:
+        for match in _PG_STRING.finditer(sql):
+            start = match.start()
+            if start and (sql[start - 1].isalnum() or sql[start - 1] in "_&"):
+                return False  # E'…', B'…', X'…', U&'…', N'…', or a literal glued to a word
+    if ("0x" in low or "0o" in low or "0b" in low) and _PG_RADIX.search(low) is not None:
+        return False
+    if "_" in sql and _PG_UNDERSCORED.search(sql) is not None:
+        return False
+    if "-" in sql and _PG_MINUS.search(sql) is not None:
+        return False
+    if "null" in low and _PG_NULL.search(low) is not None:
+        return False
+    if ("true" in low or "false" in low) and _PG_BOOL.search(low) is not None:
+        return False
+    if "(" in low:
+        if ("::" in low or "as " in low) and _PG_CAST_MODIFIER.search(low) is not None:
+            return False  # x::numeric(10,2), CAST(x AS varchar(20)): the parser keeps type modifiers
+        for match in _PG_OPEN_NUMBER.finditer(low):
+            start = match.start()
+            word = _PG_LAST_WORD.search(low, max(0, start - 64), start).group().strip()
+            if word not in ("", "in", "values"):
+                return False  # numeric(10,2), varchar(20), round(1, …): the parser tells modifiers from constants
+    if "by" in low:
+        for match in _PG_BY.finditer(low):
+            for item in low[match.end() :].split(","):
+                item = item.lstrip()
+                if item[:1].isdigit() or item[:1] in "+-.":
+                    return False  # ORDER BY 1: a position, which the parser keeps
+    return True
 
 
 def pg_normalized(sql: str) -> str:
     """The parser's path of :func:`pg_fingerprint` (no fast path; tests compare the two)."""
-    try:
+    global _normalize
+    if _normalize is None:
         from pglast.parser import normalize
 
-        text = normalize(sql)
+        _normalize = normalize
+    try:
+        text = _normalize(sql)
     except Exception:  # noqa: BLE001 - pglast raises ParseError, and others for odd input
         return fingerprint(sql)
-    out, position = [], 0
-    for match in _PG_TOKENS.finditer(text):
-        out.append(text[position : match.start()].lower())
-        token = match.group()
-        first = token[0]
-        out.append(token if first == '"' else " " if first in "-/" else "?")
-        position = match.end()
-    out.append(text[position:].lower())
-    text = " ".join("".join(out).split()).rstrip("; ")
+    if '"' in text or "'" in text or "--" in text or "/*" in text or "$$" in text:
+        out, position = [], 0
+        for match in _PG_TOKENS.finditer(text):
+            out.append(text[position : match.start()].lower())
+            token = match.group()
+            first = token[0]
+            out.append(token if first == '"' else " " if first in "-/" else "?")
+            position = match.end()
+        out.append(text[position:].lower())
+        text = "".join(out)
+    else:
+        text = _PG_PARAM.sub("?", text).lower()
+    text = " ".join(text.split()).rstrip("; ")
     if "?" in text:
         if "(" in text:
             text = _ROWS.sub("(?)", _LIST.sub("(?)", text))
