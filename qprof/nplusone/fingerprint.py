@@ -121,48 +121,74 @@ def pg_fingerprint(sql: str) -> str:
 
     Text the parser cannot read (another dialect, a fragment) gets :func:`fingerprint`.
     """
-    if fast_path(sql):
+    way = _way(sql)
+    if way == LEXER:
         return fingerprint(sql)
+    if way == BY_VALUES:
+        # the same text but for its numbers and strings parses the same: one parse per shape
+        return _pg_by_key(_PG_KEY_NUMBERS.sub("0", _PG_KEY_STRINGS.sub("''", sql)))
     return pg_normalized(sql)
+
+
+PARSER, BY_VALUES, LEXER = 0, 1, 2
+_PG_ODD_NUMBER = re.compile(r"(?<![\w$.])(?>\d+(?:\.\d*)?|\.\d+)[\w.]")  # 1e3, 1.2.3, 7x1F: the parser's own quirks
+_PG_MINUS_MINUS = re.compile(r"-\s*-")
+_PG_KEY_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_PG_KEY_NUMBERS = re.compile(r"(?<![\w$.])(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+@lru_cache(maxsize=4096)
+def _pg_by_key(key: str) -> str:
+    return pg_normalized(key)
 
 
 def fast_path(sql: str) -> bool:
     """Whether :func:`pg_fingerprint` may use the lexer: ASCII DML with nothing the two read differently."""
+    return _way(sql) == LEXER
+
+
+def _way(sql: str) -> int:
+    """:data:`LEXER` when the lexer gives the parser's text; :data:`BY_VALUES` when only a unary
+    minus stands in the way (the parser folds ``-4021`` into the constant, the lexer cannot
+    tell unary from binary) — then texts that differ only in their numbers and strings share
+    one parse; else :data:`PARSER`."""
     if not sql.isascii() or '"' in sql or "[" in sql:
-        return False
+        return PARSER
     low = sql.lower()
     if not low.lstrip().startswith(_PG_FAST_WORDS):
-        return False
+        return PARSER
     if "'" in sql:
         for match in _PG_STRING.finditer(sql):
             start = match.start()
             if start and (sql[start - 1].isalnum() or sql[start - 1] in "_&"):
-                return False  # E'…', B'…', X'…', U&'…', N'…', or a literal glued to a word
+                return PARSER  # E'…', B'…', X'…', U&'…', N'…', or a literal glued to a word
     if ("0x" in low or "0o" in low or "0b" in low) and _PG_RADIX.search(low) is not None:
-        return False
+        return PARSER
     if "_" in sql and _PG_UNDERSCORED.search(sql) is not None:
-        return False
-    if "-" in sql and _PG_MINUS.search(sql) is not None:
-        return False
+        return PARSER
+    minus = "-" in sql and _PG_MINUS.search(sql) is not None
     if "null" in low and _PG_NULL.search(low) is not None:
-        return False
+        return PARSER
     if ("true" in low or "false" in low) and _PG_BOOL.search(low) is not None:
-        return False
+        return PARSER
     if "(" in low:
         if ("::" in low or "as " in low) and _PG_CAST_MODIFIER.search(low) is not None:
-            return False  # x::numeric(10,2), CAST(x AS varchar(20)): the parser keeps type modifiers
+            return PARSER  # x::numeric(10,2), CAST(x AS varchar(20)): the parser keeps type modifiers
         for match in _PG_OPEN_NUMBER.finditer(low):
             start = match.start()
             word = _PG_LAST_WORD.search(low, max(0, start - 64), start).group().strip()
             if word not in ("", "in", "values"):
-                return False  # numeric(10,2), varchar(20), round(1, …): the parser tells modifiers from constants
+                return PARSER  # numeric(10,2), varchar(20), round(1, …): the parser tells modifiers from constants
     if "by" in low:
         for match in _PG_BY.finditer(low):
             for item in low[match.end() :].split(","):
                 item = item.lstrip()
                 if item[:1].isdigit() or item[:1] in "+-.":
-                    return False  # ORDER BY 1: a position, which the parser keeps
-    return True
+                    return PARSER  # ORDER BY 1: a position, which the parser keeps
+    if minus:  # a shape key replaces strings and numbers: only plain ones, where nothing else holds a quote or digit
+        odd = "--" in sql or "/*" in sql or "$" in sql or "\\" in sql or _PG_ODD_NUMBER.search(sql) is not None
+        return PARSER if odd or _PG_MINUS_MINUS.search(sql) is not None else BY_VALUES
+    return LEXER
 
 
 def pg_normalized(sql: str) -> str:
