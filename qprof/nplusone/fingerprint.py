@@ -98,14 +98,10 @@ def fingerprint(sql: str) -> str:
 # and underscored numbers, unary minus, booleans and NULL constants, type modifiers and other
 # numbers as a function's first argument, positional ORDER/GROUP BY. Cheap substring tests
 # first: this runs once per distinct statement text, millions of times on a busy log.
-_PG_STRING = re.compile(r"'(?:[^']|'')*'?")
-_PG_RADIX = re.compile(r"\b0[xob]")
-_PG_UNDERSCORED = re.compile(r"\d_")
-_PG_MINUS = re.compile(r"-\s*['$\d.]")
-_PG_NULL = re.compile(r"(?<!is )(?<!not )\bnull\b")
-_PG_BOOL = re.compile(r"\b(?:true|false)\b")
-_PG_OPEN_NUMBER = re.compile(r"\(\s*[-+]?[\d.]")
-_PG_LAST_WORD = re.compile(r"\w*\s*\Z")
+_PG_GLUED = re.compile(r"\w\?|\?\w")  # e?/b?/x?/n? (prefixed strings), ?x1f (hex), ?_000 (underscored)
+_PG_MINUS = re.compile(r"-\s*\?")
+_PG_CONSTANT_WORD = re.compile(r"\b(?:true|false)\b|(?<!is )(?<!not )\bnull\b")
+_PG_CALL_VALUE = re.compile(r"(\w+)\s*\(\s*[-+]?\s*\?")
 _PG_BY = re.compile(r"\bby\s")
 _PG_CAST_MODIFIER = re.compile(r"(?:::|\bas\s+)\s*\w+(?:\s+\w+)?\s*\(")
 _PG_FAST_WORDS = ("select", "insert", "update", "delete", "with")
@@ -121,20 +117,20 @@ def pg_fingerprint(sql: str) -> str:
 
     Text the parser cannot read (another dialect, a fragment) gets :func:`fingerprint`.
     """
-    way = _way(sql)
+    lexed = fingerprint(sql)
+    way = _way(lexed) if sql.isascii() else PARSER
     if way == LEXER:
-        return fingerprint(sql)
-    if way == BY_VALUES:
-        # the same text but for its numbers and strings parses the same: one parse per shape
+        return lexed
+    if way == BY_VALUES and _PG_ODD.search(sql) is None:
+        # the same text but for its plain numbers and strings parses the same: one parse per shape
         return _pg_by_key(_PG_KEY_NUMBERS.sub("0", _PG_KEY_STRINGS.sub("''", sql)))
     return pg_normalized(sql)
 
 
 PARSER, BY_VALUES, LEXER = 0, 1, 2
-_PG_ODD_NUMBER = re.compile(r"(?<![\w$.])(?>\d+(?:\.\d*)?|\.\d+)[\w.]")  # 1e3, 1.2.3, 7x1F: the parser's own quirks
-_PG_MINUS_MINUS = re.compile(r"-\s*-")
-_PG_KEY_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_PG_KEY_STRINGS = re.compile(r"'[^']*(?:''[^']*)*'")
 _PG_KEY_NUMBERS = re.compile(r"(?<![\w$.])(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_PG_ODD = re.compile(r"(?<![\w$.])(?>\d+(?:\.\d*)?|\.\d+)[\w.]|--|/\*|\$|\\|-\s*-")
 
 
 @lru_cache(maxsize=4096)
@@ -143,52 +139,43 @@ def _pg_by_key(key: str) -> str:
 
 
 def fast_path(sql: str) -> bool:
-    """Whether :func:`pg_fingerprint` may use the lexer: ASCII DML with nothing the two read differently."""
-    return _way(sql) == LEXER
+    """Whether :func:`pg_fingerprint` takes the lexer's text as it is."""
+    return sql.isascii() and _way(fingerprint(sql)) == LEXER
 
 
-def _way(sql: str) -> int:
-    """:data:`LEXER` when the lexer gives the parser's text; :data:`BY_VALUES` when only a unary
-    minus stands in the way (the parser folds ``-4021`` into the constant, the lexer cannot
-    tell unary from binary) — then texts that differ only in their numbers and strings share
-    one parse; else :data:`PARSER`."""
-    if not sql.isascii() or '"' in sql or "[" in sql:
+@lru_cache(maxsize=CACHE_SIZE)
+def _way(lexed: str) -> int:
+    """How to get the parser's text for statements with the lexer's text ``lexed``.
+
+    Decided on the lexer's output (so once per statement shape, not per text): :data:`LEXER`
+    when nothing the two read differently is in it — quoted identifiers, subscripts, a value
+    glued to a word (``E''``/``B''``/``X''``/``N''`` strings, ``0x1F``, ``1_000``), booleans and
+    NULL constants, a value as the first argument of a call (type modifiers such as
+    ``numeric(10,2)`` look the same), positional ``ORDER BY 1``; :data:`BY_VALUES` when only a
+    unary minus is in the way (the parser folds ``-4021`` into the constant; the lexer cannot
+    tell unary from binary): texts that differ only in plain numbers and strings share one
+    parse; else :data:`PARSER`.
+    """
+    if '"' in lexed or "[" in lexed or not lexed.startswith(_PG_FAST_WORDS):
         return PARSER
-    low = sql.lower()
-    if not low.lstrip().startswith(_PG_FAST_WORDS):
+    if ("true" in lexed or "false" in lexed or "null" in lexed) and _PG_CONSTANT_WORD.search(lexed) is not None:
         return PARSER
-    if "'" in sql:
-        for match in _PG_STRING.finditer(sql):
-            start = match.start()
-            if start and (sql[start - 1].isalnum() or sql[start - 1] in "_&"):
-                return PARSER  # E'…', B'…', X'…', U&'…', N'…', or a literal glued to a word
-    if ("0x" in low or "0o" in low or "0b" in low) and _PG_RADIX.search(low) is not None:
+    if "(" in lexed and ("::" in lexed or "as " in lexed) and _PG_CAST_MODIFIER.search(lexed) is not None:
+        return PARSER  # x::numeric(10,2), CAST(x AS varchar(20)): the parser keeps type modifiers
+    if "?" not in lexed:
+        return LEXER
+    if _PG_GLUED.search(lexed) is not None:
         return PARSER
-    if "_" in sql and _PG_UNDERSCORED.search(sql) is not None:
-        return PARSER
-    minus = "-" in sql and _PG_MINUS.search(sql) is not None
-    if "null" in low and _PG_NULL.search(low) is not None:
-        return PARSER
-    if ("true" in low or "false" in low) and _PG_BOOL.search(low) is not None:
-        return PARSER
-    if "(" in low:
-        if ("::" in low or "as " in low) and _PG_CAST_MODIFIER.search(low) is not None:
-            return PARSER  # x::numeric(10,2), CAST(x AS varchar(20)): the parser keeps type modifiers
-        for match in _PG_OPEN_NUMBER.finditer(low):
-            start = match.start()
-            word = _PG_LAST_WORD.search(low, max(0, start - 64), start).group().strip()
-            if word not in ("", "in", "values"):
+    if "(" in lexed:
+        for match in _PG_CALL_VALUE.finditer(lexed):
+            if match.group(1) not in ("in", "values", "any", "all"):
                 return PARSER  # numeric(10,2), varchar(20), round(1, …): the parser tells modifiers from constants
-    if "by" in low:
-        for match in _PG_BY.finditer(low):
-            for item in low[match.end() :].split(","):
-                item = item.lstrip()
-                if item[:1].isdigit() or item[:1] in "+-.":
+    if "by" in lexed:
+        for match in _PG_BY.finditer(lexed):
+            for item in lexed[match.end() :].split(","):
+                if item.lstrip().lstrip("+-").lstrip().startswith("?"):
                     return PARSER  # ORDER BY 1: a position, which the parser keeps
-    if minus:  # a shape key replaces strings and numbers: only plain ones, where nothing else holds a quote or digit
-        odd = "--" in sql or "/*" in sql or "$" in sql or "\\" in sql or _PG_ODD_NUMBER.search(sql) is not None
-        return PARSER if odd or _PG_MINUS_MINUS.search(sql) is not None else BY_VALUES
-    return LEXER
+    return BY_VALUES if "-" in lexed and _PG_MINUS.search(lexed) is not None else LEXER
 
 
 def pg_normalized(sql: str) -> str:
