@@ -52,16 +52,27 @@ def is_library(code: CodeType) -> bool:
     return verdict
 
 
+_shown: dict[tuple[str, str], str] = {}  # (file, working directory) → the path as shown
+
+
 def describe(frame: FrameType) -> str:
     """``path:line in function``, the path relative to the working directory when inside it."""
-    filename = frame.f_code.co_filename
-    try:
-        relative = os.path.relpath(filename)
-        if not relative.startswith(".."):
-            filename = relative
-    except ValueError:  # another drive (Windows)
-        pass
-    return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+    code = frame.f_code
+    filename = code.co_filename
+    key = (filename, os.getcwd())
+    shown = _shown.get(key)
+    if shown is None:
+        shown = filename
+        try:
+            relative = os.path.relpath(filename)
+            if not relative.startswith(".."):
+                shown = relative
+        except ValueError:  # another drive (Windows)
+            pass
+        if len(_shown) >= 4096:
+            _shown.clear()
+        _shown[key] = shown
+    return f"{shown}:{frame.f_lineno} in {code.co_name}"
 
 
 def callsite(frame: FrameType | None = None, on_library: Callable[[FrameType], None] | None = None) -> str | None:
