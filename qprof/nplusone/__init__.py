@@ -17,6 +17,7 @@ _EXPORTS = {
     "Executed": "qprof.nplusone.detector",
     "NPlusOne": "qprof.nplusone.detector",
     "fingerprint": "qprof.nplusone.fingerprint",
+    "pg_fingerprint": "qprof.nplusone.fingerprint",
     "iter_log_statements": "qprof.nplusone.logparse",
     "workload_from_logs": "qprof.nplusone.logparse",
 }
