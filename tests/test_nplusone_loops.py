@@ -157,3 +157,22 @@ def test_detect_counts_per_loop_and_fix_text_counts_what_the_loop_ran() -> None:
     statements += [Executed("SELECT * FROM orders WHERE customer_id = $1", (i,), 1.0, unit="r") for i in range(10)]
     [finding] = detect(statements)
     assert finding.fix.startswith("10 lookups by customer_id → one: SELECT … FROM orders WHERE customer_id = ANY($1)")
+
+
+def test_a_session_that_never_idles_keeps_constant_state() -> None:
+    """A unit's state is its last SELECT and its open bursts, however long the session runs."""
+    from qprof.nplusone.loganalysis import LogAnalyzer
+
+    analyzer = LogAnalyzer(unit_mode="session")
+    script = ["SELECT id FROM customers WHERE region = $1"] + ["SELECT * FROM orders WHERE customer_id = $1"] * 6
+    rows = []
+    for n in range(20_000):  # 140,000 statements of one session, an N+1 in every round
+        rows += [(sql, (str(n * 10 + i),), 0.1, "s1", None, n * 0.001, "pg.log", n * 7 + i) for i, sql in enumerate(script)]
+        if n % 5000 == 4999:
+            analyzer.feed_rows(rows)
+            rows = []
+            [unit] = analyzer.open.values()
+            assert len(unit.tracker.bursts) <= 2 and not unit.tracker.done
+    [finding] = analyzer.results()
+    assert finding.units == 20_000 and finding.max_per_unit == 6 and finding.executions == 120_000
+    assert finding.fix.startswith("6 lookups by customer_id")

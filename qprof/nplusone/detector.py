@@ -404,6 +404,11 @@ class LoopTracker:
         if burst.count >= self.threshold and burst.distinct >= self.threshold and burst.source[0] not in burst.body:
             self.done.append(burst)
 
+    def close_finished(self) -> list[Burst]:
+        """The bursts finished so far (and forget them); the open ones stay open."""
+        done, self.done = self.done, []
+        return done
+
     def close(self) -> list[Burst]:
         """End the unit: every open burst is judged; the finished ones are returned (and cleared)."""
         for burst in list(self.bursts.values()):

@@ -157,7 +157,10 @@ class LogAnalyzer:
                         key = params_key(params, sql)
                 else:
                     key = params_key(params, sql)
-                unit.tracker.add(fp, key, duration_ms or 0.0, None, sql, params, None, None, None, (file, line + line_offset))
+                tracker = unit.tracker
+                tracker.add(fp, key, duration_ms or 0.0, None, sql, params, None, None, None, (file, line + line_offset))
+                if tracker.done:  # a loop ended: aggregate it now, a session may never end
+                    self._found(unit, tracker.close_finished())
                 if ts is not None:
                     unit.last_ts = ts
                 if count % SWEEP_EVERY == 0:
@@ -178,7 +181,10 @@ class LogAnalyzer:
     def _close(self, session: str) -> None:
         unit = self.open.pop(session)
         self.units_closed += 1
-        for burst in unit.tracker.close():
+        self._found(unit, unit.tracker.close())
+
+    def _found(self, unit: _Unit, bursts: list) -> None:
+        for burst in bursts:
             file, line = burst.where
             label = f"session {unit.session or '?'}"
             if unit.vxid:
