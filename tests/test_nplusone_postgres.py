@@ -8,7 +8,6 @@ setting the shared test cluster keeps off.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import time

@@ -355,7 +355,8 @@ def _start_worker() -> tuple[Any, Connection, Connection]:
     code = "import sys; from qprof.nplusone.logparse.ranges import _main; _main(int(sys.argv[1]), int(sys.argv[2]))"
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", code, str(task_read), str(result_write)],
+            # -P: not the working directory's qprof (another checkout) but this one, from PYTHONPATH
+            [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-c", code, str(task_read), str(result_write)],
             pass_fds=(task_read, result_write),
             stdin=subprocess.DEVNULL,
             env=env,
