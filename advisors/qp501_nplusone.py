@@ -7,14 +7,16 @@ are not.
 
 Detected, not guessed: from statements actually executed inside one unit of work (a request,
 a test, a transaction) — captured in the application or read from the server log — when one
-fingerprint ran at least ``threshold`` times with different parameters and took at least
-``min_ms`` in total.
+SELECT fingerprint ran at least ``threshold`` times with different parameters as one burst
+(consecutive but for a short loop body) right after a source SELECT. A pattern, whatever it
+costs on today's data: at least ``min_ms`` in total is a warning, less is info ("cheap on
+this data; grows with rows").
 
 Fix: one statement instead of N — a JOIN, a batched ``WHERE customer_id = ANY($1)`` /
 ``IN (…)``, or in SQLAlchemy ``selectinload(Customer.orders)`` / ``joinedload`` on the query
 that loads the parents.
 
-Options: ``threshold`` (repeats, default 5), ``min_ms`` (total time, default 50).
+Options: ``threshold`` (repeats, default 5), ``min_ms`` (total time that makes it a warning, default 50).
 Scope ``nplusone``: ``check(nplusones, options)`` takes the detector's findings
 (:class:`qprof.nplusone.detector.NPlusOne`).
 """
@@ -33,11 +35,13 @@ SCOPE = "nplusone"
 
 def check(nplusones: Iterable[NPlusOne], options: dict) -> Iterator[Finding]:
     for item in nplusones:
-        if item.executions < options["threshold"] or item.total_ms < options["min_ms"]:
+        if item.per_loop < options["threshold"]:
             continue
+        item.min_ms = options["min_ms"]
         table = item.shape.tables[0] if item.shape.tables else None
         yield RULE.finding(
             item.message,
+            severity=item.severity,
             evidence=item.to_dict(),
             suggestion=item.fix,
             table=table,

@@ -11,24 +11,41 @@ the application (``qprof.capture``, the pytest plugin) or the server log
 
 Fix: as QP501 — load all children in one statement (JOIN, ``= ANY($1)``, ``selectinload``).
 
+Never matched against qprof's own statements (tagged ``/* qprof */``) or monitoring queries
+(anything reading ``pg_catalog``, ``pg_stat_*`` or ``information_schema``), and only a small,
+close multiple counts: at most ``max_multiple`` lookups per parent row (50), within
+``tolerance`` (2 %) of a whole number — "≈ 2503 × the 5 rows of a monitoring query" is a
+coincidence, not a loop. The message shows the arithmetic.
+
 Options: ``min_calls`` (default 100), ``max_rows_per_call`` (default 1000), ``threshold`` (parent
-rows per parent call, default 5), ``tolerance`` (relative distance to a whole multiple, 0.1).
+rows per parent call, default 5), ``tolerance`` (relative distance to a whole multiple, 0.02),
+``max_multiple`` (default 50).
 Scope ``statements``: ``check(statements, options)`` takes
 :class:`qprof.model.StatementStats` from pg_stat_statements.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from qprof.findings import Finding
 from qprof.model import StatementStats
-from qprof.nplusone.fingerprint import fingerprint, shape, short_id
+from qprof.nplusone.fingerprint import pg_fingerprint as fingerprint
+from qprof.nplusone.fingerprint import shape, short_id
 from qprof.sqltext import one_line
 
 from .base import fmt_int, make_rule
 
 SCOPE = "statements"
+
+
+_MONITORING = re.compile(r"\b(?:pg_catalog|pg_stat_\w*|pg_statio_\w*|information_schema)\b|/\*\s*qprof\s*\*/", re.I)
+
+
+def is_monitoring(query: str) -> bool:
+    """qprof's own statements and catalog/statistics queries: never part of an application loop."""
+    return _MONITORING.search(query) is not None
 
 
 def _parent(child: StatementStats, statements: list[StatementStats], options: dict) -> tuple[StatementStats, int, float] | None:
@@ -38,6 +55,8 @@ def _parent(child: StatementStats, statements: list[StatementStats], options: di
     for parent in statements:
         if parent is child or parent.calls >= child.calls or parent.rows <= 0 or not parent.text_visible:
             continue
+        if is_monitoring(parent.query):
+            continue
         if parent.rows < options["threshold"] * parent.calls:
             continue
         parent_fp = fingerprint(parent.query)
@@ -45,7 +64,7 @@ def _parent(child: StatementStats, statements: list[StatementStats], options: di
             continue
         ratio = child.calls / parent.rows
         multiple = round(ratio)
-        if multiple < 1:
+        if multiple < 1 or multiple > options.get("max_multiple", 50):
             continue
         error = abs(ratio - multiple) / multiple
         if error <= options["tolerance"] and (best is None or (error, -parent.rows) < (best[2], -best[0].rows)):
@@ -54,7 +73,7 @@ def _parent(child: StatementStats, statements: list[StatementStats], options: di
 
 
 def check(statements: Iterable[StatementStats], options: dict) -> Iterator[Finding]:
-    pool = [s for s in statements if s.text_visible and s.calls > 0]
+    pool = [s for s in statements if s.text_visible and s.calls > 0 and not is_monitoring(s.query)]
     for child in pool:
         if child.calls < options["min_calls"] or child.rows_per_call > options["max_rows_per_call"]:
             continue
@@ -70,7 +89,8 @@ def check(statements: Iterable[StatementStats], options: dict) -> Iterator[Findi
         yield RULE.finding(
             f"suspect N+1: {one_line(child.query, 80)} ran {fmt_int(child.calls)} times "
             f"({child.rows_per_call:.1f} rows/call) ≈ {times}the {fmt_int(parent.rows)} rows returned by "
-            f"{one_line(parent.query, 60)}",
+            f"{one_line(parent.query, 60)} ({fmt_int(parent.rows)} × {multiple} = {fmt_int(parent.rows * multiple)}, "
+            f"{error * 100:.1f} % off {fmt_int(child.calls)})",
             evidence={
                 "suspect": True,
                 "calls": child.calls,
@@ -107,6 +127,6 @@ RULE = make_rule(
     title="N+1 suspected from statement statistics",
     scope=SCOPE,
     engines=("postgresql",),
-    options={"min_calls": 100, "max_rows_per_call": 1000.0, "threshold": 5, "tolerance": 0.1},
+    options={"min_calls": 100, "max_rows_per_call": 1000.0, "threshold": 5, "tolerance": 0.02, "max_multiple": 50},
     check=check,
 )

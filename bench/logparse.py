@@ -1,6 +1,6 @@
 """Benchmark: throughput and peak memory of ``qprof nplusone --log`` on big server logs.
 
-Generates a stderr log and a csvlog of ``--mb`` MB each (default 200) in a temporary folder,
+Generates a stderr log, a csvlog and a pgbench log of ``--mb`` MB each (default 200) in a temporary folder,
 runs ``qprof nplusone --log FILE --format json`` on each as a subprocess, and prints MB/s and
 the peak RSS: the largest process's (``getrusage(RUSAGE_CHILDREN).ru_maxrss``) and, sampled
 from /proc every 20 ms, the peak sum over qprof and its worker processes (big logs are parsed
@@ -13,7 +13,17 @@ statements, one in five with an N+1 burst; ``--literal-share`` of the statements
 protocol with literals inlined (every text distinct: the fingerprint cache cannot help), the
 rest the extended protocol (parse/bind/execute + DETAIL parameters, as psycopg 3 or JDBC send).
 
+The pgbench log is what ``pgbench -c 10`` (tpcb-like, simple protocol) makes the server write
+with the default ``log_line_prefix = '%m [%p] '``: ten sessions that never go idle, no
+transaction ids — the case where per-session state used to grow with the session.
+
+``--against OTHER_QPROF`` runs another build (e.g. main's ``/work/main/.venv/bin/qprof``) on
+the same files, alternating with this one, and prints both with the ratio (medians of
+``--repeat`` runs and their spread). ``--pgbadger`` also times ``pgbadger`` on the stderr logs
+when it is installed.
+
     .venv/bin/python bench/logparse.py [--mb 200] [--literal-share 0.2] [--keep DIR] [--repeat N]
+                                       [--against /work/main/.venv/bin/qprof] [--only stderr,pgbench] [--pgbadger]
 
 With ``--keep DIR`` the logs stay in DIR and a later run with the same ``--mb`` reuses them
 (generating 2 × 200 MB takes longer than parsing them). ``--repeat N`` runs each file N times
@@ -24,10 +34,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
+import json
+import os
 import random
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,6 +119,42 @@ def generate_csvlog(path: Path, megabytes: int, literal_share: float) -> None:
                     writer.writerow([*base, message, "" if step == "parse" else f"parameters: {detail}", *tail])
 
 
+PGBENCH = [
+    "BEGIN;",
+    "UPDATE pgbench_accounts SET abalance = abalance + {delta} WHERE aid = {aid};",
+    "SELECT abalance FROM pgbench_accounts WHERE aid = {aid};",
+    "UPDATE pgbench_tellers SET tbalance = tbalance + {delta} WHERE tid = {tid};",
+    "UPDATE pgbench_branches SET bbalance = bbalance + {delta} WHERE bid = {bid};",
+    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ({tid}, {bid}, {aid}, {delta}, CURRENT_TIMESTAMP);",
+    "END;",
+]
+
+
+def generate_pgbench(path: Path, megabytes: int, clients: int = 10) -> None:
+    """pgbench -c 10 tpcb-like, simple protocol, default prefix: sessions interleave per statement."""
+    rng, target, tick = random.Random(3), megabytes * 1024 * 1024, 0
+    steps = [0] * clients
+    with open(path, "w") as out:
+        while out.tell() < target:
+            lines = []
+            for _ in range(2000):
+                client = rng.randrange(clients)
+                step = steps[client]
+                if step == 0:
+                    values = {"aid": rng.randrange(1, 1_000_001), "tid": rng.randrange(1, 101), "bid": rng.randrange(1, 11),
+                              "delta": rng.randrange(-5000, 5001)}
+                    steps_values[client] = values
+                sql = PGBENCH[step].format(**steps_values[client])
+                steps[client] = (step + 1) % len(PGBENCH)
+                tick += 1
+                ts = f"2024-05-01 {tick // 3_600_000 % 24:02d}:{tick // 60_000 % 60:02d}:{tick // 1000 % 60:02d}.{tick % 1000:03d} UTC"
+                lines.append(f"{ts} [{2000 + client}] LOG:  duration: 0.{rng.randrange(10, 999):03d} ms  statement: {sql}")
+            out.write("\n".join(lines) + "\n")
+
+
+steps_values: dict[int, dict[str, int]] = {}
+
+
 def _tree_rss_kb(pid: int) -> int:
     """RSS of a process and its children (Linux /proc), 0 when gone."""
     total = 0
@@ -121,9 +168,9 @@ def _tree_rss_kb(pid: int) -> int:
     return total + sum(_tree_rss_kb(int(child)) for child in children)
 
 
-def run(path: Path) -> tuple[float, float, str, float]:
+def run(path: Path, qprof: str = QPROF) -> tuple[float, float, str, float]:
     """(seconds, MB, command, peak summed RSS in MB of qprof and its children)."""
-    command = [QPROF, "nplusone", "--log", str(path), "--min-ms", "0", "--format", "json"]
+    command = [qprof, "nplusone", "--log", str(path), "--min-ms", "0", "--format", "json"]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
@@ -140,7 +187,24 @@ def run(path: Path) -> tuple[float, float, str, float]:
     sampler.join()
     if process.returncode != 0:
         sys.exit(f"qprof failed ({process.returncode}): {stderr}")
-    return elapsed, path.stat().st_size / 1024 / 1024, " ".join(command), peak[0] / 1024
+    found = len(json.loads(stdout)["findings"])
+    return elapsed, path.stat().st_size / 1024 / 1024, " ".join(command), peak[0] / 1024, found
+
+
+def run_pgbadger(path: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(["pgbadger", "-q", "-j", str(os.cpu_count() or 1), "-o", os.devnull, "-f", "stderr",
+                    "--prefix", "%m [%p] " if path.name.startswith("pgbench") else "%m [%p] %q%u@%d ", str(path)],
+                   check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _summary(label: str, runs: list[tuple], size_mb: float) -> str:
+    times = sorted(r[0] for r in runs)
+    median = statistics.median(times)
+    rss = max(r[3] for r in runs)
+    return (f"{label:9s} median {median:6.2f} s = {size_mb / median:6.1f} MB/s (runs {times[0]:.2f}–{times[-1]:.2f} s), "
+            f"peak RSS qprof + workers {rss:6.1f} MB, {runs[0][4]} finding(s)")
 
 
 def main() -> None:
@@ -148,34 +212,51 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=200, help="size of each generated log in MB")
     parser.add_argument("--literal-share", type=float, default=0.2, help="share of statements with inlined literals")
     parser.add_argument("--keep", type=Path, help="write the logs here and keep them (and reuse them next time)")
-    parser.add_argument("--repeat", type=int, default=1, help="run each file this many times, report the fastest")
+    parser.add_argument("--repeat", type=int, default=1, help="run each file this many times (median and spread reported)")
+    parser.add_argument("--against", help="another qprof executable to compare with, run alternately on the same files")
+    parser.add_argument("--only", help="comma-separated subset of stderr,csvlog,pgbench")
+    parser.add_argument("--pgbadger", action="store_true", help="also time pgbadger on the stderr-format logs")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="qprof-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        files = {"stderr": folder / "postgresql.log", "csvlog": folder / "postgresql.csv"}
-        marker = folder / f".generated-{args.mb}mb-{args.literal_share}"
-        if args.keep is not None and marker.exists() and all(p.exists() for p in files.values()):
-            print(f"reusing the {args.mb} MB logs in {folder}", flush=True)
-        else:
-            print(f"generating {args.mb} MB stderr log and {args.mb} MB csvlog in {folder} …", flush=True)
-            for old in folder.glob(".generated-*"):
+        files = {"stderr": folder / "postgresql.log", "csvlog": folder / "postgresql.csv", "pgbench": folder / "pgbench.log"}
+        if args.only:
+            files = {name: path for name, path in files.items() if name in args.only.split(",")}
+        generators = {
+            "stderr": lambda p: generate_stderr(p, args.mb, args.literal_share),
+            "csvlog": lambda p: generate_csvlog(p, args.mb, args.literal_share),
+            "pgbench": lambda p: generate_pgbench(p, args.mb),
+        }
+        for name, path in files.items():
+            marker = folder / f".generated-{name}-{args.mb}mb-{args.literal_share}"
+            if args.keep is not None and marker.exists() and path.exists():
+                print(f"reusing the {args.mb} MB {name} log in {folder}", flush=True)
+                continue
+            print(f"generating a {args.mb} MB {name} log in {folder} …", flush=True)
+            for old in folder.glob(f".generated-{name}-*"):
                 old.unlink()
-            generate_stderr(files["stderr"], args.mb, args.literal_share)
-            generate_csvlog(files["csvlog"], args.mb, args.literal_share)
+            generators[name](path)
             marker.touch()
         for name, path in files.items():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            runs = [run(path) for _ in range(max(1, args.repeat))]
-            elapsed, size_mb, command, _ = min(runs)
-            tree = max(r[3] for r in runs)
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            note = "" if peak > before else " (peak of an earlier child; this one used no more)"
-            print(
-                f"{name:7s} {size_mb:7.1f} MB in {elapsed:6.2f} s = {size_mb / elapsed:6.1f} MB/s, "
-                f"peak RSS {peak / 1024:6.1f} MB{note}, qprof + workers {tree:6.1f} MB"
-            )
-            print(f"        reproduce: {command}")
+            builds = {"this": QPROF, **({"against": args.against} if args.against else {})}
+            runs: dict[str, list[tuple]] = {label: [] for label in builds}
+            for _ in range(max(1, args.repeat)):
+                for label, qprof in builds.items():  # alternate, so both see the same machine load
+                    runs[label].append(run(path, qprof))
+            size_mb = runs["this"][0][1]
+            print(f"{name} ({size_mb:.1f} MB):")
+            for label, qprof in builds.items():
+                print("  " + _summary(label, runs[label], size_mb))
+                print(f"            reproduce: {runs[label][0][2]}")
+            if args.against:
+                this = statistics.median(r[0] for r in runs["this"])
+                other = statistics.median(r[0] for r in runs["against"])
+                rss_this, rss_other = max(r[3] for r in runs["this"]), max(r[3] for r in runs["against"])
+                print(f"  time this/against = {this / other:.2f}, peak RSS this/against = {rss_this / rss_other:.2f}")
+            if args.pgbadger and name != "csvlog" and shutil.which("pgbadger"):
+                seconds = run_pgbadger(path)
+                print(f"  pgbadger  {seconds:6.2f} s = {size_mb / seconds:6.1f} MB/s ({seconds / statistics.median(r[0] for r in runs['this']):.1f}× qprof's time)")
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

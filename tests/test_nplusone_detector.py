@@ -74,11 +74,14 @@ def test_threshold_boundary(engine, customers: int, flagged: bool) -> None:
     assert bool(cap.findings(threshold=customers)) is True
 
 
-def test_min_ms_and_same_parameters_do_not_count(engine) -> None:
+def test_min_ms_decides_severity_and_same_parameters_do_not_count(engine) -> None:
     with nplusone.capture(engine, min_ms=10_000) as cap, Session(engine) as session:
         customer_order_totals(session, 20)
-    assert cap.findings() == []  # fast repeats below --min-ms are not worth a finding
+    [finding] = cap.findings()  # cheap today is still a loop: found, as info
+    assert finding.severity == "info" and "cheap on this data; grows with rows" in finding.describe()
+    assert cap.findings(min_ms=0)[0].severity == "warning"
     with nplusone.capture(engine, min_ms=0) as cap, engine.connect() as conn:
+        conn.execute(text("SELECT id FROM customers LIMIT 10"))
         for _ in range(10):  # the same value ten times is a cache problem, not an N+1
             conn.execute(text("SELECT * FROM orders WHERE customer_id = :c"), {"c": 1})
     assert cap.findings() == []
@@ -111,10 +114,16 @@ def test_stdlib_sqlite3_trace(tmp_path: Path) -> None:
             conn.execute("SELECT v FROM b WHERE a_id = ?", (a_id,)).fetchall()
     [finding] = cap.findings()
     assert finding.executions == 8 and finding.source_statement == "SELECT id FROM a"
+    assert finding.callsite.startswith("tests/test_nplusone_detector.py:") and finding.callsite.endswith("in test_stdlib_sqlite3_trace")
     with pytest.raises(nplusone.NPlusOneError):
         with nplusone.trace_sqlite3(conn, raise_on_nplusone=True):
+            conn.execute("SELECT id FROM a").fetchall()
             for a_id in range(6):
                 conn.execute("SELECT v FROM b WHERE a_id = ?", (a_id,)).fetchall()
+    with nplusone.trace_sqlite3(conn) as cap:  # no source statement drives it: not a loop over rows
+        for a_id in range(6):
+            conn.execute("SELECT v FROM b WHERE a_id = ?", (a_id,)).fetchall()
+    assert cap.findings() == []
 
 
 def test_wsgi_middleware_logs_and_adds_server_timing(engine, caplog) -> None:

@@ -72,11 +72,17 @@ def test_cli_finds_nplusone_per_unit_with_gap_units(cli, tmp_path: Path) -> None
     assert evidence["sample_params"] == [["1"]]
     assert "= ANY($1)" in finding["suggestion"]
     assert doc["units"] == 3 and doc["statements"] == 3 + 13
-    # --gap-ms large enough merges session 11's two requests into one unit
+    assert finding["severity"] == "warning" and doc["unit_kind"].startswith("session bursts")
+    assert "add %v to log_line_prefix" in doc["unit_kind"]
+    # one unit per session: the later request is a loop of its own (its own source), still 4 lookups
     merged = cli.json("nplusone", "--log", tmp_path / "pg.log", "--gap-ms", "60000")
-    assert merged["findings"][0]["evidence"]["executions"] == 9
-    # and --min-ms (default 50) keeps fast repeats out
-    assert cli.json("nplusone", "--log", tmp_path / "pg.log", "--min-ms", "100")["findings"] == []
+    assert [f["evidence"]["executions"] for f in merged["findings"]] == [5]
+    # --min-ms only decides the severity: a cheaper-than-that loop is still found, as info
+    [cheap] = cli.json("nplusone", "--log", tmp_path / "pg.log", "--min-ms", "100")["findings"]
+    assert cheap["severity"] == "info" and "cheap on this data" in cheap["message"]
+    table = cli("nplusone", "--log", tmp_path / "pg.log", "--min-ms", "100", "--fail-on", "warning")
+    assert table.exit_code == 0 and "units: session bursts" in table.stderr
+    assert cli("nplusone", "--log", tmp_path / "pg.log", "--min-ms", "100", "--fail-on", "info").exit_code == 1
 
 
 def test_prefix_forms_and_explicit_prefix(cli, tmp_path: Path) -> None:
@@ -99,7 +105,7 @@ def test_transaction_units_from_vxid(tmp_path: Path, cli) -> None:
     for vxid, ids in (("3/10", range(1, 4)), ("3/11", range(4, 8))):
         lines += _stderr_request(5, 0, ids, prefix="{ts} [{pid}] " + vxid + " ")
     doc = cli.json("nplusone", "--log", _write(tmp_path / "v.log", lines), "--log-prefix", "%m [%p] %v ", "--threshold", "4")
-    assert doc["unit_kind"] == "transactions"
+    assert doc["unit_kind"].startswith("transactions")
     [finding] = doc["findings"]
     assert finding["evidence"]["executions"] == 4 and "transaction 3/11" in finding["evidence"]["unit"]
 
@@ -197,3 +203,45 @@ def test_range_parallel_parsing_matches_one_pass(tmp_path: Path, monkeypatch: py
             pool.close()
         assert len(one_pass) > 40 and len(asked) > 3, path.name  # really parsed in ranges
         assert parallel == one_pass, path.name
+
+
+RDS_PREFIX = "{ts}:10.0.4.7(51234):app@shop:[{pid}]:"
+
+
+def test_rds_and_cloudwatch_exports_are_detected(cli, tmp_path: Path) -> None:
+    rds = [line.replace(".100 UTC", " UTC") for line in _stderr_request(7, 0, range(1, 7), prefix=RDS_PREFIX)]
+    rds.insert(0, "2024-05-01 12:00:00 UTC::@:[31]:LOG:  checkpoint starting: time")
+    doc = cli.json("nplusone", "--log", _write(tmp_path / "postgresql.log.2024-05-01-12", rds))
+    assert doc["files"][0]["prefix"] == "%t:%r:%u@%d:[%p]:" and doc["skipped_lines"] == 0
+    assert [f["evidence"]["executions"] for f in doc["findings"]] == [6]
+    # CloudWatch Logs exports add their own ISO timestamp before each line (not before continuations)
+    exported = [line if line.startswith("\t") else f"2024-05-01T12:00:00.512Z {line}" for line in "\n".join(rds).split("\n")]
+    doc = cli.json("nplusone", "--log", _write(tmp_path / "000000.log", exported))
+    assert doc["files"][0]["prefix"] == "%Z %t:%r:%u@%d:[%p]:" and doc["skipped_lines"] == 0
+    [finding] = doc["findings"]
+    assert finding["evidence"]["executions"] == 6 and finding["evidence"]["source"]["statement"].startswith("SELECT id FROM customers")
+
+
+def test_prefix_change_mid_file_is_reported_and_read_on(cli, tmp_path: Path) -> None:
+    """A quarter of the file with the default prefix, then RDS's: nothing is skipped, the change is said."""
+    first = _stderr_request(3, 0, range(1, 7))
+    rest = [line.replace(".100 UTC", " UTC") for n in range(3) for line in _stderr_request(20 + n, 5, range(1, 7), prefix=RDS_PREFIX)]
+    path = _write(tmp_path / "mixed.log", first + rest)
+    result = cli("nplusone", "--log", path, "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["skipped_lines"] == 0 and doc["statements"] == 4 * 7
+    assert doc["files"][0]["prefix_changes"] == [{"line": len(first) + 1 + 1, "prefix": "%t:%r:%u@%d:[%p]:"}]
+    assert f"mixed.log:{len(first) + 2}: the log line prefix changed; reading on with '%t:%r:%u@%d:[%p]:'" in result.stderr
+    assert doc["findings"][0]["evidence"]["units"] == 4
+    # and the same through the range-parallel reader (workers resynchronise on their own)
+    from qprof.nplusone.logparse import LogReader
+    from qprof.nplusone.logparse.ranges import RangePool
+
+    pool = RangePool(2, fork=True)
+    try:
+        reader = LogReader([path])
+        rows = [row for block in reader.rows(pool) for row in block]
+    finally:
+        pool.close()
+    assert len(rows) == 28 and reader.skipped_lines == 0

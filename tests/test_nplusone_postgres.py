@@ -8,13 +8,15 @@ setting the shared test cluster keeps off.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nplusone_app import customer_order_totals, customer_order_totals_async
+from nplusone_app import customer_order_totals, customer_order_totals_async, library_engine, list_authors
 from pgcluster import PgCluster
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
@@ -198,3 +200,106 @@ def test_qp502_suspect_from_pg_stat_statements(cli, logging_cluster: PgCluster, 
     assert "FROM customers" in evidence["parent"]["statement"]
     # below --min-calls nothing is suspected
     assert cli.json("nplusone", "-d", logging_cluster.dsn("shop"), "--min-calls", "1000")["findings"] == []
+
+
+# -- the issue's 12-author view on PostgreSQL: capture and log, small and slow data ------------------
+
+SLOW_FILLER = 300_000  # books scanned by each lookup (no index on author_id): ~20-60 ms each
+# Where warning starts here: on a busy shared test machine even a tiny lookup over TCP with
+# statement logging takes several ms, so 12 of them can pass the default 50 ms; the slow data
+# takes 10× that. The boundary sits between the two with room on both sides.
+MIN_MS = "250"
+
+
+@pytest.fixture(scope="module")
+def library(logging_cluster: PgCluster) -> Iterator[dict]:
+    engines = {}
+    for name, filler in (("small", 0), ("slow", SLOW_FILLER)):
+        logging_cluster.create_database(f"library_{name}", extensions=())
+        url = logging_cluster.url(f"library_{name}").replace("postgresql://", "postgresql+psycopg://", 1)
+        engines[name] = library_engine(url, filler=filler, poolclass=NullPool)
+    yield engines
+    for engine in engines.values():
+        engine.dispose()
+
+
+def _logged_window(cluster: PgCluster, run, tmp_path: Path) -> dict[str, Path]:  # noqa: ANN001
+    """What the server logged while ``run()`` ran, as files of their own (stderr and csvlog)."""
+    files = _log_files(cluster)
+    before = {fmt: files[fmt].stat().st_size for fmt in ("stderr", "csvlog")}
+    result = run()
+    marker = f"qprof-marker-{uuid.uuid4().hex}"
+    cluster.psql(f"SELECT '{marker}'")
+    _wait_for(cluster, marker)
+    window = {}
+    for fmt, start in before.items():
+        with open(files[fmt], "rb") as handle:
+            handle.seek(start)
+            window[fmt] = tmp_path / f"window.{fmt}"
+            window[fmt].write_bytes(handle.read())
+    return {"files": window, "result": result}
+
+
+def _library_view(engine, **view) -> nplusone.Capture:  # noqa: ANN001, ANN003
+    with nplusone.capture(engine, min_ms=float(MIN_MS)) as cap, Session(engine) as session:
+        list_authors(session, **view)
+        session.rollback()
+    return cap
+
+
+@pytest.mark.parametrize("size, severity", [("small", "info"), ("slow", "warning")])
+def test_twelve_author_loop_by_capture_and_log(
+    cli, logging_cluster: PgCluster, library: dict, tmp_path: Path, size: str, severity: str
+) -> None:
+    window = _logged_window(logging_cluster, lambda: _library_view(library[size]), tmp_path)
+    [finding] = window["result"].findings()
+    assert (finding.executions, finding.relationship, finding.severity) == (12, "Author.books", severity)
+    assert os.path.join("tests", "nplusone_app", "library.py") + ":" in finding.callsite  # relative to the cwd when inside it
+    for fmt, path in window["files"].items():
+        doc = cli.json("nplusone", "--log", path, "--min-ms", MIN_MS)
+        [logged] = doc["findings"]
+        evidence = logged["evidence"]
+        assert (logged["code"], logged["severity"], evidence["executions"]) == ("QP501", severity, 12), fmt
+        assert "FROM books" in evidence["statement"] and "FROM authors" in evidence["source"]["statement"]
+        assert evidence["fix"].startswith("12 lookups by author_id → one")
+        assert doc["unit_kind"].startswith("transactions" if fmt == "csvlog" else "session bursts")
+
+
+@pytest.mark.parametrize("view", [{"eager": True}, {"limit": 4}], ids=["selectinload", "4 repeats"])
+def test_eager_twin_and_four_repeats_not_found_by_capture_or_log(
+    cli, logging_cluster: PgCluster, library: dict, tmp_path: Path, view: dict
+) -> None:
+    def run() -> list:
+        return [_library_view(library[size], **view).findings() for size in ("small", "slow")]
+
+    window = _logged_window(logging_cluster, run, tmp_path)
+    assert window["result"] == [[], []]
+    for path in window["files"].values():
+        assert cli.json("nplusone", "--log", path)["findings"] == []
+
+
+def test_pgbench_tpcb_log_with_the_default_prefix_has_no_qp501(cli, logging_cluster: PgCluster, tmp_path: Path) -> None:
+    """pgbench's sessions never idle and the default prefix has no %v: its interleaved fixed
+    transactions (with `WHERE aid = $1` lookups) are not loops. The prefix change is read on."""
+    logging_cluster.psql("ALTER SYSTEM SET log_line_prefix = '%m [%p] '; SELECT pg_reload_conf()")
+    try:
+        logging_cluster.create_database("bench", extensions=())
+        pgbench = [str(logging_cluster.bindir / "pgbench"), "-h", logging_cluster.host, "-p", str(logging_cluster.port),
+                   "-U", logging_cluster.superuser]
+        subprocess.run([*pgbench, "-i", "-s", "1", "-q", "bench"], check=True, capture_output=True, timeout=120)
+
+        def run() -> None:
+            for protocol in ("simple", "extended"):
+                subprocess.run([*pgbench, "-c", "4", "-j", "2", "-t", "150", "-M", protocol, "bench"],
+                               check=True, capture_output=True, timeout=300)
+
+        window = _logged_window(logging_cluster, run, tmp_path)
+    finally:
+        logging_cluster.psql(f"ALTER SYSTEM SET log_line_prefix = '{STDERR_PREFIX}'; SELECT pg_reload_conf()")
+    doc = cli.json("nplusone", "--log", window["files"]["stderr"])
+    assert doc["files"][0]["prefix"] == "%m [%p] " and doc["statements"] > 2 * 4 * 150 * 7
+    assert doc["findings"] == [] and doc["unit_kind"].startswith("session bursts")
+    # the whole file: '%m [%p] %q%u@%d ' reads the default-prefix part too (%q: the rest is optional)
+    whole = cli.json("nplusone", "--log", _log_files(logging_cluster)["stderr"])
+    assert whole["skipped_lines"] == 0 and whole["statements"] > doc["statements"]
+    assert not [f for f in whole["findings"] if "pgbench" in f["evidence"]["statement"]]

@@ -79,3 +79,68 @@ def test_marked_lazy(session):
     result.assert_outcomes(passed=2, failed=2)  # test_totals unmarked and no flag: passes
     result.stdout.fnmatch_lines(["*2 statements ran, more than max_queries=1*"])
     result.stdout.fnmatch_lines(["*N+1 in test_app.py::test_marked_lazy: 6 executions*"])
+
+
+LIBRARY_TESTS = '''
+import pytest
+from nplusone_app import library_engine, list_authors
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+
+@pytest.fixture(scope="module")
+def engines():
+    engines = {"small": library_engine(SMALL, poolclass=NullPool), "slow": library_engine(SLOW, filler=FILLER, poolclass=NullPool)}
+    yield engines
+    for engine in engines.values():
+        engine.dispose()
+
+
+@pytest.mark.parametrize("size", ["small", "slow"])
+def test_lazy(engines, size):
+    with Session(engines[size]) as session:
+        list_authors(session)
+
+
+@pytest.mark.parametrize("view", [{"eager": True}, {"limit": 4}])
+def test_clean(engines, view):
+    with Session(engines["slow"]) as session:
+        list_authors(session, **view)
+'''
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def library_urls(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    if request.param == "sqlite":
+        folder = tmp_path_factory.mktemp("library")
+        return {"SMALL": f"sqlite:///{folder / 'small.sqlite'}", "SLOW": f"sqlite:///{folder / 'slow.sqlite'}",
+                "FILLER": 20_000, "MIN_MS": "50"}
+    cluster = request.getfixturevalue("pg_cluster")
+    urls = {}
+    for size in ("small", "slow"):
+        name = f"plugin_library_{size}"
+        if not cluster.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip():
+            cluster.create_database(name, extensions=())
+        urls[size.upper()] = cluster.url(name).replace("postgresql://", "postgresql+psycopg://", 1)
+    # a busy shared machine makes 12 tiny PostgreSQL lookups cost tens of ms: see test_nplusone_postgres
+    return {**urls, "FILLER": 300_000, "MIN_MS": "250"}
+
+
+def test_twelve_author_loop_fails_as_info_or_warning(pytester: pytest.Pytester, library_urls: dict) -> None:
+    source = LIBRARY_TESTS
+    for name in ("SMALL", "SLOW", "FILLER"):
+        source = source.replace(name, repr(library_urls[name]), 1) if name != "FILLER" else source.replace("FILLER", str(library_urls[name]))
+    pytester.makepyfile(test_library=source)
+    result = pytester.runpytest("--qprof-nplusone", "--qprof-min-ms", library_urls["MIN_MS"])
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([
+        "*qprof: N+1 in test_library.py::test_lazy?small?: 12 executions (12 different parameter sets), * ms — info (below *",
+        "E   at:       *nplusone_app/library.py:* in <dictcomp>",
+        "E   fix: eager-load it: add .options(selectinload(Author.books))*so 12 lookups become one",
+        "*nplusone_app/library.py:*: NPlusOneError",
+    ])
+    result.stdout.fnmatch_lines(["*qprof: N+1 in test_library.py::test_lazy?slow?: 12 executions*ms — warning"])
+    # --qprof-fail-on warning: the cheap loop passes, the slow one still fails
+    gated = pytester.runpytest("--qprof-nplusone", "--qprof-min-ms", library_urls["MIN_MS"], "--qprof-fail-on", "warning")
+    gated.assert_outcomes(passed=3, failed=1)
+    gated.stdout.fnmatch_lines(["FAILED test_library.py::test_lazy?slow?*"])

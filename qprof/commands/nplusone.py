@@ -20,6 +20,7 @@ BIG_INPUT = 50 * 1024 * 1024  # show a progress bar above this many bytes
 def columns(width: int) -> list[Column]:
     return [
         Column("code", "code", align="left"),
+        Column("severity", "severity", align="left"),
         Column("executions", "executions", num),
         Column("units", "units", num),
         Column("max_per_unit", "max/unit", num),
@@ -35,6 +36,7 @@ def _row(finding: Finding) -> dict:
         source = evidence.get("source") or {}
         return {
             "code": finding.code,
+            "severity": finding.severity,
             "executions": evidence["executions"],
             "units": evidence["units"],
             "max_per_unit": evidence["max_per_unit"],
@@ -44,6 +46,7 @@ def _row(finding: Finding) -> dict:
         }
     return {
         "code": finding.code + " (suspect)",
+        "severity": finding.severity,
         "executions": evidence["calls"],
         "units": None,
         "max_per_unit": None,
@@ -92,12 +95,14 @@ def _analyze_logs(paths: list[Path], prefix: str | None, threshold: int, min_ms:
             warn(f"{stats.path}: skipped {stats.skipped_lines:,} line(s) that are not log records{sample}")
         if stats.error:
             warn(f"{stats.path}: {stats.error}")
+        for line, prefix in stats.prefix_changes:
+            warn(f"{stats.path}:{line}: the log line prefix changed; reading on with {prefix!r}")
     if not analyzer.statements:
         warn(
             "no statements found in the log; the server logs statements with "
             "log_min_duration_statement = 0 (or log_statement = 'all')"
         )
-    units = "transactions" if analyzer.by_transaction else f"sessions split at idle gaps > {gap_ms:g} ms"
+    units = analyzer.unit_kind
     return {
         "source": "log",
         "files": [f.to_dict() for f in reader.files],
@@ -143,7 +148,10 @@ def nplusone(
         typer.Option("--log-prefix", help="The server's log_line_prefix for stderr logs. Default: detect '%m [%p] ' and common forms."),
     ] = None,
     threshold: Annotated[int, typer.Option("--threshold", min=2, help="Repeats (with different values) of one statement in one unit that make an N+1.")] = 5,
-    min_ms: Annotated[float, typer.Option("--min-ms", min=0, help="Minimum total time of the repeats in one unit, in ms.")] = 50.0,
+    min_ms: Annotated[
+        float,
+        typer.Option("--min-ms", min=0, help="Total time of the repeats at which an N+1 is a warning; below it is info (found either way)."),
+    ] = 50.0,
     gap_ms: Annotated[float, typer.Option("--gap-ms", min=0, help="Without transaction ids in the log: idle time that ends a unit, in ms.")] = 1000.0,
     unit: Annotated[
         str,
@@ -151,7 +159,11 @@ def nplusone(
     ] = "auto",
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Without --log (QP502): ignore statements called fewer times.")] = 100,
     width: Annotated[int, typer.Option("--width", min=10, help="Cut statements to this many characters (table/markdown).")] = 60,
-    fail: Annotated[bool, typer.Option("--fail", help="Exit 1 when an N+1 is found (for CI).")] = False,
+    fail: Annotated[bool, typer.Option("--fail", help="Exit 1 when any N+1 is found (for CI; same as --fail-on info).")] = False,
+    fail_on: Annotated[
+        list[str] | None,
+        typer.Option("--fail-on", help="Exit 1 when a finding is at least this severity (info, warning) or matches this code prefix (QP501)."),
+    ] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -169,8 +181,11 @@ def nplusone(
     """
     from qprof.nplusone.loganalysis import UNIT_MODES
 
+    from qprof.rules_config import fail_on_matches, validate_fail_on
+
     if unit not in UNIT_MODES:
         raise BadInput(f"--unit must be one of {', '.join(UNIT_MODES)}, not {unit!r}")
+    gates = validate_fail_on(fail_on or []) + (["info"] if fail else [])
     if log:
         document, findings = _analyze_logs(list(log), log_prefix, threshold, min_ms, gap_ms, unit)
     else:
@@ -188,7 +203,9 @@ def nplusone(
                 console.print(f"{finding.code} {finding.message}\n  fix: {finding.suggestion}", markup=False)
             if not findings:
                 console.print("no N+1 found", markup=False)
-    if fail and findings:
+    if fmt is OutputFormat.table and log:
+        console.print(f"units: {document['unit_kind']}", markup=False)
+    if gates and fail_on_matches(gates, findings):
         raise typer.Exit(EXIT_FINDINGS)
 
 

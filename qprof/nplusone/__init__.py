@@ -11,12 +11,13 @@ from typing import Any
 _EXPORTS = {
     "capture": "qprof.nplusone.sqlalchemy_capture",
     "Capture": "qprof.nplusone.sqlalchemy_capture",
-    "NPlusOneError": "qprof.nplusone.sqlalchemy_capture",
+    "NPlusOneError": "qprof.nplusone.recording",
     "trace_sqlite3": "qprof.nplusone.sqlite3_trace",
     "detect": "qprof.nplusone.detector",
     "Executed": "qprof.nplusone.detector",
     "NPlusOne": "qprof.nplusone.detector",
     "fingerprint": "qprof.nplusone.fingerprint",
+    "pg_fingerprint": "qprof.nplusone.fingerprint",
     "iter_log_statements": "qprof.nplusone.logparse",
     "workload_from_logs": "qprof.nplusone.logparse",
 }

@@ -1,14 +1,19 @@
 """The N+1 detector: one core that every source (capture, pytest, middleware, logs) feeds.
 
-A *unit* is a request, a test, a transaction or a session: the scope inside which "the same
-statement ran again and again with different values" means a loop issued it. Within a unit a
-SELECT fingerprint that ran with at least ``threshold`` different parameter sets and took at
-least ``min_ms`` in total (Sentry's rule: ≥ 5 repeats, ≥ 50 ms) is an N+1. Its *source* is the
-statement that most often ran right before the repeats (ignoring other repeats): the query
-whose rows drove the loop.
+A *unit* is a request, a test, a transaction or a session: the stream of statements one
+thread of work ran, in order. An N+1 is a *pattern*, whatever it costs on today's data: one
+SELECT fingerprint that ran at least ``threshold`` times with different parameters as one
+**burst** — consecutive, or separated only by a short loop body of at most ``max_body`` other
+statements (a grandchild lookup per child) — **driven by a source**: the SELECT that ran right
+before the burst, whose rows the loop walks. A burst ends at transaction control, at a gap
+longer than the body, or when its source's shape runs again (then it was a fixed script run
+over and over — pgbench's transactions — not a loop over rows). The total time decides the
+severity, never the finding: at least ``min_ms`` is a warning, below it info ("cheap on this
+data; grows with rows").
 
-Events are kept small (fingerprint, parameter key, duration, rows, relationship) so a log
-analyzer can hold many open units in bounded memory.
+:class:`LoopTracker` holds a unit's state as it streams: the last SELECT (the next burst's
+source) and the few bursts still open — nothing else, so a session that never idles costs
+the same memory after a minute as after a day.
 """
 
 from __future__ import annotations
@@ -16,8 +21,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import count
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 from qprof.nplusone.fingerprint import Shape, fingerprint, shape, short_id
@@ -25,9 +28,9 @@ from qprof.sqltext import one_line
 
 DEFAULT_THRESHOLD = 5
 DEFAULT_MIN_MS = 50.0
-
-_unknown = count()
-_first = itemgetter(0)
+DEFAULT_MAX_BODY = 3  # statements a loop body may run between two repeats (grandchild lookups)
+MAX_KEYS = 4096  # distinct parameter sets remembered per burst (more only counts as "more")
+_TRANSACTION_WORDS = frozenset(("begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "prepare"))
 
 
 class Event(NamedTuple):
@@ -38,6 +41,8 @@ class Event(NamedTuple):
     duration_ms: float
     rows: int | None = None
     relationship: str | None = None  # ORM relationship that issued it (capture only)
+    callsite: str | None = None  # the application's line that ran it (capture only)
+    loader: str | None = None  # the ORM call that loads it eagerly (Django: "select_related('author')")
 
 
 @dataclass
@@ -50,13 +55,19 @@ class Executed:
     rows: int | None = None
     unit: str = ""
     relationship: str | None = None
+    callsite: str | None = None
+    loader: str | None = None
+    thread: int = 0  # statements of one unit from different threads are separate streams
 
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.sql)
 
     def event(self) -> Event:
-        return Event(self.fingerprint, params_key(self.params, self.sql), self.duration_ms, self.rows, self.relationship)
+        return Event(
+            self.fingerprint, params_key(self.params, self.sql), self.duration_ms, self.rows, self.relationship,
+            self.callsite, self.loader,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +77,7 @@ class Executed:
             "rows": self.rows,
             "unit": self.unit,
             "relationship": self.relationship,
+            "callsite": self.callsite,
         }
 
 
@@ -110,7 +122,7 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class NPlusOne:
-    """One N+1 in one unit (or, after :func:`aggregate`, the same N+1 over many units)."""
+    """One N+1 loop in one unit (or, after :func:`aggregate`, the same loop over many units)."""
 
     fingerprint: str
     statement: str  # the first execution's text
@@ -121,11 +133,15 @@ class NPlusOne:
     source_statement: str | None = None
     source_fingerprint: str | None = None
     source_rows: int | None = None
-    source_share: float = 0.0  # fraction of the repeats that ran right after the source
+    source_share: float = 1.0  # kept for the JSON shape: a burst always follows its source
     relationship: str | None = None
     sample_params: list[Any] = field(default_factory=list)
     units: int = 1
     max_per_unit: int = 0
+    callsite: str | None = None
+    loader: str | None = None
+    min_ms: float = DEFAULT_MIN_MS
+    body: list[str] = field(default_factory=list)  # fingerprints of the loop body's other statements
 
     @property
     def fingerprint_id(self) -> str:
@@ -136,6 +152,16 @@ class NPlusOne:
         return shape(self.fingerprint)
 
     @property
+    def per_loop(self) -> int:
+        """Lookups one loop ran (the worst one, after aggregation)."""
+        return self.max_per_unit or self.executions
+
+    @property
+    def severity(self) -> str:
+        """The pattern is found whatever it costs; what it costs today decides how loud."""
+        return "warning" if self.total_ms >= self.min_ms else "info"
+
+    @property
     def fix(self) -> str:
         return suggest_fix(self)
 
@@ -143,8 +169,12 @@ class NPlusOne:
     def message(self) -> str:
         per_unit = f"{self.executions}×" if self.units == 1 else f"{self.executions}× over {self.units} units (up to {self.max_per_unit}× in one)"
         text = f"N+1: {one_line(self.statement, 100)} ran {per_unit}, {self.total_ms:.1f} ms in total"
+        if self.severity == "info":
+            text += " (cheap on this data; grows with rows)"
         if self.relationship:
             text += f", lazy-loading {self.relationship}"
+        if self.callsite:
+            text += f" at {self.callsite}"
         if self.source_statement:
             text += f"; after {one_line(self.source_statement, 80)}"
         return text
@@ -165,11 +195,14 @@ class NPlusOne:
             "executions": self.executions,
             "distinct_params": self.distinct_params,
             "total_ms": round(self.total_ms, 3),
+            "severity": self.severity,
             "unit": self.unit,
             "units": self.units,
-            "max_per_unit": self.max_per_unit or self.executions,
+            "max_per_unit": self.per_loop,
             "source": source,
             "relationship": self.relationship,
+            "callsite": self.callsite,
+            "body": list(self.body),
             "tables": list(self.shape.tables),
             "sample_params": _jsonable(self.sample_params),
             "fix": self.fix,
@@ -177,9 +210,17 @@ class NPlusOne:
 
     def describe(self) -> str:
         """A multi-line report for people (pytest failures, logs, ``cap.report()``)."""
-        lines = [f"N+1 in {self.unit}: {self.executions} executions ({self.distinct_params} different parameter sets), {self.total_ms:.1f} ms"]
+        head = (
+            f"N+1 in {self.unit}: {self.executions} executions ({self.distinct_params} different parameter sets), "
+            f"{self.total_ms:.1f} ms — {self.severity}"
+        )
+        lines = [head]
         if self.units > 1:
             lines[0] += f" over {self.units} units"
+        if self.severity == "info":
+            lines[0] += f" (below {self.min_ms:g} ms: cheap on this data; grows with rows)"
+        if self.callsite:
+            lines.append(f"  at:       {self.callsite}")
         lines.append(f"  repeated: {one_line(self.statement, 200)}")
         if self.source_statement:
             rows = f" ({self.source_rows} rows)" if self.source_rows is not None else ""
@@ -191,20 +232,189 @@ class NPlusOne:
 
 
 def suggest_fix(finding: NPlusOne) -> str:
-    """One JOIN, one batched lookup, or the SQLAlchemy loader option that does either."""
+    """One JOIN, one batched lookup, or the ORM loader option that does either — with what one loop ran."""
+    n = finding.per_loop
+    if finding.loader:  # Django: select_related(...) / prefetch_related(...)
+        model = (finding.relationship or "").split(".", 1)[0]
+        parents = f"the {model} queryset" if model else "the queryset that loads the parents"
+        return f"add .{finding.loader} to {parents}, so {n} lookups become one"
     if finding.relationship:
         return (
             f"eager-load it: add .options(selectinload({finding.relationship})) (or joinedload) to the query that "
-            f"loads the parents, so {finding.executions} lookups become one"
+            f"loads the parents, so {n} lookups become one"
         )
     info = finding.shape
     if info.single_table and info.key_columns:
         table, column = info.tables[0], info.key_columns[0]
         return (
-            f"fetch all rows at once: SELECT … FROM {table} WHERE {column} = ANY($1) (or IN (…)) with the "
-            f"{finding.executions} keys, or JOIN {table} into the source statement"
+            f"{n} lookups by {column} → one: SELECT … FROM {table} WHERE {column} = ANY($1) (or IN (…)) with all "
+            f"{n} keys, or JOIN {table} into the source statement"
         )
-    return "batch the lookups into one statement (a JOIN, or IN (…)/= ANY($1) over all keys) instead of one per row"
+    return f"{n} lookups → one: batch them into one statement (a JOIN, or IN (…)/= ANY($1) over all keys)"
+
+
+_KINDS: dict[str, str] = {}
+
+
+def statement_kind(fp: str) -> str:
+    """``select`` (a read), ``txn`` (transaction control) or ``other``; cached per fingerprint."""
+    kind = _KINDS.get(fp)
+    if kind is None:
+        first = fp.split(None, 1)[0] if fp.strip() else ""
+        if first in _TRANSACTION_WORDS:
+            kind = "txn"
+        elif first in ("select", "with", "values", "table", "("):
+            kind = "select" if shape(fp).kind == "select" else "other"
+        else:
+            kind = "other"
+        if len(_KINDS) >= 65536:
+            _KINDS.clear()
+        _KINDS[fp] = kind
+    return kind
+
+
+class Burst:
+    """One fingerprint repeating, consecutive but for a short loop body, after its source."""
+
+    __slots__ = (
+        "body",
+        "callsite",
+        "count",
+        "fingerprint",
+        "keys",
+        "last",
+        "loader",
+        "params",
+        "relationships",
+        "source",
+        "sql",
+        "total_ms",
+        "unknown",
+        "where",
+    )
+
+    def __init__(self, fp: str, sql: str, params: Any, source: tuple, position: int, where: Any) -> None:
+        self.fingerprint, self.sql, self.params, self.source = fp, sql, params, source
+        self.count, self.unknown, self.total_ms, self.last = 0, 0, 0.0, position
+        self.keys: set = set()
+        self.body: set[str] = set()
+        self.relationships: Counter[str] | None = None
+        self.callsite: str | None = None
+        self.loader: str | None = None
+        self.where = where
+
+    @property
+    def distinct(self) -> int:
+        return len(self.keys) + self.unknown
+
+    def finding(self, unit: str, min_ms: float) -> NPlusOne:
+        source_fp, source_sql, source_rows = self.source
+        relationship = self.relationships.most_common(1)[0][0] if self.relationships else None
+        return NPlusOne(
+            fingerprint=self.fingerprint,
+            statement=self.sql,
+            executions=self.count,
+            distinct_params=self.distinct,
+            total_ms=self.total_ms,
+            unit=unit,
+            source_statement=source_sql,
+            source_fingerprint=source_fp,
+            source_rows=source_rows,
+            relationship=relationship,
+            sample_params=[] if self.params is None else [self.params],
+            max_per_unit=self.count,
+            callsite=self.callsite,
+            loader=self.loader,
+            min_ms=min_ms,
+            body=sorted(self.body),
+        )
+
+
+class LoopTracker:
+    """A unit's statements in order → its finished bursts (``done``), in bounded memory.
+
+    :meth:`add` is the per-statement path of log analysis (millions of calls), hence plain
+    positional arguments. ``where`` is anything the caller wants back with a burst (a file
+    and line). Call :meth:`close` at the end of the unit.
+    """
+
+    __slots__ = ("bursts", "done", "max_body", "position", "source", "threshold")
+
+    def __init__(self, threshold: int = DEFAULT_THRESHOLD, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self.threshold, self.max_body = threshold, max_body
+        self.source: tuple | None = None  # (fingerprint, sql, rows) of the last SELECT
+        self.bursts: dict[str, Burst] = {}
+        self.position = 0
+        self.done: list[Burst] = []
+
+    def add(
+        self,
+        fp: str,
+        key: Hashable | None,
+        duration_ms: float,
+        rows: int | None,
+        sql: str,
+        params: Any = None,
+        relationship: str | None = None,
+        callsite: str | None = None,
+        loader: str | None = None,
+        where: Any = None,
+    ) -> None:
+        self.position = position = self.position + 1
+        kind = _KINDS.get(fp) or statement_kind(fp)
+        bursts = self.bursts
+        if bursts:
+            limit = position - self.max_body - 1
+            for other in [b for b in bursts.values() if b.last < limit or kind == "txn" or b.source[0] == fp]:
+                self._end(other)
+        burst = bursts.get(fp)
+        if burst is None:
+            if kind != "select":
+                for other in bursts.values():
+                    other.body.add(fp)
+                return
+            source = self.source
+            self.source = (fp, sql, rows)
+            if source is None or source[0] == fp:
+                return  # nothing before it drives a loop (pgbench -S: one statement, over and over)
+            burst = bursts[fp] = Burst(fp, sql, params, source, position, where)
+        else:
+            self.source = (fp, sql, rows)
+        for other in bursts.values():
+            if other is not burst:
+                other.body.add(fp)
+        burst.count += 1
+        burst.total_ms += duration_ms
+        burst.last = position
+        if key is None:
+            burst.unknown += 1
+        elif len(burst.keys) < MAX_KEYS:
+            burst.keys.add(key)
+        if relationship is not None:
+            if burst.relationships is None:
+                burst.relationships = Counter()
+            burst.relationships[relationship] += 1
+        if callsite is not None and burst.callsite is None:
+            burst.callsite, burst.loader = callsite, loader
+        elif loader is not None and burst.loader is None:
+            burst.loader = loader
+
+    def _end(self, burst: Burst) -> None:
+        del self.bursts[burst.fingerprint]
+        if burst.count >= self.threshold and burst.distinct >= self.threshold and burst.source[0] not in burst.body:
+            self.done.append(burst)
+
+    def close_finished(self) -> list[Burst]:
+        """The bursts finished so far (and forget them); the open ones stay open."""
+        done, self.done = self.done, []
+        return done
+
+    def close(self) -> list[Burst]:
+        """End the unit: every open burst is judged; the finished ones are returned (and cleared)."""
+        for burst in list(self.bursts.values()):
+            self._end(burst)
+        done, self.done = self.done, []
+        return done
 
 
 def detect_events(
@@ -214,85 +424,40 @@ def detect_events(
     *,
     threshold: int = DEFAULT_THRESHOLD,
     min_ms: float = DEFAULT_MIN_MS,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> list[NPlusOne]:
-    """The N+1s of one unit. ``samples`` maps a fingerprint to its first (text, params).
-
-    ``events`` are :class:`Event` or plain tuples in the same order (the log analyzer keeps
-    millions of them short-lived, and a tuple is cheaper to build); most units have no
-    candidate, so that is decided first, with one C-level count.
-    """
+    """The N+1 loops of one unit's events, in order. ``samples`` maps a fingerprint to its first (text, params)."""
     if len(events) < threshold:
         return []
-    executions: Counter[str] = Counter(map(_first, events))
-    candidates = {fp for fp, n in executions.items() if n >= threshold and shape(fp).kind == "select"}
-    if not candidates:
-        return []
-    total_ms: Counter[str] = Counter()
-    distinct: dict[str, set] = {}
-    for fp, key, duration, _rows, _relationship in events:
-        if fp in candidates:
-            total_ms[fp] += duration
-            if key is None:
-                key = ("unknown", next(_unknown))
-            distinct.setdefault(fp, set()).add(key)
-    candidates = {fp for fp in candidates if len(distinct[fp]) >= threshold and total_ms[fp] >= min_ms}
-    if not candidates:
-        return []
-    votes: dict[str, Counter[str]] = {fp: Counter() for fp in candidates}
-    source_rows: dict[str, int | None] = {}
-    relationships: dict[str, Counter[str]] = {fp: Counter() for fp in candidates}
-    last_source: str | None = None
-    for fp, _key, _duration, rows, relationship in events:
-        if fp in candidates:
-            votes[fp][last_source or ""] += 1
-            if relationship:
-                relationships[fp][relationship] += 1
-        elif shape(fp).kind == "select":
-            last_source = fp
-            source_rows[fp] = rows
-    found = []
-    for fp in sorted(candidates, key=lambda f: -total_ms[f]):
+    tracker = LoopTracker(threshold, max_body)
+    add = tracker.add
+    for item in events:
+        fp, key, duration, rows, relationship, callsite, loader = (tuple(item) + (None, None))[:7]
         sql, params = samples.get(fp, (fp, None))
-        source_fp, share = None, 0.0
-        ranked = [(s, n) for s, n in votes[fp].most_common() if s]
-        if ranked:
-            source_fp, n = ranked[0]
-            share = n / executions[fp]
-        rel = relationships[fp].most_common(1)
-        found.append(
-            NPlusOne(
-                fingerprint=fp,
-                statement=sql,
-                executions=executions[fp],
-                distinct_params=len(distinct[fp]),
-                total_ms=total_ms[fp],
-                unit=unit,
-                source_statement=samples.get(source_fp, (source_fp, None))[0] if source_fp else None,
-                source_fingerprint=source_fp,
-                source_rows=source_rows.get(source_fp) if source_fp else None,
-                source_share=share,
-                relationship=rel[0][0] if rel else None,
-                sample_params=[] if params is None else [params],
-                max_per_unit=executions[fp],
-            )
-        )
-    return found
+        add(fp, key, duration, rows, sql, params, relationship, callsite, loader)
+    return [burst.finding(unit, min_ms) for burst in tracker.close()]
 
 
 def detect(
-    statements: Iterable[Executed], *, threshold: int = DEFAULT_THRESHOLD, min_ms: float = DEFAULT_MIN_MS
+    statements: Iterable[Executed],
+    *,
+    threshold: int = DEFAULT_THRESHOLD,
+    min_ms: float = DEFAULT_MIN_MS,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> list[NPlusOne]:
-    """N+1s in recorded statements, grouped by their ``unit``."""
-    by_unit: dict[str, tuple[list[Event], dict[str, tuple[str, Any]]]] = {}
+    """N+1 loops in recorded statements, per ``unit`` (and per thread within a unit), worst first."""
+    trackers: dict[tuple[str, int], LoopTracker] = {}
     for statement in statements:
-        events, samples = by_unit.setdefault(statement.unit, ([], {}))
-        event = statement.event()
-        events.append(event)
-        samples.setdefault(event.fingerprint, (statement.sql, statement.params))
-    found: list[NPlusOne] = []
-    for unit, (events, samples) in by_unit.items():
-        found.extend(detect_events(events, samples, unit, threshold=threshold, min_ms=min_ms))
-    return found
+        tracker = trackers.get((statement.unit, statement.thread))
+        if tracker is None:
+            tracker = trackers[(statement.unit, statement.thread)] = LoopTracker(threshold, max_body)
+        fp = statement.fingerprint
+        tracker.add(
+            fp, params_key(statement.params, statement.sql), statement.duration_ms, statement.rows, statement.sql,
+            statement.params, statement.relationship, statement.callsite, statement.loader,
+        )
+    found = [burst.finding(unit, min_ms) for (unit, _), tracker in trackers.items() for burst in tracker.close()]
+    return sorted(found, key=lambda f: (-f.total_ms, -f.executions))
 
 
 class Aggregate:

@@ -1,11 +1,13 @@
 """N+1s in a stream of logged statements: split into units, detect per unit, aggregate.
 
 A unit is a session's transaction when the log carries the virtual transaction id (``%v`` in
-the prefix, always in csvlog/jsonlog), otherwise a session's burst of statements separated by
-an idle gap (``gap_ms``). Units are closed as soon as they are over (next transaction, idle
-gap, session idle for a long time) and only the aggregate of their findings is kept, so memory
-stays bounded however long the log is. A unit that grows past ``max_unit`` statements is
-analyzed and restarted (a connection-pool session can run for days without a gap).
+the prefix, always in csvlog/jsonlog), otherwise the session itself (split at idle gaps longer
+than ``gap_ms``): a loop is then a burst consecutive in its session that ends at the session's
+next different statement shape (see :class:`qprof.nplusone.detector.LoopTracker`), so the
+interleaved transactions of a fixed script (pgbench) are not one. Units are closed as soon as
+they are over (next transaction, idle gap, session idle for a long time) and only the aggregate
+of their findings is kept; an open unit holds its last SELECT and open bursts, never its
+history, so memory stays bounded however long a session runs without a gap.
 
 :func:`analyze_logs` uses every core for big inputs, with the same result as in-process: big
 plain files are parsed in byte ranges by worker processes while this one stitches the ranges
@@ -20,10 +22,18 @@ import pickle
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from qprof.nplusone.detector import DEFAULT_MIN_MS, DEFAULT_THRESHOLD, Aggregate, NPlusOne, detect_events, params_key
-from qprof.nplusone.fingerprint import fingerprint
+from qprof.nplusone.detector import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_MIN_MS,
+    DEFAULT_THRESHOLD,
+    Aggregate,
+    LoopTracker,
+    NPlusOne,
+    params_key,
+)
+from qprof.nplusone.fingerprint import pg_fingerprint as fingerprint
 from qprof.nplusone.logparse.interpret import LoggedStatement, parse_parameters
 
 if TYPE_CHECKING:
@@ -40,20 +50,23 @@ IDLE_CLOSE_S = 300.0
 
 
 class _Unit:
-    """An open unit: its events as plain ``(fingerprint, params key, ms, None, None)`` tuples."""
+    """An open unit: where it started and its loop tracker (the last SELECT and open bursts only)."""
 
-    __slots__ = ("label", "vxid", "last_ts", "events", "samples")
+    __slots__ = ("last_ts", "session", "tracker", "vxid")
 
-    def __init__(self, label: str, vxid: str | None, last_ts: float | None) -> None:
-        self.label = label
+    def __init__(self, session: str, vxid: str | None, last_ts: float | None, tracker: LoopTracker) -> None:
+        self.session = session
         self.vxid = vxid
         self.last_ts = last_ts
-        self.events: list[tuple] = []
-        self.samples: dict[str, tuple[str, Any]] = {}
+        self.tracker = tracker
 
 
 class LogAnalyzer:
-    """Feed :class:`LoggedStatement` objects in log order; ``results()`` gives aggregated N+1s."""
+    """Feed :class:`LoggedStatement` objects in log order; ``results()`` gives aggregated N+1s.
+
+    A unit holds no statement history: its :class:`LoopTracker` keeps the last SELECT and the
+    bursts still open, so memory does not grow with how long a session runs.
+    """
 
     def __init__(
         self,
@@ -62,19 +75,32 @@ class LogAnalyzer:
         min_ms: float = DEFAULT_MIN_MS,
         gap_ms: float = 1000.0,
         unit_mode: str = "auto",
-        max_unit: int = 20_000,
+        max_unit: int = 20_000,  # kept for callers; units no longer hold their statements
         max_open: int = 10_000,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         if unit_mode not in UNIT_MODES:
             raise ValueError(f"unit mode must be one of {', '.join(UNIT_MODES)}")
         self.threshold, self.min_ms, self.gap_s = threshold, min_ms, gap_ms / 1000.0
-        self.unit_mode, self.max_unit, self.max_open = unit_mode, max_unit, max_open
+        self.unit_mode, self.max_open, self.max_body = unit_mode, max_open, max_body
         self.open: dict[str, _Unit] = {}
         self.aggregate = Aggregate()
         self.units_closed = 0
         self.statements = 0
         self.by_transaction = False
         self._now: float | None = None
+
+    @property
+    def unit_kind(self) -> str:
+        """Which units were used, and how to get better ones — for the output."""
+        if self.by_transaction:
+            return "transactions (from the virtual transaction id)"
+        if self.unit_mode == "session":
+            return "sessions (bursts of one statement within a session)"
+        return (
+            f"session bursts (no transaction id in the log; idle gaps > {self.gap_s * 1000:g} ms also split) — "
+            "add %v to log_line_prefix for transaction units"
+        )
 
     def feed(self, statement: LoggedStatement) -> None:
         self.feed_all((statement,))
@@ -96,7 +122,7 @@ class LogAnalyzer:
         by_transaction_mode = self.unit_mode == "transaction"
         auto_mode = self.unit_mode == "auto"
         session_mode = self.unit_mode == "session"
-        gap_s, max_unit, max_open = self.gap_s, self.max_unit, self.max_open
+        gap_s, max_open, threshold, max_body = self.gap_s, self.max_open, self.threshold, self.max_body
         count, now, by_transaction = self.statements, self._now, self.by_transaction
         try:
             for sql, params, duration_ms, session, vxid, ts, file, line in rows:
@@ -114,15 +140,11 @@ class LogAnalyzer:
                         new = False
                     else:
                         new = ts is not None and unit.last_ts is not None and ts - unit.last_ts > gap_s
-                    if new or len(unit.events) >= max_unit:
+                    if new:
                         self._close(session)
                         unit = None
                 if unit is None:
-                    label = f"session {session or '?'}"
-                    if by_txn and vxid:
-                        label += f" transaction {vxid}"
-                    label += f" ({file}:{line + line_offset})"
-                    unit = open_units[session] = _Unit(label, vxid, ts)
+                    unit = open_units[session] = _Unit(session, vxid if by_txn else None, ts, LoopTracker(threshold, max_body))
                     if len(open_units) > max_open:
                         self._close(next(iter(open_units)))
                 fp = fingerprint(sql)
@@ -135,10 +157,10 @@ class LogAnalyzer:
                         key = params_key(params, sql)
                 else:
                     key = params_key(params, sql)
-                unit.events.append((fp, key, duration_ms or 0.0, None, None))
-                samples = unit.samples
-                if fp not in samples:
-                    samples[fp] = (sql, list(params) if params else None)
+                tracker = unit.tracker
+                tracker.add(fp, key, duration_ms or 0.0, None, sql, params, None, None, None, (file, line + line_offset))
+                if tracker.done:  # a loop ended: aggregate it now, a session may never end
+                    self._found(unit, tracker.close_finished())
                 if ts is not None:
                     unit.last_ts = ts
                 if count % SWEEP_EVERY == 0:
@@ -159,7 +181,17 @@ class LogAnalyzer:
     def _close(self, session: str) -> None:
         unit = self.open.pop(session)
         self.units_closed += 1
-        for finding in detect_events(unit.events, unit.samples, unit.label, threshold=self.threshold, min_ms=self.min_ms):
+        self._found(unit, unit.tracker.close())
+
+    def _found(self, unit: _Unit, bursts: list) -> None:
+        for burst in bursts:
+            file, line = burst.where
+            label = f"session {unit.session or '?'}"
+            if unit.vxid:
+                label += f" transaction {unit.vxid}"
+            finding = burst.finding(f"{label} ({file}:{line})", self.min_ms)
+            if finding.sample_params and finding.sample_params[0] is not None:
+                finding.sample_params = [list(finding.sample_params[0])]
             self.aggregate.add(finding)
 
     def results(self) -> list[NPlusOne]:

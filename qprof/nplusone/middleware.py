@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import Context, ContextVar, copy_context
 from typing import Any
 
-from qprof.nplusone.sqlalchemy_capture import EngineRecorder, _unit
+from qprof.nplusone.recording import _unit
+from qprof.nplusone.sqlalchemy_capture import EngineRecorder
 from qprof.nplusone.detector import DEFAULT_MIN_MS, DEFAULT_THRESHOLD, Executed, NPlusOne, detect
 
 logger = logging.getLogger("qprof.nplusone")

@@ -12,30 +12,25 @@ request (thread or asyncio task) its own unit while one listener serves them all
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from qprof.nplusone.detector import DEFAULT_MIN_MS, DEFAULT_THRESHOLD, Executed, NPlusOne, detect
+from qprof.nplusone.callsite import callsite
+from qprof.nplusone.detector import DEFAULT_MIN_MS, DEFAULT_THRESHOLD, Executed
+from qprof.nplusone.recording import NPlusOneError, Recording, _unit, unit
+
+__all__ = ["Capture", "EngineRecorder", "NPlusOneError", "capture", "sync_engine", "unit"]
 
 _relationship: ContextVar[str | None] = ContextVar("qprof_relationship", default=None)
-_unit: ContextVar[str | None] = ContextVar("qprof_unit", default=None)
 _TIMER_KEY = "_qprof_started"
-
-
-class NPlusOneError(AssertionError):
-    """Raised at the end of ``capture(…, raise_on_nplusone=True)`` when an N+1 ran in the block."""
-
-    def __init__(self, findings: list[NPlusOne]) -> None:
-        self.findings = findings
-        super().__init__("\n\n".join(f.describe() for f in findings))
 
 
 def sync_engine(engine: Any) -> Any:
@@ -95,6 +90,7 @@ class EngineRecorder:
         self.engine = sync_engine(Engine if engine is None else engine)
         self.sink = sink
         self.attached = False
+        self.pid = os.getpid()
 
     def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
         if context is not None:
@@ -103,6 +99,8 @@ class EngineRecorder:
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
         started = getattr(context, _TIMER_KEY, None) if context is not None else None
         elapsed = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+        if os.getpid() != self.pid:
+            return  # a forked child (a test that forks): its statements are not the parent's unit
         rows = getattr(cursor, "rowcount", -1)
         relationship = _relationship.get()
         if relationship is not None:
@@ -115,6 +113,8 @@ class EngineRecorder:
                 rows=rows if isinstance(rows, int) and rows >= 0 else None,
                 unit=_unit.get() or "",
                 relationship=relationship,
+                callsite=callsite(),
+                thread=threading.get_ident(),
             )
         )
 
@@ -127,30 +127,24 @@ class EngineRecorder:
         self.attached = True
 
     def detach(self) -> None:
+        """Remove the listeners; safe after the engine was disposed, and in a forked child."""
         if not self.attached:
             return
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._after)
-        _orm_listen(False)
         self.attached = False
+        for name, listener in (("before_cursor_execute", self._before), ("after_cursor_execute", self._after)):
+            if event.contains(self.engine, name, listener):
+                event.remove(self.engine, name, listener)
+        _orm_listen(False)
 
 
-@contextmanager
-def unit(label: str) -> Iterator[None]:
-    """Statements run inside belong to the unit ``label`` (a request, a test)."""
-    token = _unit.set(label)
-    try:
-        yield
-    finally:
-        _unit.reset(token)
-
-
-class Capture:
+class Capture(Recording):
     """What ran on an engine inside a ``with`` block, and the N+1s among it.
 
     ``statements`` is the list of :class:`Executed`; ``findings()`` runs the detector;
     ``report()`` is the human summary; with ``raise_on_nplusone=True`` leaving the block
     raises :class:`NPlusOneError` when there is any finding (unless the block raised itself).
+    The engine may be disposed inside the block; statements from other threads on the same
+    engine are recorded as streams of their own, a forked child's not at all.
     """
 
     def __init__(
@@ -162,50 +156,16 @@ class Capture:
         raise_on_nplusone: bool = False,
         label: str = "capture",
     ) -> None:
-        self.threshold = threshold
-        self.min_ms = min_ms
-        self.raise_on_nplusone = raise_on_nplusone
-        self.label = label
-        self.statements: list[Executed] = []
-        self._lock = threading.Lock()
+        super().__init__(threshold=threshold, min_ms=min_ms, raise_on_nplusone=raise_on_nplusone, label=label)
         self._recorder = EngineRecorder(engine, self._record)
 
-    def _record(self, executed: Executed) -> None:
-        if not executed.unit:
-            executed.unit = self.label
-        with self._lock:
-            self.statements.append(executed)
-
-    def __enter__(self) -> Capture:
+    def __enter__(self) -> Self:
         self._recorder.attach()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
         self._recorder.detach()
-        if self.raise_on_nplusone and exc_type is None:
-            found = self.findings()
-            if found:
-                raise NPlusOneError(found)
-
-    @property
-    def total_ms(self) -> float:
-        return sum(s.duration_ms for s in self.statements)
-
-    def findings(self, *, threshold: int | None = None, min_ms: float | None = None) -> list[NPlusOne]:
-        with self._lock:
-            recorded = list(self.statements)
-        return detect(
-            recorded,
-            threshold=self.threshold if threshold is None else threshold,
-            min_ms=self.min_ms if min_ms is None else min_ms,
-        )
-
-    def report(self) -> str:
-        found = self.findings()
-        head = f"{len(self.statements)} statements, {self.total_ms:.1f} ms; "
-        if not found:
-            return head + "no N+1 found"
-        return head + f"{len(found)} N+1 found\n\n" + "\n\n".join(f.describe() for f in found)
+        self._judge(exc_type)
 
 
 def capture(

@@ -11,3 +11,4 @@ from nplusone_app.app import (  # noqa: F401
     seed,
     seeded_sqlite_engine,
 )
+from nplusone_app.library import Author, Book, library_engine, list_authors  # noqa: F401, E402

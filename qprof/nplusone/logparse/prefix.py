@@ -26,7 +26,12 @@ COMMON_PREFIXES = (
     "%m [%p-%l] %q%u@%d ",
     "%m %c %v ",
     "%m [%p] %c %v %q%u@%d ",
+    "%t:%r:%u@%d:[%p]:",  # Amazon RDS / Aurora (fixed, not configurable there)
 )
+# CloudWatch Logs exports put an ISO-8601 timestamp of their own before each line: ``%Z`` (not
+# a PostgreSQL escape) stands for it, and each common prefix is also tried behind it.
+CLOUDWATCH = "%Z "
+KNOWN_PREFIXES = COMMON_PREFIXES + tuple(CLOUDWATCH + prefix for prefix in COMMON_PREFIXES)
 
 _TIMESTAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Za-z0-9+\-:_/]+)?"
 _ESCAPES = {
@@ -49,6 +54,7 @@ _ESCAPES = {
     "v": ("vxid", r"(?:-?\d+/\d+)?"),
     "x": ("xid", r"\d*"),
     "Q": (None, r"-?\d*"),
+    "Z": (None, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?"),  # CLOUDWATCH
 }
 SEVERITIES = "LOG|STATEMENT|DETAIL|HINT|CONTEXT|ERROR|WARNING|NOTICE|INFO|FATAL|PANIC|LOCATION|QUERY|DEBUG[1-5]?"
 

@@ -233,6 +233,7 @@ class RangeInterpreter(Interpreter):
             "skipped": stats.skipped_lines,
             "samples": stats.samples_of_skipped,
             "error": stats.error,
+            "prefix_changes": stats.prefix_changes,
         }
 
 
@@ -266,7 +267,13 @@ def parse_range(task: tuple) -> dict:
     cut_line = fmt == "csvlog" and end is not None
     for _ in stream_range(Path(path), interpreter, stats, compiled, start=start, end=end, cut_line=cut_line):
         pass
-    return interpreter.result(stats)
+    result = interpreter.result(stats)
+    # an interpreter refers to itself (its emit is its own bound method): without this, each
+    # range's statements would wait for the cyclic collector, and a worker's memory would grow
+    # with the length of the file (2× the parse's own size per 200 MB of pgbench log)
+    interpreter.probe.__dict__.clear()
+    interpreter.__dict__.clear()
+    return result
 
 
 class RangePool:
@@ -348,7 +355,8 @@ def _start_worker() -> tuple[Any, Connection, Connection]:
     code = "import sys; from qprof.nplusone.logparse.ranges import _main; _main(int(sys.argv[1]), int(sys.argv[2]))"
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", code, str(task_read), str(result_write)],
+            # -P: not the working directory's qprof (another checkout) but this one, from PYTHONPATH
+            [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-c", code, str(task_read), str(result_write)],
             pass_fds=(task_read, result_write),
             stdin=subprocess.DEVNULL,
             env=env,
@@ -493,6 +501,7 @@ class Stitcher:
         carry.update(result["carry"])
         bound.update(result["bound"])
         stats = self.stats
+        stats.prefix_changes += [(line + self.lines, text) for line, text in result.get("prefix_changes", ())]
         self.lines += result["lines"]
         stats.lines = self.lines
         stats.records += result["records"]
@@ -515,6 +524,7 @@ class Stitcher:
                 yield rows, 0
         self.interpreter.finish()
         stats = self.stats
+        stats.prefix_changes += rest.prefix_changes
         self.lines += rest.lines
         stats.lines = self.lines
         stats.records += rest.records

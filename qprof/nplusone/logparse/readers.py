@@ -24,7 +24,7 @@ from typing import IO
 
 from qprof.errors import BadInput
 from qprof.nplusone.logparse.interpret import NO_META, Interpreter, Meta
-from qprof.nplusone.logparse.prefix import COMMON_PREFIXES, Prefix, compile_prefix, extended_protocol_group, same_prefix_group
+from qprof.nplusone.logparse.prefix import KNOWN_PREFIXES, Prefix, compile_prefix, extended_protocol_group, same_prefix_group
 
 Progress = Callable[[int], None]  # bytes of the (compressed) file read so far
 PROGRESS_EVERY = 16_384  # lines
@@ -57,6 +57,7 @@ class FileStats:
     skipped_lines: int = 0
     error: str | None = None
     samples_of_skipped: list[str] = field(default_factory=list)
+    prefix_changes: list[tuple[int, str]] = field(default_factory=list)  # (line, the prefix from there on)
 
     def skip(self, line: str) -> None:
         self.skipped_lines += 1
@@ -73,6 +74,7 @@ class FileStats:
             "statements": self.statements,
             "skipped_lines": self.skipped_lines,
             "error": self.error,
+            "prefix_changes": [{"line": line, "prefix": prefix} for line, prefix in self.prefix_changes],
         }
 
 
@@ -223,12 +225,19 @@ def detect_format(path: Path, sample: str) -> str:
 def choose_prefix(path: Path, sample: str, given: str | None) -> Prefix:
     """The given prefix, or the common one that matches most of the sample's record lines."""
     lines = [line for line in sample.split("\n")[:2000] if line and not line.startswith("\t")]
-    candidates = [given] if given is not None else list(COMMON_PREFIXES)
-    best, best_hits = None, 0
+    candidates = [given] if given is not None else list(KNOWN_PREFIXES)
+    best, best_hits = None, (False, 0)
+    scored = []
     for text in candidates:
         prefix = compile_prefix(text)
-        hits = sum(1 for line in lines if prefix.line.match(line))
-        if hits > best_hits:
+        matches = [i for i, line in enumerate(lines) if prefix.line.match(line)]
+        scored.append((prefix, matches))
+    first = min((matches[0] for _, matches in scored if matches), default=None)
+    for prefix, matches in scored:
+        # the prefix of the file's first record wins (a later change is read on from where it
+        # happens); among those, the one that reads most of the sample
+        hits = (bool(matches) and matches[0] == first, len(matches))
+        if matches and hits > best_hits:
             best, best_hits = prefix, hits
     if best is None:
         shown = repr(lines[0][:80]) if lines else "(no text lines)"
@@ -311,6 +320,34 @@ def _group_names(group: re.Pattern[str]) -> tuple[tuple[str, ...], tuple[bool, .
     return names, present
 
 
+_RECORD_LIKE = re.compile(r"(?:LOG|STATEMENT|DETAIL|ERROR|WARNING|FATAL|HINT|CONTEXT): {2}")
+MAX_PREFIX_CHANGES = 50  # per file; past that, lines of other prefixes are skipped (and counted)
+MAX_RESYNC_TRIES = 2000  # record-like lines tried against other prefixes without a match
+
+
+def resynchroniser(current: Prefix) -> Callable[[str], Prefix | None]:
+    """For a line that does not match ``current``: the known prefix it matches, if any.
+
+    A log whose ``log_line_prefix`` changed mid-file (a reload, another server's file appended)
+    is read on with the new prefix instead of skipping the rest. Only record-like lines are
+    tried, and only so many, so a file full of foreign text stays cheap.
+    """
+    candidates = [compile_prefix(text) for text in dict.fromkeys((*KNOWN_PREFIXES, current.text)) if text != current.text]
+    tries = 0
+
+    def resync(line: str) -> Prefix | None:
+        nonlocal tries
+        if tries >= MAX_RESYNC_TRIES or _RECORD_LIKE.search(line) is None:
+            return None
+        tries += 1
+        for candidate in candidates:
+            if candidate.line.match(line):
+                return candidate
+        return None
+
+    return resync
+
+
 def read_stderr(
     chunks: Iterable[str],
     prefix: Prefix,
@@ -336,7 +373,13 @@ def read_stderr(
     follow a line that is not a record), except a matched run's final DETAIL when nothing can
     continue it. Yields after each block so the caller can drain statements. ``first_line``:
     the number of lines before ``chunks`` (when they are a range of the file, see :mod:`.ranges`).
+
+    A record-like line that does not match ``prefix`` but another known one switches to that
+    prefix from there on (noted in ``stats.prefix_changes``): the rest of the file is read with
+    it, by a fresh call of this function.
     """
+    chunks = iter(chunks)
+    resync = resynchroniser(prefix) if len(stats.prefix_changes) < MAX_PREFIX_CHANGES else None
     match_line = prefix.line.match
     session_group = "session" if "session" in prefix.fields else ("pid" if "pid" in prefix.fields else None)
     wanted = [name for name in (session_group, "vxid", "timestamp", "database", "user") if name and name in prefix.fields]
@@ -356,7 +399,8 @@ def read_stderr(
     head, head_length, head_session, head_meta = _NEVER, 0, "", NO_META  # the last prefix the regex parsed
     # the record being read: severity (None: no record yet), message, session, meta, line number
     severity, message, session, meta, at = None, "", "", NO_META, 0
-    number, records = first_line, 0
+    number, records = first_line, stats.records
+    switch: tuple[Prefix, str, int] | None = None  # a prefix change: the new prefix, the text from there, its line
 
     try:
         for text in chunks:
@@ -378,6 +422,7 @@ def read_stderr(
                         skip("\t" + part)
             while position < size:
                 newline = find("\n", position)
+                line_at = position
                 line = text[position:newline]
                 number += 1
                 here = number
@@ -434,6 +479,18 @@ def read_stderr(
                         cut = line.index(_JOIN)
                         line, rest = line[:cut], line[cut:]
                     match = match_line(line)
+                    if match is None and resync is not None and line:
+                        switched = resync(line)
+                        if switched is not None:
+                            # the record being read is complete; the rest goes on with the new prefix
+                            if severity == "LOG":
+                                log(session, message, meta, at)
+                            elif severity == "DETAIL":
+                                detail(session, message)
+                            severity = None
+                            rest = text[line_at:]
+                            switch = (switched, rest.replace(_JOIN, "\n\t") if joined else rest, here)
+                            break
                     if match is None:
                         if line:
                             skip(line)
@@ -467,11 +524,19 @@ def read_stderr(
                 records += 1
                 severity, message, session, meta, at = kind, body, fields, where_meta, here
             stats.records = records
+            if switch is not None:
+                break
             progress()
             yield
     except BaseException:  # a broken stream: the record being read was not complete
         stats.records = records - (severity is not None)
         raise
+    if switch is not None:
+        switched, rest, here = switch
+        stats.prefix_changes.append((here, switched.text))
+        yield from read_stderr(chain((rest,), chunks), switched, interpreter, stats, progress, here - 1)
+        stats.lines += here - 1 - first_line
+        return
     if severity == "LOG":
         log(session, message, meta, at)
     elif severity == "DETAIL":
