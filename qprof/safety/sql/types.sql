@@ -4,7 +4,7 @@
 -- composite attributes — and then, for each type created in this database (oid >= 16384):
 -- its operators (implicit in IN, USING, CASE, joins), its operator-class support functions
 -- (ORDER BY, GROUP BY, DISTINCT, hashing), its casts and its input/output functions; for every
--- type, the casts someone created (CREATE CAST … WITH FUNCTION) to or from it; and the CHECK
+-- type, the casts someone created (CREATE CAST … WITH FUNCTION) that can apply; and the CHECK
 -- constraints and defaults of domains, as text for PostgreSQL's parser.
 WITH RECURSIVE used(type) AS (
     SELECT a.atttypid FROM unnest(%(relations)s::text[]) AS r(name)
@@ -37,7 +37,11 @@ WITH RECURSIVE used(type) AS (
     FROM pg_cast k
     WHERE k.castfunc <> 0
       AND (k.castsource IN (SELECT type FROM own) OR k.casttarget IN (SELECT type FROM own)
-           OR (k.oid >= 16384 AND (k.castsource IN (SELECT type FROM chain) OR k.casttarget IN (SELECT type FROM chain))))
+           -- a cast someone created between other types: implicit/assignment ones wherever the
+           -- type is touched, explicit ones where the statement casts to its target
+           OR (k.oid >= 16384 AND k.castcontext IN ('i', 'a')
+               AND (k.castsource IN (SELECT type FROM chain) OR k.casttarget IN (SELECT type FROM chain)))
+           OR (k.oid >= 16384 AND k.casttarget IN (SELECT to_regtype(n)::oid FROM unnest(%(type_names)s::text[]) AS n)))
   UNION ALL
     SELECT 'input/output of type ' || format_type(t.oid, NULL), f.proc
     FROM pg_type t
