@@ -505,3 +505,17 @@ def test_allow_function_names_exactly_one_function(routes_dsn: str) -> None:
         assert execution_verdict(target, "SELECT hs.not_there_yet()").allowed
         target.allowed_functions = frozenset({"not_there_yet"})
         assert not execution_verdict(target, "SELECT hs.not_there_yet()").allowed
+
+
+def test_demo_rebuild_never_replaces_a_device_or_fifo(cli, tmp_path: Path) -> None:
+    """As root, ``qprof demo --db /dev/null --rebuild`` would have swapped the device for a file."""
+    import os
+    import stat
+
+    fifo = tmp_path / "not-a-db"
+    os.mkfifo(fifo)
+    result = cli("demo", "--db", str(fifo), "--rebuild", "--scale", "0.01")
+    assert result.exit_code == 2
+    assert "exists and is not a regular file" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["not-a-db"]  # no temporary file left behind
