@@ -6,8 +6,12 @@ definition and other rules (followed recursively), row-level security policies, 
 tables it writes CHECK constraints and user triggers, for those it inserts into column defaults
 (``nextval`` of serial columns) and identity columns, and a foreign table's handler. Those
 expressions are parsed the same way, because functions built into PostgreSQL have no pg_depend
-rows. ``sql/functions.sql`` then turns every name into its ``pg_proc`` rows: every overload
-of a name (the worst one decides, as qprof does not type the arguments).
+rows. ``sql/types.sql`` adds what the types reached run without being named (operators,
+operator-class support, casts, I/O of user types; user casts; domain CHECKs and defaults).
+``sql/functions.sql`` then turns every name into its ``pg_proc`` rows: every overload of a name
+(the worst one decides, as qprof does not type the arguments), an aggregate's support functions.
+The deny-list (:func:`qprof.safety.allowlist.denied_reason`) is checked before volatility; a
+catalog that cannot be read refuses execution (fail closed).
 """
 
 from __future__ import annotations
