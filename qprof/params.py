@@ -394,11 +394,13 @@ def _draw_postgres(target: Any, column: ColumnRef, kind: str) -> tuple[Any, str]
     plain = sql.SQL("SELECT {col} AS v FROM {table} WHERE {col} IS NOT NULL LIMIT 1").format(col=col, table=table)
     from qprof.safety import execution_verdict
 
-    if not execution_verdict(target, plain.as_string(target.conn)).allowed:
-        return None  # a view or policy that calls something with side effects: no sampling, no value
     sampled = sql.SQL("SELECT {col} AS v FROM {table} TABLESAMPLE SYSTEM (1) WHERE {col} IS NOT NULL LIMIT 1").format(
         col=col, table=table
     )
+    # the same gate as any execution, on the exact texts run: a view, policy, partition or
+    # foreign table that would call something with side effects gives no sample, no value
+    if not all(execution_verdict(target, query.as_string(target.conn)).allowed for query in (plain, sampled)):
+        return None
     rows = target.fetch_all(sampled, what=f"sampling {column.qualified}")
     if rows:
         return rows[0]["v"], f"{column.qualified} from TABLESAMPLE SYSTEM (1)"

@@ -30,6 +30,10 @@ def build_sqlite(
     report = progress or (lambda _msg: None)
     data = SampleData(scale, seed)  # validates scale before touching the filesystem
     target = Path(path).absolute()
+    if target.exists() and not target.is_file():  # os.replace would swap a device or FIFO for a file
+        from qprof.errors import BadInput
+
+        raise BadInput(f"{target} exists and is not a regular file; give the path of a database file to (re)build")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

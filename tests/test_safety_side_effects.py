@@ -79,7 +79,7 @@ def side_effect_statements(pg_cluster: PgCluster, victim_pid: int) -> dict[str, 
         "reload": "SELECT pg_reload_conf()",
         "switch_wal": "SELECT pg_switch_wal()",
         "advisory_lock": "SELECT pg_advisory_lock(4242)",
-        "dblink": f"SELECT dblink_exec('{other}', 'DELETE FROM t2 WHERE id > 90')",
+        "dblink": f"SELECT public.dblink_exec('{other}', 'DELETE FROM t2 WHERE id > 90')",
         "postgres_fdw": "DELETE FROM remote_t2 WHERE id > 95",
         "setval": "UPDATE t SET v = v WHERE setval('t_id_seq', 1) > 0",
         "nextval": "SELECT nextval('t_id_seq')",
@@ -269,3 +269,253 @@ def test_tracking_is_silenced_only_where_the_role_may(pg_cluster: PgCluster, sid
     )
     # one call: the granted run was not recorded; the other was, tagged (top leaves it out)
     assert seen.strip() == "1|/* qprof */ SELECT count(*) FROM t2 WHERE note <> $1"
+
+
+# --- routes a hostile DBA found: a canary function commits a row over dblink ----------------
+
+ROUTES_DB = "side_routes"
+
+
+@pytest.fixture(scope="module")
+def routes_dsn(pg_cluster: PgCluster) -> str:
+    """A database where each route below reaches ``canary()``, which commits a row to ``canary``
+    over its own dblink connection — a side effect no rollback undoes."""
+    dsn = pg_cluster.create_database(ROUTES_DB, extensions=("dblink", "postgres_fdw"))
+    other = f"host={pg_cluster.host} port={pg_cluster.port} dbname={ROUTES_DB} user=postgres"
+    pg_cluster.psql(
+        f"""
+        CREATE TABLE canary (note text);
+        CREATE FUNCTION canary(note text) RETURNS boolean LANGUAGE sql VOLATILE AS $f$
+          SELECT public.dblink_exec('{other}', 'INSERT INTO canary VALUES (' || quote_literal(note) || ')') IS NOT NULL $f$;
+        CREATE FUNCTION canary_int(i int) RETURNS int LANGUAGE sql VOLATILE AS $f$ SELECT CASE WHEN public.canary('int') THEN i END $f$;
+        CREATE TABLE t (id int PRIMARY KEY, v int, note text);
+        INSERT INTO t SELECT g, g, 'row ' || g FROM generate_series(1, 20) g;
+        -- 1. aggregates: pg_proc says immutable, the transition function is not
+        CREATE FUNCTION canary_step(s int, v int) RETURNS int LANGUAGE sql VOLATILE AS
+          $f$ SELECT CASE WHEN public.canary('aggregate') THEN coalesce(s, 0) + 1 END $f$;
+        CREATE AGGREGATE canary_count(int) (SFUNC = canary_step, STYPE = int);
+        -- 3. a foreign partition and a foreign inheritance child whose remote side is a view calling canary
+        CREATE SERVER loopback FOREIGN DATA WRAPPER postgres_fdw
+          OPTIONS (host '{pg_cluster.host}', port '{pg_cluster.port}', dbname '{ROUTES_DB}');
+        CREATE USER MAPPING FOR postgres SERVER loopback OPTIONS (user 'postgres');
+        CREATE VIEW remote_v AS SELECT 1 AS id, canary('foreign') AS c;
+        CREATE TABLE pp (id int, c boolean) PARTITION BY LIST (id);
+        CREATE TABLE pp_local PARTITION OF pp FOR VALUES IN (2);
+        CREATE FOREIGN TABLE pp_remote PARTITION OF pp FOR VALUES IN (1) SERVER loopback OPTIONS (table_name 'remote_v');
+        CREATE TABLE inh (id int, c boolean);
+        CREATE FOREIGN TABLE inh_remote () INHERITS (inh) SERVER loopback OPTIONS (table_name 'remote_v');
+        -- 4. a sequence behind a domain's default, and behind ON DELETE SET DEFAULT
+        CREATE SEQUENCE ds;
+        CREATE DOMAIN seqd AS int DEFAULT nextval('ds');
+        CREATE TABLE dt (id seqd, v int);
+        CREATE SEQUENCE fs;
+        CREATE TABLE fparent (id int PRIMARY KEY);
+        INSERT INTO fparent SELECT generate_series(1, 1000);
+        CREATE TABLE fchild (pid int DEFAULT nextval('fs') REFERENCES fparent ON DELETE SET DEFAULT);
+        INSERT INTO fchild VALUES (1000);
+        -- 5. cascades, two levels deep, to a trigger
+        CREATE FUNCTION canary_trigger() RETURNS trigger LANGUAGE plpgsql AS
+          $f$ BEGIN PERFORM public.canary('cascade'); RETURN OLD; END $f$;
+        CREATE TABLE cparent (id int PRIMARY KEY);
+        CREATE TABLE cmid (id int PRIMARY KEY, pid int REFERENCES cparent ON DELETE CASCADE);
+        CREATE TABLE cleaf (mid int REFERENCES cmid ON DELETE CASCADE);
+        CREATE TRIGGER cleaf_gone AFTER DELETE ON cleaf FOR EACH ROW EXECUTE FUNCTION canary_trigger();
+        INSERT INTO cparent VALUES (1); INSERT INTO cmid VALUES (1, 1); INSERT INTO cleaf VALUES (1);
+        -- 6. a trigger whose function is declared stable, and whose WHEN clause is not
+        CREATE FUNCTION keep_row() RETURNS trigger LANGUAGE plpgsql STABLE AS $f$ BEGIN RETURN NEW; END $f$;
+        CREATE TABLE wt (id int, v int);
+        INSERT INTO wt VALUES (1, 1);
+        CREATE TRIGGER wt_when BEFORE UPDATE ON wt FOR EACH ROW WHEN (canary('when')) EXECUTE FUNCTION keep_row();
+        -- 7. operators nobody names: int = text (IN, ANY, CASE, USING, NATURAL) …
+        CREATE FUNCTION evil_eq(int, text) RETURNS boolean LANGUAGE sql VOLATILE AS $f$ SELECT public.canary('operator') $f$;
+        CREATE OPERATOR = (LEFTARG = int, RIGHTARG = text, FUNCTION = evil_eq);
+        CREATE TABLE ta (m int, x int);
+        CREATE TABLE tb (m text, y int);
+        INSERT INTO ta VALUES (1, 1); INSERT INTO tb VALUES ('1', 1);
+        CREATE TYPE tag AS (s text);
+        CREATE FUNCTION tag_eq(tag, tag) RETURNS boolean LANGUAGE sql VOLATILE AS $f$ SELECT public.canary('using') $f$;
+        CREATE OPERATOR = (LEFTARG = tag, RIGHTARG = tag, FUNCTION = tag_eq);
+        CREATE TABLE tu (m tag, x int);
+        CREATE TABLE tv (m tag, y int);
+        INSERT INTO tu VALUES (ROW('a'), 1); INSERT INTO tv VALUES (ROW('a'), 1);
+        -- … and a user type whose default btree operator class (schema off the search path) sorts with canary
+        CREATE TYPE pair AS (a int, b int);
+        CREATE SCHEMA evilops;
+        CREATE FUNCTION evilops.pair_cmp(pair, pair) RETURNS int LANGUAGE sql VOLATILE AS
+          $f$ SELECT CASE WHEN public.canary('sort') THEN btrecordcmp($1, $2) END $f$;
+        CREATE FUNCTION evilops.pair_lt(pair, pair) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$ SELECT $1::record < $2::record $f$;
+        CREATE FUNCTION evilops.pair_le(pair, pair) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$ SELECT $1::record <= $2::record $f$;
+        CREATE FUNCTION evilops.pair_eq(pair, pair) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$ SELECT $1::record = $2::record $f$;
+        CREATE FUNCTION evilops.pair_ge(pair, pair) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$ SELECT $1::record >= $2::record $f$;
+        CREATE FUNCTION evilops.pair_gt(pair, pair) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$ SELECT $1::record > $2::record $f$;
+        CREATE OPERATOR evilops.< (LEFTARG = pair, RIGHTARG = pair, FUNCTION = evilops.pair_lt);
+        CREATE OPERATOR evilops.<= (LEFTARG = pair, RIGHTARG = pair, FUNCTION = evilops.pair_le);
+        CREATE OPERATOR evilops.= (LEFTARG = pair, RIGHTARG = pair, FUNCTION = evilops.pair_eq);
+        CREATE OPERATOR evilops.>= (LEFTARG = pair, RIGHTARG = pair, FUNCTION = evilops.pair_ge);
+        CREATE OPERATOR evilops.> (LEFTARG = pair, RIGHTARG = pair, FUNCTION = evilops.pair_gt);
+        CREATE OPERATOR CLASS evilops.pair_ops DEFAULT FOR TYPE pair USING btree AS
+          OPERATOR 1 evilops.<, OPERATOR 2 evilops.<=, OPERATOR 3 evilops.=, OPERATOR 4 evilops.>=,
+          OPERATOR 5 evilops.>, FUNCTION 1 evilops.pair_cmp(pair, pair);
+        CREATE TABLE tp (p pair);
+        INSERT INTO tp VALUES (ROW(1, 2)), (ROW(2, 1));
+        -- 8. attribute notation
+        CREATE TABLE at (id int);
+        INSERT INTO at VALUES (1);
+        CREATE FUNCTION evil_attr(at) RETURNS boolean LANGUAGE sql VOLATILE AS $f$ SELECT public.canary('attribute') $f$;
+        -- 9. a domain CHECK and a cast someone created
+        CREATE DOMAIN posint AS int CHECK (canary_int(VALUE) > 0);
+        CREATE FUNCTION evil_cast(int) RETURNS date LANGUAGE sql VOLATILE AS
+          $f$ SELECT CASE WHEN public.canary('cast') THEN date '2000-01-01' + $1 END $f$;
+        CREATE CAST (int AS date) WITH FUNCTION evil_cast(int);
+        -- 11. a user function named like a built-in
+        CREATE SCHEMA hs;
+        CREATE FUNCTION hs.nextval() RETURNS bigint LANGUAGE sql VOLATILE AS $f$ SELECT CASE WHEN public.canary('hs') THEN 1 END $f$;
+        """,
+        dbname=ROUTES_DB,
+    )
+    return dsn
+
+
+ROUTES = {
+    "aggregate": "SELECT canary_count(v) FROM t",
+    "query_to_xml": "SELECT query_to_xml('SELECT canary(''xml'')', true, false, '')",
+    "table_to_xml": "SELECT table_to_xml('remote_v', true, false, '')",
+    "ts_stat": "SELECT * FROM ts_stat('SELECT to_tsvector(canary(''ts'')::text)')",
+    "ts_rewrite": "SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery FROM canary(''tsrw'')')",
+    "txid_current": "SELECT txid_current()",
+    "foreign_partition": "SELECT * FROM pp",
+    "foreign_child": "SELECT * FROM inh",
+    "domain_default": "INSERT INTO dt (v) VALUES (1)",
+    "fk_set_default": "DELETE FROM fparent WHERE id = 1000",
+    "fk_cascade": "DELETE FROM cparent WHERE id = 1",
+    "trigger_when": "UPDATE wt SET v = 2",
+    "in_subquery": "SELECT * FROM ta WHERE m IN (SELECT m FROM tb)",
+    "any_subquery": "SELECT * FROM ta WHERE m = ANY (SELECT m FROM tb)",
+    "case_when": "SELECT CASE m WHEN 'x'::text THEN 1 END FROM ta",
+    "join_using": "SELECT * FROM tu JOIN tv USING (m)",
+    "natural_join": "SELECT * FROM tu NATURAL JOIN tv",
+    "order_by_user_type": "SELECT * FROM tp ORDER BY p",
+    "group_by_user_type": "SELECT p, count(*) FROM tp GROUP BY p",
+    "distinct_user_type": "SELECT DISTINCT p FROM tp",
+    "attribute_notation": "SELECT a.evil_attr FROM at a",
+    "domain_check": "SELECT 5::posint",
+    "user_cast": "SELECT 5::date",
+    "shadowed_nextval": "SELECT hs.nextval()",
+}
+
+
+def routes_state(pg_cluster: PgCluster) -> dict[str, object]:
+    with pg_cluster.connect(ROUTES_DB) as conn:
+        return {
+            "canary": conn.execute("SELECT note, count(*) FROM canary GROUP BY 1 ORDER BY 1").fetchall(),
+            "sequences": conn.execute("SELECT sequencename, last_value FROM pg_sequences ORDER BY 1").fetchall(),
+            "tables": {
+                name: conn.execute(f"SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {name} x").fetchone()[0]
+                for name in ("t", "dt", "fparent", "fchild", "cparent", "cmid", "cleaf", "wt")
+            },
+        }
+
+
+def test_every_route_really_has_a_side_effect(pg_cluster: PgCluster, routes_dsn: str) -> None:
+    """The premise: each statement, run read-only and rolled back as a naive tool would, still
+    commits a canary row or moves a sequence (so the refusals below are refusals of something)."""
+    moved = []
+    for name, sql in ROUTES.items():
+        if name == "txid_current":
+            continue  # its effect (a consumed transaction id) is checked by the refusal itself
+        before = routes_state(pg_cluster)
+        with psycopg.connect(pg_cluster.dsn(ROUTES_DB)) as conn:
+            try:
+                conn.execute(sql).fetchall()
+            except psycopg.Error:
+                pass  # an error after the effect (ts_rewrite's bad query, a cast) still leaves it
+            conn.rollback()
+        if routes_state(pg_cluster) != before:
+            moved.append(name)
+    assert set(ROUTES) - {"txid_current"} - set(moved) == set()
+
+
+def test_no_route_executes_through_any_command(cli, pg_cluster: PgCluster, routes_dsn: str, tmp_path: Path) -> None:
+    before = routes_state(pg_cluster)
+    for name, sql in ROUTES.items():
+        done = cli.json("explain", "-d", routes_dsn, "--sql", sql, "--runs", "2")["statements"][0]
+        assert not done["plan"]["analyzed"] and done["timing"] is None, name
+        assert done["not_executed"]["reasons"], name
+    workload = write_workload(tmp_path / "routes.sql", {**ROUTES, "fine": "SELECT count(*) FROM t"})
+    bench = cli.json("bench", str(workload), "-d", routes_dsn, "--runs", "2")
+    assert [s["name"] for s in bench["statements"]] == ["fine"] and {s["statement"] for s in bench["skipped"]} == set(ROUTES)
+    top = cli.json("top", "-d", routes_dsn, "--workload", str(workload), "--runs", "2")
+    assert {s["statement"] for s in top["skipped"]} == set(ROUTES)
+    check = cli.json("check", "-d", routes_dsn, "--workload", str(workload), "--select", "QP1")
+    assert {s["statement"] for s in check["not_executed"]} == set(ROUTES)
+    # parameter sampling (also with --no-analyze) reads through the same gate: no TABLESAMPLE of pp or inh
+    for table in ("pp", "inh"):
+        sampled = cli.json("explain", "-d", routes_dsn, "--no-analyze", "--sql", f"SELECT * FROM {table} WHERE id = $1")
+        assert sampled["statements"][0]["params_from"] == "generic"
+    assert routes_state(pg_cluster) == before
+
+
+def test_each_route_is_named_in_the_reason(routes_dsn: str) -> None:
+    expected = {
+        "aggregate": "public.canary_step (volatile, owner postgres) via called (aggregate canary_count)",
+        "query_to_xml": "pg_catalog.query_to_xml (volatile, owner postgres): runs SQL built from its arguments",
+        "table_to_xml": "pg_catalog.table_to_xml (stable, owner postgres): runs SQL built from its arguments",
+        "ts_stat": "pg_catalog.ts_stat (volatile, owner postgres): runs the SQL query given as text",
+        "ts_rewrite": "pg_catalog.ts_rewrite (volatile, owner postgres): runs the SQL query given as text",
+        "txid_current": "pg_catalog.txid_current (stable, owner postgres): assigns a transaction id",
+        "foreign_partition": "via foreign table pp_remote (read: the remote table may be a view",
+        "foreign_child": "via foreign table inh_remote (read",
+        "domain_default": "pg_catalog.nextval (volatile, owner postgres) via default of domain seqd",
+        "fk_set_default": "pg_catalog.nextval (volatile, owner postgres) via default of fchild.pid",
+        "fk_cascade": "public.canary_trigger (volatile, owner postgres) via trigger cleaf_gone on cleaf",
+        "trigger_when": "public.canary (volatile, owner postgres) via WHEN of trigger wt_when on wt",
+        "in_subquery": "public.evil_eq (volatile, owner postgres) via called (operator =)",
+        "case_when": "public.evil_eq",
+        "join_using": "public.tag_eq",
+        "natural_join": "public.tag_eq",
+        "order_by_user_type": "evilops.pair_cmp (volatile, owner postgres) via operator class support of pair",
+        "attribute_notation": "public.evil_attr (volatile, owner postgres) via attribute notation .evil_attr",
+        "domain_check": "public.canary_int (volatile, owner postgres) via check of domain posint",
+        "user_cast": "public.evil_cast (volatile, owner postgres) via cast integer -> date",
+        "shadowed_nextval": "hs.nextval (volatile, owner postgres)",
+    }
+    with open_target(parse_target(routes_dsn)) as target:
+        for name, text in expected.items():
+            verdict = execution_verdict(target, ROUTES[name])
+            assert not verdict.allowed and text in verdict.message(), (name, verdict.reasons)
+        # TRUNCATE … CASCADE is refused outright; harmless neighbours of the routes still run
+        assert not execution_verdict(target, "TRUNCATE cparent CASCADE").allowed
+        for fine in ("SELECT count(*) FROM t",
+                     "SELECT sum(v), max(note) FROM t", "SELECT a.id FROM at a", "SELECT 5::bigint",
+                     "SELECT v > 3 FROM t", "SELECT txid_current_snapshot()"):
+            verdict = execution_verdict(target, fine)
+            assert verdict.allowed, (fine, verdict.reasons)
+
+
+def test_allow_function_names_exactly_one_function(routes_dsn: str) -> None:
+    with open_target(parse_target(routes_dsn)) as target:
+        target.allowed_functions = frozenset({"nextval"})  # the pg_catalog one, not hs.nextval
+        assert not execution_verdict(target, "SELECT hs.nextval()").allowed
+        assert execution_verdict(target, "SELECT nextval('ds')").allowed
+        target.verdicts = {}
+        target.allowed_functions = frozenset({"hs.nextval"})
+        assert execution_verdict(target, "SELECT hs.nextval()").allowed
+        assert not execution_verdict(target, "SELECT nextval('ds')").allowed
+        target.allowed_functions = frozenset({"hs.not_there_yet"})  # unknown functions, allowed by schema.name
+        assert execution_verdict(target, "SELECT hs.not_there_yet()").allowed
+        target.allowed_functions = frozenset({"not_there_yet"})
+        assert not execution_verdict(target, "SELECT hs.not_there_yet()").allowed
+
+
+def test_demo_rebuild_never_replaces_a_device_or_fifo(cli, tmp_path: Path) -> None:
+    """As root, ``qprof demo --db /dev/null --rebuild`` would have swapped the device for a file."""
+    import os
+    import stat
+
+    fifo = tmp_path / "not-a-db"
+    os.mkfifo(fifo)
+    result = cli("demo", "--db", str(fifo), "--rebuild", "--scale", "0.01")
+    assert result.exit_code == 2
+    assert "exists and is not a regular file" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["not-a-db"]  # no temporary file left behind

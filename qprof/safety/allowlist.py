@@ -54,6 +54,30 @@ _CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("txid_current", "pg_current_xact_id"), "assigns a transaction id"),
 )
 
+# pg_catalog functions refused whatever pg_proc says (checked before the volatility rule):
+# they run SQL given as a string or a name, which qprof cannot see before it runs, or they are
+# declared STABLE yet assign a transaction id.
+_XML_QUERIES = ("table", "query", "cursor", "schema", "database")
+DENIED = {
+    **{f"{what}_to_{form}": "runs SQL built from its arguments, which qprof cannot see"
+       for what in _XML_QUERIES for form in ("xml", "xmlschema", "xml_and_xmlschema")},
+    "ts_stat": "runs the SQL query given as text",
+    "txid_current": "assigns a transaction id (declared STABLE)",
+    "pg_current_xact_id": "assigns a transaction id (declared STABLE)",
+}
+# name → the identity arguments of the one overload denied (the others are harmless)
+DENIED_OVERLOAD = {"ts_rewrite": ("tsquery, text", "runs the SQL query given as text")}
+
+
+def denied_reason(schema: str | None, name: str, arguments: str | None) -> str | None:
+    """Why a built-in is refused regardless of its declared volatility, or None."""
+    if schema != "pg_catalog":
+        return None
+    if name in DENIED:
+        return DENIED[name]
+    overload = DENIED_OVERLOAD.get(name)
+    return overload[1] if overload and arguments == overload[0] else None
+
 
 def why_refused(name: str) -> str:
     """Why a volatile function is not executed, in words."""

@@ -7,13 +7,18 @@ the operators used (``A_Expr``; each stands for a function), the relations named
 
 Not visible here, and resolved from the catalog instead (:mod:`qprof.safety.pg_resolve`): what
 views, rules, defaults, CHECK constraints, policies, triggers and foreign tables call.
-Not resolved at all: type input/output and cast functions (``'x'::mytype``), and functions
-called from inside other functions' bodies — a function is judged by its declared volatility.
+Also collected for the catalog: operators a statement uses without naming them (``IN
+(SELECT …)``, ``CASE x WHEN``, ``JOIN … USING``, NATURAL JOIN: all ``=``), the types named in
+casts (their input, cast and domain CHECK functions are resolved from the catalog), and every
+column name, because ``t.name`` calls ``name(t)`` when ``t`` has no such column.
+Not resolved at all: functions called from inside other functions' bodies — a function is
+judged by its declared volatility.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 READ, WRITE, INSERT = 0, 1, 2  # how a relation is used; defaults and identities fire on INSERT only
 _OPERATOR_CHARS = set("+-*/<>=~!@#%^&|`?")
@@ -41,6 +46,9 @@ class StatementCalls:
     # → READ/WRITE/INSERT
     relations: dict[str, int] = field(default_factory=dict)
     session_settings: list[str] = field(default_factory=list)  # set_config(name, …, false)
+    types: set[str] = field(default_factory=set)  # type names of casts, as to_regtype reads them
+    attributes: set[str] = field(default_factory=set)  # column names: t.f may be f(t)
+    refused: list[str] = field(default_factory=list)  # statements refused outright, with why
 
     def use(self, schema: str | None, name: str, mode: int) -> None:
         self.use_regclass(quote_ident(name) if schema is None else f"{quote_ident(schema)}.{quote_ident(name)}", mode)
@@ -75,11 +83,12 @@ def _is_true_literal(node) -> bool:
     return False
 
 
-def statement_calls(sql: str, via: str = "called", into: StatementCalls | None = None, mode: int = READ) -> StatementCalls:
+def statement_calls(sql: Any, via: str = "called", into: StatementCalls | None = None, mode: int = READ) -> StatementCalls:
     """The calls of ``sql`` (one or more statements), added to ``into``; relations it reads
     count as used with ``mode`` (a view that is written writes what it reads from).
+    ``sql`` may also be an already parsed node (a trigger's WHEN clause).
     Raises pglast's ParseError when PostgreSQL's grammar rejects the text."""
-    from pglast import ast, parse_sql
+    from pglast import ast, enums, parse_sql
     from pglast.visitors import Visitor
 
     calls = into if into is not None else StatementCalls()
@@ -104,7 +113,35 @@ def statement_calls(sql: str, via: str = "called", into: StatementCalls | None =
                 for each in _KEYWORD_OPERATORS[operator.upper()]:
                     calls.operators.setdefault(each, via)
             elif set(operator) <= _OPERATOR_CHARS:
-                calls.operators.setdefault(operator, via)
+                calls.operators.setdefault(".".join(parts[-2:]) if len(parts) > 1 else operator, via)
+
+        def visit_SubLink(self, ancestors, node):  # x IN (SELECT …), x = ANY (SELECT …), ROW(…) < (SELECT …)
+            if node.subLinkType in (enums.SubLinkType.ANY_SUBLINK, enums.SubLinkType.ALL_SUBLINK,
+                                    enums.SubLinkType.ROWCOMPARE_SUBLINK):
+                parts = _strings(node.operName) or ["="]
+                calls.operators.setdefault(".".join(parts[-2:]), via)
+
+        def visit_CaseExpr(self, ancestors, node):  # CASE x WHEN y: x = y
+            if node.arg is not None:
+                calls.operators.setdefault("=", via)
+
+        def visit_JoinExpr(self, ancestors, node):  # USING (m) and NATURAL compare with =
+            if node.usingClause or node.isNatural:
+                calls.operators.setdefault("=", via)
+
+        def visit_TypeCast(self, ancestors, node):
+            names = _strings(node.typeName.names)
+            if names:
+                calls.types.add(".".join(quote_ident(part) for part in names))
+
+        def visit_ColumnRef(self, ancestors, node):
+            calls.attributes.update(name for name in _strings(node.fields) if name)
+
+        def visit_A_Indirection(self, ancestors, node):  # (t).f
+            calls.attributes.update(name for name in _strings(node.indirection) if name)
+
+        def visit_TruncateStmt(self, ancestors, node):
+            calls.refused.append("TRUNCATE is not measured: it is DDL-like (CASCADE reaches other tables)")
 
         def visit_RangeVar(self, ancestors, node):
             calls.use(node.schemaname, node.relname, mode)
@@ -122,5 +159,5 @@ def statement_calls(sql: str, via: str = "called", into: StatementCalls | None =
         def visit_DeleteStmt(self, ancestors, node):
             calls.use(node.relation.schemaname, node.relation.relname, WRITE)
 
-    Collect()(parse_sql(sql))
+    Collect()(parse_sql(sql) if isinstance(sql, str) else sql)
     return calls

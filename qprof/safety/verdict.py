@@ -17,6 +17,8 @@ class CalledFunction:
     via: str = "called"
     owner: str | None = None
     extension: str | None = None
+    arguments: str | None = None  # identity arguments, e.g. "tsquery, text"
+    first_on_path: bool = False  # what an unqualified call of the name reaches first
 
     @property
     def qualified(self) -> str:
