@@ -122,7 +122,7 @@ def _locker(pg_cluster, db: str, lock_sql: str):
 @pytest.mark.postgres
 def test_cleanup_retries_a_blocked_drop_and_reports_what_it_could_not_drop(pg_cluster, safe_dsn):
     from qprof.advise.advisor import advise, recommendations
-    from qprof.advise.apply import Owned, build_owned, drop_owned, writable_connection
+    from qprof.advise.builds import Owned, build_owned, drop_owned, writable_connection
     from qprof.advise.workload_source import from_sql_texts
     from qprof.conninfo import parse_target
     from qprof.targets import open_target
@@ -135,16 +135,18 @@ def test_cleanup_retries_a_blocked_drop_and_reports_what_it_could_not_drop(pg_cl
             locker = _locker(pg_cluster, "advsafe", "LOCK TABLE u IN SHARE UPDATE EXCLUSIVE MODE")
             try:
                 left = drop_owned(conn, owned, "postgresql", seconds=1.0)
-                assert [item.index for item in left] == [f"public.{rec.name}"]
-                assert left[0].drop == f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{rec.name}";'
+                built = owned.index[1]
+                assert built.startswith("qprof_") and built.endswith(rec.name)  # qprof's build name, then renamed when kept
+                assert [item.index for item in left] == [f"public.{built}"]
+                assert left[0].drop == f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{built}";'
                 assert "lock timeout" in left[0].reason
-                assert rec.name in indexes_of(pg_cluster, "u")
+                assert built in indexes_of(pg_cluster, "u")
                 # released while cleanup is still retrying: the retry drops it
                 threading.Timer(1.0, locker.rollback).start()
                 assert drop_owned(conn, owned, "postgresql", seconds=30.0) == []
             finally:
                 locker.close()
-    assert rec.name not in indexes_of(pg_cluster, "u")
+    assert not any(name.startswith("qprof_") for name in indexes_of(pg_cluster, "u"))
 
 
 @pytest.mark.postgres
@@ -168,12 +170,16 @@ def test_verify_reports_an_index_it_cannot_drop_with_the_exact_command(pg_cluste
             (rec,) = recommendations(advice, "postgresql")
             notes = verify(target, [rec], advice.by_key, runs=1, lock_timeout=0.2, on_progress=progress,
                            leftovers=leftovers, cleanup_seconds=1.0)
-        assert [item.index for item in leftovers] == [f"public.{rec.name}"]
-        assert any(f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{rec.name}"' in n for n in notes)
+        (item,) = leftovers
+        built = item.index.split(".", 1)[1]
+        assert built.startswith("qprof_") and built.endswith(rec.name)
+        assert any(f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{built}"' in n for n in notes)
     finally:
         for locker in lockers:
             locker.close()
-        pg_cluster.psql(f'DROP INDEX IF EXISTS "{rec.name}"', dbname="advsafe")
+        for name in indexes_of(pg_cluster, "u"):
+            if name.startswith("qprof_"):
+                pg_cluster.psql(f'DROP INDEX IF EXISTS "{name}"', dbname="advsafe")
 
 
 # -- 3: interrupted apply, INVALID leftovers of earlier runs ------------------------------------
@@ -194,7 +200,7 @@ def test_sigterm_during_apply_drops_the_half_built_index(pg_cluster, safe_dsn):
 
     def interrupt() -> None:
         for _ in range(300):
-            if watcher.execute("SELECT count(*) FROM pg_class WHERE relname = %s", (rec.name,)).fetchone()[0]:
+            if watcher.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 't' AND indexname LIKE 'qprof%%'").fetchone()[0]:
                 state["seen"] = True
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.5)
@@ -213,7 +219,7 @@ def test_sigterm_during_apply_drops_the_half_built_index(pg_cluster, safe_dsn):
         writer.close()
         watcher.close()
     assert state.get("seen")
-    assert rec.name not in indexes_of(pg_cluster, "t")
+    assert not any(name.startswith("qprof_") or name == rec.name for name in indexes_of(pg_cluster, "t"))
 
 
 @pytest.mark.postgres
@@ -282,7 +288,7 @@ def test_unquoted_upper_case_names_fold_like_postgresql(cli, app_dsn):
 # -- 7: builds have no statement_timeout; failures exit 1 ----------------------------------------
 @pytest.mark.postgres
 def test_the_writable_session_drops_statement_timeout_and_keeps_lock_timeout(safe_dsn):
-    from qprof.advise.apply import writable_connection
+    from qprof.advise.builds import writable_connection
     from qprof.conninfo import parse_target
     from qprof.targets import open_target
 

@@ -149,26 +149,11 @@ def _baseline(whatif: WhatIf, statements: list[AdviseStatement], skipped: list[S
         try:
             whatif.cost(statement, ())
         except QprofError as exc:
-            _recover(whatif)
+            whatif.recover()
             skipped.append(Skip(statement.sql, f"explain failed: {exc.message}"))
             continue
         costed.append(statement)
     return costed
-
-
-def _recover(whatif: WhatIf) -> None:
-    """After a failed EXPLAIN, make sure the session is usable again."""
-    target = getattr(whatif, "target", None)
-    conn = getattr(target, "conn", None)
-    if conn is None:
-        return
-    try:
-        import psycopg
-
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def recommendations(advice: Advice, engine: str) -> list:
@@ -221,7 +206,7 @@ def _others(advice: Advice, candidate: Candidate, served_keys: set[str]) -> list
     """Read statements on the index's table whose plans it may change (its leading column is one they
     use) but that it is not meant to help: --verify times them to catch a plan that got worse."""
     from qprof.advise.generator import StatementEvidence
-    from qprof.advise.selection import useful_columns
+    from qprof.advise.whatif import useful_columns
 
     lead = (candidate.table_key, candidate.keys[0].column)
     found = []

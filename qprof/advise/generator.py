@@ -147,39 +147,20 @@ def index_name(candidate: Candidate, taken: set[str] = frozenset()) -> str:  # t
     return name
 
 
-def _pg_keys(candidate: Candidate):
-    from psycopg import sql
-
-    return sql.SQL(", ").join(
-        sql.Identifier(k.column) + (sql.SQL(" DESC") if k.descending else sql.SQL("")) for k in candidate.keys
-    )
-
-
 def create_ddl(candidate: Candidate, name: str, engine: str, *, concurrently: bool = True) -> str:
     """The up step. ``concurrently=False`` for a partitioned parent: PostgreSQL rejects
     ``CREATE INDEX CONCURRENTLY`` there ("cannot create index on partitioned table … concurrently")."""
-    if engine == "sqlite":
-        return f"CREATE INDEX IF NOT EXISTS {_sq(name)} ON {_sq(candidate.table)} ({_sqlite_keys(candidate)});"
-    from psycopg import sql
+    from qprof.advise import ddl
 
-    include = sql.SQL("")
-    if candidate.include:
-        include = sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, candidate.include)))
-    verb = "CREATE INDEX CONCURRENTLY IF NOT EXISTS" if concurrently else "CREATE INDEX IF NOT EXISTS"
-    statement = sql.SQL(verb + " {} ON {} ({}){};").format(
-        sql.Identifier(name), sql.Identifier(candidate.schema, candidate.table), _pg_keys(candidate), include
-    )
-    return statement.as_string(None)
+    concurrently = concurrently and engine != "sqlite"
+    return ddl.text(ddl.create_index(candidate, name, engine, concurrently=concurrently, if_not_exists=True)) + ";"
 
 
 def drop_ddl(schema: str, name: str, engine: str, *, concurrently: bool = True) -> str:
     """The down step (``concurrently=False`` for an index on a partitioned parent)."""
-    if engine == "sqlite":
-        return f"DROP INDEX IF EXISTS {_sq(name)};"
-    from psycopg import sql
+    from qprof.advise import ddl
 
-    verb = "DROP INDEX CONCURRENTLY IF EXISTS" if concurrently else "DROP INDEX IF EXISTS"
-    return sql.SQL(verb + " {};").format(sql.Identifier(schema, name)).as_string(None)
+    return ddl.text(ddl.drop_index(schema, name, engine, concurrently=concurrently)) + ";"
 
 
 def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> str:
@@ -189,7 +170,10 @@ def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> 
     ``ON ONLY`` (pg_get_indexdef writes it), which would leave it INVALID with no partitions."""
     if engine == "sqlite":
         return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.I).rstrip(";") + ";"
+    from qprof.advise.ddl import one_line_literals
+
     verb = "INDEX CONCURRENTLY IF NOT EXISTS " if concurrently else "INDEX IF NOT EXISTS "
+    definition = one_line_literals(definition)  # a name with a line break must not break the file's lines
     text = re.sub(
         r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+",
         lambda m: f"CREATE {m.group(1) or ''}{verb}",
@@ -200,16 +184,6 @@ def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> 
     if not concurrently:
         text = re.sub(r"\s+ON\s+ONLY\s+", " ON ", text, count=1, flags=re.I)
     return text + ";"
-
-
-def _sq(identifier: str) -> str:
-    from sqlglot import exp
-
-    return exp.to_identifier(identifier, quoted=True).sql("sqlite")
-
-
-def _sqlite_keys(candidate: Candidate) -> str:
-    return ", ".join(_sq(k.column) + (" DESC" if k.descending else "") for k in candidate.keys)
 
 
 # -- headers -------------------------------------------------------------------------------------

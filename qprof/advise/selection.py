@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from qprof.advise.candidates import Candidate, served
 from qprof.advise.catalog import Catalog
-from qprof.advise.whatif import WhatIf
+from qprof.advise.whatif import WhatIf, useful_columns
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import QprofError
 
@@ -249,9 +249,7 @@ class Selector:
         )
 
     def _recover(self) -> None:
-        from qprof.advise.advisor import _recover
-
-        _recover(self.whatif)
+        self.whatif.recover()
 
     def _cost_or(self, statement: AdviseStatement, config: list[Candidate], fallback: float) -> float:
         try:
@@ -304,19 +302,6 @@ class Selector:
                     changed = True
                     break
         return chosen
-
-
-def useful_columns(statement: AdviseStatement) -> set[tuple[tuple[str, str], str]]:
-    """(table, column) pairs a statement could use an index on (cached on the statement)."""
-    cached = getattr(statement, "_useful", None)
-    if cached is not None:
-        return cached
-    result = set()
-    for candidate in statement.candidates:
-        for key in candidate.keys:
-            result.add((candidate.table_key, key.column))
-    statement._useful = result  # type: ignore[attr-defined]
-    return result
 
 
 def select_indexes(

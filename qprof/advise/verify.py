@@ -26,22 +26,22 @@ before/after PNG chart is written beside the migrations.
 from __future__ import annotations
 
 import math
-import signal
 import statistics
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qprof.advise.apply import (
+from qprof.advise.builds import (
     Leftover,
     Owned,
     advisory_lock,
     build_owned,
     drop_owned,
     is_valid,
+    keep_owned,
     real_size,
+    signals_as_interrupt,
     writable_connection,
 )
 from qprof.advise.generator import Recommendation, StatementEvidence
@@ -64,24 +64,6 @@ RULE = (
 
 def p95(samples: Sequence[float]) -> float:
     return percentile(samples, 0.95)
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt here, so ``finally`` blocks drop what we built."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def statement_params(target: Any, statement: AdviseStatement) -> list | None:
@@ -303,7 +285,7 @@ def verify(
 
     An index the rule does not keep gets ``rejected`` set, is dropped at once and never kept (not
     even with ``--apply``); with ``keep`` the others stay built. A failure sets ``error``. Only
-    what the builds created is ever dropped (see :mod:`qprof.advise.apply`); an index that cannot
+    what the builds created is ever dropped (see :mod:`qprof.advise.builds`); an index that cannot
     be dropped again is appended to ``leftovers`` and named in the notes with the exact DROP.
     """
     notes: list[str] = []
@@ -317,7 +299,7 @@ def verify(
         leftovers.extend(left)
         notes.extend(item.message() for item in left)
 
-    with sigterm_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
+    with signals_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
             advisory_lock(conn, target.engine):
         try:
             for rec in recs:
@@ -325,9 +307,9 @@ def verify(
                 try:
                     on_progress(f"building {rec.name}")
                     rec.build_ms = build_owned(conn, rec, target.engine, owned[rec.name])
-                    if not is_valid(conn, rec, target.engine):
+                    if not is_valid(conn, owned[rec.name], target.engine):
                         raise QprofError(f"{rec.name} was built INVALID")
-                    rec.real_size_bytes = real_size(conn, rec, target.engine)
+                    rec.real_size_bytes = real_size(conn, owned[rec.name], target.engine)
                     built.append(rec)
                 except QprofError as exc:
                     rec.error = f"verification failed: {exc.message}"
@@ -366,10 +348,14 @@ def verify(
                             f"({ev.ms_before:,.2f} → {ev.ms_after:,.2f} ms median) but {rec.name} saves "
                             f"{rec.net_ms_saved or 0:,.1f} ms net over the workload's calls: kept"
                         )
-            if keep:
-                kept = {rec.name for rec in active}
-                for rec in active:
+            for rec in active if keep else ():
+                failure = keep_owned(conn, owned[rec.name], rec, target.engine)
+                if failure is None:
+                    kept.add(rec.name)
                     rec.applied, rec.valid = True, True
+                else:
+                    rec.error = f"keeping {rec.name} failed: {failure}"
+                    notes.append(f"{rec.name}: {rec.error}")
         finally:
             # Error, timeout, Ctrl-C or SIGTERM: whatever was built for measuring goes again (a
             # failed CONCURRENTLY build can leave an INVALID index: dropped too). Nothing else is.

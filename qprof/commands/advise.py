@@ -146,12 +146,12 @@ def advise(
         ensure_writable(out)
     quiet = output == "json" or not sys.stdout.isatty()
 
-    from qprof.advise.verify import sigterm_as_interrupt
+    from qprof.advise.builds import signals_as_interrupt
 
     leftovers: list = []
     # SIGTERM raises KeyboardInterrupt for the whole run, so every finally block (HypoPG reset,
     # SQLite scratch copy, indexes built for measuring) runs as it does on Ctrl-C.
-    with sigterm_as_interrupt(), connect(db, profile, statement_timeout) as target:
+    with signals_as_interrupt(), connect(db, profile, statement_timeout) as target:
         statements, from_server = _gather_statements(
             target, list(workload or []), list(sql_texts or []), list(log or []), log_prefix, min_calls, min_mean_ms, top
         )
