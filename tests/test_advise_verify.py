@@ -4,6 +4,8 @@ covering only what is recommended (real PostgreSQL)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qprof.advise.candidates import Candidate, Key
@@ -70,13 +72,13 @@ def test_reproducible_given_the_same_spread():
 
 # -- marginal verification on a real cluster -----------------------------------------------------------
 def _rec(statement, candidate: Candidate):
-    from qprof.advise.generator import Recommendation, StatementEvidence, create_ddl, drop_ddl, index_name
+    from qprof.advise import generator
 
-    name = index_name(candidate)
-    return Recommendation(
-        candidate=candidate, name=name, ddl=create_ddl(candidate, name, "postgresql"),
-        drop_ddl=drop_ddl("public", name, "postgresql"), size_bytes=0, size_source="test", write_overhead=0.0,
-        statements=[StatementEvidence(key=statement.key, text=statement.sql, calls=statement.calls, name=statement.name)],
+    name = generator.index_name(candidate)
+    return generator.Recommendation(
+        candidate=candidate, name=name, ddl=generator.create_ddl(candidate, name, "postgresql"),
+        drop_ddl=generator.drop_ddl("public", name, "postgresql"), size_bytes=0, size_source="test", write_overhead=0.0,
+        statements=[generator.StatementEvidence(key=statement.key, text=statement.sql, calls=statement.calls, name=statement.name)],
     )
 
 
@@ -119,11 +121,11 @@ def test_verify_after_plain_advise_rewrites_the_headers_with_the_measurements(cl
         out = tmp_path / fmt
         plain = cli.json("advise", "-d", ver_dsn, "--sql", LOOKUP, "-m", fmt, "--out", out)
         (path,) = plain["files"]
-        text = open(path).read()
+        text = Path(path).read_text()
         assert "measured median" not in text
         measured = cli.json("advise", "-d", ver_dsn, "--sql", LOOKUP, "-m", fmt, "--verify", "--runs", "3", "--out", out)
         assert measured["files"] == [] and measured["rewritten_files"] == [path]
-        rewritten = open(path).read()
+        rewritten = Path(path).read_text()
         assert "measured median" in rewritten and "runs each, one statement at a time" in rewritten
         assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".png")) == [p.rsplit("/", 1)[1] for p in [path]]
         if fmt == "alembic":  # the revision chain is kept as it was
