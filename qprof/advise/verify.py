@@ -9,16 +9,21 @@ statement runs; SQLite: on its read-write connection), so switching costs no reb
 
 Runs are interleaved: run *r* times each configuration of a statement back to back (the order
 alternates between runs) after one unmeasured warm-up round that every configuration gets alike.
+A statement faster than ``BURST_MS`` runs in a burst of up to ``MAX_BURST`` executions per
+configuration and run, and the run's value is the burst's fastest (noise on a busy machine only
+ever adds time); medians and p95 shown are over every execution.
 Run *r*'s samples are therefore paired, and an index's *marginal gain* in run *r* is
-Σ calls × (ms without it − ms with the whole set) over the statements on its table: a saving two
-indexes both provide is credited to neither, and one that only the set provides to both.
+Σ calls × (ms without it − ms with the whole set) over the statements whose plan with the whole
+set uses it (EXPLAIN, once per round: removing an index a plan does not use cannot change that
+plan, so timing it would add only noise): a saving two indexes both provide is credited to
+neither, and an index no plan uses is rejected outright.
 
 Decision rule (:func:`decide`), per index, from its N per-run marginal gains ``d``: kept when
 ``median(d) > Z × se`` (``se`` = 1.2533 × 1.4826 × MAD(d) / √N, the standard error of a median from
 the robust spread) and ``median(d) ≥ MIN_SHARE`` of those statements' time without it; rejected as
 *negative* when ``median(d) < −Z × se`` and it loses at least that share; otherwise rejected as
-*within noise*. Rejections go one at a time — the significantly negative first, else the largest
-index — and the rest are measured again without it, so of two indexes that each give the whole
+*within noise*. Rejections go one at a time — the significantly negative first, then unused
+ones, else the largest index — and the rest are measured again without it, so of two indexes that each give the whole
 saving one is kept. Anything built is dropped again on error, timeout, Ctrl-C and SIGTERM; a
 before/after PNG chart is written beside the migrations.
 """
@@ -27,8 +32,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +58,16 @@ from qprof.runner import percentile
 WARMUP = 1  # unmeasured rounds before the N measured ones, the same for every configuration
 Z = 2.0  # a marginal gain must exceed this many standard errors of its median …
 MIN_SHARE = 0.01  # … and this share of the affected statements' time without the index
+BURST_MS = 20.0  # a statement faster than this runs in bursts per configuration and run …
+MAX_BURST = 5  # … of up to this many executions; the run's value is the burst's fastest
 MAD_TO_SIGMA = 1.4826  # MAD → standard deviation for normal noise
 MEDIAN_SE = 1.2533  # standard error of a median = 1.2533 σ / √N
 
+ORDER = {"negative": 0, "unused": 1}  # which rejected index goes first; then within-noise ones, largest first
 RULE = (
     f"kept when its median per-run marginal gain (Σ calls × ms saved, the set minus it vs the set) exceeds "
-    f"{Z:g} standard errors (from the MAD of the runs) and {MIN_SHARE:.0%} of the affected statements' time; "
-    "otherwise rejected (within noise or negative), one at a time, the rest measured again"
+    f"{Z:g} standard errors (from the MAD of the runs) and {MIN_SHARE:.0%} of the time of the statements whose plans "
+    "use it; otherwise rejected (within noise, negative, or used by no plan), one at a time, the rest measured again"
 )
 
 
@@ -87,7 +96,7 @@ def statement_params(target: Any, statement: AdviseStatement) -> list | None:
 class Decision:
     """What the measured per-run marginal gains say about one index."""
 
-    verdict: str  # keep | noise | negative
+    verdict: str  # keep | noise | negative | unused
     gain_ms: float  # median per-run marginal gain, Σ calls × ms
     se_ms: float  # standard error of that median, from the runs' spread
     base_ms: float  # median per-run time of the affected statements without the index
@@ -100,6 +109,8 @@ class Decision:
         measured = f"{self.gain_ms:,.2f} ± {self.se_ms:,.2f} ms (median ± standard error over the workload's calls)"
         if self.verdict == "negative":
             return f"measured net effect is negative: {measured} with the rest of the set in place"
+        if self.verdict == "unused":
+            return "no timed statement's plan uses it with the rest of the set in place: its marginal gain is nil"
         return (f"marginal gain within noise: {measured} with the rest of the set in place; "
                 f"needs > {Z:g} standard errors and ≥ {MIN_SHARE:.0%} of {self.base_ms:,.2f} ms")
 
@@ -151,24 +162,28 @@ class _Timed:
     relevant: list[Recommendation]  # the set's indexes that can change its plan (on its tables)
     samples: dict[frozenset[str], list[float]]  # present indexes (names) → one sample per measured run
     failed: bool = False
+    uses: set[str] = field(default_factory=set)  # the set's indexes its plan uses with the whole set
+    raw: dict[frozenset[str], list[float]] = field(default_factory=dict)  # every measured execution
+    burst: int = 1  # executions back to back per configuration and run (fast statements: several)
 
 
-def _sample(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> float:
-    """One execution in milliseconds with the ``hide`` indexes dropped in a rolled-back transaction."""
+@contextmanager
+def _hidden(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> Iterator[Any]:
+    """A rolled-back transaction in which the ``hide`` indexes are dropped; yields the connection
+    (SQLite: the read-write one) on which to run the statement. Errors become QprofErrors."""
     if target.engine == "sqlite":
         import sqlite3
 
-        from qprof import sqltext
         from qprof.targets.sqlite import translate_error
 
-        query = sqltext.to_sqlite(timed.statement.sql)
         try:
             with target.rolled_back_transaction() as writer, target._deadline(writer):
                 for _, name in hide:
                     writer.execute('DROP INDEX IF EXISTS "{}"'.format(name.replace('"', '""')))
-                return target._timed(writer, query, timed.params).ms
+                yield writer
         except sqlite3.Error as exc:
             raise translate_error(exc, what="statement", timeout=target.statement_timeout) from None
+        return
     import psycopg
     from psycopg import sql
 
@@ -183,16 +198,46 @@ def _sample(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> floa
                                      what="hiding an index for the measurement")
                 if not timed.modifying:
                     target.fetch_all("SET TRANSACTION READ ONLY")  # the statement itself reads only
-            return target.execute_timed(timed.statement.sql, timed.params, modifying=timed.modifying).ms
+            yield target.conn
     except psycopg.Error as exc:
         raise translate_error(exc, what="statement", timeout=target.statement_timeout) from None
 
 
+def _sample(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> float:
+    """One execution in milliseconds with the ``hide`` indexes dropped in a rolled-back transaction."""
+    with _hidden(target, timed, hide) as conn:
+        if target.engine == "sqlite":
+            from qprof import sqltext
+
+            return target._timed(conn, sqltext.to_sqlite(timed.statement.sql), timed.params).ms
+        return target.execute_timed(timed.statement.sql, timed.params, modifying=timed.modifying).ms
+
+
+def _indexes_used(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> set[str]:
+    """The index names in the statement's plan with the ``hide`` indexes dropped."""
+    with _hidden(target, timed, hide) as conn:
+        if target.engine == "sqlite":
+            from qprof import sqltext
+
+            rows = conn.execute("EXPLAIN QUERY PLAN " + sqltext.to_sqlite(timed.statement.sql), tuple(timed.params)).fetchall()
+            return {word.strip('"') for row in rows for word in str(row[-1]).split()}
+        from qprof.plans import explain
+
+        plan = explain(target, timed.statement.sql, timed.params, analyze=False)
+        return {node.index_name for node in plan.nodes() if node.index_name}
+
+
 def _configs(timed: _Timed, active: Sequence[Recommendation]) -> list[frozenset[str]]:
-    """Before, the set, and the set minus each index: as the names present (on its tables)."""
+    """Before, the set, and the set minus each index its plan uses, as the names present (on its
+    tables). Removing an index the plan with the set does not use leaves the plan as it is (the
+    planner chose it over a superset), so timing that would only add noise."""
     present = frozenset(r.name for r in timed.relevant if r in active)
-    found = [frozenset(), present, *(present - {name} for name in sorted(present))]
+    found = [frozenset(), present, *(present - {name} for name in sorted(present & timed.uses))]
     return list(dict.fromkeys(found))
+
+
+def _hide(timed: _Timed, active: Sequence[Recommendation], owned: dict[str, Owned], config: frozenset[str]) -> list[tuple[str, str]]:
+    return [name for rec in timed.relevant if rec in active and rec.name not in config for name in owned[rec.name].names[:1]]
 
 
 def _measure(
@@ -205,8 +250,20 @@ def _measure(
     on_progress: Callable[[str], None],
 ) -> None:
     """Interleaved rounds: each run times every configuration of every statement once."""
+    built_as = {name: rec.name for rec in active for _, name in owned[rec.name].names}
     for item in timed:
+        if item.failed:
+            continue
+        try:
+            used = _indexes_used(target, item, [])
+        except QprofError as exc:
+            item.failed = True
+            notes.append(f"{item.statement.label}: explain failed, left out of the verification: {exc.message}")
+            continue
+        item.uses = {built_as[name] for name in used if name in built_as}
         item.samples = {config: [] for config in _configs(item, active)}
+        item.raw = {config: [] for config in item.samples}
+        item.burst = 1
     total = WARMUP + runs
     for run in range(total):
         for item in timed:
@@ -217,25 +274,32 @@ def _measure(
                 configs.reverse()  # no configuration always runs first (caches, autovacuum, …)
             stage = "warm-up" if run < WARMUP else f"run {run - WARMUP + 1}/{runs}"
             on_progress(f"timing {item.statement.label} with {len(configs) - 1} configuration(s) of the set ({stage})")
+            slowest = 0.0
             for config in configs:
-                hide = [name for rec in item.relevant if rec in active and rec.name not in config
-                        for name in owned[rec.name].names[:1]]
                 try:
-                    ms = _sample(target, item, hide)
+                    burst = [_sample(target, item, _hide(item, active, owned, config)) for _ in range(item.burst)]
                 except QprofError as exc:
                     item.failed = True
                     notes.append(f"{item.statement.label}: timing failed, left out of the verification: {exc.message}")
                     break
+                slowest = max(slowest, *burst)
                 if run >= WARMUP:
-                    item.samples[config].append(ms)
+                    item.raw[config].extend(burst)
+                    item.samples[config].append(min(burst))  # the least disturbed of the burst
+            if run == WARMUP - 1:
+                item.burst = max(1, min(MAX_BURST, math.ceil(BURST_MS / max(slowest, 0.01))))
 
 
-def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recommendation]) -> tuple[list[float], list[float]]:
-    """Per run: Σ calls × (ms without ``rec`` − ms with the set), and Σ calls × ms without it."""
+def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recommendation]) -> tuple[list[float], list[float]] | None:
+    """Per run: Σ calls × (ms without ``rec`` − ms with the set), and Σ calls × ms without it, over
+    the statements whose plan with the set uses it (none: both empty); None when no statement it
+    could affect was timed."""
     gains: list[float] = []
     bases: list[float] = []
+    if not any(rec in item.relevant and not item.failed for item in timed):
+        return None
     for item in timed:
-        if item.failed or rec not in item.relevant:
+        if item.failed or rec not in item.relevant or rec.name not in item.uses:
             continue
         present = frozenset(r.name for r in item.relevant if r in active)
         with_set, without = item.samples[present], item.samples[present - {rec.name}]
@@ -257,13 +321,13 @@ def _fill_evidence(rec: Recommendation, timed: dict[str, _Timed], active: Sequen
         if item is None or item.failed:
             continue
         present = frozenset(r.name for r in item.relevant if r in active or r is rec)
-        before = item.samples.get(present - {rec.name} if rec.rejected else frozenset())
-        after = item.samples.get(present)
+        config = present - {rec.name} if rec.rejected else frozenset()
+        before, after = item.raw.get(config), item.raw.get(present)
         if not before or not after:
             continue
         ev.ms_before, ev.p95_before = statistics.median(before), p95(before)
         ev.ms_after, ev.p95_after = statistics.median(after), p95(after)
-        ev.regressed = slower(before, after)
+        ev.regressed = slower(item.samples[config], item.samples[present])
         ev.params, ev.runs = list(item.params), runs
 
 
@@ -322,9 +386,9 @@ def verify(
                 _measure(target, pending, active, owned, runs, notes, on_progress)
                 decisions = {}
                 for rec in active:
-                    gains, bases = _gains(rec, timed.values(), active)
-                    if gains:  # nothing it serves could be timed: no verdict, kept as advised
-                        decisions[rec.name] = decide(gains, bases)
+                    measured = _gains(rec, timed.values(), active)
+                    if measured is not None:  # else nothing it serves could be timed: kept as advised
+                        decisions[rec.name] = decide(*measured) if measured[0] else Decision("unused", 0.0, 0.0, 0.0)
                 for rec in active:
                     if rec.name in decisions:
                         rec.net_ms_saved = decisions[rec.name].gain_ms
@@ -332,7 +396,7 @@ def verify(
                 if not losers:
                     break
                 # One at a time: the others' marginal gains change without it.
-                loser = min(losers, key=lambda r: (decisions[r.name].verdict != "negative", -(r.real_size_bytes or 0), r.name))
+                loser = min(losers, key=lambda r: (ORDER.get(decisions[r.name].verdict, 2), -(r.real_size_bytes or 0), r.name))
                 loser.rejected = decisions[loser.name].reason()
                 _fill_evidence(loser, timed, active, runs)
                 notes.append(f"{loser.name} not recommended: {loser.rejected}")
@@ -396,7 +460,8 @@ def _timed_statements(
 
 def method_note(runs: int) -> str:
     """How --verify measured, for the output and the migration headers."""
-    return (f"measured one statement at a time: median and p95 of {runs} run(s) after {WARMUP} warm-up, "
+    return (f"measured one statement at a time: median and p95 of {runs} run(s) after {WARMUP} warm-up "
+            f"(statements under {BURST_MS:g} ms: bursts of up to {MAX_BURST} executions per run, the fastest counts), "
             "before/after interleaved in each run; " + RULE)
 
 
