@@ -1,5 +1,6 @@
 """Import cycles inside a package, counting imports inside functions too (a lazy import hides a
-cycle from Python's import machinery, not from the design).
+cycle from Python's import machinery, not from the design). Imports under ``if TYPE_CHECKING:``
+are left out: they never run.
 
     .venv/bin/python scripts/import_cycles.py qprof/advise     # prints each cycle; exit 1 if any
 """
@@ -18,6 +19,27 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
+def _type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node, except what sits under ``if TYPE_CHECKING:``."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if _type_checking(child):
+                pending.extend(child.orelse)
+            else:
+                pending.append(child)
+
+
 def import_graph(package_dir: Path) -> dict[str, set[str]]:
     """module -> the modules of the same package it imports (anywhere in its body)."""
     root = package_dir.resolve()
@@ -27,7 +49,7 @@ def import_graph(package_dir: Path) -> dict[str, set[str]]:
     modules = {module_name(p, top): p for p in sorted(root.rglob("*.py"))}
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]

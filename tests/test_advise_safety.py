@@ -225,7 +225,7 @@ def test_sigterm_during_apply_drops_the_half_built_index(pg_cluster, safe_dsn):
 @pytest.mark.postgres
 def test_invalid_index_of_an_earlier_run_is_reported(cli, pg_cluster, safe_dsn):
     # A failed concurrent build leaves an INVALID index under qprof's default name.
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="could not create unique index"):
         pg_cluster.psql("CREATE UNIQUE INDEX CONCURRENTLY t_k_idx ON t (k)", dbname="advsafe")
     try:
         assert q(pg_cluster, "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_k_idx'::regclass") == "f"
@@ -248,8 +248,8 @@ def test_a_newline_in_a_table_name_cannot_escape_the_header_comment(cli, pg_clus
     (path,) = out.glob("*.sql")
     text = path.read_text()
     assert "evil\\nDROP TABLE canary" in text
-    for line in text.splitlines():
-        assert not line or line.startswith("--") or line.startswith(("CREATE INDEX", "DROP INDEX")) or line.startswith("DROP TABLE canary; --")
+    for line in text.splitlines():  # the DDL names the table as U&"evil\000aDROP …": one line
+        assert not line or line.startswith(("--", "CREATE INDEX", "DROP INDEX"))
     up = text.split("-- migrate:down")[0]
     pg_cluster.psql(up, dbname="advevil")
     assert q(pg_cluster, "SELECT to_regclass('canary') IS NOT NULL", "advevil") == "t"
@@ -368,7 +368,10 @@ def test_sqlite_scratch_dir_is_removed_when_the_copy_fails(tmp_path, monkeypatch
     bogus.write_bytes(b"this is not a database file, just text " * 100)
     with pytest.raises(QprofError):
         SqliteWhatIf(bogus, Catalog("sqlite", {}, ["main"], []))
-    assert list(scratch_root.iterdir()) == []
+    # only this run's (pid-named) folder stays until exit, with nothing but its owner note in it
+    (run_dir,) = scratch_root.iterdir()
+    assert run_dir.name.startswith(f"qprof-run-{os.getpid()}-")
+    assert [p.name for p in run_dir.iterdir()] == ["owner"]
 
 
 def _slow_whatif(sample_sqlite, timeout: float):
@@ -433,3 +436,73 @@ def test_apply_statements_are_tagged_for_pg_stat_statements(cli, pg_cluster, saf
         assert q(pg_cluster, f"SELECT count(*) FROM pg_stat_statements WHERE {ours} AND query NOT LIKE '/* qprof */%'") == "0"
     finally:
         pg_cluster.psql(f"DROP INDEX IF EXISTS {doc['applied'][0]['index']}", dbname="advsafe")
+
+
+# -- dbmate-style files: a catalog name cannot add a line (issue 9 §4) -----------------------------
+EVIL = "c\n-- migrate:down\nDROP TABLE victim; --"
+
+
+def dbmate_split(text: str) -> tuple[str, str]:
+    """Up and down parts as dbmate cuts them: at the marker lines, wherever they are (it does not
+    parse SQL; Go regexps (?m)^--\\s*migrate:up / :down)."""
+    import re
+
+    up = re.search(r"(?m)^--\s*migrate:up(.*)$", text)
+    down = re.search(r"(?m)^--\s*migrate:down(.*)$", text)
+    assert up and down and up.start() < down.start()
+    assert len(re.findall(r"(?m)^--\s*migrate:(?:up|down)", text)) == 2, text
+    return text[up.end():down.start()], text[down.end():]
+
+
+@pytest.mark.postgres
+def test_a_column_named_like_a_dbmate_marker_cannot_put_a_drop_table_in_the_down_part(cli, pg_cluster, tmp_path):
+    dsn = pg_cluster.create_database("advdbmate", extensions=("hypopg",))
+    col = '"' + EVIL.replace('"', '""') + '"'
+    pg_cluster.psql(f"CREATE TABLE victim (x int); INSERT INTO victim VALUES (1);"
+                    f"CREATE TABLE w (id int, {col} int, other int);"
+                    f"INSERT INTO w SELECT i, i % 3000, i % 7 FROM generate_series(1, 50000) i;"
+                    f"CREATE INDEX w_unused ON w (other, {col}); ANALYZE;", dbname="advdbmate")
+    out = tmp_path / "m"
+    doc = cli.json("advise", "-d", dsn, "--sql", f"SELECT id FROM w WHERE {col} = 5", "--drop-unused", "--out", out)
+    assert [r["columns"] for r in doc["recommendations"]] == [[EVIL]]
+    files = sorted(out.rglob("*.sql"))
+    assert len(files) == 2  # the new index, and the drop of the unused one (recreated by its down part)
+    for path in files:
+        text = path.read_text()
+        up, down = dbmate_split(text)
+        for part in (up, down):  # every statement is a whole line of its own: the name stays inside its quotes
+            assert all(line.startswith(("CREATE INDEX", "DROP INDEX")) for line in part.splitlines() if line.strip()), part
+        for line in text.splitlines():
+            assert not line or line.startswith(("--", "CREATE ", "DROP INDEX")), line
+        # run both parts as dbmate would: the index goes and comes back, the victim stays
+        pg_cluster.psql(up, dbname="advdbmate")
+        pg_cluster.psql(down, dbname="advdbmate")
+        assert q(pg_cluster, "SELECT count(*) FROM victim", "advdbmate") == "1"
+    # the columns are the real ones (U&"…" escapes name exactly that column)
+    assert q(pg_cluster, "SELECT count(*) FROM pg_indexes WHERE tablename = 'w' AND indexname = 'w_unused'", "advdbmate") == "1"
+    pg_cluster.psql(dbmate_split(next(p for p in files if "add_" in p.name).read_text())[0], dbname="advdbmate")
+    defs = q(pg_cluster, "SELECT indexdef FROM pg_indexes WHERE tablename = 'w' ORDER BY indexname", "advdbmate")
+    assert defs.count("migrate:down") == 2  # both indexes are on the evil column itself
+
+
+def test_sqlite_cannot_escape_a_line_break_so_the_sql_file_is_refused(cli, sample_sqlite, tmp_path):
+    import sqlite3
+
+    db = tmp_path / "evil.sqlite"
+    col = '"' + EVIL.replace('"', '""') + '"'
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE victim (x int)")
+        conn.execute(f"CREATE TABLE w (id INTEGER PRIMARY KEY, {col} int)")
+        conn.executemany("INSERT INTO w VALUES (?, ?)", [(i, i % 3000) for i in range(1, 30001)])
+    statement = f"SELECT id FROM w WHERE {col} = 5"
+    result = cli("advise", "-d", db, "--sql", statement, "--out", tmp_path / "sql", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [r["columns"] for r in doc["recommendations"]] == [[EVIL]] and doc["files"] == []
+    assert "cannot carry safely" in result.stderr and "alembic" in result.stderr
+    assert not list((tmp_path / "sql").glob("*.sql"))
+    # a Python migration holds the statement as a string literal: written, and it compiles
+    doc = cli.json("advise", "-d", db, "--sql", statement, "--out", tmp_path / "py", "-m", "alembic")
+    (path,) = (tmp_path / "py").glob("*.py")
+    compile(path.read_text(), str(path), "exec")
+    assert doc["files"] == [str(path)]

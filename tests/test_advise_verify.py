@@ -100,16 +100,17 @@ def test_two_indexes_that_each_give_the_whole_saving_ship_one_and_count_it_once(
         statement.calls = 100
         recs = [_rec(statement, narrow), _rec(statement, wide)]
         notes = verify(target, recs, {statement.key: statement}, runs=5, on_progress=messages.append)
-    # The planner uses one of them with both in place: the other has a nil marginal gain and goes;
-    # measured again alone, the one kept saves everything.
+    # With both in place the planner uses one of them: the other has a nil marginal gain (or the
+    # plan without the one it uses measures no slower) and goes; measured again alone, the one kept
+    # saves everything.
     (kept,) = [rec for rec in recs if not rec.rejected]
     (rejected,) = [rec for rec in recs if rec.rejected]
-    assert "uses it with the rest of the set in place" in rejected.rejected, notes
+    assert "with the rest of the set in place" in rejected.rejected, notes
     (ev,) = kept.statements
     saving = statement.calls * (ev.ms_before - ev.ms_after)
     assert ev.ms_before > 5 * ev.ms_after
     # No saving counted twice: the rejected index's marginal gain is ~0, the kept one's is the saving.
-    assert not rejected.net_ms_saved
+    assert (rejected.net_ms_saved or 0.0) < 0.2 * saving
     assert 0.5 * saving < kept.net_ms_saved < 1.5 * saving
     assert ev.runs == 5 and ev.params == [] and ev.p95_before >= ev.ms_before
     assert any("warm-up" in m for m in messages) and any("run 5/5" in m for m in messages)

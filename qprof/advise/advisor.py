@@ -149,11 +149,15 @@ def _baseline(whatif: WhatIf, statements: list[AdviseStatement], skipped: list[S
         try:
             whatif.cost(statement, ())
         except QprofError as exc:
-            whatif.recover()
+            _recover(whatif)
             skipped.append(Skip(statement.sql, f"explain failed: {exc.message}"))
             continue
         costed.append(statement)
     return costed
+
+
+def _recover(whatif: WhatIf) -> None:
+    whatif.recover()
 
 
 def recommendations(advice: Advice, engine: str) -> list:

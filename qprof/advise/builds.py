@@ -30,32 +30,26 @@ build session itself was terminated; what is still there is a :class:`Leftover` 
 command. Every index the run created and has not yet dropped or kept is also in a process-wide
 list, so even a second Ctrl-C that stops cleanup leaves a report (:func:`pending_leftovers`).
 
-SQLite: builds use the same names; scratch copies live in a per-run folder
-``qprof-run-<pid>-<run>`` in the temp folder, which the next run removes once that pid is gone.
+Finding and dropping the leftovers of earlier runs is :mod:`qprof.advise.leftovers`; the run's
+identity and its SQLite scratch folder are :mod:`qprof.advise.runs`.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
+import itertools
 import re
-import secrets
-import shutil
 import signal
-import socket
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from qprof.advise.ddl import create_index, drop_index
 from qprof.advise.ddl import text as ddl_text
 from qprof.advise.generator import MAX_NAME_BYTES, Recommendation, index_name
+from qprof.advise.runs import current_run, run_dir
 from qprof.errors import QprofError, StatementFailed
 from qprof.units import timeout_ms
 
@@ -66,44 +60,15 @@ RUN_LOCK_CLASS = 0x71707266
 OWN_TAG = "/* qprof */ "  # as PostgresTarget tags its queries: pg_stat_statements results leave them out
 CLEANUP_SECONDS = 60.0  # how long cleanup keeps retrying a DROP that waits for another session's lock
 CLEANUP_LOCK_TIMEOUT = 10.0  # lock wait of one cleanup attempt (longer than a build's)
-BUILD_NAME = re.compile(r"^qprof_([0-9a-f]{8})_[0-9]+_")
 BUILD_COMMENT = re.compile(r"^qprof build run=([0-9a-f]{8}) pid=([0-9]+) host=(\S*) at=(\S+)")
-RUN_DIR = re.compile(r"^qprof-run-([0-9]+)-([0-9a-f]{8})$")
 
 
-# -- this run ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Run:
-    """This process's identity on the database: written into every index it builds."""
-
-    id: str
-    pid: int
-    host: str
-    started: datetime
-
-    @property
-    def lock_id(self) -> int:
-        """The run id as a signed int4 (pg_advisory_lock's second key); pg_locks shows it unsigned."""
-        value = int(self.id, 16)
-        return value - (1 << 32) if value >= 1 << 31 else value
-
-    def comment(self, purpose: str) -> str:
-        return f"qprof build run={self.id} pid={self.pid} host={self.host} at={self.started:%Y-%m-%dT%H:%M:%SZ} ({purpose})"
+_BUILDS = itertools.count(1)  # numbers this process's builds: every build name is its own
 
 
-_RUN: Run | None = None
-
-
-def current_run() -> Run:
-    global _RUN
-    if _RUN is None or _RUN.pid != os.getpid():  # a forked child is a run of its own
-        _RUN = Run(secrets.token_hex(4), os.getpid(), socket.gethostname()[:64].replace(" ", "_"), datetime.now(UTC))
-    return _RUN
-
-
-def build_name(rec_name: str, number: int) -> str:
+def build_name(rec_name: str) -> str:
     """The name an index is built under: ``qprof_<run>_<n>_<final name>``, cut to 63 bytes."""
-    head = f"qprof_{current_run().id}_{number}_"
+    head = f"qprof_{current_run().id}_{next(_BUILDS)}_"
     return head + rec_name.encode()[: MAX_NAME_BYTES - len(head)].decode(errors="ignore")
 
 
@@ -168,7 +133,6 @@ class BuildSession:
         self.build_timeout = build_timeout
         self.lock_ms = timeout_ms(lock_timeout)
         self.holds_global_lock = False
-        self.counter = 0
         self.conn: Any = self._open()
 
     def _open(self) -> Any:
@@ -383,13 +347,10 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
     started = time.perf_counter()
     if isinstance(session, BuildSession) and session.closed:
         session.reopen()
-    session_counter = getattr(session, "counter", 0) + 1
-    if isinstance(session, BuildSession):
-        session.counter = session_counter
     if engine == "sqlite":
         if _exists_sqlite(session, rec.name):
             raise StatementFailed(f"an index named {rec.name} already exists: not built, not touched")
-        key = ("main", build_name(rec.name, session_counter))
+        key = ("main", build_name(rec.name))
         _pending(key, engine, False)
         try:
             run(session, create_index(rec.candidate, key[1], "sqlite"))
@@ -415,7 +376,7 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
     if row is None:
         raise StatementFailed(f"table {schema}.{table} does not exist")
     oid, kind = row
-    top = (schema, build_name(rec.name, session_counter))
+    top = (schema, build_name(rec.name))
     owned.final[top] = rec.name
     if kind != "p":
         owned.how = "CREATE INDEX CONCURRENTLY"
@@ -427,13 +388,13 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
     owned.how = "CREATE INDEX ON ONLY the parent + CONCURRENTLY per partition + ATTACH PARTITION"
     taken: set[tuple[str, str]] = {(schema, rec.name)}
     index_of: dict[int, tuple[str, str]] = {}
-    for number, node in enumerate(run(session, _PARTITION_TREE, (oid,)).fetchall()):
+    for node in run(session, _PARTITION_TREE, (oid,)).fetchall():
         relid, parent, level, node_kind, node_schema, node_table = node
         if level == 0:
             key = top
         else:
             final = _free_name(session, node_schema, node_table, rec, taken)
-            key = (node_schema, build_name(f"p{number}_{final}", session_counter))
+            key = (node_schema, build_name(final))
             owned.final[key] = final
         is_parent = node_kind == "p"
         statement = create_index(rec.candidate, key[1], on=(node_schema, node_table), concurrently=not is_parent, only=is_parent)
@@ -582,165 +543,3 @@ def _drop_sql(key: tuple[str, str], partitioned: bool, engine: str = "postgresql
     return ddl_text(drop_index(*key, engine, concurrently=not partitioned)) + ";"
 
 
-# -- leftovers of earlier runs ---------------------------------------------------------------------
-_PG_BUILT = """
-SELECT n.nspname AS schema, c.relname AS name, tn.nspname AS table_schema, t.relname AS table_name,
-       c.relkind::text AS kind, x.indisvalid AS valid, obj_description(c.oid, 'pg_class') AS comment
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_index x ON x.indexrelid = c.oid
-JOIN pg_class t ON t.oid = x.indrelid
-JOIN pg_namespace tn ON tn.oid = t.relnamespace
-WHERE c.relkind IN ('i', 'I') AND NOT c.relispartition AND c.relname ~ '^qprof_[0-9a-f]{8}_[0-9]+_'
-ORDER BY 1, 2
-"""
-_PG_LIVE_RUNS = "SELECT objid::bigint AS run FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objsubid = 2"
-
-
-def _fetch(conn: Any, query: str, params: Any = ()) -> list[dict[str, Any]]:
-    """Rows as dicts from a read-only target or a build session."""
-    if hasattr(conn, "fetch_all"):
-        return conn.fetch_all(query, params or None, what="looking for indexes left by earlier qprof runs")
-    cursor = run(conn, query, params or None)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def find_leftovers(conn: Any, engine: str) -> tuple[list[Leftover], list[str]]:
-    """Indexes earlier qprof runs built and never dropped (their run is gone), and the names of
-    those a live run is still building or measuring (left alone). ``conn``: a target or a session."""
-    me = current_run().id
-    leftovers, live = [], []
-    if engine == "sqlite":
-        alive = _live_sqlite_runs()
-        rows = _fetch(conn, "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name LIKE 'qprof!_%' ESCAPE '!'")
-        for row in rows:
-            match = BUILD_NAME.match(row["name"])
-            if not match or match.group(1) == me:
-                continue
-            if match.group(1) in alive:
-                live.append(row["name"])
-                continue
-            leftovers.append(Leftover(row["name"], _drop_sql(("main", row["name"]), False, "sqlite"),
-                                      "left by a qprof run that was killed", table=row["tbl_name"]))
-        return leftovers, live
-    running = {int(row["run"]) for row in _fetch(conn, _PG_LIVE_RUNS, (RUN_LOCK_CLASS,))}
-    for row in _fetch(conn, _PG_BUILT):
-        match = BUILD_NAME.match(row["name"])
-        comment = row["comment"]
-        if not match or match.group(1) == me:
-            continue
-        if comment is not None and not BUILD_COMMENT.match(comment):
-            continue  # someone wrote their own comment on it: not ours to judge
-        if int(match.group(1), 16) in running:
-            live.append(f"{row['schema']}.{row['name']}")
-            continue
-        state = "INVALID (a build that never finished)" if not row["valid"] else "valid"
-        leftovers.append(Leftover(
-            f"{row['schema']}.{row['name']}",
-            _drop_sql((row["schema"], row["name"]), row["kind"] == "I"),
-            f"left by a qprof run that was killed; {state}",
-            table=f"{row['table_schema']}.{row['table_name']}",
-            comment=comment,
-        ))
-    return leftovers, live
-
-
-def leftover_notes(target: Any) -> tuple[list[Leftover], list[str]]:
-    """What every ``advise``/``check``/``indexes`` run says about earlier runs' leftovers: the
-    leftovers, and one line each (``qprof advise --cleanup`` drops them). Never fails the run."""
-    try:
-        found, _ = find_leftovers(target, target.engine)
-    except QprofError as exc:
-        return [], [f"could not look for indexes left by earlier qprof runs: {exc.message}"]
-    return found, [leftover_line(item) for item in found]
-
-
-def leftover_line(item: Leftover) -> str:
-    built = BUILD_COMMENT.match(item.comment or "")
-    who = f" (run {built.group(1)}, pid {built.group(2)} on {built.group(3)}, {built.group(4)})" if built else ""
-    on = f" on {item.table}" if item.table else ""
-    return (f"index {item.index}{on} was built by qprof{who} and {item.reason}: drop it with  {item.drop}  "
-            "(or: qprof advise --cleanup)")
-
-
-def cleanup_leftovers(target: Any, *, lock_timeout: float, seconds: float | None = None) -> tuple[list[Leftover], list[Leftover], list[str]]:
-    """``qprof advise --cleanup``: drop every leftover of an earlier run (only indexes with qprof's
-    build name whose run holds no lock; CONCURRENTLY, lock timeout, retried). Returns (dropped,
-    still there, live builds left alone)."""
-    with signals_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout) as session:
-        found, live = find_leftovers(session, target.engine)
-        dropped, failed = [], []
-        for item in found:
-            if target.engine == "sqlite":
-                key = ("main", item.index)
-            else:
-                schema, _, name = item.index.partition(".")
-                key = (schema, name)
-            owned = Owned(names=[key], partitioned={key} if "CONCURRENTLY" not in item.drop and target.engine != "sqlite" else set())
-            left = drop_owned(session, owned, target.engine, seconds=seconds)
-            (failed if left else dropped).append(left[0] if left else item)
-    return dropped, failed, live
-
-
-# -- SQLite scratch folders --------------------------------------------------------------------------
-def _start_time(pid: int) -> str | None:
-    """The process's start time (Linux /proc), so a reused pid is not taken for the owner."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return started is None or _start_time(pid) in (None, started)
-
-
-def run_dir() -> Path:
-    """This run's folder for scratch copies: ``<tmp>/qprof-run-<pid>-<run>``, removed at exit (and
-    by the next run once this pid is gone, when this one was killed)."""
-    run_ = current_run()
-    path = Path(tempfile.gettempdir()) / f"qprof-run-{run_.pid}-{run_.id}"
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (path / "owner").write_text(f"{run_.pid} {_start_time(run_.pid) or ''}\n")
-        atexit.register(shutil.rmtree, path, True)
-    return path
-
-
-def _run_dirs() -> Iterator[tuple[Path, int, str, str | None]]:
-    try:
-        entries = list(Path(tempfile.gettempdir()).iterdir())
-    except OSError:
-        return
-    for path in entries:
-        match = RUN_DIR.match(path.name)
-        if not match or not path.is_dir():
-            continue
-        try:
-            started = (path / "owner").read_text().split()[1:2]
-        except OSError:
-            started = []
-        yield path, int(match.group(1)), match.group(2), started[0] if started else None
-
-
-def _live_sqlite_runs() -> set[str]:
-    return {run_id for _, pid, run_id, started in _run_dirs() if _alive(pid, started)}
-
-
-def remove_stale_run_dirs() -> list[Path]:
-    """Remove the scratch folders of qprof runs whose process is gone (killed outright)."""
-    removed = []
-    for path, pid, run_id, started in _run_dirs():
-        if run_id == current_run().id or _alive(pid, started):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        if not path.exists():
-            removed.append(path)
-    return removed

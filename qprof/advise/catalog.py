@@ -219,7 +219,7 @@ def _load_postgres(target: Any) -> Catalog:
             root.n_tup_hot_upd += relation.n_tup_hot_upd
     search_path = [row["schema"] for row in target.fetch_all(_PG_SEARCH_PATH, what="reading search_path")]
     include_ok = int(getattr(target, "server_version_num", 0) or 0) >= 110000
-    catalog = Catalog("postgresql", relations, search_path, collect_indexes(target), include_ok=include_ok)
+    catalog = Catalog("postgresql", relations, search_path, _users_indexes(collect_indexes(target)), include_ok=include_ok)
     for row in target.fetch_all(_PG_PARTITION_INDEXES, what="reading partition indexes"):
         if row["kind"] == "I":
             catalog.partitioned_indexes.add((row["schema"], row["name"]))
@@ -250,7 +250,15 @@ def _load_sqlite(target: Any) -> Catalog:
             quoted = row["name"].replace('"', '""')
             relation.rows = float(target.fetch_value(f'SELECT count(*) FROM "{quoted}"') or 0)
         relations[relation.key] = relation
-    return Catalog("sqlite", relations, ["main"], collect_indexes(target))
+    return Catalog("sqlite", relations, ["main"], _users_indexes(collect_indexes(target)))
+
+
+def _users_indexes(indexes: list[IndexInfo]) -> list[IndexInfo]:
+    """Existing indexes without the ones qprof built (a leftover of a killed run is not the
+    user's: the advisor must still propose that index, and never a drop of it)."""
+    from qprof.advise.ddl import is_build_name
+
+    return [index for index in indexes if not is_build_name(index.name)]
 
 
 def _sqlite_view_body(create_sql: str) -> str | None:

@@ -9,11 +9,21 @@ dbmate splits ``-- migrate:up`` from ``-- migrate:down``) can never see a name e
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qprof.advise.candidates import Candidate
+
+
+# The names qprof builds indexes under (``qprof_<run>_<n>_<final name>``, see qprof.advise.builds):
+# such an index is qprof's own measurement or a leftover of a killed run, never the user's.
+BUILD_NAME = re.compile(r"^qprof_([0-9a-f]{8})_[0-9]+_")
+
+
+def is_build_name(name: str) -> bool:
+    return BUILD_NAME.match(name) is not None
 
 
 def needs_escape(text: str) -> bool:
@@ -49,7 +59,6 @@ def pg_ident(*names: str) -> Any:
 def one_line_literals(definition: str) -> str:
     """A definition PostgreSQL printed (``pg_get_indexdef``) with every quoted identifier or string
     literal that holds a control character rewritten as its ``U&`` escape: one line, same meaning."""
-    import re
 
     def rewrite(match: re.Match[str]) -> str:
         token = match.group(0)

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> 
     A partitioned parent's index (``concurrently=False``) is recreated plainly and without
     ``ON ONLY`` (pg_get_indexdef writes it), which would leave it INVALID with no partitions."""
     if engine == "sqlite":
-        return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.I).rstrip(";") + ";"
+        return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.IGNORECASE).rstrip(";") + ";"
     from qprof.advise.ddl import one_line_literals
 
     verb = "INDEX CONCURRENTLY IF NOT EXISTS " if concurrently else "INDEX IF NOT EXISTS "
@@ -179,10 +179,10 @@ def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> 
         lambda m: f"CREATE {m.group(1) or ''}{verb}",
         definition,
         count=1,
-        flags=re.I,
+        flags=re.IGNORECASE,
     ).rstrip(";")
     if not concurrently:
-        text = re.sub(r"\s+ON\s+ONLY\s+", " ON ", text, count=1, flags=re.I)
+        text = re.sub(r"\s+ON\s+ONLY\s+", " ON ", text, count=1, flags=re.IGNORECASE)
     return text + ";"
 
 
@@ -193,7 +193,7 @@ class RunInfo:
     engine: str
     whatif_method: str
     cost_unit: str
-    date: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
     version: str = __version__
 
 
@@ -284,9 +284,38 @@ def _comment(lines: Sequence[str], prefix: str) -> str:
 
 
 def _slug(recs: Sequence[Recommendation]) -> str:
+    """For file names: a drop's index name comes from the catalog and may hold anything."""
     if len(recs) == 1:
-        return ("add_" if recs[0].kind == "create" else "drop_") + recs[0].name
+        name = re.sub(r"[^0-9A-Za-z_]+", "_", recs[0].name).strip("_")[:80] or "index"
+        return ("add_" if recs[0].kind == "create" else "drop_") + name
     return "qprof_indexes"
+
+
+# dbmate splits a file at these lines, wherever they are (it does not parse SQL)
+_DBMATE_MARKER = re.compile(r"^--\s*migrate:", re.MULTILINE)
+_QUOTED = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]""")
+
+
+def unsafe_in_file(rec: Recommendation, fmt: str) -> str | None:
+    """Why a statement cannot go into a line-oriented migration file (sql: dbmate, flyway), if so.
+
+    PostgreSQL statements are always one line (names with control characters are ``U&"…"``
+    escapes); SQLite has no such escape, so a name holding a line break would carry the rest of
+    the name onto lines of their own — where dbmate would read ``-- migrate:down`` as a marker."""
+    if fmt not in ("sql", "flyway"):
+        return None  # Python files hold the statement as a string literal
+    from qprof.advise.ddl import needs_escape
+
+    for statement in (rec.ddl, rec.drop_ddl):
+        if _DBMATE_MARKER.search(statement) or any(needs_escape(token) for token in _QUOTED.findall(statement)):
+            return (f"{rec.name}: a name in its DDL holds a line break or control character, which a {fmt} migration "
+                    "file cannot carry safely; use --migration-format alembic or django for it")
+    return None
+
+
+def refusal_notes(recs: Sequence[Recommendation], fmt: str) -> list[str]:
+    """One note per statement write_migrations leaves out of a ``fmt`` file, with the reason."""
+    return [why for rec in recs if (why := unsafe_in_file(rec, fmt))]
 
 
 def _revision(recs: Sequence[Recommendation]) -> str:
@@ -298,8 +327,8 @@ def sql_usage(engine: str) -> list[str]:
     client = "sqlite3 DB.sqlite" if engine == "sqlite" else "psql -X -v ON_ERROR_STOP=1 -d DB"
     return [
         "dbmate-style migration: '-- migrate:up' creates, '-- migrate:down' undoes. Do NOT run the whole",
-        f"file with {'sqlite3' if engine == 'sqlite' else 'psql -f'} (it would create the index and drop it again). "
-        "Apply it with dbmate, or run only",
+        (f"file with {'sqlite3' if engine == 'sqlite' else 'psql -f'} (it would create the index and drop it again). "
+         "Apply it with dbmate, or run only"),
         f"the up part:  sed '/^-- migrate:down/,$d' FILE | {client}",
     ]
 
@@ -321,7 +350,8 @@ def _py_string(text: str) -> str:
 def _alembic_file(recs: Sequence[Recommendation], info: RunInfo, revision: str, down: str | None) -> str:
     # The evidence goes in # comments (cleaned lines), never inside the docstring: statement text
     # with \"\"\" or a backslash would end the string or escape into invalid Python.
-    header = _comment(header_lines(recs[0], info) if len(recs) == 1 else sum((header_lines(r, info) + [""] for r in recs), []), "#")
+    lines = header_lines(recs[0], info) if len(recs) == 1 else [line for r in recs for line in [*header_lines(r, info), ""]]
+    header = _comment(lines, "#")
     docstring = _py_string(f"{_slug(recs)}\n\nRevision ID: {revision}\nRevises: {down or ''}\n")
     ups = "\n".join(f"        op.execute({_py_string(r.ddl)})" for r in recs)
     downs = "\n".join(f"        op.execute({_py_string(r.drop_ddl)})" for r in reversed(recs))
@@ -350,7 +380,7 @@ def _flyway_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
 
 
 def _django_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
-    header = _comment(sum((header_lines(r, info) for r in recs), []), "#")
+    header = _comment([line for r in recs for line in header_lines(r, info)], "#")
     operations = "\n".join(
         f"        migrations.RunSQL(\n            sql={_py_string(r.ddl)},\n            reverse_sql={_py_string(r.drop_ddl)},\n        ),"
         for r in recs
@@ -404,8 +434,8 @@ def _alembic_head(existing: dict[Path, str]) -> str | None:
     """The newest revision among the folder's alembic files (one nothing revises), to chain after."""
     revisions, downs = [], set()
     for text in existing.values():
-        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
-        down = re.search(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+        down = re.search(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
         if rev:
             revisions.append(rev.group(1))
         if down:
@@ -442,6 +472,8 @@ def write_migrations(
     fresh = []
     holders: dict[Path, list[Recommendation]] = {}
     for rec in recs:
+        if unsafe_in_file(rec, fmt):
+            continue  # never written: refusal_notes() says why
         found = _already_written(rec, existing)
         if found is not None:
             rec.file = str(found)
@@ -457,7 +489,7 @@ def write_migrations(
     if not fresh:
         return []
     groups: list[list[Recommendation]] = [fresh] if single_file else [[r] for r in fresh]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     written: list[Path] = []
     down = alembic_down_revision or (_alembic_head(existing) if fmt == "alembic" else None)
     number = _next_number(out_dir, fmt, existing)
@@ -490,7 +522,7 @@ def write_migrations(
                 _create(out_dir / f"V{version}__{slug}.sql.conf", "executeInTransaction=false\n")
                 _create(
                     out_dir / f"U{version}__{slug}.sql",
-                    "-- undo of " + path.name + "\n" + "".join(r.drop_ddl + "\n" for r in reversed(group)),
+                    "-- undo of " + clean_line(path.name) + "\n" + "".join(r.drop_ddl + "\n" for r in reversed(group)),
                 )
                 _create(out_dir / f"U{version}__{slug}.sql.conf", "executeInTransaction=false\n")
             else:

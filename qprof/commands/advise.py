@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -116,6 +118,7 @@ def advise(
     alembic_down_revision: Annotated[str | None, typer.Option("--alembic-down-revision", help="Alembic: the revision the first new one follows.")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the advice only; write no files.")] = False,
     lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="For --apply/--verify/--whatif build: give up waiting for a lock after this long (> 0).")] = "5s",
+    cleanup: Annotated[bool, typer.Option("--cleanup", help="Drop the indexes earlier qprof runs built and left behind when killed (only indexes with qprof's build name and mark, CONCURRENTLY, under --lock-timeout), then exit.")] = False,
     build_timeout: Annotated[str | None, typer.Option("--build-timeout", help="For --apply/--verify: cancel one index build after this long (default: no limit; --statement-timeout does not apply to builds).")] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
@@ -131,6 +134,7 @@ def advise(
       qprof advise --workload queries/ --budget 500MB --format alembic
       qprof advise --sql "SELECT * FROM orders WHERE customer_id = 42" --format json --no-write
       qprof advise --verify --runs 5                 # staging: measured before/after + chart
+      qprof advise --cleanup                         # drop what a killed --verify/--apply left
     """
     from qprof.advise.advisor import advise as run_advisor
     from qprof.advise.advisor import drop_recommendations, recommendations
@@ -142,16 +146,27 @@ def advise(
     budget_bytes = parse_size(budget) if budget else None
     lock_seconds = _positive_duration("--lock-timeout", lock_timeout)
     build_seconds = _positive_duration("--build-timeout", build_timeout) if build_timeout else None
+    from qprof.advise.builds import signals_as_interrupt
+    from qprof.advise.leftovers import report_leftovers
+    from qprof.advise.runs import remove_stale_run_dirs
+
+    if cleanup:
+        _cleanup(db, profile, statement_timeout, lock_seconds, output)
+        return
     if not no_write:
         ensure_writable(out)
     quiet = output == "json" or not sys.stdout.isatty()
 
-    from qprof.advise.builds import signals_as_interrupt
-
     leftovers: list = []
-    # SIGTERM raises KeyboardInterrupt for the whole run, so every finally block (HypoPG reset,
-    # SQLite scratch copy, indexes built for measuring) runs as it does on Ctrl-C.
-    with signals_as_interrupt(), connect(db, profile, statement_timeout) as target:
+    # SIGTERM and SIGHUP raise KeyboardInterrupt for the whole run, so every finally block (HypoPG
+    # reset, SQLite scratch copy, indexes built for measuring) runs as it does on Ctrl-C.
+    with signals_as_interrupt(), _report_interrupted_builds(), connect(db, profile, statement_timeout) as target:
+        remove_stale_run_dirs()
+        earlier = report_leftovers(target, warn)
+        if earlier and (verify or apply):
+            # Measuring may build and drop qprof's own indexes: a killed run's would skew the
+            # baseline (and hide the advice for its table), so it goes first, with cleanup's safety.
+            earlier = _drop_earlier(target, lock_seconds)
         statements, from_server = _gather_statements(
             target, list(workload or []), list(sql_texts or []), list(log or []), log_prefix, min_calls, min_mean_ms, top
         )
@@ -233,6 +248,10 @@ def advise(
         names = ", ".join(Path(str(path)).name for _, path in unchanged[:3]) + (" …" if len(unchanged) > 3 else "")
         notes.append(f"{len(unchanged)} migration(s) already in {out} with identical DDL, not written again: {names}")
     notes += _covering_notes(advice, recs)
+    if not no_write:  # what a sql/flyway file cannot carry safely is left out of it: say so
+        from qprof.advise.generator import refusal_notes
+
+        notes += refusal_notes([*recs, *drops], mformat)
     for candidate, reason in advice.selection.failed.items():
         notes.append(f"candidate {candidate} skipped: {reason}")
     from qprof.advise.advisor import leftover_invalid_notes
@@ -273,6 +292,7 @@ def advise(
         "applied": applied,
         "notes": notes,
         "leftovers": [item.to_dict() for item in leftovers],
+        "earlier_leftovers": [item.to_dict() for item in earlier],
         "failed": failed,
     }
     rows = []
@@ -354,6 +374,65 @@ def _covering_notes(advice: Any, recs: list) -> list[str]:
                 "index-only scans still visit the heap until (auto)VACUUM has run on it"
             )
     return notes
+
+
+@contextmanager
+def _report_interrupted_builds() -> Iterator[None]:
+    """Interrupted (a second Ctrl-C while cleanup waits on a lock, SIGTERM, SIGHUP): name every
+    index this run built and could not drop yet, with its DROP. The next run finds it too."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from qprof.advise.builds import pending_leftovers
+
+        try:
+            for item in pending_leftovers():
+                warn(f"LEFTOVER: {item.index} (built by this run) is still there: {item.reason}; drop it with  {item.drop}")
+        except OSError:  # the terminal is gone (SIGHUP): the next run reports it
+            pass
+        raise
+
+
+def _drop_earlier(target: Any, lock_seconds: float) -> list:
+    """--verify/--apply: drop earlier runs' leftovers before advising; what stays is returned."""
+    from qprof.advise.leftovers import cleanup_leftovers
+
+    dropped, failed, _ = cleanup_leftovers(target, lock_timeout=lock_seconds)
+    for item in dropped:
+        note(f"dropped {item.index}, left by a killed qprof run, before measuring")
+    return failed
+
+
+def _cleanup(db: Any, profile: Any, statement_timeout: str, lock_seconds: float, output: str) -> None:
+    """``--cleanup``: drop the leftovers of killed runs (and their SQLite scratch folders)."""
+    from qprof.advise.leftovers import cleanup_leftovers, leftover_line
+    from qprof.advise.runs import remove_stale_run_dirs
+
+    removed = remove_stale_run_dirs()
+    with connect(db, profile, statement_timeout) as target:
+        dropped, failed, live = cleanup_leftovers(target, lock_timeout=lock_seconds)
+    if output == "json":
+        from qprof.output import emit, render_json
+
+        emit(render_json({
+            "dropped": [item.to_dict() for item in dropped],
+            "failed": [item.to_dict() for item in failed],
+            "in_use": live,
+            "scratch_folders_removed": [str(path) for path in removed],
+        }))
+    else:
+        for item in dropped:
+            note(f"dropped {item.index}" + (f" on {item.table}" if item.table else "") + ", left by a killed qprof run")
+        for name in live:
+            note(f"left alone: {name} (a qprof run that is still going is building or measuring it)")
+        if removed:
+            note(f"removed {len(removed)} scratch folder(s) of killed qprof runs")
+        if not dropped and not failed:
+            note("no leftovers of earlier qprof runs")
+    for item in failed:
+        warn(f"LEFTOVER: {leftover_line(item)}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -102,6 +102,9 @@ def check_command(
     )
     with connect(db, profile, statement_timeout, config) as target:
         description = target.describe()
+        from qprof.advise.leftovers import report_leftovers
+
+        earlier = report_leftovers(target, warn)  # indexes killed qprof runs left behind
         with console.status("checking…") as status:
             outcome = run_check(target, rules, workload=workload, analyze=analyze, on_progress=lambda n: status.update(f"explaining {n}…"))
     findings, skipped = outcome["findings"], outcome["skipped"]
@@ -125,6 +128,7 @@ def check_command(
                     },
                     "findings": [f.to_dict() for f in findings],
                     "skipped": [s.to_dict() for s in skipped],
+                    "qprof_leftovers": [item.to_dict() for item in earlier],
                 }
             )
         )

@@ -9,7 +9,7 @@ import typer
 
 from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
 from qprof.index_classes import classify
-from qprof.output import Column, OutputFormat, emit_listing, note, num, size, text
+from qprof.output import Column, OutputFormat, emit_listing, note, num, size, text, warn
 
 
 class IndexClass(str, Enum):
@@ -68,6 +68,9 @@ def indexes(
             from qprof.collectors.sqlite_catalog import collect_indexes
         found = classify(collect_indexes(target))
         description = target.describe()
+        from qprof.advise.leftovers import report_leftovers
+
+        earlier = report_leftovers(target, warn)  # indexes killed qprof runs left behind
     wanted = {c.value for c in only or []}
     shown = [i for i in found if not wanted or wanted & set(i.classes)]
     document = {
@@ -75,6 +78,7 @@ def indexes(
         "stats_reset": stats.get("stats_reset"),
         "stats_age_seconds": stats.get("age_seconds"),
         "indexes": [i.to_dict() for i in shown],
+        "qprof_leftovers": [item.to_dict() for item in earlier],
     }
     if fmt is OutputFormat.table and stats:
         if stats.get("stats_reset"):

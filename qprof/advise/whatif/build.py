@@ -1,6 +1,6 @@
 """``--whatif build``: for servers without HypoPG, each configuration is built for real inside a
 transaction that is always rolled back — nothing survives the transaction, not even a kill of the
-process (the server rolls back the dead session). CREATE INDEX takes a SHARE lock on the table
+process (the server rolls back the dead session's transaction). CREATE INDEX takes a SHARE lock on the table
 while it builds; ``lock_timeout`` bounds the wait.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qprof.advise.builds import build_name
 from qprof.advise.candidates import Candidate
 from qprof.advise.catalog import Catalog
 from qprof.advise.ddl import create_index
@@ -30,11 +31,11 @@ class BuildWhatIf(WhatIf):
         self.catalog = catalog
         self.lock_timeout = lock_timeout
         self._estimate = estimate_cost
-        self._counter = 0
 
     def _name(self) -> str:
-        self._counter += 1
-        return f"qprof_whatif_{self._counter}"
+        # qprof's build name, like every index qprof builds; this one never outlives its
+        # transaction (a killed process's transaction is rolled back by the server)
+        return build_name("whatif")
 
     def _build(self, conn: Any, candidate: Candidate) -> str:
         name = self._name()

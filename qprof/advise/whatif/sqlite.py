@@ -15,7 +15,7 @@ from pathlib import Path
 
 from qprof.advise.candidates import Candidate
 from qprof.advise.catalog import Catalog
-from qprof.advise.ddl import create_index, drop_index
+from qprof.advise.ddl import create_index, drop_index, is_build_name
 from qprof.advise.whatif.base import WhatIf, estimated_size
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import BadInput, StatementFailed
@@ -40,7 +40,10 @@ class SqliteWhatIf(WhatIf):
             source = sqlite3.connect(_uri(path, "ro"), uri=True)
         except sqlite3.Error as exc:
             raise BadInput(f"cannot open {path} read-only: {exc}") from None
-        self._dir = Path(tempfile.mkdtemp(prefix="qprof-advise-"))
+        from qprof.advise.runs import run_dir
+
+        # in this run's folder (named with its pid): removed by the next run if this one is killed
+        self._dir = Path(tempfile.mkdtemp(prefix="advise-", dir=run_dir()))
         self.scratch = self._dir / "scratch.sqlite"
         try:
             try:
@@ -57,6 +60,11 @@ class SqliteWhatIf(WhatIf):
             raise
         finally:
             source.close()
+        # a leftover of a killed qprof run is not the user's index: gone from the copy, so it
+        # cannot serve the statements it would otherwise take credit for
+        for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall():
+            if is_build_name(name):
+                self.conn.execute(drop_index("main", name, "sqlite"))
         self._live: dict[Candidate, str] = {}
         self._by_plan: dict[tuple[str, str], float] = {}
 

@@ -1,0 +1,321 @@
+"""Nothing left behind by any kill: a real ``qprof advise --verify`` process is killed (SIGKILL,
+SIGHUP, a second signal during cleanup, its build session terminated) while it builds; whatever
+survives carries qprof's marks, the next run reports it with the exact DROP, and
+``advise --cleanup`` drops it. SQLite scratch folders of a killed run go with the next run.
+
+An open writer on the table makes ``CREATE INDEX CONCURRENTLY`` wait after it has created the
+(INVALID) index, so each kill lands in the middle of a build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCHEMA = """
+CREATE TABLE t (id int PRIMARY KEY, k int NOT NULL, note text);
+INSERT INTO t SELECT i, i % 3000, 'x' FROM generate_series(1, 60000) AS i;
+CREATE INDEX users_own_idx ON t (note);
+ANALYZE;
+"""
+STATEMENT = "SELECT id FROM t WHERE k = 3"
+RUN_LOCK_CLASS = 0x71707266
+
+
+@pytest.fixture(scope="module")
+def left_dsn(pg_cluster) -> str:
+    dsn = pg_cluster.create_database("advleft", extensions=("pg_stat_statements", "hypopg"))
+    pg_cluster.psql(SCHEMA, dbname="advleft")
+    return dsn
+
+
+def q(pg_cluster, sql: str) -> str:
+    return pg_cluster.psql(sql, dbname="advleft").strip()
+
+
+def qprof_indexes(pg_cluster) -> list[str]:
+    out = q(pg_cluster, "SELECT indexname FROM pg_indexes WHERE tablename = 't' AND indexname LIKE 'qprof%' ORDER BY 1")
+    return out.split()
+
+
+def spawn(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "qprof", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for(condition, seconds: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def writer(pg_cluster):
+    conn = pg_cluster.connect("advleft")
+    conn.autocommit = False
+    conn.execute("INSERT INTO t VALUES (1000001, 1, 'w')")
+    return conn
+
+
+def builds_gone(pg_cluster) -> bool:
+    """No server session of any qprof run is still building (a killed client's backend finishes
+    its statement first)."""
+    held = q(pg_cluster, f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = {RUN_LOCK_CLASS}")
+    return held == "0"
+
+
+def verify_process(dsn: str) -> subprocess.Popen:
+    return spawn("advise", "-d", dsn, "--sql", STATEMENT, "--verify", "--runs", "1", "--no-write",
+                 "--format", "json", "--lock-timeout", "30s")
+
+
+def assert_reported_then_cleaned(cli, pg_cluster, dsn: str, name: str) -> None:
+    drop = f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{name}";'
+    # every later advise/check/indexes run names it with the exact DROP …
+    doc = cli.json("advise", "-d", dsn, "--sql", STATEMENT, "--no-write", "--whatif", "heuristic")
+    (item,) = doc["earlier_leftovers"]
+    assert item["index"] == f"public.{name}" and item["drop"] == drop and item["table"] == "public.t"
+    # … and never as the user's own index: the advice for t(k) still stands
+    assert [r["columns"] for r in doc["recommendations"]] == [["k"]]
+    for command in (["indexes"], ["check", "--select", "QP2"]):
+        result = cli(*command, "-d", dsn)
+        assert drop in result.stderr and "qprof advise --cleanup" in result.stderr, result.stderr
+    assert json.loads(cli("indexes", "-d", dsn, "--format", "json").stdout)["qprof_leftovers"][0]["drop"] == drop
+    # --cleanup drops it and nothing else
+    result = cli("advise", "-d", dsn, "--cleanup", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    cleaned = json.loads(result.stdout)
+    assert [d["index"] for d in cleaned["dropped"]] == [f"public.{name}"] and cleaned["failed"] == []
+    assert qprof_indexes(pg_cluster) == []
+    assert q(pg_cluster, "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_own_idx'") == "1"
+    # and the advice is the same as before the kill
+    doc = cli.json("advise", "-d", dsn, "--sql", STATEMENT, "--no-write")
+    assert doc["earlier_leftovers"] == [] and [r["columns"] for r in doc["recommendations"]] == [["k"]]
+
+
+@pytest.mark.postgres
+def test_sigkill_during_a_verify_build_leaves_a_marked_index_the_next_run_reports_and_cleans(cli, pg_cluster, left_dsn):
+    held = writer(pg_cluster)
+    proc = verify_process(left_dsn)
+    try:
+        (name,) = wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
+        proc.kill()
+        proc.wait(30)
+    finally:
+        held.rollback()  # the orphaned build now finishes: a VALID index nobody will drop
+        held.close()
+    wait_for(lambda: builds_gone(pg_cluster), what="the killed run's server session to end")
+    assert name.startswith("qprof_") and name.endswith("_t_k_idx")
+    assert q(pg_cluster, f"SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.{name}'::regclass") == "t"
+    assert_reported_then_cleaned(cli, pg_cluster, left_dsn, name)
+
+
+@pytest.mark.postgres
+def test_sighup_during_a_verify_build_cleans_up_like_sigterm(cli, pg_cluster, left_dsn):
+    held = writer(pg_cluster)
+    proc = verify_process(left_dsn)
+    try:
+        (name,) = wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
+        # a live run's build is no leftover: not reported, and --cleanup leaves it alone
+        assert "qprof advise --cleanup" not in cli("indexes", "-d", left_dsn).stderr
+        cleaned = cli.json("advise", "-d", left_dsn, "--cleanup")
+        assert cleaned["dropped"] == [] and cleaned["in_use"] == [f"public.{name}"]
+        assert qprof_indexes(pg_cluster) == [name]
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        held.rollback()  # the cleanup's DROP … CONCURRENTLY waits for the writer, then goes on
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        held.close()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert qprof_indexes(pg_cluster) == []
+
+
+@pytest.mark.postgres
+def test_a_second_signal_while_cleanup_waits_still_names_the_leftover(cli, pg_cluster, left_dsn):
+    held = writer(pg_cluster)
+    proc = verify_process(left_dsn)
+    try:
+        (name,) = wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
+        proc.send_signal(signal.SIGHUP)
+        # cleanup's DROP INDEX CONCURRENTLY now waits for the writer: interrupt that too
+        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%DROP INDEX CONCURRENTLY%qprof_%' "
+                                       "AND pid <> pg_backend_pid()") == "1", what="cleanup to wait")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        held.rollback()
+        held.close()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"LEFTOVER: public.{name}" in err and f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{name}";' in err
+    wait_for(lambda: builds_gone(pg_cluster), what="the run's server session to end")
+    assert qprof_indexes(pg_cluster) == [name]
+    assert q(pg_cluster, f"SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.{name}'::regclass") == "f"
+    # the next --verify finds it, drops it first (it would skew the baseline), and advises t(k) again
+    result = cli("advise", "-d", left_dsn, "--sql", STATEMENT, "--verify", "--runs", "1", "--no-write", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{name}";' in result.stderr
+    assert doc["earlier_leftovers"] == [] and [r["columns"] for r in doc["recommendations"]] == [["k"]]
+    assert doc["recommendations"][0]["statements"][0]["ms_after"] is not None
+    assert qprof_indexes(pg_cluster) == []
+
+
+@pytest.mark.postgres
+def test_terminated_build_session_is_reopened_and_cleaned_with_one_line(pg_cluster, left_dsn):
+    held = writer(pg_cluster)
+    proc = verify_process(left_dsn)
+    try:
+        wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
+        killed = q(pg_cluster, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE query LIKE '%CREATE INDEX CONCURRENTLY%qprof_%' AND pid <> pg_backend_pid()")
+        assert killed == "1"
+        time.sleep(0.5)
+        held.rollback()
+        out, err = proc.communicate(timeout=90)
+    finally:
+        held.close()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "internal error" not in err
+    doc = json.loads(out)
+    assert doc["leftovers"] == [] and len(doc["failed"]) == 1
+    assert any("the build session ended" in n and "terminating connection" in n for n in doc["notes"]), doc["notes"]
+    assert sum("the build session ended" in line for line in err.splitlines()) == 1, err
+    assert qprof_indexes(pg_cluster) == []
+
+
+@pytest.mark.postgres
+def test_when_cleanup_cannot_reconnect_the_leftover_is_reported_and_found_next_time(cli, pg_cluster, left_dsn):
+    pg_cluster.psql("DO $$BEGIN CREATE ROLE leftbuilder LOGIN PASSWORD 'lb-pw'; EXCEPTION WHEN duplicate_object THEN NULL; END$$;"
+                    "CREATE TABLE IF NOT EXISTS t2 (id int PRIMARY KEY, k int NOT NULL);"
+                    "INSERT INTO t2 SELECT i, i % 3000 FROM generate_series(1, 60000) i ON CONFLICT DO NOTHING;"
+                    "ALTER TABLE t2 OWNER TO leftbuilder; GRANT CREATE ON SCHEMA public TO leftbuilder; ANALYZE t2;", dbname="advleft")
+    dsn = pg_cluster.dsn("advleft", user="leftbuilder", password="lb-pw")
+    held = pg_cluster.connect("advleft")
+    held.autocommit = False
+    held.execute("INSERT INTO t2 VALUES (1000001, 1)")
+    proc = spawn("advise", "-d", dsn, "--sql", "SELECT id FROM t2 WHERE k = 3", "--verify", "--runs", "1",
+                 "--no-write", "--format", "json", "--lock-timeout", "30s")
+    try:
+        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_indexes WHERE tablename = 't2' AND indexname LIKE 'qprof%'") == "1",
+                 what="the build to start")
+        # the build session dies and its role may no longer log in: cleanup cannot reconnect
+        pg_cluster.psql("ALTER ROLE leftbuilder NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE '%CREATE INDEX CONCURRENTLY%qprof_%' AND pid <> pg_backend_pid()", dbname="advleft")
+        held.rollback()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        held.close()
+        pg_cluster.psql("ALTER ROLE leftbuilder LOGIN", dbname="advleft")
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "internal error" not in err
+    (left,) = json.loads(out)["leftovers"]
+    name = left["index"].split(".", 1)[1]
+    assert left["drop"] == f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{name}";'
+    assert "cannot open a writable session" in left["reason"] and "not permitted to log in" in left["reason"]
+    assert f"LEFTOVER: could not drop public.{name}" in err
+    # the next run finds it (its run is gone) and --cleanup drops it
+    doc = cli.json("advise", "-d", left_dsn, "--sql", STATEMENT, "--no-write", "--whatif", "heuristic")
+    assert [item["index"] for item in doc["earlier_leftovers"]] == [f"public.{name}"]
+    assert [d["index"] for d in cli.json("advise", "-d", left_dsn, "--cleanup")["dropped"]] == [f"public.{name}"]
+    assert q(pg_cluster, "SELECT count(*) FROM pg_indexes WHERE tablename = 't2' AND indexname LIKE 'qprof%'") == "0"
+
+
+@pytest.mark.postgres
+def test_whatif_build_killed_mid_build_leaves_nothing(cli, pg_cluster, left_dsn):
+    held = writer(pg_cluster)  # the rolled-back transaction's CREATE INDEX waits for its SHARE lock
+    proc = spawn("advise", "-d", left_dsn, "--sql", STATEMENT, "--whatif", "build", "--no-write", "--lock-timeout", "30s")
+    try:
+        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%qprof_%whatif%' "
+                                       "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()") == "1", what="the what-if build")
+        proc.kill()
+        proc.wait(30)
+    finally:
+        held.rollback()
+        held.close()
+    wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%qprof_%whatif%' "
+                                   "AND pid <> pg_backend_pid()") == "0", what="the killed session to end")
+    assert qprof_indexes(pg_cluster) == []
+    assert cli.json("advise", "-d", left_dsn, "--sql", STATEMENT, "--no-write")["earlier_leftovers"] == []
+
+
+# -- SQLite ---------------------------------------------------------------------------------------
+SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) SELECT count(*) FROM n, orders WHERE orders.id = 1"
+
+
+def test_sqlite_scratch_folder_of_a_killed_run_is_removed_by_the_next_run(sample_sqlite, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    proc = spawn("advise", "-d", sample_sqlite, "--sql", SLOW, "--no-write", "--statement-timeout", "10min", env=env)
+    try:
+        scratch = wait_for(lambda: list(tmp.glob(f"qprof-run-{proc.pid}-*/advise-*/scratch.sqlite")), what="the scratch copy")
+        proc.kill()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run_dir,) = {path.parents[1] for path in scratch}
+    assert run_dir.exists()  # SIGKILL: nothing could run
+    other = spawn("advise", "-d", sample_sqlite, "--sql", "SELECT id FROM orders WHERE customer_id = 3", "--no-write", env=env)
+    _out, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
+    assert not run_dir.exists()
+    assert list(tmp.iterdir()) == []  # the second run's own folder went at its exit
+
+
+def test_a_live_runs_scratch_folder_is_left_alone(tmp_path, monkeypatch):
+    import tempfile
+
+    from qprof.advise import runs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f"qprof-run-{sleeper.pid}-0123abcd"
+        live.mkdir()
+        (live / "owner").write_text(f"{sleeper.pid} {runs.start_time(sleeper.pid)}\n")
+        reused = tmp_path / f"qprof-run-{sleeper.pid}-89abcdef"  # same pid, another process start: gone
+        reused.mkdir()
+        (reused / "owner").write_text(f"{sleeper.pid} 1\n")
+        assert runs.remove_stale_run_dirs() == [reused]
+        assert live.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert runs.remove_stale_run_dirs() == [live]
+
+
+def test_sqlite_verify_leftover_is_reported_and_cleaned(cli, sample_sqlite, tmp_path, monkeypatch):
+    import shutil
+    import sqlite3
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    db = tmp_path / "app.sqlite"
+    shutil.copy(sample_sqlite, db)
+    # what a --verify killed outright leaves: an index under another run's build name, that run gone
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE INDEX "qprof_0badc0de_1_orders_customer_id_idx" ON orders (customer_id)')
+    result = cli("indexes", "-d", db)
+    assert 'DROP INDEX IF EXISTS "qprof_0badc0de_1_orders_customer_id_idx";' in result.stderr
+    doc = cli.json("advise", "-d", db, "--sql", "SELECT id FROM orders WHERE customer_id = 3", "--no-write")
+    assert doc["earlier_leftovers"][0]["index"] == "qprof_0badc0de_1_orders_customer_id_idx"
+    assert [r["columns"] for r in doc["recommendations"]] == [["customer_id"]]  # measured without it
+    cleaned = cli.json("advise", "-d", db, "--cleanup")
+    assert [d["index"] for d in cleaned["dropped"]] == ["qprof_0badc0de_1_orders_customer_id_idx"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'qprof%'").fetchone()[0] == 0
+    assert Path(db).exists()
