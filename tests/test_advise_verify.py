@@ -20,6 +20,9 @@ CREATE TABLE late (id int NOT NULL, x int NOT NULL, created int NOT NULL, pad te
 INSERT INTO late SELECT i, CASE WHEN c >= 299700 THEN 5 ELSE 6 + i % 999 END, c, repeat('s', 60)
   FROM (SELECT i, ((i::bigint * 7919) % 300000)::int AS c FROM generate_series(1, 300000) AS i) AS g;
 ANALYZE late;
+CREATE TABLE counters (id int PRIMARY KEY, k int NOT NULL, v int NOT NULL);
+INSERT INTO counters SELECT i, i % 5000, 0 FROM generate_series(1, 300000) AS i;
+ANALYZE counters;
 """
 
 LOOKUP = "SELECT id, kind FROM ev WHERE customer_id = 42"
@@ -151,3 +154,14 @@ def test_an_index_the_measurement_rejects_leaves_the_summary_after_cost(cli, pg_
     assert summary["workload_cost_after"] == summary["workload_cost_before"]  # nothing recommended: no saving claimed
     assert summary["indexes"] == 0
     assert "late_created_idx" not in index_names(pg_cluster, "advver")
+
+
+@pytest.mark.postgres
+def test_a_data_modifying_statement_is_timed_in_every_configuration_and_rolled_back(cli, pg_cluster, ver_dsn):
+    doc = cli.json("advise", "-d", ver_dsn, "--sql", "UPDATE counters SET v = v + 1 WHERE k = 42", "--verify", "--runs", "3",
+                   "--no-write")
+    (rec,) = doc["recommendations"]
+    (statement,) = rec["statements"]
+    assert statement["ms_before"] > statement["ms_after"] > 0, doc["notes"]
+    assert not any("timing failed" in note for note in doc["notes"])
+    assert pg_cluster.psql("SELECT sum(v) FROM counters", dbname="advver").strip() == "0"  # every run rolled back

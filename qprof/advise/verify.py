@@ -191,13 +191,13 @@ def _hidden(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> Iter
 
     try:
         with target.conn.transaction(force_rollback=True):
-            if hide:
+            if hide or timed.modifying:  # a DML statement's own read-write savepoint needs it too
                 target.fetch_all("SET TRANSACTION READ WRITE")
-                for schema, name in hide:
-                    target.fetch_all(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, name)),
-                                     what="hiding an index for the measurement")
-                if not timed.modifying:
-                    target.fetch_all("SET TRANSACTION READ ONLY")  # the statement itself reads only
+            for schema, name in hide:
+                target.fetch_all(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, name)),
+                                 what="hiding an index for the measurement")
+            if hide and not timed.modifying:
+                target.fetch_all("SET TRANSACTION READ ONLY")  # the statement itself reads only
             yield target.conn
     except psycopg.Error as exc:
         raise translate_error(exc, what="statement", timeout=target.statement_timeout) from None
