@@ -465,6 +465,17 @@ def method_note(runs: int) -> str:
             "before/after interleaved in each run; " + RULE)
 
 
+def verification_summary(runs: int, recs: Sequence[Recommendation]) -> dict[str, Any]:
+    """How --verify measured, and the parameter values each timed statement ran with (for the JSON)."""
+    params: dict[str, Any] = {}
+    for rec in recs:
+        for ev in (*rec.statements, *rec.others):
+            if ev.params is not None:
+                params.setdefault(ev.name or str(ev.queryid or ev.key), ev.to_dict()["params"])
+    return {"runs": runs, "warmup": WARMUP, "one_statement_at_a_time": True, "statistics": "median and p95 (nearest rank)",
+            "rule": RULE, "method": method_note(runs), "params": params}
+
+
 def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path | None:
     """One bar pair (before/after median ms) per statement; None when nothing was timed."""
     pairs: list[tuple[str, float, float]] = []
@@ -501,4 +512,5 @@ def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path 
     return path
 
 
-__all__ = ["RULE", "Decision", "StatementEvidence", "decide", "method_note", "p95", "regressed", "verify", "write_chart"]
+__all__ = ["RULE", "Decision", "StatementEvidence", "decide", "method_note", "p95", "regressed", "verification_summary", "verify",
+           "write_chart"]

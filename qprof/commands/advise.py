@@ -149,6 +149,7 @@ def advise(
     from qprof.advise.builds import signals_as_interrupt
     from qprof.advise.leftovers import report_leftovers
     from qprof.advise.runs import remove_stale_run_dirs
+    from qprof.advise.verify import verification_summary
 
     if cleanup:
         _cleanup(db, profile, statement_timeout, lock_seconds, output)
@@ -287,7 +288,7 @@ def advise(
         "chart": chart,
         "drops": [dict(r.to_dict(), reason=r.reason) for r in drops],
         "rejected": [dict(r.to_dict(), reason=r.rejected) for r in rejected],
-        "verification": _verification(runs, [*recs, *rejected]) if verify and (recs or rejected) else None,
+        "verification": verification_summary(runs, [*recs, *rejected]) if verify and (recs or rejected) else None,
         "rewritten_files": [str(path) for path in refreshed],
         "applied": applied,
         "notes": notes,
@@ -329,19 +330,6 @@ def advise(
         for entry in applied:
             note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
     _fail_if(failed, leftovers)
-
-
-def _verification(runs: int, recs: list) -> dict[str, Any]:
-    """How --verify measured, and the parameter values each timed statement ran with."""
-    from qprof.advise.verify import RULE, WARMUP, method_note
-
-    params = {}
-    for rec in recs:
-        for ev in (*rec.statements, *rec.others):
-            if ev.params is not None:
-                params.setdefault(ev.name or str(ev.queryid or ev.key), ev.to_dict()["params"])
-    return {"runs": runs, "warmup": WARMUP, "one_statement_at_a_time": True, "statistics": "median and p95 (nearest rank)",
-            "rule": RULE, "method": method_note(runs), "params": params}
 
 
 def _positive_duration(option: str, text: str) -> float:
