@@ -107,6 +107,11 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt_install chromium || die "chromium is missing (the HTML report test needs it): apt-get install -y chromium"
 fi
 
+# --- 4. the sqlite3 shell: the SQLite advice test compares against its .expert ------------
+if ! command -v sqlite3 >/dev/null 2>&1; then
+    apt_install sqlite3 || die "the sqlite3 shell is missing (the .expert parity test needs it): apt-get install -y sqlite3"
+fi
+
 # Running the test clusters as root needs an unprivileged OS user for initdb.
 if is_root; then
     id postgres >/dev/null 2>&1 || die "running as root but OS user 'postgres' does not exist"

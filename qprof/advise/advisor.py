@@ -187,6 +187,35 @@ def advise(
     )
 
 
+def recost(target: Any, advice: Advice, kept: Sequence[Candidate], *, whatif_mode: str = "auto",
+           lock_timeout: float = 5.0) -> dict[str, float]:
+    """Each statement's estimated cost with only the ``kept`` of the chosen indexes (the set --verify
+    kept): the selection's "after" where every chosen index that matters to it is kept, its cost
+    today where none is, and a what-if call only for the rest. (Not all of them again: the builds
+    --verify ran refreshed the tables' page and row counts, which would shift every estimate.)"""
+    from qprof.advise.selection import useful_columns
+
+    selection, keep = advice.selection, set(kept)
+    result: dict[str, float] = {}
+    mixed = []
+    for statement in advice.statements:
+        useful = useful_columns(statement)
+        relevant = {c for c in selection.chosen if (c.table_key, c.keys[0].column) in useful}
+        if relevant <= keep:
+            result[statement.key] = selection.cost_after[statement.key]
+        elif not relevant & keep:
+            result[statement.key] = selection.cost_before[statement.key]
+        else:
+            mixed.append(statement)
+    if mixed:
+        whatif = make_whatif(target, advice.catalog, whatif_mode, lock_timeout=lock_timeout)
+        try:
+            result.update({s.key: whatif.cost(s, keep) for s in mixed})
+        finally:
+            whatif.close()
+    return result
+
+
 def _baseline(whatif: WhatIf, statements: list[AdviseStatement], skipped: list[Skip]) -> list[AdviseStatement]:
     """Cost every statement as it is today; one that cannot be explained is skipped."""
     costed = []

@@ -715,7 +715,22 @@ def candidates_for(catalog: Catalog, analysis: StatementAnalysis) -> set[Candida
                 covering = _covering(relation, use, shape)
                 if covering is not None:
                     result.add(covering)
+        elif catalog.engine == "sqlite" and not use.star and use.reads:
+            result |= _sqlite_covering(relation, use, key_shapes)
     return result
+
+
+def _sqlite_covering(relation: Relation, use: TableUse, key_shapes: set[tuple[Key, ...]]) -> set[Candidate]:
+    """SQLite has no INCLUDE: a covering variant carries the other columns the statement reads as
+    trailing keys (as the sqlite3 shell's ``.expert`` does), minus the rowid every index stores;
+    within the same three-column limit as every other shape."""
+    found = set()
+    for shape in key_shapes:
+        used = {key.column for key in shape}
+        rest = sorted(c for c in use.reads - used if c in relation.columns and not relation.columns[c].rowid)
+        if rest and len(shape) + len(rest) <= MAX_COLUMNS and all(_indexable(relation, c) for c in (*used, *rest)):
+            found.add(Candidate(relation.schema, relation.name, (*shape, *(Key(c) for c in rest))))
+    return found
 
 
 def _covering(relation: Relation, use: TableUse, shape: tuple[Key, ...]) -> Candidate | None:

@@ -86,6 +86,7 @@ class Column:
     btree_ok: bool = True
     avg_width: int | None = None
     n_distinct: float | None = None
+    rowid: bool = False  # SQLite: the INTEGER PRIMARY KEY, an alias of the rowid every index stores
 
 
 @dataclass
@@ -239,8 +240,12 @@ def _load_sqlite(target: Any) -> Catalog:
         if row["type"] == "view" and row["sql"]:
             definition = _sqlite_view_body(row["sql"])
         relation = Relation("main", row["name"], "v" if row["type"] == "view" else "r", definition=definition)
-        for info in target.fetch_all("SELECT name, type FROM pragma_table_info(?)", (row["name"],)):
-            relation.columns[info["name"]] = Column(info["name"], info["type"] or "", True)
+        infos = target.fetch_all("SELECT name, type, pk FROM pragma_table_info(?)", (row["name"],))
+        keys = [info for info in infos if info["pk"]]
+        rowid_table = "WITHOUT ROWID" not in " ".join((row["sql"] or "").upper().split())
+        for info in infos:
+            alias = rowid_table and len(keys) == 1 and info is keys[0] and (info["type"] or "").upper() == "INTEGER"
+            relation.columns[info["name"]] = Column(info["name"], info["type"] or "", True, rowid=alias)
         if relation.kind == "r":
             quoted = row["name"].replace('"', '""')
             relation.rows = float(target.fetch_value(f'SELECT count(*) FROM "{quoted}"') or 0)

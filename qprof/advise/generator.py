@@ -44,6 +44,8 @@ class StatementEvidence:
     p95_before: float | None = None
     p95_after: float | None = None
     regressed: bool | None = None  # --verify: measurably slower with the index (None: not timed)
+    params: list | None = None  # --verify: the parameter values the timings used
+    runs: int | None = None  # --verify: measured runs behind the median and p95
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,8 +58,19 @@ class StatementEvidence:
             "ms_before": _round(self.ms_before, 3),
             "ms_after": _round(self.ms_after, 3),
             "speedup": _round(self.ms_before / self.ms_after, 1) if self.ms_before and self.ms_after else None,
+            "p95_before": _round(self.p95_before, 3),
+            "p95_after": _round(self.p95_after, 3),
+            "runs": self.runs,
+            "params": _jsonable(self.params),
             "regressed": self.regressed,
         }
+
+
+def _jsonable(values: list | None) -> list | None:
+    """Parameter values as JSON can hold them (dates, decimals, … as text)."""
+    if values is None:
+        return None
+    return [v if v is None or isinstance(v, (bool, int, float, str)) else str(v) for v in values]
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -256,7 +269,12 @@ def _header_lines(rec: Recommendation, info: RunInfo) -> list[str]:
         lines.append(cost)
         if ev.ms_before is not None and ev.ms_after is not None:
             speed = f" ({ev.ms_before / ev.ms_after:,.1f}x)" if ev.ms_after else ""
-            lines.append(f"    measured median {ev.ms_before:,.3f} ms -> {ev.ms_after:,.3f} ms{speed}")
+            lines.append(f"    measured median {ev.ms_before:,.3f} ms -> {ev.ms_after:,.3f} ms{speed}, "
+                         f"p95 {ev.p95_before or 0:,.3f} -> {ev.p95_after or 0:,.3f} ms")
+            lines.append(f"    ({ev.runs or '?'} runs each, one statement at a time, with the whole set; "
+                         f"params {one_line(repr(_jsonable(ev.params) or []), 100)})")
+    if rec.net_ms_saved is not None:
+        lines.append(f"measured marginal gain (the set without it vs the set): {rec.net_ms_saved:,.2f} ms over the workload's calls")
     return lines
 
 
@@ -354,6 +372,13 @@ def _alembic_file(recs: Sequence[Recommendation], info: RunInfo, revision: str, 
     )
 
 
+def _flyway_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
+    header = "".join(_comment(header_lines(r, info), "--") for r in recs)
+    if info.engine != "sqlite":
+        header += _comment(["non-transactional (see the .sql.conf beside it): CONCURRENTLY cannot run in a transaction"], "--")
+    return header + "".join(r.ddl + "\n" for r in recs)
+
+
 def _django_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
     header = _comment([line for r in recs for line in header_lines(r, info)], "#")
     operations = "\n".join(
@@ -428,12 +453,15 @@ def write_migrations(
     single_file: bool = False,
     alembic_down_revision: str | None = None,
     skipped: list[tuple[Recommendation, Path]] | None = None,
+    refreshed: list[Path] | None = None,
 ) -> list[Path]:
     """Write the files; each Recommendation's ``file`` is set to the path that holds it.
 
     Running again into the same folder continues the numbering after the highest existing
     number and never overwrites a file; an index whose migration is already there with
-    identical DDL is not written again (it is appended to ``skipped`` with that file).
+    identical DDL is not written again (it is appended to ``skipped`` with that file) — except
+    that a ``--verify`` run rewrites that file's header with its measurements (the file is
+    appended to ``refreshed``) when nothing but the header comments differs.
     """
     if fmt not in FORMATS:
         raise QprofError(f"unknown migration format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
@@ -442,16 +470,22 @@ def write_migrations(
     ensure_writable(out_dir)
     existing = _existing_files(out_dir, fmt)
     fresh = []
+    holders: dict[Path, list[Recommendation]] = {}
     for rec in recs:
         if unsafe_in_file(rec, fmt):
             continue  # never written: refusal_notes() says why
         found = _already_written(rec, existing)
         if found is not None:
             rec.file = str(found)
+            holders.setdefault(found, []).append(rec)
             if skipped is not None:
                 skipped.append((rec, found))
         else:
             fresh.append(rec)
+    for path, group in holders.items():
+        refresh = any(_measured(rec) for rec in group) and _refresh_header(path, group, existing[path], fmt, info)
+        if refresh and refreshed is not None:
+            refreshed.append(path)
     if not fresh:
         return []
     groups: list[list[Recommendation]] = [fresh] if single_file else [[r] for r in fresh]
@@ -484,9 +518,7 @@ def write_migrations(
                 _create(path, _alembic_file(group, info, revision, down))
                 down = revision
             elif fmt == "flyway":
-                header = "".join(_comment(header_lines(r, info), "--") for r in group)
-                header += _comment(["non-transactional (see the .sql.conf beside it): CONCURRENTLY cannot run in a transaction"], "--") if info.engine != "sqlite" else ""
-                _create(path, header + "".join(r.ddl + "\n" for r in group))
+                _create(path, _flyway_file(group, info))
                 _create(out_dir / f"V{version}__{slug}.sql.conf", "executeInTransaction=false\n")
                 _create(
                     out_dir / f"U{version}__{slug}.sql",
@@ -502,6 +534,43 @@ def write_migrations(
     except OSError as exc:
         raise QprofError(f"cannot write migrations to {out_dir}: {exc.strerror or exc}") from None
     return written
+
+
+def _measured(rec: Recommendation) -> bool:
+    return any(ev.ms_before is not None for ev in (*rec.statements, *rec.others))
+
+
+def _refresh_header(path: Path, group: list[Recommendation], text: str, fmt: str, info: RunInfo) -> bool:
+    """Rewrite an existing migration with the measured header, only when everything but the header
+    comments comes out byte-identical (same DDL, same revision chain, no edits of the user's)."""
+    group = sorted(group, key=lambda rec: text.find(rec.ddl) if rec.ddl in text else text.find(_py_string(rec.ddl)))
+    if fmt == "sql":
+        new = _sql_file(group, info)
+    elif fmt == "flyway":
+        new = _flyway_file(group, info)
+    elif fmt == "django":
+        new = _django_file(group, info)
+    else:
+        revision = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+        down = re.search(r"^down_revision\s*=\s*(?:['\"]([^'\"]+)['\"]|None)", text, re.MULTILINE)
+        if revision is None or down is None:
+            return False
+        new = _alembic_file(group, info, revision.group(1), down.group(1))
+    prefix = "--" if fmt in ("sql", "flyway") else "#"
+
+    def body(content: str) -> list[str]:
+        return [line for line in content.splitlines() if not line.startswith(prefix)]
+
+    if new == text or body(new) != body(text):
+        return False
+    temporary = path.with_name(f".{path.name}.qprof-tmp")
+    try:
+        temporary.write_text(new, encoding="utf-8")
+        temporary.replace(path)  # atomic: a reader sees the old file or the new one
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise QprofError(f"cannot rewrite {path}: {exc.strerror or exc}") from None
+    return True
 
 
 def _create(path: Path, text: str) -> None:

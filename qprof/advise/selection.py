@@ -172,6 +172,10 @@ class Selector:
         stored = candidate.all_columns
         width = sum((relation.columns[c].avg_width or 8) if relation and c in relation.columns else 8 for c in stored)
         per_entry = self.entry_cost * (1.0 + width / 64.0)
+        if self.catalog.engine == "sqlite":
+            # No HOT in SQLite: an UPDATE touches an index only when it sets one of its columns.
+            touched = max((load.updated_columns.get(c, 0.0) for c in stored), default=0.0)
+            return (load.inserts + touched) * per_entry, []
         cost = (load.inserts + load.updates) * per_entry
         hot = [c for c in stored if load.updated_columns.get(c)]  # INCLUDE columns break HOT too
         if hot:

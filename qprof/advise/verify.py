@@ -1,15 +1,40 @@
-"""``--verify``: real before/after timings for each recommended index (for staging).
+"""``--verify``: real timings of the recommended indexes, measured as a set (for staging).
 
-For each index: time the statements it helps (EXPLAIN ANALYZE with real parameter values, one
-warm-up, median and p95 of ``runs``), build the index, time them again, then drop it (or keep
-it with ``--apply``). Anything built for measurement is dropped again on error, timeout,
-Ctrl-C and SIGTERM. A before/after PNG chart is written beside the migrations.
+The whole set is built once. Then every statement an index can affect is timed, one statement at
+a time, under each configuration that matters to it: *before* (none of the set's indexes on its
+tables), *the set*, and *the set minus one index* for each index on its tables. An index that is
+not wanted in a configuration is hidden by ``DROP INDEX`` inside a transaction that is rolled back
+(PostgreSQL: on the read session, which holds an ACCESS EXCLUSIVE lock on that table while the
+statement runs; SQLite: on its read-write connection), so switching costs no rebuild.
+
+Runs are interleaved: run *r* times each configuration of a statement back to back (the order
+alternates between runs) after one unmeasured warm-up round that every configuration gets alike.
+A statement faster than ``BURST_MS`` runs in a burst of up to ``MAX_BURST`` executions per
+configuration and run, and the run's value is the burst's fastest (noise on a busy machine only
+ever adds time); medians and p95 shown are over every execution.
+Run *r*'s samples are therefore paired, and an index's *marginal gain* in run *r* is
+Σ calls × (ms without it − ms with the whole set) over the statements whose plan with the whole
+set uses it (EXPLAIN, once per round: removing an index a plan does not use cannot change that
+plan, so timing it would add only noise): a saving two indexes both provide is credited to
+neither, and an index no plan uses is rejected outright.
+
+Decision rule (:func:`decide`), per index, from its N per-run marginal gains ``d``: kept when
+``median(d) > Z × se`` (``se`` = 1.2533 × 1.4826 × MAD(d) / √N, the standard error of a median from
+the robust spread) and ``median(d) ≥ MIN_SHARE`` of those statements' time without it; rejected as
+*negative* when ``median(d) < −Z × se`` and it loses at least that share; otherwise rejected as
+*within noise*. Rejections go one at a time — the significantly negative first, then unused
+ones, else the largest index — and the rest are measured again without it, so of two indexes that each give the whole
+saving one is kept. Anything built is dropped again on error, timeout, Ctrl-C and SIGTERM; a
+before/after PNG chart is written beside the migrations.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +53,26 @@ from qprof.advise.builds import (
 from qprof.advise.generator import Recommendation, StatementEvidence
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import QprofError
+from qprof.runner import percentile
+
+WARMUP = 1  # unmeasured rounds before the N measured ones, the same for every configuration
+Z = 2.0  # a marginal gain must exceed this many standard errors of its median …
+MIN_SHARE = 0.01  # … and this share of the affected statements' time without the index
+BURST_MS = 20.0  # a statement faster than this runs in bursts per configuration and run …
+MAX_BURST = 5  # … of up to this many executions; the run's value is the burst's fastest
+MAD_TO_SIGMA = 1.4826  # MAD → standard deviation for normal noise
+MEDIAN_SE = 1.2533  # standard error of a median = 1.2533 σ / √N
+
+ORDER = {"negative": 0, "unused": 1}  # which rejected index goes first; then within-noise ones, largest first
+RULE = (
+    f"kept when its median per-run marginal gain (Σ calls × ms saved, the set minus it vs the set) exceeds "
+    f"{Z:g} standard errors (from the MAD of the runs) and {MIN_SHARE:.0%} of the time of the statements whose plans "
+    "use it; otherwise rejected (within noise, negative, or used by no plan), one at a time, the rest measured again"
+)
 
 
 def p95(samples: Sequence[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, int(round(0.95 * len(ordered) + 0.5)) - 1))]
+    return percentile(samples, 0.95)
 
 
 def statement_params(target: Any, statement: AdviseStatement) -> list | None:
@@ -51,16 +91,51 @@ def statement_params(target: Any, statement: AdviseStatement) -> list | None:
     return list(inferred.values) if inferred is not None else None
 
 
-def time_statement(target: Any, statement: AdviseStatement, params: list, runs: int) -> list[float]:
-    """One warm-up, then ``runs`` EXPLAIN ANALYZE executions; execution milliseconds."""
-    from qprof.plans import explain
+# -- the decision ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Decision:
+    """What the measured per-run marginal gains say about one index."""
 
-    samples = []
-    for attempt in range(runs + 1):
-        plan = explain(target, statement.sql, params, analyze=True)
-        if attempt:
-            samples.append(float(plan.execution_ms or 0.0))
-    return samples
+    verdict: str  # keep | noise | negative | unused
+    gain_ms: float  # median per-run marginal gain, Σ calls × ms
+    se_ms: float  # standard error of that median, from the runs' spread
+    base_ms: float  # median per-run time of the affected statements without the index
+
+    @property
+    def kept(self) -> bool:
+        return self.verdict == "keep"
+
+    def reason(self) -> str:
+        measured = f"{self.gain_ms:,.2f} ± {self.se_ms:,.2f} ms (median ± standard error over the workload's calls)"
+        if self.verdict == "negative":
+            return f"measured net effect is negative: {measured} with the rest of the set in place"
+        if self.verdict == "unused":
+            return "no timed statement's plan uses it with the rest of the set in place: its marginal gain is nil"
+        return (f"marginal gain within noise: {measured} with the rest of the set in place; "
+                f"needs > {Z:g} standard errors and ≥ {MIN_SHARE:.0%} of {self.base_ms:,.2f} ms")
+
+
+def spread_se(samples: Sequence[float]) -> float:
+    """Standard error of the median of ``samples``, from their median absolute deviation (robust:
+    one noisy run moves it little, unlike a standard deviation)."""
+    if len(samples) < 2:
+        return 0.0
+    middle = statistics.median(samples)
+    mad = statistics.median(abs(x - middle) for x in samples)
+    return MEDIAN_SE * MAD_TO_SIGMA * mad / math.sqrt(len(samples))
+
+
+def decide(gains: Sequence[float], bases: Sequence[float]) -> Decision:
+    """Keep, or reject as within noise or negative, from paired per-run gains (see the module doc)."""
+    gain = statistics.median(gains)
+    se = spread_se(gains)
+    base = statistics.median(bases) if bases else 0.0
+    material = MIN_SHARE * base
+    if gain > Z * se and gain >= material and gain > 0:
+        return Decision("keep", gain, se, base)
+    if gain < -Z * se and -gain >= material and gain < 0:
+        return Decision("negative", gain, se, base)
+    return Decision("noise", gain, se, base)
 
 
 REGRESSION_RATIO = 1.10  # "measurably slower": median after > 110 % of median before …
@@ -72,20 +147,201 @@ def regressed(before_ms: float, after_ms: float) -> bool:
     return after_ms > before_ms * REGRESSION_RATIO and after_ms - before_ms > REGRESSION_MS
 
 
-def judge(rec: Recommendation) -> str | None:
-    """Net measured effect of one index over the statements timed for it (Σ calls × ms saved);
-    the reason to reject it when that is negative and some statement measurably regressed."""
-    timed = [ev for ev in (*rec.statements, *rec.others) if ev.ms_before is not None and ev.ms_after is not None]
-    if not timed:
+def slower(before: Sequence[float], after: Sequence[float]) -> bool:
+    """Paired runs: slower by a margin (:func:`regressed`) that is also significant given the spread."""
+    differences = [a - b for a, b in zip(after, before)]
+    return regressed(statistics.median(before), statistics.median(after)) and statistics.median(differences) > Z * spread_se(differences)
+
+
+# -- measuring -------------------------------------------------------------------------------------
+@dataclass
+class _Timed:
+    statement: AdviseStatement
+    params: list
+    modifying: bool
+    relevant: list[Recommendation]  # the set's indexes that can change its plan (on its tables)
+    samples: dict[frozenset[str], list[float]]  # present indexes (names) → one sample per measured run
+    failed: bool = False
+    uses: set[str] = field(default_factory=set)  # the set's indexes its plan uses with the whole set
+    raw: dict[frozenset[str], list[float]] = field(default_factory=dict)  # every measured execution
+    burst: int = 1  # executions back to back per configuration and run (fast statements: several)
+
+
+@contextmanager
+def _hidden(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> Iterator[Any]:
+    """A rolled-back transaction in which the ``hide`` indexes are dropped; yields the connection
+    (SQLite: the read-write one) on which to run the statement. Errors become QprofErrors."""
+    if target.engine == "sqlite":
+        import sqlite3
+
+        from qprof.targets.sqlite import translate_error
+
+        try:
+            with target.rolled_back_transaction() as writer, target._deadline(writer):
+                for _, name in hide:
+                    writer.execute('DROP INDEX IF EXISTS "{}"'.format(name.replace('"', '""')))
+                yield writer
+        except sqlite3.Error as exc:
+            raise translate_error(exc, what="statement", timeout=target.statement_timeout) from None
+        return
+    import psycopg
+    from psycopg import sql
+
+    from qprof.targets.postgres import translate_error
+
+    try:
+        with target.conn.transaction(force_rollback=True):
+            if hide or timed.modifying:  # a DML statement's own read-write savepoint needs it too
+                target.fetch_all("SET TRANSACTION READ WRITE")
+            for schema, name in hide:
+                target.fetch_all(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, name)),
+                                 what="hiding an index for the measurement")
+            if hide and not timed.modifying:
+                target.fetch_all("SET TRANSACTION READ ONLY")  # the statement itself reads only
+            yield target.conn
+    except psycopg.Error as exc:
+        raise translate_error(exc, what="statement", timeout=target.statement_timeout) from None
+
+
+def _sample(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]], times: int = 1) -> list[float]:
+    """``times`` executions in milliseconds, back to back in one rolled-back transaction with the
+    ``hide`` indexes dropped (the first one also re-plans after the schema change; a burst's
+    fastest does not)."""
+    with _hidden(target, timed, hide) as conn:
+        if target.engine == "sqlite":
+            from qprof import sqltext
+
+            query = sqltext.to_sqlite(timed.statement.sql)
+            if not timed.modifying:
+                return [target._timed(conn, query, timed.params).ms for _ in range(times)]
+            samples = []
+            for _ in range(times):  # each DML execution undone before the next
+                conn.execute("SAVEPOINT qprof_sample")
+                try:
+                    samples.append(target._timed(conn, query, timed.params).ms)
+                finally:
+                    conn.execute("ROLLBACK TO qprof_sample")
+                    conn.execute("RELEASE qprof_sample")
+            return samples
+        return [target.execute_timed(timed.statement.sql, timed.params, modifying=timed.modifying).ms for _ in range(times)]
+
+
+def _indexes_used(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> set[str]:
+    """The index names in the statement's plan with the ``hide`` indexes dropped."""
+    with _hidden(target, timed, hide) as conn:
+        if target.engine == "sqlite":
+            from qprof import sqltext
+
+            rows = conn.execute("EXPLAIN QUERY PLAN " + sqltext.to_sqlite(timed.statement.sql), tuple(timed.params)).fetchall()
+            return {word.strip('"') for row in rows for word in str(row[-1]).split()}
+        from qprof.plans import explain
+
+        plan = explain(target, timed.statement.sql, timed.params, analyze=False)
+        return {node.index_name for node in plan.nodes() if node.index_name}
+
+
+def _configs(timed: _Timed, active: Sequence[Recommendation]) -> list[frozenset[str]]:
+    """Before, the set, and the set minus each index its plan uses, as the names present (on its
+    tables). Removing an index the plan with the set does not use leaves the plan as it is (the
+    planner chose it over a superset), so timing that would only add noise."""
+    present = frozenset(r.name for r in timed.relevant if r in active)
+    found = [frozenset(), present, *(present - {name} for name in sorted(present & timed.uses))]
+    return list(dict.fromkeys(found))
+
+
+def _hide(timed: _Timed, active: Sequence[Recommendation], owned: dict[str, Owned], config: frozenset[str]) -> list[tuple[str, str]]:
+    return [name for rec in timed.relevant if rec in active and rec.name not in config for name in owned[rec.name].names[:1]]
+
+
+def _measure(
+    target: Any,
+    timed: Sequence[_Timed],
+    active: Sequence[Recommendation],
+    owned: dict[str, Owned],
+    runs: int,
+    notes: list[str],
+    on_progress: Callable[[str], None],
+) -> None:
+    """Interleaved rounds: each run times every configuration of every statement once."""
+    built_as = {name: rec.name for rec in active for _, name in owned[rec.name].names}
+    for item in timed:
+        if item.failed:
+            continue
+        try:
+            used = _indexes_used(target, item, [])
+        except QprofError as exc:
+            item.failed = True
+            notes.append(f"{item.statement.label}: explain failed, left out of the verification: {exc.message}")
+            continue
+        item.uses = {built_as[name] for name in used if name in built_as}
+        item.samples = {config: [] for config in _configs(item, active)}
+        item.raw = {config: [] for config in item.samples}
+        item.burst = 1
+    total = WARMUP + runs
+    for run in range(total):
+        for item in timed:
+            if item.failed:
+                continue
+            configs = list(item.samples)
+            if run % 2:
+                configs.reverse()  # no configuration always runs first (caches, autovacuum, …)
+            stage = "warm-up" if run < WARMUP else f"run {run - WARMUP + 1}/{runs}"
+            on_progress(f"timing {item.statement.label} with {len(configs) - 1} configuration(s) of the set ({stage})")
+            slowest = 0.0
+            for config in configs:
+                try:
+                    burst = _sample(target, item, _hide(item, active, owned, config), item.burst)
+                except QprofError as exc:
+                    item.failed = True
+                    notes.append(f"{item.statement.label}: timing failed, left out of the verification: {exc.message}")
+                    break
+                slowest = max(slowest, *burst)
+                if run >= WARMUP:
+                    item.raw[config].extend(burst)
+                    item.samples[config].append(min(burst))  # the least disturbed of the burst
+            if run == WARMUP - 1:
+                item.burst = max(1, min(MAX_BURST, math.ceil(BURST_MS / max(slowest, 0.01))))
+
+
+def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recommendation]) -> tuple[list[float], list[float]] | None:
+    """Per run: Σ calls × (ms without ``rec`` − ms with the set), and Σ calls × ms without it, over
+    the statements whose plan with the set uses it (none: both empty); None when no statement it
+    could affect was timed."""
+    gains: list[float] = []
+    bases: list[float] = []
+    if not any(rec in item.relevant and not item.failed for item in timed):
         return None
-    for ev in timed:
-        ev.regressed = regressed(ev.ms_before, ev.ms_after)  # type: ignore[arg-type]
-    rec.net_ms_saved = sum(ev.calls * (ev.ms_before - ev.ms_after) for ev in timed)  # type: ignore[operator]
-    worse = [ev for ev in timed if ev.regressed]
-    if rec.net_ms_saved < 0 and worse:
-        names = ", ".join(f"{ev.name or ev.queryid or ev.key} {ev.ms_before:,.2f}→{ev.ms_after:,.2f} ms" for ev in worse)
-        return f"measured net effect is negative ({rec.net_ms_saved:,.1f} ms over the workload's calls): slower {names}"
-    return None
+    for item in timed:
+        if item.failed or rec not in item.relevant or rec.name not in item.uses:
+            continue
+        present = frozenset(r.name for r in item.relevant if r in active)
+        with_set, without = item.samples[present], item.samples[present - {rec.name}]
+        weight = item.statement.weight
+        for run, (a, b) in enumerate(zip(with_set, without)):
+            if run == len(gains):
+                gains.append(0.0)
+                bases.append(0.0)
+            gains[run] += weight * (b - a)
+            bases[run] += weight * b
+    return gains, bases
+
+
+def _fill_evidence(rec: Recommendation, timed: dict[str, _Timed], active: Sequence[Recommendation], runs: int) -> None:
+    """Statement before → after: none of the set → the set for a kept index; without it → with it
+    (the rest of the set in place) for a rejected one."""
+    for ev in (*rec.statements, *rec.others):
+        item = timed.get(ev.key)
+        if item is None or item.failed:
+            continue
+        present = frozenset(r.name for r in item.relevant if r in active or r is rec)
+        config = present - {rec.name} if rec.rejected else frozenset()
+        before, after = item.raw.get(config), item.raw.get(present)
+        if not before or not after:
+            continue
+        ev.ms_before, ev.p95_before = statistics.median(before), p95(before)
+        ev.ms_after, ev.p95_after = statistics.median(after), p95(after)
+        ev.regressed = slower(item.samples[config], item.samples[present])
+        ev.params, ev.runs = list(item.params), runs
 
 
 def verify(
@@ -101,83 +357,136 @@ def verify(
     leftovers: list[Leftover] | None = None,
     cleanup_seconds: float | None = None,
 ) -> list[str]:
-    """Fill ms_before/ms_after, real size and build time on each recommendation; notes for the user.
+    """Build the set, time it (see the module doc), fill ms/p95 before and after, real size, build
+    time and ``net_ms_saved`` (the marginal gain) on each recommendation; notes for the user.
 
-    Besides the statements an index is meant to help, the other reads on its table whose plans it
-    may change are timed too. A statement measurably slower with the index is flagged
-    ``regressed``; an index whose net measured effect is negative gets ``rejected`` set and is
-    never kept (not even with ``--apply``). A failure sets ``error`` on the recommendation.
-
-    Only what the build itself created is ever dropped (see :mod:`qprof.advise.builds`); an index
-    that cannot be dropped again is appended to ``leftovers`` and named in the notes with the
-    exact DROP command.
+    An index the rule does not keep gets ``rejected`` set, is dropped at once and never kept (not
+    even with ``--apply``); with ``keep`` the others stay built. A failure sets ``error``. Only
+    what the builds created is ever dropped (see :mod:`qprof.advise.builds`); an index that cannot
+    be dropped again is appended to ``leftovers`` and named in the notes with the exact DROP.
     """
     notes: list[str] = []
     leftovers = leftovers if leftovers is not None else []
-    params_of: dict[str, list | None] = {}
+    owned: dict[str, Owned] = {}
+    built: list[Recommendation] = []
+    kept: set[str] = set()
+
+    def drop(conn: Any, rec: Recommendation) -> None:
+        left = drop_owned(conn, owned.pop(rec.name), target.engine, seconds=cleanup_seconds)
+        leftovers.extend(left)
+        notes.extend(item.message() for item in left)
+
     with signals_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
             advisory_lock(conn, target.engine):
-        for rec in recs:
-            evidence = [ev for ev in (*rec.statements, *rec.others) if ev.key in statements]
-            before: dict[str, list[float]] = {}
-            for ev in evidence:
-                statement = statements[ev.key]
-                if ev.key not in params_of:
-                    params_of[ev.key] = statement_params(target, statement)
-                params = params_of[ev.key]
-                if params is None:
-                    notes.append(f"{statement.label}: no real parameter values known; not timed")
-                    continue
-                on_progress(f"timing {statement.label} before {rec.name}")
+        try:
+            for rec in recs:
+                owned[rec.name] = Owned()
                 try:
-                    before[ev.key] = time_statement(target, statement, params, runs)
+                    on_progress(f"building {rec.name}")
+                    rec.build_ms = build_owned(conn, rec, target.engine, owned[rec.name])
+                    if not is_valid(conn, owned[rec.name], target.engine):
+                        raise QprofError(f"{rec.name} was built INVALID")
+                    rec.real_size_bytes = real_size(conn, owned[rec.name], target.engine)
+                    built.append(rec)
                 except QprofError as exc:
-                    notes.append(f"{statement.label}: timing failed: {exc.message}")
-            built_ok = False
-            owned = Owned()
-            try:
-                on_progress(f"building {rec.name}")
-                rec.build_ms = build_owned(conn, rec, target.engine, owned)
-                if not is_valid(conn, owned, target.engine):
-                    raise QprofError(f"{rec.name} was built INVALID")
-                rec.real_size_bytes = real_size(conn, owned, target.engine)
-                for ev in evidence:
-                    if ev.key not in before:
-                        continue
-                    on_progress(f"timing {statements[ev.key].label} with {rec.name}")
-                    after = time_statement(target, statements[ev.key], params_of[ev.key] or [], runs)
-                    ev.ms_before, ev.p95_before = statistics.median(before[ev.key]), p95(before[ev.key])
-                    ev.ms_after, ev.p95_after = statistics.median(after), p95(after)
-                built_ok = True
-                rec.rejected = judge(rec)
-                if rec.rejected:
-                    notes.append(f"{rec.name} not recommended: {rec.rejected}")
-                else:
-                    for ev in (*rec.statements, *rec.others):
-                        if ev.regressed:
-                            notes.append(
-                                f"{rec.name} makes {ev.name or ev.queryid or ev.key} slower "
-                                f"({ev.ms_before:,.2f} → {ev.ms_after:,.2f} ms median) but saves "
-                                f"{rec.net_ms_saved:,.1f} ms net over the workload's calls: kept"
-                            )
-            except QprofError as exc:
-                rec.error = f"verification failed: {exc.message}"
-                notes.append(f"{rec.name}: verification failed: {exc.message}")
-            finally:
-                # Error, timeout, Ctrl-C or SIGTERM: whatever was built for measuring goes again.
-                # (A failed CONCURRENTLY build can leave an INVALID index behind: dropped too.)
-                # So does an index whose measured net effect is negative. Nothing else is dropped.
-                failure = keep_owned(conn, owned, rec, target.engine) if keep and built_ok and not rec.rejected else "not kept"
+                    rec.error = f"verification failed: {exc.message}"
+                    notes.append(f"{rec.name}: verification failed: {exc.message}")
+                    drop(conn, rec)
+            timed = _timed_statements(target, built, statements, notes)
+            active = list(built)
+            pending = list(timed.values())
+            while active:
+                _measure(target, pending, active, owned, runs, notes, on_progress)
+                decisions = {}
+                for rec in active:
+                    measured = _gains(rec, timed.values(), active)
+                    if measured is not None:  # else nothing it serves could be timed: kept as advised
+                        decisions[rec.name] = decide(*measured) if measured[0] else Decision("unused", 0.0, 0.0, 0.0)
+                for rec in active:
+                    if rec.name in decisions:
+                        rec.net_ms_saved = decisions[rec.name].gain_ms
+                losers = [rec for rec in active if rec.name in decisions and not decisions[rec.name].kept]
+                if not losers:
+                    break
+                # One at a time: the others' marginal gains change without it.
+                loser = min(losers, key=lambda r: (ORDER.get(decisions[r.name].verdict, 2), -(r.real_size_bytes or 0), r.name))
+                loser.rejected = decisions[loser.name].reason()
+                _fill_evidence(loser, timed, active, runs)
+                notes.append(f"{loser.name} not recommended: {loser.rejected}")
+                active.remove(loser)
+                drop(conn, loser)
+                pending = [item for item in timed.values() if loser in item.relevant]
+            for rec in active:
+                _fill_evidence(rec, timed, active, runs)
+                for ev in (*rec.statements, *rec.others):
+                    if ev.regressed:
+                        notes.append(
+                            f"{rec.name}: {ev.name or ev.queryid or ev.key} is slower with the set "
+                            f"({ev.ms_before:,.2f} → {ev.ms_after:,.2f} ms median) but {rec.name} saves "
+                            f"{rec.net_ms_saved or 0:,.1f} ms net over the workload's calls: kept"
+                        )
+            for rec in active if keep else ():
+                failure = keep_owned(conn, owned[rec.name], rec, target.engine)
                 if failure is None:
+                    kept.add(rec.name)
                     rec.applied, rec.valid = True, True
-                elif keep and built_ok and not rec.rejected:
+                else:
                     rec.error = f"keeping {rec.name} failed: {failure}"
                     notes.append(f"{rec.name}: {rec.error}")
-                if owned.names:
-                    left = drop_owned(conn, owned, target.engine, seconds=cleanup_seconds)
-                    leftovers.extend(left)
-                    notes.extend(item.message() for item in left)
+        finally:
+            # Error, timeout, Ctrl-C or SIGTERM: whatever was built for measuring goes again (a
+            # failed CONCURRENTLY build can leave an INVALID index: dropped too). Nothing else is.
+            for rec in recs:
+                if rec.name in owned and rec.name not in kept:
+                    drop(conn, rec)
     return notes
+
+
+def _timed_statements(
+    target: Any, built: Sequence[Recommendation], statements: dict[str, AdviseStatement], notes: list[str]
+) -> dict[str, _Timed]:
+    """The statements to time (those the set's indexes serve, and the other reads on their
+    tables), with the parameter values used and the indexes that can change each one's plan."""
+    from qprof.plans.postgres import check_explainable, clean_sql
+
+    found: dict[str, _Timed] = {}
+    for rec in built:
+        for ev in (*rec.statements, *rec.others):
+            if ev.key in found or ev.key not in statements:
+                continue
+            statement = statements[ev.key]
+            params = statement_params(target, statement)
+            if params is None:
+                notes.append(f"{statement.label}: no real parameter values known; not timed")
+                continue
+            try:
+                modifying = check_explainable(clean_sql(statement.sql))
+            except QprofError as exc:
+                notes.append(f"{statement.label}: not timed: {exc.message}")
+                continue
+            found[ev.key] = _Timed(statement, params, modifying, [], {})
+    for item in found.values():
+        item.relevant = [rec for rec in built if rec.candidate.table_key in item.statement.tables
+                         or any(ev.key == item.statement.key for ev in (*rec.statements, *rec.others))]
+    return found
+
+
+def method_note(runs: int) -> str:
+    """How --verify measured, for the output and the migration headers."""
+    return (f"measured one statement at a time: median and p95 of {runs} run(s) after {WARMUP} warm-up "
+            f"(statements under {BURST_MS:g} ms: bursts of up to {MAX_BURST} executions per run, the fastest counts), "
+            "before/after interleaved in each run; " + RULE)
+
+
+def verification_summary(runs: int, recs: Sequence[Recommendation]) -> dict[str, Any]:
+    """How --verify measured, and the parameter values each timed statement ran with (for the JSON)."""
+    params: dict[str, Any] = {}
+    for rec in recs:
+        for ev in (*rec.statements, *rec.others):
+            if ev.params is not None:
+                params.setdefault(ev.name or str(ev.queryid or ev.key), ev.to_dict()["params"])
+    return {"runs": runs, "warmup": WARMUP, "one_statement_at_a_time": True, "statistics": "median and p95 (nearest rank)",
+            "rule": RULE, "method": method_note(runs), "params": params}
 
 
 def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path | None:
@@ -216,4 +525,5 @@ def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path 
     return path
 
 
-__all__ = ["StatementEvidence", "verify", "write_chart", "p95", "judge", "regressed"]
+__all__ = ["RULE", "Decision", "StatementEvidence", "decide", "method_note", "p95", "regressed", "verification_summary", "verify",
+           "write_chart"]

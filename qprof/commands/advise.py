@@ -109,7 +109,7 @@ def advise(
     max_indexes: Annotated[int | None, typer.Option("--max-indexes", min=1, help="Recommend at most this many indexes.")] = None,
     min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost.")] = "10%",
     whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, build (real build in a rolled-back transaction: takes a SHARE lock) or heuristic.")] = WhatIfMode.auto,
-    verify: Annotated[bool, typer.Option("--verify", help="Build each index for real, time the statements before/after, drop it again (staging!).")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Build the indexes for real as a set, time each statement without them, with them and without each one (interleaved runs; an index whose marginal gain is within noise is rejected), drop them again (staging!).")] = False,
     runs: Annotated[int, typer.Option("--runs", min=1, help="--verify: measured executions per statement (after one warm-up).")] = 5,
     apply: Annotated[bool, typer.Option("--apply", help="Create the recommended indexes (CONCURRENTLY, one at a time).")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for migration files (and the --verify chart).")] = Path("migrations_out"),
@@ -151,6 +151,7 @@ def advise(
     from qprof.advise.builds import signals_as_interrupt
     from qprof.advise.leftovers import report_leftovers
     from qprof.advise.runs import remove_stale_run_dirs
+    from qprof.advise.verify import verification_summary
 
     if cleanup:
         _cleanup(db, profile, statement_timeout, lock_seconds, output)
@@ -200,7 +201,8 @@ def advise(
             from qprof.advise.verify import verify as run_verify
 
             if not quiet:
-                note(f"verifying {len(recs)} index(es): each is built, timed and {'kept' if apply else 'dropped'}")
+                note(f"verifying {len(recs)} index(es) as a set: all are built, each statement is timed without them, "
+                     f"with them and without each one, then they are {'kept' if apply else 'dropped'}")
             notes += run_verify(
                 target, recs, advice.by_key, runs=runs, keep=apply, lock_timeout=lock_seconds,
                 build_timeout=build_seconds, leftovers=leftovers,
@@ -208,7 +210,12 @@ def advise(
             )
         failed = [r.name for r in recs if r.error]
         rejected = [r for r in recs if r.rejected]
-        recs = [r for r in recs if not r.rejected]  # measured net effect negative: never recommended
+        recs = [r for r in recs if not r.rejected]  # marginal gain within noise or negative: never recommended
+        cost_after = advice.selection.cost_after
+        if rejected:  # the summary's "after" is what is recommended, not what was measured away
+            from qprof.advise.advisor import recost
+
+            cost_after = recost(target, advice, [r.candidate for r in recs], whatif_mode=whatif.value, lock_timeout=lock_seconds)
         applied = None
         if apply and recs:
             from qprof.advise.apply import apply_recommendations
@@ -224,10 +231,12 @@ def advise(
     info = RunInfo(target=description, engine=engine, whatif_method=advice.whatif_method, cost_unit=advice.cost_unit)
     files: list[str] = []
     unchanged: list = []  # (recommendation, file) whose migration is already in --out with identical DDL
+    refreshed: list = []  # of those, files whose header --verify rewrote with its measurements
     chart = None
     if not no_write:
         files += [str(p) for p in write_migrations(recs, out, mformat, info, single_file=single_file,
-                                                   alembic_down_revision=alembic_down_revision, skipped=unchanged)]
+                                                   alembic_down_revision=alembic_down_revision, skipped=unchanged,
+                                                   refreshed=refreshed)]
         if drops:
             files += [str(p) for p in write_migrations(drops, out / "drops" if recs else out, mformat, info,
                                                        single_file=single_file, skipped=unchanged)]
@@ -236,6 +245,10 @@ def advise(
 
             path = write_chart([*recs, *rejected], out / "verify_before_after.png", f"qprof advise --verify: database {dbname}")
             chart = str(path) if path else None
+    if refreshed:
+        names = ", ".join(Path(str(path)).name for path in refreshed[:3]) + (" …" if len(refreshed) > 3 else "")
+        notes.append(f"rewrote the header of {len(refreshed)} migration(s) already in {out} with the measurements: {names}")
+    unchanged = [(rec, path) for rec, path in unchanged if path not in refreshed]
     if unchanged:
         names = ", ".join(Path(str(path)).name for _, path in unchanged[:3]) + (" …" if len(unchanged) > 3 else "")
         notes.append(f"{len(unchanged)} migration(s) already in {out} with identical DDL, not written again: {names}")
@@ -255,7 +268,7 @@ def advise(
         warn(message)
 
     weighted_before = sum(s.weight * advice.selection.cost_before[s.key] for s in advice.statements)
-    weighted_after = sum(s.weight * advice.selection.cost_after[s.key] for s in advice.statements)
+    weighted_after = sum(s.weight * cost_after[s.key] for s in advice.statements)
     document = {
         "skipped_summary": advice.skipped_summary.to_dict() if advice.skipped_summary else None,
         "recommendations": [r.to_dict() for r in recs],
@@ -284,6 +297,8 @@ def advise(
         "chart": chart,
         "drops": [dict(r.to_dict(), reason=r.reason) for r in drops],
         "rejected": [dict(r.to_dict(), reason=r.rejected) for r in rejected],
+        "verification": verification_summary(runs, [*recs, *rejected]) if verify and (recs or rejected) else None,
+        "rewritten_files": [str(path) for path in refreshed],
         "applied": applied,
         "notes": notes,
         "leftovers": [item.to_dict() for item in leftovers],
@@ -313,6 +328,8 @@ def advise(
         f"{summary['workload_cost_before']:,.0f} → {summary['workload_cost_after']:,.0f} ({advice.whatif_method}: {advice.cost_unit}); "
         f"{summary['whatif_calls']} what-if calls, {summary['cache_hits']} cache hits, {summary['seconds']:.1f} s"
     )
+    if document["verification"]:
+        note(document["verification"]["method"])
     for rec in rejected:
         note(f"rejected after --verify: {rec.candidate}: {rec.rejected}")
     if not rows:

@@ -26,7 +26,7 @@ from qprof.errors import BadInput, QprofError
 from qprof.output import OutputFormat, console, emit, note, render_json, warn
 from qprof.plans.model import Plan
 from qprof.plans.postgres import check_explainable, clean_sql
-from qprof.runner import Skipped
+from qprof.runner import Skipped, percentile
 from qprof.targets import Target
 
 
@@ -187,13 +187,6 @@ class Explained:
             "findings": [f.to_dict() for f in self.findings],
             "not_executed": self.not_executed.to_dict() if self.not_executed is not None else None,
         }
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (p95 of 5 samples is the largest)."""
-    ordered = sorted(samples)
-    rank = max(int(-(-fraction * len(ordered) // 1)), 1)
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def time_runs(target: Target, sql: str, params: list[Any], runs: int, modifying: bool) -> dict[str, Any]:
