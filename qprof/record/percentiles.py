@@ -1,0 +1,129 @@
+"""Per-statement percentiles of a window, from the durations the server logged in it.
+
+pg_stat_statements keeps no percentiles, and none is ever estimated here from a mean and a
+standard deviation: each logged duration is joined to its pg_stat_statements entry by the
+statement's fingerprint (:func:`qprof.nplusone.fingerprint.fingerprint` of both texts — the
+log's with literal values, pg_stat_statements' with ``$n`` — gives the same key), and the
+percentiles (:mod:`qprof.stats`, nearest rank) are of those measurements.
+
+With ``log_min_duration_statement = 0`` every execution is measured. With a threshold T > 0
+only executions of at least T ms are logged; knowing each statement's calls from
+pg_stat_statements, a percentile whose rank falls among the logged ones is still exact and
+the others are reported as "below T" (:func:`qprof.stats.tail_percentile`).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qprof.stats import percentile, tail_percentile
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FRACTIONS = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
+HOW_TO_ENABLE = (
+    "percentiles need measured durations: set log_min_duration_statement = 0 on the server "
+    "(ALTER SYSTEM SET log_min_duration_statement = 0; SELECT pg_reload_conf();) and give "
+    "qprof record --log FILE (the server's log file, readable by you)"
+)
+
+
+@dataclass
+class Measured:
+    """What the window's log measured."""
+
+    source: str | None = None  # None: no measurements (percentile columns say "—")
+    threshold_ms: float | None = None
+    statements: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    window: dict[str, Any] = field(default_factory=dict)  # all matched durations together
+    nplusone: list[dict[str, Any]] = field(default_factory=list)
+    logged: int = 0  # statements with a duration read from the log
+    unmatched: int = 0  # … that matched no pg_stat_statements entry of the window
+    notes: list[str] = field(default_factory=list)
+
+
+def _summary(values: array, calls: int, threshold_ms: float) -> dict[str, Any]:
+    ordered = sorted(values)
+    row: dict[str, Any] = {"samples": len(ordered), "max_ms": float(ordered[-1]) if ordered else None}
+    for key, fraction in FRACTIONS.items():
+        if not ordered:
+            row[key] = None
+        elif threshold_ms <= 0:
+            row[key] = percentile(ordered, fraction, presorted=True)
+        else:
+            row[key] = tail_percentile(ordered, calls, fraction)
+    return row
+
+
+def measure(
+    statements: Iterable[Any],
+    table: pd.DataFrame,
+    *,
+    database: str | None,
+    threshold_ms: float,
+    source: str,
+    nplusone: bool = True,
+) -> Measured:
+    """Join the logged ``statements`` (LoggedStatement) to the window's ``table`` rows
+    (queryid, user_name, query, calls) by fingerprint and summarise each statement's durations."""
+    from qprof.nplusone.fingerprint import fingerprint
+
+    by_fingerprint: dict[str, list[tuple[str, str]]] = {}
+    calls: dict[str, int] = {}
+    for row in table.itertuples(index=False):
+        fp = fingerprint(str(row.query))
+        by_fingerprint.setdefault(fp, []).append((str(row.queryid), str(row.user_name)))
+        calls[fp] = calls.get(fp, 0) + int(row.calls)
+    durations: dict[str, array] = {fp: array("d") for fp in by_fingerprint}
+    analyzer = None
+    if nplusone:
+        from qprof.nplusone.loganalysis import LogAnalyzer
+
+        analyzer = LogAnalyzer()
+    measured = Measured(source=source, threshold_ms=threshold_ms)
+    everything = array("d")
+    other_database = 0
+    for statement in statements:
+        if statement.database is not None and database is not None and statement.database != database:
+            other_database += 1
+            continue
+        if analyzer is not None:
+            analyzer.feed(statement)
+        if statement.duration_ms is None:
+            continue
+        measured.logged += 1
+        bucket = durations.get(fingerprint(statement.sql))
+        if bucket is None:
+            measured.unmatched += 1
+            continue
+        bucket.append(statement.duration_ms)
+        everything.append(statement.duration_ms)
+    for fp, keys in by_fingerprint.items():
+        summary = _summary(durations[fp], calls[fp], threshold_ms)
+        for key in keys:
+            measured.statements[key] = summary
+    measured.window = _summary(everything, sum(calls.values()), threshold_ms)
+    if analyzer is not None:
+        measured.nplusone = [finding.to_dict() for finding in analyzer.results()]
+    if other_database:
+        measured.notes.append(f"{other_database:,} logged statement(s) of other databases left out")
+    return measured
+
+
+def coverage_notes(measured: Measured, table: pd.DataFrame) -> list[str]:
+    """Statements whose logged executions fall short of their calls (a truncated or partial log)."""
+    if measured.source is None or (measured.threshold_ms or 0) > 0:
+        return []
+    short = 0
+    for row in table.itertuples(index=False):
+        got = measured.statements.get((str(row.queryid), str(row.user_name)), {}).get("samples", 0)
+        if int(row.calls) > 0 and got < 0.9 * int(row.calls):
+            short += 1
+    if not short:
+        return []
+    return [(f"{short} statement(s) have fewer logged durations than calls (nested in functions, "
+            "or logged outside the window's log): their percentiles cover the logged executions only")]
