@@ -19,6 +19,7 @@ from qprof.output import OutputFormat, console, emit, render_json, warn
 from qprof.plans.model import Plan
 from qprof.plans.postgres import check_explainable, clean_sql
 from qprof.runner import Skipped
+from qprof.stats import percentile
 from qprof.targets import Target
 
 
@@ -142,13 +143,6 @@ class Explained:
             "timing": self.timing,
             "findings": [f.to_dict() for f in self.findings],
         }
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (p95 of 5 samples is the largest)."""
-    ordered = sorted(samples)
-    rank = max(int(-(-fraction * len(ordered) // 1)), 1)
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def time_runs(target: Target, sql: str, params: list[Any], runs: int, modifying: bool) -> dict[str, Any]:

@@ -52,47 +52,74 @@ def default_name() -> str:
     return f"run-{utcnow():%Y%m%d-%H%M%S}-{os.getpid()}"
 
 
+class Recording:
+    """One window: :meth:`begin` before the load, :meth:`finish` after it (``qprof record`` and
+    the Locust plugin both drive it); :meth:`close` releases the store and the log file."""
+
+    def __init__(self, request: RecordRequest) -> None:
+        self.request = request
+        self.name = request.name or default_name()
+        self.history: Any = None
+        self.log_window: Any = None
+        self.source: Any = None
+        self.run_id = 0
+        self.start_id = 0
+
+    def begin(self) -> None:
+        from qprof.cli.options import connect
+        from qprof.history.collect import collect_snapshot
+        from qprof.history.store import Store
+        from qprof.record.logsource import find_log
+        from qprof.record.logwindow import LogWindow
+
+        request = self.request
+        with connect(request.db, request.profile, request.statement_timeout) as target:
+            self.source = find_log(target, request.log, request.log_prefix)
+            start = collect_snapshot(target)
+        if self.source.path is not None:
+            self.log_window = LogWindow.begin(self.source.path)
+        self.history = Store(request.store)
+        self.start_id = self.history.save_snapshot(start)
+        self.run_id = self.history.start_run(self.name, self.start_id, {
+            "command": shown_command(request.command) if request.command else None,
+            "pid": os.getpid(),
+            "log_path": str(self.source.path) if self.source.path else None,
+            "log_start": self.log_window.start if self.log_window else None,
+        })
+        if not request.quiet:
+            what = " ".join(shown_command(request.command)) if request.command else (
+                f"{request.duration_s:g} s" if request.duration_s else "until the load test stops")
+            note(f"recording run {self.name!r} (snapshot {self.start_id}): {what}")
+
+    def finish(self, *, exit_code: int = 0, interrupted: bool = False) -> RecordOutcome:
+        with deferred_interrupts() as held:
+            return _close(self.request, self.history, run_id=self.run_id, name=self.name, start_id=self.start_id,
+                          log_window=self.log_window, source=self.source, exit_code=exit_code,
+                          interrupted=interrupted or bool(held.caught))
+
+    def close(self) -> None:
+        if self.log_window is not None:
+            self.log_window.close()
+        if self.history is not None:
+            self.history.close()
+
+
 def record(request: RecordRequest) -> RecordOutcome:
     """Record one window around ``request.command`` (or for ``duration_s``) and report it."""
-    from qprof.cli.options import connect
-    from qprof.history.collect import collect_snapshot
-    from qprof.history.store import Store
-    from qprof.record.logsource import find_log
-    from qprof.record.logwindow import LogWindow
-
-    name = request.name or default_name()
-    with connect(request.db, request.profile, request.statement_timeout) as target:
-        source = find_log(target, request.log, request.log_prefix)
-        start = collect_snapshot(target)
-    log_window = LogWindow.begin(source.path) if source.path is not None else None
+    recording = Recording(request)
     try:
-        with Store(request.store) as history:
-            start_id = history.save_snapshot(start)
-            run_id = history.start_run(name, start_id, {
-                "command": shown_command(request.command) if request.command else None,
-                "pid": os.getpid(),
-                "log_path": str(source.path) if source.path else None,
-                "log_start": log_window.start if log_window else None,
-            })
-            if not request.quiet:
-                what = " ".join(shown_command(request.command)) if request.command else f"{request.duration_s:g} s"
-                note(f"recording run {name!r} (snapshot {start_id}): {what}")
-            if request.command:
-                child = run_command(request.command)
-                if child.error:
-                    warn(child.error)
-                exit_code, interrupted = child.exit_code, child.interrupted
-            else:
-                interrupted = wait_for(request.duration_s or 0.0)
-                exit_code = 0
-            with deferred_interrupts() as held:
-                outcome = _close(request, history, run_id=run_id, name=name,
-                                 start_id=start_id, log_window=log_window, source=source, exit_code=exit_code,
-                                 interrupted=interrupted or bool(held.caught))
-            return outcome
+        recording.begin()
+        if request.command:
+            child = run_command(request.command)
+            if child.error:
+                warn(child.error)
+            exit_code, interrupted = child.exit_code, child.interrupted
+        else:
+            interrupted = wait_for(request.duration_s or 0.0)
+            exit_code = 0
+        return recording.finish(exit_code=exit_code, interrupted=interrupted)
     finally:
-        if log_window is not None:
-            log_window.close()
+        recording.close()
 
 
 def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, start_id: int,
