@@ -69,6 +69,18 @@ def _check_options(environment: Any, **_kwargs: Any) -> None:
     except QprofError as exc:
         sys.stderr.write(f"error: {exc.message}\n" + (f"hint: {exc.hint}\n" if exc.hint else ""))
         sys.exit(2)
+    # import what the window needs now: at test_start the gevent loop is blocked while it
+    # runs, and a short --run-time would be spent importing pandas and matplotlib
+    import matplotlib  # noqa: F401
+    import pandas  # noqa: F401
+    import psycopg  # noqa: F401
+    import sqlalchemy  # noqa: F401
+
+    import qprof.commands.report
+    import qprof.history.collect
+    import qprof.record.report
+    import qprof.reports.build
+    import qprof.reports.charts  # noqa: F401
 
 
 @events.test_start.add_listener

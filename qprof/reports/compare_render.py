@@ -33,8 +33,8 @@ def _lines(doc: dict[str, Any]) -> list[str]:
     lines = [
         f"Before: {doc['before']['description']}",
         f"After: {doc['after']['description']}",
-        f"{len(doc['improvements'])} improvement(s), {len(doc['regressions'])} regression(s) "
-        f"(mean time changed by {s['regression_pct']:.0f}% or more, ≥ {s['min_calls']} calls on both sides)",
+        (f"{len(doc['improvements'])} improvement(s), {len(doc['regressions'])} regression(s) "
+        f"(mean time changed by {s['regression_pct']:.0f}% or more, ≥ {s['min_calls']} calls on both sides)"),
     ]
     if doc.get("indexes_added") is not None:
         lines.append(f"Indexes added: {len(doc['indexes_added'])}, dropped: {len(doc['indexes_dropped'])}")

@@ -7,24 +7,28 @@ until killed.
 
 from __future__ import annotations
 
+import queue
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import psycopg
 
 LOOKUP = "SELECT id, grp FROM items WHERE code = %s"
-local = threading.local()
+POOL: queue.Queue = queue.Queue()  # idle connections; one thread per request takes one
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = psycopg.connect(self.server.dsn, autocommit=True)  # type: ignore[attr-defined]
+    def do_GET(self) -> None:
+        try:
+            conn = POOL.get_nowait()
+        except queue.Empty:
+            conn = psycopg.connect(self.server.dsn, autocommit=True)  # type: ignore[attr-defined]
         code = parse_qs(urlparse(self.path).query).get("code", [""])[0]
-        row = conn.execute(LOOKUP, [code]).fetchone()
+        try:
+            row = conn.execute(LOOKUP, [code]).fetchone()
+        finally:
+            POOL.put(conn)
         body = (str(row[0]) if row else "none").encode()
         self.send_response(200 if row else 404)
         self.send_header("Content-Length", str(len(body)))
