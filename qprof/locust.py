@@ -53,6 +53,7 @@ def _request(options: Any) -> Any:
     return RecordRequest(
         db=options.qprof_db, profile=None, statement_timeout="30s", store=store_location(options.qprof_store or None),
         slos=slos, command=None, name=options.qprof_name or None, log=options.qprof_log or None, quiet=True,
+        origin="a Locust test (qprof.locust plugin)",
     )
 
 

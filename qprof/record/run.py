@@ -36,6 +36,7 @@ class RecordRequest:
     limit: int = 10
     advisors: bool = True
     quiet: bool = False
+    origin: str | None = None  # what drove the load when there is no command (e.g. the Locust plugin)
 
 
 @dataclass
@@ -177,7 +178,8 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
         findings, findings_note = plan_findings(request.db, request.profile, request.statement_timeout, work, limit=5)
     document, series, rows = build_run_report(history, window, work, measured, request.limit, findings, findings_note)
     verdicts = check(request.slos, rows, document["window_totals"])
-    run = {"name": name, "status": status, "command": shown_command(request.command) if request.command else None, "exit_code": exit_code if request.command else None,
+    run = {"name": name, "status": status, "command": shown_command(request.command) if request.command else None,
+           "origin": request.origin, "exit_code": exit_code if request.command else None,
            "seconds": window.seconds, "start_snapshot": start_id, "end_snapshot": end_id, "notes": notes,
            "log": {"path": str(log_window.path), "start": log_window.start, "end": log_window.end} if log_window else None}
     document["run"] = run

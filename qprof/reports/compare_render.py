@@ -91,7 +91,8 @@ def html_page(doc: dict[str, Any], limit: int, png: bytes | None) -> str:
     for key, title in (("improvements", "Improvements"), ("regressions", "Regressions")):
         rows = doc[key][:limit]
         parts.append(f'<div><h2 id="{key}">{title}</h2>')
-        parts.append(_html_table(rows, columns(45), key) if rows else f'<p class="empty">no {title.lower()}.</p>')
+        paired = [c for c in columns(40) if c.key != "verdict"]  # the section says it
+        parts.append(_html_table(rows, paired, key) if rows else f'<p class="empty">no {title.lower()}.</p>')
         parts.append("</div>")
     parts.append("</div>")
     parts.append('<h2 id="statements">All statements</h2>')

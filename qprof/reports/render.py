@@ -137,12 +137,12 @@ def sections(width: int = 70, doc: dict[str, Any] | None = None) -> list[Section
         *comparison_sections,
         Section(
             "seq_scan_growth",
-            "Tables with growing sequential scans",
+            "Tables read sequentially in this window" if recorded else "Tables with growing sequential scans",
             [Column("table", "table", align="left"), Column("seq_scan", "seq scans", num),
              Column("seq_tup_read", "rows read by seq scans", num), Column("before_seq_tup_read", "before", num),
              Column("growth_pct", "growth", _change), Column("table_bytes", "table size", size)],
             "no table's sequential-scan volume grew",
-            "Rows read by sequential scans in this window versus the previous one (scaled to the same length).",
+            "" if recorded else "Rows read by sequential scans in this window versus the previous one (scaled to the same length).",
         ),
         Section(
             "index_usage_changes",
@@ -200,8 +200,7 @@ def _summary_lines(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("DB time", f"{s['db_time_ms'] / 1000:,.2f} s ({s['db_time_per_s_ms']:,.2f} ms/s{_versus(s['db_time_per_s_ms'], s.get('previous_db_time_per_s_ms'))})"),
         ("Mean per call", f"{s['mean_ms']:,.3f} ms"),
         ("Statements", f"{s['statements']:,} active, {len(doc['new_statements'])} new"),
-        ("Improvements", f"{len(doc.get('improvements') or [])}"),
-        *([] if run else [("Regressions", f"{len(doc['regressions'])} (mean +{doc['settings']['regression_pct']:.0f}% or more, ≥ {doc['settings']['min_calls']} calls, vs {doc['comparison'].get('against') or 'no earlier window'})")]),
+        *([] if run else [("Improvements", f"{len(doc.get('improvements') or [])}"), ("Regressions", f"{len(doc['regressions'])} (mean +{doc['settings']['regression_pct']:.0f}% or more, ≥ {doc['settings']['min_calls']} calls, vs {doc['comparison'].get('against') or 'no earlier window'})")]),
     ]
     if s["resets_at_snapshots"]:
         lines.append(("Statistics resets", "at snapshot(s) " + ", ".join(map(str, s["resets_at_snapshots"])) + "; counters restarted there"))
@@ -214,8 +213,11 @@ def _summary_lines(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _run_lines(doc: dict[str, Any], run: dict[str, Any]) -> list[tuple[str, str]]:
     command = run.get("command")
-    shown = " ".join(command) if command else f"none (a --duration window of {_duration(run.get('seconds') or 0)})"
-    lines = [("Run", f"{run['name']} ({run['status']})"), ("Command", shown)]
+    if command:
+        lines = [("Run", f"{run['name']} ({run['status']})"), ("Command", " ".join(command))]
+    else:
+        shown = run.get("origin") or f"a --duration window of {_duration(run.get('seconds') or 0)}"
+        lines = [("Run", f"{run['name']} ({run['status']})"), ("Load", shown)]
     if command:
         lines.append(("Exit code", str(run.get("exit_code"))))
     p = doc.get("percentiles") or {}
@@ -297,7 +299,7 @@ dl.summary dt{font-weight:600} dl.summary dd{margin:0}
 figure{margin:1rem 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#555}
 .up{color:#b22} .down{color:#282}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem} .pair>div{min-width:0}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem} .pair>div{min-width:0;overflow-x:auto}
 footer{margin-top:3rem;font-size:.75rem;color:#888}
 """
 
