@@ -127,14 +127,18 @@ def test_record_around_pgbench_counts_calls_measures_p95_and_gates_on_an_slo(log
 
 def test_record_duration_window_while_the_load_runs_elsewhere(shop, tmp_path):
     store = tmp_path / "history.db"
+    (tmp_path / "qprof.toml").write_text('[record]\nslo = ["mean<0.0001ms", "p95<1s"]\n')  # SLOs from the config
     recorder = subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--duration", "4s", "-f", "json",
-                                 "--no-advisors", "--name", "remote-load"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 "--no-advisors", "--name", "remote-load"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=tmp_path)
     wait_for_run(store)
     with psycopg.connect(shop, autocommit=True) as conn:
         for i in range(25):
             conn.execute("SELECT count(*) FROM items WHERE grp = %s", [i])
     out, err = recorder.communicate(timeout=120)
-    assert recorder.returncode == 0, err
+    assert recorder.returncode == 1, err  # the mean SLO from qprof.toml broke
+    assert "SLO broken: mean<0.0001ms" in err
+    assert "SLO not checked: p95<1s" in err  # no percentile source: said, not guessed
     doc = json.loads(out)
     counted = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
     assert counted and counted[0]["calls"] == 25
@@ -336,3 +340,36 @@ def test_bad_locust_slo_stops_before_the_test(webapp, tmp_path):
         check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert result.returncode == 2 and "invalid SLO 'p95 fast'" in result.stderr
+
+
+def test_config_record_slo_must_be_a_list(tmp_path):
+    from qprof.config import load_config
+
+    (tmp_path / "qprof.toml").write_text("[record]\nslo = 5\n")
+    with pytest.raises(Exception, match="record.slo must be a list of SLO expressions"):
+        load_config(tmp_path)
+
+
+def test_a_version_1_store_is_upgraded_and_keeps_its_snapshots(tmp_path):
+    """Stores written before runs existed gain the runs tables; their rows stay."""
+    from sqlalchemy import create_engine, insert, select
+
+    from qprof.history import schema as s
+    from qprof.history.store import Store, utcnow
+
+    path = tmp_path / "v1.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        s.UPGRADES[1](conn)
+        conn.execute(insert(s.meta).values(key="schema_version", value="1"))
+        conn.execute(insert(s.targets).values(identity="x/db", name="db", database="db", description="d", created_at=utcnow()))
+        conn.execute(insert(s.snapshots).values(target_id=1, taken_at=utcnow(), statement_count=0))
+    engine.dispose()
+    with Store(str(path)) as store:
+        store.ensure_schema()
+        with store.read() as conn:
+            assert store.schema_version(conn) == s.SCHEMA_VERSION == 2
+            assert conn.execute(select(s.snapshots.c.id)).scalars().all() == [1]
+        run_id = store.start_run("r", 1, {"command": ["true"]})
+        store.finish_run(run_id, {"end_snapshot_id": 1, "status": "complete"}, [])
+        assert store.find_run("r")["status"] == "complete"

@@ -102,11 +102,9 @@ class LogWindow:
             self.fd = -1
 
 
-def iter_statements(segments: list[Segment], prefix: str | None = None, stats_out: list | None = None) -> Iterator:
-    """Every logged statement (``LoggedStatement``) in ``segments``, qprof's own left out.
-
-    ``stats_out`` receives the readers' FileStats per segment (skipped lines, read errors).
-    """
+def iter_batches(segments: list[Segment], prefix: str | None = None, stats_out: list | None = None) -> Iterator[list]:
+    """The logged statements of ``segments`` in log order, a list per block read (none empty);
+    qprof's own left out. ``stats_out`` receives the readers' FileStats per segment."""
     from qprof.nplusone.logparse.interpret import Interpreter
     from qprof.nplusone.logparse.readers import (
         FileStats,
@@ -130,13 +128,17 @@ def iter_statements(segments: list[Segment], prefix: str | None = None, stats_ou
         buffer: list = []
         interpreter = Interpreter(buffer.append, segment.label)
         for _ in stream_range(Path(segment.path), interpreter, stats, compiled, start=segment.start, end=segment.end):
-            yield from _drain(buffer)
+            if len(buffer) >= BATCH:
+                yield _drain(buffer)
         interpreter.finish()
-        yield from _drain(buffer)
+        if buffer:
+            yield _drain(buffer)
 
 
-def _drain(buffer: list) -> Iterator:
-    for statement in buffer:
-        if not statement.sql.startswith(OWN_TAG):
-            yield statement
+BATCH = 2048
+
+
+def _drain(buffer: list) -> list:
+    kept = [statement for statement in buffer if not statement.sql.startswith(OWN_TAG)]
     buffer.clear()
+    return kept

@@ -60,7 +60,7 @@ def _summary(values: array, calls: int, threshold_ms: float) -> dict[str, Any]:
 
 
 def measure(
-    statements: Iterable[Any],
+    batches: Iterable[list[Any]],
     table: pd.DataFrame,
     *,
     database: str | None,
@@ -68,8 +68,9 @@ def measure(
     source: str,
     nplusone: bool = True,
 ) -> Measured:
-    """Join the logged ``statements`` (LoggedStatement) to the window's ``table`` rows
-    (queryid, user_name, query, calls) by fingerprint and summarise each statement's durations."""
+    """Join the logged statements (lists of LoggedStatement, in log order) to the window's
+    ``table`` rows (queryid, user_name, query, calls) by fingerprint and summarise each
+    statement's durations."""
     from qprof.nplusone.fingerprint import fingerprint
 
     by_fingerprint: dict[str, list[tuple[str, str]]] = {}
@@ -87,21 +88,26 @@ def measure(
     measured = Measured(source=source, threshold_ms=threshold_ms)
     everything = array("d")
     other_database = 0
-    for statement in statements:
-        if statement.database is not None and database is not None and statement.database != database:
-            other_database += 1
-            continue
+    logged = unmatched = 0
+    for batch in batches:
+        if database is not None:
+            kept = [s for s in batch if s.database is None or s.database == database]
+            other_database += len(batch) - len(kept)
+            batch = kept
         if analyzer is not None:
-            analyzer.feed(statement)
-        if statement.duration_ms is None:
-            continue
-        measured.logged += 1
-        bucket = durations.get(fingerprint(statement.sql))
-        if bucket is None:
-            measured.unmatched += 1
-            continue
-        bucket.append(statement.duration_ms)
-        everything.append(statement.duration_ms)
+            analyzer.feed_all(batch)
+        for statement in batch:
+            duration = statement.duration_ms
+            if duration is None:
+                continue
+            logged += 1
+            bucket = durations.get(fingerprint(statement.sql))
+            if bucket is None:
+                unmatched += 1
+                continue
+            bucket.append(duration)
+            everything.append(duration)
+    measured.logged, measured.unmatched = logged, unmatched
     for fp, keys in by_fingerprint.items():
         summary = _summary(durations[fp], calls[fp], threshold_ms)
         for key in keys:

@@ -127,7 +127,7 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
            log_window: Any, source: Any, exit_code: int, interrupted: bool) -> RecordOutcome:
     from qprof.cli.options import connect
     from qprof.history.collect import collect_snapshot
-    from qprof.record.logwindow import iter_statements
+    from qprof.record.logwindow import iter_batches
     from qprof.record.percentiles import (
         HOW_TO_ENABLE,
         Measured,
@@ -157,7 +157,7 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
     if log_window is not None:
         file_stats: list = []
         try:
-            measured = measure(iter_statements(segments, request.log_prefix, file_stats), work, database=end.database,
+            measured = measure(iter_batches(segments, request.log_prefix, file_stats), work, database=end.database,
                                threshold_ms=source.threshold_ms, source=source.description)
         except QprofError as exc:
             measured = Measured(notes=[f"the log could not be read: {exc.message}"])
