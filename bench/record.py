@@ -66,7 +66,7 @@ def bench_overhead(rounds: int, seconds: int, clients: int, every: float, scale:
                                    "--no-advisors", "-q", "-f", "json", "--", *load], check=False, capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(done.stderr[-2000:])
-            return pgbench_tps(done.stdout)
+            return pgbench_tps(done.stderr)  # with --format json the command's output goes to stderr
 
         def snapshots() -> float:
             stop = threading.Event()

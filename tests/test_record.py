@@ -103,7 +103,8 @@ def test_record_around_pgbench_counts_calls_measures_p95_and_gates_on_an_slo(log
                    "--slo", "p95<0.01ms", "--slo", "calls_per_s>0.1", "-f", "json", "--no-advisors", "--",
                    pgbench(logged_cluster), "-n", "-f", script, "-t", transactions, "-c", clients, shop)
     assert result.returncode == 1, result.stderr  # the p95 SLO broke
-    doc = json.loads(result.stdout[result.stdout.index("{\n"):])
+    doc = json.loads(result.stdout)  # pgbench's own output went to stderr
+    assert "number of transactions actually processed" in result.stderr
     slow = [s for s in doc["statements"] if s["query"].startswith(SLOW)]
     assert len(slow) == 1
     assert slow[0]["calls"] == clients * transactions  # exactly what pgbench ran
@@ -223,6 +224,24 @@ def test_interrupt_is_forwarded_and_the_window_still_closes(shop, tmp_path):
     assert doc["run"]["status"] == "interrupted" and doc["run"]["end_snapshot"]
 
 
+def test_a_second_interrupt_stops_a_command_that_ignores_the_first(shop, tmp_path):
+    store = tmp_path / "history.db"
+    stubborn = "import signal,time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(120)\n"
+    recorder = subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json",
+                                 "--name", "stubborn", "--", sys.executable, "-c", stubborn],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_run(store)
+    time.sleep(1.0)
+    recorder.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    recorder.send_signal(signal.SIGINT)  # the command gets KILL_AFTER seconds, then is killed
+    out, err = recorder.communicate(timeout=120)
+    assert recorder.returncode == 128 + signal.SIGKILL, err
+    assert "interrupted again" in err
+    doc = json.loads(out)
+    assert doc["run"]["status"] == "interrupted" and doc["run"]["end_snapshot"]
+
+
 def test_truncated_log_and_statistics_reset_during_the_window_are_said(logged_cluster, tmp_path):
     dsn = _database(logged_cluster, "resets")
     store = tmp_path / "history.db"
@@ -232,7 +251,7 @@ def test_truncated_log_and_statistics_reset_during_the_window_are_said(logged_cl
             f"{psql} -X -q -d '{dsn}' -c 'SELECT pg_stat_statements_reset()' -c 'SELECT count(*) FROM items WHERE grp = 2'")
     result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
     assert result.returncode == 0, result.stderr
-    doc = json.loads(result.stdout[result.stdout.index("{\n"):])
+    doc = json.loads(result.stdout)
     notes = " ".join(doc["percentiles"]["notes"] + doc["run"]["notes"])
     assert "truncated during the window" in notes
     assert "reset during the window" in notes
@@ -373,3 +392,19 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_snapshots(tmp_path):
         run_id = store.start_run("r", 1, {"command": ["true"]})
         store.finish_run(run_id, {"end_snapshot_id": 1, "status": "complete"}, [])
         assert store.find_run("r")["status"] == "complete"
+
+
+@pytest.mark.parametrize(("logged", "normalized"), [
+    ("UPDATE pgbench_accounts SET abalance = abalance + -1234 WHERE aid = 5",
+     "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2"),
+    ("SELECT a - 1 FROM t WHERE x = -5 AND y IN (-1, 2)", "SELECT a - $1 FROM t WHERE x = $2 AND y IN ($3, $4)"),
+    ("SELECT * FROM t WHERE active = true", "SELECT * FROM t WHERE active = $1"),
+    ("SELECT -5", "SELECT $1"),
+])
+def test_logged_text_joins_its_pg_stat_statements_entry(logged, normalized):
+    """pgbench's own workload logs ``abalance + -1234``; PostgreSQL folds the minus into the
+    constant, so pg_stat_statements shows ``$1`` — the join must still find it."""
+    from qprof.nplusone.fingerprint import fingerprint
+    from qprof.record.percentiles import log_fingerprint
+
+    assert log_fingerprint(logged) == fingerprint(normalized)

@@ -64,8 +64,9 @@ def record(
 ) -> None:
     """Record the database side of a load test: snapshot, run COMMAND, snapshot, report the window.
 
-    The command's output passes through; Ctrl-C reaches it and the window is still closed and
-    stored. Exit code: the command's own when it failed, else 1 when an SLO broke, else 0.
+    The command's output passes through (to stderr with --format json, so stdout stays JSON);
+    Ctrl-C reaches it and the window is still closed and stored. Exit code: the command's own
+    when it failed, else 1 when an SLO broke, else 0.
 
     \b
     Examples:
@@ -94,6 +95,7 @@ def record(
         db=db, profile=profile, statement_timeout=statement_timeout, store=store_location(store), slos=slos,
         command=list(command) if command else None, duration_s=seconds, name=name, log=str(log) if log else None,
         log_prefix=log_prefix, limit=limit, advisors=not no_advisors, quiet=quiet,
+        command_stdout_to_stderr=fmt is RecordFormat.json and out is None,
     )
     outcome = run_record(request)
     deliver(outcome.document, outcome.series, fmt.value, out, no_charts=no_charts, quiet=quiet)

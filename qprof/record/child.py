@@ -64,12 +64,15 @@ def _terminal_sent_it(signum: int) -> bool:
         return False
 
 
-def run_command(argv: Sequence[str]) -> ChildResult:
-    """Run ``argv`` to its end; its exit code (128+N when killed by signal N), never an exception."""
+def run_command(argv: Sequence[str], *, stdout_to_stderr: bool = False) -> ChildResult:
+    """Run ``argv`` to its end; its exit code (128+N when killed by signal N), never an exception.
+
+    ``stdout_to_stderr``: the command's output goes to our stderr, leaving stdout to a report
+    a script parses (``--format json``)."""
     if shutil.which(argv[0]) is None and not os.path.exists(argv[0]):
         return ChildResult(127, error=f"command not found: {argv[0]}")
     try:
-        child = subprocess.Popen(list(argv))
+        child = subprocess.Popen(list(argv), stdout=sys.stderr.fileno() if stdout_to_stderr else None)
     except OSError as exc:
         return ChildResult(126 if isinstance(exc, PermissionError) else 127, error=f"cannot run {argv[0]}: {exc.strerror or exc}")
     state = {"interrupts": 0, "deadline": None}
@@ -135,7 +138,8 @@ def wait_for(seconds: float) -> bool:
 
 
 class deferred_interrupts:
-    """Hold Ctrl-C/SIGTERM while the window is closed and stored; raise KeyboardInterrupt after."""
+    """Hold Ctrl-C/SIGTERM while the window is closed and stored (``caught`` lists them): one
+    more Ctrl-C must not lose a window whose load already ran."""
 
     def __enter__(self) -> Self:
         self.caught: list[int] = []

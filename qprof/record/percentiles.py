@@ -14,9 +14,11 @@ the others are reported as "below T" (:func:`qprof.stats.tail_percentile`).
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from qprof.stats import percentile, tail_percentile
@@ -30,6 +32,28 @@ HOW_TO_ENABLE = (
     "(ALTER SYSTEM SET log_min_duration_statement = 0; SELECT pg_reload_conf();) and give "
     "qprof record --log FILE (the server's log file, readable by you)"
 )
+
+
+# What PostgreSQL's parser folds into one constant, and pg_stat_statements therefore shows as
+# one $n, but a log line spells out: a unary minus on a number (``abalance + -1234``) and the
+# boolean literals. Both are made plain literals before the fingerprint, on the log side only.
+_UNARY_MINUS = re.compile(
+    r"([+*/%(,=<>]\s*|\b(?:and|or|not|then|else|when|select|values|return|limit|offset|by|between|in)\s+)-\s*(?=[\d.])", re.IGNORECASE
+)
+_BOOLEAN = re.compile(r"\b(?:true|false)\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=20_000)
+def log_fingerprint(sql: str) -> str:
+    """The fingerprint of a statement as the server logged it, comparable with the fingerprint
+    of its pg_stat_statements text (see the constants above)."""
+    from qprof.nplusone.fingerprint import fingerprint
+
+    if "-" in sql:
+        sql = _UNARY_MINUS.sub(r"\1", sql)
+    if "rue" in sql or "alse" in sql or "RUE" in sql or "ALSE" in sql:
+        sql = _BOOLEAN.sub("0", sql)
+    return fingerprint(sql)
 
 
 @dataclass
@@ -101,7 +125,7 @@ def measure(
             if duration is None:
                 continue
             logged += 1
-            bucket = durations.get(fingerprint(statement.sql))
+            bucket = durations.get(log_fingerprint(statement.sql))
             if bucket is None:
                 unmatched += 1
                 continue

@@ -37,6 +37,7 @@ class RecordRequest:
     advisors: bool = True
     quiet: bool = False
     origin: str | None = None  # what drove the load when there is no command (e.g. the Locust plugin)
+    command_stdout_to_stderr: bool = False  # keep stdout for a report a script parses
 
 
 @dataclass
@@ -111,7 +112,7 @@ def record(request: RecordRequest) -> RecordOutcome:
     try:
         recording.begin()
         if request.command:
-            child = run_command(request.command)
+            child = run_command(request.command, stdout_to_stderr=request.command_stdout_to_stderr)
             if child.error:
                 warn(child.error)
             exit_code, interrupted = child.exit_code, child.interrupted
@@ -148,6 +149,10 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
                          hint="the run is stored without its end; rerun once the database is reachable") from None
     segments = log_window.finish() if log_window is not None else []
     end_id = history.save_snapshot(end)
+    # the window is closed and stored now, whatever the measuring below meets
+    history.finish_run(run_id, {"end_snapshot_id": end_id, "status": status,
+                                "exit_code": exit_code if request.command else None,
+                                "log_end": log_window.end if log_window else None}, [])
     window = _window(history, start_id, end_id)
     from qprof.history.window import statement_table
 
