@@ -83,6 +83,16 @@ def _check_options(environment: Any, **_kwargs: Any) -> None:
     import qprof.reports.build
     import qprof.reports.charts  # noqa: F401
 
+    _resync_clock()
+
+
+def _resync_clock() -> None:
+    """gevent caches the loop's time; after blocking work a timer set now (Locust's --run-time)
+    would be measured from before it and fire at once."""
+    import gevent
+
+    gevent.get_hub().loop.update_now()
+
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kwargs: Any) -> None:
@@ -101,6 +111,7 @@ def _on_test_start(environment: Any, **_kwargs: Any) -> None:
         environment.process_exit_code = 2
         return
     _state["recording"] = recording
+    _resync_clock()
     logger.info("qprof: recording run %r", recording.name)
 
 

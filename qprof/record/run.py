@@ -153,7 +153,9 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
     history.finish_run(run_id, {"end_snapshot_id": end_id, "status": status,
                                 "exit_code": exit_code if request.command else None,
                                 "log_end": log_window.end if log_window else None}, [])
-    window = _window(history, start_id, end_id)
+    from qprof.record.runs import window_between
+
+    window = window_between(history, history.find_run(name)["target_id"], start_id, end_id)
     from qprof.history.window import statement_table
 
     table = statement_table(history, window)
@@ -222,21 +224,6 @@ def _statistics_notes(window: Any) -> list[str]:
 
 def _num(value: Any) -> float | None:
     return value if isinstance(value, (int, float)) else None
-
-
-def _window(history: Any, start_id: int, end_id: int) -> Any:
-    """The run's window: its two snapshots and any of the same database taken in between (cron)."""
-    from sqlalchemy import select
-
-    from qprof.history import schema as s
-    from qprof.history.window import Window
-
-    with history.read() as conn:
-        target_id = conn.execute(select(s.snapshots.c.target_id).where(s.snapshots.c.id == start_id)).scalar_one()
-    target = next(t for t in history.targets() if t.id == target_id)
-    frame = history.snapshots_frame(target_id)
-    frame = frame[(frame["id"] >= start_id) & (frame["id"] <= end_id)].reset_index(drop=True)
-    return Window(target, frame)
 
 
 def _add_verdicts(document: dict[str, Any], verdicts: Sequence[Verdict]) -> None:

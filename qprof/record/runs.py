@@ -12,9 +12,7 @@ if TYPE_CHECKING:
 
 
 def run_window(store: Store, name: str) -> tuple[dict[str, Any], Window]:
-    """The run called ``name`` and its window: its two snapshots and any taken in between."""
-    from qprof.history.window import Window
-
+    """The run called ``name`` and its window."""
     run = store.find_run(name)
     if run is None:
         known = store.run_names()
@@ -23,10 +21,17 @@ def run_window(store: Store, name: str) -> tuple[dict[str, Any], Window]:
     if run["end_snapshot_id"] is None:
         raise BadInput(f"run {name!r} never closed its window (status {run['status']})",
                        hint="it was killed or its closing snapshot failed; record it again")
-    target = next(t for t in store.targets() if t.id == run["target_id"])
-    frame = store.snapshots_frame(target.id)
-    frame = frame[(frame["id"] >= run["start_snapshot_id"]) & (frame["id"] <= run["end_snapshot_id"])]
-    return run, Window(target, frame.reset_index(drop=True))
+    return run, window_between(store, run["target_id"], run["start_snapshot_id"], run["end_snapshot_id"])
+
+
+def window_between(store: Store, target_id: int, start_id: int, end_id: int) -> Window:
+    """A run's window: its two snapshots and any of the same database taken in between (cron)."""
+    from qprof.history.window import Window
+
+    target = next(t for t in store.targets() if t.id == target_id)
+    frame = store.snapshots_frame(target_id)
+    frame = frame[(frame["id"] >= start_id) & (frame["id"] <= end_id)]
+    return Window(target, frame.reset_index(drop=True))
 
 
 def measured_percentiles(run: dict[str, Any]) -> dict[str, dict[str, float | None]]:
