@@ -138,7 +138,16 @@ def measure(
             measured.statements[key] = summary
     measured.window = _summary(everything, sum(calls.values()), threshold_ms)
     if analyzer is not None:
-        measured.nplusone = [finding.to_dict() for finding in analyzer.results()]
+        from qprof.sqltext import redact_secrets
+
+        measured.nplusone = []
+        for finding in analyzer.results():  # texts from the log carry literal values: no passwords out
+            row = finding.to_dict()
+            row["statement"] = redact_secrets(row["statement"])
+            if row.get("source"):
+                row["source"]["statement"] = redact_secrets(row["source"]["statement"])
+            row.pop("sample_params", None)
+            measured.nplusone.append(row)
     if other_database:
         measured.notes.append(f"{other_database:,} logged statement(s) of other databases left out")
     return measured
