@@ -408,3 +408,19 @@ def test_logged_text_joins_its_pg_stat_statements_entry(logged, normalized):
     from qprof.record.percentiles import log_fingerprint
 
     assert log_fingerprint(logged) == fingerprint(normalized)
+
+
+def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
+    """Last in this module: afterwards the server keeps writing to the renamed file."""
+    dsn = _database(logged_cluster, "rotation")
+    store = tmp_path / "history.db"
+    log = logged_cluster.logfile
+    psql = str(logged_cluster.bindir / "psql")
+    load = (f"mv {log} {log}.1 && touch {log} && "  # what logrotate does; the server still writes to {log}.1
+            + " && ".join(f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = {i}'" for i in range(5)))
+    result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert any("rotated during the window" in note for note in doc["percentiles"]["notes"])
+    (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
+    assert grp["calls"] == 5 and grp["samples"] == 5 and grp["p95_ms"] is not None
