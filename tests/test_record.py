@@ -410,6 +410,27 @@ def test_logged_text_joins_its_pg_stat_statements_entry(logged, normalized):
     assert log_fingerprint(logged) == fingerprint(normalized)
 
 
+def test_evicted_statements_during_the_window_are_said(tmp_path):
+    """pg_stat_statements.max = 100 and 300 distinct statements in the window: entries are
+    evicted; the report says so and no count goes negative."""
+    cluster = PgCluster(settings={"pg_stat_statements.max": "100"})
+    cluster.start()
+    try:
+        dsn = cluster.create_database("evict", extensions=("pg_stat_statements",))
+        script = tmp_path / "many.sql"
+        script.write_text("".join(f"CREATE TABLE t{i} (a int);\n" for i in range(300))
+                          + "".join(f"SELECT a FROM t{i};\n" for i in range(300)))
+        psql = str(cluster.bindir / "psql")
+        result = qprof("record", "-d", dsn, "--store", tmp_path / "history.db", "--no-advisors", "-f", "json", "--",
+                       psql, "-X", "-q", "-d", dsn, "-f", script)
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        assert any("evicted entries" in note for note in doc["run"]["notes"]), doc["run"]["notes"]
+        assert all(row["calls"] >= 0 and row["total_ms"] >= 0 for row in doc["statements"])
+    finally:
+        cluster.stop()
+
+
 def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
     """Last in this module: afterwards the server keeps writing to the renamed file."""
     dsn = _database(logged_cluster, "rotation")
