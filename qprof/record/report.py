@@ -97,10 +97,13 @@ def plan_findings(
     rows, skipped = [], 0
     top = work.sort_values("total_ms", ascending=False).head(limit)
     with connect(db, profile, statement_timeout, config) as target:
+        from qprof.collectors.pg_catalog import collect_tables
+
+        sizes = {t.name: t.n_live_tup for t in collect_tables(target)}  # as qprof check gives the rules
         for r in top.itertuples(index=False):
             item = ExplainItem(str(r.queryid), str(r.query), None, "window")
             try:
-                done = explain_item(target, item, analyze=False, rules_config=rules)
+                done = explain_item(target, item, analyze=False, rules_config=rules, table_rows=sizes.get)
             except QprofError as exc:
                 skipped += 1
                 warn(f"advisors: statement {r.queryid} skipped: {exc.message}")

@@ -234,7 +234,8 @@ def _add_verdicts(document: dict[str, Any], verdicts: Sequence[Verdict]) -> None
                          "queryid": None, "statement": None})
             continue
         if not verdict.broken:
-            rows.append({"slo": verdict.slo.text, "status": "ok", "value": verdict.unchecked_reason or "",
+            shown = verdict.slo.show(verdict.value) if verdict.value is not None else (verdict.unchecked_reason or "")
+            rows.append({"slo": verdict.slo.text, "status": "ok", "value": shown,
                          "queryid": None, "statement": "every statement" if verdict.slo.scope == "statement" else "whole window"})
         for item in verdict.broken:
             rows.append({"slo": verdict.slo.text, "status": "broken", "value": verdict.slo.show(item["value"]),

@@ -91,11 +91,12 @@ class Verdict:
     checked: bool
     broken: list[dict[str, Any]]  # statements (or the window) that break it, with their value
     unchecked_reason: str | None = None
+    value: float | None = None  # the window's figure, for window-scoped SLOs
 
     def to_dict(self) -> dict[str, Any]:
         return {"slo": self.slo.text, "metric": self.slo.metric, "scope": self.slo.scope, "op": self.slo.op,
                 "limit": self.slo.limit, "checked": self.checked, "ok": self.checked and not self.broken,
-                "broken": self.broken, "unchecked_reason": self.unchecked_reason}
+                "broken": self.broken, "unchecked_reason": self.unchecked_reason, "value": self.value}
 
 
 def _statement_value(slo: Slo, row: dict[str, Any], seconds: float) -> float | None:
@@ -124,7 +125,7 @@ def check(slos: Sequence[Slo], statements: Sequence[dict[str, Any]], window: dic
                 verdicts.append(Verdict(slo, False, [], _why_unchecked(slo)))
                 continue
             broken = [] if slo.holds(value) else [{"statement": "(whole window)", "queryid": None, "value": value}]
-            verdicts.append(Verdict(slo, True, broken))
+            verdicts.append(Verdict(slo, True, broken, value=value))
             continue
         broken, missing, checked = [], 0, 0
         for row in statements:

@@ -190,8 +190,8 @@ def _tables(store: Store, window: Window, previous: Window | None, options: Repo
             "n_dead_tup": int(r.n_dead_tup),
             "n_live_tup": int(r.n_live_tup or 0),
             "dead_pct": _float(r.dead_pct),
-            "last_autovacuum": r.last_autovacuum,
-            "last_vacuum": r.last_vacuum,
+            "last_autovacuum": r.last_autovacuum if isinstance(r.last_autovacuum, str) else None,  # NaN: never
+            "last_vacuum": r.last_vacuum if isinstance(r.last_vacuum, str) else None,
         }
         for r in dead.itertuples(index=False)
     ]

@@ -173,7 +173,7 @@ def sections(width: int = 70, doc: dict[str, Any] | None = None) -> list[Section
             "Dead tuples",
             [Column("table", "table", align="left"), Column("n_dead_tup", "dead rows", num),
              Column("n_live_tup", "live rows", num), Column("dead_pct", "dead %", pct),
-             Column("last_autovacuum", "last autovacuum", lambda v: (v or "never")[:19], "left")],
+             Column("last_autovacuum", "last autovacuum", lambda v: (v if isinstance(v, str) and v else "never")[:19], "left")],
             "no dead tuples",
         ),
     ]
