@@ -81,6 +81,14 @@ def validate_settings(path: Path, settings: Any) -> dict[str, Any]:
                 raise BadInput(f"{path}: {key} must be {what}", hint=f'for example {key} = ["QP1", "QP203"]')
     if "store" in settings and not isinstance(settings["store"], str):
         raise BadInput(f"{path}: store must be a string (a file path or a postgresql:// URL)")
+    record = settings.get("record")
+    if record is not None:
+        slo = record.get("slo") if isinstance(record, dict) else None
+        if not isinstance(record, dict) or (slo is not None and not _is_code_list(slo)):
+            raise BadInput(
+                f"{path}: record.slo must be a list of SLO expressions",
+                hint='write [record] with slo = ["p95<100ms", "calls_per_s>50"] (in pyproject.toml: [tool.qprof.record])',
+            )
     rules = settings.get("rules")
     if rules is not None and (not isinstance(rules, dict) or not all(isinstance(r, dict) for r in rules.values())):
         raise BadInput(

@@ -48,13 +48,6 @@ def time_statement(target: Target, statement: WorkloadStatement, runs: int, *, w
     return [target.execute_timed(statement.sql, statement.params, modifying=modifying) for _ in range(runs)]
 
 
-def percentile(samples: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (p95 of 5 samples is the largest): qprof's one definition."""
-    ordered = sorted(samples)
-    rank = max(int(-(-fraction * len(ordered) // 1)), 1)
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 def stats_from_timings(statement: WorkloadStatement, timings: Sequence[Timing]) -> StatementStats:
     samples = [timing.ms for timing in timings]
     return StatementStats(

@@ -53,7 +53,7 @@ from qprof.advise.builds import (
 from qprof.advise.generator import Recommendation, StatementEvidence
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import QprofError
-from qprof.runner import percentile
+from qprof.stats import percentile
 
 WARMUP = 1  # unmeasured rounds before the N measured ones, the same for every configuration
 Z = 2.0  # a marginal gain must exceed this many standard errors of its median …

@@ -42,9 +42,17 @@ CHECK_COLUMNS = [
 
 def _current(
     history, workload: Path | None, runs: int, since: str | None, between, target: str | None,
-    db: str | None, profile: str | None, statement_timeout: str, quiet: bool,
+    db: str | None, profile: str | None, statement_timeout: str, quiet: bool, from_run: str | None = None,
 ) -> tuple[list[dict], str, int | None, str]:
-    """Rows to save or compare: from a workload run, or from a window of the history."""
+    """Rows to save or compare: from a workload run, a recorded run, or a window of the history."""
+    if from_run is not None:
+        from qprof.history.baselines import window_rows
+        from qprof.history.window import statement_table
+        from qprof.record.runs import measured_percentiles, run_window
+
+        run, window = run_window(history, from_run)
+        rows = window_rows(statement_table(history, window), measured_percentiles(run))
+        return rows, "window", window.target.id, f"run {from_run} of {window.target.name}"
     if workload is not None:
         from qprof.commands.bench import run_bench
 
@@ -68,6 +76,7 @@ def save(
     between: BetweenOption = None,
     workload: WorkloadOption = None,
     runs: RunsOption = 20,
+    from_run: Annotated[str | None, typer.Option("--from-run", help="Save the window of this qprof record run (with its measured P50/P95/P99).")] = None,
     target: TargetOption = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
@@ -86,11 +95,11 @@ def save(
     """
     from qprof.history.store import Store
 
-    if workload is not None and (since or between):
-        raise BadInput("use either --workload or --since/--between")
+    if sum(x is not None and x is not False for x in (workload, since or between or None, from_run)) > 1:
+        raise BadInput("use one of --workload, --since/--between or --from-run")
     with Store(store_location(store)) as history:
         rows, source, target_id, description = _current(
-            history, workload, runs, since, between, target, db, profile, statement_timeout, quiet
+            history, workload, runs, since, between, target, db, profile, statement_timeout, quiet, from_run
         )
         if not rows:
             raise BadInput("nothing to save: no statement ran in that window", hint="widen --since")

@@ -26,7 +26,8 @@ from qprof.errors import BadInput, QprofError
 from qprof.output import OutputFormat, console, emit, note, render_json, warn
 from qprof.plans.model import Plan
 from qprof.plans.postgres import check_explainable, clean_sql
-from qprof.runner import Skipped, percentile
+from qprof.runner import Skipped
+from qprof.stats import percentile
 from qprof.targets import Target
 
 

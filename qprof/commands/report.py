@@ -93,6 +93,7 @@ def write_report_files(
 def report(
     since: SinceOption = None,
     between: BetweenOption = None,
+    run: Annotated[str | None, typer.Option("--run", help="Window: the one a qprof record run covered (its --name).")] = None,
     regression: Annotated[str, typer.Option("--regression", help="Mean time up by at least this much counts as a regression (e.g. 20%).")] = "20%",
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Calls needed in both windows for a regression to count.")] = 10,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
@@ -130,14 +131,21 @@ def report(
     if fraction <= 0:
         raise BadInput("--regression must be above 0%")
     with Store(store_location(store)) as history:
-        chosen = history_target(history, target, db, profile, statement_timeout)
+        chosen = None if run is not None else history_target(history, target, db, profile, statement_timeout)
         window = None
-        if since is None and between is None:
+        if run is not None:
+            from qprof.record.runs import run_window
+
+            if since is not None or between is not None:
+                raise BadInput("use one of --since, --between or --run")
+            window = run_window(history, run)[1]
+        elif since is None and between is None:
             previous_end = history.last_report_end(chosen.id)
             if previous_end is not None:
                 window = window_by_time(history, chosen, previous_end)
         if window is None:
             window = select_window(history, chosen, since=since, between=between)
+        chosen = window.target
         if window.shorter_than_requested and not quiet:
             warn(f"history of {chosen.name} starts at {window.start:%Y-%m-%d %H:%M} UTC, later than the window asked for")
         findings, findings_note = advisor_findings(db, profile, statement_timeout)

@@ -15,6 +15,7 @@ import numpy as np
 
 from qprof.errors import QprofError
 from qprof.runner import Skipped, time_statement
+from qprof.stats import percentile
 from qprof.targets import Target
 from qprof.workload import WorkloadStatement
 
@@ -44,7 +45,8 @@ class BenchResult:
 
 def summarise(statement: WorkloadStatement, samples_ms: Sequence[float], rows: int) -> BenchResult:
     values = np.asarray(samples_ms, dtype="float64")
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    ordered = sorted(samples_ms)
+    p50, p95, p99 = (percentile(ordered, fraction, presorted=True) for fraction in (0.50, 0.95, 0.99))
     return BenchResult(
         name=statement.name, query=statement.sql, runs=len(values), mean_ms=float(values.mean()),
         p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99), min_ms=float(values.min()),
@@ -74,14 +76,16 @@ def bench_workload(
     return results, skipped
 
 
-def window_rows(table: Any) -> list[dict[str, Any]]:
-    """Baseline rows from a window's statement table (one per queryid, users added up)."""
+def window_rows(table: Any, percentiles: dict[str, dict[str, float | None]] | None = None) -> list[dict[str, Any]]:
+    """Baseline rows from a window's statement table (one per queryid, users added up);
+    ``percentiles``: measured P50/P95/P99 by queryid (a recorded run's), kept with them."""
     if table.empty:
         return []
+    percentiles = percentiles or {}
     grouped = table.groupby("queryid", sort=False).agg(calls=("calls", "sum"), total_ms=("total_ms", "sum"), query=("query", "first"))
     return [
         {"key": str(queryid), "query": str(row.query), "calls": int(row.calls), "mean_ms": float(row.total_ms / row.calls),
-         "p50_ms": None, "p95_ms": None, "p99_ms": None}
+         **{key: percentiles.get(str(queryid), {}).get(key) for key in ("p50_ms", "p95_ms", "p99_ms")}}
         for queryid, row in grouped.iterrows()
         if row.calls > 0
     ]

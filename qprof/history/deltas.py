@@ -100,8 +100,9 @@ def statement_intervals(snapshots: pd.DataFrame, stats: pd.DataFrame) -> pd.Data
 
 def statement_totals(intervals: pd.DataFrame) -> pd.DataFrame:
     """One row per statement: counters summed over the window, mean and stddev within it."""
-    if intervals.empty:
-        return pd.DataFrame(columns=["statement_id", *STATEMENT_COUNTERS, "mean_ms", "stddev_ms", "restarts"])
+    if intervals.empty:  # typed, so merges on statement_id work on a window without activity
+        columns = {"statement_id": "int64", **dict.fromkeys([*STATEMENT_COUNTERS, "mean_ms", "stddev_ms"], "float64"), "restarts": "int64"}
+        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
     grouped = intervals.groupby("statement_id", sort=False)
     totals = grouped[STATEMENT_COUNTERS].sum()
     totals["restarts"] = grouped["restarted"].sum().astype(int)
@@ -123,5 +124,5 @@ def window_change(
 ) -> pd.DataFrame:
     """Counters of tables or indexes summed over the window (one row per key)."""
     if intervals.empty:
-        return pd.DataFrame(columns=[*keys, *counters])
+        return pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys}, **{c: pd.Series(dtype="float64") for c in counters}})
     return intervals.groupby(list(keys), sort=False)[list(counters)].sum().reset_index()

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -169,9 +169,53 @@ reports = Table(
 )
 
 
+# -- version 2: recorded runs (qprof record) -------------------------------------------------
+runs = Table(
+    "qprof_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("target_id", Integer, ForeignKey("qprof_targets.id"), nullable=False),
+    Column("start_snapshot_id", Integer, ForeignKey("qprof_snapshots.id"), nullable=False),
+    Column("end_snapshot_id", Integer, ForeignKey("qprof_snapshots.id")),  # NULL while running
+    Column("status", String(20), nullable=False),  # running, complete, interrupted, failed
+    Column("command", JSON),  # argv, or NULL for a --duration window
+    Column("exit_code", Integer),
+    Column("started_at", DateTime, nullable=False),
+    Column("ended_at", DateTime),
+    Column("pid", Integer),  # of the recording qprof: a "running" run whose pid is gone was killed
+    Column("log_path", Text),
+    Column("log_start", BigInteger),  # byte offset where the window began in log_path
+    Column("log_end", BigInteger),
+    Column("percentile_source", String(40)),  # "server log", or NULL: no measurements
+    Column("notes", JSON),  # what the window's data lacks (rotation, reset, eviction …)
+)
+
+run_statements = Table(
+    "qprof_run_statements",
+    metadata,
+    Column("run_id", Integer, ForeignKey("qprof_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("queryid", String(40), primary_key=True),
+    Column("user_name", String(200), primary_key=True),
+    Column("samples", BigInteger, nullable=False),  # durations measured for this statement
+    Column("p50_ms", Float),
+    Column("p95_ms", Float),
+    Column("p99_ms", Float),
+    Column("max_ms", Float),
+    sqlite_with_rowid=False,
+)
+
+V1_TABLES = [meta, targets, snapshots, statements, statement_stats, table_stats, index_stats, baselines,
+             baseline_statements, reports]
+
+
 def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn, checkfirst=True)
+    metadata.create_all(conn, tables=V1_TABLES, checkfirst=True)
+
+
+def _add_runs(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[runs, run_statements], checkfirst=True)
 
 
 # Upgrades: UPGRADES[n] takes a store at version n-1 to version n. Append, never edit.
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_runs}

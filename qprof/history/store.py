@@ -15,9 +15,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -186,7 +197,7 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -428,6 +439,11 @@ class Store:
             if target_id is not None:
                 where.append(s.snapshots.c.target_id == target_id)
             doomed = select(s.snapshots.c.id).where(and_(*where)).scalar_subquery()
+            # a run whose window starts or ends in a pruned snapshot goes with it
+            runs = s.runs.c
+            doomed_runs = select(runs.id).where(runs.start_snapshot_id.in_(doomed) | runs.end_snapshot_id.in_(doomed))
+            conn.execute(delete(s.run_statements).where(s.run_statements.c.run_id.in_(doomed_runs.scalar_subquery())))
+            conn.execute(delete(s.runs).where(runs.start_snapshot_id.in_(doomed) | runs.end_snapshot_id.in_(doomed)))
             for table in (s.statement_stats, s.table_stats, s.index_stats):
                 conn.execute(delete(table).where(table.c.snapshot_id.in_(doomed)))
             count = conn.execute(delete(s.snapshots).where(and_(*where))).rowcount
@@ -491,3 +507,51 @@ class Store:
         )
         with self.read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    # -- runs (qprof record) -----------------------------------------------------------------
+    def start_run(self, name: str, snapshot_id: int, values: dict[str, Any]) -> int:
+        """Register a run that starts at ``snapshot_id``; a taken name is a usage error.
+
+        The check and the insert share the writer lock, so two runs started at once with one
+        name cannot both have it.
+        """
+        with self.write() as conn:
+            taken = conn.execute(select(s.runs.c.id).where(s.runs.c.name == name)).scalar()
+            if taken is not None:
+                raise BadInput(f"a run named {name!r} already exists in {self.description}",
+                               hint="choose another --name (qprof record keeps every run for compare)")
+            target_id = conn.execute(
+                select(s.snapshots.c.target_id).where(s.snapshots.c.id == snapshot_id)
+            ).scalar_one()
+            return int(
+                conn.execute(
+                    insert(s.runs).values(name=name, target_id=target_id, start_snapshot_id=snapshot_id,
+                                          status="running", started_at=utcnow(), **values)
+                ).inserted_primary_key[0]
+            )
+
+    def finish_run(self, run_id: int, values: dict[str, Any], statements: Sequence[dict[str, Any]]) -> None:
+        """Close a run: its end snapshot, exit code, status and measured percentiles, at once."""
+        with self.write() as conn:
+            conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(ended_at=utcnow(), **values))
+            conn.execute(delete(s.run_statements).where(s.run_statements.c.run_id == run_id))
+            self._insert_many(conn, s.run_statements, [{"run_id": run_id, **row} for row in statements])
+
+    def run_names(self) -> list[str]:
+        with self.read() as conn:
+            return list(conn.execute(select(s.runs.c.name).order_by(s.runs.c.id)).scalars())
+
+    def find_run(self, name: str) -> dict[str, Any] | None:
+        """The run called ``name`` with its measured percentiles (``statements``), or None."""
+        with self.read() as conn:
+            head = conn.execute(select(s.runs).where(s.runs.c.name == name)).mappings().first()
+            if head is None:
+                return None
+            rows = conn.execute(
+                select(s.run_statements).where(s.run_statements.c.run_id == head["id"])
+            ).mappings().all()
+        return {**dict(head), "statements": [dict(r) for r in rows]}
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return [dict(r) for r in conn.execute(select(s.runs).order_by(s.runs.c.id)).mappings()]

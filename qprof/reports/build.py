@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qprof.history.deltas import INDEX_COUNTERS, TABLE_COUNTERS, counter_deltas, reset_snapshots, window_change
+from qprof.history.deltas import (
+    INDEX_COUNTERS,
+    TABLE_COUNTERS,
+    counter_deltas,
+    reset_snapshots,
+    window_change,
+)
 from qprof.history.store import Store
 from qprof.history.window import Window, load_intervals, statement_table, window_by_time
 
@@ -27,6 +33,7 @@ class ReportOptions:
     baseline: str | None = None
     findings: list[dict[str, Any]] | None = None
     findings_note: str | None = None
+    compare_previous: bool = True  # a recorded run stands alone: no "previous window"
 
 
 @dataclass
@@ -69,6 +76,8 @@ def _statement_rows(table: pd.DataFrame, total_time: float) -> list[dict[str, An
                 "mean_ms": float(row.mean_ms),
                 "stddev_ms": float(row.stddev_ms),
                 "rows": int(row.rows),
+                "rows_per_call": float(row.rows) / float(row.calls) if row.calls else None,
+                "temp_blks": int(row.temp_blks or 0) if not pd.isna(row.temp_blks) else 0,
                 "pct_total_time": 100.0 * float(row.total_ms) / total_time if total_time else 0.0,
                 "trend_pct": _float(getattr(row, "trend_pct", None)),
                 "new": bool(row.new),
@@ -77,18 +86,27 @@ def _statement_rows(table: pd.DataFrame, total_time: float) -> list[dict[str, An
     return rows
 
 
-def _regressions(
+def _mean_changes(
     current: pd.DataFrame, before: pd.DataFrame, options: ReportOptions, key: str = "queryid"
-) -> list[dict[str, Any]]:
-    """Statements whose mean rose by ``regression`` or more, with enough calls on both sides."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Statements whose mean rose (regressions) or fell (improvements) by ``regression`` or more,
+    with enough calls on both sides; a fall of f is the same as a rise of f/(1-f) the other way."""
     if current.empty or before.empty:
-        return []
+        return [], []
     left = current[[key, "user_name", "query", "calls", "mean_ms", "total_ms"]]
     right = before[[key, "user_name", "calls", "mean_ms"]].rename(columns={"calls": "before_calls", "mean_ms": "before_mean_ms"})
     both = left.merge(right, on=[key, "user_name"], how="inner")
     both = both[(both["calls"] >= options.min_calls) & (both["before_calls"] >= options.min_calls) & (both["before_mean_ms"] > 0)]
-    both = both.assign(change_pct=100.0 * (both["mean_ms"] - both["before_mean_ms"]) / both["before_mean_ms"])
-    both = both[both["change_pct"] >= 100.0 * options.regression].sort_values(["change_pct", "total_ms"], ascending=False)
+    both = both.assign(
+        change_pct=100.0 * (both["mean_ms"] - both["before_mean_ms"]) / both["before_mean_ms"],
+        speedup=both["before_mean_ms"] / both["mean_ms"].where(both["mean_ms"] > 0),
+    )
+    worse = both[both["change_pct"] >= 100.0 * options.regression].sort_values(["change_pct", "total_ms"], ascending=False)
+    better = both[both["speedup"] >= 1.0 + options.regression].sort_values(["speedup", "total_ms"], ascending=False)
+    return _change_rows(worse), _change_rows(better)
+
+
+def _change_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [
         {
             "queryid": str(r.queryid),
@@ -98,8 +116,9 @@ def _regressions(
             "before_mean_ms": float(r.before_mean_ms),
             "mean_ms": float(r.mean_ms),
             "change_pct": float(r.change_pct),
+            "factor": _float(r.mean_ms / r.before_mean_ms) if r.before_mean_ms else None,
         }
-        for r in both.itertuples(index=False)
+        for r in frame.itertuples(index=False)
     ]
 
 
@@ -171,8 +190,8 @@ def _tables(store: Store, window: Window, previous: Window | None, options: Repo
             "n_dead_tup": int(r.n_dead_tup),
             "n_live_tup": int(r.n_live_tup or 0),
             "dead_pct": _float(r.dead_pct),
-            "last_autovacuum": r.last_autovacuum,
-            "last_vacuum": r.last_vacuum,
+            "last_autovacuum": r.last_autovacuum if isinstance(r.last_autovacuum, str) else None,  # NaN: never
+            "last_vacuum": r.last_vacuum if isinstance(r.last_vacuum, str) else None,
         }
         for r in dead.itertuples(index=False)
     ]
@@ -180,13 +199,27 @@ def _tables(store: Store, window: Window, previous: Window | None, options: Repo
 
 
 def _indexes(store: Store, window: Window, previous: Window | None, options: ReportOptions) -> dict[str, Any]:
+    """Unused indexes, indexes used in the window, and usage changes: new indexes (absent when
+    the window began), newly used ones (never scanned before the window), and marked changes
+    against the previous window."""
     keys = ["schema_name", "index_name"]
     stats, now, before = _changes(store.index_stats_frame, window, previous, keys, INDEX_COUNTERS)
+    empty = {"unused_indexes": [], "used_indexes": [], "index_usage_changes": []}
+    if stats.empty:  # a database without indexes (or none visible): nothing to say
+        return empty
     latest = stats[stats["snapshot_id"] == window.last_id]
-    merged = latest[[*keys, "table_name", "size_bytes", "is_unique", "is_primary", "valid", "definition"]].merge(
-        now, on=keys, how="left"
-    ).merge(before.rename(columns={"idx_scan": "idx_scan_before"}), on=keys, how="left")
-    unused, changes = [], []
+    first = stats[stats["snapshot_id"] == window.first_id][[*keys, "idx_scan"]].rename(columns={"idx_scan": "idx_scan_at_start"})
+    now = now.astype({"idx_scan": "float64"}) if not now.empty else pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys}, "idx_scan": pd.Series(dtype="float64")})
+    before = before.rename(columns={"idx_scan": "idx_scan_before"})
+    if before.empty:
+        before = pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys}, "idx_scan_before": pd.Series(dtype="float64")})
+    merged = (
+        latest[[*keys, "table_name", "size_bytes", "is_unique", "is_primary", "valid", "definition"]]
+        .merge(now, on=keys, how="left")
+        .merge(before, on=keys, how="left")
+        .merge(first, on=keys, how="left")
+    )
+    unused, used, changes = [], [], []
     for r in merged.itertuples(index=False):
         scans = 0 if pd.isna(r.idx_scan) else int(r.idx_scan)
         scans_before = None if pd.isna(r.idx_scan_before) else int(r.idx_scan_before)
@@ -200,6 +233,14 @@ def _indexes(store: Store, window: Window, previous: Window | None, options: Rep
         }
         if scans == 0 and not r.is_unique and not r.is_primary and r.valid:
             unused.append(row)
+        if scans > 0:
+            used.append(row)
+        if pd.isna(r.idx_scan_at_start):
+            changes.append({**row, "change": "new index" + (", used" if scans else ", not used yet"), "change_pct": None})
+            continue
+        if int(r.idx_scan_at_start) == 0 and scans > 0:
+            changes.append({**row, "change": "newly used", "change_pct": None})
+            continue
         if scans_before is None:
             continue
         if scans_before == 0 and scans > 0:
@@ -211,18 +252,25 @@ def _indexes(store: Store, window: Window, previous: Window | None, options: Rep
             if abs(change) >= 50.0:
                 changes.append({**row, "change": "more" if change > 0 else "less", "change_pct": change})
     unused.sort(key=lambda r: -(r["size_bytes"] or 0))
-    changes.sort(key=lambda r: -abs(r["change_pct"] if r["change_pct"] is not None else 1e9))
-    return {"unused_indexes": unused[: options.limit], "index_usage_changes": changes[: options.limit]}
+    used.sort(key=lambda r: -r["idx_scan"])
+    # new and newly used first (by scans in the window), then the largest relative changes
+    changes.sort(key=lambda r: (r["change_pct"] is not None, -abs(r["change_pct"] or 0), -r["idx_scan"]))
+    return {"unused_indexes": unused[: options.limit], "used_indexes": used[: options.limit],
+            "index_usage_changes": changes[: options.limit]}
 
 
-def _series(intervals: pd.DataFrame, table: pd.DataFrame, options: ReportOptions) -> dict[str, Any]:
-    """Per-interval chart data: DB time stacked by top statements, their mean latency, calls/s."""
-    if intervals.empty:
+def chart_label(queryid: Any, query: Any, width: int = 38) -> str:
+    """A statement's short label for charts: queryid tail and the start of its text."""
+    return f"{str(queryid)[-6:]} {' '.join(str(query).split())[:width]}"
+
+
+def _series(intervals: pd.DataFrame, table: pd.DataFrame, window: Window, options: ReportOptions) -> dict[str, Any]:
+    """Chart data: DB time stacked by top statements, their mean latency, calls/s — per interval,
+    and over the whole window (what the charts show as bars when there are < 3 snapshots)."""
+    if intervals.empty or table.empty:
         return {}
     top = table.sort_values("total_ms", ascending=False).head(options.chart_statements)
-    labels = {
-        int(r.statement_id): f"{str(r.queryid)[-6:]} {' '.join(str(r.query).split())[:38]}" for r in top.itertuples(index=False)
-    }
+    labels = {int(r.statement_id): chart_label(r.queryid, r.query) for r in top.itertuples(index=False)}
     per_time = intervals.groupby("taken_at").agg(calls=("calls", "sum"), total_ms=("total_ms", "sum"), interval_s=("interval_s", "first"))
     chosen = intervals[intervals["statement_id"].isin(labels)]
     total = chosen.pivot_table(index="taken_at", columns="statement_id", values="total_ms", aggfunc="sum").reindex(per_time.index).fillna(0.0)
@@ -230,27 +278,51 @@ def _series(intervals: pd.DataFrame, table: pd.DataFrame, options: ReportOptions
     mean = total / calls.where(calls > 0)
     other = (per_time["total_ms"] - total.sum(axis=1)).clip(lower=0.0)
     order = [sid for sid in labels if sid in total.columns]
+    top_by_id = top.set_index("statement_id")
+    seconds = window.seconds
     return {
+        "start": window.start,
+        "end": window.end,
         "times": list(per_time.index.to_pydatetime()),
         "labels": [labels[sid] for sid in order],
         "db_time_s": [total[sid].to_numpy() / 1000.0 for sid in order] + [other.to_numpy() / 1000.0],
         "mean_ms": [mean[sid].to_numpy() for sid in order],
         "calls_per_s": (per_time["calls"] / per_time["interval_s"].where(per_time["interval_s"] > 0)).to_numpy(),
+        "window_db_time_s": [float(top_by_id.loc[sid, "total_ms"]) / 1000.0 for sid in order]
+        + [max(float(intervals["total_ms"].sum() - top["total_ms"].sum()), 0.0) / 1000.0],
+        "window_mean_ms": [float(top_by_id.loc[sid, "mean_ms"]) for sid in order],
+        "window_calls_per_s": float(intervals["calls"].sum()) / seconds if seconds else 0.0,
     }
+
+
+def _classified(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The workload statements of ``table`` and how many of each other class were left out."""
+    from qprof.reports.classify import statement_class
+
+    if table.empty:
+        return table, {}
+    kinds = table["query"].map(lambda q: statement_class(str(q)))
+    counts = {kind: int(n) for kind, n in kinds[kinds != "workload"].value_counts().items()}
+    return table[kinds == "workload"], counts
 
 
 def build_report(store: Store, window: Window, options: ReportOptions | None = None) -> Report:
     """The report document for ``window`` (regressions against the window before it, or a baseline)."""
+    from qprof.reports.classify import excluded_line
+
     options = options or ReportOptions()
     target = window.target
     intervals = load_intervals(store, window)
-    table = statement_table(store, window, intervals)
-    table = table.merge(_trend(intervals, window), on="statement_id", how="left")
-    previous = window_by_time(store, target, window.start - (window.end - window.start), end=window.start)
-    if previous is not None and previous.last_id == window.last_id:
-        previous = None
-    total_time = float(table["total_ms"].sum()) if not table.empty else 0.0
-    calls = int(table["calls"].sum()) if not table.empty else 0
+    everything = statement_table(store, window, intervals)
+    everything = everything.merge(_trend(intervals, window), on="statement_id", how="left")
+    table, excluded = _classified(everything)
+    previous = None
+    if options.compare_previous:
+        previous = window_by_time(store, target, window.start - (window.end - window.start), end=window.start)
+        if previous is not None and previous.last_id == window.last_id:
+            previous = None
+    total_time = float(everything["total_ms"].sum()) if not everything.empty else 0.0
+    calls = int(everything["calls"].sum()) if not everything.empty else 0
     seconds = window.seconds
     summary: dict[str, Any] = {
         "target": target.name,
@@ -258,14 +330,16 @@ def build_report(store: Store, window: Window, options: ReportOptions | None = N
         "identity": target.identity,
         "window": window.describe(),
         "window_shorter_than_requested": window.shorter_than_requested,
-        "statements": int(len(table)),
+        "statements": len(everything),
         "calls": calls,
         "calls_per_s": calls / seconds if seconds else 0.0,
         "db_time_ms": total_time,
         "db_time_per_s_ms": total_time / seconds if seconds else 0.0,
         "mean_ms": total_time / calls if calls else 0.0,
         "resets_at_snapshots": reset_snapshots(window.snapshots),
-        "restarted_counters": int(table["restarts"].sum()) if not table.empty else 0,
+        "restarted_counters": int(everything["restarts"].sum()) if not everything.empty else 0,
+        "excluded": excluded,
+        "excluded_note": excluded_line(excluded),
     }
     if previous is not None:
         before_table = statement_table(store, previous)
@@ -278,22 +352,22 @@ def build_report(store: Store, window: Window, options: ReportOptions | None = N
         before_table = pd.DataFrame()
         summary["previous_window"] = None
     comparison: dict[str, Any] = {"against": "previous window" if previous is not None else None}
+    regressions: list[dict[str, Any]] = []
+    improvements: list[dict[str, Any]] = []
     if options.baseline:
         base, source = _baseline_frame(store, options.baseline)
         comparison = {"against": f"baseline {options.baseline}"}
         if source != "window":
             comparison["note"] = "this baseline holds workload-run timings keyed by statement name; compare it with qprof baseline check --workload"
-            regressions = []
         else:
-            current = table.assign(user_name=None)
-            regressions = _regressions(current, base.assign(user_name=None), options)
-    else:
-        regressions = _regressions(table, before_table, options) if previous is not None else []
-        if previous is None:
-            comparison["note"] = "no earlier snapshots to compare with; regressions need a previous window or --baseline"
+            regressions, improvements = _mean_changes(table.assign(user_name=None), base.assign(user_name=None), options)
+    elif previous is not None:
+        regressions, improvements = _mean_changes(table, before_table, options)
+    elif options.compare_previous:
+        comparison["note"] = "no earlier snapshots to compare with; regressions need a previous window or --baseline"
     top_total = table.sort_values(["total_ms", "calls"], ascending=False).head(options.limit)
     top_mean = table.sort_values(["mean_ms", "calls"], ascending=False).head(options.limit)
-    new = table[table["new"]].sort_values("total_ms", ascending=False).head(options.limit)
+    new = table[table["new"].astype(bool)].sort_values("total_ms", ascending=False).head(options.limit) if not table.empty else table
     document: dict[str, Any] = {
         "summary": summary,
         "settings": {
@@ -303,7 +377,8 @@ def build_report(store: Store, window: Window, options: ReportOptions | None = N
         },
         "top_by_total": _statement_rows(top_total, total_time),
         "top_by_mean": _statement_rows(top_mean, total_time),
-        "regressions": regressions,
+        "regressions": regressions[: options.limit],
+        "improvements": improvements[: options.limit],
         "comparison": comparison,
         "new_statements": _statement_rows(new, total_time),
         **_tables(store, window, previous, options),
@@ -311,4 +386,4 @@ def build_report(store: Store, window: Window, options: ReportOptions | None = N
         "findings": options.findings,
         "findings_note": options.findings_note,
     }
-    return Report(document, _series(intervals, table, options))
+    return Report(document, _series(intervals, table, window, options))

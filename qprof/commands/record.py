@@ -1,0 +1,151 @@
+"""``qprof record``: the database side of a load test, one command.
+
+Snapshots statistics, runs the load-test command (or waits ``--duration``), snapshots again
+and reports exactly that window — per-statement calls, mean and measured P50/P95/P99, tables
+scanned, indexes used, N+1 loops — with SLO gates CI can fail on.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qprof.cli.options import (
+    DbOption,
+    DebugOption,
+    ProfileOption,
+    StatementTimeoutOption,
+    handle_errors,
+)
+from qprof.errors import BadInput
+from qprof.history.cli import QuietOption, StoreOption, store_location
+from qprof.output import emit, note, render_json, warn
+
+
+class RecordFormat(str, Enum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+
+
+SloOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--slo",
+        help="Gate, repeatable: \\[window:|statement:](p50|p95|p99|mean|max|calls_per_s|total)(<|<=|>|>=)N[ms|s|/s], "
+        "e.g. 'p95<100ms' (every statement), 'window:p99<1s', 'calls_per_s>50'. A broken one exits 1. "
+        "Also slo = [...] under \\[record] in qprof.toml.",
+        show_default=False,
+    ),
+]
+
+
+def record(
+    command: Annotated[list[str] | None, typer.Argument(help="The load-test command, after --: locust …, k6 run …, pgbench ….", show_default=False)] = None,
+    duration: Annotated[str | None, typer.Option("--duration", help="No command: record a window of this long while the load runs elsewhere (e.g. 10m).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Store the run under this name (for compare, report --run, baseline save --from-run). Default: run-<time>-<pid>.")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="The server's log file, for measured percentiles (needs log_min_duration_statement = 0). Default: pg_current_logfile() when readable.")] = None,
+    log_prefix: Annotated[str | None, typer.Option("--log-prefix", help="The server's log_line_prefix, when qprof cannot detect it.")] = None,
+    slo: SloOption = None,
+    fmt: Annotated[RecordFormat, typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained) or json.")] = RecordFormat.markdown,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-record-<name>.html, .md (with chart PNGs) and .json into this folder instead.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
+    no_advisors: Annotated[bool, typer.Option("--no-advisors", help="Skip the plan advisors on the window's top statements.")] = False,
+    no_charts: Annotated[bool, typer.Option("--no-charts", help="Skip the matplotlib charts.")] = False,
+    store: StoreOption = None,
+    quiet: QuietOption = False,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    statement_timeout: StatementTimeoutOption = "30s",
+    debug: DebugOption = False,
+) -> None:
+    """Record the database side of a load test: snapshot, run COMMAND, snapshot, report the window.
+
+    The command's output passes through (to stderr with --format json, so stdout stays JSON);
+    Ctrl-C reaches it and the window is still closed and stored. Exit code: the command's own
+    when it failed, else 1 when an SLO broke, else 0.
+
+    \b
+    Examples:
+      qprof record -d $DB --log /var/log/postgresql/postgresql-16-main.log --slo 'p95<100ms' -- \\
+          locust -f locustfile.py --headless -u 200 -r 20 -t 5m --host https://staging
+      qprof record -d $DB --name before-index -- pgbench -n -T 60 -c 8 -f checkout.sql shop
+      qprof record -d $DB --duration 10m --out reports/      # k6 runs on another machine
+    """
+    from qprof.config import load_config
+    from qprof.record.run import RecordRequest
+    from qprof.record.run import record as run_record
+    from qprof.record.slo import parse_slos, slos_from_config
+    from qprof.units import parse_duration
+
+    config = load_config()
+    slos = parse_slos([*slos_from_config(config.settings), *(slo or [])])  # exit 2 naming the grammar
+    if command and duration:
+        raise BadInput("give either a command (after --) or --duration, not both")
+    if not command and not duration:
+        raise BadInput("nothing to record: give the load-test command after --, or --duration 10m",
+                       hint="qprof record -d DB -- locust -f locustfile.py --headless -t 5m")
+    seconds = parse_duration(duration, default_unit="s") if duration else None
+    if seconds is not None and seconds <= 0:
+        raise BadInput("--duration must be more than 0")
+    request = RecordRequest(
+        db=db, profile=profile, statement_timeout=statement_timeout, store=store_location(store), slos=slos,
+        command=list(command) if command else None, duration_s=seconds, name=name, log=str(log) if log else None,
+        log_prefix=log_prefix, limit=limit, advisors=not no_advisors, quiet=quiet,
+        command_stdout_to_stderr=fmt is RecordFormat.json and out is None,
+    )
+    outcome = run_record(request)
+    deliver(outcome.document, outcome.series, fmt.value, out, no_charts=no_charts, quiet=quiet)
+    report_outcome(outcome.document, outcome.exit_code, quiet=quiet)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+def deliver(doc: dict, series: dict, fmt: str, out: Path | None, *, no_charts: bool, quiet: bool) -> list[Path]:
+    """Print the run's report, or write it into ``out`` (html, md with PNGs, json)."""
+    from qprof.commands.report import _slug, write_report_files
+    from qprof.history.store import utcnow
+    from qprof.reports.render import html_page, markdown
+
+    charts = {}
+    if not no_charts and (out is not None or fmt == "html"):
+        from qprof.reports.charts import render_charts
+
+        charts = render_charts(series)
+    generated = utcnow().strftime("%Y-%m-%d %H:%M")
+    if out is not None:
+        written = write_report_files(out, f"qprof-record-{_slug(doc['run']['name'])}", doc, charts, generated, with_json=True)
+        if not quiet:
+            for path in written:
+                note(f"wrote {path}")
+        return written
+    if fmt == "json":
+        emit(render_json(doc))
+    elif fmt == "html":
+        emit(html_page(doc, charts, generated))
+    else:
+        emit(markdown(doc))
+    return []
+
+
+def report_outcome(doc: dict, exit_code: int, *, quiet: bool) -> None:
+    """One line per broken SLO (with its worst statements) and the command's failure, on stderr."""
+    run = doc["run"]
+    if run.get("command") and run.get("exit_code"):
+        warn(f"the command exited with code {run['exit_code']}; run {run['name']!r} is stored all the same")
+    for verdict in doc.get("slo_verdicts", []):
+        if verdict["broken"]:
+            worst = "; ".join(f"{b['value']:,.2f} {b['statement'][:60]!r}" for b in verdict["broken"][:3])
+            more = f" (+{len(verdict['broken']) - 3} more)" if len(verdict["broken"]) > 3 else ""
+            warn(f"SLO broken: {verdict['slo']} — {len(verdict['broken'])} statement(s): {worst}{more}")
+        elif not verdict["checked"] and not quiet:
+            warn(f"SLO not checked: {verdict['slo']} — {verdict['unchecked_reason']}")
+    if not quiet and not doc["percentiles"]["source"]:
+        warn("no percentiles: " + (doc["percentiles"].get("how_to_enable") or "no log"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command(context_settings={"allow_interspersed_args": False})(handle_errors(record))

@@ -1,0 +1,168 @@
+"""Per-statement percentiles of a window, from the durations the server logged in it.
+
+pg_stat_statements keeps no percentiles, and none is ever estimated here from a mean and a
+standard deviation: each logged duration is joined to its pg_stat_statements entry by the
+statement's fingerprint (:func:`qprof.nplusone.fingerprint.fingerprint` of both texts — the
+log's with literal values, pg_stat_statements' with ``$n`` — gives the same key), and the
+percentiles (:mod:`qprof.stats`, nearest rank) are of those measurements.
+
+With ``log_min_duration_statement = 0`` every execution is measured. With a threshold T > 0
+only executions of at least T ms are logged; knowing each statement's calls from
+pg_stat_statements, a percentile whose rank falls among the logged ones is still exact and
+the others are reported as "below T" (:func:`qprof.stats.tail_percentile`).
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from qprof.stats import percentile, tail_percentile
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FRACTIONS = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
+HOW_TO_ENABLE = (
+    "percentiles need measured durations: set log_min_duration_statement = 0 on the server "
+    "(ALTER SYSTEM SET log_min_duration_statement = 0; SELECT pg_reload_conf();) and give "
+    "qprof record --log FILE (the server's log file, readable by you)"
+)
+
+
+# What PostgreSQL's parser folds into one constant, and pg_stat_statements therefore shows as
+# one $n, but a log line spells out: a unary minus on a number (``abalance + -1234``) and the
+# boolean literals. Both are made plain literals before the fingerprint, on the log side only.
+_UNARY_MINUS = re.compile(
+    r"([+*/%(,=<>]\s*|\b(?:and|or|not|then|else|when|select|values|return|limit|offset|by|between|in)\s+)-\s*(?=[\d.])", re.IGNORECASE
+)
+_BOOLEAN = re.compile(r"\b(?:true|false)\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=20_000)
+def log_fingerprint(sql: str) -> str:
+    """The fingerprint of a statement as the server logged it, comparable with the fingerprint
+    of its pg_stat_statements text (see the constants above)."""
+    from qprof.nplusone.fingerprint import fingerprint
+
+    if "-" in sql:
+        sql = _UNARY_MINUS.sub(r"\1", sql)
+    if "rue" in sql or "alse" in sql or "RUE" in sql or "ALSE" in sql:
+        sql = _BOOLEAN.sub("0", sql)
+    return fingerprint(sql)
+
+
+@dataclass
+class Measured:
+    """What the window's log measured."""
+
+    source: str | None = None  # None: no measurements (percentile columns say "—")
+    threshold_ms: float | None = None
+    statements: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    window: dict[str, Any] = field(default_factory=dict)  # all matched durations together
+    nplusone: list[dict[str, Any]] = field(default_factory=list)
+    logged: int = 0  # statements with a duration read from the log
+    unmatched: int = 0  # … that matched no pg_stat_statements entry of the window
+    notes: list[str] = field(default_factory=list)
+
+
+def _summary(values: array, calls: int, threshold_ms: float) -> dict[str, Any]:
+    ordered = sorted(values)
+    row: dict[str, Any] = {"samples": len(ordered), "max_ms": float(ordered[-1]) if ordered else None}
+    for key, fraction in FRACTIONS.items():
+        if not ordered:
+            row[key] = None
+        elif threshold_ms <= 0:
+            row[key] = percentile(ordered, fraction, presorted=True)
+        else:
+            row[key] = tail_percentile(ordered, calls, fraction)
+    return row
+
+
+def measure(
+    batches: Iterable[list[Any]],
+    table: pd.DataFrame,
+    *,
+    database: str | None,
+    threshold_ms: float,
+    source: str,
+    nplusone: bool = True,
+) -> Measured:
+    """Join the logged statements (lists of LoggedStatement, in log order) to the window's
+    ``table`` rows (queryid, user_name, query, calls) by fingerprint and summarise each
+    statement's durations."""
+    from qprof.nplusone.fingerprint import fingerprint
+
+    by_fingerprint: dict[str, list[tuple[str, str]]] = {}
+    calls: dict[str, int] = {}
+    for row in table.itertuples(index=False):
+        fp = fingerprint(str(row.query))
+        by_fingerprint.setdefault(fp, []).append((str(row.queryid), str(row.user_name)))
+        calls[fp] = calls.get(fp, 0) + int(row.calls)
+    durations: dict[str, array] = {fp: array("d") for fp in by_fingerprint}
+    analyzer = None
+    if nplusone:
+        from qprof.nplusone.loganalysis import LogAnalyzer
+
+        analyzer = LogAnalyzer()
+    measured = Measured(source=source, threshold_ms=threshold_ms)
+    everything = array("d")
+    other_database = 0
+    logged = unmatched = 0
+    for batch in batches:
+        if database is not None:
+            kept = [s for s in batch if s.database is None or s.database == database]
+            other_database += len(batch) - len(kept)
+            batch = kept
+        if analyzer is not None:
+            analyzer.feed_all(batch)
+        for statement in batch:
+            duration = statement.duration_ms
+            if duration is None:
+                continue
+            logged += 1
+            bucket = durations.get(log_fingerprint(statement.sql))
+            if bucket is None:
+                unmatched += 1
+                continue
+            bucket.append(duration)
+            everything.append(duration)
+    measured.logged, measured.unmatched = logged, unmatched
+    for fp, keys in by_fingerprint.items():
+        summary = _summary(durations[fp], calls[fp], threshold_ms)
+        for key in keys:
+            measured.statements[key] = summary
+    measured.window = _summary(everything, sum(calls.values()), threshold_ms)
+    if analyzer is not None:
+        from qprof.sqltext import redact_secrets
+
+        measured.nplusone = []
+        for finding in analyzer.results():  # texts from the log carry literal values: no passwords out
+            row = finding.to_dict()
+            row["statement"] = redact_secrets(row["statement"])
+            if row.get("source"):
+                row["source"]["statement"] = redact_secrets(row["source"]["statement"])
+            row.pop("sample_params", None)
+            measured.nplusone.append(row)
+    if other_database:
+        measured.notes.append(f"{other_database:,} logged statement(s) of other databases left out")
+    return measured
+
+
+def coverage_notes(measured: Measured, table: pd.DataFrame) -> list[str]:
+    """Statements whose logged executions fall short of their calls (a truncated or partial log)."""
+    if measured.source is None or (measured.threshold_ms or 0) > 0:
+        return []
+    short = 0
+    for row in table.itertuples(index=False):
+        got = measured.statements.get((str(row.queryid), str(row.user_name)), {}).get("samples", 0)
+        if int(row.calls) > 0 and got < 0.9 * int(row.calls):
+            short += 1
+    if not short:
+        return []
+    return [(f"{short} statement(s) have fewer logged durations than calls (nested in functions, "
+            "or logged outside the window's log): their percentiles cover the logged executions only")]

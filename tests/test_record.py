@@ -1,0 +1,447 @@
+"""``qprof record``, ``compare`` and the Locust plugin against a real server that logs every
+statement's duration (its own private cluster: log_min_duration_statement = 0 must not change
+the shared one), with real clients: pgbench, Locust and a small web app."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from pgcluster import PgCluster
+
+pytestmark = pytest.mark.postgres
+
+REPO = Path(__file__).resolve().parents[1]
+QPROF = [sys.executable, "-m", "qprof"]
+SLOW = "SELECT id, grp FROM items WHERE code = md5"
+ROWS = 60_000
+PGBENCH_SCRIPT = f"""\\set k random(1, {ROWS})
+SELECT id, grp FROM items WHERE code = md5(:k::text);
+SELECT 1 + :k AS fast;
+"""
+
+
+@pytest.fixture(scope="module")
+def logged_cluster():
+    cluster = PgCluster(settings={"log_min_duration_statement": "0", "track_io_timing": "on"})
+    try:
+        cluster.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start the private PostgreSQL cluster: {exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _database(cluster: PgCluster, name: str) -> str:
+    dsn = cluster.create_database(name, extensions=("pg_stat_statements",))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE items AS SELECT g AS id, md5(g::text) AS code, g % 100 AS grp FROM generate_series(1, {ROWS}) g")
+        conn.execute("ANALYZE items")
+    return dsn
+
+
+@pytest.fixture(scope="module")
+def shop(logged_cluster) -> str:
+    return _database(logged_cluster, "shop")
+
+
+def qprof(*args: str, timeout: float = 180, **kwargs) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QPROF_", "PG"))}
+    return subprocess.run([*QPROF, *map(str, args)], check=False, capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
+
+
+def pgbench(cluster: PgCluster) -> str:
+    return str(cluster.bindir / "pgbench")
+
+
+def nearest_rank(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+
+
+def wait_for_run(store: Path, timeout: float = 90) -> None:
+    """Until a run is registered in ``store`` (its start snapshot is taken)."""
+    from qprof.history.store import Store
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if store.exists():
+            with contextlib.suppress(Exception), Store(str(store)) as history:  # it may be being created
+                if history.runs():
+                    return
+        time.sleep(0.1)
+    raise AssertionError("the run did not start")
+
+
+def logged_durations(log: Path, start: int, end: int, fragment: str) -> list[float]:
+    """The durations the server logged for ``fragment`` between two byte offsets — read here
+    with a plain regular expression, independently of qprof's parser."""
+    text = log.read_bytes()[start:end].decode("utf-8", "replace")
+    pattern = re.compile(r"duration: ([0-9.]+) ms  statement: (.*)")
+    return [float(m.group(1)) for m in pattern.finditer(text) if fragment in m.group(2)]
+
+
+def test_record_around_pgbench_counts_calls_measures_p95_and_gates_on_an_slo(logged_cluster, shop, tmp_path):
+    store = tmp_path / "history.db"
+    script = tmp_path / "checkout.sql"
+    script.write_text(PGBENCH_SCRIPT)
+    clients, transactions = 2, 30
+    result = qprof("record", "-d", shop, "--store", store, "--log", logged_cluster.logfile, "--name", "bench-1",
+                   "--slo", "p95<0.01ms", "--slo", "calls_per_s>0.1", "-f", "json", "--no-advisors", "--",
+                   pgbench(logged_cluster), "-n", "-f", script, "-t", transactions, "-c", clients, shop)
+    assert result.returncode == 1, result.stderr  # the p95 SLO broke
+    doc = json.loads(result.stdout)  # pgbench's own output went to stderr
+    assert "number of transactions actually processed" in result.stderr
+    slow = [s for s in doc["statements"] if s["query"].startswith(SLOW)]
+    assert len(slow) == 1
+    assert slow[0]["calls"] == clients * transactions  # exactly what pgbench ran
+    log = doc["run"]["log"]
+    durations = logged_durations(logged_cluster.logfile, log["start"], log["end"], "FROM items WHERE code = md5(")
+    assert len(durations) == clients * transactions
+    assert slow[0]["samples"] == len(durations)
+    truth = nearest_rank(durations, 0.95)
+    assert abs(slow[0]["p95_ms"] - truth) <= 0.10 * truth, (slow[0]["p95_ms"], truth)
+    assert slow[0]["p50_ms"] <= slow[0]["p95_ms"] <= slow[0]["p99_ms"]
+    # the broken SLO is named with its statement, on stderr; the other one holds
+    assert "SLO broken: p95<0.01ms" in result.stderr and "FROM items WHERE code" in result.stderr
+    verdicts = {v["slo"]: v for v in doc["slo_verdicts"]}
+    assert verdicts["calls_per_s>0.1"]["ok"] and not verdicts["p95<0.01ms"]["ok"]
+    assert doc["run"]["status"] == "complete" and doc["run"]["exit_code"] == 0
+    # stored under its name: report --run reads the same window
+    again = qprof("report", "--run", "bench-1", "--store", store, "-f", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["summary"]["window"] == doc["summary"]["window"]
+
+
+def test_record_duration_window_while_the_load_runs_elsewhere(shop, tmp_path):
+    store = tmp_path / "history.db"
+    (tmp_path / "qprof.toml").write_text('[record]\nslo = ["mean<0.0001ms", "p95<1s"]\n')  # SLOs from the config
+    recorder = subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--duration", "4s", "-f", "json",
+                                 "--no-advisors", "--name", "remote-load"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=tmp_path)
+    wait_for_run(store)
+    with psycopg.connect(shop, autocommit=True) as conn:
+        for i in range(25):
+            conn.execute("SELECT count(*) FROM items WHERE grp = %s", [i])
+    out, err = recorder.communicate(timeout=120)
+    assert recorder.returncode == 1, err  # the mean SLO from qprof.toml broke
+    assert "SLO broken: mean<0.0001ms" in err
+    assert "SLO not checked: p95<1s" in err  # no percentile source: said, not guessed
+    doc = json.loads(out)
+    counted = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
+    assert counted and counted[0]["calls"] == 25
+    assert doc["run"]["command"] is None
+    # no log given and none discoverable: the percentile columns say "—" and how to enable them
+    assert counted[0]["p95_ms"] is None and "log_min_duration_statement = 0" in err
+    assert doc["percentiles"]["source"] is None
+
+
+def test_bad_slo_is_a_usage_error_naming_the_grammar(tmp_path):
+    result = qprof("record", "--slo", "p95 < 100 furlongs", "--", "true", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid SLO" in result.stderr and "p50|p95|p99|mean|max|calls_per_s|total" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_slo_grammar():
+    from qprof.record.slo import check, parse_slo
+
+    assert parse_slo("p95<100ms").limit == 100 and parse_slo("p95<100ms").scope == "statement"
+    assert parse_slo("window:p99 <= 1.5s").limit == 1500 and parse_slo("window:p99<=1.5s").scope == "window"
+    assert parse_slo("calls_per_s>50/s").scope == "window" and parse_slo("statement:calls_per_s>2").scope == "statement"
+    for bad in ("p95", "p95<", "p97<1ms", "p95<1/s", "calls_per_s>5ms", "p95=1ms"):
+        with pytest.raises(Exception, match="invalid SLO"):
+            parse_slo(bad)
+    rows = [{"queryid": "1", "query": "a", "calls": 10, "total_ms": 50.0, "mean_ms": 5.0, "p95_ms": 9.0, "p50_ms": 4.0, "p99_ms": 9.5, "max_ms": 10.0},
+            {"queryid": "2", "query": "b", "calls": 10, "total_ms": 5.0, "mean_ms": 0.5, "p95_ms": None, "p50_ms": None, "p99_ms": None, "max_ms": None}]
+    window = {"seconds": 10.0, "calls": 20, "db_time_ms": 55.0, "mean_ms": 2.75, "p95_ms": 8.0}
+    p95, mean, rate = check([parse_slo("p95<5ms"), parse_slo("mean<1ms"), parse_slo("calls_per_s>5")], rows, window)
+    assert [b["queryid"] for b in p95.broken] == ["1"] and p95.unchecked_reason == "1 statement(s) without a measurement"
+    assert [b["queryid"] for b in mean.broken] == ["1"]
+    assert rate.checked and rate.broken and rate.broken[0]["value"] == 2.0
+
+
+def test_one_percentile_definition():
+    from qprof.stats import percentile, tail_percentile
+
+    assert percentile([5, 1, 4, 2, 3], 0.95) == 5  # nearest rank: the largest of five
+    assert percentile(list(range(1, 101)), 0.95) == 95 and percentile(list(range(1, 101)), 0.50) == 50
+    # only executions >= threshold logged: 6 of 100 calls; P95 (rank 95) is the 1st logged, P99 the 5th
+    assert tail_percentile([10, 20, 30, 40, 50, 60], 100, 0.95) == 10
+    assert tail_percentile([10, 20, 30, 40, 50, 60], 100, 0.99) == 50
+    assert tail_percentile([10, 20], 100, 0.95) is None  # below the threshold: unknown, never guessed
+
+
+def test_failing_and_missing_commands_still_close_and_store_the_window(shop, tmp_path):
+    store = tmp_path / "history.db"
+    failed = qprof("record", "-d", shop, "--store", store, "--no-advisors", "-f", "json", "--name", "fails", "--",
+                   "sh", "-c", "exit 7")
+    assert failed.returncode == 7, failed.stderr
+    assert "the command exited with code 7" in failed.stderr
+    missing = qprof("record", "-d", shop, "--store", store, "--no-advisors", "-f", "json", "--name", "missing", "--",
+                    "no-such-load-tool")
+    assert missing.returncode == 127 and "command not found: no-such-load-tool" in missing.stderr
+    from qprof.history.store import Store
+
+    with Store(str(store)) as history:
+        runs = {r["name"]: r for r in history.runs()}
+    assert runs["fails"]["status"] == "failed" and runs["fails"]["exit_code"] == 7 and runs["fails"]["end_snapshot_id"]
+    assert runs["missing"]["exit_code"] == 127 and runs["missing"]["end_snapshot_id"]
+    taken = qprof("record", "-d", shop, "--store", store, "--no-advisors", "--name", "fails", "--", "true")
+    assert taken.returncode == 2 and "already exists" in taken.stderr
+
+
+def test_interrupt_is_forwarded_and_the_window_still_closes(shop, tmp_path):
+    store = tmp_path / "history.db"
+    marker = tmp_path / "child-got-sigint"
+    child = (f"import signal,sys,time,pathlib\n"
+             f"def on(*a): pathlib.Path({str(marker)!r}).write_text('yes'); sys.exit(3)\n"
+             f"signal.signal(signal.SIGINT, on)\n"
+             f"time.sleep(60)\n")
+    recorder = subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json",
+                                 "--name", "stopped", "--", sys.executable, "-c", child],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_run(store)
+    time.sleep(1.0)  # the child is running
+    recorder.send_signal(signal.SIGINT)  # to qprof alone, as a CI runner would
+    out, err = recorder.communicate(timeout=120)
+    assert marker.read_text() == "yes"  # the child got it
+    assert recorder.returncode == 3, err  # the child's own exit code
+    doc = json.loads(out)
+    assert doc["run"]["status"] == "interrupted" and doc["run"]["end_snapshot"]
+
+
+def test_a_second_interrupt_stops_a_command_that_ignores_the_first(shop, tmp_path):
+    store = tmp_path / "history.db"
+    stubborn = "import signal,time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(120)\n"
+    recorder = subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json",
+                                 "--name", "stubborn", "--", sys.executable, "-c", stubborn],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_run(store)
+    time.sleep(1.0)
+    recorder.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    recorder.send_signal(signal.SIGINT)  # the command gets KILL_AFTER seconds, then is killed
+    out, err = recorder.communicate(timeout=120)
+    assert recorder.returncode == 128 + signal.SIGKILL, err
+    assert "interrupted again" in err
+    doc = json.loads(out)
+    assert doc["run"]["status"] == "interrupted" and doc["run"]["end_snapshot"]
+
+
+def test_truncated_log_and_statistics_reset_during_the_window_are_said(logged_cluster, tmp_path):
+    dsn = _database(logged_cluster, "resets")
+    store = tmp_path / "history.db"
+    log = logged_cluster.logfile
+    psql = str(logged_cluster.bindir / "psql")
+    load = (f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = 1' && truncate -s 0 {log} && "
+            f"{psql} -X -q -d '{dsn}' -c 'SELECT pg_stat_statements_reset()' -c 'SELECT count(*) FROM items WHERE grp = 2'")
+    result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    notes = " ".join(doc["percentiles"]["notes"] + doc["run"]["notes"])
+    assert "truncated during the window" in notes
+    assert "reset during the window" in notes
+    for row in doc["statements"]:
+        assert row["calls"] >= 0 and row["total_ms"] >= 0  # never negative deltas
+
+
+def test_two_records_at_once_leave_the_store_consistent(shop, tmp_path):
+    store = tmp_path / "history.db"
+    runs = [subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--duration", "2s", "--no-advisors",
+                              "-f", "json", "--name", f"parallel-{i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(2)]
+    for proc in runs:
+        _out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    from qprof.history.store import Store
+
+    with Store(str(store)) as history:
+        stored = history.runs()
+    assert sorted(r["name"] for r in stored) == ["parallel-0", "parallel-1"]
+    assert all(r["status"] == "complete" and r["end_snapshot_id"] > r["start_snapshot_id"] for r in stored)
+    assert len({r["end_snapshot_id"] for r in stored}) == 2
+
+
+def test_compare_before_and_after_an_index_shows_the_improvement(logged_cluster, tmp_path):
+    dsn = _database(logged_cluster, "compare")
+    store = tmp_path / "history.db"
+    script = tmp_path / "lookup.sql"
+    script.write_text(PGBENCH_SCRIPT)
+
+    def record(name: str) -> None:
+        result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--name", name,
+                       "--no-advisors", "-f", "json", "--", pgbench(logged_cluster), "-n", "-f", script, "-t", "20", dsn)
+        assert result.returncode == 0, result.stderr
+
+    record("before")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE INDEX items_code_idx ON items (code)")
+    record("after")
+    result = qprof("compare", "before", "after", "--store", store, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    (slow,) = [r for r in doc["statements"] if r["query"].startswith(SLOW)]
+    assert slow["verdict"] == "improvement" and slow["factor"] < 0.5
+    assert slow["before_calls"] == slow["calls"] == 20
+    assert slow["p95_ms"] < slow["before_p95_ms"]
+    assert [i["index"] for i in doc["indexes_added"]] == ["public.items_code_idx"]
+    text = qprof("compare", "before", "after", "--store", store)
+    assert "× faster" in text.stdout
+    # the other way round it is a regression, and the gate fails
+    gate = qprof("compare", "after", "before", "--store", store, "--fail-on-regression")
+    assert gate.returncode == 1 and "regression" in gate.stderr
+    html = tmp_path / "compare.html"
+    assert qprof("compare", "before", "after", "--store", store, "-f", "html", "-o", html).returncode == 0
+    assert re.search(r'<img[^>]*src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', html.read_text())
+    unknown = qprof("compare", "before", "nope", "--store", store)
+    assert unknown.returncode == 2 and "no run, snapshot range or baseline called 'nope'" in unknown.stderr
+    saved = qprof("baseline", "save", "pre-index", "--from-run", "before", "--store", store)
+    assert saved.returncode == 0, saved.stderr
+    against = json.loads(qprof("compare", "pre-index", "after", "--store", store, "-f", "json").stdout)
+    assert [r["verdict"] for r in against["statements"] if r["query"].startswith(SLOW)] == ["improvement"]
+
+
+@pytest.fixture(scope="module")
+def webapp(logged_cluster):
+    dsn = _database(logged_cluster, "webshop")
+    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "record_app" / "webapp.py"), dsn],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        yield {"dsn": dsn, "url": f"http://127.0.0.1:{port}"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_locust_plugin_reports_the_unindexed_lookup_with_its_p95(logged_cluster, webapp, tmp_path):
+    locust = shutil.which("locust", path=str(Path(sys.executable).parent)) or shutil.which("locust")
+    assert locust, "locust is a test dependency"
+    html = tmp_path / "out" / "load.html"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QPROF_", "PG"))}
+    env["QPROF_STORE"] = str(tmp_path / "history.db")
+    result = subprocess.run(
+        [locust, "-f", str(REPO / "tests" / "record_app" / "locustfile.py"), "--headless", "-u", "5", "-r", "5",
+         "-t", "8s", "--host", webapp["url"], "--only-summary", "--html", str(html),
+         "--qprof-db", webapp["dsn"], "--qprof-log", str(logged_cluster.logfile), "--qprof-slo", "p95<0.01ms",
+         "--qprof-name", "locust-run"],
+        check=False, capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr[-3000:]  # the SLO broke: Locust's exit code says so
+    assert "SLO broken: p95<0.01ms" in result.stderr
+    report = json.loads((tmp_path / "out" / "load-qprof.json").read_text())
+    (lookup,) = [s for s in report["statements"] if s["query"].startswith("SELECT id, grp FROM items WHERE code")]
+    assert lookup["calls"] > 10 and lookup["p95_ms"] is not None and lookup["p95_ms"] > 0
+    page = (tmp_path / "out" / "load-qprof.html").read_text()
+    assert "SELECT id, grp FROM items WHERE code" in page and "P95 ms" in page
+    assert html.exists()  # Locust's own report, beside ours
+
+
+def test_bad_locust_slo_stops_before_the_test(webapp, tmp_path):
+    locust = shutil.which("locust", path=str(Path(sys.executable).parent)) or shutil.which("locust")
+    result = subprocess.run(
+        [locust, "-f", str(REPO / "tests" / "record_app" / "locustfile.py"), "--headless", "-u", "1", "-t", "2s",
+         "--host", webapp["url"], "--qprof-db", webapp["dsn"], "--qprof-slo", "p95 fast"],
+        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 2 and "invalid SLO 'p95 fast'" in result.stderr
+
+
+def test_config_record_slo_must_be_a_list(tmp_path):
+    from qprof.config import load_config
+
+    (tmp_path / "qprof.toml").write_text("[record]\nslo = 5\n")
+    with pytest.raises(Exception, match="record.slo must be a list of SLO expressions"):
+        load_config(tmp_path)
+
+
+def test_a_version_1_store_is_upgraded_and_keeps_its_snapshots(tmp_path):
+    """Stores written before runs existed gain the runs tables; their rows stay."""
+    from sqlalchemy import create_engine, insert, select
+
+    from qprof.history import schema as s
+    from qprof.history.store import Store, utcnow
+
+    path = tmp_path / "v1.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        s.UPGRADES[1](conn)
+        conn.execute(insert(s.meta).values(key="schema_version", value="1"))
+        conn.execute(insert(s.targets).values(identity="x/db", name="db", database="db", description="d", created_at=utcnow()))
+        conn.execute(insert(s.snapshots).values(target_id=1, taken_at=utcnow(), statement_count=0))
+    engine.dispose()
+    with Store(str(path)) as store:
+        store.ensure_schema()
+        with store.read() as conn:
+            assert store.schema_version(conn) == s.SCHEMA_VERSION == 2
+            assert conn.execute(select(s.snapshots.c.id)).scalars().all() == [1]
+        run_id = store.start_run("r", 1, {"command": ["true"]})
+        store.finish_run(run_id, {"end_snapshot_id": 1, "status": "complete"}, [])
+        assert store.find_run("r")["status"] == "complete"
+
+
+@pytest.mark.parametrize(("logged", "normalized"), [
+    ("UPDATE pgbench_accounts SET abalance = abalance + -1234 WHERE aid = 5",
+     "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2"),
+    ("SELECT a - 1 FROM t WHERE x = -5 AND y IN (-1, 2)", "SELECT a - $1 FROM t WHERE x = $2 AND y IN ($3, $4)"),
+    ("SELECT * FROM t WHERE active = true", "SELECT * FROM t WHERE active = $1"),
+    ("SELECT -5", "SELECT $1"),
+])
+def test_logged_text_joins_its_pg_stat_statements_entry(logged, normalized):
+    """pgbench's own workload logs ``abalance + -1234``; PostgreSQL folds the minus into the
+    constant, so pg_stat_statements shows ``$1`` — the join must still find it."""
+    from qprof.nplusone.fingerprint import fingerprint
+    from qprof.record.percentiles import log_fingerprint
+
+    assert log_fingerprint(logged) == fingerprint(normalized)
+
+
+def test_evicted_statements_during_the_window_are_said(tmp_path):
+    """pg_stat_statements.max = 100 and 300 distinct statements in the window: entries are
+    evicted; the report says so and no count goes negative."""
+    cluster = PgCluster(settings={"pg_stat_statements.max": "100"})
+    cluster.start()
+    try:
+        dsn = cluster.create_database("evict", extensions=("pg_stat_statements",))
+        script = tmp_path / "many.sql"
+        script.write_text("".join(f"CREATE TABLE t{i} (a int);\n" for i in range(300))
+                          + "".join(f"SELECT a FROM t{i};\n" for i in range(300)))
+        psql = str(cluster.bindir / "psql")
+        result = qprof("record", "-d", dsn, "--store", tmp_path / "history.db", "--no-advisors", "-f", "json", "--",
+                       psql, "-X", "-q", "-d", dsn, "-f", script)
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        assert any("evicted entries" in note for note in doc["run"]["notes"]), doc["run"]["notes"]
+        assert all(row["calls"] >= 0 and row["total_ms"] >= 0 for row in doc["statements"])
+    finally:
+        cluster.stop()
+
+
+def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
+    """Last in this module: afterwards the server keeps writing to the renamed file."""
+    dsn = _database(logged_cluster, "rotation")
+    store = tmp_path / "history.db"
+    log = logged_cluster.logfile
+    psql = str(logged_cluster.bindir / "psql")
+    load = (f"mv {log} {log}.1 && touch {log} && "  # what logrotate does; the server still writes to {log}.1
+            + " && ".join(f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = {i}'" for i in range(5)))
+    result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert any("rotated during the window" in note for note in doc["percentiles"]["notes"])
+    (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
+    assert grp["calls"] == 5 and grp["samples"] == 5 and grp["p95_ms"] is not None
