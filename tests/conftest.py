@@ -18,6 +18,9 @@ from qprof.cli.app import app
 from qprof.workload import load_workload
 
 REPO = Path(__file__).resolve().parents[1]
+# The Django project is run by tests/test_nplusone_django.py in a pytest subprocess with its own
+# settings; collecting it here would import Django models without settings.
+collect_ignore = ["nplusone_django"]
 WORKLOAD = REPO / "queries" / "shop.sql"
 TEST_SCALE = 0.02
 WORKLOAD_RUNS = 3
