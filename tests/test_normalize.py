@@ -484,3 +484,18 @@ def test_forms_only_postgres_parses_explain_and_get_a_matching_hint(cli, norm_ds
 def test_parameter_numbers_postgres_refuses_are_refused(cli, norm_dsn: str, sql: str, params: str, message: str) -> None:
     result = cli("explain", "-d", norm_dsn, "--sql", sql, "--params", params)
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_grouped_expressions_share_a_parameter_and_where_literals_do_not(norm_dsn: str) -> None:
+    from qprof.plans.postgres import explain_postgres
+
+    literal = ("SELECT date_trunc('day', created_at), count(*) FROM norm_orders WHERE ref::text = 'x' "
+               "AND status <> 'x' AND customer_id = 77 GROUP BY date_trunc('day', created_at) ORDER BY 1")
+    sql, values = parametrize(literal)
+    assert sql == ("SELECT date_trunc($1, created_at), count(*) FROM norm_orders WHERE ref::text = $2 "
+                   "AND status <> $3 AND customer_id = $4 GROUP BY date_trunc($1, created_at) ORDER BY 1")
+    with _target(norm_dsn) as target:
+        assert explain_postgres(target, sql, values).root.node_type  # plans: GROUP BY matches the select list
+        # numbers from --params or a workload file bind as int4, as the literal would: int[] && int[]
+        plan = explain_postgres(target, "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[$1, $2]", [1, 2])
+        assert plan.root.actual_rows == 1

@@ -212,7 +212,7 @@ def explain_postgres(
     if count and len(params or []) < count:
         raise BadInput(f"the statement uses {count} parameter(s) but {len(params or [])} value(s) were given")
     query = _explain_options(analyze) + (sqltext.to_psycopg(_with_interval_values(target, sql, params)) if count else sql)
-    bound = sqltext.psycopg_params(list(params or [])[:count]) if count else None
+    bound = sqltext.psycopg_params([_as_literal(v) for v in list(params or [])[:count]]) if count else None
     if analyze and modifying:
         with target.rolled_back_transaction():
             rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE")
@@ -235,6 +235,17 @@ def _with_interval_values(target: Any, sql: str, params: list | None) -> str:
     if not params:
         return sql
     return inline_interval_fields(sql, list(params), lambda value: pgsql.Literal(value).as_string(target.conn))
+
+
+def _as_literal(value: Any) -> Any:
+    """A Python int typed as PostgreSQL reads an integer literal (int4, else int8): psycopg would
+    pick the smallest type, and ``tags && ARRAY[$1, $2]`` on an integer[] column has no operator
+    for smallint[]."""
+    from psycopg.types.numeric import Int4, Int8
+
+    if type(value) is not int:
+        return value  # typed already (Int4, Decimal …), a string (untyped, as a literal), a bool
+    return Int4(value) if -(2**31) <= value < 2**31 else Int8(value) if -(2**63) <= value < 2**63 else value
 
 
 def _generic_plan(target: Any, sql: str, count: int) -> Plan:
