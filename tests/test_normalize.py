@@ -499,3 +499,21 @@ def test_grouped_expressions_share_a_parameter_and_where_literals_do_not(norm_ds
         # numbers from --params or a workload file bind as int4, as the literal would: int[] && int[]
         plan = explain_postgres(target, "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[$1, $2]", [1, 2])
         assert plan.root.actual_rows == 1
+
+
+def test_timed_runs_read_interval_values_with_their_fields(cli, norm_dsn: str) -> None:
+    """--runs executes the statement itself: the same value as the plan, not 5 seconds truncated to 0."""
+    sql = "SELECT id FROM norm_orders WHERE ship_date > date '2026-10-20' - interval $1 day"
+    doc = cli.json("explain", "-d", norm_dsn, "--sql", sql, "--params", '["5"]', "--runs", "2")
+    with _target(norm_dsn) as target:
+        expected = target.fetch_value("SELECT count(*) FROM norm_orders WHERE ship_date > date '2026-10-15'")
+    statement = doc["statements"][0]
+    assert statement["plan"]["root"]["actual_rows"] == expected, statement["plan"]["root"]
+    assert statement["timing"]["runs"] == 2
+    # what time_runs sends: the executed statement returns the rows the literal form returns
+    from qprof.plans.postgres import bindable
+
+    with _target(norm_dsn) as target:
+        text, values = bindable(target, plannable(sql).sql, ["5"])
+        assert target.execute_timed(text, values, modifying=False).rows == expected
+        assert target.execute_timed(plannable(sql).sql, ["5"], modifying=False).rows != expected  # as it was
