@@ -420,6 +420,12 @@ def test_no_logged_literal_reaches_text_or_migrations(cli, pg_cluster, norm_dsn:
     pepper = next(s for s in statements.values() if "md5(status || $1)" in s.sql)
     assert pepper.params == ["S3cr3tPepperKey", 4244]  # the value, used as a value
     assert next(s for s in statements.values() if "password_hint" in s.sql).params == ["k", 4245]
+    from qprof.plans.postgres import explain_postgres
+
+    with _target(norm_dsn) as target:  # each plans with the logged values (no smallint[], no smallint UNION)
+        for fragment in ("tags && ARRAY[$1, $2]", "UNION ALL SELECT id, $"):
+            logged = next(s for s in statements.values() if fragment in s.sql)
+            assert explain_postgres(target, logged.sql, logged.params, analyze=False).total_cost > 0, logged.sql
     out = tmp_path / "migrations"
     result = cli("advise", "-d", norm_dsn, "--log", log, "--out", out, "--format", "json")
     assert result.exit_code == 0, result.stderr
