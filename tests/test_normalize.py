@@ -477,6 +477,11 @@ def test_forms_only_postgres_parses_explain_and_get_a_matching_hint(cli, norm_ds
     )
     result = cli("explain", "-d", norm_dsn, "--sql", "ALTER ROLE norm_role PASSWORD 'x'")
     assert result.exit_code == 2 and "literal values" not in result.stderr
+    with psycopg.connect(norm_dsn, autocommit=True) as conn:  # a utility statement in pg_stat_statements
+        conn.execute("SET work_mem = '8MB'")
+    result = cli("explain", "-d", norm_dsn, "--queryid", _normalized(norm_dsn, "SET work_mem")[0])
+    assert result.exit_code == 2 and "statements are not explained" in result.stderr
+    assert "literal values" not in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
