@@ -16,7 +16,13 @@ import psycopg
 import pytest
 
 from qprof.errors import BadInput
-from qprof.pgtext import MAX_PARAMETERS, cast_placeholder_arrays, parametrize, plannable, space_placeholders
+from qprof.pgtext import (
+    MAX_PARAMETERS,
+    cast_placeholder_arrays,
+    parametrize,
+    plannable,
+    space_placeholders,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -411,8 +417,8 @@ def test_no_logged_literal_reaches_text_or_migrations(cli, pg_cluster, norm_dsn:
         "SELECT id, 'k' AS password_hint FROM norm_orders WHERE customer_id = 4245",  # no secret: keeps its values
         "ALTER ROLE norm_role PASSWORD 'Sup3rS3cretPw'",
         "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[11, 12]",  # int4[] as logged, not smallint[]
-        "SELECT id, 'a' AS k FROM norm_orders WHERE customer_id = 4246 UNION ALL "
-        "SELECT id, 'b' FROM norm_orders WHERE customer_id = 4247",  # UNION branches' select lists
+        ("SELECT id, 'a' AS k FROM norm_orders WHERE customer_id = 4246 UNION ALL "
+         "SELECT id, 'b' FROM norm_orders WHERE customer_id = 4247"),  # UNION branches' select lists
     ], tmp_path)
     statements = {s.sql: s for s in from_logs([log])}
     for secret in ("S3cr3tPepperKey", "Sup3rS3cretPw", "u5@x"):
