@@ -483,6 +483,10 @@ def test_each_route_is_named_in_the_reason(routes_dsn: str) -> None:
         for name, text in expected.items():
             verdict = execution_verdict(target, ROUTES[name])
             assert not verdict.allowed and text in verdict.message(), (name, verdict.reasons)
+        # a catalog lookup that fails (a type name PostgreSQL rejects) refuses, with the reason
+        broken = execution_verdict(target, "SELECT 1::a.b.c.d")
+        assert not broken.allowed and "could not be read from the catalog" in broken.message()
+        assert execution_verdict(target, "SELECT count(*) FROM t").allowed  # and the session goes on
         # TRUNCATE … CASCADE is refused outright; harmless neighbours of the routes still run
         assert not execution_verdict(target, "TRUNCATE cparent CASCADE").allowed
         for fine in ("SELECT count(*) FROM t",
