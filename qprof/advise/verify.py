@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,13 +307,20 @@ def _measure(
                 item.burst = max(1, min(MAX_BURST, math.ceil(BURST_MS / max(slowest, 0.01))))
 
 
+def _measurable(rec: Recommendation, timed: Iterable[_Timed]) -> bool:
+    """Whether a statement ``rec`` is meant to help was timed (without failing)."""
+    meant_for = {ev.key for ev in rec.statements}
+    return any(item.statement.key in meant_for and rec in item.relevant and not item.failed for item in timed)
+
+
 def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recommendation]) -> tuple[list[float], list[float]] | None:
     """Per run: Σ calls × (ms without ``rec`` − ms with the set), and Σ calls × ms without it, over
-    the statements whose plan with the set uses it (none: both empty); None when no statement it
-    could affect was timed."""
+    the statements whose plan with the set uses it (none: both empty); None when none of the
+    statements it is meant to help was timed: the other reads on its table only tell whether it
+    slows them, and judging it by those alone would reject an index for what was never measured."""
     gains: list[float] = []
     bases: list[float] = []
-    if not any(rec in item.relevant and not item.failed for item in timed):
+    if not _measurable(rec, timed):
         return None
     for item in timed:
         if item.failed or rec not in item.relevant or rec.name not in item.uses:
@@ -397,6 +404,10 @@ def verify(
                     notes.append(f"{rec.name}: verification failed: {exc.message}")
                     drop(conn, rec)
             timed = _timed_statements(target, built, statements, notes)
+            for rec in built:
+                if not _measurable(rec, timed.values()):
+                    notes.append(f"{rec.name}: kept as advised, not measured: none of the statements it is meant to "
+                                 "help could be timed (give their values with --log or a workload's -- params:)")
             active = list(built)
             pending = list(timed.values())
             extended: set[str] = set()
