@@ -279,7 +279,15 @@ class Selector:
                 if is_fresh:
                     best = (rank, step, fresh[step])
                     break
-                fresh[step] = self._try(step, chosen, current)
+                leader = next((item[0] for item in queue if item[1]), None)  # the best step costed so far
+                result = self._try(step, chosen, current, leader)
+                if result is not None and result[1] is None:
+                    # Costed far enough to know it cannot beat the leader: keep the tighter bound.
+                    stale[step] = result
+                    queue.append((result[0], False, step))
+                    queue.sort(key=lambda item: item[0], reverse=True)
+                    continue
+                fresh[step] = result
                 stale.pop(step, None)
                 if fresh[step] is not None:
                     queue.append((fresh[step][0], True, step))
@@ -325,10 +333,11 @@ class Selector:
     def _added(self, old: Candidate | None, new: Candidate) -> int:
         return self.whatif.size(new) - (self.whatif.size(old) if old else 0)
 
-    def _try(self, step: tuple[Candidate | None, Candidate], chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
+    def _try(self, step: tuple[Candidate | None, Candidate], chosen: list[Candidate], current: dict[str, float],
+             leader: tuple | None = None) -> tuple | None:
         old, new = step
         try:
-            return self._evaluate(old, new, chosen, current)
+            return self._evaluate(old, new, chosen, current, leader)
         except QprofError as exc:
             # One candidate could not be costed (--whatif build hit lock_timeout, …):
             # skip it with the reason and go on with the others.
@@ -404,13 +413,27 @@ class Selector:
             self._recover()
             return fallback
 
-    def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
-        """(rank, bytes added, new statement costs) of replacing ``old`` by ``new`` (or adding ``new``); None if not worth it."""
+    def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float],
+                  leader: tuple | None = None) -> tuple | None:
+        """(rank, bytes added, new statement costs) of replacing ``old`` by ``new`` (or adding ``new``); None if not worth it.
+
+        Statements are costed in order of what they could still gain (current − ideal cost); once
+        what is saved so far plus all they could still gain cannot beat ``leader`` (the best rank
+        costed this round), it stops and returns (that bound, None, None) instead."""
         config = [c for c in chosen if c != old] + [new]
         added = self._added(old, new)
         saved, qualifies = 0.0, False
         new_costs = {}
-        for statement in self.affected(new):
+        affected = self.affected(new)
+        potential = {s.key: self._potential(s, current) for s in affected}
+        affected = sorted(affected, key=lambda s: -potential[s.key])
+        remaining = sum(potential.values())
+        for statement in affected:
+            if leader is not None and math.isfinite(remaining):
+                bound = (saved + remaining) / max(added, 8192)
+                if bound < leader[0]:
+                    return (bound, saved + remaining, -len(new.keys), str(new)), None, None
+            remaining -= potential[statement.key]
             ideal = self._ideal.get(statement.key)
             if self._leads.get(statement.key) is not None and (
                 ideal is None or current[statement.key] - ideal <= LEAVE_OUT * current[statement.key]
@@ -438,6 +461,13 @@ class Selector:
             return None
         ratio = net / max(added, 8192)
         return (ratio, net, -len(new.keys), str(new)), added, new_costs
+
+    def _potential(self, statement: AdviseStatement, current: dict[str, float]) -> float:
+        """At most what any step can save on the statement now (weighted); inf when its ideal is unknown."""
+        if self._leads.get(statement.key) is None:
+            return math.inf
+        ideal = self._ideal.get(statement.key)
+        return 0.0 if ideal is None else statement.weight * max(current[statement.key] - ideal, 0.0)
 
     def _served(self, index: Candidate, chosen: list[Candidate], after: dict[str, float]) -> list[str]:
         without = [c for c in chosen if c != index]
