@@ -472,10 +472,23 @@ class Selector:
     def _served(self, index: Candidate, chosen: list[Candidate], after: dict[str, float]) -> list[str]:
         without = [c for c in chosen if c != index]
         keys = []
-        for statement in self.affected(index):
+        for statement in self._using(index, chosen, self.affected(index)):
             if self._cost_or(statement, without, math.inf) > after[statement.key] * (1 + SERVE_EPSILON):
                 keys.append(statement.key)
         return keys
+
+    def _using(self, index: Candidate, chosen: list[Candidate], statements: list[AdviseStatement]) -> list[AdviseStatement]:
+        """The statements whose plan under ``chosen`` uses ``index`` (all of them where plans are not read)."""
+        result = []
+        for statement in statements:
+            try:
+                used = self.whatif.used(statement, chosen)
+            except QprofError:
+                self._recover()
+                used = None
+            if used is None or index in used:
+                result.append(statement)
+        return result
 
     # -- the set as a set ----------------------------------------------------------------------
     def _workload(self, config: list[Candidate], statements: Sequence[AdviseStatement] | None = None) -> float:
@@ -523,7 +536,9 @@ class Selector:
                 without = [c for c in chosen if c != index]
                 affected = self.affected(index)
                 base = self._workload(chosen, affected)
-                share = (self._workload(without, affected) - base) / base if base > 0 else 0.0
+                # A plan that does not use the index costs the same without it: cost only those that do.
+                users = self._using(index, chosen, affected)
+                share = (self._workload(without, users) - self._workload(chosen, users)) / base if base > 0 else 0.0
                 if weakest is None or (share, -self.whatif.size(index)) < (weakest[0], -self.whatif.size(weakest[1])):
                     weakest = (share, index)
             share, index = weakest
