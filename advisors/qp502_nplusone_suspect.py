@@ -2,8 +2,9 @@
 
 Anti-pattern: as QP501, but seen only through pg_stat_statements' cumulative counters: a
 single-table lookup by one key (``WHERE customer_id = $1``) with very many calls and a bounded
-number of rows per call (about one for a many-to-one lookup, a handful for one-to-many), whose call count is (close to) a whole multiple of the rows returned by another,
-less frequent statement — as if each row of that statement triggered one lookup.
+number of rows per call (about one for a many-to-one lookup, a handful for one-to-many), whose
+call count is (close to) a whole multiple of the rows returned by another, less frequent
+statement — as if each row of that statement triggered one lookup.
 
 Evidence, not certainty: counters cannot show which statement ran after which. Confirm with
 the application (``qprof.capture``, the pytest plugin) or the server log

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from qprof.findings import Finding, severity_rank
 from qprof.plans.model import Plan
@@ -44,7 +45,7 @@ def run_plan_rules(plan: Plan, ctx: PlanContext, config: RulesConfig, ignore: se
     out = RuleRun()
     for rule in selected_rules(config, PLAN, plan.engine):
         options = config.options_for(rule)
-        _run(rule, lambda: rule.check(plan, ctx, options), out, config, ignore or set())
+        _run(rule, partial(rule.check, plan, ctx, options), out, config, ignore or set())
     return out
 
 
@@ -52,7 +53,7 @@ def run_database_rules(db: DatabaseContext, config: RulesConfig) -> RuleRun:
     out = RuleRun()
     for rule in selected_rules(config, DATABASE, db.engine):
         options = config.options_for(rule)
-        _run(rule, lambda: rule.check(db, options), out, config, set())
+        _run(rule, partial(rule.check, db, options), out, config, set())
     return out
 
 

@@ -75,7 +75,7 @@ def bench_full_workload(cluster: PgCluster, scale: float) -> None:
     # The steady state autovacuum reaches by itself a minute after a bulk load: the visibility map
     # set (index-only scans depend on it). Done explicitly so that runs do not depend on timing.
     with cluster.connect("bench_full") as conn:
-        for attempt in range(10):
+        for attempt in range(10):  # noqa: B007 - read after the loop: how many VACUUMs it took
             conn.execute("VACUUM (ANALYZE)")
             visible = conn.execute(
                 "SELECT sum(relallvisible)::float8 / greatest(sum(relpages), 1) FROM pg_class c "
@@ -93,7 +93,9 @@ def bench_full_workload(cluster: PgCluster, scale: float) -> None:
     after, per_after = workload_ms(dsn)
     applied = doc["applied"] or []
     size = sum(a.get("size_bytes") or 0 for a in applied if a.get("created"))
-    print(f"  indexes: {len(doc['recommendations'])} ({', '.join(r['table'] + '(' + ', '.join(r['columns']) + ')' + (' INCLUDE (' + ', '.join(r['include']) + ')' if r.get('include') else '') for r in doc['recommendations'])})")
+    shapes = ", ".join(r["table"] + "(" + ", ".join(r["columns"]) + ")" + (" INCLUDE (" + ", ".join(r["include"]) + ")" if r.get("include") else "")
+                       for r in doc["recommendations"])
+    print(f"  indexes: {len(doc['recommendations'])} ({shapes})")
     print(f"  total real size: {size / 1024 / 1024:.1f} MB   advisor: {doc['summary']['seconds']:.2f} s inside, {wall:.2f} s wall "
           f"(incl. building the indexes)   what-if calls: {doc['summary']['whatif_calls']} (cache hits {doc['summary']['cache_hits']})")
     print(f"  workload time Σ calls × mean ms: before {before:,.1f} ms, after {after:,.1f} ms  → {before / after:.1f}× faster")
@@ -179,7 +181,7 @@ def bench_optimality(cluster: PgCluster) -> None:
                 chosen = selector.run().chosen
                 budget = sum(whatif.size(c) for c in chosen)
 
-                def workload_cost(config) -> float:
+                def workload_cost(config, whatif=whatif, statements=statements) -> float:
                     return sum(s.weight * whatif.cost(s, config) for s in statements)
 
                 greedy = workload_cost(chosen)

@@ -71,7 +71,8 @@ def build_store(path: Path) -> tuple[int, int]:
             seq[t] += rng.randint(0, 50)
             tables.append((snapshot_id, "public", f"t{t}", 10**7, 8 * 10**6, 10**5, rng.randint(0, 5000), seq[t], seq[t] * 10**4,
                            hour * 100, hour, hour, hour, None, None))
-            indexes.append((snapshot_id, "public", f"t{t}_pkey", f"t{t}", hour * 100, 10**6, True, True, True, f"CREATE UNIQUE INDEX t{t}_pkey ON public.t{t} (id)"))
+            indexes.append((snapshot_id, "public", f"t{t}_pkey", f"t{t}", hour * 100, 10**6, True, True, True,
+                            f"CREATE UNIQUE INDEX t{t}_pkey ON public.t{t} (id)"))
             indexes.append((snapshot_id, "public", f"t{t}_idle", f"t{t}", 0, 10**6, False, False, True, f"CREATE INDEX t{t}_idle ON public.t{t} (c)"))
         conn.executemany("INSERT INTO qprof_table_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tables)
         conn.executemany("INSERT INTO qprof_index_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", indexes)

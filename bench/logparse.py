@@ -249,7 +249,7 @@ def main() -> None:
                     runs[label].append(run(path, qprof))
             size_mb = runs["this"][0][1]
             print(f"{name} ({size_mb:.1f} MB):")
-            for label, qprof in builds.items():
+            for label in builds:
                 print("  " + _summary(label, runs[label], size_mb))
                 print(f"            reproduce: {runs[label][0][2]}")
             if args.against:
@@ -259,7 +259,8 @@ def main() -> None:
                 print(f"  time this/against = {this / other:.2f}, peak RSS this/against = {rss_this / rss_other:.2f}")
             if args.pgbadger and name != "csvlog" and shutil.which("pgbadger"):
                 seconds = run_pgbadger(path)
-                print(f"  pgbadger  {seconds:6.2f} s = {size_mb / seconds:6.1f} MB/s ({seconds / statistics.median(r[0] for r in runs['this']):.1f}× qprof's time)")
+                print(f"  pgbadger  {seconds:6.2f} s = {size_mb / seconds:6.1f} MB/s "
+                      f"({seconds / statistics.median(r[0] for r in runs['this']):.1f}× qprof's time)")
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -366,7 +366,7 @@ class PgCluster:
             "# TYPE  DATABASE  USER                  ADDRESS       METHOD",
             "local   all       all                                 trust",
             f"host    all       {self.superuser:<20}  127.0.0.1/32  trust",
-            f"host    all       all                   127.0.0.1/32  scram-sha-256",
+            "host    all       all                   127.0.0.1/32  scram-sha-256",
             "",
         ])
         # Files in datadir belong to postgres; as root we may still write them, ownership kept.

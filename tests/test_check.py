@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 from pgcluster import PgCluster
 
@@ -112,7 +113,7 @@ def test_invalid_index_is_an_error(cli, pg_cluster: PgCluster) -> None:
     dsn = pg_cluster.create_database("check_invalid", extensions=())
     pg_cluster.psql("CREATE TABLE t (v int); INSERT INTO t VALUES (1), (1);", dbname="check_invalid")
     with pg_cluster.connect("check_invalid") as conn:
-        with pytest.raises(Exception):
+        with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("CREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v)")
     result = cli("check", "-d", dsn, "--select", "QP203", "--fail-on", "error", "--format", "json")
     assert result.exit_code == 1

@@ -7,7 +7,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import psycopg
 import pytest
 from pgcluster import PgCluster
 
@@ -219,7 +218,8 @@ def test_sqlite_parser_covers_index_kinds_and_subqueries(sample_sqlite: Path) ->
         plan = explain_sqlite(target, "SELECT id FROM customers WHERE email = 'customer42@example.com'")
         node = plan.root.children[0]
         assert (node.node_type, node.index_name, node.extra["covering"]) == ("SEARCH", "customers_email_key", True)
-        plan = explain_sqlite(target, "SELECT * FROM orders o WHERE o.total_cents > (SELECT avg(total_cents) FROM orders i WHERE i.customer_id = o.customer_id)", analyze=False)
+        plan = explain_sqlite(target, "SELECT * FROM orders o WHERE o.total_cents > "
+                              "(SELECT avg(total_cents) FROM orders i WHERE i.customer_id = o.customer_id)", analyze=False)
         sub = next(n for n in plan.nodes() if n.node_type == "SUBQUERY")
         assert sub.extra["correlated"] is True
         plan = explain_sqlite(target, "SELECT * FROM orders o JOIN execution_log e ON e.case_id = o.customer_id WHERE o.id < 10", analyze=False)

@@ -116,7 +116,8 @@ def test_csvlog_jsonlog_and_gzip(tmp_path: Path, cli) -> None:
                "duration: 2.000 ms  statement: SELECT id FROM customers", "", "", "", "", "", "", "", "", "psql", "client backend", "", "0"]
         for i in range(1, 7):
             yield ["2024-05-01 12:00:00.200 UTC", "app", "shop", "5", "", "66.5", "2", "SELECT", "", "3/1", "0", "LOG", "00000",
-                   f"duration: 10.000 ms  execute <unnamed>: {LOOKUP}", f"parameters: $1 = '{i}'", "", "", "", "", "", "", "", "psql", "client backend", "", "0"]
+                   f"duration: 10.000 ms  execute <unnamed>: {LOOKUP}", f"parameters: $1 = '{i}'", "", "", "", "", "", "", "",
+                   "psql", "client backend", "", "0"]
 
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows())
@@ -125,7 +126,7 @@ def test_csvlog_jsonlog_and_gzip(tmp_path: Path, cli) -> None:
         f.write(buffer.getvalue())
     keys = ["timestamp", "user", "dbname", "pid", "remote_host", "session_id", "line_num", "ps", "session_start", "vxid", "txid",
             "error_severity", "state_code", "message", "detail"]
-    json_lines = [json.dumps({k: v for k, v in zip(keys, row[:15]) if v}) for row in rows()]
+    json_lines = [json.dumps({k: v for k, v in zip(keys, row[:15], strict=True) if v}) for row in rows()]
     _write(tmp_path / "pg.json", json_lines)
     for name, fmt in (("pg.csv", "csvlog"), ("pg.csv.gz", "csvlog"), ("pg.json", "jsonlog")):
         doc = cli.json("nplusone", "--log", tmp_path / name)
@@ -196,7 +197,7 @@ def test_range_parallel_parsing_matches_one_pass(tmp_path: Path, monkeypatch: py
         pool = ranges.RangePool(2, fork=True)
         asked = []
         ask = pool.ask
-        monkeypatch.setattr(pool, "ask", lambda task: (asked.append(task), ask(task)))
+        monkeypatch.setattr(pool, "ask", lambda task, asked=asked, ask=ask: (asked.append(task), ask(task)))
         try:
             parallel = [row for block in LogReader([path]).rows(pool) for row in block]
         finally:

@@ -149,7 +149,7 @@ def test_fixed_transaction_script_is_not_a_loop() -> None:
     # a script "read the parent, look up one child", repeated: each parent drives one lookup
     pairs = [("SELECT * FROM customers WHERE id = $1", (i,)) for i in range(50)]
     lookups = [("SELECT * FROM orders WHERE customer_id = $1", (i,)) for i in range(50)]
-    assert _stream([item for pair in zip(pairs, lookups) for item in pair]) == []
+    assert _stream([item for pair in zip(pairs, lookups, strict=True) for item in pair]) == []
 
 
 def test_detect_counts_per_loop_and_fix_text_counts_what_the_loop_ran() -> None:

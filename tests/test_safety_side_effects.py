@@ -93,7 +93,9 @@ def side_effect_statements(pg_cluster: PgCluster, victim_pid: int) -> dict[str, 
 def server_state(pg_cluster: PgCluster) -> dict[str, object]:
     """Everything a side effect above would change, read as superuser."""
     with pg_cluster.connect(DB) as conn:
-        one = lambda query: conn.execute(query).fetchone()[0]
+        def one(query: str) -> object:
+            return conn.execute(query).fetchone()[0]
+
         tables = [r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1")]
         return {
             "tables": {t: one(f"SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {t} x") for t in tables},

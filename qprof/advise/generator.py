@@ -169,7 +169,8 @@ def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> 
     A partitioned parent's index (``concurrently=False``) is recreated plainly and without
     ``ON ONLY`` (pg_get_indexdef writes it), which would leave it INVALID with no partitions."""
     if engine == "sqlite":
-        return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.IGNORECASE).rstrip(";") + ";"
+        return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition,
+                      count=1, flags=re.IGNORECASE).rstrip(";") + ";"
     from qprof.advise.ddl import one_line_literals
 
     verb = "INDEX CONCURRENTLY IF NOT EXISTS " if concurrently else "INDEX IF NOT EXISTS "

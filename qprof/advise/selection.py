@@ -36,8 +36,8 @@ LEAVE_OUT = 0.01  # a chosen index whose removal raises the workload's cost by l
 # Cost a step only on statements whose ideal plan used an index on its leading column: the
 # planner's own choice says which access paths matter to a statement (a large cut in what-if calls).
 ONLY_IDEAL_LEADS = True
-MAX_PASSES = 3
-IDEAL_PER_LEAD = 3  # candidates per (table, leading column) in a statement's ideal configuration  # greedy → merge/leave-one-out rounds (freed budget is offered to the greedy again)
+MAX_PASSES = 3  # greedy → merge/leave-one-out rounds (freed budget is offered to the greedy again)
+IDEAL_PER_LEAD = 3  # candidates per (table, leading column) in a statement's ideal configuration
 MAX_MERGED_INCLUDE = 4  # INCLUDE columns a merged index may carry (as candidates.MAX_INCLUDE)
 
 

@@ -150,7 +150,7 @@ def regressed(before_ms: float, after_ms: float) -> bool:
 
 def slower(before: Sequence[float], after: Sequence[float]) -> bool:
     """Paired runs: slower by a margin (:func:`regressed`) that is also significant given the spread."""
-    differences = [a - b for a, b in zip(after, before)]
+    differences = [a - b for a, b in zip(after, before, strict=True)]
     return regressed(statistics.median(before), statistics.median(after)) and statistics.median(differences) > Z * spread_se(differences)
 
 
@@ -328,7 +328,7 @@ def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recomm
         present = frozenset(r.name for r in item.relevant if r in active)
         with_set, without = item.samples[present], item.samples[present - {rec.name}]
         weight = item.statement.weight
-        for run, (a, b) in enumerate(zip(with_set, without)):
+        for run, (a, b) in enumerate(zip(with_set, without, strict=True)):
             if run == len(gains):
                 gains.append(0.0)
                 bases.append(0.0)
@@ -542,7 +542,7 @@ def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path 
     ax.set_yscale("log")
     ax.set_title(title, fontsize=10)
     ax.legend()
-    for position, (_, b, a) in zip(positions, pairs):
+    for position, (_, b, a) in zip(positions, pairs, strict=True):
         if a:
             ax.annotate(f"{b / a:.1f}x", (position, max(a, b)), ha="center", va="bottom", fontsize=8)
     fig.tight_layout()

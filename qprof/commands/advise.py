@@ -98,9 +98,11 @@ def _gather_statements(target: Any, workload: list[Path], sql_texts: list[str], 
 
 
 def advise(
-    workload: Annotated[list[Path] | None, typer.Option("--workload", "-w", help="Workload file or folder of *.sql (weight from '-- calls: N', else 1). Repeatable.")] = None,
+    workload: Annotated[list[Path] | None, typer.Option("--workload", "-w", help="Workload file or folder of *.sql (weight from '-- calls: N', else 1). "
+                                                                                 "Repeatable.")] = None,
     sql_texts: Annotated[list[str] | None, typer.Option("--sql", help="A statement to advise on (weight 1). Repeatable.")] = None,
-    log: Annotated[list[Path] | None, typer.Option("--log", help="PostgreSQL server log file(s) to read the workload from (weight = executions). Repeatable.")] = None,
+    log: Annotated[list[Path] | None, typer.Option("--log", help="PostgreSQL server log file(s) to read the workload from (weight = executions). "
+                                                                 "Repeatable.")] = None,
     log_prefix: Annotated[str | None, typer.Option("--log-line-prefix", help="The server's log_line_prefix, when not detected.")] = None,
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="pg_stat_statements: ignore statements called fewer times.")] = 1,
     min_mean_ms: Annotated[float, typer.Option("--min-mean-ms", min=0, help="pg_stat_statements: ignore statements faster on average.")] = 0.0,
@@ -108,22 +110,33 @@ def advise(
     budget: Annotated[str | None, typer.Option("--budget", help="Storage budget for new indexes, e.g. 500MB.")] = None,
     max_indexes: Annotated[int | None, typer.Option("--max-indexes", min=1, help="Recommend at most this many indexes.")] = None,
     min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost.")] = "10%",
-    whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, build (real build in a rolled-back transaction: takes a SHARE lock) or heuristic.")] = WhatIfMode.auto,
-    verify: Annotated[bool, typer.Option("--verify", help="Build the indexes for real as a set, time each statement without them, with them and without each one (interleaved runs; an index whose marginal gain is within noise is rejected), drop them again (staging!).")] = False,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="--verify: measured runs per statement and configuration, interleaved, after one warm-up (at least 3 for a fair verdict).")] = 5,
+    whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, "
+                                                                "build (real build in a rolled-back transaction: takes a SHARE lock) "
+                                                                "or heuristic.")] = WhatIfMode.auto,
+    verify: Annotated[bool, typer.Option("--verify", help="Build the indexes for real as a set, time each statement without them, "
+                                                          "with them and without each one (interleaved runs; "
+                                                          "an index whose marginal gain is within noise is rejected), drop them again (staging!).")] = False,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="--verify: measured runs per statement and configuration, interleaved, "
+                                                            "after one warm-up (at least 3 for a fair verdict).")] = 5,
     apply: Annotated[bool, typer.Option("--apply", help="Create the recommended indexes (CONCURRENTLY, one at a time).")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for migration files (and the --verify chart).")] = Path("migrations_out"),
-    migration_format: Annotated[MigrationFormat | None, typer.Option("--migration-format", "-m", help="sql (up+down), alembic, flyway or django. --format sql|alembic|flyway|django also sets it.")] = None,
+    migration_format: Annotated[MigrationFormat | None, typer.Option(
+        "--migration-format", "-m", help="sql (up+down), alembic, flyway or django. --format sql|alembic|flyway|django also sets it.")] = None,
     single_file: Annotated[bool, typer.Option("--single-file", help="One migration for all indexes instead of one per index.")] = False,
     drop_unused: Annotated[bool, typer.Option("--drop-unused", help="Also write drop migrations for unused and duplicate indexes.")] = False,
     alembic_down_revision: Annotated[str | None, typer.Option("--alembic-down-revision", help="Alembic: the revision the first new one follows.")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the advice only; write no files.")] = False,
-    lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="For --apply/--verify/--whatif build: give up waiting for a lock after this long (> 0).")] = "5s",
-    cleanup: Annotated[bool, typer.Option("--cleanup", help="Drop the indexes earlier qprof runs built and left behind when killed (only indexes with qprof's build name and mark, CONCURRENTLY, under --lock-timeout), then exit.")] = False,
-    build_timeout: Annotated[str | None, typer.Option("--build-timeout", help="For --apply/--verify: cancel one index build after this long (default: no limit; --statement-timeout does not apply to builds).")] = None,
+    lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="For --apply/--verify/--whatif build: "
+                                                                     "give up waiting for a lock after this long (> 0).")] = "5s",
+    cleanup: Annotated[bool, typer.Option("--cleanup", help="Drop the indexes earlier qprof runs built and left behind when killed "
+                                                            "(only indexes with qprof's build name and mark, CONCURRENTLY, under --lock-timeout), "
+                                                            "then exit.")] = False,
+    build_timeout: Annotated[str | None, typer.Option("--build-timeout", help="For --apply/--verify: cancel one index build after this long "
+                                                                              "(default: no limit; --statement-timeout does not apply to builds).")] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: Annotated[AdviseFormat, typer.Option("--format", "-f", help="Output: table, json, markdown, csv; or a migration format (sql, alembic, flyway, django) with table output.")] = AdviseFormat.table,
+    fmt: Annotated[AdviseFormat, typer.Option("--format", "-f", help="Output: table, json, markdown, csv; or a migration format (sql, alembic, flyway, django) "
+                                                                     "with table output.")] = AdviseFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     allow_function: AllowFunctionOption = None,
     debug: DebugOption = False,

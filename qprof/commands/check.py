@@ -93,7 +93,8 @@ def check_command(
     allow_function: AllowFunctionOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json for scripts, markdown for PRs, github for workflow annotations.")] = CheckFormat.table,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json for scripts, markdown for PRs, "
+                                                                    "github for workflow annotations.")] = CheckFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     debug: DebugOption = False,
 ) -> None:

@@ -305,7 +305,7 @@ def _header(done: Explained) -> list[str]:
     if plan.params:
         shown = ", ".join(
             f"${n} = {value!r}" + (f" ({source})" if source and source != "given" else "")
-            for n, (value, source) in enumerate(zip(plan.params, plan.param_sources or [""] * len(plan.params)), start=1)
+            for n, (value, source) in enumerate(zip(plan.params, plan.param_sources or [""] * len(plan.params), strict=True), start=1)
         )
         lines.append(f"   params: {shown}")
     if done.not_executed is not None:

@@ -56,13 +56,17 @@ SloOption = Annotated[
 
 def record(
     command: Annotated[list[str] | None, typer.Argument(help="The load-test command, after --: locust …, k6 run …, pgbench ….", show_default=False)] = None,
-    duration: Annotated[str | None, typer.Option("--duration", help="No command: record a window of this long while the load runs elsewhere (e.g. 10m).")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Store the run under this name (for compare, report --run, baseline save --from-run). Default: run-<time>-<pid>.")] = None,
-    log: Annotated[Path | None, typer.Option("--log", help="The server's log file, for measured percentiles (needs log_min_duration_statement = 0). Default: pg_current_logfile() when readable.")] = None,
+    duration: Annotated[str | None, typer.Option("--duration", help="No command: record a window of this long "
+                                                                    "while the load runs elsewhere (e.g. 10m).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Store the run under this name (for compare, report --run, baseline save --from-run). "
+                                                            "Default: run-<time>-<pid>.")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="The server's log file, for measured percentiles (needs log_min_duration_statement = 0). "
+                                                           "Default: pg_current_logfile() when readable.")] = None,
     log_prefix: Annotated[str | None, typer.Option("--log-prefix", help="The server's log_line_prefix, when qprof cannot detect it.")] = None,
     slo: SloOption = None,
     fmt: Annotated[RecordFormat, typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained) or json.")] = RecordFormat.markdown,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-record-<name>.html, .md (with chart PNGs) and .json into this folder instead.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-record-<name>.html, .md (with chart PNGs) "
+                                                                 "and .json into this folder instead.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
     no_advisors: Annotated[bool, typer.Option("--no-advisors", help="Skip the plan advisors on the window's top statements.")] = False,
     no_charts: Annotated[bool, typer.Option("--no-charts", help="Skip the matplotlib charts.")] = False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -99,7 +98,8 @@ def report(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Compare with this saved baseline instead of the previous window.")] = None,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="markdown, html (self-contained, charts embedded) or json.")] = ReportFormat.markdown,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-report-<db>-<YYYYmmdd-HHMM>.html and .md (with chart PNGs) into this folder.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-report-<db>-<YYYYmmdd-HHMM>.html and .md (with chart PNGs) "
+                                                                 "into this folder.")] = None,
     fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 1 when the report lists a regression.")] = False,
     no_charts: Annotated[bool, typer.Option("--no-charts", help="Skip the matplotlib charts (faster).")] = False,
     target: TargetOption = None,

@@ -372,7 +372,7 @@ class Store:
             result = conn.execute(query)
             keys = list(result.keys())
             rows = result.cursor.fetchall() if result.cursor is not None else []  # plain DBAPI tuples
-        columns = list(zip(*rows)) if rows else [() for _ in keys]
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
         return pd.DataFrame({key: list(values) for key, values in zip(keys, columns, strict=True)}, columns=keys)
 
     def _numeric_frame(self, query: Any, integer_columns: Sequence[str]) -> pd.DataFrame:

@@ -209,7 +209,8 @@ def _indexes(store: Store, window: Window, previous: Window | None, options: Rep
         return empty
     latest = stats[stats["snapshot_id"] == window.last_id]
     first = stats[stats["snapshot_id"] == window.first_id][[*keys, "idx_scan"]].rename(columns={"idx_scan": "idx_scan_at_start"})
-    now = now.astype({"idx_scan": "float64"}) if not now.empty else pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys}, "idx_scan": pd.Series(dtype="float64")})
+    now = now.astype({"idx_scan": "float64"}) if not now.empty else pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys},
+                                                                                   "idx_scan": pd.Series(dtype="float64")})
     before = before.rename(columns={"idx_scan": "idx_scan_before"})
     if before.empty:
         before = pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys}, "idx_scan_before": pd.Series(dtype="float64")})

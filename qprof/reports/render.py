@@ -200,7 +200,9 @@ def _summary_lines(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("DB time", f"{s['db_time_ms'] / 1000:,.2f} s ({s['db_time_per_s_ms']:,.2f} ms/s{_versus(s['db_time_per_s_ms'], s.get('previous_db_time_per_s_ms'))})"),
         ("Mean per call", f"{s['mean_ms']:,.3f} ms"),
         ("Statements", f"{s['statements']:,} active, {len(doc['new_statements'])} new"),
-        *([] if run else [("Improvements", f"{len(doc.get('improvements') or [])}"), ("Regressions", f"{len(doc['regressions'])} (mean +{doc['settings']['regression_pct']:.0f}% or more, ≥ {doc['settings']['min_calls']} calls, vs {doc['comparison'].get('against') or 'no earlier window'})")]),
+        *([] if run else [("Improvements", f"{len(doc.get('improvements') or [])}"),
+                          ("Regressions", f"{len(doc['regressions'])} (mean +{doc['settings']['regression_pct']:.0f}% or more, "
+                                          f"≥ {doc['settings']['min_calls']} calls, vs {doc['comparison'].get('against') or 'no earlier window'})")]),
     ]
     if s["resets_at_snapshots"]:
         lines.append(("Statistics resets", "at snapshot(s) " + ", ".join(map(str, s["resets_at_snapshots"])) + "; counters restarted there"))
@@ -254,7 +256,8 @@ def _duration(seconds: float) -> str:
 
 def title(doc: dict[str, Any]) -> str:
     if doc.get("run"):
-        return f"qprof record {doc['run']['name']}: {doc['summary']['target']}, {doc['summary']['window']['start'][:19]} → {doc['summary']['window']['end'][11:19]} UTC"
+        return (f"qprof record {doc['run']['name']}: {doc['summary']['target']}, "
+                f"{doc['summary']['window']['start'][:19]} → {doc['summary']['window']['end'][11:19]} UTC")
     return f"qprof report: {doc['summary']['target']}, {doc['summary']['window']['start'][:16]} → {doc['summary']['window']['end'][:16]} UTC"
 
 

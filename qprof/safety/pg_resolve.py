@@ -70,7 +70,7 @@ def _expand_relations(target: Any, calls: Any, oids: list[tuple[int, str]], prob
                     statement_calls(text, via, into=calls, mode=reads)
                 except ParseError as exc:
                     problems.append((f"the {via} cannot be read ({exc}), so what it calls is unknown", ""))
-            oids += [(oid, f"trigger {name} on {relation}") for oid, name in zip(row["trigger_functions"], row["trigger_names"])]
+            oids += [(oid, f"trigger {name} on {relation}") for oid, name in zip(row["trigger_functions"], row["trigger_names"], strict=True)]
             for definition in row["trigger_whens"]:
                 _trigger_when(definition, relation, calls, problems)
             # reads and writes through a parent reach its partitions/children: their foreign tables,
@@ -79,7 +79,7 @@ def _expand_relations(target: Any, calls: Any, oids: list[tuple[int, str]], prob
                 calls.use_regclass(child, mode)
             # foreign keys that act on the referencing rows: CASCADE/SET NULL write them, SET DEFAULT
             # writes their defaults (and, transitively, whatever those tables' own keys do)
-            for referencing, how in zip(row["referencing"], row["referencing_modes"]):
+            for referencing, how in zip(row["referencing"], row["referencing_modes"], strict=True):
                 calls.use_regclass(referencing, how)
             if row["foreign_handler"]:
                 # a read too: the remote side may be a view calling anything, on its own connection
@@ -123,7 +123,7 @@ def _expand_types(target: Any, calls: Any, type_oids: list[int], oids: list[tupl
     )
     before = (len(calls.functions), len(calls.operators), len(calls.types))
     for row in rows:
-        oids += [(oid, via) for oid, via in zip(row["procs"], row["proc_via"])]
+        oids += [(oid, via) for oid, via in zip(row["procs"], row["proc_via"], strict=True)]
         texts = [(expr, f"check of domain {name}") for name, expr in _named_parts(row["checks"])]
         if any(mode >= INSERT for mode in calls.relations.values()):
             texts += [(expr, f"default of domain {name}") for name, expr in _named_parts(row["defaults"])]

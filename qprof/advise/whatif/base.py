@@ -93,6 +93,7 @@ class WhatIf(ABC):
 
     def close(self) -> None:
         """Undo everything the evaluator set up; safe to call twice."""
+        return None  # a hook, not abstract: an evaluator that sets nothing up has nothing to undo
 
     def __enter__(self) -> Self:
         return self
@@ -130,8 +131,9 @@ def estimated_size(catalog: Catalog, candidate: Candidate) -> int:
 
 def planner_cost(target: Any, statement: AdviseStatement, estimate) -> float:
     """EXPLAIN's total cost: a custom plan when the workload gives the ``$n`` values, else a generic
-    plan for ``$n`` statements; when the generic plan cannot be prepared (pg_stat_statements replaced typed constants by untyped ``$n``: ``sum(CASE … THEN $2)``)
-    a custom plan with the workload's or inferred real values."""
+    plan for ``$n`` statements; when the generic plan cannot be prepared (pg_stat_statements
+    replaced typed constants by untyped ``$n``: ``sum(CASE … THEN $2)``) a custom plan with the
+    workload's or inferred real values."""
     mode = getattr(statement, "_cost_mode", None)
     if mode is None and statement.params is not None:
         # The workload gave real values: cost the plan the application actually gets for them

@@ -27,6 +27,7 @@ from __future__ import annotations
 import pickle
 import re
 from collections.abc import Iterator
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ RANGE_BYTES = 4 * 1024 * 1024  # about this much per range (many ranges: the wor
 CUT_SEARCH_BYTES = 1 << 20  # look this far after a planned cut for a record start
 _CSV_CUT = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [^,\n]*)?,")
 
-_ROW = (lambda s: (s.sql, s.params, s.duration_ms, s.session, s.vxid, s.timestamp, s.file, s.line))
+_ROW = attrgetter("sql", "params", "duration_ms", "session", "vxid", "timestamp", "file", "line")  # a statement as a plain tuple
 
 
 def splittable(path: Path) -> bool:

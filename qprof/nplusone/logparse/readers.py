@@ -316,7 +316,7 @@ def _group_names(group: re.Pattern[str]) -> tuple[tuple[str, ...], tuple[bool, .
     session = next((n for n in ("session0", "pid0", "session3", "pid3") if n in index), None)
     fields = [session, "vxid3", "timestamp3", "database3", "user3"]
     present = tuple(name is not None and name in index for name in fields)
-    names = ("parse", "bind", "bound", "execute", "sql", "detail", *(n if ok else "parse" for n, ok in zip(fields, present)))
+    names = ("parse", "bind", "bound", "execute", "sql", "detail", *(n if ok else "parse" for n, ok in zip(fields, present, strict=True)))
     return names, present
 
 
@@ -430,7 +430,7 @@ def read_stderr(
                 if line.startswith(head):
                     if line.startswith("LOG:  ", head_length) and not line.startswith(" ", head_length + 6):
                         if line.startswith("duration: ", head_length + 6) and (" ms  parse " in line or " ms  bind " in line):
-                            for match_group, (group_names, has_meta) in group_plans:
+                            for match_group, (group_names, has_meta) in group_plans:  # noqa: B007 - the matching plan's names are read after the break
                                 found = match_group(text, position)
                                 if found is not None:
                                     break

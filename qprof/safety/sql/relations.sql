@@ -25,19 +25,19 @@ SELECT r.name AS input,
                                                  pg_get_expr(p.polwithcheck, p.polrelid))
              FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
        ARRAY(SELECT t.tgfoid::oid FROM pg_trigger t
-             WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND r.mode >= 1) AS trigger_functions,
+             WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND r.mode >= 1 ORDER BY t.oid) AS trigger_functions,
        ARRAY(SELECT t.tgname::text FROM pg_trigger t
-             WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND r.mode >= 1) AS trigger_names,
+             WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND r.mode >= 1 ORDER BY t.oid) AS trigger_names,
        ARRAY(SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
              WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND r.mode >= 1
                AND t.tgqual IS NOT NULL) AS trigger_whens,
        ARRAY(SELECT i.inhrelid::regclass::text FROM pg_inherits i WHERE i.inhparent = c.oid) AS children,
        ARRAY(SELECT k.conrelid::regclass::text FROM pg_constraint k
              WHERE k.confrelid = c.oid AND k.contype = 'f' AND r.mode >= 1
-               AND (k.confdeltype IN ('c', 'n', 'd') OR k.confupdtype IN ('c', 'n', 'd'))) AS referencing,
+               AND (k.confdeltype IN ('c', 'n', 'd') OR k.confupdtype IN ('c', 'n', 'd')) ORDER BY k.oid) AS referencing,
        ARRAY(SELECT CASE WHEN 'd' IN (k.confdeltype, k.confupdtype) THEN 2 ELSE 1 END FROM pg_constraint k
              WHERE k.confrelid = c.oid AND k.contype = 'f' AND r.mode >= 1
-               AND (k.confdeltype IN ('c', 'n', 'd') OR k.confupdtype IN ('c', 'n', 'd'))) AS referencing_modes,
+               AND (k.confdeltype IN ('c', 'n', 'd') OR k.confupdtype IN ('c', 'n', 'd')) ORDER BY k.oid) AS referencing_modes,
        (SELECT w.fdwhandler::oid FROM pg_foreign_table ft
           JOIN pg_foreign_server s ON s.oid = ft.ftserver
           JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
