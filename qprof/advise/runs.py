@@ -37,8 +37,10 @@ class Run:
         value = int(self.id, 16)
         return value - (1 << 32) if value >= 1 << 31 else value
 
-    def comment(self, purpose: str) -> str:
-        return f"qprof build run={self.id} pid={self.pid} host={self.host} at={self.started:%Y-%m-%dT%H:%M:%SZ} ({purpose})"
+    def comment(self, purpose: str, mark: str) -> str:
+        """qprof's build comment; ``mark`` ties it to the index (see builds.mark_digest)."""
+        return (f"qprof build run={self.id} pid={self.pid} host={self.host} at={self.started:%Y-%m-%dT%H:%M:%SZ} "
+                f"mark={mark} ({purpose})")
 
 
 _RUN: Run | None = None
