@@ -228,8 +228,11 @@ def test_when_cleanup_cannot_reconnect_the_leftover_is_reported_and_found_next_t
         pg_cluster.psql("ALTER ROLE leftbuilder LOGIN", dbname="advleft")
     assert proc.returncode == 1, err
     assert "Traceback" not in err and "internal error" not in err
-    (left,) = json.loads(out)["leftovers"]
+    doc = json.loads(out)
+    (left,) = doc["leftovers"]
     name = left["index"].split(".", 1)[1]
+    assert not any(name in line for line in doc["notes"])  # named once: the LEFTOVER line and "leftovers"
+    assert err.count(f"could not drop public.{name}") == 1, err
     assert left["drop"] == f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{name}";'
     assert "cannot open a writable session" in left["reason"] and "not permitted to log in" in left["reason"]
     assert f"LEFTOVER: could not drop public.{name}" in err
@@ -506,3 +509,54 @@ def test_read_session_terminated_during_verify_is_one_line_and_builds_are_droppe
     assert "lost the connection to the database" in err, err
     wait_for(lambda: builds_gone(pg_cluster), what="the build session to end")
     assert qprof_indexes(pg_cluster) == []
+
+
+def test_sqlite_run_alive_under_another_tmpdir_keeps_its_index(cli, sample_sqlite, tmp_path, monkeypatch):
+    import shutil
+    import sqlite3
+    import tempfile
+
+    ta, tb = tmp_path / "ta", tmp_path / "tb"
+    ta.mkdir()
+    tb.mkdir()
+    db = tmp_path / "app.sqlite"
+    shutil.copy(sample_sqlite, db)
+    # a live run under TMPDIR=ta that has started building (its run folder and marker exist)
+    live = subprocess.Popen([sys.executable, "-c", ("from qprof.advise import runs; runs.run_dir(); "
+                             "print(runs.current_run().id, flush=True); import time; time.sleep(60)")],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(ta)})
+    try:
+        run_id = live.stdout.readline().strip()
+        name = marked(run_id, 1, "orders", "orders_customer_id_idx")
+        with sqlite3.connect(db) as conn:
+            conn.execute(f'CREATE INDEX "{name}" ON orders (customer_id)')
+        monkeypatch.setattr(tempfile, "tempdir", str(tb))  # the cleanup runs under TMPDIR=tb
+        cleaned = cli.json("advise", "-d", db, "--cleanup")
+        assert cleaned["dropped"] == [] and cleaned["in_use"] == [name]
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0] == 1
+    finally:
+        live.kill()
+        live.wait()
+    # once it is gone, the same cleanup drops it
+    assert [d["index"] for d in cli.json("advise", "-d", db, "--cleanup")["dropped"]] == [name]
+
+
+@pytest.mark.postgres
+def test_a_qprof_partition_index_left_attached_to_a_kept_index_is_reported_and_renamed(cli, pg_cluster, left_dsn):
+    # what an --apply killed half-way through its renames (before they were one transaction) left
+    pg_cluster.psql("CREATE TABLE pq (id int, k int) PARTITION BY RANGE (id);"
+                    "CREATE TABLE pq1 PARTITION OF pq FOR VALUES FROM (0) TO (100);"
+                    "CREATE INDEX pq_k_idx ON ONLY pq (k);", dbname="advleft")
+    name = marked("5eed5eed", 2, oid_of(pg_cluster, "pq1"), "pq1_k_idx")
+    pg_cluster.psql(f'CREATE INDEX "{name}" ON pq1 (k); ALTER INDEX pq_k_idx ATTACH PARTITION "{name}";', dbname="advleft")
+    try:
+        rename = f'ALTER INDEX "public"."{name}" RENAME TO "pq1_k_idx";'
+        result = cli("indexes", "-d", left_dsn)
+        assert rename in result.stderr and "attached to public.pq_k_idx" in result.stderr, result.stderr
+        cleaned = cli.json("advise", "-d", left_dsn, "--cleanup")
+        assert [d["name"] for d in cleaned["dropped"]] == [name]
+        assert q(pg_cluster, "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relname ~ '^(pq|qprof)' "
+                             "AND relkind IN ('i', 'I')") == "pq1_k_idx,pq_k_idx"
+    finally:
+        pg_cluster.psql("DROP TABLE pq", dbname="advleft")
