@@ -560,3 +560,27 @@ def test_a_qprof_partition_index_left_attached_to_a_kept_index_is_reported_and_r
                              "AND relkind IN ('i', 'I')") == "pq1_k_idx,pq_k_idx"
     finally:
         pg_cluster.psql("DROP TABLE pq", dbname="advleft")
+
+
+@pytest.mark.postgres
+def test_server_restart_mid_build_cleanup_reconnects_and_drops_it():
+    from pgcluster import PgCluster
+
+    with PgCluster() as cluster:  # its own: the restart must not touch the other tests' sessions
+        dsn = cluster.create_database("restart", extensions=())
+        cluster.psql(SCHEMA, dbname="restart")
+        held = cluster.connect("restart")
+        held.autocommit = False
+        held.execute("INSERT INTO t VALUES (1000001, 1, 'w')")
+        proc = verify_process(dsn)
+
+        def building() -> bool:
+            return cluster.psql("SELECT count(*) FROM pg_class WHERE relname LIKE 'qprof%'", dbname="restart").strip() == "1"
+
+        wait_for(building, what="the build to start")
+        cluster.restart()  # ends every session: the build's, the reader's, the writer's
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, err
+        assert "internal error" not in err and "Traceback" not in err
+        assert "LEFTOVER" not in err, err  # the cleanup reconnected once the server was back
+        assert cluster.psql("SELECT count(*) FROM pg_class WHERE relname LIKE 'qprof%'", dbname="restart").strip() == "0"
