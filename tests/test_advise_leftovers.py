@@ -426,7 +426,7 @@ def test_cleanup_by_a_role_that_may_not_drop_says_who_can_without_retrying(cli, 
         assert time.monotonic() - started < 20  # not the 60 s a lock wait gets
         assert result.exit_code == 1
         (line,) = [line for line in result.stderr.splitlines() if "LEFTOVER" in line]
-        assert "must be owner" in line and "only the owner" in line, result.stderr
+        assert "must be owner" in line and "only the owner" in line and "the owner is role postgres" in line, result.stderr
         assert qprof_indexes(pg_cluster) == [name]
     finally:
         pg_cluster.psql(f'DROP INDEX "{name}"', dbname="advleft")

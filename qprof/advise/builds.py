@@ -565,7 +565,7 @@ def drop_owned(session: Any, owned: Owned, engine: str, *, seconds: float | None
             except Exception as exc:  # noqa: BLE001 - psycopg.Error, a broken connection, no reconnect
                 reasons[key] = exc.message if isinstance(exc, QprofError) else _first_line(exc)
                 if _not_ours_to_drop(exc):
-                    reasons[key] += f" (only the owner of {key[1]}'s table or a superuser can drop it)"
+                    reasons[key] += "; only the owner of its table (or a member of that role, or a superuser) can drop it"
                     break  # no wait makes the privilege appear
                 # a lock held by another session, or a server that is restarting: back off and try
                 # again (a new session each time the old one is gone) until the deadline

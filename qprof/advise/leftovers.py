@@ -147,7 +147,8 @@ def leftover_line(item: Leftover) -> str:
         return f"index {item.index}{on}, built by {who}, was {item.reason}:  {item.drop}  (or: qprof advise --cleanup)"
     cost = ("it is maintained on every write and the planner uses it" if "INVALID" not in item.reason
             else "it is maintained on every write, though the planner cannot use it")
-    return f"index {item.index}{on}, built by {who}, was {item.reason}; {cost}: drop it with  {item.drop}  (or: qprof advise --cleanup)"
+    how = "" if "can drop it" in item.reason else "  (or: qprof advise --cleanup)"
+    return f"index {item.index}{on}, built by {who}, was {item.reason}; {cost}: drop it with  {item.drop}{how}"
 
 
 def cleanup_leftovers(target: Any, *, lock_timeout: float, seconds: float | None = None,
@@ -173,12 +174,28 @@ def cleanup_leftovers(target: Any, *, lock_timeout: float, seconds: float | None
                     run(session, item.drop.rstrip(";"))
                     dropped.append(item)
                 except Exception as exc:  # noqa: BLE001 - psycopg.Error: reported with the command
-                    failed.append(Leftover(item.index, item.drop, str(exc).strip().splitlines()[0], item.table, item.comment, key, True))
+                    failed.append(Leftover(item.index, item.drop, f"{item.reason}; renaming failed: {str(exc).strip().splitlines()[0]}",
+                                           item.table, item.comment, key, True))
                 continue
             owned = Owned(names=[key], partitioned={key} if item.partitioned else set())
             left = drop_owned(session, owned, target.engine, seconds=seconds)
             if left:
-                failed.append(Leftover(item.index, item.drop, left[0].reason, item.table, item.comment, key, item.partitioned))
+                if "can drop it" in left[0].reason:
+                    left[0].reason += f" (the owner is role {_owner(session, key)})"
+                failed.append(Leftover(item.index, item.drop, f"{item.reason}, and could not be dropped now: {left[0].reason}",
+                                       item.table, item.comment, key, item.partitioned))
             else:
                 dropped.append(item)
     return dropped, failed, live
+
+
+def _owner(session: Any, key: tuple[str, str]) -> str:
+    """The role that owns an index (its table's owner), for a "who can drop it" message."""
+    from psycopg import sql
+
+    try:
+        row = run(session, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(%s)",
+                  (sql.Identifier(*key).as_string(None),)).fetchone()
+    except Exception:  # noqa: BLE001 - only for the message
+        return "unknown"
+    return shown(("", row[0]), "sqlite") if row and row[0] else "unknown"
