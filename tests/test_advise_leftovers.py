@@ -584,3 +584,23 @@ def test_server_restart_mid_build_cleanup_reconnects_and_drops_it():
         assert "internal error" not in err and "Traceback" not in err
         assert "LEFTOVER" not in err, err  # the cleanup reconnected once the server was back
         assert cluster.psql("SELECT count(*) FROM pg_class WHERE relname LIKE 'qprof%'", dbname="restart").strip() == "0"
+
+
+@pytest.mark.postgres
+def test_interrupted_cleanup_lists_what_remains(cli, pg_cluster, left_dsn):
+    names = [marked("0ddba11f", n, oid_of(pg_cluster, "t"), f"t_k{n}_idx") for n in (1, 2)]
+    pg_cluster.psql("".join(f'CREATE INDEX "{name}" ON t (k);' for name in names), dbname="advleft")
+    held = writer(pg_cluster)  # DROP INDEX CONCURRENTLY waits for this transaction
+    proc = spawn("advise", "-d", left_dsn, "--cleanup", "--lock-timeout", "30s")
+    try:
+        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%DROP INDEX CONCURRENTLY%' "
+                                       "AND pid <> pg_backend_pid()") == "1", what="the drop to wait")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        held.rollback()
+        held.close()
+    assert proc.returncode == 130, err
+    remaining = [line for line in err.splitlines() if line.startswith("warning: interrupted: still there")]
+    assert len(remaining) == 2 and all(any(name in line for line in remaining) for name in names), err
+    assert sorted(d["name"] for d in cli.json("advise", "-d", left_dsn, "--cleanup")["dropped"]) == sorted(names)
