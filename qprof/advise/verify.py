@@ -367,7 +367,7 @@ def verify(
     An index the rule does not keep gets ``rejected`` set, is dropped at once and never kept (not
     even with ``--apply``); with ``keep`` the others stay built. A failure sets ``error``. Only
     what the builds created is ever dropped (see :mod:`qprof.advise.builds`); an index that cannot
-    be dropped again is appended to ``leftovers`` (with the exact DROP) for the command to report.
+    be dropped again is appended to ``leftovers`` and named in the notes with the exact DROP.
     """
     notes: list[str] = []
     leftovers = leftovers if leftovers is not None else []
@@ -377,7 +377,8 @@ def verify(
 
     def drop(conn: Any, rec: Recommendation) -> None:
         left = drop_owned(conn, owned.pop(rec.name), target.engine, seconds=cleanup_seconds)
-        leftovers.extend(left)  # printed once, by the command (LEFTOVER: …), and in JSON's "leftovers"
+        leftovers.extend(left)
+        notes.extend(item.message() for item in left)
 
     with signals_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
             advisory_lock(conn, target.engine):

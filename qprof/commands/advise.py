@@ -209,6 +209,8 @@ def advise(
                     build_timeout=build_seconds, leftovers=leftovers,
                     on_progress=(lambda m: None) if quiet else (lambda m: console.print(m, markup=False, style="dim")),
                 )
+            said = {item.message() for item in leftovers}
+            notes = [line for line in notes if line not in said]  # each leftover is named once, by _fail_if
         failed = [r.name for r in recs if r.error]
         rejected = [r for r in recs if r.rejected]
         recs = [r for r in recs if not r.rejected]  # marginal gain within noise or negative: never recommended
