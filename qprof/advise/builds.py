@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from qprof.advise.ddl import create_index, drop_index
+from qprof.advise.ddl import BUILD_NAME, create_index, drop_index
 from qprof.advise.ddl import text as ddl_text
 from qprof.advise.generator import MAX_NAME_BYTES, Recommendation, index_name
 from qprof.advise.runs import current_run, run_dir
@@ -61,16 +61,46 @@ ADVISORY_KEY = 0x7170726F66
 RUN_LOCK_CLASS = 0x71707266
 CLEANUP_SECONDS = 60.0  # how long cleanup keeps retrying a DROP that waits for another session's lock
 CLEANUP_LOCK_TIMEOUT = 10.0  # lock wait of one cleanup attempt (longer than a build's)
-BUILD_COMMENT = re.compile(r"^qprof build run=([0-9a-f]{8}) pid=([0-9]+) host=(\S*) at=(\S+)")
+BUILD_COMMENT = re.compile(r"^qprof build run=([0-9a-f]{8}) pid=([0-9]+) host=(\S*) at=(\S+) mark=([0-9a-f]{8}) \(")
+# Not a secret: it only makes qprof's marks unlikely to be written by hand or by another tool, so
+# an index a person named or commented like qprof's is never taken for a leftover.
+MARK_KEY = b"qprof build mark v1"
 
 
 _BUILDS = itertools.count(1)  # numbers this process's builds: every build name is its own
 
 
-def build_name(rec_name: str) -> str:
-    """The name an index is built under: ``qprof_<run>_<n>_<final name>``, cut to 63 bytes."""
-    head = f"qprof_{current_run().id}_{next(_BUILDS)}_"
-    return head + rec_name.encode()[: MAX_NAME_BYTES - len(head)].decode(errors="ignore")
+def mark_digest(*parts: object) -> str:
+    """8 hex digits of an HMAC over ``parts``: what ties a build name or comment to its object."""
+    import hashlib
+    import hmac
+
+    return hmac.new(MARK_KEY, "\x1f".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()[:8]
+
+
+def build_name(rec_name: str, table: object = "") -> str:
+    """The name an index is built under: ``qprof_<run>_<n>_<mark>_<final name>``, cut to 63
+    bytes; ``<mark>`` is a digest over run, n, the table (its oid; SQLite: its name) and the rest
+    of the name, so only qprof's own builds on that very table carry a valid one."""
+    run_id, n = current_run().id, next(_BUILDS)
+    head = f"qprof_{run_id}_{n}_"
+    rest = rec_name.encode()[: MAX_NAME_BYTES - len(head) - 9].decode(errors="ignore")
+    return f"{head}{mark_digest(run_id, n, table, rest)}_{rest}"
+
+
+def verified_run(name: str, table: object) -> str | None:
+    """The run id of a build name whose mark is valid for ``table``; None for any other name."""
+    match = BUILD_NAME.match(name)
+    if not match:
+        return None
+    run_id, n, mark = match.groups()
+    return run_id if mark_digest(run_id, int(n), table, name[match.end():]) == mark else None
+
+
+def verified_comment(comment: str | None, oid: int, name: str, run_id: str) -> bool:
+    """Whether a build comment is qprof's own, written on this very index (oid and name) by that run."""
+    found = BUILD_COMMENT.match(comment or "")
+    return bool(found and found.group(1) == run_id and found.group(5) == mark_digest(oid, name, run_id))
 
 
 # -- signals -------------------------------------------------------------------------------------
@@ -238,14 +268,18 @@ class Owned:
 class Leftover:
     """An index qprof built and could not drop again: it stays, and is maintained on every write."""
 
-    index: str
+    index: str  # for people: schema.name, control characters escaped
     drop: str
     reason: str
     table: str | None = None
     comment: str | None = None
+    key: tuple[str, str] | None = None  # (schema, name) as in the catalog: what cleanup drops
+    partitioned: bool = False
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {"index": self.index, "table": self.table, "drop": self.drop, "reason": self.reason, "comment": self.comment}
+    def to_dict(self) -> dict[str, Any]:
+        schema, name = self.key or (None, None)
+        return {"index": self.index, "schema": schema, "name": name, "table": self.table, "drop": self.drop,
+                "reason": self.reason, "comment": self.comment}
 
     def message(self) -> str:
         return f"could not drop {self.index}, which qprof built ({self.reason}): it is still there; run  {self.drop}"
@@ -260,11 +294,20 @@ def pending_leftovers() -> list[Leftover]:
     return list(_PENDING.values())
 
 
+def shown(key: tuple[str, str], engine: str = "postgresql") -> str:
+    """schema.name for a message: one line whatever the catalog holds (control characters escaped)."""
+    from qprof.advise.ddl import needs_escape
+
+    def one(part: str) -> str:
+        return part.encode("unicode_escape").decode("ascii") if needs_escape(part) else part
+
+    return one(key[1]) if engine == "sqlite" else f"{one(key[0])}.{one(key[1])}"
+
+
 def _pending(key: tuple[str, str], engine: str, partitioned: bool) -> None:
-    index = key[1] if engine == "sqlite" else f"{key[0]}.{key[1]}"
-    _PENDING[key] = Leftover(index, _drop_sql(key, partitioned, engine),
+    _PENDING[key] = Leftover(shown(key, engine), _drop_sql(key, partitioned, engine),
                              "interrupted before cleanup finished; the next qprof advise/check/indexes run reports it "
-                             "and qprof advise --cleanup drops it")
+                             "and qprof advise --cleanup drops it", key=key, partitioned=partitioned)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -310,8 +353,10 @@ def _mark(conn: Any, owned: Owned, purpose: str) -> None:
     """``COMMENT ON INDEX`` every index of the build: who built it, when, for what."""
     from psycopg import sql
 
-    comment = current_run().comment(purpose)
+    me = current_run()
     for key in owned.names:
+        oid = run(conn, "SELECT to_regclass(%s)::oid", (_ident(key),)).fetchone()[0]
+        comment = me.comment(purpose, mark_digest(oid, key[1], me.id))
         run(conn, sql.SQL("COMMENT ON INDEX {} IS {}").format(sql.Identifier(*key), sql.Literal(comment)))
 
 
@@ -351,7 +396,7 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
     if engine == "sqlite":
         if _exists_sqlite(session, rec.name):
             raise StatementFailed(f"an index named {rec.name} already exists: not built, not touched")
-        key = ("main", build_name(rec.name))
+        key = ("main", build_name(rec.name, rec.candidate.table))
         _pending(key, engine, False)
         try:
             run(session, create_index(rec.candidate, key[1], "sqlite"))
@@ -377,7 +422,7 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
     if row is None:
         raise StatementFailed(f"table {schema}.{table} does not exist")
     oid, kind = row
-    top = (schema, build_name(rec.name))
+    top = (schema, build_name(rec.name, oid))
     owned.final[top] = rec.name
     if kind != "p":
         owned.how = "CREATE INDEX CONCURRENTLY"
@@ -395,7 +440,7 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
             key = top
         else:
             final = _free_name(session, node_schema, node_table, rec, taken)
-            key = (node_schema, build_name(final))
+            key = (node_schema, build_name(final, relid))
             owned.final[key] = final
         is_parent = node_kind == "p"
         statement = create_index(rec.candidate, key[1], on=(node_schema, node_table), concurrently=not is_parent, only=is_parent)
@@ -463,13 +508,18 @@ def keep_owned(session: BuildSession, owned: Owned, rec: Recommendation, engine:
             owned.names.clear()
             return None
         note = f"created by qprof advise --apply (run {current_run().id}, {current_run().started:%Y-%m-%d %H:%M UTC})"
-        for key in list(owned.names):
-            final = owned.final.get(key, key[1])
-            run(session, sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(*key), sql.Identifier(final)))
-            run(session, sql.SQL("COMMENT ON INDEX {} IS {}").format(sql.Identifier(key[0], final), sql.Literal(note)))
-            owned.names.remove(key)
-            owned.partitioned.discard(key)
+        # Every rename and its comment in one transaction: a failure (a name taken meanwhile, a
+        # lock timeout) or a kill leaves every index under its build name and mark, for the
+        # caller's cleanup or the next run's — never a half-kept partitioned index.
+        with session.live().transaction():
+            for key in owned.names:
+                final = owned.final.get(key, key[1])
+                run(session, sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(*key), sql.Identifier(final)))
+                run(session, sql.SQL("COMMENT ON INDEX {} IS {}").format(sql.Identifier(key[0], final), sql.Literal(note)))
+        for key in owned.names:
             _PENDING.pop(key, None)
+        owned.names.clear()
+        owned.partitioned.clear()
         return None
     except (StatementFailed, sqlite3.Error) as exc:
         return exc.message if isinstance(exc, StatementFailed) else _first_line(exc)
@@ -496,29 +546,32 @@ def drop_owned(session: Any, owned: Owned, engine: str, *, seconds: float | None
                 run(session, statement)
                 _PENDING.pop(key, None)
             except sqlite3.Error as exc:
-                leftovers.append(Leftover(key[1], statement + ";", _first_line(exc)))
+                leftovers.append(Leftover(key[1], statement + ";", _first_line(exc), key=key))
         return leftovers
     deadline = time.monotonic() + (CLEANUP_SECONDS if seconds is None else seconds)
     reasons: dict[tuple[str, str], str] = {}
-    reopened = False
     for key in owned.names:
         statement = _drop_sql(key, key in owned.partitioned)
         delay = 0.2
         while True:
             remaining = deadline - time.monotonic()
             try:
-                if isinstance(session, BuildSession) and session.closed and not reopened:
-                    reopened = True
-                    session.reopen()
+                if isinstance(session, BuildSession) and session.closed:
+                    session.reopen()  # the server ended it (terminated, restarted): a new one
                 run(session, f"SET lock_timeout = {timeout_ms(max(0.05, min(CLEANUP_LOCK_TIMEOUT, remaining)))}")
                 run(session, statement)
                 reasons.pop(key, None)
                 break
             except Exception as exc:  # noqa: BLE001 - psycopg.Error, a broken connection, no reconnect
                 reasons[key] = exc.message if isinstance(exc, QprofError) else _first_line(exc)
-                if isinstance(session, BuildSession) and session.closed and not reopened:
-                    continue  # reopen on the next attempt
-                if getattr(session, "closed", False) or time.monotonic() + delay >= deadline:
+                if _not_ours_to_drop(exc):
+                    reasons[key] += "; only the owner of its table (or a member of that role, or a superuser) can drop it"
+                    break  # no wait makes the privilege appear
+                # a lock held by another session, or a server that is restarting: back off and try
+                # again (a new session each time the old one is gone) until the deadline
+                if getattr(session, "closed", False) and not isinstance(session, BuildSession):
+                    break
+                if time.monotonic() + delay >= deadline:
                     break
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -533,11 +586,16 @@ def drop_owned(session: Any, owned: Owned, engine: str, *, seconds: float | None
         except Exception as exc:  # noqa: BLE001 - cannot even look: assume the worst
             still, reasons[key] = True, reasons.get(key) or _first_line(exc)
         if still:
-            leftovers.append(Leftover(f"{key[0]}.{key[1]}", _drop_sql(key, key in owned.partitioned),
-                                      reasons.get(key, "it was not dropped")))
+            leftovers.append(Leftover(shown(key), _drop_sql(key, key in owned.partitioned),
+                                      reasons.get(key, "it was not dropped"), key=key, partitioned=key in owned.partitioned))
         else:
             _PENDING.pop(key, None)
     return leftovers
+
+
+def _not_ours_to_drop(exc: BaseException) -> bool:
+    """A permission error ("must be owner of index …"): retrying cannot help."""
+    return getattr(exc, "sqlstate", None) == "42501"
 
 
 def _drop_sql(key: tuple[str, str], partitioned: bool, engine: str = "postgresql") -> str:

@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from qprof.advise.candidates import Candidate
 
 
-# The names qprof builds indexes under (``qprof_<run>_<n>_<final name>``, see qprof.advise.builds):
-# such an index is qprof's own measurement or a leftover of a killed run, never the user's.
-BUILD_NAME = re.compile(r"^qprof_([0-9a-f]{8})_[0-9]+_")
+# The names qprof builds indexes under (``qprof_<run>_<n>_<mark>_<final name>``, see
+# qprof.advise.builds, which checks the mark): such an index is qprof's own measurement or a
+# leftover of a killed run, never the user's.
+BUILD_NAME = re.compile(r"^qprof_([0-9a-f]{8})_([0-9]+)_([0-9a-f]{8})_")
 
 
 def is_build_name(name: str) -> bool:

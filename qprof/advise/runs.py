@@ -37,8 +37,10 @@ class Run:
         value = int(self.id, 16)
         return value - (1 << 32) if value >= 1 << 31 else value
 
-    def comment(self, purpose: str) -> str:
-        return f"qprof build run={self.id} pid={self.pid} host={self.host} at={self.started:%Y-%m-%dT%H:%M:%SZ} ({purpose})"
+    def comment(self, purpose: str, mark: str) -> str:
+        """qprof's build comment; ``mark`` ties it to the index (see builds.mark_digest)."""
+        return (f"qprof build run={self.id} pid={self.pid} host={self.host} at={self.started:%Y-%m-%dT%H:%M:%SZ} "
+                f"mark={mark} ({purpose})")
 
 
 _RUN: Run | None = None
@@ -71,6 +73,41 @@ def _alive(pid: int, started: str | None) -> bool:
     return started is None or start_time(pid) in (None, started)
 
 
+# Where every run also says it is alive, whatever TMPDIR each run has: a run that builds on a
+# SQLite file under one TMPDIR is still seen as alive by a cleanup under another. (The host's
+# /tmp: a run on another host sharing the file over a network is not seen — see README.)
+LIVE_ROOT = Path("/tmp") if os.name == "posix" else Path(tempfile.gettempdir())
+
+
+def _live_dir() -> Path:
+    return LIVE_ROOT / f"qprof-live-{os.getuid() if hasattr(os, 'getuid') else 0}"
+
+
+def _mark_alive(run_: Run) -> None:
+    try:
+        folder = _live_dir()
+        folder.mkdir(mode=0o755, exist_ok=True)  # readable: another user's cleanup must see it too
+        marker = folder / run_.id
+        marker.write_text(f"{run_.pid} {start_time(run_.pid) or '-'} {run_.host}\n")
+        atexit.register(marker.unlink, True)
+    except OSError:  # no fixed folder: the run folder below still says it (same TMPDIR only)
+        pass
+
+
+def _live_markers() -> Iterator[tuple[Path, str, int, str | None]]:
+    for folder in LIVE_ROOT.glob("qprof-live-*"):
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for marker in entries:
+            try:
+                pid, started, *_ = marker.read_text().split()
+                yield marker, marker.name, int(pid), None if started == "-" else started
+            except (OSError, ValueError):
+                continue
+
+
 def run_dir() -> Path:
     """This run's folder for scratch copies: ``<tmp>/qprof-run-<pid>-<run>``, removed at exit (and
     by the next run once this pid is gone, when this one was killed)."""
@@ -80,6 +117,7 @@ def run_dir() -> Path:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         (path / "owner").write_text(f"{run_.pid} {start_time(run_.pid) or ''}\n")
         atexit.register(shutil.rmtree, path, True)
+        _mark_alive(run_)
     return path
 
 
@@ -100,7 +138,10 @@ def _run_dirs() -> Iterator[tuple[Path, int, str, str | None]]:
 
 
 def live_run_ids() -> set[str]:
-    return {run_id for _, pid, run_id, started in _run_dirs() if _alive(pid, started)}
+    """The runs whose process is alive: by their run folder in this TMPDIR or their marker in the
+    fixed folder (any TMPDIR)."""
+    alive = {run_id for _, pid, run_id, started in _run_dirs() if _alive(pid, started)}
+    return alive | {run_id for _, run_id, pid, started in _live_markers() if _alive(pid, started)}
 
 
 def remove_stale_run_dirs() -> list[Path]:
@@ -112,4 +153,10 @@ def remove_stale_run_dirs() -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         if not path.exists():
             removed.append(path)
+    for marker, run_id, pid, started in _live_markers():
+        if run_id != current_run().id and not _alive(pid, started):
+            try:
+                marker.unlink(missing_ok=True)
+            except OSError:  # another user's: theirs to remove
+                pass
     return removed

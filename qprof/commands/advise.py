@@ -216,11 +216,14 @@ def advise(
             if not quiet:
                 note(f"verifying {len(recs)} index(es) as a set: all are built, each statement is timed without them, "
                      f"with them and without each one, then they are {'kept' if apply else 'dropped'}")
-            notes += run_verify(
-                target, recs, advice.by_key, runs=runs, keep=apply, lock_timeout=lock_seconds,
-                build_timeout=build_seconds, leftovers=leftovers,
-                on_progress=(lambda m: None) if quiet else (lambda m: console.print(m, markup=False, style="dim")),
-            )
+            with _connection_lost(target, "--verify"):
+                notes += run_verify(
+                    target, recs, advice.by_key, runs=runs, keep=apply, lock_timeout=lock_seconds,
+                    build_timeout=build_seconds, leftovers=leftovers,
+                    on_progress=(lambda m: None) if quiet else (lambda m: console.print(m, markup=False, style="dim")),
+                )
+            said = {item.message() for item in leftovers}
+            notes = [line for line in notes if line not in said]  # each leftover is named once, by _fail_if
         failed = [r.name for r in recs if r.error]
         rejected = [r for r in recs if r.rejected]
         recs = [r for r in recs if not r.rejected]  # marginal gain within noise or negative: never recommended
@@ -347,7 +350,11 @@ def advise(
         note(f"rejected after --verify: {rec.candidate}: {rec.rejected}")
     if not rows:
         note(title)
-        note("no index to recommend: every statement is served already, or nothing saves at least " + f"{gain:.0%}")
+        if earlier:
+            note(f"no index to recommend: {len(earlier)} index(es) left by a killed qprof run (above) may serve the "
+                 "statements; drop them with  qprof advise --cleanup  and advise again")
+        else:
+            note("no index to recommend: every statement is served already, or nothing saves at least " + f"{gain:.0%}")
         _emit_skipped(advice.skipped, output)
         _fail_if(failed, leftovers)
         return
@@ -457,14 +464,52 @@ def _drop_earlier(target: Any, lock_seconds: float) -> list:
     return failed
 
 
+@contextmanager
+def _connection_lost(target: Any, what: str) -> Iterator[None]:
+    """The server ended the read session (pg_terminate_backend, a restart) while ``what`` ran:
+    one line and exit 1 — the builds are dropped on their own session before this is raised."""
+    def lost(first: str) -> QprofError:
+        error = QprofError(f"lost the connection to the database during {what}: {first}",
+                           hint="the indexes built for it were dropped; run again once the server is back")
+        error.exit_code = 1
+        return error
+
+    def closed() -> bool:
+        return bool(getattr(getattr(target, "conn", None), "closed", False))
+
+    try:
+        yield
+    except QprofError:
+        raise
+    except Exception as exc:
+        if not closed():
+            raise
+        raise lost((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+    if closed():  # a statement failed on it and was left out: the rest of the run needs it too
+        raise lost("the server ended the session")
+
+
 def _cleanup(db: Any, profile: Any, statement_timeout: str, lock_seconds: float, output: str) -> None:
     """``--cleanup``: drop the leftovers of killed runs (and their SQLite scratch folders)."""
     from qprof.advise.leftovers import cleanup_leftovers, leftover_line
     from qprof.advise.runs import remove_stale_run_dirs
 
     removed = remove_stale_run_dirs()
+    state: dict[str, list] = {"remaining": []}
+
+    def progress(done: list, remaining: list) -> None:
+        state["remaining"] = remaining
+
     with connect(db, profile, statement_timeout) as target:
-        dropped, failed, live = cleanup_leftovers(target, lock_timeout=lock_seconds)
+        try:
+            dropped, failed, live = cleanup_leftovers(target, lock_timeout=lock_seconds, on_progress=progress)
+        except KeyboardInterrupt:
+            try:
+                for item in state["remaining"]:
+                    warn(f"interrupted: still there: {leftover_line(item)}")
+            except OSError:  # the terminal is gone (SIGHUP)
+                pass
+            raise
     if output == "json":
         from qprof.output import emit, render_json
 
@@ -482,7 +527,7 @@ def _cleanup(db: Any, profile: Any, statement_timeout: str, lock_seconds: float,
         if removed:
             note(f"removed {len(removed)} scratch folder(s) of killed qprof runs")
         if not dropped and not failed:
-            note("no leftovers of earlier qprof runs")
+            note("no leftovers of earlier qprof runs" + (f" ({len(live)} build(s) of a live run left alone)" if live else ""))
     for item in failed:
         warn(f"LEFTOVER: {leftover_line(item)}")
     if failed:
