@@ -21,6 +21,10 @@ LOGIN_PW = "PlantLoginPw01"  # the role's real password in the end: the --db pat
 SSL_PW = "PlantSslPw02"
 # Statements the role runs; each planted value must never come out of qprof again.
 STATEMENTS = [
+    "SELECT 1 /* password=PlantComment13 */",
+    f"DO $$BEGIN EXECUTE 'ALTER ROLE {ROLE} PASSWORD ''PlantDo14'''; END$$",
+    f"ALTER ROLE {ROLE} PASSWORD /* c */ 'PlantComm15'",
+    f"ALTER ROLE {ROLE} PASSWORD -- c\n 'PlantComm16'",
     f"ALTER ROLE {ROLE} PASSWORD E'PlantEsc03\\'x'",
     f"ALTER ROLE {ROLE} PASSWORD $$PlantDollar04$$",
     f"ALTER ROLE {ROLE} WITH ENCRYPTED PASSWORD $pw$PlantTag05$pw$",
@@ -30,7 +34,9 @@ STATEMENTS = [
 # An N+1 whose statement carries a connection string and a URI in literals (as dblink calls do).
 NPLUSONE = "SELECT 'host=db password=PlantConn07' AS c, 'postgresql://app:PlantUri08@db/x' AS u, id FROM orders WHERE id = {}"
 PLANTED = ["PlantLoginPw01", "PlantSslPw02", "PlantEsc03", "PlantDollar04", "PlantTag05", "PlantUni06",
-           "PlantConn07", "PlantUri08", "PlantEnvPw09", "PlantProfilePw10", "PlantStorePw11", "PlantWorkload12"]
+           "PlantConn07", "PlantUri08", "PlantEnvPw09", "PlantProfilePw10", "PlantStorePw11", "PlantWorkload12",
+           "PlantComment13", "PlantDo14", "PlantComm15", "PlantComm16", "PlantBase17", "PlantBase18", "PlantExplain19",
+           "PlantUsage20"]
 
 
 def leaked(text: str | bytes) -> list[str]:
@@ -50,6 +56,7 @@ def secret_db(pg_cluster: PgCluster) -> dict[str, str]:
     dsn = pg_cluster.create_database("secrets", extensions=("pg_stat_statements", "hypopg"))
     load_postgres(dsn, scale=0.02)
     pg_cluster.psql(
+        "CREATE TABLE accounts (id int PRIMARY KEY, password text);"
         f"CREATE ROLE {ROLE} LOGIN PASSWORD 'initial-pw'; GRANT pg_read_all_stats TO {ROLE};"
         f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ROLE};"
         # only this role's statements reach the server log, which the test then reads back
@@ -171,7 +178,24 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
     run("snapshot 2", "snapshot", "--db", url, "--store", str(store), "--format", "json")
     for fmt in ("markdown", "html", "json"):
         run(f"report {fmt}", "report", "--store", str(store), "--format", fmt, "--no-charts", "--out", str(tmp_path / f"report-{fmt}"))
+    run("report with charts", "report", "--store", str(store), "--format", "html", "--out", str(tmp_path / "report-charts"))
     run("snapshots list", "snapshots", "list", "--store", str(store), "--format", "json")
+    baseline_workload = tmp_path / "baseline.sql"
+    baseline_workload.write_text(
+        "-- name: conninfo\nSELECT 'host=h password=PlantBase17' AS c, id FROM orders WHERE customer_id = 1;\n"
+        "-- name: uri\nSELECT 'postgresql://u:PlantBase18@h/d' AS u, id FROM orders WHERE customer_id = 2;\n"
+    )
+    run("baseline save", "baseline", "save", "b1", "--workload", str(baseline_workload), "--runs", "1",
+        "--db", url, "--store", str(store))
+    for fmt in ("table", "markdown", "json"):
+        run(f"explain --sql {fmt}", "explain", "--db", url, "--format", fmt,
+            "--sql", "SELECT id FROM orders WHERE status = 'x' AND note = 'password=PlantExplain19'", ok=(0, 1, 2))
+        run(f"explain --sql password {fmt}", "explain", "--db", url, "--format", fmt,
+            "--sql", "SELECT id FROM accounts WHERE password = 'PlantExplain19'")
+    run("usage error", "top", "postgresql://u:PlantUsage20@h/d", ok=(2,))
+    run("usage error -f", "top", "-f", "password=PlantUsage20", ok=(2,))
+    run("usage error --by", "top", "--by", "host=h password=PlantUsage20", ok=(2,))
+    assert "password" in str(outputs["explain --sql password table stdout"])  # the filter is shown, hidden
 
     workload = tmp_path / "secret.sql"
     workload.write_text(
@@ -196,8 +220,20 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
     run("advise --log", "advise", "--db", url, "--log", str(log), "--no-write", "--format", "json")
 
     for path in tmp_path.rglob("*"):
-        if path.is_file() and path not in (log, workload) and path.name != "qprof.toml":
+        if path.is_file() and path not in (log, workload, baseline_workload) and path.name != "qprof.toml":
             outputs[str(path.relative_to(tmp_path))] = path.read_bytes()
+    # the same statements in a PostgreSQL history store: every table, every stored string
+    from qprof.history import schema
+
+    pg_cluster.create_database("secretstore", extensions=())
+    pg_store = pg_cluster.url("secretstore")
+    run("snapshot to a PostgreSQL store", "snapshot", "--db", url, "--store", pg_store, "--format", "json")
+    run("baseline to a PostgreSQL store", "baseline", "save", "b1", "--workload", str(baseline_workload), "--runs", "1",
+        "--db", url, "--store", pg_store)
+    for table in schema.metadata.sorted_tables:
+        outputs[f"pg store {table.name}"] = pg_cluster.psql(f"SELECT t::text FROM {table.name} t", dbname="secretstore")
+    assert "PASSWORD" in str(outputs["pg store qprof_statements"])  # the statements are stored, hidden
+
     assert len(outputs) > 50
     leaks = {label: leaked(text) for label, text in outputs.items() if leaked(text)}
     assert not leaks
