@@ -37,7 +37,7 @@ _NEEDLES = (*SECRET_KEYS, "://")
 # key=value in a DSN or URI query: a quoted value (possibly cut off) or up to the next blank.
 _KEY_VALUE = re.compile(
     rf"""(?<!\w)((?:PG)?(?:{_KEYS}))(\s*=\s*)     # also PGPASSWORD=…, app.password=… in options
-         (?!'\*\*\*'(?!\w)|(?:\$\d+|\?)(?![^\s&'"]))   # already hidden, or a whole placeholder ($1, ?)
+         (?!'\*\*\*'(?!\w)|(?:\$\d+|\?)(?![^\s&'",);]))   # already hidden, or a whole placeholder ($1, ?)
          ( ''[^\n]*?(?:''|(?=\n)|\Z)   # ''quoted'' inside a SQL literal
          | '(?:[^'\\]|\\.)*'?       # 'quoted value', the quote may be missing at a cut
          | "(?:[^"\\]|\\.)*"?

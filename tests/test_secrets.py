@@ -237,3 +237,90 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
     assert len(outputs) > 50
     leaks = {label: leaked(text) for label, text in outputs.items() if leaked(text)}
     assert not leaks
+
+
+@pytest.mark.parametrize(
+    ("sql", "secret"),
+    [
+        ("SELECT 1 /* password=ZQXcomment21 */", "ZQXcomment21"),
+        ("SELECT 1 -- dblink('host=h password=ZQXcomment22')", "ZQXcomment22"),
+        ("DO $$BEGIN EXECUTE 'ALTER ROLE rv2 PASSWORD ''ZQXdo26'''; END$$", "ZQXdo26"),
+        ("ALTER ROLE rv2 PASSWORD /* c */ 'ZQXcomm13'", "ZQXcomm13"),
+        ("ALTER ROLE rv2 PASSWORD -- c\n 'ZQXcomm14'", "ZQXcomm14"),
+        ("ALTER ROLE rv2 ENCRYPTED /* a */ PASSWORD /* b */ 'ZQXcomm15' LOGIN", "ZQXcomm15"),
+        ("SELECT dblink('host=h password=?ZQXa02')", "ZQXa02"),
+        ("SELECT dblink('password=$1ZQXa03')", "ZQXa03"),
+        ("COPY cp FROM PROGRAM 'PGPASSWORD=ZQXpg1 echo 1'", "ZQXpg1"),
+        ("SELECT 1 FROM users WHERE password = 'ZQXe30'", "ZQXe30"),
+    ],
+)
+def test_secrets_hidden_in_comments_bodies_and_odd_values(sql: str, secret: str) -> None:
+    """Every exit (statement for the store, output for the rest) hides them; a log line too."""
+    assert secret not in redact.statement(sql)
+    assert secret not in redact.output(sql)
+    assert secret not in redact.text(sql)
+
+
+def test_placeholders_and_plain_text_stay_as_they_are() -> None:
+    for sql in ("SELECT * FROM t WHERE password = $1 AND x = ?", "UPDATE t SET password=$12, y=1",
+                "SELECT 'password' AS k, v FROM t WHERE k = 'x'", "SELECT 1 /* plain comment */"):
+        assert redact.output(sql) == sql
+    assert redact.text("options=-c app.password=OptPw57 dbname=d") == "options=-c app.password=*** dbname=d"
+    assert redact.output("env PGPASSWORD=ZQXpg2 psql") == "env PGPASSWORD=*** psql"
+
+
+def test_plan_filters_are_redacted_in_every_text_format() -> None:
+    from qprof.output import OutputFormat
+    from qprof.plans.postgres import parse_explain_json
+    from qprof.plans.render import render_plan
+
+    plan = parse_explain_json([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "users", "Plan Rows": 1,
+                                         "Filter": "(password = 'ZQXe31'::text)"}}])
+    for fmt in (OutputFormat.table, OutputFormat.markdown):
+        shown = render_plan(plan, fmt)
+        assert "password = '***'" in shown and "ZQXe31" not in shown
+
+
+def test_chart_labels_are_redacted() -> None:
+    from qprof.reports.build import chart_label
+    from qprof.reports.charts import plain
+
+    label = chart_label("123456789", "ALTER ROLE app PASSWORD 'OldPw42' VALID UNTIL 'infinity'")
+    assert "OldPw42" not in label and "PASSWORD '***'" in label
+    assert "OldPw43" not in plain("postgresql://u:OldPw43@h/d $$")
+
+
+def test_remembered_secrets_match_whole_tokens_only() -> None:
+    redact.remember(["postgres", "select", "ZQXtok1"])
+    shown = redact.known("postgresql://h/postgres SELECT low_selectivity select x ZQXtok1, aZQXtok1")
+    assert shown == "postgresql://h/*** SELECT low_selectivity select x ***, aZQXtok1"
+
+
+def test_raw_at_in_a_uri_password_hides_its_tail() -> None:
+    uri = "postgresql://rv:Raw@65x@127.0.0.1:5/sec"
+    redact.remember_conninfo(uri)
+    assert "65x" not in redact.conninfo(uri)
+    assert "65x" not in redact.known('connection to server at "65x@127.0.0.1", port 5 failed')
+
+
+def test_uri_pattern_is_linear_on_long_alphanumeric_runs() -> None:
+    """A pattern that tries every position of an alphanumeric run as a URI scheme's start takes
+    16× the time for a 4× longer run (85 s for 200 kB); a linear one ~4×. Best of three runs each,
+    compared with each other, so machine speed and noise cancel out; and a 1 MB statement of
+    50 kB runs (minutes before) in bounded time."""
+    import time
+
+    def statement(run: int, size: int) -> str:
+        return "SELECT " + " + ".join(["a" * run] * max(size // (run + 3), 1)) + " FROM t WHERE c = 'password=x'"
+
+    def best(sql: str) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert "password=***" in redact.output(sql)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    short, long = best(statement(16_000, 16_000)), best(statement(64_000, 64_000))
+    assert long < 10 * max(short, 0.002), (short, long)  # quadratic would be 16×
+    assert best(statement(50_000, 1_000_000)) < 30.0
