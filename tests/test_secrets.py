@@ -36,7 +36,7 @@ NPLUSONE = "SELECT 'host=db password=PlantConn07' AS c, 'postgresql://app:PlantU
 PLANTED = ["PlantLoginPw01", "PlantSslPw02", "PlantEsc03", "PlantDollar04", "PlantTag05", "PlantUni06",
            "PlantConn07", "PlantUri08", "PlantEnvPw09", "PlantProfilePw10", "PlantStorePw11", "PlantWorkload12",
            "PlantComment13", "PlantDo14", "PlantComm15", "PlantComm16", "PlantBase17", "PlantBase18", "PlantExplain19",
-           "PlantUsage20"]
+           "PlantUsage20", "PlantRecord21", "PlantRecord22", "PlantRecord23", "PlantRawAt24", "PlantRawAt25"]
 
 
 def leaked(text: str | bytes) -> list[str]:
@@ -147,7 +147,7 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
 
     def run(label: str, *args: str, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> None:
         result = cli(*args, env=env)
-        assert result.exit_code in ok, f"{label}: {result.stderr}"
+        assert result.exit_code in ok, f"{label} (exit {result.exit_code}): {result.stderr}"
         outputs[f"{label} stdout"] = result.stdout
         outputs[f"{label} stderr"] = result.stderr
 
@@ -196,6 +196,19 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
     run("usage error -f", "top", "-f", "password=PlantUsage20", ok=(2,))
     run("usage error --by", "top", "--by", "host=h password=PlantUsage20", ok=(2,))
     assert "password" in str(outputs["explain --sql password table stdout"])  # the filter is shown, hidden
+    # a recorded run keeps its command line in the store (qprof_runs) and shows it in the report
+    run("record", "record", "-d", url, "--store", str(store), "--no-advisors", "--name", "r1", "-f", "json", "--",
+        "sh", "-c", "true PGPASSWORD=PlantRecord21", "postgresql://u:PlantRecord22@h/d", "--password", "PlantRecord23", ok=(0, 127))  # 127: no fileno under the in-process runner
+    assert "PGPASSWORD=***" in str(outputs["record stderr"])
+    from qprof.history.store import Store
+
+    with Store(str(store)) as history:
+        stored_command = {r["name"]: r for r in history.runs()}["r1"]["command"]
+    assert "PGPASSWORD=***" in str(stored_command) and "--password" in str(stored_command), stored_command
+    # a raw "@" in a URI password: libpq and SQLAlchemy read its tail as part of the host
+    run("raw @ in --db", "top", "--db", f"postgresql://rv:Raw@PlantRawAt24@127.0.0.1:{secret_db['port']}/secrets", ok=(2,))
+    run("raw @ in --store", "snapshots", "list", "--store", f"postgresql://rv:Raw@PlantRawAt25@127.0.0.1:{secret_db['port']}/x",
+        ok=(2,))
 
     workload = tmp_path / "secret.sql"
     workload.write_text(
