@@ -192,11 +192,14 @@ def run(path: Path, qprof: str = QPROF) -> tuple[float, float, str, float]:
 
 
 def run_pgbadger(path: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(["pgbadger", "-q", "-j", str(os.cpu_count() or 1), "-o", os.devnull, "-f", "stderr",
-                    "--prefix", "%m [%p] " if path.name.startswith("pgbench") else "%m [%p] %q%u@%d ", str(path)],
-                   check=True, capture_output=True)
-    return time.perf_counter() - started
+    # pgbadger writes its report through a temporary file it renames onto -o: as root, `-o /dev/null`
+    # replaced the device with a regular file, so the report goes to a scratch folder instead.
+    with tempfile.TemporaryDirectory(prefix="qprof-pgbadger-") as scratch:
+        started = time.perf_counter()
+        subprocess.run(["pgbadger", "-q", "-j", str(os.cpu_count() or 1), "-o", str(Path(scratch) / "report.html"),
+                        "-f", "stderr", "--prefix", "%m [%p] " if path.name.startswith("pgbench") else "%m [%p] %q%u@%d ",
+                        str(path)], check=True, capture_output=True)
+        return time.perf_counter() - started
 
 
 def _summary(label: str, runs: list[tuple], size_mb: float) -> str:

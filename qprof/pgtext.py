@@ -438,9 +438,11 @@ def parametrize(sql: str) -> tuple[str, list] | None:
     the advisor costs the statement with the values it really ran with while no value appears
     in the text it prints. Numbers are bound with the type PostgreSQL reads the literal as
     (int4, int8, numeric), strings untyped, as a literal is. Numbering continues after the
-    ``$n`` the text has already (bound parameters); the same value written twice outside a
-    cast shares one ``$n`` (``date_trunc('day', …)`` in the select list and in GROUP BY must
-    stay the same expression). Left as they are: ``GROUP BY 1``/``ORDER BY 2`` positions, type
+    ``$n`` the text has already (bound parameters); the same value written twice in select
+    list, GROUP BY, ORDER BY, HAVING or DISTINCT ON, outside a cast, shares one ``$n``
+    (``date_trunc('day', …)`` in the select list and in GROUP BY must stay the same
+    expression); elsewhere each literal has its own (one ``$n`` in two contexts could be
+    typed two ways). Left as they are: ``GROUP BY 1``/``ORDER BY 2`` positions, type
     modifiers, the EXTRACT field, NULL, booleans.
 
     None when the parser rejects the text, or when a string literal would stay in it (a bit
@@ -456,7 +458,9 @@ def parametrize(sql: str) -> tuple[str, list] | None:
     edits: list[tuple[int, int, str]] = []
     values: list = []
     shared: dict[tuple[str, str], int] = {}
+    grouped = _grouped_locations(tree)
     for const, cast in sorted(_constants(tree), key=lambda found: found[0]["location"]):
+        cast = cast or const.get("location") not in grouped  # shared only where GROUP BY matching needs it
         value = _value(const)
         at = index.get(const.get("location", -1))
         if value is _NO_VALUE or at is None:
@@ -474,6 +478,20 @@ def parametrize(sql: str) -> tuple[str, list] | None:
     if left is None or any(t.name in _STRING_LITERALS for t in left):
         return None
     return text, values
+
+
+# Where an expression must equal another one textually (a select-list item and its GROUP BY).
+_GROUPING_CLAUSES = ("targetList", "groupClause", "sortClause", "havingClause", "distinctClause")
+
+
+def _grouped_locations(tree: Any) -> set[int]:
+    """Locations of the constants in select lists, GROUP BY, ORDER BY, HAVING, DISTINCT ON."""
+    found: set[int] = set()
+    for node in _walk(tree):
+        for key in _GROUPING_CLAUSES:
+            if key in node:
+                found.update(inner["A_Const"].get("location", -1) for inner in _walk(node[key]) if "A_Const" in inner)
+    return found
 
 
 _NO_VALUE = object()

@@ -164,3 +164,10 @@ def test_selection_prunes_to_the_indexes_the_planner_uses(prepared):
     assert result.pool < result.candidates  # not every shape was stepped through
     tables = sorted(c.table for c in result.chosen)
     assert tables == ["ev", "other"]
+
+
+def test_debug_says_where_the_time_went(cli, sel_dsn):
+    result = cli("advise", "-d", sel_dsn, "--no-write", "--debug", "--sql", "SELECT id FROM ev WHERE customer_id = 42")
+    assert result.exit_code == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "debug:" in line)
+    assert "candidate analysis" in line and "what-if calls" in line and "cache hits" in line

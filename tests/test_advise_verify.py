@@ -165,3 +165,24 @@ def test_a_data_modifying_statement_is_timed_in_every_configuration_and_rolled_b
     assert statement["ms_before"] > statement["ms_after"] > 0, doc["notes"]
     assert not any("timing failed" in note for note in doc["notes"])
     assert pg_cluster.psql("SELECT sum(v) FROM counters", dbname="advver").strip() == "0"  # every run rolled back
+
+
+@pytest.mark.postgres
+def test_an_index_whose_own_statement_cannot_be_timed_is_kept_unmeasured_not_rejected(cli, pg_cluster, ver_dsn):
+    # pg_stat_statements keeps `now() - interval '1 hour'` as `now() - $1::interval`: no value for $1 can
+    # be known, so that statement is not timed. Another read on the same table is timed, but the
+    # created index does nothing for it: that must not count as "no plan uses it" and reject the index.
+    pg_cluster.psql(
+        "CREATE TABLE tev (id int PRIMARY KEY, customer int NOT NULL, created timestamptz NOT NULL, pad text NOT NULL);"
+        "INSERT INTO tev SELECT i, i % 5000, now() - i * interval '1 minute', repeat('p', 200)"
+        " FROM generate_series(1, 200000) AS i; ANALYZE tev;",
+        dbname="advver",
+    )
+    recent = "SELECT count(*) FROM tev WHERE created > now() - $1::interval"
+    lookup = "SELECT id FROM tev WHERE customer = 42"
+    doc = cli.json("advise", "-d", ver_dsn, "--sql", recent, "--sql", lookup, "--verify", "--runs", "3", "--no-write")
+    kept = {tuple(rec["columns"]): rec for rec in doc["recommendations"]}
+    assert ("created",) in kept and ("customer",) in kept, (doc["recommendations"], doc["rejected"], doc["notes"])
+    assert not doc["rejected"], doc["rejected"]
+    assert any("tev_created_idx: kept as advised, not measured" in note for note in doc["notes"]), doc["notes"]
+    assert kept[("created",)]["net_ms_saved"] is None  # no measurement claimed for it

@@ -16,7 +16,13 @@ import psycopg
 import pytest
 
 from qprof.errors import BadInput
-from qprof.pgtext import MAX_PARAMETERS, cast_placeholder_arrays, parametrize, plannable, space_placeholders
+from qprof.pgtext import (
+    MAX_PARAMETERS,
+    cast_placeholder_arrays,
+    parametrize,
+    plannable,
+    space_placeholders,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -411,8 +417,8 @@ def test_no_logged_literal_reaches_text_or_migrations(cli, pg_cluster, norm_dsn:
         "SELECT id, 'k' AS password_hint FROM norm_orders WHERE customer_id = 4245",  # no secret: keeps its values
         "ALTER ROLE norm_role PASSWORD 'Sup3rS3cretPw'",
         "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[11, 12]",  # int4[] as logged, not smallint[]
-        "SELECT id, 'a' AS k FROM norm_orders WHERE customer_id = 4246 UNION ALL "
-        "SELECT id, 'b' FROM norm_orders WHERE customer_id = 4247",  # UNION branches' select lists
+        ("SELECT id, 'a' AS k FROM norm_orders WHERE customer_id = 4246 UNION ALL "
+         "SELECT id, 'b' FROM norm_orders WHERE customer_id = 4247"),  # UNION branches' select lists
     ], tmp_path)
     statements = {s.sql: s for s in from_logs([log])}
     for secret in ("S3cr3tPepperKey", "Sup3rS3cretPw", "u5@x"):
@@ -420,6 +426,12 @@ def test_no_logged_literal_reaches_text_or_migrations(cli, pg_cluster, norm_dsn:
     pepper = next(s for s in statements.values() if "md5(status || $1)" in s.sql)
     assert pepper.params == ["S3cr3tPepperKey", 4244]  # the value, used as a value
     assert next(s for s in statements.values() if "password_hint" in s.sql).params == ["k", 4245]
+    from qprof.plans.postgres import explain_postgres
+
+    with _target(norm_dsn) as target:  # each plans with the logged values (no smallint[], no smallint UNION)
+        for fragment in ("tags && ARRAY[$1, $2]", "UNION ALL SELECT id, $"):
+            logged = next(s for s in statements.values() if fragment in s.sql)
+            assert explain_postgres(target, logged.sql, logged.params, analyze=False).total_cost > 0, logged.sql
     out = tmp_path / "migrations"
     result = cli("advise", "-d", norm_dsn, "--log", log, "--out", out, "--format", "json")
     assert result.exit_code == 0, result.stderr
@@ -471,6 +483,11 @@ def test_forms_only_postgres_parses_explain_and_get_a_matching_hint(cli, norm_ds
     )
     result = cli("explain", "-d", norm_dsn, "--sql", "ALTER ROLE norm_role PASSWORD 'x'")
     assert result.exit_code == 2 and "literal values" not in result.stderr
+    with psycopg.connect(norm_dsn, autocommit=True) as conn:  # a utility statement in pg_stat_statements
+        conn.execute("SET work_mem = '8MB'")
+    result = cli("explain", "-d", norm_dsn, "--queryid", _normalized(norm_dsn, "SET work_mem")[0])
+    assert result.exit_code == 2 and "statements are not explained" in result.stderr
+    assert "literal values" not in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -484,3 +501,36 @@ def test_forms_only_postgres_parses_explain_and_get_a_matching_hint(cli, norm_ds
 def test_parameter_numbers_postgres_refuses_are_refused(cli, norm_dsn: str, sql: str, params: str, message: str) -> None:
     result = cli("explain", "-d", norm_dsn, "--sql", sql, "--params", params)
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_grouped_expressions_share_a_parameter_and_where_literals_do_not(norm_dsn: str) -> None:
+    from qprof.plans.postgres import explain_postgres
+
+    literal = ("SELECT date_trunc('day', created_at), count(*) FROM norm_orders WHERE ref::text = 'x' "
+               "AND status <> 'x' AND customer_id = 77 GROUP BY date_trunc('day', created_at) ORDER BY 1")
+    sql, values = parametrize(literal)
+    assert sql == ("SELECT date_trunc($1, created_at), count(*) FROM norm_orders WHERE ref::text = $2 "
+                   "AND status <> $3 AND customer_id = $4 GROUP BY date_trunc($1, created_at) ORDER BY 1")
+    with _target(norm_dsn) as target:
+        assert explain_postgres(target, sql, values).root.node_type  # plans: GROUP BY matches the select list
+        # numbers from --params or a workload file bind as int4, as the literal would: int[] && int[]
+        plan = explain_postgres(target, "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[$1, $2]", [1, 2])
+        assert plan.root.actual_rows == 1
+
+
+def test_timed_runs_read_interval_values_with_their_fields(cli, norm_dsn: str) -> None:
+    """--runs executes the statement itself: the same value as the plan, not 5 seconds truncated to 0."""
+    sql = "SELECT id FROM norm_orders WHERE ship_date > date '2026-10-20' - interval $1 day"
+    doc = cli.json("explain", "-d", norm_dsn, "--sql", sql, "--params", '["5"]', "--runs", "2")
+    with _target(norm_dsn) as target:
+        expected = target.fetch_value("SELECT count(*) FROM norm_orders WHERE ship_date > date '2026-10-15'")
+    statement = doc["statements"][0]
+    assert statement["plan"]["root"]["actual_rows"] == expected, statement["plan"]["root"]
+    assert statement["timing"]["runs"] == 2
+    # what time_runs sends: the executed statement returns the rows the literal form returns
+    from qprof.plans.postgres import bindable
+
+    with _target(norm_dsn) as target:
+        text, values = bindable(target, plannable(sql).sql, ["5"])
+        assert target.execute_timed(text, values, modifying=False).rows == expected
+        assert target.execute_timed(plannable(sql).sql, ["5"], modifying=False).rows != expected  # as it was

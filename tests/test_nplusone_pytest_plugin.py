@@ -4,10 +4,13 @@ through its ``pytest11`` entry point, exactly as in a user's project."""
 from __future__ import annotations
 
 import nplusone_app  # noqa: F401 - loaded before pytester snapshots sys.modules
+from nplusone_app import library_engine, list_authors
 import pytest
-from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.pool import NullPool
 
 import qprof.nplusone.pytest_plugin  # noqa: F401
+from qprof import nplusone
 
 pytest_plugins = ["pytester"]
 configure_mappers()  # SQLAlchemy's lazily imported ORM modules must not be re-imported per run
@@ -84,13 +87,17 @@ def test_marked_lazy(session):
 LIBRARY_TESTS = '''
 import pytest
 from nplusone_app import library_engine, list_authors
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 
 @pytest.fixture(scope="module")
 def engines():
-    engines = {"small": library_engine(SMALL, poolclass=NullPool), "slow": library_engine(SLOW, filler=FILLER, poolclass=NullPool)}
+    if SEEDED:
+        engines = {"small": create_engine(SMALL, poolclass=NullPool), "slow": create_engine(SLOW, poolclass=NullPool)}
+    else:
+        engines = {"small": library_engine(SMALL, poolclass=NullPool), "slow": library_engine(SLOW, filler=FILLER, poolclass=NullPool)}
     yield engines
     for engine in engines.values():
         engine.dispose()
@@ -114,22 +121,29 @@ def library_urls(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         folder = tmp_path_factory.mktemp("library")
         return {"SMALL": f"sqlite:///{folder / 'small.sqlite'}", "SLOW": f"sqlite:///{folder / 'slow.sqlite'}",
-                "FILLER": 20_000, "MIN_MS": "50"}
+                "FILLER": 150_000, "SEEDED": False, "MIN_MS": "50"}
     cluster = request.getfixturevalue("pg_cluster")
-    urls = {}
-    for size in ("small", "slow"):
+    urls, totals = {}, {}
+    for size, filler in (("small", 0), ("slow", 300_000)):
         name = f"plugin_library_{size}"
         if not cluster.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip():
             cluster.create_database(name, extensions=())
         urls[size.upper()] = cluster.url(name).replace("postgresql://", "postgresql+psycopg://", 1)
-    # a busy shared machine makes 12 tiny PostgreSQL lookups cost tens of ms: see test_nplusone_postgres
-    return {**urls, "FILLER": 300_000, "MIN_MS": "250"}
+        engine = library_engine(urls[size.upper()], filler=filler, poolclass=NullPool)
+        with nplusone.capture(engine) as cap, Session(engine) as session:
+            list_authors(session)
+        totals[size] = cap.findings()[0].total_ms
+        engine.dispose()
+    # a busy shared machine makes 12 tiny PostgreSQL lookups cost tens of ms: warning starts
+    # between the two (see test_nplusone_postgres)
+    assert totals["slow"] > 5 * totals["small"], totals
+    return {**urls, "FILLER": 0, "SEEDED": True, "MIN_MS": f"{(totals['small'] * totals['slow']) ** 0.5:.3f}"}
 
 
 def test_twelve_author_loop_fails_as_info_or_warning(pytester: pytest.Pytester, library_urls: dict) -> None:
     source = LIBRARY_TESTS
-    for name in ("SMALL", "SLOW", "FILLER"):
-        source = source.replace(name, repr(library_urls[name]), 1) if name != "FILLER" else source.replace("FILLER", str(library_urls[name]))
+    for name in ("SMALL", "SLOW", "FILLER", "SEEDED"):
+        source = source.replace(name, repr(library_urls[name]))
     pytester.makepyfile(test_library=source)
     result = pytester.runpytest("--qprof-nplusone", "--qprof-min-ms", library_urls["MIN_MS"])
     result.assert_outcomes(passed=2, failed=2)

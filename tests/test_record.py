@@ -202,6 +202,8 @@ def test_failing_and_missing_commands_still_close_and_store_the_window(shop, tmp
     assert runs["missing"]["exit_code"] == 127 and runs["missing"]["end_snapshot_id"]
     taken = qprof("record", "-d", shop, "--store", store, "--no-advisors", "--name", "fails", "--", "true")
     assert taken.returncode == 2 and "already exists" in taken.stderr
+    listed = json.loads(qprof("runs", "list", "--store", store, "-f", "json").stdout)["runs"]
+    assert [(r["name"], r["exit_code"]) for r in listed] == [("fails", 7), ("missing", 127)]
 
 
 def test_interrupt_is_forwarded_and_the_window_still_closes(shop, tmp_path):

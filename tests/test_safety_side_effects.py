@@ -277,10 +277,10 @@ ROUTES_DB = "side_routes"
 
 
 @pytest.fixture(scope="module")
-def routes_dsn(pg_cluster: PgCluster) -> str:
+def routes_dsn(pg_cluster: PgCluster) -> Iterator[str]:
     """A database where each route below reaches ``canary()``, which commits a row to ``canary``
     over its own dblink connection — a side effect no rollback undoes."""
-    dsn = pg_cluster.create_database(ROUTES_DB, extensions=("dblink", "postgres_fdw"))
+    dsn = pg_cluster.create_database(ROUTES_DB, extensions=("pg_stat_statements", "dblink", "postgres_fdw"))
     other = f"host={pg_cluster.host} port={pg_cluster.port} dbname={ROUTES_DB} user=postgres"
     pg_cluster.psql(
         f"""
@@ -373,7 +373,11 @@ def routes_dsn(pg_cluster: PgCluster) -> str:
         """,
         dbname=ROUTES_DB,
     )
-    return dsn
+    yield dsn
+    # the shared cluster's pg_stat_statements is read by later tests (top --all-databases
+    # --limit 1000): leave no entries of this database behind
+    pg_cluster.psql("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
+                    dbname=ROUTES_DB)
 
 
 ROUTES = {
@@ -483,6 +487,10 @@ def test_each_route_is_named_in_the_reason(routes_dsn: str) -> None:
         for name, text in expected.items():
             verdict = execution_verdict(target, ROUTES[name])
             assert not verdict.allowed and text in verdict.message(), (name, verdict.reasons)
+        # a catalog lookup that fails (a type name PostgreSQL rejects) refuses, with the reason
+        broken = execution_verdict(target, "SELECT 1::a.b.c.d")
+        assert not broken.allowed and "could not be read from the catalog" in broken.message()
+        assert execution_verdict(target, "SELECT count(*) FROM t").allowed  # and the session goes on
         # TRUNCATE … CASCADE is refused outright; harmless neighbours of the routes still run
         assert not execution_verdict(target, "TRUNCATE cparent CASCADE").allowed
         for fine in ("SELECT count(*) FROM t",

@@ -83,8 +83,9 @@ def test_user_filter_and_all_databases(cli, pg_cluster: PgCluster, app_dsn: str)
     assert nobody.exit_code == 2 and "no statement statistics yet" in nobody.stderr
     other = pg_cluster.create_database("top_other")
     pg_cluster.psql("SELECT 4242 AS marker_from_other_db", dbname="top_other")
-    here = cli.json("top", "-d", app_dsn, "--limit", "1000")["statements"]
-    everywhere = cli.json("top", "-d", app_dsn, "--all-databases", "--limit", "1000")["statements"]
+    here = cli.json("top", "-d", app_dsn, "--limit", "1000000")["statements"]
+    # every entry: the whole suite leaves thousands of statements, and a trivial one ranks last
+    everywhere = cli.json("top", "-d", app_dsn, "--all-databases", "--limit", "1000000")["statements"]
     assert not any("marker_from_other_db" in s["query"] for s in here)
     assert any("marker_from_other_db" in s["query"] and s["database"] == "top_other" for s in everywhere)
     assert other

@@ -283,7 +283,15 @@ class Selector:
                 if is_fresh:
                     best = (rank, step, fresh[step])
                     break
-                fresh[step] = self._try(step, chosen, current)
+                leader = next((item[0] for item in queue if item[1]), None)  # the best step costed so far
+                result = self._try(step, chosen, current, leader)
+                if result is not None and result[1] is None:
+                    # Costed far enough to know it cannot beat the leader: keep the tighter bound.
+                    stale[step] = result
+                    queue.append((result[0], False, step))
+                    queue.sort(key=lambda item: item[0], reverse=True)
+                    continue
+                fresh[step] = result
                 stale.pop(step, None)
                 if fresh[step] is not None:
                     queue.append((fresh[step][0], True, step))
@@ -329,10 +337,11 @@ class Selector:
     def _added(self, old: Candidate | None, new: Candidate) -> int:
         return self.whatif.size(new) - (self.whatif.size(old) if old else 0)
 
-    def _try(self, step: tuple[Candidate | None, Candidate], chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
+    def _try(self, step: tuple[Candidate | None, Candidate], chosen: list[Candidate], current: dict[str, float],
+             leader: tuple | None = None) -> tuple | None:
         old, new = step
         try:
-            return self._evaluate(old, new, chosen, current)
+            return self._evaluate(old, new, chosen, current, leader)
         except QprofError as exc:
             # One candidate could not be costed (--whatif build hit lock_timeout, …):
             # skip it with the reason and go on with the others.
@@ -406,13 +415,27 @@ class Selector:
             self._recover()
             return fallback
 
-    def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float]) -> tuple | None:
-        """(rank, bytes added, new statement costs) of replacing ``old`` by ``new`` (or adding ``new``); None if not worth it."""
+    def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float],
+                  leader: tuple | None = None) -> tuple | None:
+        """(rank, bytes added, new statement costs) of replacing ``old`` by ``new`` (or adding ``new``); None if not worth it.
+
+        Statements are costed in order of what they could still gain (current − ideal cost); once
+        what is saved so far plus all they could still gain cannot beat ``leader`` (the best rank
+        costed this round), it stops and returns (that bound, None, None) instead."""
         config = [c for c in chosen if c != old] + [new]
         added = self._added(old, new)
         saved, qualifies = 0.0, False
         new_costs = {}
-        for statement in self.affected(new):
+        affected = self.affected(new)
+        potential = {s.key: self._potential(s, current) for s in affected}
+        affected = sorted(affected, key=lambda s: -potential[s.key])
+        remaining = sum(potential.values())
+        for statement in affected:
+            if leader is not None and math.isfinite(remaining):
+                bound = (saved + remaining) / max(added, 8192)
+                if bound < leader[0]:
+                    return (bound, saved + remaining, -len(new.keys), str(new)), None, None
+            remaining -= potential[statement.key]
             ideal = self._ideal.get(statement.key)
             if self._leads.get(statement.key) is not None and (
                 ideal is None or current[statement.key] - ideal <= LEAVE_OUT * current[statement.key]
@@ -441,13 +464,33 @@ class Selector:
         ratio = net / max(added, 8192)
         return (ratio, net, -len(new.keys), str(new)), added, new_costs
 
+    def _potential(self, statement: AdviseStatement, current: dict[str, float]) -> float:
+        """At most what any step can save on the statement now (weighted); inf when its ideal is unknown."""
+        if self._leads.get(statement.key) is None:
+            return math.inf
+        ideal = self._ideal.get(statement.key)
+        return 0.0 if ideal is None else statement.weight * max(current[statement.key] - ideal, 0.0)
+
     def _served(self, index: Candidate, chosen: list[Candidate], after: dict[str, float]) -> list[str]:
         without = [c for c in chosen if c != index]
         keys = []
-        for statement in self.affected(index):
+        for statement in self._using(index, chosen, self.affected(index)):
             if self._cost_or(statement, without, math.inf) > after[statement.key] * (1 + SERVE_EPSILON):
                 keys.append(statement.key)
         return keys
+
+    def _using(self, index: Candidate, chosen: list[Candidate], statements: list[AdviseStatement]) -> list[AdviseStatement]:
+        """The statements whose plan under ``chosen`` uses ``index`` (all of them where plans are not read)."""
+        result = []
+        for statement in statements:
+            try:
+                used = self.whatif.used(statement, chosen)
+            except QprofError:
+                self._recover()
+                used = None
+            if used is None or index in used:
+                result.append(statement)
+        return result
 
     # -- the set as a set ----------------------------------------------------------------------
     def _workload(self, config: list[Candidate], statements: Sequence[AdviseStatement] | None = None) -> float:
@@ -495,7 +538,9 @@ class Selector:
                 without = [c for c in chosen if c != index]
                 affected = self.affected(index)
                 base = self._workload(chosen, affected)
-                share = (self._workload(without, affected) - base) / base if base > 0 else 0.0
+                # A plan that does not use the index costs the same without it: cost only those that do.
+                users = self._using(index, chosen, affected)
+                share = (self._workload(without, users) - self._workload(chosen, users)) / base if base > 0 else 0.0
                 if weakest is None or (share, -self.whatif.size(index)) < (weakest[0], -self.whatif.size(weakest[1])):
                     weakest = (share, index)
             share, index = weakest

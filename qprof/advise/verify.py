@@ -22,7 +22,8 @@ Decision rule (:func:`decide`), per index, from its N per-run marginal gains ``d
 ``median(d) > Z × se`` (``se`` = 1.2533 × 1.4826 × MAD(d) / √N, the standard error of a median from
 the robust spread) and ``median(d) ≥ MIN_SHARE`` of those statements' time without it; rejected as
 *negative* when ``median(d) < −Z × se`` and it loses at least that share; otherwise rejected as
-*within noise*. Rejections go one at a time — the significantly negative first, then unused
+*within noise* — except that a positive gain not yet significant first gets as many runs again
+(once per index and round), so a borderline verdict rests on twice the samples. Rejections go one at a time — the significantly negative first, then unused
 ones, else the largest index — and the rest are measured again without it, so of two indexes that each give the whole
 saving one is kept. Anything built is dropped again on error, timeout, Ctrl-C and SIGTERM; a
 before/after PNG chart is written beside the migrations.
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,11 +262,14 @@ def _measure(
     runs: int,
     notes: list[str],
     on_progress: Callable[[str], None],
+    *,
+    more: bool = False,
 ) -> None:
-    """Interleaved rounds: each run times every configuration of every statement once."""
+    """Interleaved rounds: each run times every configuration of every statement once. ``more``:
+    append ``runs`` further runs to the samples already taken (same configurations, no warm-up)."""
     built_as = {name: rec.name for rec in active for _, name in owned[rec.name].names}
     for item in timed:
-        if item.failed:
+        if item.failed or more:
             continue
         try:
             used = _indexes_used(target, item, [])
@@ -278,7 +282,7 @@ def _measure(
         item.raw = {config: [] for config in item.samples}
         item.burst = 1
     total = WARMUP + runs
-    for run in range(total):
+    for run in range(WARMUP if more else 0, total):
         for item in timed:
             if item.failed:
                 continue
@@ -303,13 +307,20 @@ def _measure(
                 item.burst = max(1, min(MAX_BURST, math.ceil(BURST_MS / max(slowest, 0.01))))
 
 
+def _measurable(rec: Recommendation, timed: Iterable[_Timed]) -> bool:
+    """Whether a statement ``rec`` is meant to help was timed (without failing)."""
+    meant_for = {ev.key for ev in rec.statements}
+    return any(item.statement.key in meant_for and rec in item.relevant and not item.failed for item in timed)
+
+
 def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recommendation]) -> tuple[list[float], list[float]] | None:
     """Per run: Σ calls × (ms without ``rec`` − ms with the set), and Σ calls × ms without it, over
-    the statements whose plan with the set uses it (none: both empty); None when no statement it
-    could affect was timed."""
+    the statements whose plan with the set uses it (none: both empty); None when none of the
+    statements it is meant to help was timed: the other reads on its table only tell whether it
+    slows them, and judging it by those alone would reject an index for what was never measured."""
     gains: list[float] = []
     bases: list[float] = []
-    if not any(rec in item.relevant and not item.failed for item in timed):
+    if not _measurable(rec, timed):
         return None
     for item in timed:
         if item.failed or rec not in item.relevant or rec.name not in item.uses:
@@ -341,7 +352,7 @@ def _fill_evidence(rec: Recommendation, timed: dict[str, _Timed], active: Sequen
         ev.ms_before, ev.p95_before = statistics.median(before), p95(before)
         ev.ms_after, ev.p95_after = statistics.median(after), p95(after)
         ev.regressed = slower(item.samples[config], item.samples[present])
-        ev.params, ev.runs = list(item.params), runs
+        ev.params, ev.runs = list(item.params), len(item.samples[present])
 
 
 def verify(
@@ -393,8 +404,13 @@ def verify(
                     notes.append(f"{rec.name}: verification failed: {exc.message}")
                     drop(conn, rec)
             timed = _timed_statements(target, built, statements, notes)
+            for rec in built:
+                if not _measurable(rec, timed.values()):
+                    notes.append(f"{rec.name}: kept as advised, not measured: none of the statements it is meant to "
+                                 "help could be timed (give their values with --log or a workload's -- params:)")
             active = list(built)
             pending = list(timed.values())
+            extended: set[str] = set()
             while active:
                 _measure(target, pending, active, owned, runs, notes, on_progress)
                 decisions = {}
@@ -408,6 +424,16 @@ def verify(
                 losers = [rec for rec in active if rec.name in decisions and not decisions[rec.name].kept]
                 if not losers:
                     break
+                # A positive gain not yet significant gets once as many runs again before any
+                # rejection: a borderline decision should rest on more than one run's noise.
+                doubtful = [rec for rec in losers if decisions[rec.name].verdict == "noise"
+                            and decisions[rec.name].gain_ms > 0 and rec.name not in extended]
+                if doubtful:
+                    extended.update(rec.name for rec in doubtful)
+                    items = [item for item in timed.values() if any(rec in item.relevant for rec in doubtful)]
+                    _measure(target, items, active, owned, runs, notes, on_progress, more=True)
+                    pending = []
+                    continue
                 # One at a time: the others' marginal gains change without it.
                 loser = min(losers, key=lambda r: (ORDER.get(decisions[r.name].verdict, 2), -(r.real_size_bytes or 0), r.name))
                 loser.rejected = decisions[loser.name].reason()
@@ -416,6 +442,7 @@ def verify(
                 active.remove(loser)
                 drop(conn, loser)
                 pending = [item for item in timed.values() if loser in item.relevant]
+                extended -= {rec.name for rec in active if any(rec in item.relevant for item in pending)}
             for rec in active:
                 _fill_evidence(rec, timed, active, runs)
                 for ev in (*rec.statements, *rec.others):

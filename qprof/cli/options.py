@@ -48,7 +48,7 @@ AllowFunctionOption = Annotated[
     list[str] | None,
     typer.Option(
         "--allow-function",
-        help="Execute statements calling this volatile function anyway (repeatable; name or schema.name). "
+        help="Execute statements calling this volatile function anyway (repeatable; schema.name: exactly that function; a bare name: the pg_catalog one or the one the search path reaches first). "
         "Without it, a statement calling anything that could act outside qprof's rolled-back transaction "
         "(setval, dblink, lo_*, pg_terminate_backend, unknown functions, …) is not executed: explain shows a plain EXPLAIN, bench and top --workload skip it.",
         show_default=False,

@@ -110,7 +110,7 @@ def advise(
     min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost.")] = "10%",
     whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, build (real build in a rolled-back transaction: takes a SHARE lock) or heuristic.")] = WhatIfMode.auto,
     verify: Annotated[bool, typer.Option("--verify", help="Build the indexes for real as a set, time each statement without them, with them and without each one (interleaved runs; an index whose marginal gain is within noise is rejected), drop them again (staging!).")] = False,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="--verify: measured executions per statement (after one warm-up).")] = 5,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="--verify: measured runs per statement and configuration, interleaved, after one warm-up (at least 3 for a fair verdict).")] = 5,
     apply: Annotated[bool, typer.Option("--apply", help="Create the recommended indexes (CONCURRENTLY, one at a time).")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for migration files (and the --verify chart).")] = Path("migrations_out"),
     migration_format: Annotated[MigrationFormat | None, typer.Option("--migration-format", "-m", help="sql (up+down), alembic, flyway or django. --format sql|alembic|flyway|django also sets it.")] = None,

@@ -192,6 +192,10 @@ class Explained:
 
 def time_runs(target: Target, sql: str, params: list[Any], runs: int, modifying: bool) -> dict[str, Any]:
     """One warm-up execution, then ``runs`` measured ones (DML each in a rolled-back transaction)."""
+    if target.engine == "postgresql":
+        from qprof.plans.postgres import bindable
+
+        sql, params = bindable(target, sql, params)  # the values as explain binds them
     target.execute_timed(sql, params, modifying=modifying)
     samples = [target.execute_timed(sql, params, modifying=modifying).ms for _ in range(runs)]
     return {

@@ -95,8 +95,8 @@ def _analyze_logs(paths: list[Path], prefix: str | None, threshold: int, min_ms:
             warn(f"{stats.path}: skipped {stats.skipped_lines:,} line(s) that are not log records{sample}")
         if stats.error:
             warn(f"{stats.path}: {stats.error}")
-        for line, prefix in stats.prefix_changes:
-            warn(f"{stats.path}:{line}: the log line prefix changed; reading on with {prefix!r}")
+        for line, new_prefix in stats.prefix_changes:
+            warn(f"{stats.path}:{line}: the log line prefix changed; reading on with {new_prefix!r}")
     if not analyzer.statements:
         warn(
             "no statements found in the log; the server logs statements with "
@@ -180,7 +180,6 @@ def nplusone(
       qprof nplusone -d postgresql://app@db/app     # statistics only: suspects
     """
     from qprof.nplusone.loganalysis import UNIT_MODES
-
     from qprof.rules_config import fail_on_matches, validate_fail_on
 
     if unit not in UNIT_MODES:

@@ -16,13 +16,24 @@ import typer
 from qprof.cli.options import (
     DbOption,
     DebugOption,
+    FormatOption,
     ProfileOption,
     StatementTimeoutOption,
     handle_errors,
 )
 from qprof.errors import BadInput
 from qprof.history.cli import QuietOption, StoreOption, store_location
-from qprof.output import emit, note, render_json, warn
+from qprof.output import (
+    Column,
+    OutputFormat,
+    emit,
+    emit_listing,
+    note,
+    num,
+    render_json,
+    text,
+    warn,
+)
 
 
 class RecordFormat(str, Enum):
@@ -147,5 +158,48 @@ def report_outcome(doc: dict, exit_code: int, *, quiet: bool) -> None:
         warn("no percentiles: " + (doc["percentiles"].get("how_to_enable") or "no log"))
 
 
+runs_app = typer.Typer(help="List the runs qprof record stored (names for compare, report --run).", no_args_is_help=True)
+
+RUN_COLUMNS = [
+    Column("name", "run", align="left"),
+    Column("status", "status", align="left"),
+    Column("started_at", "started (UTC)", text, "left"),
+    Column("seconds", "seconds", num),
+    Column("exit_code", "exit", text),
+    Column("snapshots", "snapshots", text, "left"),
+    Column("percentiles", "percentiles", text, "left"),
+    Column("command", "command", lambda c: (c or "")[:60], "left"),
+]
+
+
+@runs_app.command("list")
+@handle_errors
+def list_runs(
+    store: StoreOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    debug: DebugOption = False,
+) -> None:
+    """List recorded runs, oldest first; a run still 'running' whose qprof was killed never closed."""
+    from qprof.history.store import Store
+
+    with Store(store_location(store)) as history:
+        history.require_existing()
+        rows = []
+        for run in history.runs():
+            ended = run["ended_at"]
+            rows.append({
+                "name": run["name"], "status": run["status"],
+                "started_at": run["started_at"].isoformat(timespec="seconds") + "Z",
+                "seconds": (ended - run["started_at"]).total_seconds() if ended else None,
+                "exit_code": run["exit_code"],
+                "snapshots": f"{run['start_snapshot_id']}–{run['end_snapshot_id'] or '…'}",
+                "percentiles": run["percentile_source"] or "—",
+                "command": " ".join(run["command"]) if run["command"] else None,
+            })
+        description = history.description
+    emit_listing({"store": description, "runs": rows}, "runs", RUN_COLUMNS, fmt)
+
+
 def register(app: typer.Typer) -> None:
     app.command(context_settings={"allow_interspersed_args": False})(handle_errors(record))
+    app.add_typer(runs_app, name="runs")

@@ -220,8 +220,9 @@ def explain_postgres(
         return _generic_plan(target, sql, count)
     if count and len(params or []) < count:
         raise BadInput(f"the statement uses {count} parameter(s) but {len(params or [])} value(s) were given")
-    query = _explain_options(analyze) + (sqltext.to_psycopg(_with_interval_values(target, sql, params)) if count else sql)
-    bound = sqltext.psycopg_params(list(params or [])[:count]) if count else None
+    runnable, values = bindable(target, sql, list(params or [])[:count])
+    query = _explain_options(analyze) + (sqltext.to_psycopg(runnable) if count else sql)
+    bound = sqltext.psycopg_params(values) if count else None
     if analyze:
         from qprof.safety import require_executable
 
@@ -237,16 +238,30 @@ def explain_postgres(
     return plan
 
 
-def _with_interval_values(target: Any, sql: str, params: list | None) -> str:
-    """``$n::interval minute`` with a known value as the literal ``interval '5' minute`` (see
-    :func:`qprof.pgtext.inline_interval_fields`); the printed text keeps ``$n``."""
+def bindable(target: Any, sql: str, params: list) -> tuple[str, list]:
+    """The text and values to send for a plannable ``sql`` whose values are known, so they mean
+    what the application's literals meant: ``$n::interval minute`` as the literal ``interval '5'
+    minute`` (see :func:`qprof.pgtext.inline_interval_fields`; the printed text keeps ``$n``),
+    and Python ints typed as PostgreSQL reads an integer literal (:func:`_as_literal`)."""
     from psycopg import sql as pgsql
 
     from qprof.pgtext import inline_interval_fields
 
     if not params:
-        return sql
-    return inline_interval_fields(sql, list(params), lambda value: pgsql.Literal(value).as_string(target.conn))
+        return sql, params
+    text = inline_interval_fields(sql, list(params), lambda value: pgsql.Literal(value).as_string(target.conn))
+    return text, [_as_literal(value) for value in params]
+
+
+def _as_literal(value: Any) -> Any:
+    """A Python int typed as PostgreSQL reads an integer literal (int4, else int8): psycopg would
+    pick the smallest type, and ``tags && ARRAY[$1, $2]`` on an integer[] column has no operator
+    for smallint[]."""
+    from psycopg.types.numeric import Int4, Int8
+
+    if type(value) is not int:
+        return value  # typed already (Int4, Decimal …), a string (untyped, as a literal), a bool
+    return Int4(value) if -(2**31) <= value < 2**31 else Int8(value) if -(2**63) <= value < 2**63 else value
 
 
 def _generic_plan(target: Any, sql: str, count: int) -> Plan:

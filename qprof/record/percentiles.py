@@ -138,14 +138,14 @@ def measure(
             measured.statements[key] = summary
     measured.window = _summary(everything, sum(calls.values()), threshold_ms)
     if analyzer is not None:
-        from qprof.sqltext import redact_secrets
+        from qprof import redact
 
         measured.nplusone = []
         for finding in analyzer.results():  # texts from the log carry literal values: no passwords out
             row = finding.to_dict()
-            row["statement"] = redact_secrets(row["statement"])
+            row["statement"] = redact.output(row["statement"])
             if row.get("source"):
-                row["source"]["statement"] = redact_secrets(row["source"]["statement"])
+                row["source"]["statement"] = redact.output(row["source"]["statement"])
             row.pop("sample_params", None)
             measured.nplusone.append(row)
     if other_database:

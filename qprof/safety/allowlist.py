@@ -5,7 +5,9 @@ few volatile functions below whose only effects are a value, a wait, or a lock r
 end of the transaction (qprof always ends it with a rollback). Everything else volatile is
 refused — sequences, other connections, large objects, server files, administration,
 replication, signals, session-level locks and settings, and any function qprof does not
-know — because a rollback does not undo what it does.
+know — because a rollback does not undo what it does. Checked first, whatever pg_proc
+declares: :data:`DENIED`, built-ins that run SQL given as a string (query_to_xml, ts_stat, …)
+or assign a transaction id while declared STABLE (txid_current).
 
 SQLite: built-in functions run, except those that load code or touch files.
 """

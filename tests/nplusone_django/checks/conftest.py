@@ -1,8 +1,12 @@
+"""Fixtures of the Django checks. Models are imported inside them: the main suite's collection
+walks this folder too (without Django settings) and must not import them."""
+
 import pytest
-from nplusone_django.library.models import Author, Book
 
 
 def _fill(using: str) -> None:
+    from nplusone_django.library.models import Author, Book
+
     authors = Author.objects.using(using).bulk_create(Author(name=f"author {i}") for i in range(1, 13))
     Book.objects.using(using).bulk_create(Book(title=f"book {a.id}.{j}", author=a) for a in authors for j in range(2))
 
