@@ -337,3 +337,16 @@ def test_uri_pattern_is_linear_on_long_alphanumeric_runs() -> None:
     short, long = best(statement(16_000, 16_000)), best(statement(64_000, 64_000))
     assert long < 10 * max(short, 0.002), (short, long)  # quadratic would be 16×
     assert best(statement(50_000, 1_000_000)) < 30.0
+
+
+@pytest.mark.postgres
+def test_a_password_equal_to_a_user_name_still_snapshots(cli, secret_db, tmp_path, monkeypatch) -> None:
+    """The store matches statements by (queryid, user): the user is stored redacted, and found so;
+    two users both hidden as *** become one row, not a UNIQUE violation."""
+    monkeypatch.setattr(redact, "_known", set(redact._known))  # the rest of the session keeps its own
+    redact.remember([ROLE, "postgres"])
+    store = str(tmp_path / "h.db")
+    for _ in range(2):
+        result = cli("snapshot", "--db", secret_db["url"], "--store", store, "--format", "json")
+        assert result.exit_code == 0, result.stderr
+    assert ROLE.encode() not in (tmp_path / "h.db").read_bytes()

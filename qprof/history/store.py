@@ -59,6 +59,26 @@ def naive_utc(value: Any) -> datetime | None:
 
 
 
+def _merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Statement rows with one row per (queryid, user): two users both hidden as ``***`` become
+    one, as pg_stat_statements would count them for one user (sums, max, pooled mean/stddev)."""
+    by_key: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["queryid"], row["user_name"])
+        if key not in by_key:
+            by_key[key] = row
+            continue
+        a, b = by_key[key]["counters"], row["counters"]
+        calls = a["calls"] + b["calls"]
+        merged = {name: (a.get(name) or 0) + (b.get(name) or 0) for name in a if name not in ("mean_ms", "stddev_ms", "max_ms")}
+        mean = merged["total_ms"] / calls if calls else 0.0
+        square = sum(c["calls"] * (c["stddev_ms"] ** 2 + c["mean_ms"] ** 2) for c in (a, b))
+        merged |= {"mean_ms": mean, "max_ms": max(a["max_ms"], b["max_ms"]),
+                   "stddev_ms": max(square / calls - mean**2, 0.0) ** 0.5 if calls else 0.0}
+        by_key[key] = {**by_key[key], "counters": merged}
+    return list(by_key.values())
+
+
 def stored(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` as it may be written: every string (statement text, a command line, a description,
     settings) through the one output redaction — the store is an exit like stdout."""
@@ -321,10 +341,13 @@ class Store:
                     )
                 ).inserted_primary_key[0]
             )
-            ids = self._statement_ids(conn, target_id, snapshot_id, data.statements)
+            # redacted once, before the (queryid, user) keys are matched: a user name equal to a
+            # password qprof was given is stored as *** and must be found as ***
+            statements = _merged([stored(row) for row in data.statements])
+            ids = self._statement_ids(conn, target_id, snapshot_id, statements)
             stat_rows = [
                 {"snapshot_id": snapshot_id, "statement_id": ids[(row["queryid"], row["user_name"])], **row["counters"]}
-                for row in data.statements
+                for row in statements
             ]
             self._insert_many(conn, s.statement_stats, stat_rows)
             self._insert_many(conn, s.table_stats, [{"snapshot_id": snapshot_id, **row} for row in data.tables])
