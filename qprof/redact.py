@@ -164,18 +164,32 @@ def scrub(message: str, secrets: Iterable[str]) -> str:
     return pattern.sub(_mask, message) if pattern else message
 
 
+_known_pattern: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
+
+
+def _known_scrubber() -> re.Pattern[str] | None:
+    """The pattern for every remembered secret (also as JSON or CSV would escape it), rebuilt only
+    when a secret was added: it runs on every string printed."""
+    global _known_pattern
+    current = frozenset(_known)
+    if _known_pattern[0] != current:
+        forms: set[str] = set()
+        for secret in current:
+            if _is_keyword(secret):
+                continue
+            forms.add(secret)
+            forms.add(secret.replace("\\", "\\\\").replace('"', '\\"'))  # JSON
+            forms.add(secret.replace('"', '""'))  # CSV
+        _known_pattern = (current, _scrubber(frozenset(forms)))
+    return _known_pattern[1]
+
+
 def known(output: str) -> str:
     """``output`` without any secret qprof was given (also as JSON or CSV would escape it)."""
-    if not _known:
+    if not _known or not output:
         return output
-    forms: set[str] = set()
-    for secret in _known:
-        if _is_keyword(secret):
-            continue
-        forms.add(secret)
-        forms.add(secret.replace("\\", "\\\\").replace('"', '\\"'))  # JSON
-        forms.add(secret.replace('"', '""'))  # CSV
-    return scrub(output, forms)
+    pattern = _known_scrubber()
+    return pattern.sub(_mask, output) if pattern else output
 
 
 # -- statement text ----------------------------------------------------------------------------
