@@ -124,10 +124,11 @@ def render_json(document: dict[str, Any]) -> str:
 
 
 def emit(text_out: str) -> None:
-    """Write the command's result to stdout (and only the result), without any secret qprof was given."""
+    """Write the command's result to stdout (and only the result), without any secret: the
+    patterns for what a renderer forgot to redact, and every secret qprof was given."""
     from qprof import redact
 
-    text_out = redact.known(text_out)
+    text_out = redact.text(text_out)
     sys.stdout.write(text_out)
     if not text_out.endswith("\n"):
         sys.stdout.write("\n")

@@ -36,8 +36,8 @@ _KEYS = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
 _NEEDLES = (*SECRET_KEYS, "://")
 # key=value in a DSN or URI query: a quoted value (possibly cut off) or up to the next blank.
 _KEY_VALUE = re.compile(
-    rf"""(?<![\w.])({_KEYS})(\s*=\s*)
-         (?!'\*\*\*'|\$\d|\?)          # already hidden, or a placeholder ($1, ?): nothing to hide
+    rf"""(?<!\w)((?:PG)?(?:{_KEYS}))(\s*=\s*)     # also PGPASSWORD=…, app.password=… in options
+         (?!'\*\*\*'(?!\w)|(?:\$\d+|\?)(?![^\s&'",);]))   # already hidden, or a whole placeholder ($1, ?)
          ( ''[^\n]*?(?:''|(?=\n)|\Z)   # ''quoted'' inside a SQL literal
          | '(?:[^'\\]|\\.)*'?       # 'quoted value', the quote may be missing at a cut
          | "(?:[^"\\]|\\.)*"?
@@ -47,13 +47,17 @@ _KEY_VALUE = re.compile(
 )
 # scheme://user:password@host — greedy up to the last "@" of the word, so a malformed URI with a
 # raw "@" in its password still hides all of it.
-_URI_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@\[\]]*:)(\S*)(@)")
+# The scheme starts at a word's start: unanchored, every position of a long alphanumeric run would
+# be tried as a scheme start (quadratic on a megabyte statement).
+_URI_USERINFO = re.compile(r"((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@\[\]]*:)(\S*)(@)")
+# Blanks and comments between a keyword and its literal (PASSWORD /* c */ '…', PASSWORD -- c⏎ '…').
+_GAP = r"(?:\s|/\*.*?\*/|--[^\n]*\n)"
 # A literal after a secret keyword (PASSWORD '…', "password" '…', password = '…') in text the
 # lexer cannot read (a log line, a cut-off statement): everything from the opening quote to the
 # end of the line goes, since where such a literal ends is a guess (JSON-escaped backslashes,
 # standard_conforming_strings, a cut).
 _KEYWORD_LITERAL = re.compile(
-    rf"""((?<![\w$])"?(?:{_KEYS})"?(?:\s*=\s*|\s+)(?:ENCRYPTED\s+)?)(?!'\*\*\*')
+    rf"""((?<![\w$])"?(?:{_KEYS})"?(?:{_GAP}*={_GAP}*|{_GAP}+)(?:ENCRYPTED{_GAP}+)?)(?!'\*\*\*')
          (?: \$([A-Za-z_]\w*|)\$.*?(?:\$\2\$|\Z) | (?:[EeUu]&?)?' ) [^\n]*""",
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
@@ -81,7 +85,9 @@ def conninfo(value: str) -> str:
         params = conninfo_to_dict(value)
     except psycopg.Error:
         return "(unparseable conninfo)"
-    return " ".join(f"{key}={val}" for key, val in params.items() if key.lower() not in SECRET_KEYS)
+    # a host holding "@" is a URI password's tail after a raw "@" (rv:Raw@65x@host): show the host only
+    shown = {key: val.rpartition("@")[2] if key == "host" and val else val for key, val in params.items()}
+    return " ".join(f"{key}={val}" for key, val in shown.items() if key.lower() not in SECRET_KEYS)
 
 
 def conninfo_secrets(value: str) -> list[str]:
@@ -98,6 +104,9 @@ def conninfo_secrets(value: str) -> list[str]:
     found += [str(params[key]) for key in params if key.lower() in SECRET_KEYS and params[key]]
     for match in _URI_USERINFO.finditer(value):
         found.append(match.group(2))
+        # a raw "@" in the password: libpq takes what follows the first "@" as the host, so
+        # messages show its tail ("host=65x@127.0.0.1") — each tail piece goes, with its "@"
+        found += [piece + "@" for piece in match.group(2).split("@")[1:] if piece]
     for match in _KEY_VALUE.finditer(value):
         found.append(match.group(3).strip("'\""))
     # a URI password may be percent-encoded in the text and decoded in a message
@@ -116,23 +125,71 @@ def remember_conninfo(value: str) -> None:
     remember(conninfo_secrets(value))
 
 
+def _is_keyword(word: str) -> bool:
+    """A SQL keyword (``select``, ``user``): scrubbing it by value would mangle every statement,
+    and as a password it is hidden by the structural patterns wherever it is a value."""
+    from pglast import keywords
+
+    lowered = word.lower()
+    return any(lowered in group for group in (keywords.RESERVED_KEYWORDS, keywords.UNRESERVED_KEYWORDS,
+                                              keywords.COL_NAME_KEYWORDS, keywords.TYPE_FUNC_NAME_KEYWORDS))
+
+
+def _pattern(secret: str) -> str:
+    """``secret`` as a whole token: not inside a longer word (password ``postgres`` leaves
+    ``postgresql`` alone; ``select`` leaves ``low_selectivity``)."""
+    left = r"(?<![\w])" if re.match(r"\w", secret) else ""
+    right = r"(?![\w])" if re.search(r"\w$", secret) else ""
+    return left + re.escape(secret) + right
+
+
+_compiled: dict[frozenset[str], re.Pattern[str] | None] = {}
+
+
+def _scrubber(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    if secrets not in _compiled:
+        ordered = sorted(secrets, key=len, reverse=True)
+        _compiled[secrets] = re.compile("|".join(_pattern(s) for s in ordered)) if ordered else None
+    return _compiled[secrets]
+
+
+def _mask(match: re.Match[str]) -> str:
+    # a piece of a password with a raw "@" ("65x@" of rv:Raw@65x@host) keeps the "@" it ends with
+    return MASK + "@" if match.group().endswith("@") else MASK
+
+
 def scrub(message: str, secrets: Iterable[str]) -> str:
-    """``message`` with every one of ``secrets`` (longest first) replaced by ``***``."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        message = message.replace(secret, MASK)
-    return message
+    """``message`` with every one of ``secrets`` (as whole tokens) replaced by ``***``."""
+    pattern = _scrubber(frozenset(s for s in secrets if s))
+    return pattern.sub(_mask, message) if pattern else message
+
+
+_known_pattern: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
+
+
+def _known_scrubber() -> re.Pattern[str] | None:
+    """The pattern for every remembered secret (also as JSON or CSV would escape it), rebuilt only
+    when a secret was added: it runs on every string printed."""
+    global _known_pattern
+    current = frozenset(_known)
+    if _known_pattern[0] != current:
+        forms: set[str] = set()
+        for secret in current:
+            if _is_keyword(secret):
+                continue
+            forms.add(secret)
+            forms.add(secret.replace("\\", "\\\\").replace('"', '\\"'))  # JSON
+            forms.add(secret.replace('"', '""'))  # CSV
+        _known_pattern = (current, _scrubber(frozenset(forms)))
+    return _known_pattern[1]
 
 
 def known(output: str) -> str:
     """``output`` without any secret qprof was given (also as JSON or CSV would escape it)."""
-    if not _known:
+    if not _known or not output:
         return output
-    forms: set[str] = set()
-    for secret in _known:
-        forms.add(secret)
-        forms.add(secret.replace("\\", "\\\\").replace('"', '\\"'))  # JSON
-        forms.add(secret.replace('"', '""'))  # CSV
-    return scrub(output, forms)
+    pattern = _known_scrubber()
+    return pattern.sub(_mask, output) if pattern else output
 
 
 # -- statement text ----------------------------------------------------------------------------
@@ -153,8 +210,12 @@ def _hide_connection_secrets(content: str) -> str:
     return _KEY_VALUE.sub(lambda m: m.group(1) + m.group(2) + MASK, content)
 
 
+_COMMENTS = ("C_COMMENT", "SQL_COMMENT")
+
+
 def _lexed_literal_spans(sql: str) -> list[tuple[int, int, str]] | None:
-    """(start, end, replacement) for every secret literal, or None when the text does not lex."""
+    """(start, end, replacement) for every secret literal or comment, or None when the text
+    does not lex."""
     from pglast.parser import ParseError, scan
 
     try:
@@ -162,11 +223,20 @@ def _lexed_literal_spans(sql: str) -> list[tuple[int, int, str]] | None:
     except (ParseError, ValueError):
         return None
     spans: list[tuple[int, int, str]] = []
-    for index, token in enumerate(tokens):
-        if token.name not in ("SCONST", "USCONST"):
-            continue
+    words: list[str] = []  # the tokens so far, comments left out: PASSWORD /* c */ '…' is PASSWORD '…'
+    for token in tokens:
         start, end = token.start, token.end + 1
-        before = [sql[t.start : t.end + 1].strip('"').lower() for t in tokens[max(index - 3, 0) : index]]
+        if token.name in _COMMENTS:
+            comment = sql[start:end]
+            hidden = text(comment) if _mentions_secret(comment) else comment
+            if hidden != comment:  # a DSN or a password typed into a comment
+                spans.append((start, end, hidden))
+            continue
+        if token.name not in ("SCONST", "USCONST"):
+            words.append(sql[start:end].strip('"').lower())
+            continue
+        before = words[-3:]
+        words.append("'")
         if before and before[-1] == "=":
             before.pop()
         if before and before[-1] == "encrypted":
@@ -179,7 +249,8 @@ def _lexed_literal_spans(sql: str) -> list[tuple[int, int, str]] | None:
             opening, content, closing = _literal_body(literal)
             quoted = opening.endswith("'")  # '' (and \' in E'…') stand for one quote inside
             plain = content.replace("''", "'").replace("\\'", "'") if quoted else content
-            hidden = _hide_connection_secrets(plain)
+            # a DO body or EXECUTE string is SQL itself: PASSWORD '…' inside it goes too
+            hidden = text(_hide_connection_secrets(plain))
             if hidden != plain:
                 spans.append((start, end, opening + (hidden.replace("'", "''") if quoted else hidden) + closing))
     return spans
@@ -218,6 +289,28 @@ def output(value: str) -> str:
     """Any string on its way out (a statement, a message quoting one, a log line): the lexer's
     exact literal boundaries first, then the free-text patterns for what is not a literal."""
     return text(statement(value))
+
+
+_SECRET_FLAGS = ("--password", "--passwd", "--token", "--secret", "--api-key")
+
+
+def command_line(argv: Iterable[str]) -> list[str]:
+    """A command line for reports and the store: a secret flag's value (``--password x``,
+    ``--token=x``) hidden, every argument through :func:`output` (URIs, conninfo, PGPASSWORD=…)."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            shown.append(MASK)
+            hide_next = False
+            continue
+        flag, eq, _value = arg.partition("=")
+        if flag.lower() in _SECRET_FLAGS:
+            shown.append(f"{flag}={MASK}" if eq else arg)
+            hide_next = not eq
+            continue
+        shown.append(output(arg))
+    return shown
 
 
 def document(value: object) -> object:

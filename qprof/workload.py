@@ -24,6 +24,7 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
 from qprof.errors import BadInput
+from qprof.inputfiles import is_regular, require_regular
 
 _MARKER = re.compile(r"^\s*--\s*(name|params|calls|qprof)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
@@ -181,9 +182,17 @@ def load_workload(spec: str | Path) -> list[WorkloadStatement]:
     if not path.exists():
         raise BadInput(f"workload {text!r} does not exist")
     statements: list[WorkloadStatement] = []
-    for file in _files(path):
-        if not file.is_file():  # a FIFO or device would block the read forever (or never end)
-            raise BadInput(f"workload {str(file)!r} is not a regular file", hint="save the statements to a .sql file first")
+    files = _files(path)
+    if not path.is_dir():
+        require_regular(path, "workload", "save the statements to a .sql file first")
+    else:  # a FIFO among a folder's files is skipped, the rest is read
+        from qprof.output import warn
+
+        skipped = [file for file in files if not is_regular(file)]
+        for file in skipped:
+            warn(f"workload {str(file)!r} skipped: not a regular file (a FIFO or device would block the read)")
+        files = [file for file in files if file not in skipped]
+    for file in files:
         try:
             content = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -143,3 +143,52 @@ def test_workload_split_by_postgres_scanner_matches_sqlglot() -> None:
     text = "select 'a;b'; -- c;d\nselect $$x;y$$; select $t$;$t$, E'\\';' ; /* x; */ select ?1, :name, \"q;\"\n"
     assert split_statements(text) == ["select 'a;b'", "select $$x;y$$", "select $t$;$t$, E'\\';'", "/* x; */ select ?1, :name, \"q;\""]
     assert split_statements("select `a;b` from t; select [c;d] from u") == ["select `a", "b` from t", "select [c", "d] from u"]
+
+
+def test_a_fifo_as_log_is_refused_not_waited_on(tmp_path: Path, sample_sqlite: Path) -> None:
+    fifo = tmp_path / "server.log"
+    os.mkfifo(fifo)
+    for args in (["nplusone", "--log", str(fifo)], ["advise", "--db", str(sample_sqlite), "--log", str(fifo), "--no-write"]):
+        result = subprocess.run([sys.executable, "-m", "qprof", *args], capture_output=True, text=True, timeout=120,
+                                cwd=tmp_path, check=False)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "log file" in result.stderr and "is not a regular file" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_fifo_in_a_workload_folder_is_skipped_and_the_rest_read(tmp_path: Path, sample_sqlite: Path) -> None:
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "a.sql").write_text("-- name: one\nSELECT 1;\n")
+    os.mkfifo(folder / "b.sql")
+    result = subprocess.run([sys.executable, "-m", "qprof", "explain", str(folder), "--db", str(sample_sqlite), "--format", "json"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "b.sql' skipped: not a regular file" in result.stderr
+    assert "one" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["postgresql+asyncpg://u:ZQXas1@127.0.0.1:1/x", "sqlite+aiosqlite:///h.db"])
+def test_a_store_driver_qprof_does_not_ship_is_a_clear_error(cli, url: str) -> None:
+    result = cli("snapshots", "list", "--store", url)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("error: unsupported history store driver"), result.stderr
+    assert "ZQXas1" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.postgres
+def test_advise_skips_statements_on_a_locked_table_up_front(cli, locked_db, tmp_path: Path) -> None:
+    dsn, pid = locked_db
+    with psycopg.connect(dsn, autocommit=True) as conn:  # HypoPG plans each statement: the planner's lock waits
+        conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+    workload = tmp_path / "w.sql"
+    workload.write_text("-- name: on_locked\nSELECT * FROM locked WHERE v = 'a';\n"
+                        "-- name: on_free\nSELECT * FROM free WHERE v = 'b';\n")
+    result = cli("advise", "--db", dsn, "--workload", str(workload), "--no-write", "--format", "json")
+    assert result.exit_code in (0, 1), result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["whatif"] == "hypopg"
+    text = json.dumps(doc)
+    assert f"table public.locked is locked ACCESS EXCLUSIVE by pid {pid}" in text, text[:2000]
+    assert "lock timeout" not in text.lower() and "lock_timeout" not in result.stderr
+    assert (doc["skipped_summary"]["count"], doc["skipped_summary"]["statements"]) == (1, 2)  # on_free was costed

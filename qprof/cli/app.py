@@ -30,7 +30,10 @@ def _one_line_usage_errors() -> Iterator[None]:
         raise  # `qprof` alone prints the help, as it should
     except UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "qprof"
-        message = " ".join(exc.format_message().split())
+        from qprof import redact
+
+        # click quotes the offending argument, which may be a URI or conninfo typed in the wrong place
+        message = redact.output(" ".join(exc.format_message().split()))
         typer.echo(f"qprof: error: {message} (see '{where} --help')", err=True)
         raise typer.Exit(EXIT_USAGE) from None
 

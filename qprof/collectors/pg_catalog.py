@@ -80,3 +80,9 @@ def collect_stats_reset(target: PostgresTarget) -> dict[str, Any]:
         "age_seconds": row["age"].total_seconds() if row["age"] is not None else None,
         "server_started": _iso(row["server_started"]),
     }
+
+
+def locked_tables(target: PostgresTarget) -> dict[tuple[str, str], int]:
+    """(schema, table) → pid of every table another session holds or awaits ACCESS EXCLUSIVE on."""
+    rows = target.fetch_all(load_sql("locked_tables.sql"), what="reading pg_locks")
+    return {(row["schema"], row["name"]): int(row["pid"]) for row in rows}

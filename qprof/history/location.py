@@ -68,6 +68,13 @@ def store_url(text: str) -> URL:
             f"unsupported history store {url.get_backend_name()!r}",
             hint="use a SQLite file (the default) or a postgresql:// URL",
         )
+    # a driver qprof does not ship (postgresql+asyncpg, +psycopg2, sqlite+aiosqlite) would fail
+    # at import deep inside SQLAlchemy: say so here, in one line
+    if url.get_driver_name() not in ("psycopg", "pysqlite"):
+        raise BadInput(
+            f"unsupported history store driver {url.get_driver_name()!r} in {describe(url)}",
+            hint="leave the driver out (postgresql://user@host/db or sqlite:///path): qprof uses psycopg 3 and sqlite3",
+        )
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         url = url.set(database=str(Path(url.database).expanduser().resolve()))
     return url

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from qprof import redact
 from qprof.errors import BadInput, QprofError
 from qprof.history import schema as s
 from qprof.history.location import describe, store_url
@@ -56,6 +57,32 @@ def naive_utc(value: Any) -> datetime | None:
         return None
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
+
+
+def _merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Statement rows with one row per (queryid, user): two users both hidden as ``***`` become
+    one, as pg_stat_statements would count them for one user (sums, max, pooled mean/stddev)."""
+    by_key: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["queryid"], row["user_name"])
+        if key not in by_key:
+            by_key[key] = row
+            continue
+        a, b = by_key[key]["counters"], row["counters"]
+        calls = a["calls"] + b["calls"]
+        merged = {name: (a.get(name) or 0) + (b.get(name) or 0) for name in a if name not in ("mean_ms", "stddev_ms", "max_ms")}
+        mean = merged["total_ms"] / calls if calls else 0.0
+        square = sum(c["calls"] * (c["stddev_ms"] ** 2 + c["mean_ms"] ** 2) for c in (a, b))
+        merged |= {"mean_ms": mean, "max_ms": max(a["max_ms"], b["max_ms"]),
+                   "stddev_ms": max(square / calls - mean**2, 0.0) ** 0.5 if calls else 0.0}
+        by_key[key] = {**by_key[key], "counters": merged}
+    return list(by_key.values())
+
+
+def stored(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` as it may be written: every string (statement text, a command line, a description,
+    settings) through the one output redaction — the store is an exit like stdout."""
+    return {key: redact.document(value) if isinstance(value, (str, dict, list, tuple)) else value for key, value in row.items()}
 
 class StoreError(QprofError):
     """The history store is unreachable, locked for too long, or from a newer qprof."""
@@ -250,15 +277,17 @@ class Store:
 
     # -- targets -----------------------------------------------------------------------------
     def _target_id(self, conn: Connection, identity: str, name: str, database: str, description: str) -> int:
+        identity = redact.output(identity)  # looked up as stored
         row = conn.execute(select(s.targets.c.id, s.targets.c.name).where(s.targets.c.identity == identity)).first()
         if row is not None:
             if row.name != name:
-                conn.execute(update(s.targets).where(s.targets.c.id == row.id).values(name=name, description=description))
+                conn.execute(update(s.targets).where(s.targets.c.id == row.id).values(**stored({"name": name, "description": description})))
             return int(row.id)
         return int(
             conn.execute(
                 insert(s.targets).values(
-                    identity=identity, name=name, database=database, description=description, created_at=utcnow()
+                    **stored({"identity": identity, "name": name, "database": database, "description": description}),
+                    created_at=utcnow(),
                 )
             ).inserted_primary_key[0]
         )
@@ -306,16 +335,19 @@ class Store:
                         pss_dealloc=data.pss_dealloc,
                         db_stats_reset=data.db_stats_reset,
                         server_version=data.server_version,
-                        settings=data.settings,
+                        settings=stored({"settings": data.settings})["settings"],
                         statement_count=len(data.statements),
                         duration_ms=data.duration_ms,
                     )
                 ).inserted_primary_key[0]
             )
-            ids = self._statement_ids(conn, target_id, snapshot_id, data.statements)
+            # redacted once, before the (queryid, user) keys are matched: a user name equal to a
+            # password qprof was given is stored as *** and must be found as ***
+            statements = _merged([stored(row) for row in data.statements])
+            ids = self._statement_ids(conn, target_id, snapshot_id, statements)
             stat_rows = [
                 {"snapshot_id": snapshot_id, "statement_id": ids[(row["queryid"], row["user_name"])], **row["counters"]}
-                for row in data.statements
+                for row in statements
             ]
             self._insert_many(conn, s.statement_stats, stat_rows)
             self._insert_many(conn, s.table_stats, [{"snapshot_id": snapshot_id, **row} for row in data.tables])
@@ -327,7 +359,7 @@ class Store:
     @staticmethod
     def _insert_many(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
         for start in range(0, len(rows), chunk):
-            conn.execute(insert(table), list(rows[start : start + chunk]))
+            conn.execute(insert(table), [stored(row) for row in rows[start : start + chunk]])
 
     def _statement_ids(
         self, conn: Connection, target_id: int, snapshot_id: int, rows: Iterable[dict[str, Any]]
@@ -476,7 +508,7 @@ class Store:
                 conn.execute(delete(s.baselines).where(s.baselines.c.id == old))
             baseline_id = conn.execute(
                 insert(s.baselines).values(
-                    name=name, target_id=target_id, created_at=utcnow(), source=source, description=description
+                    name=name, target_id=target_id, created_at=utcnow(), **stored({"source": source, "description": description})
                 )
             ).inserted_primary_key[0]
             self._insert_many(conn, s.baseline_statements, [{"baseline_id": baseline_id, **row} for row in rows])
@@ -526,14 +558,14 @@ class Store:
             return int(
                 conn.execute(
                     insert(s.runs).values(name=name, target_id=target_id, start_snapshot_id=snapshot_id,
-                                          status="running", started_at=utcnow(), **values)
+                                          status="running", started_at=utcnow(), **stored(values))
                 ).inserted_primary_key[0]
             )
 
     def finish_run(self, run_id: int, values: dict[str, Any], statements: Sequence[dict[str, Any]]) -> None:
         """Close a run: its end snapshot, exit code, status and measured percentiles, at once."""
         with self.write() as conn:
-            conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(ended_at=utcnow(), **values))
+            conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(ended_at=utcnow(), **stored(values)))
             conn.execute(delete(s.run_statements).where(s.run_statements.c.run_id == run_id))
             self._insert_many(conn, s.run_statements, [{"run_id": run_id, **row} for row in statements])
 

@@ -110,7 +110,10 @@ def render_plan(plan: Plan, fmt: OutputFormat = OutputFormat.table) -> str:
             Column("buffers", "buffers", align="left"),
             Column("notes", "notes", align="left"),
         ]
-    rows = plan_rows(plan)
+    from qprof import redact
+
+    # filters and conditions quote the statement's literals (password = 'x'::text)
+    rows = [redact.document(row) for row in plan_rows(plan)]
     if plan.engine == "sqlite":  # drop the synthetic root and one level of indentation
         rows = [dict(row, node=row["node"][3:]) for row in rows[1:]] or [{"node": "(no table access)"}]
     from tabulate import tabulate

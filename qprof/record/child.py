@@ -10,7 +10,6 @@ killed, so the window can still be closed and stored.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -23,10 +22,6 @@ from typing import Self
 from qprof.output import warn
 
 KILL_AFTER = 5.0
-# what a command line may carry that must not reach reports or the store
-_URI_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_KEY_SECRET = re.compile(r"((?:ssl)?password\s*=\s*|PGPASSWORD=)('(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
-_SECRET_FLAGS = ("--password", "--passwd", "--token", "--secret", "--api-key")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -35,23 +30,6 @@ class ChildResult:
     exit_code: int
     interrupted: bool = False
     error: str | None = None  # the command could not be started
-
-
-def shown_command(argv: Sequence[str]) -> list[str]:
-    """``argv`` for reports and the store: passwords in URIs, conninfo and secret flags hidden."""
-    shown, hide_next = [], False
-    for arg in argv:
-        if hide_next:
-            shown.append("***")
-            hide_next = False
-            continue
-        flag, eq, _value = arg.partition("=")
-        if flag.lower() in _SECRET_FLAGS:
-            shown.append(f"{flag}=***" if eq else arg)
-            hide_next = not eq
-            continue
-        shown.append(_KEY_SECRET.sub(r"\1***", _URI_PASSWORD.sub(r"\1***@", arg)))
-    return shown
 
 
 def _terminal_sent_it(signum: int) -> bool:

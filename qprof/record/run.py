@@ -17,8 +17,9 @@ from typing import Any
 
 from qprof.errors import QprofError
 from qprof.output import note, warn
-from qprof.record.child import deferred_interrupts, run_command, shown_command, wait_for
+from qprof.record.child import deferred_interrupts, run_command, wait_for
 from qprof.record.slo import Slo, Verdict
+from qprof.redact import command_line as shown_command
 
 
 @dataclass

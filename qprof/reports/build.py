@@ -261,8 +261,11 @@ def _indexes(store: Store, window: Window, previous: Window | None, options: Rep
 
 
 def chart_label(queryid: Any, query: Any, width: int = 38) -> str:
-    """A statement's short label for charts: queryid tail and the start of its text."""
-    return f"{str(queryid)[-6:]} {' '.join(str(query).split())[:width]}"
+    """A statement's short label for charts: queryid tail and the start of its text (redacted
+    before it is cut, so a cut cannot split a secret from the keyword that marks it)."""
+    from qprof import redact
+
+    return f"{str(queryid)[-6:]} {' '.join(redact.output(str(query)).split())[:width]}"
 
 
 def _series(intervals: pd.DataFrame, table: pd.DataFrame, window: Window, options: ReportOptions) -> dict[str, Any]:

@@ -706,6 +706,9 @@ def inspect_file(path: Path, stats: FileStats, prefix: str | None) -> Prefix | N
         raise BadInput(f"log file not found: {path}")
     if path.is_dir():
         raise BadInput(f"{path} is a folder; give the log files (e.g. {path}/*.log)")
+    from qprof.inputfiles import require_regular
+
+    require_regular(path, "log file", "copy the log to a file first (a FIFO or device would block the read)")
     stats.bytes = os.path.getsize(path)
     sample = _sniff(path)
     if not sample.strip():
