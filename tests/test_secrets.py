@@ -198,7 +198,8 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
     assert "password" in str(outputs["explain --sql password table stdout"])  # the filter is shown, hidden
     # a recorded run keeps its command line in the store (qprof_runs) and shows it in the report
     run("record", "record", "-d", url, "--store", str(store), "--no-advisors", "--name", "r1", "-f", "json", "--",
-        "sh", "-c", "true PGPASSWORD=PlantRecord21", "postgresql://u:PlantRecord22@h/d", "--password", "PlantRecord23", ok=(0, 127))  # 127: no fileno under the in-process runner
+        "sh", "-c", "true PGPASSWORD=PlantRecord21", "postgresql://u:PlantRecord22@h/d", "--password", "PlantRecord23",
+        ok=(0, 127))  # 127: no fileno under the in-process runner
     assert "PGPASSWORD=***" in str(outputs["record stderr"])
     from qprof.history.store import Store
 
