@@ -121,6 +121,12 @@ def remember(secrets: Iterable[str | None]) -> None:
             _known.add(secret)
 
 
+def forget() -> None:
+    """Forget the remembered secrets: a long-lived process (the test suite's in-process CLI runner)
+    starting another command, as a new ``qprof`` process would."""
+    _known.clear()
+
+
 def remember_conninfo(value: str) -> None:
     remember(conninfo_secrets(value))
 

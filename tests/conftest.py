@@ -26,6 +26,16 @@ TEST_SCALE = 0.02
 WORKLOAD_RUNS = 3
 
 
+@pytest.fixture(autouse=True)
+def _fresh_remembered_secrets() -> Iterator[None]:
+    """Each test's CLI calls start as a new qprof process would: with no secret remembered from
+    another test's connection strings (a password equal to a common word would mask it elsewhere)."""
+    from qprof import redact
+
+    redact.forget()
+    yield
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     cluster = PgCluster(settings={"track_io_timing": "on"})
