@@ -447,3 +447,38 @@ def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_clus
     assert any("rotated during the window" in note for note in doc["percentiles"]["notes"])
     (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
     assert grp["calls"] == 5 and grp["samples"] == 5 and grp["p95_ms"] is not None
+
+
+def test_a_server_logging_only_slow_statements_gives_bounded_percentiles_and_judges_slos(logged_cluster, tmp_path):
+    """log_min_duration_statement = 40: the fast statement is never logged (its percentiles are
+    known only to be < 40 ms), the slow one always (exact). p95<100ms holds for both; p95<10ms
+    breaks on the slow one and cannot be told for the fast one — never a crash."""
+    dsn = logged_cluster.create_database("threshold", extensions=("pg_stat_statements",))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE threshold SET log_min_duration_statement = 40")
+    script = tmp_path / "mixed.sql"
+    script.write_text("SELECT 1 + 2 AS fast;\nSELECT 3 AS slow, pg_sleep(0.05);\n")
+    store = tmp_path / "history.db"
+    common = ("-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json")
+    load = (pgbench(logged_cluster), "-n", "-f", script, "-t", "6", dsn)
+    result = qprof("record", *common, "--slo", "p95<100ms", "--slo", "window:p50<100ms", "--", *load)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["percentiles"]["threshold_ms"] == 40
+    (fast,) = [s for s in doc["statements"] if "AS fast" in s["query"]]
+    (slow,) = [s for s in doc["statements"] if "AS slow" in s["query"]]
+    assert fast["p50_ms"] is None and fast["p95_ms"] is None and fast["below_ms"] == 40
+    assert isinstance(slow["p95_ms"], float) and slow["p95_ms"] >= 40
+    for row in doc["statements"]:  # JSON percentiles are numbers or null, never text
+        assert all(row[k] is None or isinstance(row[k], float) for k in ("p50_ms", "p95_ms", "p99_ms"))
+    verdicts = {v["slo"]: v for v in doc["slo_verdicts"]}
+    assert verdicts["p95<100ms"]["checked"] and verdicts["p95<100ms"]["ok"]
+    assert verdicts["window:p50<100ms"]["ok"]  # the window's P50 is among the fast ones: < 40 ms
+    shown = qprof("record", *common[:-2], "--slo", "p95<100ms", "--", *load)
+    assert shown.returncode == 0, shown.stderr
+    assert "< 40" in shown.stdout  # the markdown says "< 40" where the value is below the threshold
+    tight = qprof("record", *common, "--slo", "p95<10ms", "--", *load)
+    assert tight.returncode == 1, tight.stderr
+    (verdict,) = json.loads(tight.stdout)["slo_verdicts"]
+    assert [b["statement"] for b in verdict["broken"]] == [slow["query"]]
+    assert "Traceback" not in tight.stderr and "1 statement(s) without a measurement" in verdict["unchecked_reason"]

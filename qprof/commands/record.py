@@ -149,13 +149,19 @@ def report_outcome(doc: dict, exit_code: int, *, quiet: bool) -> None:
         warn(f"the command exited with code {run['exit_code']}; run {run['name']!r} is stored all the same")
     for verdict in doc.get("slo_verdicts", []):
         if verdict["broken"]:
-            worst = "; ".join(f"{b['value']:,.2f} {b['statement'][:60]!r}" for b in verdict["broken"][:3])
+            worst = "; ".join(f"{_figure(b)} {b['statement'][:60]!r}" for b in verdict["broken"][:3])
             more = f" (+{len(verdict['broken']) - 3} more)" if len(verdict["broken"]) > 3 else ""
             warn(f"SLO broken: {verdict['slo']} — {len(verdict['broken'])} statement(s): {worst}{more}")
         elif not verdict["checked"] and not quiet:
             warn(f"SLO not checked: {verdict['slo']} — {verdict['unchecked_reason']}")
     if not quiet and not doc["percentiles"]["source"]:
         warn("no percentiles: " + (doc["percentiles"].get("how_to_enable") or "no log"))
+
+
+def _figure(broken: dict) -> str:
+    if broken["value"] is None:
+        return f"< {broken['below_ms']:g}"
+    return f"{broken['value']:,.2f}"
 
 
 runs_app = typer.Typer(help="List the runs qprof record stored (names for compare, report --run).", no_args_is_help=True)

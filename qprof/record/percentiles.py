@@ -80,6 +80,9 @@ def _summary(values: array, calls: int, threshold_ms: float) -> dict[str, Any]:
             row[key] = percentile(ordered, fraction, presorted=True)
         else:
             row[key] = tail_percentile(ordered, calls, fraction)
+    if threshold_ms > 0 and calls > 0 and any(row[key] is None for key in FRACTIONS):
+        # the executions the log did not show took less than T: a null percentile is "< below_ms"
+        row["below_ms"] = threshold_ms
     return row
 
 

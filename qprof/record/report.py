@@ -29,10 +29,10 @@ def workload_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def _with_percentiles(row: dict[str, Any], measured: Measured) -> dict[str, Any]:
     found = measured.statements.get((row["queryid"], row.get("user", row.get("user_name", ""))), {})
-    below = f"< {measured.threshold_ms:g}" if measured.threshold_ms and found.get("samples") else None
     for key in PERCENTILE_KEYS:
-        value = found.get(key)
-        row[key] = value if value is not None else below
+        row[key] = found.get(key)  # numeric or null; null with below_ms: every unmeasured one took < below_ms
+    if found.get("below_ms"):
+        row["below_ms"] = found["below_ms"]
     row["max_ms"] = found.get("max_ms")  # the window's measured maximum; pg_stat_statements' is since reset
     row["samples"] = int(found.get("samples", 0))
     return row
@@ -61,7 +61,7 @@ def build_run_report(
     calls = int(work["calls"].sum()) if not work.empty else 0
     doc["window_totals"] = {
         "seconds": window.seconds, "calls": calls, "db_time_ms": total, "mean_ms": total / calls if calls else None,
-        **{k: measured.window.get(k) for k in (*PERCENTILE_KEYS, "max_ms")},
+        **{k: measured.window.get(k) for k in (*PERCENTILE_KEYS, "max_ms", "below_ms")},
     }
     doc["percentiles"] = {
         "source": measured.source,

@@ -234,11 +234,12 @@ def _add_verdicts(document: dict[str, Any], verdicts: Sequence[Verdict]) -> None
                          "queryid": None, "statement": None})
             continue
         if not verdict.broken:
-            shown = verdict.slo.show(verdict.value) if verdict.value is not None else (verdict.unchecked_reason or "")
+            shown = (verdict.slo.show(verdict.value, verdict.below_ms) if verdict.value is not None or verdict.below_ms
+                     else (verdict.unchecked_reason or ""))
             rows.append({"slo": verdict.slo.text, "status": "ok", "value": shown,
                          "queryid": None, "statement": "every statement" if verdict.slo.scope == "statement" else "whole window"})
         for item in verdict.broken:
-            rows.append({"slo": verdict.slo.text, "status": "broken", "value": verdict.slo.show(item["value"]),
+            rows.append({"slo": verdict.slo.text, "status": "broken", "value": verdict.slo.show(item["value"], item.get("below_ms")),
                          "queryid": item["queryid"], "statement": item["statement"]})
     document["slo"] = rows
     document["slo_verdicts"] = [v.to_dict() for v in verdicts]
