@@ -482,3 +482,52 @@ def test_a_server_logging_only_slow_statements_gives_bounded_percentiles_and_jud
     (verdict,) = json.loads(tight.stdout)["slo_verdicts"]
     assert [b["statement"] for b in verdict["broken"]] == [slow["query"]]
     assert "Traceback" not in tight.stderr and "1 statement(s) without a measurement" in verdict["unchecked_reason"]
+
+
+def test_same_text_in_two_schemas_or_by_two_users_is_never_pooled(logged_cluster, tmp_path):
+    """One statement text, three pg_stat_statements entries: user postgres in schema small and
+    in schema big (search_path), and user reader in big. The log cannot tell the two postgres
+    entries apart: ambiguous, no percentiles. With %u in log_line_prefix the reader's entry gets
+    its own durations; without it every entry sharing the text is ambiguous."""
+    dsn = logged_cluster.create_database("schemas", extensions=("pg_stat_statements",))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA small; CREATE SCHEMA big")
+        conn.execute("CREATE TABLE small.t AS SELECT g AS v FROM generate_series(1, 10) g")
+        conn.execute("CREATE TABLE big.t AS SELECT g AS v FROM generate_series(1, 300000) g")
+        conn.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; GRANT USAGE ON SCHEMA big TO reader; "
+                     "GRANT SELECT ON big.t TO reader; ALTER ROLE reader SET search_path = big")
+    reader = logged_cluster.dsn("schemas", user="reader", password="reader-pw")
+    psql = str(logged_cluster.bindir / "psql")
+    text = "SELECT count(*) FROM t WHERE v % 7 = 3"
+    load = " && ".join([
+        *(f"{psql} -X -q -d '{dsn}' -c 'SET search_path = {schema}' -c '{text}'" for schema in ("small", "big") for _ in range(3)),
+        *(f"{psql} -X -q -d \"{reader}\" -c '{text}'" for _ in range(4)),
+    ])
+    prefix = "%m [%p] %q%u@%d "
+    store = tmp_path / "history.db"
+    try:
+        logged_cluster.reload({"log_line_prefix": prefix})
+        result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--log-prefix", prefix,
+                       "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+    finally:
+        logged_cluster.reload({"log_line_prefix": "%m [%p] "})
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    rows = [s for s in doc["statements"] if "FROM t WHERE v" in s["query"]]
+    assert sorted((r["user"], r["calls"]) for r in rows) == [("postgres", 3), ("postgres", 3), ("reader", 4)]
+    for row in rows:
+        if row["user"] == "postgres":  # same user, same text, two schemas: not told apart
+            assert row.get("ambiguous") and row["p95_ms"] is None and row["samples"] == 0
+        else:
+            assert not row.get("ambiguous") and row["samples"] == 4 and row["p95_ms"] is not None
+    assert doc["percentiles"]["ambiguous_statements"] == 2
+    assert any("cannot be told apart" in n for n in doc["percentiles"]["notes"])
+    # without %u in the prefix the reader's durations are pooled with postgres': all ambiguous
+    again = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
+                  "--", "sh", "-c", load)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    rows = [s for s in doc["statements"] if "FROM t WHERE v" in s["query"]]
+    assert len(rows) == 3 and all(r.get("ambiguous") and r["p95_ms"] is None for r in rows)
+    assert any("add %u to log_line_prefix" in n for n in doc["percentiles"]["notes"])
+    assert any("add %d to log_line_prefix" in n for n in doc["percentiles"]["notes"])

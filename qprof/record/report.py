@@ -33,6 +33,8 @@ def _with_percentiles(row: dict[str, Any], measured: Measured) -> dict[str, Any]
         row[key] = found.get(key)  # numeric or null; null with below_ms: every unmeasured one took < below_ms
     if found.get("below_ms"):
         row["below_ms"] = found["below_ms"]
+    if found.get("ambiguous"):
+        row["ambiguous"] = True  # its text is another entry's too: the log cannot tell them apart
     row["max_ms"] = found.get("max_ms")  # the window's measured maximum; pg_stat_statements' is since reset
     row["samples"] = int(found.get("samples", 0))
     return row
@@ -70,6 +72,7 @@ def build_run_report(
         "window": measured.window,
         "logged_statements": measured.logged,
         "unmatched_statements": measured.unmatched,
+        "ambiguous_statements": measured.ambiguous,
         "notes": measured.notes,
         "how_to_enable": getattr(measured, "how_to_enable", None),
     }
