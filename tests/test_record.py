@@ -139,7 +139,7 @@ def test_record_duration_window_while_the_load_runs_elsewhere(shop, tmp_path):
     out, err = recorder.communicate(timeout=120)
     assert recorder.returncode == 1, err  # the mean SLO from qprof.toml broke
     assert "SLO broken: mean<0.0001ms" in err
-    assert "SLO not checked: p95<1s" in err  # no percentile source: said, not guessed
+    assert "SLO not checked, gate failed: p95<1s" in err  # no percentile source: said, not guessed
     doc = json.loads(out)
     counted = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
     assert counted and counted[0]["calls"] == 25
@@ -433,22 +433,6 @@ def test_evicted_statements_during_the_window_are_said(tmp_path):
         cluster.stop()
 
 
-def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
-    """Last in this module: afterwards the server keeps writing to the renamed file."""
-    dsn = _database(logged_cluster, "rotation")
-    store = tmp_path / "history.db"
-    log = logged_cluster.logfile
-    psql = str(logged_cluster.bindir / "psql")
-    load = (f"mv {log} {log}.1 && touch {log} && "  # what logrotate does; the server still writes to {log}.1
-            + " && ".join(f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = {i}'" for i in range(5)))
-    result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
-    assert result.returncode == 0, result.stderr
-    doc = json.loads(result.stdout)
-    assert any("rotated during the window" in note for note in doc["percentiles"]["notes"])
-    (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
-    assert grp["calls"] == 5 and grp["samples"] == 5 and grp["p95_ms"] is not None
-
-
 def test_a_server_logging_only_slow_statements_gives_bounded_percentiles_and_judges_slos(logged_cluster, tmp_path):
     """log_min_duration_statement = 40: the fast statement is never logged (its percentiles are
     known only to be < 40 ms), the slow one always (exact). p95<100ms holds for both; p95<10ms
@@ -531,3 +515,38 @@ def test_same_text_in_two_schemas_or_by_two_users_is_never_pooled(logged_cluster
     assert len(rows) == 3 and all(r.get("ambiguous") and r["p95_ms"] is None for r in rows)
     assert any("add %u to log_line_prefix" in n for n in doc["percentiles"]["notes"])
     assert any("add %d to log_line_prefix" in n for n in doc["percentiles"]["notes"])
+
+
+def test_an_slo_that_cannot_be_checked_fails_the_gate_unless_told_otherwise(logged_cluster, shop, tmp_path):
+    """No --log (and none discoverable): a percentile SLO is not checked. A CI gate that could
+    not look must not pass: exit 1 with one line saying how to enable the log, even with -q;
+    --slo-unmeasured ok lets it pass."""
+    psql = str(logged_cluster.bindir / "psql")
+    load = ("sh", "-c", f"{psql} -X -q -d '{shop}' -c 'SELECT count(*) FROM items WHERE grp = 7'")
+    store = tmp_path / "history.db"
+    gated = qprof("record", "-d", shop, "--store", store, "--slo", "p95<1ms", "-q", "--no-advisors", "-f", "json", "--", *load)
+    assert gated.returncode == 1, gated.stderr
+    lines = [line for line in gated.stderr.splitlines() if "SLO not checked" in line]
+    assert len(lines) == 1 and "p95<1ms" in lines[0] and "--log" in lines[0] and "--slo-unmeasured ok" in lines[0]
+    (verdict,) = json.loads(gated.stdout)["slo_verdicts"]
+    assert not verdict["checked"] and not verdict["ok"]
+    allowed = qprof("record", "-d", shop, "--store", store, "--slo", "p95<1ms", "--slo-unmeasured", "ok", "-q",
+                    "--no-advisors", "-f", "json", "--", *load)
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["slo_unmeasured"] == "ok"
+
+
+def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
+    """Last in this module: afterwards the server keeps writing to the renamed file."""
+    dsn = _database(logged_cluster, "rotation")
+    store = tmp_path / "history.db"
+    log = logged_cluster.logfile
+    psql = str(logged_cluster.bindir / "psql")
+    load = (f"mv {log} {log}.1 && touch {log} && "  # what logrotate does; the server still writes to {log}.1
+            + " && ".join(f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = {i}'" for i in range(5)))
+    result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert any("rotated during the window" in note for note in doc["percentiles"]["notes"])
+    (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
+    assert grp["calls"] == 5 and grp["samples"] == 5 and grp["p95_ms"] is not None

@@ -38,6 +38,7 @@ class RecordRequest:
     quiet: bool = False
     origin: str | None = None  # what drove the load when there is no command (e.g. the Locust plugin)
     command_stdout_to_stderr: bool = False  # keep stdout for a report a script parses
+    slo_unmeasured_ok: bool = False  # an SLO that cannot be checked passes the gate (default: it fails it)
 
 
 @dataclass
@@ -202,8 +203,11 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
         "notes": [*measured.notes, *notes],
     }, stored)
     broken = any(v.broken for v in verdicts)
-    # the command's own failure wins (CI sees why it failed); then a broken SLO
-    code = exit_code if request.command and exit_code != 0 else (1 if broken else 0)
+    # a gate that could not look is no pass: an unchecked SLO fails it unless told otherwise
+    unmeasured = any(not v.checked for v in verdicts) and not request.slo_unmeasured_ok
+    document["slo_unmeasured"] = "ok" if request.slo_unmeasured_ok else "fail"
+    # the command's own failure wins (CI sees why it failed); then a broken or unchecked SLO
+    code = exit_code if request.command and exit_code != 0 else (1 if broken or unmeasured else 0)
     return RecordOutcome(document, series, code, verdicts)
 
 
