@@ -226,6 +226,41 @@ def test_interrupt_is_forwarded_and_the_window_still_closes(shop, tmp_path):
     assert doc["run"]["status"] == "interrupted" and doc["run"]["end_snapshot"]
 
 
+@pytest.mark.parametrize("how", ["group", "timeout"])
+def test_a_sigint_to_the_whole_process_group_reaches_the_command_once(shop, tmp_path, how):
+    """No terminal: `kill -INT -PGID` (or `timeout -s INT`) signals qprof and everything in its
+    group. The command (Locust counts Ctrl-Cs: a second one stops it hard) gets exactly one SIGINT."""
+    store = tmp_path / "history.db"
+    marker = tmp_path / "sigints"
+    child = (f"import signal, sys, time\n"
+             f"got = []\n"
+             f"def on(*a):\n"
+             f"    got.append(1)\n"
+             f"    open({str(marker)!r}, 'a').write('INT\\n')\n"
+             f"signal.signal(signal.SIGINT, on)\n"
+             f"for _ in range(600):\n"
+             f"    time.sleep(0.1)\n"
+             f"    if got:\n"
+             f"        time.sleep(1.0)\n"  # a second SIGINT would arrive in this second
+             f"        sys.exit(3)\n")
+    argv = [*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json", "--name", f"group-{how}",
+            "--", sys.executable, "-c", child]
+    if how == "timeout":
+        argv = ["timeout", "-s", "INT", "8", *argv]
+    recorder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+    if how == "group":
+        wait_for_run(store)
+        time.sleep(1.0)  # the child is running
+        os.killpg(recorder.pid, signal.SIGINT)  # qprof's whole group, as a CI runner cancelling a job does
+    out, err = recorder.communicate(timeout=120)
+    assert marker.read_text() == "INT\n", err  # exactly one
+    assert recorder.returncode == (3 if how == "group" else 124), err
+    doc = json.loads(out)
+    assert doc["run"]["status"] == "interrupted" and doc["run"]["end_snapshot"]
+    assert "interrupted again" not in err
+
+
 def test_a_second_interrupt_stops_a_command_that_ignores_the_first(shop, tmp_path):
     store = tmp_path / "history.db"
     stubborn = "import signal,time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(120)\n"
@@ -534,6 +569,33 @@ def test_an_slo_that_cannot_be_checked_fails_the_gate_unless_told_otherwise(logg
                     "--no-advisors", "-f", "json", "--", *load)
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["slo_unmeasured"] == "ok"
+
+
+def test_a_log_truncated_mid_window_and_grown_past_the_start_is_still_seen_as_truncated(logged_cluster, tmp_path):
+    """copytruncate mid-window, then more writes than the log held when the window began: the
+    size at the end is past the start, yet the window's part before the truncation is gone.
+    qprof says so and reads the part after it from the file's beginning."""
+    dsn = _database(logged_cluster, "truncation")
+    log = logged_cluster.logfile
+    psql = str(logged_cluster.bindir / "psql")
+    with open(log, "r+b") as handle:  # a small log when the window begins (outside it)
+        handle.truncate(0)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT max(id) FROM items")
+    after = " ".join(f"-c 'SELECT count(*) FROM items WHERE grp = {i % 3}'" for i in range(40))
+    load = (f"{psql} -X -q -d '{dsn}' -c 'SELECT min(id) FROM items' && truncate -s 0 {log} && "
+            f"{psql} -X -q -d '{dsn}' {after}")
+    store = tmp_path / "history.db"
+    result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["run"]["log"]["end"] > doc["run"]["log"]["start"]  # grown past the start again
+    notes = doc["percentiles"]["notes"]
+    assert any("truncated during the window" in n and "after the truncation" in n for n in notes), notes
+    (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
+    assert grp["calls"] == 40 and grp["samples"] == 40  # everything after the truncation, read from byte 0
+    (lost,) = [s for s in doc["statements"] if "min(id)" in s["query"]]
+    assert lost["calls"] == 1 and lost["samples"] == 0  # logged before the truncation: gone
 
 
 def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
