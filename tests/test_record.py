@@ -598,6 +598,32 @@ def test_a_log_truncated_mid_window_and_grown_past_the_start_is_still_seen_as_tr
     assert lost["calls"] == 1 and lost["samples"] == 0  # logged before the truncation: gone
 
 
+def test_report_of_a_run_shows_its_own_percentiles_and_slos_and_no_other_window(logged_cluster, shop, tmp_path):
+    store = tmp_path / "history.db"
+    script = tmp_path / "checkout.sql"
+    script.write_text(PGBENCH_SCRIPT)
+    common = ("-d", shop, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json")
+    load = (pgbench(logged_cluster), "-n", "-f", script, "-t", "20", shop)
+    first = qprof("record", *common, "--name", "earlier", "--", *load)  # a previous window exists
+    assert first.returncode == 0, first.stderr
+    recorded = qprof("record", *common, "--name", "gated", "--slo", "p95<0.01ms", "--slo", "calls_per_s>0.1", "--", *load)
+    assert recorded.returncode == 1, recorded.stderr
+    doc = json.loads(recorded.stdout)
+    again = qprof("report", "--run", "gated", "--store", store, "-f", "json")
+    assert again.returncode == 0, again.stderr
+    shown = json.loads(again.stdout)
+    (slow,) = [r for r in doc["statements"] if r["query"].startswith(SLOW)]
+    (kept,) = [r for r in shown["statements"] if r["query"].startswith(SLOW)]
+    assert kept["p95_ms"] == pytest.approx(slow["p95_ms"]) and kept["p50_ms"] == pytest.approx(slow["p50_ms"])
+    assert kept["samples"] == slow["samples"] == 20
+    assert shown["slo"] == doc["slo"] and shown["slo_summary"] == doc["slo_summary"]
+    assert shown["summary"]["previous_window"] is None and shown["regressions"] == []  # not the "earlier" run's window
+    assert shown["run"]["name"] == "gated"
+    markdown = qprof("report", "--run", "gated", "--store", store)
+    assert markdown.returncode == 0, markdown.stderr
+    assert "SLO gates" in markdown.stdout and "P95 ms" in markdown.stdout and "broken" in markdown.stdout
+
+
 def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
     """Last in this module: afterwards the server keeps writing to the renamed file."""
     dsn = _database(logged_cluster, "rotation")

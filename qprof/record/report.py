@@ -81,6 +81,33 @@ def build_run_report(
     return doc, report.series, rows
 
 
+def stored_run_report(store: Store, run: dict[str, Any], window: Window, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``report --run NAME``: the run's window with what was measured and judged when it was
+    recorded (its stored percentiles and SLO table), never compared with another window."""
+    from qprof.history.window import statement_table
+    from qprof.record.percentiles import Measured
+
+    kept = run.get("notes")
+    kept = kept if isinstance(kept, dict) else {"notes": list(kept or [])}  # runs stored before the SLO table was
+    measured = Measured(source=run.get("percentile_source"), threshold_ms=kept.get("threshold_ms"),
+                        window=dict(kept.get("window") or {}))
+    for row in run["statements"]:
+        measured.statements[(str(row["queryid"]), str(row["user_name"]))] = {
+            "samples": row["samples"], "max_ms": row["max_ms"], **{k: row[k] for k in PERCENTILE_KEYS}}
+    work = workload_rows(statement_table(store, window))
+    doc, series, _rows = build_run_report(store, window, work, measured, limit, None, "advisors are run by qprof record, not stored")
+    doc["percentiles"]["notes"] = []
+    doc["nplusone"] = []
+    doc["run"] = {"name": run["name"], "status": run["status"], "command": run.get("command"),
+                  "exit_code": run.get("exit_code"), "seconds": window.seconds,
+                  "start_snapshot": run["start_snapshot_id"], "end_snapshot": run["end_snapshot_id"],
+                  "notes": [*kept.get("notes", []), "N+1 loops are not stored with a run: see the report qprof record wrote"]}
+    doc["slo"] = list(kept.get("slo") or [])
+    if kept.get("slo_summary"):
+        doc["slo_summary"] = kept["slo_summary"]
+    return doc, series
+
+
 def plan_findings(
     db: str | None, profile: str | None, statement_timeout: str, work: pd.DataFrame, *, limit: int = 5
 ) -> tuple[list[dict[str, Any]] | None, str]:

@@ -200,7 +200,9 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
     history.finish_run(run_id, {
         "end_snapshot_id": end_id, "status": status, "exit_code": exit_code if request.command else None,
         "log_end": log_window.end if log_window else None, "percentile_source": measured.source,
-        "notes": [*measured.notes, *notes],
+        # the notes column holds what report --run shows again: the notes and the SLO table
+        "notes": {"notes": [*measured.notes, *notes], "slo": document["slo"], "slo_summary": document.get("slo_summary"),
+                  "threshold_ms": measured.threshold_ms, "window": measured.window},
     }, stored)
     broken = any(v.broken for v in verdicts)
     # a gate that could not look is no pass: an unchecked SLO fails it unless told otherwise
