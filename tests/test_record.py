@@ -624,6 +624,29 @@ def test_report_of_a_run_shows_its_own_percentiles_and_slos_and_no_other_window(
     assert "SLO gates" in markdown.stdout and "P95 ms" in markdown.stdout and "broken" in markdown.stdout
 
 
+def test_a_statistics_reset_mid_window_marks_counts_partial_and_leaves_their_slos_unchecked(logged_cluster, tmp_path):
+    dsn = _database(logged_cluster, "midreset")
+    psql = str(logged_cluster.bindir / "psql")
+    before = " ".join("-c 'SELECT count(*) FROM items WHERE grp = 5'" for _ in range(30))
+    after = " ".join("-c 'SELECT count(*) FROM items WHERE grp = 5'" for _ in range(10))
+    load = f"{psql} -X -q -d '{dsn}' {before} -c 'SELECT pg_stat_statements_reset()' {after}"
+    store = tmp_path / "history.db"
+    common = ("-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
+              "--slo", "calls_per_s>0.001", "--slo", "p95<10s")
+    result = qprof("record", *common, "--", "sh", "-c", load)
+    assert result.returncode == 1, result.stderr  # an SLO that cannot be judged fails the gate
+    doc = json.loads(result.stdout)
+    (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
+    assert grp["calls"] == 10 and grp["samples"] == 40 and grp["partial"]  # counts after the reset, the log all
+    assert doc["window_totals"]["partial"]
+    verdicts = {v["slo"]: v for v in doc["slo_verdicts"]}
+    assert not verdicts["calls_per_s>0.001"]["checked"] and "reset" in verdicts["calls_per_s>0.001"]["unchecked_reason"]
+    assert verdicts["p95<10s"]["checked"] and verdicts["p95<10s"]["ok"]  # every execution was logged
+    assert "SLO not checked, gate failed: calls_per_s>0.001" in result.stderr
+    allowed = qprof("record", *common, "--slo-unmeasured", "ok", "--", "sh", "-c", load)
+    assert allowed.returncode == 0, allowed.stderr
+
+
 def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
     """Last in this module: afterwards the server keeps writing to the renamed file."""
     dsn = _database(logged_cluster, "rotation")

@@ -185,7 +185,12 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
 
         findings, findings_note = plan_findings(request.db, request.profile, request.statement_timeout, work, limit=5)
     document, series, rows = build_run_report(history, window, work, measured, request.limit, findings, findings_note)
-    verdicts = check(request.slos, rows, document["window_totals"])
+    reset = any(n.startswith(RESET_NOTE) for n in notes)
+    if reset:  # counts are of the part after the reset; log durations of all of it
+        document["window_totals"]["partial"] = True
+        for row in rows:
+            row["partial"] = True
+    verdicts = check(request.slos, rows, document["window_totals"], statistics_reset=reset)
     run = {"name": name, "status": status, "command": shown_command(request.command) if request.command else None,
            "origin": request.origin, "exit_code": exit_code if request.command else None,
            "seconds": window.seconds, "start_snapshot": start_id, "end_snapshot": end_id, "notes": notes,
@@ -213,6 +218,9 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
     return RecordOutcome(document, series, code, verdicts)
 
 
+RESET_NOTE = "pg_stat_statements was reset during the window"
+
+
 def _statistics_notes(window: Any) -> list[str]:
     """What pg_stat_statements lost during the window: a reset, evicted entries."""
     import pandas as pd
@@ -220,7 +228,8 @@ def _statistics_notes(window: Any) -> list[str]:
     first, last = window.snapshots.iloc[0], window.snapshots.iloc[-1]
     notes = []
     if pd.notna(last["pss_stats_reset"]) and (pd.isna(first["pss_stats_reset"]) or last["pss_stats_reset"] != first["pss_stats_reset"]):
-        notes.append("pg_stat_statements was reset during the window: counts cover only what ran after the reset")
+        notes.append(RESET_NOTE + ": calls, times and rates cover only what ran after the reset (marked partial; "
+                     "SLOs on them not checked), the log's percentiles all of the window")
     if pd.notna(first["pss_dealloc"]) and pd.notna(last["pss_dealloc"]) and last["pss_dealloc"] > first["pss_dealloc"]:
         evicted = int(last["pss_dealloc"] - first["pss_dealloc"])
         notes.append(f"pg_stat_statements evicted entries {evicted:,} time(s) during the window (pg_stat_statements.max): "

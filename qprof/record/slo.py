@@ -127,12 +127,23 @@ def _statement_value(slo: Slo, row: dict[str, Any], seconds: float) -> float | N
     return row.get(f"{slo.metric}_ms")
 
 
-def check(slos: Sequence[Slo], statements: Sequence[dict[str, Any]], window: dict[str, Any]) -> list[Verdict]:
+RESET = "statistics reset during the window (pg_stat_statements_reset()): its counts cover only part of it"
+COUNTED = ("calls_per_s", "total", "mean")  # from pg_stat_statements' counters
+
+
+def check(slos: Sequence[Slo], statements: Sequence[dict[str, Any]], window: dict[str, Any], *,
+          statistics_reset: bool = False) -> list[Verdict]:
     """Judge each SLO on the window's statement rows (calls, total_ms, mean_ms, p50_ms, …, max_ms)
-    and its totals (``window``: seconds, calls, db_time_ms, mean_ms, p50_ms … max_ms)."""
+    and its totals (``window``: seconds, calls, db_time_ms, mean_ms, p50_ms … max_ms).
+
+    ``statistics_reset``: pg_stat_statements was reset mid-window, so calls and times (and a
+    percentile ranked among calls, under a log threshold) are partial: not checked."""
     seconds = float(window.get("seconds") or 0.0)
     verdicts = []
     for slo in slos:
+        if statistics_reset and (slo.metric in COUNTED or slo.metric in ("p50", "p95", "p99") and window.get("below_ms")):
+            verdicts.append(Verdict(slo, False, [], RESET))
+            continue
         if slo.scope == "window":
             value = {
                 "calls_per_s": window["calls"] / seconds if seconds > 0 else None,
