@@ -647,6 +647,36 @@ def test_a_statistics_reset_mid_window_marks_counts_partial_and_leaves_their_slo
     assert allowed.returncode == 0, allowed.stderr
 
 
+def test_window_nplusone_needs_a_source_and_never_shows_logged_literals(logged_cluster, tmp_path):
+    """Per-request lookups with nothing they walk (a session that starts with them, or one per
+    connection as a load test's HTTP requests do) are no N+1; a real loop over a SELECT's rows is,
+    and its texts are shown normalized: no value from the log (an e-mail here) in the report."""
+    dsn = _database(logged_cluster, "loops")
+    psql = str(logged_cluster.bindir / "psql")
+    lookup = "SELECT grp FROM items WHERE code = 'secret-{i}@example.com' OR id = {i};\n"
+
+    def session(name: str, statements: list[str]) -> str:
+        path = tmp_path / f"{name}.sql"
+        path.write_text("".join(statements))
+        return f"{psql} -X -q -d '{dsn}' -f {path}"
+
+    per_request = " && ".join(session(f"request{i}", [lookup.format(i=i)]) for i in range(12))
+    no_source = session("nosource", [lookup.format(i=100 + i) for i in range(12)])
+    loop = session("loop", ["SELECT id FROM items WHERE grp = 3 ORDER BY id LIMIT 8;\n",
+                            *(f"SELECT code FROM items WHERE id = {i};\n" for i in (3, 103, 203, 303, 403, 503, 603, 703))])
+    store = tmp_path / "history.db"
+    result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
+                   "--", "sh", "-c", f"{per_request} && {no_source} && {loop}")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    loops = doc["nplusone"]
+    assert [row["source"] is not None for row in loops] == [True], loops
+    assert "FROM items WHERE id = $1" in loops[0]["statement"] and "grp = $1" in loops[0]["source"]["statement"]
+    markdown = qprof("report", "--run", doc["run"]["name"], "--store", store)
+    assert "secret-" not in result.stdout and "secret-" not in markdown.stdout
+    assert " 703" not in json.dumps(loops)
+
+
 def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
     """Last in this module: afterwards the server keeps writing to the renamed file."""
     dsn = _database(logged_cluster, "rotation")

@@ -68,6 +68,7 @@ class Measured:
     logged: int = 0  # statements with a duration read from the log
     unmatched: int = 0  # … that matched no pg_stat_statements entry of the window
     ambiguous: int = 0  # entries sharing their text (and user) with another: no percentiles
+    nplusone_unsourced: int = 0  # repeats with no source statement: not reported as loops
     notes: list[str] = field(default_factory=list)
 
 
@@ -107,8 +108,10 @@ def measure(
     # (same text in two schemas through search_path, or two users unseen in the log).
     by_fingerprint: dict[str, list[tuple[str, str]]] = {}
     calls: dict[tuple[str, str], int] = {}
+    texts: dict[str, str] = {}  # fingerprint → pg_stat_statements' text ($n for values)
     for row in table.itertuples(index=False):
         fp, user = fingerprint(str(row.query)), str(row.user_name)
+        texts.setdefault(fp, str(row.query))
         by_fingerprint.setdefault(fp, []).append((str(row.queryid), user))
         calls[(user, fp)] = calls.get((user, fp), 0) + int(row.calls)
     by_user: dict[tuple[str, str], array] = {}
@@ -165,13 +168,18 @@ def measure(
         from qprof import redact
 
         measured.nplusone = []
-        for finding in analyzer.results():  # texts from the log carry literal values: no passwords out
+        unsourced = 0
+        for finding in analyzer.results():
             row = finding.to_dict()
-            row["statement"] = redact.output(row["statement"])
-            if row.get("source"):
-                row["source"]["statement"] = redact.output(row["source"]["statement"])
+            if not row.get("source"):  # a repeat with no statement it walks (one lookup per request): no loop
+                unsourced += 1
+                continue
+            # texts from the log carry literal values (emails, tokens): shown normalized, never raw
+            row["statement"] = redact.output(_normalized(finding.statement, texts))
+            row["source"]["statement"] = redact.output(_normalized(row["source"]["statement"], texts))
             row.pop("sample_params", None)
             measured.nplusone.append(row)
+        measured.nplusone_unsourced = unsourced
     if other_database:
         measured.notes.append(f"{other_database:,} logged statement(s) of other databases left out")
     if ambiguous:
@@ -185,6 +193,12 @@ def measure(
             "the log lines name no database (add %d to log_line_prefix): durations of the same statement "
             "text run in other databases are counted with this one's")
     return measured
+
+
+def _normalized(sql: str, texts: dict[str, str]) -> str:
+    """A logged statement without its literal values: its pg_stat_statements text, else its fingerprint."""
+    fp = log_fingerprint(sql)
+    return texts.get(fp) or fp
 
 
 def coverage_notes(measured: Measured, table: pd.DataFrame) -> list[str]:
