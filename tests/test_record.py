@@ -677,6 +677,25 @@ def test_window_nplusone_needs_a_source_and_never_shows_logged_literals(logged_c
     assert " 703" not in json.dumps(loops)
 
 
+def test_unmatched_durations_are_counted_in_the_report_and_bad_compares_are_refused(logged_cluster, tmp_path):
+    dsn = _database(logged_cluster, "unmatched")
+    psql = str(logged_cluster.bindir / "psql")
+    load = f"{psql} -X -q -d '{dsn}' -c 'CREATE TABLE scratch (x int)' -c 'SELECT count(*) FROM items WHERE grp = 4'"
+    store = tmp_path / "history.db"
+    result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors",
+                   "--name", "once", "--", "sh", "-c", load)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "matched no statement of this window" in line]
+    assert "DDL" in line and re.search(r"\b1 of \d+ logged duration", line)  # the CREATE TABLE, counted and explained
+    assert "nested in functions" not in result.stdout
+    same = qprof("compare", "once", "once", "--store", store)
+    assert same.returncode == 2 and "two different sides" in same.stderr
+    ids = json.loads(qprof("runs", "list", "--store", store, "-f", "json").stdout)["runs"][0]["snapshots"]
+    first, last = ids.split("–")
+    reversed_range = qprof("compare", f"{last}..{first}", "once", "--store", store)
+    assert reversed_range.returncode == 2 and "reversed" in reversed_range.stderr, reversed_range.stderr
+
+
 def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):
     """Last in this module: afterwards the server keeps writing to the renamed file."""
     dsn = _database(logged_cluster, "rotation")

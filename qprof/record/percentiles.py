@@ -213,5 +213,15 @@ def coverage_notes(measured: Measured, table: pd.DataFrame) -> list[str]:
             short += 1
     if not short:
         return []
-    return [(f"{short} statement(s) have fewer logged durations than calls (nested in functions, "
-            "or logged outside the window's log): their percentiles cover the logged executions only")]
+    return [(f"{short} statement(s) have fewer logged durations than calls (the log missed some: written elsewhere "
+             "or lost to a truncation, log_min_duration_statement raised, or statements run inside functions, which "
+             "the log times as the outer call): their percentiles cover the logged executions only")]
+
+
+def unmatched_note(measured: Measured) -> list[str]:
+    """Why logged durations matched no statement of the window's report, with the count."""
+    if not measured.unmatched:
+        return []
+    return [(f"{measured.unmatched:,} of {measured.logged:,} logged duration(s) matched no statement of this window: "
+             "DDL, utility statements and catalog reads are left out of the report, and the log may hold other "
+             "databases' or users' statements, or ones pg_stat_statements did not keep (pg_stat_statements.max)")]

@@ -135,6 +135,7 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
         Measured,
         coverage_notes,
         measure,
+        unmatched_note,
     )
     from qprof.record.report import build_run_report, workload_rows
     from qprof.record.slo import check
@@ -169,7 +170,7 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
                                threshold_ms=source.threshold_ms, source=source.description)
         except QprofError as exc:
             measured = Measured(notes=[f"the log could not be read: {exc.message}"])
-        measured.notes = [*log_window.notes, *measured.notes, *coverage_notes(measured, work)]
+        measured.notes = [*log_window.notes, *measured.notes, *coverage_notes(measured, work), *unmatched_note(measured)]
         for stats in file_stats:
             if stats.error:
                 measured.notes.append(f"{stats.path}: {stats.error}")
