@@ -139,7 +139,7 @@ def test_record_duration_window_while_the_load_runs_elsewhere(shop, tmp_path):
     out, err = recorder.communicate(timeout=120)
     assert recorder.returncode == 1, err  # the mean SLO from qprof.toml broke
     assert "SLO broken: mean<0.0001ms" in err
-    assert "SLO not checked: p95<1s" in err  # no percentile source: said, not guessed
+    assert "SLO not checked, gate failed: p95<1s" in err  # no percentile source: said, not guessed
     doc = json.loads(out)
     counted = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
     assert counted and counted[0]["calls"] == 25
@@ -224,6 +224,41 @@ def test_interrupt_is_forwarded_and_the_window_still_closes(shop, tmp_path):
     assert recorder.returncode == 3, err  # the child's own exit code
     doc = json.loads(out)
     assert doc["run"]["status"] == "interrupted" and doc["run"]["end_snapshot"]
+
+
+@pytest.mark.parametrize("how", ["group", "timeout"])
+def test_a_sigint_to_the_whole_process_group_reaches_the_command_once(shop, tmp_path, how):
+    """No terminal: `kill -INT -PGID` (or `timeout -s INT`) signals qprof and everything in its
+    group. The command (Locust counts Ctrl-Cs: a second one stops it hard) gets exactly one SIGINT."""
+    store = tmp_path / "history.db"
+    marker = tmp_path / "sigints"
+    child = (f"import signal, sys, time\n"
+             f"got = []\n"
+             f"def on(*a):\n"
+             f"    got.append(1)\n"
+             f"    open({str(marker)!r}, 'a').write('INT\\n')\n"
+             f"signal.signal(signal.SIGINT, on)\n"
+             f"for _ in range(600):\n"
+             f"    time.sleep(0.1)\n"
+             f"    if got:\n"
+             f"        time.sleep(1.0)\n"  # a second SIGINT would arrive in this second
+             f"        sys.exit(3)\n")
+    argv = [*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json", "--name", f"group-{how}",
+            "--", sys.executable, "-c", child]
+    if how == "timeout":
+        argv = ["timeout", "-s", "INT", "8", *argv]
+    recorder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+    if how == "group":
+        wait_for_run(store)
+        time.sleep(1.0)  # the child is running
+        os.killpg(recorder.pid, signal.SIGINT)  # qprof's whole group, as a CI runner cancelling a job does
+    out, err = recorder.communicate(timeout=120)
+    assert marker.read_text() == "INT\n", err  # exactly one
+    assert recorder.returncode == (3 if how == "group" else 124), err
+    doc = json.loads(out)
+    assert doc["run"]["status"] == "interrupted" and doc["run"]["end_snapshot"]
+    assert "interrupted again" not in err
 
 
 def test_a_second_interrupt_stops_a_command_that_ignores_the_first(shop, tmp_path):
@@ -431,6 +466,234 @@ def test_evicted_statements_during_the_window_are_said(tmp_path):
         assert all(row["calls"] >= 0 and row["total_ms"] >= 0 for row in doc["statements"])
     finally:
         cluster.stop()
+
+
+def test_a_server_logging_only_slow_statements_gives_bounded_percentiles_and_judges_slos(logged_cluster, tmp_path):
+    """log_min_duration_statement = 40: the fast statement is never logged (its percentiles are
+    known only to be < 40 ms), the slow one always (exact). p95<100ms holds for both; p95<10ms
+    breaks on the slow one and cannot be told for the fast one — never a crash."""
+    dsn = logged_cluster.create_database("threshold", extensions=("pg_stat_statements",))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE threshold SET log_min_duration_statement = 40")
+    script = tmp_path / "mixed.sql"
+    script.write_text("SELECT 1 + 2 AS fast;\nSELECT 3 AS slow, pg_sleep(0.05);\n")
+    store = tmp_path / "history.db"
+    common = ("-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json")
+    load = (pgbench(logged_cluster), "-n", "-f", script, "-t", "6", dsn)
+    result = qprof("record", *common, "--slo", "p95<100ms", "--slo", "window:p50<100ms", "--", *load)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["percentiles"]["threshold_ms"] == 40
+    (fast,) = [s for s in doc["statements"] if "AS fast" in s["query"]]
+    (slow,) = [s for s in doc["statements"] if "AS slow" in s["query"]]
+    assert fast["p50_ms"] is None and fast["p95_ms"] is None and fast["below_ms"] == 40
+    assert isinstance(slow["p95_ms"], float) and slow["p95_ms"] >= 40
+    for row in doc["statements"]:  # JSON percentiles are numbers or null, never text
+        assert all(row[k] is None or isinstance(row[k], float) for k in ("p50_ms", "p95_ms", "p99_ms"))
+    verdicts = {v["slo"]: v for v in doc["slo_verdicts"]}
+    assert verdicts["p95<100ms"]["checked"] and verdicts["p95<100ms"]["ok"]
+    assert verdicts["window:p50<100ms"]["ok"]  # the window's P50 is among the fast ones: < 40 ms
+    shown = qprof("record", *common[:-2], "--slo", "p95<100ms", "--", *load)
+    assert shown.returncode == 0, shown.stderr
+    assert "< 40" in shown.stdout  # the markdown says "< 40" where the value is below the threshold
+    tight = qprof("record", *common, "--slo", "p95<10ms", "--", *load)
+    assert tight.returncode == 1, tight.stderr
+    (verdict,) = json.loads(tight.stdout)["slo_verdicts"]
+    assert [b["statement"] for b in verdict["broken"]] == [slow["query"]]
+    assert "Traceback" not in tight.stderr and "1 statement(s) without a measurement" in verdict["unchecked_reason"]
+
+
+def test_same_text_in_two_schemas_or_by_two_users_is_never_pooled(logged_cluster, tmp_path):
+    """One statement text, three pg_stat_statements entries: user postgres in schema small and
+    in schema big (search_path), and user reader in big. The log cannot tell the two postgres
+    entries apart: ambiguous, no percentiles. With %u in log_line_prefix the reader's entry gets
+    its own durations; without it every entry sharing the text is ambiguous."""
+    dsn = logged_cluster.create_database("schemas", extensions=("pg_stat_statements",))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA small; CREATE SCHEMA big")
+        conn.execute("CREATE TABLE small.t AS SELECT g AS v FROM generate_series(1, 10) g")
+        conn.execute("CREATE TABLE big.t AS SELECT g AS v FROM generate_series(1, 300000) g")
+        conn.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; GRANT USAGE ON SCHEMA big TO reader; "
+                     "GRANT SELECT ON big.t TO reader; ALTER ROLE reader SET search_path = big")
+    reader = logged_cluster.dsn("schemas", user="reader", password="reader-pw")
+    psql = str(logged_cluster.bindir / "psql")
+    text = "SELECT count(*) FROM t WHERE v % 7 = 3"
+    load = " && ".join([
+        *(f"{psql} -X -q -d '{dsn}' -c 'SET search_path = {schema}' -c '{text}'" for schema in ("small", "big") for _ in range(3)),
+        *(f"{psql} -X -q -d \"{reader}\" -c '{text}'" for _ in range(4)),
+    ])
+    prefix = "%m [%p] %q%u@%d "
+    store = tmp_path / "history.db"
+    try:
+        logged_cluster.reload({"log_line_prefix": prefix})
+        result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--log-prefix", prefix,
+                       "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+    finally:
+        logged_cluster.reload({"log_line_prefix": "%m [%p] "})
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    rows = [s for s in doc["statements"] if "FROM t WHERE v" in s["query"]]
+    assert sorted((r["user"], r["calls"]) for r in rows) == [("postgres", 3), ("postgres", 3), ("reader", 4)]
+    for row in rows:
+        if row["user"] == "postgres":  # same user, same text, two schemas: not told apart
+            assert row.get("ambiguous") and row["p95_ms"] is None and row["samples"] == 0
+        else:
+            assert not row.get("ambiguous") and row["samples"] == 4 and row["p95_ms"] is not None
+    assert doc["percentiles"]["ambiguous_statements"] == 2
+    assert any("cannot be told apart" in n for n in doc["percentiles"]["notes"])
+    # without %u in the prefix the reader's durations are pooled with postgres': all ambiguous
+    again = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
+                  "--", "sh", "-c", load)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    rows = [s for s in doc["statements"] if "FROM t WHERE v" in s["query"]]
+    assert len(rows) == 3 and all(r.get("ambiguous") and r["p95_ms"] is None for r in rows)
+    assert any("add %u to log_line_prefix" in n for n in doc["percentiles"]["notes"])
+    assert any("add %d to log_line_prefix" in n for n in doc["percentiles"]["notes"])
+
+
+def test_an_slo_that_cannot_be_checked_fails_the_gate_unless_told_otherwise(logged_cluster, shop, tmp_path):
+    """No --log (and none discoverable): a percentile SLO is not checked. A CI gate that could
+    not look must not pass: exit 1 with one line saying how to enable the log, even with -q;
+    --slo-unmeasured ok lets it pass."""
+    psql = str(logged_cluster.bindir / "psql")
+    load = ("sh", "-c", f"{psql} -X -q -d '{shop}' -c 'SELECT count(*) FROM items WHERE grp = 7'")
+    store = tmp_path / "history.db"
+    gated = qprof("record", "-d", shop, "--store", store, "--slo", "p95<1ms", "-q", "--no-advisors", "-f", "json", "--", *load)
+    assert gated.returncode == 1, gated.stderr
+    lines = [line for line in gated.stderr.splitlines() if "SLO not checked" in line]
+    assert len(lines) == 1 and "p95<1ms" in lines[0] and "--log" in lines[0] and "--slo-unmeasured ok" in lines[0]
+    (verdict,) = json.loads(gated.stdout)["slo_verdicts"]
+    assert not verdict["checked"] and not verdict["ok"]
+    allowed = qprof("record", "-d", shop, "--store", store, "--slo", "p95<1ms", "--slo-unmeasured", "ok", "-q",
+                    "--no-advisors", "-f", "json", "--", *load)
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["slo_unmeasured"] == "ok"
+
+
+def test_a_log_truncated_mid_window_and_grown_past_the_start_is_still_seen_as_truncated(logged_cluster, tmp_path):
+    """copytruncate mid-window, then more writes than the log held when the window began: the
+    size at the end is past the start, yet the window's part before the truncation is gone.
+    qprof says so and reads the part after it from the file's beginning."""
+    dsn = _database(logged_cluster, "truncation")
+    log = logged_cluster.logfile
+    psql = str(logged_cluster.bindir / "psql")
+    with open(log, "r+b") as handle:  # a small log when the window begins (outside it)
+        handle.truncate(0)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT max(id) FROM items")
+    after = " ".join(f"-c 'SELECT count(*) FROM items WHERE grp = {i % 3}'" for i in range(40))
+    load = (f"{psql} -X -q -d '{dsn}' -c 'SELECT min(id) FROM items' && truncate -s 0 {log} && "
+            f"{psql} -X -q -d '{dsn}' {after}")
+    store = tmp_path / "history.db"
+    result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["run"]["log"]["end"] > doc["run"]["log"]["start"]  # grown past the start again
+    notes = doc["percentiles"]["notes"]
+    assert any("truncated during the window" in n and "after the truncation" in n for n in notes), notes
+    (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
+    assert grp["calls"] == 40 and grp["samples"] == 40  # everything after the truncation, read from byte 0
+    (lost,) = [s for s in doc["statements"] if "min(id)" in s["query"]]
+    assert lost["calls"] == 1 and lost["samples"] == 0  # logged before the truncation: gone
+
+
+def test_report_of_a_run_shows_its_own_percentiles_and_slos_and_no_other_window(logged_cluster, shop, tmp_path):
+    store = tmp_path / "history.db"
+    script = tmp_path / "checkout.sql"
+    script.write_text(PGBENCH_SCRIPT)
+    common = ("-d", shop, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json")
+    load = (pgbench(logged_cluster), "-n", "-f", script, "-t", "20", shop)
+    first = qprof("record", *common, "--name", "earlier", "--", *load)  # a previous window exists
+    assert first.returncode == 0, first.stderr
+    recorded = qprof("record", *common, "--name", "gated", "--slo", "p95<0.01ms", "--slo", "calls_per_s>0.1", "--", *load)
+    assert recorded.returncode == 1, recorded.stderr
+    doc = json.loads(recorded.stdout)
+    again = qprof("report", "--run", "gated", "--store", store, "-f", "json")
+    assert again.returncode == 0, again.stderr
+    shown = json.loads(again.stdout)
+    (slow,) = [r for r in doc["statements"] if r["query"].startswith(SLOW)]
+    (kept,) = [r for r in shown["statements"] if r["query"].startswith(SLOW)]
+    assert kept["p95_ms"] == pytest.approx(slow["p95_ms"]) and kept["p50_ms"] == pytest.approx(slow["p50_ms"])
+    assert kept["samples"] == slow["samples"] == 20
+    assert shown["slo"] == doc["slo"] and shown["slo_summary"] == doc["slo_summary"]
+    assert shown["summary"]["previous_window"] is None and shown["regressions"] == []  # not the "earlier" run's window
+    assert shown["run"]["name"] == "gated"
+    markdown = qprof("report", "--run", "gated", "--store", store)
+    assert markdown.returncode == 0, markdown.stderr
+    assert "SLO gates" in markdown.stdout and "P95 ms" in markdown.stdout and "broken" in markdown.stdout
+
+
+def test_a_statistics_reset_mid_window_marks_counts_partial_and_leaves_their_slos_unchecked(logged_cluster, tmp_path):
+    dsn = _database(logged_cluster, "midreset")
+    psql = str(logged_cluster.bindir / "psql")
+    before = " ".join("-c 'SELECT count(*) FROM items WHERE grp = 5'" for _ in range(30))
+    after = " ".join("-c 'SELECT count(*) FROM items WHERE grp = 5'" for _ in range(10))
+    load = f"{psql} -X -q -d '{dsn}' {before} -c 'SELECT pg_stat_statements_reset()' {after}"
+    store = tmp_path / "history.db"
+    common = ("-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
+              "--slo", "calls_per_s>0.001", "--slo", "p95<10s")
+    result = qprof("record", *common, "--", "sh", "-c", load)
+    assert result.returncode == 1, result.stderr  # an SLO that cannot be judged fails the gate
+    doc = json.loads(result.stdout)
+    (grp,) = [s for s in doc["statements"] if "WHERE grp" in s["query"]]
+    assert grp["calls"] == 10 and grp["samples"] == 40 and grp["partial"]  # counts after the reset, the log all
+    assert doc["window_totals"]["partial"]
+    verdicts = {v["slo"]: v for v in doc["slo_verdicts"]}
+    assert not verdicts["calls_per_s>0.001"]["checked"] and "reset" in verdicts["calls_per_s>0.001"]["unchecked_reason"]
+    assert verdicts["p95<10s"]["checked"] and verdicts["p95<10s"]["ok"]  # every execution was logged
+    assert "SLO not checked, gate failed: calls_per_s>0.001" in result.stderr
+    allowed = qprof("record", *common, "--slo-unmeasured", "ok", "--", "sh", "-c", load)
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_window_nplusone_needs_a_source_and_never_shows_logged_literals(logged_cluster, tmp_path):
+    """Per-request lookups with nothing they walk (a session that starts with them, or one per
+    connection as a load test's HTTP requests do) are no N+1; a real loop over a SELECT's rows is,
+    and its texts are shown normalized: no value from the log (an e-mail here) in the report."""
+    dsn = _database(logged_cluster, "loops")
+    psql = str(logged_cluster.bindir / "psql")
+    lookup = "SELECT grp FROM items WHERE code = 'secret-{i}@example.com' OR id = {i};\n"
+
+    def session(name: str, statements: list[str]) -> str:
+        path = tmp_path / f"{name}.sql"
+        path.write_text("".join(statements))
+        return f"{psql} -X -q -d '{dsn}' -f {path}"
+
+    per_request = " && ".join(session(f"request{i}", [lookup.format(i=i)]) for i in range(12))
+    no_source = session("nosource", [lookup.format(i=100 + i) for i in range(12)])
+    loop = session("loop", ["SELECT id FROM items WHERE grp = 3 ORDER BY id LIMIT 8;\n",
+                            *(f"SELECT code FROM items WHERE id = {i};\n" for i in (3, 103, 203, 303, 403, 503, 603, 703))])
+    store = tmp_path / "history.db"
+    result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
+                   "--", "sh", "-c", f"{per_request} && {no_source} && {loop}")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    loops = doc["nplusone"]
+    assert [row["source"] is not None for row in loops] == [True], loops
+    assert "FROM items WHERE id = $1" in loops[0]["statement"] and "grp = $1" in loops[0]["source"]["statement"]
+    markdown = qprof("report", "--run", doc["run"]["name"], "--store", store)
+    assert "secret-" not in result.stdout and "secret-" not in markdown.stdout
+    assert " 703" not in json.dumps(loops)
+
+
+def test_unmatched_durations_are_counted_in_the_report_and_bad_compares_are_refused(logged_cluster, tmp_path):
+    dsn = _database(logged_cluster, "unmatched")
+    psql = str(logged_cluster.bindir / "psql")
+    load = f"{psql} -X -q -d '{dsn}' -c 'CREATE TABLE scratch (x int)' -c 'SELECT count(*) FROM items WHERE grp = 4'"
+    store = tmp_path / "history.db"
+    result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors",
+                   "--name", "once", "--", "sh", "-c", load)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "matched no statement of this window" in line]
+    assert "DDL" in line and re.search(r"\b1 of \d+ logged duration", line)  # the CREATE TABLE, counted and explained
+    assert "nested in functions" not in result.stdout
+    same = qprof("compare", "once", "once", "--store", store)
+    assert same.returncode == 2 and "two different sides" in same.stderr
+    ids = json.loads(qprof("runs", "list", "--store", store, "-f", "json").stdout)["runs"][0]["snapshots"]
+    first, last = ids.split("–")
+    reversed_range = qprof("compare", f"{last}..{first}", "once", "--store", store)
+    assert reversed_range.returncode == 2 and "reversed" in reversed_range.stderr, reversed_range.stderr
 
 
 def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_cluster, tmp_path):

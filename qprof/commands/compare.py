@@ -56,11 +56,14 @@ def compare(
     fraction = parse_percent(regression)
     if not fraction > 0:
         raise BadInput("--regression must be above 0%")
+    if before.strip() == after.strip():
+        raise BadInput(f"compare needs two different sides, got {before!r} twice",
+                       hint="qprof compare BEFORE AFTER (run names, snapshot ranges 12..15, baselines)")
     with Store(store_location(store)) as history:
         history.require_existing()
         doc = build(resolve(history, before), resolve(history, after), regression=fraction, min_calls=min_calls)
-    for line in doc["notes"]:
-        if not quiet:
+    if out is not None and not quiet:  # printed reports carry their notes; a written file's reader sees them here
+        for line in doc["notes"]:
             warn(line)
     png = None
     if fmt in (CompareFormat.html, CompareFormat.markdown) and (out is not None or fmt is CompareFormat.html):

@@ -42,6 +42,11 @@ class RecordFormat(str, Enum):
     json = "json"
 
 
+class SloUnmeasured(str, Enum):
+    fail = "fail"
+    ok = "ok"
+
+
 SloOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -64,6 +69,9 @@ def record(
                                                            "Default: pg_current_logfile() when readable.")] = None,
     log_prefix: Annotated[str | None, typer.Option("--log-prefix", help="The server's log_line_prefix, when qprof cannot detect it.")] = None,
     slo: SloOption = None,
+    slo_unmeasured: Annotated[SloUnmeasured, typer.Option(
+        "--slo-unmeasured", help="An SLO that cannot be checked (no log, nothing measured, statistics reset): "
+        "'fail' the gate (exit 1, the default) or let it pass ('ok').")] = SloUnmeasured.fail,
     fmt: Annotated[RecordFormat, typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained) or json.")] = RecordFormat.markdown,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-record-<name>.html, .md (with chart PNGs) "
                                                                  "and .json into this folder instead.")] = None,
@@ -111,6 +119,7 @@ def record(
         command=list(command) if command else None, duration_s=seconds, name=name, log=str(log) if log else None,
         log_prefix=log_prefix, limit=limit, advisors=not no_advisors, quiet=quiet,
         command_stdout_to_stderr=fmt is RecordFormat.json and out is None,
+        slo_unmeasured_ok=slo_unmeasured is SloUnmeasured.ok,
     )
     outcome = run_record(request)
     deliver(outcome.document, outcome.series, fmt.value, out, no_charts=no_charts, quiet=quiet)
@@ -153,13 +162,23 @@ def report_outcome(doc: dict, exit_code: int, *, quiet: bool) -> None:
         warn(f"the command exited with code {run['exit_code']}; run {run['name']!r} is stored all the same")
     for verdict in doc.get("slo_verdicts", []):
         if verdict["broken"]:
-            worst = "; ".join(f"{b['value']:,.2f} {b['statement'][:60]!r}" for b in verdict["broken"][:3])
+            worst = "; ".join(f"{_figure(b)} {b['statement'][:60]!r}" for b in verdict["broken"][:3])
             more = f" (+{len(verdict['broken']) - 3} more)" if len(verdict["broken"]) > 3 else ""
             warn(f"SLO broken: {verdict['slo']} — {len(verdict['broken'])} statement(s): {worst}{more}")
+        elif not verdict["checked"] and doc.get("slo_unmeasured") != "ok":  # it fails the gate: said even with -q
+            enable = "" if doc["percentiles"]["source"] else " (give --log FILE with log_min_duration_statement = 0)"
+            warn(f"SLO not checked, gate failed: {verdict['slo']} — {verdict['unchecked_reason']}{enable}; "
+                 "--slo-unmeasured ok lets it pass")
         elif not verdict["checked"] and not quiet:
             warn(f"SLO not checked: {verdict['slo']} — {verdict['unchecked_reason']}")
     if not quiet and not doc["percentiles"]["source"]:
         warn("no percentiles: " + (doc["percentiles"].get("how_to_enable") or "no log"))
+
+
+def _figure(broken: dict) -> str:
+    if broken["value"] is None:
+        return f"< {broken['below_ms']:g}"
+    return f"{broken['value']:,.2f}"
 
 
 runs_app = typer.Typer(help="List the runs qprof record stored (names for compare, report --run).", no_args_is_help=True)

@@ -148,11 +148,20 @@ def report(
         chosen = window.target
         if window.shorter_than_requested and not quiet:
             warn(f"history of {chosen.name} starts at {window.start:%Y-%m-%d %H:%M} UTC, later than the window asked for")
-        findings, findings_note = advisor_findings(db, profile, statement_timeout)
-        options = ReportOptions(
-            regression=fraction, min_calls=min_calls, limit=limit, baseline=baseline, findings=findings, findings_note=findings_note
-        )
-        result = build_report(history, window, options)
+        if run is not None and baseline is None:  # the run's own report: its stored percentiles and SLOs
+            from types import SimpleNamespace
+
+            from qprof.record.report import stored_run_report
+
+            stored_doc, stored_series = stored_run_report(history, history.find_run(run), window, limit)
+            result = SimpleNamespace(document=stored_doc, series=stored_series)
+        else:
+            findings, findings_note = advisor_findings(db, profile, statement_timeout)
+            options = ReportOptions(
+                regression=fraction, min_calls=min_calls, limit=limit, baseline=baseline, findings=findings,
+                findings_note=findings_note
+            )
+            result = build_report(history, window, options)
         doc = redact.document(result.document)  # a store written by an older qprof may hold secrets
         charts = {} if no_charts or fmt is ReportFormat.json and out is None else render_charts(result.series)
         generated = utcnow().strftime("%Y-%m-%d %H:%M")

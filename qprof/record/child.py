@@ -1,10 +1,14 @@
 """Run the load-test command as a child process, with Ctrl-C going where the user expects.
 
-Its output passes straight through (inherited stdin/stdout/stderr). A Ctrl-C typed in a
-terminal reaches every process of the foreground group, so the child already has it; a SIGINT
-sent to qprof alone (``kill -INT``, a CI runner) is forwarded. SIGTERM and SIGHUP are always
-forwarded. After a second interrupt the child has ``KILL_AFTER`` seconds to exit before it is
-killed, so the window can still be closed and stored.
+Its output passes straight through (inherited stdin/stdout/stderr). The child gets exactly one
+SIGINT whoever sends it: run from a terminal's foreground (qprof's group owns the tty) the child
+stays in qprof's process group, so a typed Ctrl-C reaches it directly and is never forwarded;
+otherwise the child gets a process group of its own, so a SIGINT to qprof's whole group
+(``kill -INT -PGID``, ``timeout -s INT``, a CI runner) does not reach it, and qprof forwards the
+first one (a repeat within ``SAME_SIGNAL_S`` is the same interrupt: ``timeout`` signals both
+qprof and its group). SIGTERM and SIGHUP are always forwarded. After a second interrupt the
+child has ``KILL_AFTER`` seconds to exit before it is killed, so the window can still be closed
+and stored.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Self
 from qprof.output import warn
 
 KILL_AFTER = 5.0
+SAME_SIGNAL_S = 0.2
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -32,10 +37,8 @@ class ChildResult:
     error: str | None = None  # the command could not be started
 
 
-def _terminal_sent_it(signum: int) -> bool:
-    """Whether a terminal delivered ``signum`` to our whole process group (the child has it too)."""
-    if signum != signal.SIGINT:
-        return False
+def _terminal_foreground() -> bool:
+    """Whether qprof's process group owns the terminal (a typed Ctrl-C reaches the whole group)."""
     try:
         return sys.stdin.isatty() and os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
     except (OSError, ValueError, AttributeError):
@@ -49,14 +52,20 @@ def run_command(argv: Sequence[str], *, stdout_to_stderr: bool = False) -> Child
     a script parses (``--format json``)."""
     if shutil.which(argv[0]) is None and not os.path.exists(argv[0]):
         return ChildResult(127, error=f"command not found: {argv[0]}")
+    foreground = _terminal_foreground()
     try:
-        child = subprocess.Popen(list(argv), stdout=sys.stderr.fileno() if stdout_to_stderr else None)
+        child = subprocess.Popen(list(argv), stdout=sys.stderr.fileno() if stdout_to_stderr else None,
+                                 process_group=None if foreground else 0)
     except OSError as exc:
         return ChildResult(126 if isinstance(exc, PermissionError) else 127, error=f"cannot run {argv[0]}: {exc.strerror or exc}")
-    state = {"interrupts": 0, "deadline": None}
+    state: dict = {"interrupts": 0, "deadline": None, "last": None}
 
     def on_signal(signum: int, _frame: object) -> None:
         if signum == signal.SIGINT:
+            now, last = time.monotonic(), state["last"]
+            state["last"] = now
+            if last is not None and now - last < SAME_SIGNAL_S:
+                return  # the same interrupt delivered twice (to qprof and to its group)
             state["interrupts"] += 1
             if state["interrupts"] == 1:
                 warn("interrupted: waiting for the command to stop, then closing the window (Ctrl-C again to stop it harder)")
@@ -65,7 +74,9 @@ def run_command(argv: Sequence[str], *, stdout_to_stderr: bool = False) -> Child
                 warn(f"interrupted again: the command gets {KILL_AFTER:g} s to exit before it is killed")
         else:
             state["interrupts"] = max(state["interrupts"], 1)
-        if not _terminal_sent_it(signum) and child.poll() is None:
+        if signum == signal.SIGINT and (foreground or state["interrupts"] > 1):
+            return  # the terminal gave it to the child already; or it had its one and gets KILL_AFTER
+        if child.poll() is None:
             try:
                 child.send_signal(signum)
             except ProcessLookupError:

@@ -74,6 +74,10 @@ def resolve(store: Store, ref: str) -> Side:
     match = _RANGE.match(ref)
     if match:
         first, last = int(match[1]), int(match[2])
+        if first >= last:
+            raise BadInput(f"snapshot range {ref} is {'empty' if first == last else 'reversed'}",
+                           hint=f"give the earlier snapshot first: {min(first, last)}..{max(first, last)}"
+                           if first != last else "a range needs two different snapshots")
         for target in store.targets():
             ids = set(store.snapshots_frame(target.id)["id"])
             if first in ids and last in ids:
@@ -149,13 +153,15 @@ def compare(before: Side, after: Side, *, regression: float, min_calls: int) -> 
         "improvements": sorted((r for r in rows if r["verdict"] == "improvement"), key=lambda r: r["factor"] or 0),
         "notes": [*before.notes, *after.notes],
     }
-    if before.indexes is not None and after.indexes is not None:
+    different = before.target_id is not None and after.target_id is not None and before.target_id != after.target_id
+    if before.indexes is not None and after.indexes is not None and not different:
         doc["indexes_added"] = [{"index": k, "definition": v} for k, v in sorted(after.indexes.items()) if k not in before.indexes]
         doc["indexes_dropped"] = [{"index": k, "definition": v} for k, v in sorted(before.indexes.items()) if k not in after.indexes]
     else:
         doc["indexes_added"] = doc["indexes_dropped"] = None
-    if before.target_id is not None and after.target_id is not None and before.target_id != after.target_id:
-        doc["notes"].append("the two sides are of different databases: only statements with the same queryid are matched")
+    if different:
+        doc["notes"].append("the two sides are of different databases: only statements with the same queryid are matched, "
+                            "and indexes are not compared")
     return doc
 
 

@@ -4,8 +4,12 @@ The file is opened when the window starts and kept open, so a rotation (the file
 new one started) still leaves the old part readable through the open descriptor
 (``/proc/self/fd/N`` is the same file whatever its name now). At the end the name is looked up
 again: same file → read ``[start, end)``; a new file → the rest of the old one plus the new
-one from its beginning; a shorter file → it was truncated (copytruncate), and only what was
-written after that is left. Each case is said in ``notes``.
+one from its beginning; a truncation (copytruncate) → only what was written after it is left.
+A truncation is seen three ways, because the file may have grown past the window's start
+again by the end: the size at the end below the start; the bytes just before the start no
+longer what they were (read through the open descriptor); a shrink seen by a watcher that
+checks the size every quarter second. Each case is said in ``notes``, with which part of the
+window the percentiles cover.
 
 Statements come through the N+1 package's public log readers (:func:`inspect_file`,
 :func:`stream_range`, :class:`Interpreter`), so every log format it reads works here too.
@@ -14,6 +18,8 @@ Statements come through the N+1 package's public log readers (:func:`inspect_fil
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +27,8 @@ from pathlib import Path
 from qprof.errors import BadInput
 
 OWN_TAG = "/* qprof */"
+SIGNATURE = 4096  # bytes before the window's start remembered to notice a truncate-and-refill
+WATCH_EVERY_S = 0.25
 
 
 @dataclass
@@ -44,6 +52,11 @@ class LogWindow:
     segments: list[Segment] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     end: int | None = None
+    signature: bytes = b""
+    began: float = field(default_factory=time.monotonic)
+    truncated_at: float | None = None  # monotonic time of the last shrink the watcher saw
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
 
     @classmethod
     def begin(cls, path: str | Path) -> LogWindow:
@@ -60,7 +73,42 @@ class LogWindow:
         if not os.path.isfile(f"/proc/self/fd/{fd}") or (info.st_mode & 0o170000) != 0o100000:
             os.close(fd)
             raise BadInput(f"the server log {path} is not a regular file", hint="give --log the log file itself")
-        return cls(path=path, start=info.st_size, inode=(info.st_dev, info.st_ino), fd=fd)
+        start = info.st_size
+        signature = os.pread(fd, min(SIGNATURE, start), start - min(SIGNATURE, start))
+        window = cls(path=path, start=start, inode=(info.st_dev, info.st_ino), fd=fd, signature=signature)
+        window._watcher = threading.Thread(target=window._watch, name="qprof-log-watch", daemon=True)
+        window._watcher.start()
+        return window
+
+    def _watch(self) -> None:
+        last = self.start
+        while not self._stop.wait(WATCH_EVERY_S):
+            try:
+                size = os.fstat(self.fd).st_size
+            except OSError:
+                return
+            if size < last:
+                self.truncated_at = time.monotonic()
+            last = size
+
+    def _stop_watching(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2 * WATCH_EVERY_S)
+            self._watcher = None
+
+    def _refilled(self, size: int) -> bool:
+        """Whether the bytes before the window's start changed (truncated, then written past it)."""
+        if not self.signature or size < self.start:
+            return False
+        return os.pread(self.fd, len(self.signature), self.start - len(self.signature)) != self.signature
+
+    def _truncation_note(self) -> str:
+        when = ""
+        if self.truncated_at is not None:
+            when = f" (seen {self.truncated_at - self.began:.1f} s into the window)"
+        return (f"the log {self.path} was truncated during the window{when}: percentiles cover only what was "
+                "logged after the truncation" + ("" if when else ", from an unknown point of the window"))
 
     @property
     def _held(self) -> str:
@@ -68,6 +116,7 @@ class LogWindow:
 
     def finish(self) -> list[Segment]:
         """Where the window's log lines are now; also fills ``notes`` and ``end``."""
+        self._stop_watching()
         held_size = os.fstat(self.fd).st_size
         try:
             now = os.stat(self.path)
@@ -75,13 +124,10 @@ class LogWindow:
         except OSError:
             now, current = None, None
         if current == self.inode:
-            if held_size >= self.start:
+            if held_size >= self.start and self.truncated_at is None and not self._refilled(held_size):
                 self.segments = [Segment(self._held, self.start, held_size, str(self.path))]
             else:
-                self.notes.append(
-                    f"the log {self.path} was truncated during the window: percentiles cover only what was "
-                    "logged after the truncation"
-                )
+                self.notes.append(self._truncation_note())
                 self.segments = [Segment(self._held, 0, held_size, str(self.path))]
             self.end = held_size
             return self.segments
@@ -97,6 +143,7 @@ class LogWindow:
         return self.segments
 
     def close(self) -> None:
+        self._stop_watching()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -67,6 +67,8 @@ class Measured:
     nplusone: list[dict[str, Any]] = field(default_factory=list)
     logged: int = 0  # statements with a duration read from the log
     unmatched: int = 0  # … that matched no pg_stat_statements entry of the window
+    ambiguous: int = 0  # entries sharing their text (and user) with another: no percentiles
+    nplusone_unsourced: int = 0  # repeats with no source statement: not reported as loops
     notes: list[str] = field(default_factory=list)
 
 
@@ -80,6 +82,9 @@ def _summary(values: array, calls: int, threshold_ms: float) -> dict[str, Any]:
             row[key] = percentile(ordered, fraction, presorted=True)
         else:
             row[key] = tail_percentile(ordered, calls, fraction)
+    if threshold_ms > 0 and calls > 0 and any(row[key] is None for key in FRACTIONS):
+        # the executions the log did not show took less than T: a null percentile is "< below_ms"
+        row["below_ms"] = threshold_ms
     return row
 
 
@@ -97,13 +102,20 @@ def measure(
     statement's durations."""
     from qprof.nplusone.fingerprint import fingerprint
 
+    # One pg_stat_statements entry per (user, queryid); the log names the user only when
+    # log_line_prefix has %u. Durations are kept per (user, fingerprint), or per fingerprint
+    # for lines without a user, and never given to an entry that shares its key with another
+    # (same text in two schemas through search_path, or two users unseen in the log).
     by_fingerprint: dict[str, list[tuple[str, str]]] = {}
-    calls: dict[str, int] = {}
+    calls: dict[tuple[str, str], int] = {}
+    texts: dict[str, str] = {}  # fingerprint → pg_stat_statements' text ($n for values)
     for row in table.itertuples(index=False):
-        fp = fingerprint(str(row.query))
-        by_fingerprint.setdefault(fp, []).append((str(row.queryid), str(row.user_name)))
-        calls[fp] = calls.get(fp, 0) + int(row.calls)
-    durations: dict[str, array] = {fp: array("d") for fp in by_fingerprint}
+        fp, user = fingerprint(str(row.query)), str(row.user_name)
+        texts.setdefault(fp, str(row.query))
+        by_fingerprint.setdefault(fp, []).append((str(row.queryid), user))
+        calls[(user, fp)] = calls.get((user, fp), 0) + int(row.calls)
+    by_user: dict[tuple[str, str], array] = {}
+    pooled: dict[str, array] = {}
     analyzer = None
     if nplusone:
         from qprof.nplusone.loganalysis import LogAnalyzer
@@ -111,7 +123,7 @@ def measure(
         analyzer = LogAnalyzer()
     measured = Measured(source=source, threshold_ms=threshold_ms)
     everything = array("d")
-    other_database = 0
+    other_database = no_database = 0
     logged = unmatched = 0
     for batch in batches:
         if database is not None:
@@ -125,32 +137,68 @@ def measure(
             if duration is None:
                 continue
             logged += 1
-            bucket = durations.get(log_fingerprint(statement.sql))
-            if bucket is None:
+            fp = log_fingerprint(statement.sql)
+            if fp not in by_fingerprint or (statement.user is not None and (statement.user, fp) not in calls):
                 unmatched += 1
                 continue
+            if statement.user is None:
+                bucket = pooled.setdefault(fp, array("d"))
+            else:
+                bucket = by_user.setdefault((statement.user, fp), array("d"))
+            if statement.database is None:
+                no_database += 1
             bucket.append(duration)
             everything.append(duration)
     measured.logged, measured.unmatched = logged, unmatched
+    ambiguous = 0
     for fp, keys in by_fingerprint.items():
-        summary = _summary(durations[fp], calls[fp], threshold_ms)
-        for key in keys:
-            measured.statements[key] = summary
+        for queryid, user in keys:
+            same_user = sum(1 for _, u in keys if u == user)
+            unnamed = pooled.get(fp)
+            if same_user > 1 or (unnamed and len(keys) > 1):
+                ambiguous += 1
+                measured.statements[(queryid, user)] = {"samples": 0, "max_ms": None, "ambiguous": True,
+                                                        **{key: None for key in FRACTIONS}}
+                continue
+            values = by_user.get((user, fp), array("d")) + (unnamed or array("d"))
+            measured.statements[(queryid, user)] = _summary(values, calls[(user, fp)], threshold_ms)
+    measured.ambiguous = ambiguous
     measured.window = _summary(everything, sum(calls.values()), threshold_ms)
     if analyzer is not None:
         from qprof import redact
 
         measured.nplusone = []
-        for finding in analyzer.results():  # texts from the log carry literal values: no passwords out
+        unsourced = 0
+        for finding in analyzer.results():
             row = finding.to_dict()
-            row["statement"] = redact.output(row["statement"])
-            if row.get("source"):
-                row["source"]["statement"] = redact.output(row["source"]["statement"])
+            if not row.get("source"):  # a repeat with no statement it walks (one lookup per request): no loop
+                unsourced += 1
+                continue
+            # texts from the log carry literal values (emails, tokens): shown normalized, never raw
+            row["statement"] = redact.output(_normalized(finding.statement, texts))
+            row["source"]["statement"] = redact.output(_normalized(row["source"]["statement"], texts))
             row.pop("sample_params", None)
             measured.nplusone.append(row)
+        measured.nplusone_unsourced = unsourced
     if other_database:
         measured.notes.append(f"{other_database:,} logged statement(s) of other databases left out")
+    if ambiguous:
+        measured.notes.append(
+            f"{ambiguous} statement(s) share their text with another pg_stat_statements entry (another schema "
+            "through search_path" + (", or another user: the log names no user, add %u to log_line_prefix"
+                                     if pooled else "") + "): their logged durations cannot be told apart, "
+            "so they get no percentiles (ambiguous)")
+    if no_database and database is not None:
+        measured.notes.append(
+            "the log lines name no database (add %d to log_line_prefix): durations of the same statement "
+            "text run in other databases are counted with this one's")
     return measured
+
+
+def _normalized(sql: str, texts: dict[str, str]) -> str:
+    """A logged statement without its literal values: its pg_stat_statements text, else its fingerprint."""
+    fp = log_fingerprint(sql)
+    return texts.get(fp) or fp
 
 
 def coverage_notes(measured: Measured, table: pd.DataFrame) -> list[str]:
@@ -159,10 +207,21 @@ def coverage_notes(measured: Measured, table: pd.DataFrame) -> list[str]:
         return []
     short = 0
     for row in table.itertuples(index=False):
-        got = measured.statements.get((str(row.queryid), str(row.user_name)), {}).get("samples", 0)
-        if int(row.calls) > 0 and got < 0.9 * int(row.calls):
+        found = measured.statements.get((str(row.queryid), str(row.user_name)), {})
+        got = found.get("samples", 0)
+        if not found.get("ambiguous") and int(row.calls) > 0 and got < 0.9 * int(row.calls):
             short += 1
     if not short:
         return []
-    return [(f"{short} statement(s) have fewer logged durations than calls (nested in functions, "
-            "or logged outside the window's log): their percentiles cover the logged executions only")]
+    return [(f"{short} statement(s) have fewer logged durations than calls (the log missed some: written elsewhere "
+             "or lost to a truncation, log_min_duration_statement raised, or statements run inside functions, which "
+             "the log times as the outer call): their percentiles cover the logged executions only")]
+
+
+def unmatched_note(measured: Measured) -> list[str]:
+    """Why logged durations matched no statement of the window's report, with the count."""
+    if not measured.unmatched:
+        return []
+    return [(f"{measured.unmatched:,} of {measured.logged:,} logged duration(s) matched no statement of this window: "
+             "DDL, utility statements and catalog reads are left out of the report, and the log may hold other "
+             "databases' or users' statements, or ones pg_stat_statements did not keep (pg_stat_statements.max)")]

@@ -29,10 +29,12 @@ def workload_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def _with_percentiles(row: dict[str, Any], measured: Measured) -> dict[str, Any]:
     found = measured.statements.get((row["queryid"], row.get("user", row.get("user_name", ""))), {})
-    below = f"< {measured.threshold_ms:g}" if measured.threshold_ms and found.get("samples") else None
     for key in PERCENTILE_KEYS:
-        value = found.get(key)
-        row[key] = value if value is not None else below
+        row[key] = found.get(key)  # numeric or null; null with below_ms: every unmeasured one took < below_ms
+    if found.get("below_ms"):
+        row["below_ms"] = found["below_ms"]
+    if found.get("ambiguous"):
+        row["ambiguous"] = True  # its text is another entry's too: the log cannot tell them apart
     row["max_ms"] = found.get("max_ms")  # the window's measured maximum; pg_stat_statements' is since reset
     row["samples"] = int(found.get("samples", 0))
     return row
@@ -61,7 +63,7 @@ def build_run_report(
     calls = int(work["calls"].sum()) if not work.empty else 0
     doc["window_totals"] = {
         "seconds": window.seconds, "calls": calls, "db_time_ms": total, "mean_ms": total / calls if calls else None,
-        **{k: measured.window.get(k) for k in (*PERCENTILE_KEYS, "max_ms")},
+        **{k: measured.window.get(k) for k in (*PERCENTILE_KEYS, "max_ms", "below_ms")},
     }
     doc["percentiles"] = {
         "source": measured.source,
@@ -70,12 +72,40 @@ def build_run_report(
         "window": measured.window,
         "logged_statements": measured.logged,
         "unmatched_statements": measured.unmatched,
+        "ambiguous_statements": measured.ambiguous,
         "notes": measured.notes,
         "how_to_enable": getattr(measured, "how_to_enable", None),
     }
     doc["nplusone"] = measured.nplusone
     doc["statements"] = rows
     return doc, report.series, rows
+
+
+def stored_run_report(store: Store, run: dict[str, Any], window: Window, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``report --run NAME``: the run's window with what was measured and judged when it was
+    recorded (its stored percentiles and SLO table), never compared with another window."""
+    from qprof.history.window import statement_table
+    from qprof.record.percentiles import Measured
+
+    kept = run.get("notes")
+    kept = kept if isinstance(kept, dict) else {"notes": list(kept or [])}  # runs stored before the SLO table was
+    measured = Measured(source=run.get("percentile_source"), threshold_ms=kept.get("threshold_ms"),
+                        window=dict(kept.get("window") or {}))
+    for row in run["statements"]:
+        measured.statements[(str(row["queryid"]), str(row["user_name"]))] = {
+            "samples": row["samples"], "max_ms": row["max_ms"], **{k: row[k] for k in PERCENTILE_KEYS}}
+    work = workload_rows(statement_table(store, window))
+    doc, series, _rows = build_run_report(store, window, work, measured, limit, None, "advisors are run by qprof record, not stored")
+    doc["percentiles"]["notes"] = []
+    doc["nplusone"] = []
+    doc["run"] = {"name": run["name"], "status": run["status"], "command": run.get("command"),
+                  "exit_code": run.get("exit_code"), "seconds": window.seconds,
+                  "start_snapshot": run["start_snapshot_id"], "end_snapshot": run["end_snapshot_id"],
+                  "notes": [*kept.get("notes", []), "N+1 loops are not stored with a run: see the report qprof record wrote"]}
+    doc["slo"] = list(kept.get("slo") or [])
+    if kept.get("slo_summary"):
+        doc["slo_summary"] = kept["slo_summary"]
+    return doc, series
 
 
 def plan_findings(

@@ -39,6 +39,7 @@ class RecordRequest:
     quiet: bool = False
     origin: str | None = None  # what drove the load when there is no command (e.g. the Locust plugin)
     command_stdout_to_stderr: bool = False  # keep stdout for a report a script parses
+    slo_unmeasured_ok: bool = False  # an SLO that cannot be checked passes the gate (default: it fails it)
 
 
 @dataclass
@@ -135,6 +136,7 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
         Measured,
         coverage_notes,
         measure,
+        unmatched_note,
     )
     from qprof.record.report import build_run_report, workload_rows
     from qprof.record.slo import check
@@ -169,7 +171,7 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
                                threshold_ms=source.threshold_ms, source=source.description)
         except QprofError as exc:
             measured = Measured(notes=[f"the log could not be read: {exc.message}"])
-        measured.notes = [*log_window.notes, *measured.notes, *coverage_notes(measured, work)]
+        measured.notes = [*log_window.notes, *measured.notes, *coverage_notes(measured, work), *unmatched_note(measured)]
         for stats in file_stats:
             if stats.error:
                 measured.notes.append(f"{stats.path}: {stats.error}")
@@ -185,7 +187,12 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
 
         findings, findings_note = plan_findings(request.db, request.profile, request.statement_timeout, work, limit=5)
     document, series, rows = build_run_report(history, window, work, measured, request.limit, findings, findings_note)
-    verdicts = check(request.slos, rows, document["window_totals"])
+    reset = any(n.startswith(RESET_NOTE) for n in notes)
+    if reset:  # counts are of the part after the reset; log durations of all of it
+        document["window_totals"]["partial"] = True
+        for row in rows:
+            row["partial"] = True
+    verdicts = check(request.slos, rows, document["window_totals"], statistics_reset=reset)
     run = {"name": name, "status": status, "command": shown_command(request.command) if request.command else None,
            "origin": request.origin, "exit_code": exit_code if request.command else None,
            "seconds": window.seconds, "start_snapshot": start_id, "end_snapshot": end_id, "notes": notes,
@@ -200,12 +207,20 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
     history.finish_run(run_id, {
         "end_snapshot_id": end_id, "status": status, "exit_code": exit_code if request.command else None,
         "log_end": log_window.end if log_window else None, "percentile_source": measured.source,
-        "notes": [*measured.notes, *notes],
+        # the notes column holds what report --run shows again: the notes and the SLO table
+        "notes": {"notes": [*measured.notes, *notes], "slo": document["slo"], "slo_summary": document.get("slo_summary"),
+                  "threshold_ms": measured.threshold_ms, "window": measured.window},
     }, stored)
     broken = any(v.broken for v in verdicts)
-    # the command's own failure wins (CI sees why it failed); then a broken SLO
-    code = exit_code if request.command and exit_code != 0 else (1 if broken else 0)
+    # a gate that could not look is no pass: an unchecked SLO fails it unless told otherwise
+    unmeasured = any(not v.checked for v in verdicts) and not request.slo_unmeasured_ok
+    document["slo_unmeasured"] = "ok" if request.slo_unmeasured_ok else "fail"
+    # the command's own failure wins (CI sees why it failed); then a broken or unchecked SLO
+    code = exit_code if request.command and exit_code != 0 else (1 if broken or unmeasured else 0)
     return RecordOutcome(document, series, code, verdicts)
+
+
+RESET_NOTE = "pg_stat_statements was reset during the window"
 
 
 def _statistics_notes(window: Any) -> list[str]:
@@ -215,7 +230,8 @@ def _statistics_notes(window: Any) -> list[str]:
     first, last = window.snapshots.iloc[0], window.snapshots.iloc[-1]
     notes = []
     if pd.notna(last["pss_stats_reset"]) and (pd.isna(first["pss_stats_reset"]) or last["pss_stats_reset"] != first["pss_stats_reset"]):
-        notes.append("pg_stat_statements was reset during the window: counts cover only what ran after the reset")
+        notes.append(RESET_NOTE + ": calls, times and rates cover only what ran after the reset (marked partial; "
+                     "SLOs on them not checked), the log's percentiles all of the window")
     if pd.notna(first["pss_dealloc"]) and pd.notna(last["pss_dealloc"]) and last["pss_dealloc"] > first["pss_dealloc"]:
         evicted = int(last["pss_dealloc"] - first["pss_dealloc"])
         notes.append(f"pg_stat_statements evicted entries {evicted:,} time(s) during the window (pg_stat_statements.max): "
@@ -235,11 +251,12 @@ def _add_verdicts(document: dict[str, Any], verdicts: Sequence[Verdict]) -> None
                          "queryid": None, "statement": None})
             continue
         if not verdict.broken:
-            shown = verdict.slo.show(verdict.value) if verdict.value is not None else (verdict.unchecked_reason or "")
+            shown = (verdict.slo.show(verdict.value, verdict.below_ms) if verdict.value is not None or verdict.below_ms
+                     else (verdict.unchecked_reason or ""))
             rows.append({"slo": verdict.slo.text, "status": "ok", "value": shown,
                          "queryid": None, "statement": "every statement" if verdict.slo.scope == "statement" else "whole window"})
         for item in verdict.broken:
-            rows.append({"slo": verdict.slo.text, "status": "broken", "value": verdict.slo.show(item["value"]),
+            rows.append({"slo": verdict.slo.text, "status": "broken", "value": verdict.slo.show(item["value"], item.get("below_ms")),
                          "queryid": item["queryid"], "statement": item["statement"]})
     document["slo"] = rows
     document["slo_verdicts"] = [v.to_dict() for v in verdicts]

@@ -156,6 +156,8 @@ def _changes(
 def _tables(store: Store, window: Window, previous: Window | None, options: ReportOptions) -> dict[str, Any]:
     keys = ["schema_name", "table_name"]
     stats, now, before = _changes(store.table_stats_frame, window, previous, keys, TABLE_COUNTERS)
+    if stats.empty:  # a database without tables (or none visible): nothing to say
+        return {"seq_scan_growth": [], "dead_tuples": []}
     latest = stats[stats["snapshot_id"] == window.last_id]
     scale = (window.seconds / previous.seconds) if previous is not None and previous.seconds else 1.0
     merged = now.merge(before, on=keys, how="left", suffixes=("", "_before")).merge(

@@ -49,11 +49,20 @@ def _multiple(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
 
 
-def percentile_cell(value: Any) -> str:
-    """A measured percentile, or "—" where nothing was measured."""
+def percentile_cell(value: Any, below: float | None = None) -> str:
+    """A measured percentile; "< T" where it is among executions under the log's threshold T
+    (``below``); "—" where nothing was measured."""
     if isinstance(value, str):
         return value
-    return "—" if value is None else f"{value:,.2f}"
+    if value is None:
+        return f"< {below:g}" if below else "—"
+    return f"{value:,.2f}"
+
+
+def _percentile_column(doc: dict[str, Any] | None) -> Callable[[Any], str]:
+    p = (doc or {}).get("percentiles") or {}
+    below = p.get("threshold_ms") if p.get("source") and (p.get("threshold_ms") or 0) > 0 else None
+    return lambda value: percentile_cell(value, below)
 
 
 def _query(width: int) -> Callable[[Any], str]:
@@ -91,9 +100,9 @@ def sections(width: int = 70, doc: dict[str, Any] | None = None) -> list[Section
     ]
     if recorded:  # a recorded window: measured percentiles, rows per call, temp spills
         statement_columns += [
-            Column("p50_ms", "P50 ms", percentile_cell),
-            Column("p95_ms", "P95 ms", percentile_cell),
-            Column("p99_ms", "P99 ms", percentile_cell),
+            Column("p50_ms", "P50 ms", _percentile_column(doc)),
+            Column("p95_ms", "P95 ms", _percentile_column(doc)),
+            Column("p99_ms", "P99 ms", _percentile_column(doc)),
             Column("rows_per_call", "rows/call", num),
             Column("temp_blks", "temp blks", num),
         ]
@@ -225,8 +234,9 @@ def _run_lines(doc: dict[str, Any], run: dict[str, Any]) -> list[tuple[str, str]
     p = doc.get("percentiles") or {}
     if p.get("source"):
         w = p.get("window") or {}
-        lines.append(("Percentiles", (f"{p['source']}; whole window P50 {percentile_cell(w.get('p50_ms'))} ms, "
-                      f"P95 {percentile_cell(w.get('p95_ms'))} ms, P99 {percentile_cell(w.get('p99_ms'))} ms "
+        b = w.get("below_ms")
+        lines.append(("Percentiles", (f"{p['source']}; whole window P50 {percentile_cell(w.get('p50_ms'), b)} ms, "
+                      f"P95 {percentile_cell(w.get('p95_ms'), b)} ms, P99 {percentile_cell(w.get('p99_ms'), b)} ms "
                       f"({w.get('samples', 0):,} measured executions)")))
     else:
         lines.append(("Percentiles", "— " + (p.get("how_to_enable") or "no measurements")))
