@@ -115,20 +115,28 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def render_json(document: dict[str, Any]) -> str:
+class RedactedJson(str):
+    """JSON text whose every string went through the redaction already: the free-text patterns
+    must not run over it again, as a pattern that hides "the rest of the line" after PASSWORD
+    would cut through JSON quoting and leave a document no script can parse."""
+
+
+def render_json(document: dict[str, Any]) -> RedactedJson:
     """The document as JSON, every string through :func:`qprof.redact.document` (statements from
     workload files and logs, messages quoting them)."""
     from qprof import redact
 
-    return json.dumps(redact.document(document), indent=2, default=str, ensure_ascii=False)
+    return RedactedJson(json.dumps(redact.document(document), indent=2, default=str, ensure_ascii=False))
 
 
 def emit(text_out: str) -> None:
     """Write the command's result to stdout (and only the result), without any secret: the
-    patterns for what a renderer forgot to redact, and every secret qprof was given."""
+    patterns for what a renderer forgot to redact, and every secret qprof was given (JSON from
+    :func:`render_json` is redacted string by string instead)."""
     from qprof import redact
 
-    text_out = redact.text(text_out)
+    if not isinstance(text_out, RedactedJson):
+        text_out = redact.text(text_out)
     sys.stdout.write(text_out)
     if not text_out.endswith("\n"):
         sys.stdout.write("\n")
