@@ -140,6 +140,7 @@ class Selector:
         self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
         self.dropped: dict[Candidate, str] = {}
         self.pool: set[Candidate] = set(self.universe)
+        self._reference = math.inf  # the workload's cost today, set by run()
         self._index_universe()
 
     def _index_universe(self) -> None:
@@ -214,6 +215,9 @@ class Selector:
         cost = self.whatif.cost
         before = {s.key: cost(s, ()) for s in self.statements}
         current = dict(before)
+        # The workload criterion is relative to the workload as it runs today, not to what is left of
+        # it after earlier picks (that shrinks with every step and would admit an endless tail).
+        self._reference = self._total(before)
         self._restrict(self._pool(before))
         chosen: list[Candidate] = []
         rounds = 0
@@ -314,6 +318,7 @@ class Selector:
             else:
                 chosen.append(new)
             used_bytes += added
+            previous = dict(current)
             current.update(new_costs)
             rounds += 1
             changed = set(new_costs)
@@ -321,7 +326,27 @@ class Selector:
                 if step[1].table_key == new.table_key or any(s.key in changed for s in self.affected(step[1])):
                     result = fresh.pop(step)
                     if result is not None:
-                        stale[step] = result
+                        stale[step] = self._tightened(step, result, previous, current)
+
+    def _tightened(self, step: tuple[Candidate | None, Candidate], result: tuple, previous: dict[str, float],
+                   current: dict[str, float]) -> tuple:
+        """A stale evaluation's rank as an upper bound after another step changed some of its statements'
+        costs: a statement now saves at most what it saved then (more indexes rarely make another one
+        worth more) and at most what is left between its current and its ideal cost. Tighter than the
+        old rank, so fewer stale steps need re-costing before a fresh one wins the round."""
+        (ratio, net, *tail), added, costs = result
+        saved_then = saved_now = 0.0
+        weights = {s.key: s.weight for s in self.affected(step[1])}
+        for key, after in costs.items():
+            weight = weights.get(key, 0.0)
+            gain = max(previous[key] - after, 0.0)
+            saved_then += weight * gain
+            ideal = self._ideal.get(key)
+            left = max(current[key] - ideal, 0.0) if ideal is not None else gain
+            saved_now += weight * min(gain, left)
+        write = saved_then - net  # the step's extra write cost, as its rank counted it
+        bound = max(saved_now - write, 0.0)
+        return ((bound / max(added, 8192), bound, *tail), added, costs) if bound < net else result
 
     def _bound(self, step: tuple[Candidate | None, Candidate], current: dict[str, float]) -> tuple | None:
         """An optimistic rank for a step never costed: no index saves a statement more than its ideal
@@ -464,7 +489,7 @@ class Selector:
             floor = max(self.min_abs_gain, self.cover_min_gain if new.include else 0.0)
             if current[statement.key] > 0 and gain / current[statement.key] >= self.min_gain and gain >= floor:
                 qualifies = True
-        if not qualifies and not (saved >= WORKLOAD_MIN_GAIN * self._total(current) and saved >= self.min_abs_gain):
+        if not qualifies and not (saved >= WORKLOAD_MIN_GAIN * self._reference and saved >= self.min_abs_gain):
             return None
         write, hot = self.overhead(new)
         extra_write = write - (self.overhead(old)[0] if old else 0.0)
