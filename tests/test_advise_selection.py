@@ -171,6 +171,8 @@ def test_debug_says_where_the_time_went(cli, sel_dsn):
     assert result.exit_code == 0, result.stderr
     line = next(line for line in result.stderr.splitlines() if "debug:" in line)
     assert "candidate analysis" in line and "what-if calls" in line and "cache hits" in line
+    phases = dict(part.rsplit(" ", 1) for part in line.split("what-if calls by phase: ")[1].split(", "))
+    assert int(phases["ideal"]) == 1 and int(phases["greedy"]) >= 1  # one ideal configuration costed; the greedy tried a step
 
 
 def test_an_index_worth_its_share_of_the_workload_is_taken_below_min_gain(prepared):

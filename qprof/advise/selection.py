@@ -71,6 +71,7 @@ class Selection:
     failed: dict[Candidate, str] = field(default_factory=dict)  # candidates whose evaluation failed (lock_timeout, …)
     dropped: dict[Candidate, str] = field(default_factory=dict)  # picks merged or left out after the greedy, and why
     pool: int = 0  # candidates the greedy stepped among
+    phase_calls: dict[str, int] = field(default_factory=dict)  # distinct what-if calls per phase (--debug)
 
 
 def write_loads(statements: Sequence[AdviseStatement], catalog: Catalog, *, from_server: bool) -> dict[tuple[str, str], WriteLoad]:
@@ -213,12 +214,22 @@ class Selector:
     # -- the greedy loop -----------------------------------------------------------------------
     def run(self) -> Selection:
         cost = self.whatif.cost
+        phases: dict[str, int] = defaultdict(int)
+        mark = self.whatif.calls
+
+        def tally(phase: str) -> None:
+            nonlocal mark
+            phases[phase] += self.whatif.calls - mark
+            mark = self.whatif.calls
+
         before = {s.key: cost(s, ()) for s in self.statements}
         current = dict(before)
         # The workload criterion is relative to the workload as it runs today, not to what is left of
         # it after earlier picks (that shrinks with every step and would admit an endless tail).
         self._reference = self._total(before)
+        tally("today")
         self._restrict(self._pool(before))
+        tally("ideal")
         chosen: list[Candidate] = []
         rounds = 0
         # Greedy, then the set as a set (merge overlapping picks, leave out the redundant); budget
@@ -226,8 +237,11 @@ class Selector:
         for _ in range(MAX_PASSES):
             chosen, steps = self._greedy(chosen, current)
             rounds += steps
+            tally("greedy")
             settled = self._merge(chosen)
+            tally("merge")
             settled = self._leave_one_out(settled)
+            tally("leave-one-out")
             if settled == chosen:
                 break
             chosen = settled
@@ -235,6 +249,7 @@ class Selector:
             self._restrict(self.pool - set(self.dropped))
         after = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
         served_by = {c: self._served(c, chosen, after) for c in chosen}
+        tally("evidence")
         overheads = {c: self.overhead(c) for c in chosen}
         return Selection(
             chosen=chosen,
@@ -249,6 +264,7 @@ class Selector:
             failed=dict(self.failed),
             dropped={c: r for c, r in self.dropped.items() if c not in chosen},
             pool=len(self.pool),
+            phase_calls=dict(phases),
         )
 
     def _greedy(self, chosen: list[Candidate], current: dict[str, float], avoid: Candidate | None = None) -> tuple[list[Candidate], int]:
