@@ -505,7 +505,8 @@ class Selector:
             floor = max(self.min_abs_gain, self.cover_min_gain if new.include else 0.0)
             if current[statement.key] > 0 and gain / current[statement.key] >= self.min_gain and gain >= floor:
                 qualifies = True
-        if not qualifies and not (saved >= WORKLOAD_MIN_GAIN * self._reference and saved >= self.min_abs_gain):
+        floor = max(self.min_abs_gain, self.cover_min_gain if new.include else 0.0)  # as for one statement
+        if not qualifies and not (saved >= WORKLOAD_MIN_GAIN * self._reference and saved >= floor):
             return None
         write, hot = self.overhead(new)
         extra_write = write - (self.overhead(old)[0] if old else 0.0)
