@@ -141,7 +141,6 @@ class Selector:
         self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
         self.dropped: dict[Candidate, str] = {}
         self.pool: set[Candidate] = set(self.universe)
-        self._reference = math.inf  # the workload's cost today, set by run()
         self._index_universe()
 
     def _index_universe(self) -> None:
@@ -224,9 +223,6 @@ class Selector:
 
         before = {s.key: cost(s, ()) for s in self.statements}
         current = dict(before)
-        # The workload criterion is relative to the workload as it runs today, not to what is left of
-        # it after earlier picks (that shrinks with every step and would admit an endless tail).
-        self._reference = self._total(before)
         tally("today")
         self._restrict(self._pool(before))
         tally("ideal")
@@ -506,7 +502,7 @@ class Selector:
             if current[statement.key] > 0 and gain / current[statement.key] >= self.min_gain and gain >= floor:
                 qualifies = True
         floor = max(self.min_abs_gain, self.cover_min_gain if new.include else 0.0)  # as for one statement
-        if not qualifies and not (saved >= WORKLOAD_MIN_GAIN * self._reference and saved >= floor):
+        if not qualifies and not (saved >= WORKLOAD_MIN_GAIN * self._total(current) and saved >= floor):
             return None
         write, hot = self.overhead(new)
         extra_write = write - (self.overhead(old)[0] if old else 0.0)
