@@ -238,7 +238,10 @@ class Selector:
             tally("merge")
             settled = self._leave_one_out(settled)
             tally("leave-one-out")
-            if settled == chosen:
+            if settled == chosen or (self.budget is None and self.max_indexes is None):
+                # Nothing freed that another greedy pass could spend: without a budget or an index
+                # limit the first pass already took every step that qualified.
+                chosen = settled
                 break
             chosen = settled
             current = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
