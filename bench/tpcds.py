@@ -73,7 +73,7 @@ def main() -> None:
     with PgCluster(settings={"shared_buffers": "256MB", "maintenance_work_mem": "256MB"}) as cluster, \
             tempfile.TemporaryDirectory(prefix="qprof-tpcds-") as scratch:
         dsn = cluster.create_database("tpcds", extensions=("hypopg",))
-        load_into_postgres(duck, dsn, tables, Path(scratch))
+        load_into_postgres(duck, dsn, tables, Path(scratch), every_row=False)  # default statistics: a realistic planner
         folder = Path(scratch) / "workload"
         folder.mkdir()
         statements = workload(duck, dsn, folder, args.statements)

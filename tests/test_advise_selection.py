@@ -171,3 +171,25 @@ def test_debug_says_where_the_time_went(cli, sel_dsn):
     assert result.exit_code == 0, result.stderr
     line = next(line for line in result.stderr.splitlines() if "debug:" in line)
     assert "candidate analysis" in line and "what-if calls" in line and "cache hits" in line
+    phases = dict(part.rsplit(" ", 1) for part in line.split("what-if calls by phase: ")[1].split(", "))
+    assert int(phases["ideal"]) == 1 and int(phases["greedy"]) >= 1  # one ideal configuration costed; the greedy tried a step
+
+
+def test_an_index_worth_its_share_of_the_workload_is_taken_below_min_gain(prepared):
+    """A step qualifies when some statement gains --min-gain, or when the WORKLOAD gets ≥ 0.3 % cheaper:
+    other(id) saves the statement below only part of its cost (< 50 %), but that is most of this workload;
+    beside a statement that outweighs it a thousandfold, the same saving is noise and nothing is chosen."""
+    _, catalog, whatif, analyze = prepared
+    both = "SELECT (SELECT count(*) FROM ev WHERE note LIKE '%x%') + (SELECT count(*) FROM other WHERE id = 5)"
+    heavy = "SELECT count(*) FROM ev WHERE note LIKE '%zz%'"
+    by_id = Candidate("public", "other", (Key("id"),))
+    statements = analyze(both)
+    before = whatif.cost(statements[0], ())
+    gain = (before - whatif.cost(statements[0], [by_id])) / before
+    assert 0.003 < gain < 0.5
+    chosen = Selector(statements, whatif, catalog, write_loads(statements, catalog, from_server=False), min_gain=0.5).run().chosen
+    assert by_id in chosen
+    statements = analyze(both, heavy)
+    statements[1].calls = 1000  # weight = calls
+    chosen = Selector(statements, whatif, catalog, write_loads(statements, catalog, from_server=False), min_gain=0.5).run().chosen
+    assert chosen == []
