@@ -30,6 +30,7 @@ def main() -> None:
     from qprof.conninfo import parse_target
     from qprof.plans.postgres import explain_postgres
     from qprof.safety import execution_verdict
+    from qprof.stats import percentile
     from qprof.targets import open_target
     from qprof.workload import load_workload
 
@@ -61,7 +62,7 @@ def main() -> None:
                     explain_ms.append((time.perf_counter() - started) * 1000)
 
         def p95(samples: list[float]) -> float:
-            return sorted(samples)[int(0.95 * (len(samples) - 1))]
+            return percentile(samples, 0.95)  # qprof's one definition (nearest rank)
 
         print(f"{len(statements)} statements × {args.repeat} repeats, one session")
         print(f"gate (execution_verdict, cold)   median {statistics.median(gate_ms):.2f} ms  p95 {p95(gate_ms):.2f} ms")

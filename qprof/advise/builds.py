@@ -127,7 +127,6 @@ def signals_as_interrupt() -> Iterator[None]:
             signal.signal(signum, old)
 
 
-sigterm_as_interrupt = signals_as_interrupt  # the name callers used before SIGHUP was handled too
 
 
 # -- the writable session --------------------------------------------------------------------------
