@@ -1,12 +1,35 @@
-"""qprof: find the database statements that cost the most, learn why, and fix them with proof."""
+"""qprof: find the database statements that cost the most, learn why, and fix them with proof.
+
+The Python API (``qprof.top``, ``qprof.explain``, ``qprof.check``, ``qprof.advise``,
+``qprof.snapshot``, ``qprof.report``, ``qprof.record``) lives in :mod:`qprof.api`; each name is
+imported on first use so ``import qprof`` stays cheap.
+"""
 
 __version__ = "0.1.0"
 
+_NPLUSONE = ("capture", "trace_sqlite3", "NPlusOneError")
+_API = (
+    "top", "explain", "check", "advise", "snapshot", "report", "record", "session", "SCHEMA_VERSION",
+    "TopResult", "ExplainResult", "CheckResult", "AdviseResult", "SnapshotResult", "ReportResult", "RecordResult",
+)
+
 
 def __getattr__(name: str):
-    """``qprof.capture`` and friends, imported on first use so ``import qprof`` stays cheap."""
-    if name in ("capture", "trace_sqlite3", "NPlusOneError"):
+    """``qprof.capture``, ``qprof.top`` and friends, imported on first use so ``import qprof`` stays cheap."""
+    if name in _NPLUSONE:
         import qprof.nplusone as nplusone
 
         return getattr(nplusone, name)
+    if name in ("advise", "record"):  # callable subpackages (see qprof.api.base.CallablePackage)
+        from importlib import import_module
+
+        return import_module(f"qprof.{name}")
+    if name in _API:
+        import qprof.api as api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'qprof' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_NPLUSONE, *_API])

@@ -123,10 +123,12 @@ class RedactedJson(str):
 
 def render_json(document: dict[str, Any]) -> RedactedJson:
     """The document as JSON, every string through :func:`qprof.redact.document` (statements from
-    workload files and logs, messages quoting them)."""
+    workload files and logs, messages quoting them), led by ``schema_version``
+    (:data:`qprof.api.base.SCHEMA_VERSION`, the one version of every JSON contract)."""
     from qprof import redact
+    from qprof.api.base import versioned
 
-    return RedactedJson(json.dumps(redact.document(document), indent=2, default=str, ensure_ascii=False))
+    return RedactedJson(json.dumps(redact.document(versioned(document)), indent=2, default=str, ensure_ascii=False))
 
 
 def emit(text_out: str) -> None:

@@ -12,12 +12,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from qprof.config import Config, load_config
-from qprof.conninfo import resolve_target
-from qprof.errors import EXIT_INTERNAL, BadInput, QprofError
+from qprof.config import Config
+from qprof.errors import EXIT_INTERNAL, QprofError
 from qprof.output import OutputFormat, console
-from qprof.targets import Target, open_target
-from qprof.units import parse_duration
+from qprof.targets import Target
 
 DbOption = Annotated[
     str | None,
@@ -104,17 +102,8 @@ def connect(
 ) -> Iterator[Target]:
     """Open the target the options name, read-only, closed again whatever happens;
     ``allow_functions`` (``--allow-function``) are the volatile functions the user lets run."""
-    config = config or load_config()
-    timeout = parse_duration(statement_timeout)
-    if timeout <= 0:
-        raise BadInput(
-            f"--statement-timeout must be more than 0, got {statement_timeout!r}",
-            hint="it is the safety net on every statement qprof runs; use e.g. 30s or 10min",
-        )
-    spec = resolve_target(db, profile, config)
-    target = open_target(spec, statement_timeout=timeout)
-    target.allowed_functions = frozenset(name.strip().lower() for name in allow_functions or () if name.strip())
-    try:
+    from qprof.api.session import session
+
+    with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions,
+                 config=config) as target:
         yield target
-    finally:
-        target.close()

@@ -12,6 +12,10 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
+from qprof.api.base import make_callable
+
+make_callable(__name__)  # qprof.record(...) is the API call qprof.api.record.record
+
 
 @cache
 def load_sql(name: str) -> str:
