@@ -21,7 +21,6 @@ from qprof.cli.options import (
     StatementTimeoutOption,
     handle_errors,
 )
-from qprof.errors import BadInput
 from qprof.history.cli import QuietOption, StoreOption, store_location
 from qprof.output import (
     Column,
@@ -98,39 +97,23 @@ def record(
       qprof record -d $DB --name before-index -- pgbench -n -T 60 -c 8 -f checkout.sql shop
       qprof record -d $DB --duration 10m --out reports/      # k6 runs on another machine
     """
-    from qprof.config import load_config
-    from qprof.record.run import RecordRequest
-    from qprof.record.run import record as run_record
-    from qprof.record.slo import parse_slos, slos_from_config
-    from qprof.units import parse_duration
+    from qprof.api.record import record as run_record
 
-    config = load_config()
-    slos = parse_slos([*slos_from_config(config.settings), *(slo or [])])  # exit 2 naming the grammar
-    if command and duration:
-        raise BadInput("give either a command (after --) or --duration, not both")
-    if not command and not duration:
-        raise BadInput("nothing to record: give the load-test command after --, or --duration 10m",
-                       hint="qprof record -d DB -- locust -f locustfile.py --headless -t 5m")
-    seconds = parse_duration(duration, default_unit="s") if duration else None
-    if seconds is not None and seconds <= 0:
-        raise BadInput("--duration must be more than 0")
-    request = RecordRequest(
-        db=db, profile=profile, statement_timeout=statement_timeout, store=store_location(store), slos=slos,
-        command=list(command) if command else None, duration_s=seconds, name=name, log=str(log) if log else None,
-        log_prefix=log_prefix, limit=limit, advisors=not no_advisors, quiet=quiet,
+    result = run_record(
+        db, command=command, duration=duration, name=name, log=str(log) if log else None, log_prefix=log_prefix,
+        slos=slo or [], slo_unmeasured_ok=slo_unmeasured is SloUnmeasured.ok, limit=limit, advisors=not no_advisors,
+        store=store, profile=profile, statement_timeout=statement_timeout, quiet=quiet,
         command_stdout_to_stderr=fmt is RecordFormat.json and out is None,
-        slo_unmeasured_ok=slo_unmeasured is SloUnmeasured.ok,
     )
-    outcome = run_record(request)
-    deliver(outcome.document, outcome.series, fmt.value, out, no_charts=no_charts, quiet=quiet)
-    report_outcome(outcome.document, outcome.exit_code, quiet=quiet)
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
+    deliver(result.to_dict(), result.series, fmt.value, out, no_charts=no_charts, quiet=quiet)
+    report_outcome(result.to_dict(), result.exit_code, quiet=quiet)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 def deliver(doc: dict, series: dict, fmt: str, out: Path | None, *, no_charts: bool, quiet: bool) -> list[Path]:
     """Print the run's report, or write it into ``out`` (html, md with PNGs, json)."""
-    from qprof.commands.report import _slug, write_report_files
+    from qprof.reports.files import slug, write_report_files
     from qprof.history.store import utcnow
     from qprof.reports.render import html_page, markdown
 
@@ -141,7 +124,7 @@ def deliver(doc: dict, series: dict, fmt: str, out: Path | None, *, no_charts: b
         charts = render_charts(series)
     generated = utcnow().strftime("%Y-%m-%d %H:%M")
     if out is not None:
-        written = write_report_files(out, f"qprof-record-{_slug(doc['run']['name'])}", doc, charts, generated, with_json=True)
+        written = write_report_files(out, f"qprof-record-{slug(doc['run']['name'])}", doc, charts, generated, with_json=True)
         if not quiet:
             for path in written:
                 note(f"wrote {path}")
