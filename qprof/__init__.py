@@ -8,10 +8,6 @@ imported on first use so ``import qprof`` stays cheap.
 __version__ = "0.1.0"
 
 _NPLUSONE = ("capture", "trace_sqlite3", "NPlusOneError")
-_API = (
-    "top", "explain", "check", "advise", "snapshot", "report", "record", "session", "SCHEMA_VERSION",
-    "TopResult", "ExplainResult", "CheckResult", "AdviseResult", "SnapshotResult", "ReportResult", "RecordResult",
-)
 
 
 def __getattr__(name: str):
@@ -20,16 +16,18 @@ def __getattr__(name: str):
         import qprof.nplusone as nplusone
 
         return getattr(nplusone, name)
+    from importlib import import_module
+
     if name in ("advise", "record"):  # callable subpackages (see qprof.api.base.CallablePackage)
-        from importlib import import_module
-
         return import_module(f"qprof.{name}")
-    if name in _API:
-        import qprof.api as api
+    from qprof.api import EXPORTS  # the API's names; qprof.api itself imports nothing
 
-        return getattr(api, name)
+    if name in EXPORTS:
+        return getattr(import_module(f"qprof.api.{EXPORTS[name]}"), name)
     raise AttributeError(f"module 'qprof' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_NPLUSONE, *_API])
+    from qprof.api import EXPORTS
+
+    return sorted({*globals(), *_NPLUSONE, *EXPORTS})

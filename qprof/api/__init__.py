@@ -1,17 +1,16 @@
 """qprof's Python API: each command as a typed function returning a result object.
 
+One module per command (``qprof.api.top``, ``.explain``, ``.check``, ``.advise``, ``.snapshot``,
+``.report``, ``.record``, ``.bench``), one connection helper (``qprof.api.session``). Call them as
+``qprof.top(...)`` etc.: :data:`EXPORTS` is what ``qprof`` exports, each imported on first use.
 ``result.to_dict()`` is exactly the document ``qprof <command> --format json`` prints, led by
-``schema_version`` (:data:`qprof.api.base.SCHEMA_VERSION`). The functions are also exported
-from ``qprof`` itself (``qprof.top(...)``), imported on first use.
+``schema_version`` (:data:`qprof.api.base.SCHEMA_VERSION`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from qprof.api.base import SCHEMA_VERSION
-
-# public name -> module under qprof.api that defines it
+# name exported by ``qprof`` -> the module under qprof.api that defines it (the modules are named
+# after the functions, so the package itself exports nothing: an imported submodule would shadow it)
 EXPORTS = {
     "top": "top",
     "TopResult": "top",
@@ -29,16 +28,8 @@ EXPORTS = {
     "ReportResult": "report",
     "record": "record",
     "RecordResult": "record",
+    "bench": "bench",
+    "BenchResult": "bench",
     "session": "session",
+    "SCHEMA_VERSION": "base",
 }
-
-__all__ = ["SCHEMA_VERSION", *EXPORTS]
-
-
-def __getattr__(name: str) -> Any:
-    module = EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'qprof.api' has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f"qprof.api.{module}"), name)

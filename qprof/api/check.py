@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qprof.api.base import Result
 from qprof.api.session import Database, session
 from qprof.errors import QprofError
-from qprof.runner import Skipped
+
+if TYPE_CHECKING:  # qprof.runner brings sqlglot: imported where it runs
+    from qprof.runner import Skipped
 
 
 @dataclass
@@ -68,6 +70,7 @@ def run_check(
     from qprof.advisors.context import collect_database
     from qprof.advisors.runner import run_database_rules, sort_findings
     from qprof.api.explain import ExplainItem, explain_item
+    from qprof.runner import Skipped
 
     db = collect_database(target)
     result = run_database_rules(db, rules)

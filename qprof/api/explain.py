@@ -11,15 +11,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qprof import sqltext
+from typing import TYPE_CHECKING
+
 from qprof.api.base import Result
 from qprof.api.session import Database, session
 from qprof.errors import BadInput, QprofError
-from qprof.plans.model import Plan
-from qprof.plans.postgres import check_explainable, clean_sql
-from qprof.runner import Skipped
-from qprof.stats import percentile
-from qprof.targets import Target
+
+if TYPE_CHECKING:  # sqlglot comes with qprof.sqltext: imported where a statement is read
+    from qprof.plans.model import Plan
+    from qprof.runner import Skipped
+    from qprof.targets import Target
 
 
 @dataclass
@@ -140,6 +141,8 @@ def _from_queryid(target: Target, queryid: str, params: list[Any] | None) -> Exp
 def queryid_failure(item: ExplainItem, exc: QprofError) -> QprofError:
     """What failed on a pg_stat_statements entry, and what to try: its text has ``$n`` where the
     constants were, so the values are the part qprof may lack."""
+    from qprof.sqltext import one_line
+
     text = item.sql  # already rewritten as PREPARE accepts it (see items_from_inputs)
     if "statements are not explained" in exc.message:
         return exc  # a utility statement: no values would help, its own hint says why
@@ -148,7 +151,7 @@ def queryid_failure(item: ExplainItem, exc: QprofError) -> QprofError:
                   "recorded it?), or not on this role's search_path")
     else:
         advice = ("pg_stat_statements keeps the text with $n where the constants were — try it with literal values: "
-                  f"qprof explain --sql {sqltext.one_line(text, 200)!r} (the $n replaced by real values), "
+                  f"qprof explain --sql {one_line(text, 200)!r} (the $n replaced by real values), "
                   "or give them with --params '[…]'")
     return type(exc)(f"{item.name} could not be explained: {exc.message}",
                      hint=(exc.hint + "; " if exc.hint else "") + advice)
@@ -186,6 +189,8 @@ class Explained:
 
 def time_runs(target: Target, sql: str, params: list[Any], runs: int, modifying: bool) -> dict[str, Any]:
     """One warm-up execution, then ``runs`` measured ones (DML each in a rolled-back transaction)."""
+    from qprof.stats import percentile
+
     if target.engine == "postgresql":
         from qprof.plans.postgres import bindable
 
@@ -213,6 +218,8 @@ def explain_item(
     table_rows: Any = None,
 ) -> Explained:
     """Plan one statement: values given, else inferred from the data, else a generic plan."""
+    from qprof import sqltext
+    from qprof.plans.postgres import check_explainable, clean_sql
     from qprof.advisors.base import PlanContext
     from qprof.advisors.runner import run_plan_rules, sort_findings
     from qprof.params import infer_parameters
@@ -261,6 +268,7 @@ def explain_item(
 
 def _kind(sql: str) -> str:
     """select/insert/…; from PostgreSQL's parser for forms only it reads (check_explainable accepted them)."""
+    from qprof import sqltext
     from qprof.pgtext import statement_kind
 
     try:
@@ -347,6 +355,7 @@ def explain(
     """
     from qprof.config import load_config
     from qprof.rules_config import load_rules_config
+    from qprof.runner import Skipped
 
     config = load_config()
     rules = load_rules_config(config.settings, select=list(select) if select is not None else None,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qprof.api.base import Result
 from qprof.api.session import Database, session
 from qprof.errors import BadInput, QprofError
-from qprof.model import StatementStats
-from qprof.runner import Skipped
+
+if TYPE_CHECKING:  # qprof.runner brings sqlglot: imported where it runs
+    from qprof.runner import Skipped
+    from qprof.model import StatementStats
 
 RANK_BY = ("total", "mean", "calls", "rows", "io", "stddev", "max", "temp")
 

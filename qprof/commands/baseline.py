@@ -54,10 +54,11 @@ def _current(
         rows = window_rows(statement_table(history, window), measured_percentiles(run))
         return rows, "window", window.target.id, f"run {from_run} of {window.target.name}"
     if workload is not None:
-        from qprof.commands.bench import run_bench
+        from qprof.api.bench import bench
 
-        results, _skipped, description = run_bench(db, profile, statement_timeout, workload, runs, 1, quiet)
-        return [r.baseline_row() for r in results], "bench", None, f"workload {workload} ×{runs} on {description}"
+        timed = bench(db, workload=workload, runs=runs, warmup=1, profile=profile, statement_timeout=statement_timeout,
+                      warn=warn)
+        return [r.baseline_row() for r in timed.statements], "bench", None, f"workload {workload} ×{runs} on {timed.target}"
     from qprof.history.baselines import window_rows
     from qprof.history.window import select_window, statement_table
 
