@@ -111,6 +111,7 @@ def advise(
     allow_functions: Sequence[str] | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     log: Say = _quiet,
+    note: Say = _quiet,
     warn: Say = _quiet,
 ) -> AdviseResult:
     """Recommend indexes for the workload and (``write``) write them as migrations into ``out``.
@@ -123,8 +124,9 @@ def advise(
     indexes (CONCURRENTLY). ``drop_unused`` also writes drops for unused and duplicate indexes.
     Whatever is built to measure is dropped again, also on Ctrl-C, SIGTERM or SIGHUP.
 
-    ``on_progress`` hears the advisor's rounds; ``log`` the verification's steps; ``warn`` about
-    leftovers of killed runs as they are found.
+    ``on_progress`` hears the advisor's rounds; ``log`` the verification's steps; ``note`` what
+    was done before measuring (a killed run's leftovers dropped); ``warn`` about leftovers of
+    killed runs as they are found.
     """
     from qprof.advise.advisor import advise as run_advisor
     from qprof.advise.advisor import drop_recommendations, leftover_invalid_notes, recommendations
@@ -157,7 +159,7 @@ def advise(
         if earlier and (verify or apply):
             # Measuring may build and drop qprof's own indexes: a killed run's would skew the
             # baseline (and hide the advice for its table), so it goes first, with cleanup's safety.
-            earlier = _drop_earlier(target, lock_seconds, log)
+            earlier = _drop_earlier(target, lock_seconds, note)
         statements, from_server = _gather_statements(
             target, list(workload), list(sql), list(logs), log_prefix, min_calls, min_mean_ms, top
         )
@@ -327,13 +329,13 @@ def _covering_notes(advice: Any, recs: list) -> list[str]:
     return notes
 
 
-def _drop_earlier(target: Any, lock_seconds: float, log: Say) -> list:
+def _drop_earlier(target: Any, lock_seconds: float, note: Say) -> list:
     """--verify/--apply: drop earlier runs' leftovers before advising; what stays is returned."""
     from qprof.advise.leftovers import cleanup_leftovers
 
     dropped, failed, _ = cleanup_leftovers(target, lock_timeout=lock_seconds)
     for item in dropped:
-        log(f"dropped {item.index}, left by a killed qprof run, before measuring")
+        note(f"dropped {item.index}, left by a killed qprof run, before measuring")
     return failed
 
 

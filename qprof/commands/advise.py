@@ -158,7 +158,7 @@ def advise(
                 migration_format=mformat, single_file=single_file, drop_unused=drop_unused,
                 alembic_down_revision=alembic_down_revision, write=not no_write, lock_timeout=lock_timeout,
                 build_timeout=build_timeout, profile=profile, statement_timeout=statement_timeout,
-                allow_functions=allow_function, on_progress=progress, log=say, warn=warn,
+                allow_functions=allow_function, on_progress=progress, log=say, note=note, warn=warn,
             )
     finally:
         if status is not None:
