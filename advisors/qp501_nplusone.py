@@ -19,6 +19,14 @@ that loads the parents.
 Options: ``threshold`` (repeats, default 5), ``min_ms`` (total time that makes it a warning, default 50).
 Scope ``nplusone``: ``check(nplusones, options)`` takes the detector's findings
 (:class:`qprof.nplusone.detector.NPlusOne`).
+
+Example: ``qprof nplusone --log postgresql.log``:
+
+    QP501 N+1: SELECT * FROM orders WHERE customer_id = $1 ran 5×, 75.0 ms in total; after SELECT id FROM customers ORDER BY id LIMIT 20
+      fix: 5 lookups by customer_id → one: SELECT … FROM orders WHERE customer_id = ANY($1) (or IN (…)) with all 5 keys
+
+Known problems: from a log without ``%v`` in ``log_line_prefix`` the unit is the session, so a
+loop must be consecutive in it; sessions that never idle (a connection pool) then hide loops.
 """
 
 from __future__ import annotations

@@ -23,6 +23,13 @@ rows per parent call, default 5), ``tolerance`` (relative distance to a whole mu
 ``max_multiple`` (default 50).
 Scope ``statements``: ``check(statements, options)`` takes
 :class:`qprof.model.StatementStats` from pg_stat_statements.
+
+Example: ``suspect N+1: SELECT … FROM orders WHERE customer_id = $1 ran 10,000 times (3.0
+rows/call) ≈ 5 × the 2,000 rows returned by SELECT id FROM customers …``.
+
+Known problems: a suspicion by arithmetic on cumulative counters; two unrelated statements
+whose counts happen to be multiples are reported too (the tolerance and ``max_multiple`` keep
+this rare). Confirm with ``qprof nplusone --log`` or ``qprof.capture``.
 """
 
 from __future__ import annotations
