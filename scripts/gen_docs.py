@@ -202,7 +202,7 @@ def _options(rule: Any, text: str | None) -> list[str]:
     example = "\n".join(f"{key} = {_toml(value)}" for key, value in rule.options.items())
     lines += [
         "",
-        "Set them (and `severity`) in `qprof.toml`, or under `[tool.qprof.rules.…]` in `pyproject.toml` "
+        f"Set them (and `severity`) in `qprof.toml`, or under `[tool.qprof.rules.{rule.code}]` in `pyproject.toml` "
         "(see [Configuration](../configuration.md)):",
         "",
         "```toml",
