@@ -5,6 +5,7 @@ in the editable install the suite uses and is missing from a built wheel."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -24,14 +25,32 @@ def test_every_package_under_qprof_is_listed_for_the_wheel() -> None:
     assert found <= listed, f"packages missing from [tool.setuptools] packages: {sorted(found - listed)}"
 
 
+def _wheel_sources() -> list[str]:
+    """pyproject.toml, the readme and every folder [tool.setuptools] package-dir maps into the wheel."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return ["pyproject.toml", "README.md", *sorted(set(setuptools["package-dir"].values()))]
+
+
+_WHEEL_SOURCES = _wheel_sources()
+
+
 def test_the_wheel_builds_and_its_qprof_command_runs(tmp_path: Path) -> None:
     """What the README tells users to do: build a wheel here and install it (PyPI's `qprof` is
     another project). Built without build isolation so it works offline; installed with --target
     beside the suite's dependencies, and run from a neutral directory, so the command that runs is
     the wheel's and not the editable checkout's."""
-    wheels, site = tmp_path / "dist", tmp_path / "site"
+    wheels, site, source = tmp_path / "dist", tmp_path / "site", tmp_path / "source"
+    # pip builds in the source tree; a copy keeps build/ and egg-info out of the checkout (a stale
+    # build/lib there would even ship modules deleted since into later wheels)
+    skip = shutil.ignore_patterns("__pycache__", "*.sqlite", "*.egg-info")
+    source.mkdir()
+    for name in _WHEEL_SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=skip)
+        else:
+            shutil.copy2(REPO / name, source / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(REPO), "-w", str(wheels)], check=True, cwd=tmp_path)
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)], check=True, cwd=tmp_path)
     (wheel,) = wheels.glob("qprof-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
