@@ -1,16 +1,16 @@
 """QP501 nplusone.repeated-lookup — the same SELECT runs once per row of another statement.
 
-Anti-pattern: a loop over the rows of one query that runs a second query per row —
-``for c in customers: c.orders`` with lazy loading issues ``SELECT … FROM orders WHERE
-customer_id = $1`` once per customer. Each round trip is cheap; hundreds of them per request
-are not.
-
 Detected, not guessed: from statements actually executed inside one unit of work (a request,
 a test, a transaction) — captured in the application or read from the server log — when one
 SELECT fingerprint ran at least ``threshold`` times with different parameters as one burst
 (consecutive but for a short loop body) right after a source SELECT. A pattern, whatever it
 costs on today's data: at least ``min_ms`` in total is a warning, less is info ("cheap on
 this data; grows with rows").
+
+Anti-pattern: a loop over the rows of one query that runs a second query per row —
+``for c in customers: c.orders`` with lazy loading issues ``SELECT … FROM orders WHERE
+customer_id = $1`` once per customer. Each round trip is cheap; hundreds of them per request
+are not.
 
 Fix: one statement instead of N — a JOIN, a batched ``WHERE customer_id = ANY($1)`` /
 ``IN (…)``, or in SQLAlchemy ``selectinload(Customer.orders)`` / ``joinedload`` on the query
