@@ -72,7 +72,8 @@ _LABEL = re.compile(r"^(" + "|".join(sorted(map(re.escape, SECTIONS), key=len, r
 
 def _help_text(command: Any, path: list[str], parent: Any | None) -> tuple[str, Any]:
     ctx = command.context_class(command, info_name=path[-1], parent=parent, terminal_width=WIDTH, max_content_width=WIDTH)
-    text = command.get_help(ctx)
+    # `\[` escapes rich markup in the help strings; the plain formatter would print the backslash
+    text = command.get_help(ctx).replace("\\[", "[")
     return "\n".join(line.rstrip() for line in text.splitlines()).strip() + "\n", ctx
 
 
