@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 import qprof.nplusone as nplusone
 from qprof.nplusone.fingerprint import fingerprint
-from qprof.nplusone.logparse import LogReader, workload_from_logs
+from qprof.collectors.logs import LogReader, workload_from_logs
 
 pytestmark = pytest.mark.postgres
 

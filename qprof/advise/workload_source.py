@@ -148,7 +148,7 @@ def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseSt
     Logged durations give its mean time.
     """
     from qprof.nplusone.fingerprint import fingerprint
-    from qprof.nplusone.logparse import iter_log_statements
+    from qprof.collectors.logs import iter_log_statements
 
     counts: dict[str, int] = {}
     durations: dict[str, list[float]] = {}

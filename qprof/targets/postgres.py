@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from qprof import redact, sqltext
 from qprof.conninfo import TargetSpec
 from qprof.errors import BadInput, ConnectionFailed, PermissionDenied, QprofError, StatementFailed
-from qprof.owntag import OWN_TAG, tagged
+from qprof.owntag import tagged
 from qprof.targets.base import Target, Timing, elapsed_ms
 from qprof.units import timeout_ms
 
@@ -101,7 +101,7 @@ class PostgresTarget(Target):
 
     def fetch_all(self, query: Any, params: Any = None, *, what: str = "query") -> list[dict[str, Any]]:
         """Run one of qprof's own queries, tagged so that qprof never reports itself."""
-        marked = tagged(query) if isinstance(query, str) else sql.SQL(OWN_TAG + " ") + query
+        marked = tagged(query)
         try:
             with self.conn.cursor() as cur:
                 cur.execute(marked, params)
