@@ -31,8 +31,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qprof.collectors.logs import interpret
-from qprof.collectors.logs.interpret import Interpreter, LoggedStatement
+from qprof.collectors.logs.interpret import MAX_PENDING_SESSIONS, Interpreter, LoggedStatement
 from qprof.collectors.logs.prefix import Prefix, compile_prefix
 from qprof.collectors.logs.readers import FileStats, _csv_meta, is_gzip, parse_timestamp, stream_range
 from qprof.owntag import OWN_TAG
@@ -449,7 +448,7 @@ class Stitcher:
         if not last and self.stats.format == "csvlog" and not result["at_cut"]:
             return False
         # no session can have been pushed out of the pending ones while the range was read
-        return len(self.interpreter.pending) + result["created"] <= interpret.MAX_PENDING_SESSIONS
+        return len(self.interpreter.pending) + result["created"] <= MAX_PENDING_SESSIONS
 
     def apply(self, result: dict) -> list[tuple[list[tuple], int]]:
         """Apply one range's result; the statements completed by it, in order, as lists of rows
