@@ -20,7 +20,3 @@ def tagged(query: Any) -> Any:
 
     return sql.SQL(OWN_TAG + " ") + query
 
-
-def is_own(text: str) -> bool:
-    """Whether a statement text is one qprof sent."""
-    return text.lstrip().startswith(OWN_TAG)

@@ -5,6 +5,7 @@ are left out: they never run. Relative imports (``from .base import Rule``) coun
     .venv/bin/python scripts/import_cycles.py                  # qprof/ and advisors/ (as qprof.advisors)
     .venv/bin/python scripts/import_cycles.py qprof/advise     # one folder; prints each cycle; exit 1 if any
     .venv/bin/python scripts/import_cycles.py qprof advisors=qprof.advisors   # DIR=NAME: the name it imports as
+    .venv/bin/python scripts/import_cycles.py --packages       # cycles between qprof's subpackages (layering)
 
 Several folders make one graph, so a cycle through two of them is found too. ``from pkg import
 name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg`` (whose ``__init__`` defines it);
@@ -158,12 +159,33 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def package_graph(graph: dict[str, set[str]], depth: int = 2) -> dict[str, set[str]]:
+    """The module graph folded to packages ``depth`` names deep (``qprof.advise.whatif.base`` ->
+    ``qprof.advise``): a cycle here is two layers that lean on each other, even when no two
+    modules import each other in a circle."""
+    folded: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        if module.count(".") < depth - 1:
+            continue  # the root façade (version, lazy public names) sits above every layer, not in one
+        source = ".".join(module.split(".")[:depth])
+        edges = folded.setdefault(source, set())
+        for other in imported:
+            target = ".".join(other.split(".")[:depth])
+            if other.count(".") >= depth - 1 and target != source:
+                folded.setdefault(target, set())
+                edges.add(target)
+    return folded
+
+
 def main(argv: list[str]) -> int:
-    roots: dict[Path, str | None] = dict(DEFAULT_ROOTS) if len(argv) < 2 else {}
-    for argument in argv[1:]:
+    arguments = [a for a in argv[1:] if a != "--packages"]
+    roots: dict[Path, str | None] = dict(DEFAULT_ROOTS) if not arguments else {}
+    for argument in arguments:
         folder, _, name = argument.partition("=")
         roots[Path(folder)] = name or None
     graph = import_graph(*roots, names={path: name for path, name in roots.items() if name})
+    if "--packages" in argv:
+        graph = package_graph(graph)
     found = cycles(graph)
     for component in found:
         print("cycle: " + " <-> ".join(component))

@@ -14,7 +14,6 @@ from qprof.owntag import OWN_TAG
 from qprof.targets.postgres import PostgresTarget
 
 HIDDEN_TEXT = "<insufficient privilege>"
-CREATE_HINT = "CREATE EXTENSION pg_stat_statements;"
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

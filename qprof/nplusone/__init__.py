@@ -17,8 +17,8 @@ _EXPORTS = {
     "detect": "qprof.nplusone.detector",
     "Executed": "qprof.nplusone.detector",
     "NPlusOne": "qprof.nplusone.detector",
-    "fingerprint": "qprof.nplusone.fingerprint",
-    "pg_fingerprint": "qprof.nplusone.fingerprint",
+    "fingerprint": "qprof.fingerprint",
+    "pg_fingerprint": "qprof.fingerprint",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -33,7 +33,7 @@ from qprof.nplusone.detector import (
     NPlusOne,
     params_key,
 )
-from qprof.nplusone.fingerprint import pg_fingerprint as fingerprint
+from qprof.fingerprint import pg_fingerprint as fingerprint
 from qprof.collectors.logs.interpret import LoggedStatement, parse_parameters
 
 if TYPE_CHECKING:
@@ -75,7 +75,6 @@ class LogAnalyzer:
         min_ms: float = DEFAULT_MIN_MS,
         gap_ms: float = 1000.0,
         unit_mode: str = "auto",
-        max_unit: int = 20_000,  # kept for callers; units no longer hold their statements
         max_open: int = 10_000,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:

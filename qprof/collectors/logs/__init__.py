@@ -165,10 +165,10 @@ def workload_from_logs(paths: Iterable[str | Path], prefix: str | None = None) -
     """(normalized SQL, executions) for every distinct statement in the logs, most executed first.
 
     The normalized text has ``?`` for every literal and placeholder and keeps quoted
-    identifiers and type modifiers as written (see :func:`qprof.nplusone.fingerprint.pg_fingerprint`);
+    identifiers and type modifiers as written (see :func:`qprof.fingerprint.pg_fingerprint`);
     the first raw text of each is not kept.
     """
-    from qprof.nplusone.fingerprint import pg_fingerprint as fingerprint
+    from qprof.fingerprint import pg_fingerprint as fingerprint
 
     counts: Counter[str] = Counter()
     for statement in iter_log_statements(paths, prefix):
