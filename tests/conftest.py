@@ -80,6 +80,17 @@ def _fresh_remembered_secrets() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def import_cycles() -> types.ModuleType:
+    """scripts/import_cycles.py as a module (scripts/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("import_cycles", REPO / "scripts" / "import_cycles.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     cluster = PgCluster(settings={"track_io_timing": "on"})
     try:
