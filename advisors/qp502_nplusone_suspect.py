@@ -39,8 +39,8 @@ from collections.abc import Iterable, Iterator
 
 from qprof.findings import Finding
 from qprof.model import StatementStats
-from qprof.nplusone.fingerprint import pg_fingerprint as fingerprint
-from qprof.nplusone.fingerprint import shape, short_id
+from qprof.fingerprint import pg_fingerprint as fingerprint
+from qprof.fingerprint import shape, short_id
 from qprof.sqltext import one_line
 
 from .base import fmt_int, make_rule

@@ -58,7 +58,7 @@ def _row(finding: Finding) -> dict:
 
 def _progress_reader(paths: list[Path], prefix: str | None):
     """A LogReader with a progress bar on stderr when the input is big and stderr is a terminal."""
-    from qprof.nplusone.logparse import LogReader
+    from qprof.collectors.logs import LogReader
 
     total = sum(p.stat().st_size for p in paths if p.is_file())
     if total < BIG_INPUT or not console.is_terminal:
