@@ -14,6 +14,7 @@ from qprof.cli.options import (
     ProfileOption,
     StatementTimeoutOption,
     connect,
+    connection_options,
     handle_errors,
 )
 from qprof.config import load_config
@@ -76,6 +77,7 @@ def run_check(
     }
 
 
+@connection_options
 def check_command(
     workload: Annotated[
         str | None,
@@ -101,7 +103,7 @@ def check_command(
     """Check a database (and optionally a workload's plans) against qprof's rules; gate CI with --fail-on.
 
     Rules are selected like ruff's: --select/--ignore by code prefix, or select/ignore in
-    qprof.toml / [tool.qprof]; thresholds in [tool.qprof.rules.QP101]. A workload statement
+    qprof.toml / \\[tool.qprof]; thresholds in \\[tool.qprof.rules.QP101]. A workload statement
     with "-- qprof: ignore QP101" is silenced for that code.
 
     \b

@@ -19,6 +19,7 @@ from qprof.cli.options import (
     FormatOption,
     ProfileOption,
     StatementTimeoutOption,
+    connection_options,
     handle_errors,
 )
 from qprof.errors import BadInput
@@ -59,6 +60,7 @@ SloOption = Annotated[
 ]
 
 
+@connection_options
 def record(
     command: Annotated[list[str] | None, typer.Argument(help="The load-test command, after --: locust …, k6 run …, pgbench ….", show_default=False)] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="No command: record a window of this long "

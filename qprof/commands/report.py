@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from qprof import redact
-from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, handle_errors
+from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connection_options, handle_errors
 from qprof.errors import EXIT_FINDINGS, BadInput
 from qprof.history.cli import BetweenOption, QuietOption, SinceOption, StoreOption, TargetOption, history_target, store_location
 from qprof.output import emit, note, render_json, warn
@@ -89,11 +89,12 @@ def write_report_files(
     return written
 
 
+@connection_options
 def report(
     since: SinceOption = None,
     between: BetweenOption = None,
     run: Annotated[str | None, typer.Option("--run", help="Window: the one a qprof record run covered (its --name).")] = None,
-    regression: Annotated[str, typer.Option("--regression", help="Mean time up by at least this much counts as a regression (e.g. 20%).")] = "20%",
+    regression: Annotated[str, typer.Option("--regression", help="Mean time up by at least this much counts as a regression (20 = 20%).")] = "20%",
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Calls needed in both windows for a regression to count.")] = 10,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Compare with this saved baseline instead of the previous window.")] = None,
@@ -182,7 +183,7 @@ def report(
             note(f"wrote {path}")
     if fail_on_regression and doc["regressions"]:
         if not quiet:
-            warn(f"{len(doc['regressions'])} regression(s) at or above {100 * fraction:.0f}%")
+            warn(f"{len(doc['regressions'])} regression(s) at or above {100 * fraction:g}%")
         raise typer.Exit(EXIT_FINDINGS)
 
 
