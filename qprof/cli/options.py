@@ -7,8 +7,9 @@ import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -62,6 +63,35 @@ ProfileOption = Annotated[
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="table for people; json/csv for scripts; markdown for PRs.")
 ]
+
+
+class MetricsFormat(str, Enum):
+    """A listing's formats, and OpenMetrics text for Prometheus."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+    prometheus = "prometheus"
+
+
+MetricsFormatOption = Annotated[
+    MetricsFormat,
+    typer.Option("--format", "-f", help="table for people; json/csv for scripts; markdown for PRs; "
+                 "prometheus: OpenMetrics text for node_exporter's textfile collector."),
+]
+
+
+def emit_metrics(statements: Iterable[Mapping[str, Any]], scope: str) -> None:
+    """``--format prometheus``: the statements' calls and times as OpenMetrics text on stdout."""
+    import time
+
+    from qprof.formats import prometheus
+    from qprof.output import emit
+
+    emit(prometheus.render(statements, scope=scope, generated_at=time.time()))
+
+
 StatementTimeoutOption = Annotated[
     str,
     typer.Option(

@@ -12,11 +12,13 @@ from qprof.cli.options import (
     AllowFunctionOption,
     DbOption,
     DebugOption,
-    FormatOption,
+    MetricsFormat,
+    MetricsFormatOption,
     ProfileOption,
     StatementTimeoutOption,
     connect,
     connection_options,
+    emit_metrics,
     handle_errors,
 )
 from qprof.errors import BadInput, QprofError
@@ -104,7 +106,7 @@ def top(
     target: TargetOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: MetricsFormatOption = MetricsFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     debug: DebugOption = False,
 ) -> None:
@@ -158,7 +160,10 @@ def top(
         "statements": [s.to_dict() for s in ranked],
         "skipped": [s.to_dict() for s in skipped],
     }
-    emit_listing(document, "statements", columns(width), fmt)
+    if fmt is MetricsFormat.prometheus:
+        emit_metrics(document["statements"], "top")
+        return
+    emit_listing(document, "statements", columns(width), OutputFormat(fmt.value))
 
 
 def register(app: typer.Typer) -> None:
