@@ -119,3 +119,25 @@ def test_help_keeps_bracketed_text(path, command, cli) -> None:
     shown = " ".join(cli(*path, "--help").stdout.split())
     for section in wanted:
         assert section in shown, f"qprof {' '.join(path)} --help lost {section}"
+
+
+def test_shell_completion_installs_and_completes_in_bash(tmp_path: Path) -> None:
+    """`qprof --install-completion bash` writes a script that real bash sources and that completes
+    commands and option values (the console script, as a user's shell runs it)."""
+    script = Path(sys.executable).with_name("qprof")
+    env = {"HOME": str(tmp_path), "SHELL": "/bin/bash", "PATH": f"{script.parent}:/usr/bin:/bin"}
+    installed = subprocess.run([str(script), "--install-completion", "bash"], capture_output=True, text=True, env=env, timeout=60)
+    assert installed.returncode == 0, installed.stderr
+    completion = tmp_path / ".bash_completions" / "qprof.sh"
+    assert completion.is_file() and str(completion) in (tmp_path / ".bashrc").read_text()
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(f"'{w}'" for w in words)
+        probe = f"source {completion}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; _qprof_completion qprof; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert complete("qprof", "to") == ["top"]
+    assert {"sarif", "gitlab", "csv"} <= set(complete("qprof", "check", "--format", ""))
+    assert "--username" in complete("qprof", "top", "--user")
