@@ -46,3 +46,10 @@ def source_file(finding: Finding, root: str | None = None) -> tuple[str, int] | 
         relative = os.path.relpath(path, root)
         path = path if relative.startswith("..") else relative
     return PurePath(path).as_posix(), max(1, int(line))
+
+
+def headline(finding: Finding) -> str:
+    """``target: message`` — without saying the target twice when the message starts with it."""
+    if finding.message.startswith(finding.target):
+        return finding.message
+    return f"{finding.target}: {finding.message}"

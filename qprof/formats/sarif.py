@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from qprof.findings import Finding
-from qprof.formats.findings_id import fingerprints, source_file
+from qprof.formats.findings_id import fingerprints, headline, source_file
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -46,8 +46,7 @@ def _location(finding: Finding, root: str | None, database: str) -> dict[str, An
 
 
 def _message(finding: Finding) -> str:
-    text = f"{finding.target}: {finding.message}"
-    return text + (f" — fix: {finding.suggestion}" if finding.suggestion else "")
+    return headline(finding) + (f" — fix: {finding.suggestion}" if finding.suggestion else "")
 
 
 def render(
