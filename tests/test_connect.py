@@ -288,5 +288,7 @@ def test_every_command_that_connects_has_the_psql_flags() -> None:
         if "--db" in opts and path != ("demo",):  # demo's --db is where its sample file goes
             connecting += 1
             assert {"-d", "--dbname", "-h", "--host", "-p", "--port", "-U", "--username"} <= opts, path
+            every = [opt for param in command.params for opt in getattr(param, "opts", [])]
+            assert all(every.count(flag) == 1 for flag in ("-d", "-h", "-p", "-U")), path  # click would pick one silently
         assert "-h" not in opts or "--host" in opts, path  # -h never means help
     assert connecting >= 12

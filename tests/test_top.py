@@ -80,7 +80,10 @@ def test_table_csv_and_markdown_formats(cli, app_dsn: str) -> None:
 def test_user_filter_and_all_databases(cli, pg_cluster: PgCluster, app_dsn: str) -> None:
     assert cli.json("top", "-d", app_dsn, "--role", "postgres")["statements"]
     nobody = cli("top", "-d", app_dsn, "--role", "nobody_at_all")
-    assert nobody.exit_code == 2 and "no statement statistics yet" in nobody.stderr
+    assert nobody.exit_code == 2 and "no statement statistics yet for this database run by role 'nobody_at_all'" in nobody.stderr
+    # -U is the role qprof logs in as (psql's), not a filter: an unknown role cannot log in
+    login = cli("top", "-h", pg_cluster.host, "-p", pg_cluster.port, "-d", "app", "-U", "nobody_at_all")
+    assert login.exit_code == 2 and "cannot connect" in login.stderr and "nobody_at_all" in login.stderr
     other = pg_cluster.create_database("top_other")
     pg_cluster.psql("SELECT 4242 AS marker_from_other_db", dbname="top_other")
     here = cli.json("top", "-d", app_dsn, "--limit", "1000000")["statements"]

@@ -141,7 +141,7 @@ def top(
         total_ms = sum(s.total_ms for s in statements) if total_ms is None else total_ms
         statements = [s for s in statements if s.user == role]
     if not any(s.calls >= min_calls for s in statements):
-        scope = "any database" if all_databases else "this database"
+        scope = ("any database" if all_databases else "this database") + (f" run by role {role!r}" if role is not None else "")
         raise QprofError(
             f"no statement statistics yet for {scope}" + (f" with at least {min_calls} calls" if min_calls > 1 else ""),
             hint="run the application's workload first, or lower --min-calls",
