@@ -53,3 +53,12 @@ def headline(finding: Finding) -> str:
     if finding.message.startswith(finding.target):
         return finding.message
     return f"{finding.target}: {finding.message}"
+
+
+def database_path(finding: Finding) -> str:
+    """Where a finding with no workload file points: ``database/<table, index or statement>``.
+
+    Not a file in the repository: GitHub code scanning rejects a result without an artifact
+    location and GitLab needs a path, so the database object stands in for one.
+    """
+    return "database" if finding.target == "database" else f"database/{finding.target}"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qprof.findings import Finding
-from qprof.formats.findings_id import fingerprints, headline, source_file
+from qprof.formats.findings_id import database_path, fingerprints, headline, source_file
 
 # as linters' GitLab reporters map theirs: an error blocks a merge as a "major" issue would
 SEVERITY = {"error": "major", "warning": "minor", "info": "info"}
@@ -22,7 +22,7 @@ def render(findings: Sequence[Finding], *, root: str | None = None) -> list[dict
     issues = []
     for finding, digest in zip(findings, fingerprints(findings), strict=True):
         where = source_file(finding, root)
-        path, line = where if where is not None else ("database" + ("" if finding.target == "database" else f"/{finding.target}"), 1)
+        path, line = where if where is not None else (database_path(finding), 1)
         description = f"{finding.code} {headline(finding)}"
         issues.append(
             {

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from qprof.findings import Finding
-from qprof.formats.findings_id import fingerprints, headline, source_file
+from qprof.formats.findings_id import database_path, fingerprints, headline, source_file
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -36,13 +36,14 @@ def _rule(rule: Any) -> dict[str, Any]:
 
 def _location(finding: Finding, root: str | None, database: str) -> dict[str, Any]:
     where = source_file(finding, root)
-    if where is not None:
-        path, line = where
-        return {
-            "physicalLocation": {"artifactLocation": {"uri": quote(path)}, "region": {"startLine": line}},
-            "logicalLocations": [{"name": finding.target, "kind": "resource"}],
-        }
-    return {"logicalLocations": [{"name": finding.target, "fullyQualifiedName": f"{database}/{finding.target}", "kind": "resource"}]}
+    path, line = where if where is not None else (database_path(finding), 1)
+    logical: dict[str, Any] = {"name": finding.target, "kind": "resource"}
+    if where is None:
+        logical["fullyQualifiedName"] = f"{database}/{finding.target}"
+    return {
+        "physicalLocation": {"artifactLocation": {"uri": quote(path)}, "region": {"startLine": line}},
+        "logicalLocations": [logical],
+    }
 
 
 def _message(finding: Finding) -> str:
