@@ -165,7 +165,7 @@ def combine(base: TargetSpec, flags: ConnectionOptions, dbname: str | None = Non
     named = ", ".join(_FLAG[key] for key in parts)
     if base.engine != "postgresql":
         raise BadInput(
-            f"{named} name a PostgreSQL server, but {base.source} is a SQLite file ({base.path})",
+            f"{named} {'names' if len(parts) == 1 else 'name'} a PostgreSQL server, but {base.source} is a SQLite file ({base.path})",
             hint="drop those flags, or give the PostgreSQL database with -d/--db",
         )
     from psycopg.conninfo import make_conninfo

@@ -257,7 +257,7 @@ def test_flags_override_a_profile_and_qprof_db(cli, pg_cluster: PgCluster, app_d
 def test_server_flags_on_a_sqlite_target_are_one_clear_error(cli, sample_sqlite: Path) -> None:
     result = cli("tables", "-h", "127.0.0.1", "-d", sample_sqlite)
     assert result.exit_code == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: -h/--host name a PostgreSQL server") and "SQLite" in result.stderr
+    assert result.stderr.startswith("error: -h/--host names a PostgreSQL server") and "SQLite" in result.stderr
     env = {"QPROF_DB": str(sample_sqlite)}
     assert cli("tables", "-U", "someone", env=env).exit_code == 2
 
