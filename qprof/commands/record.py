@@ -92,7 +92,7 @@ def record(
 ) -> None:
     """Record the database side of a load test: snapshot, run COMMAND, snapshot, report the window.
 
-    The command's output passes through (to stderr with --format json, so stdout stays JSON);
+    The command's output passes through (to stderr with --format json or prometheus, so stdout stays clean);
     Ctrl-C reaches it and the window is still closed and stored. Exit code: the command's own
     when it failed, else 1 when an SLO broke, else 0.
 
