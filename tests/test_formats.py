@@ -210,7 +210,8 @@ def test_report_and_record_prometheus(cli, pg_cluster, tmp_path: Path) -> None:
     refused = cli("report", "--store", store, "--between", "1", "2", "--format", "prometheus", "--out", tmp_path)
     assert refused.exit_code == 2 and "prints to stdout" in refused.stderr
 
-    load = f"import psycopg\nwith psycopg.connect({dsn!r}) as c:\n    [c.execute('SELECT kind FROM items WHERE price = %s', (i,)) for i in range(17)]"
+    load = (f"import psycopg\nwith psycopg.connect({dsn!r}) as c:\n"
+            "    [c.execute('SELECT kind FROM items WHERE price = %s', (i,)) for i in range(17)]\nprint('load done')")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QPROF_", "PG"))}
     recorded = subprocess.run(
         [sys.executable, "-m", "qprof", "record", "-d", dsn, "--store", store, "--no-advisors", "--format", "prometheus",
@@ -218,5 +219,6 @@ def test_report_and_record_prometheus(cli, pg_cluster, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=180, env=env, check=False,
     )
     assert recorded.returncode == 0, recorded.stderr
+    assert "load done" in recorded.stderr  # the command's own output keeps out of the metrics
     samples = _families(recorded.stdout)["qprof_statement_calls"].samples
     assert 17 in [s.value for s in samples]
