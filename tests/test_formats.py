@@ -123,9 +123,7 @@ def test_gitlab_code_quality_fields_and_fingerprints_stable_across_runs(cli, sam
     moved = json.loads(_check(cli, *args))
     assert [i["fingerprint"] for i in moved] == prints
     shift = {"queries/shop.sql": 1}
-    assert [i["location"]["lines"]["begin"] for i in moved] == [
-        i["location"]["lines"]["begin"] + shift.get(i["location"]["path"], 0) for i in first
-    ]
+    assert [i["location"]["lines"]["begin"] for i in moved] == [i["location"]["lines"]["begin"] + shift.get(i["location"]["path"], 0) for i in first]
 
 
 def test_gitlab_for_database_findings(cli, app_dsn: str) -> None:
@@ -139,7 +137,8 @@ def test_check_csv_like_every_listing(cli, sample_sqlite: Path, workload_here: P
     rows = list(csv.DictReader(io.StringIO(_check(cli, *args, "--format", "csv"))))
     findings = json.loads(_check(cli, *args, "--format", "json"))["findings"]
     assert [(r["code"], r["severity"], r["source"], r["message"]) for r in rows] == [
-        (f["code"], f["severity"], f["source"] or "", f["message"]) for f in findings  # CSV: None is an empty cell
+        (f["code"], f["severity"], f["source"] or "", f["message"])
+        for f in findings  # CSV: None is an empty cell
     ]
 
 
@@ -210,13 +209,36 @@ def test_report_and_record_prometheus(cli, pg_cluster, tmp_path: Path) -> None:
     refused = cli("report", "--store", store, "--between", "1", "2", "--format", "prometheus", "--out", tmp_path)
     assert refused.exit_code == 2 and "prints to stdout" in refused.stderr
 
-    load = (f"import psycopg\nwith psycopg.connect({dsn!r}) as c:\n"
-            "    [c.execute('SELECT kind FROM items WHERE price = %s', (i,)) for i in range(17)]\nprint('load done')")
+    load = (
+        f"import psycopg\nwith psycopg.connect({dsn!r}) as c:\n"
+        "    [c.execute('SELECT kind FROM items WHERE price = %s', (i,)) for i in range(17)]\nprint('load done')"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QPROF_", "PG"))}
     recorded = subprocess.run(
-        [sys.executable, "-m", "qprof", "record", "-d", dsn, "--store", store, "--no-advisors", "--format", "prometheus",
-         "--slo-unmeasured", "ok", "--", sys.executable, "-c", load],
-        capture_output=True, text=True, timeout=180, env=env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "qprof",
+            "record",
+            "-d",
+            dsn,
+            "--store",
+            store,
+            "--no-advisors",
+            "--format",
+            "prometheus",
+            "--slo-unmeasured",
+            "ok",
+            "--",
+            sys.executable,
+            "-c",
+            load,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
     )
     assert recorded.returncode == 0, recorded.stderr
     assert "load done" in recorded.stderr  # the command's own output keeps out of the metrics

@@ -7,10 +7,7 @@ from collections.abc import Sequence
 from qprof.findings import Finding
 from qprof.output import Column, OutputFormat, render_rows
 
-COLUMNS = [
-    Column(key, key)
-    for key in ("severity", "code", "name", "target", "table", "index", "statement", "source", "node", "message", "suggestion")
-]
+COLUMNS = [Column(key, key) for key in ("severity", "code", "name", "target", "table", "index", "statement", "source", "node", "message", "suggestion")]
 
 
 def render(findings: Sequence[Finding]) -> str:

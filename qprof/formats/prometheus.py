@@ -18,8 +18,7 @@ LABELS = ("queryid", "fingerprint", "user", "database")
 FAMILIES = (  # name, help, value from the summed row
     ("calls", "Executions of the statement in the scope qprof read.", lambda r: r["calls"]),
     ("total_time_seconds", "Execution time of the statement in the scope, all calls added up.", lambda r: r["total_ms"] / 1000),
-    ("mean_time_seconds", "Mean execution time of one call of the statement in the scope.",
-     lambda r: r["total_ms"] / 1000 / r["calls"] if r["calls"] else 0.0),
+    ("mean_time_seconds", "Mean execution time of one call of the statement in the scope.", lambda r: r["total_ms"] / 1000 / r["calls"] if r["calls"] else 0.0),
 )
 
 
