@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qprof.cli.options import AllowFunctionOption, DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import AllowFunctionOption, DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, connection_options, handle_errors
 from qprof.errors import BadInput, QprofError
 from qprof.output import Column, OutputFormat, console, emit, emit_listing, note, num, size, warn
 from qprof.sqltext import one_line
@@ -97,6 +97,7 @@ def _gather_statements(target: Any, workload: list[Path], sql_texts: list[str], 
     return statements, True
 
 
+@connection_options
 def advise(
     workload: Annotated[list[Path] | None, typer.Option("--workload", "-w", help="Workload file or folder of *.sql (weight from '-- calls: N', else 1). "
                                                                                  "Repeatable.")] = None,
@@ -109,7 +110,7 @@ def advise(
     top: Annotated[int, typer.Option("--top", min=1, help="pg_stat_statements: advise on the N statements with the most total time.")] = 50,
     budget: Annotated[str | None, typer.Option("--budget", help="Storage budget for new indexes, e.g. 500MB.")] = None,
     max_indexes: Annotated[int | None, typer.Option("--max-indexes", min=1, help="Recommend at most this many indexes.")] = None,
-    min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost.")] = "10%",
+    min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost (10 = 10%).")] = "10%",
     whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, "
                                                                 "build (real build in a rolled-back transaction: takes a SHARE lock) "
                                                                 "or heuristic.")] = WhatIfMode.auto,

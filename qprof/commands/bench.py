@@ -15,6 +15,7 @@ from qprof.cli.options import (
     ProfileOption,
     StatementTimeoutOption,
     connect,
+    connection_options,
     handle_errors,
 )
 from qprof.errors import QprofError
@@ -78,6 +79,7 @@ def run_bench(
     return results, skipped, description
 
 
+@connection_options
 def bench(
     workload: Annotated[Path, typer.Argument(help="Workload: a .sql file, a folder of them, or file.sql:name.", show_default=False)],
     runs: Annotated[int, typer.Option("--runs", "-r", min=1, help="Measured executions per statement.")] = 20,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from typing import Annotated, Any
 
@@ -14,10 +15,12 @@ from qprof.cli.options import (
     ProfileOption,
     StatementTimeoutOption,
     connect,
+    connection_options,
     handle_errors,
 )
 from qprof.config import load_config
 from qprof.errors import EXIT_FINDINGS, QprofError
+from qprof.formats import FINDING_FORMATS, render_findings
 from qprof.output import console, emit, render_json, warn
 from qprof.runner import Skipped
 
@@ -27,6 +30,9 @@ class CheckFormat(str, Enum):
     json = "json"
     markdown = "markdown"
     github = "github"
+    csv = "csv"
+    sarif = "sarif"
+    gitlab = "gitlab"
 
 
 def run_check(
@@ -76,6 +82,7 @@ def run_check(
     }
 
 
+@connection_options
 def check_command(
     workload: Annotated[
         str | None,
@@ -93,15 +100,16 @@ def check_command(
     allow_function: AllowFunctionOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json for scripts, markdown for PRs, "
-                                                                    "github for workflow annotations.")] = CheckFormat.table,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json/csv for scripts, markdown for PRs, "
+                                                                    "github for workflow annotations, sarif for GitHub code scanning, "
+                                                                    "gitlab for GitLab Code Quality.")] = CheckFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     debug: DebugOption = False,
 ) -> None:
     """Check a database (and optionally a workload's plans) against qprof's rules; gate CI with --fail-on.
 
     Rules are selected like ruff's: --select/--ignore by code prefix, or select/ignore in
-    qprof.toml / [tool.qprof]; thresholds in [tool.qprof.rules.QP101]. A workload statement
+    qprof.toml / \\[tool.qprof]; thresholds in \\[tool.qprof.rules.QP101]. A workload statement
     with "-- qprof: ignore QP101" is silenced for that code.
 
     \b
@@ -162,6 +170,10 @@ def check_command(
     elif fmt is CheckFormat.github:
         if findings:
             emit(render_github(findings))
+    elif fmt.value in FINDING_FORMATS:
+        notes = [*outcome["rule_errors"], *(f"skipped {s.statement}: {s.reason}" for s in skipped),
+                 *(f"{s.statement}: {s.reason}" for s in outcome["not_executed"])]
+        emit(render_findings(fmt.value, findings, database=description, root=os.getcwd(), notes=notes))
     else:
         if findings:
             emit(render_text(findings))

@@ -19,6 +19,7 @@ from qprof.cli.options import (
     ProfileOption,
     StatementTimeoutOption,
     connect,
+    connection_options,
     handle_errors,
 )
 from qprof.config import load_config
@@ -348,6 +349,7 @@ def render_explained(done: Explained, fmt: OutputFormat) -> str:
     return "\n".join(parts) + "\n"
 
 
+@connection_options
 def explain_command(
     workload: Annotated[
         str | None,

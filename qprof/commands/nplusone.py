@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, connection_options, handle_errors
 from qprof.errors import EXIT_FINDINGS, BadInput
 from qprof.findings import Finding
 from qprof.output import Column, OutputFormat, console, emit_listing, ms, num, warn
@@ -138,6 +138,7 @@ def _from_statistics(db, profile, statement_timeout, min_calls: int, threshold: 
     }, findings
 
 
+@connection_options
 def nplusone(
     log: Annotated[
         list[Path] | None,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from qprof import redact
-from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, handle_errors
+from qprof.cli.options import DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connection_options, emit_metrics, handle_errors
 from qprof.errors import EXIT_FINDINGS, BadInput
 from qprof.history.cli import BetweenOption, QuietOption, SinceOption, StoreOption, TargetOption, history_target, store_location
 from qprof.output import emit, note, render_json, warn
@@ -21,6 +21,7 @@ class ReportFormat(str, Enum):
     markdown = "markdown"
     html = "html"
     json = "json"
+    prometheus = "prometheus"
 
 
 def advisor_findings(db: str | None, profile: str | None, statement_timeout: str) -> tuple[list[dict[str, Any]] | None, str]:
@@ -89,15 +90,17 @@ def write_report_files(
     return written
 
 
+@connection_options
 def report(
     since: SinceOption = None,
     between: BetweenOption = None,
     run: Annotated[str | None, typer.Option("--run", help="Window: the one a qprof record run covered (its --name).")] = None,
-    regression: Annotated[str, typer.Option("--regression", help="Mean time up by at least this much counts as a regression (e.g. 20%).")] = "20%",
+    regression: Annotated[str, typer.Option("--regression", help="Mean time up by at least this much counts as a regression (20 = 20%).")] = "20%",
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Calls needed in both windows for a regression to count.")] = 10,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Compare with this saved baseline instead of the previous window.")] = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="markdown, html (self-contained, charts embedded) or json.")] = ReportFormat.markdown,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="markdown, html (self-contained, charts embedded), json or "
+                                                                "prometheus (the top statements by total time as OpenMetrics text).")] = ReportFormat.markdown,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-report-<db>-<YYYYmmdd-HHMM>.html and .md (with chart PNGs) "
                                                                  "into this folder.")] = None,
     fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 1 when the report lists a regression.")] = False,
@@ -130,6 +133,8 @@ def report(
     fraction = parse_percent(regression)
     if fraction <= 0:
         raise BadInput("--regression must be above 0%")
+    if fmt is ReportFormat.prometheus and out is not None:
+        raise BadInput("--format prometheus prints to stdout", hint="redirect it: qprof report … > qprof.prom.tmp && mv qprof.prom.tmp DIR/qprof.prom")
     with Store(store_location(store)) as history:
         chosen = None if run is not None else history_target(history, target, db, profile, statement_timeout)
         window = None
@@ -163,13 +168,15 @@ def report(
             )
             result = build_report(history, window, options)
         doc = redact.document(result.document)  # a store written by an older qprof may hold secrets
-        charts = {} if no_charts or fmt is ReportFormat.json and out is None else render_charts(result.series)
+        charts = {} if no_charts or fmt in (ReportFormat.json, ReportFormat.prometheus) and out is None else render_charts(result.series)
         generated = utcnow().strftime("%Y-%m-%d %H:%M")
         if out is not None:
             stem = f"qprof-report-{_slug(chosen.name)}-{window.end:%Y%m%d-%H%M}"
             written = write_report_files(out, stem, doc, charts, generated, with_json=fmt is ReportFormat.json)
         elif fmt is ReportFormat.json:
             emit(render_json(doc))
+        elif fmt is ReportFormat.prometheus:
+            emit_metrics(doc["top_by_total"], "report")
         elif fmt is ReportFormat.html:
             emit(html_page(doc, charts, generated))
         else:
@@ -182,7 +189,7 @@ def report(
             note(f"wrote {path}")
     if fail_on_regression and doc["regressions"]:
         if not quiet:
-            warn(f"{len(doc['regressions'])} regression(s) at or above {100 * fraction:.0f}%")
+            warn(f"{len(doc['regressions'])} regression(s) at or above {100 * fraction:g}%")
         raise typer.Exit(EXIT_FINDINGS)
 
 

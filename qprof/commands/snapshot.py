@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, connection_options, handle_errors
 from qprof.history.cli import QuietOption, StoreOption, TargetOption, store_location
 from qprof.output import Column, OutputFormat, emit, emit_listing, note, num, render_json, text
 from qprof.units import parse_duration
@@ -35,6 +35,7 @@ def _hold(snapshot_id: int) -> None:
         time.sleep(seconds)
 
 
+@connection_options
 def snapshot(
     name: Annotated[str | None, typer.Option("--name", help="Label for this database in the store and reports (default: its name).")] = None,
     keep: KeepOption = None,

@@ -12,10 +12,13 @@ from qprof.cli.options import (
     AllowFunctionOption,
     DbOption,
     DebugOption,
-    FormatOption,
+    MetricsFormat,
+    MetricsFormatOption,
     ProfileOption,
     StatementTimeoutOption,
     connect,
+    connection_options,
+    emit_metrics,
     handle_errors,
 )
 from qprof.errors import BadInput, QprofError
@@ -83,12 +86,13 @@ def _from_workload(target: Target, workload: Path, runs: int) -> tuple[list[Stat
         )
 
 
+@connection_options
 def top(
     by: Annotated[RankBy, typer.Option("--by", "-b", help="Rank by total, mean, calls, rows, io, stddev, max or temp.")] = RankBy.total,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many statements to show.")] = 20,
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Ignore statements called fewer times.")] = 1,
     all_databases: Annotated[bool, typer.Option("--all-databases", help="Include every database, not only the current one.")] = False,
-    user: Annotated[str | None, typer.Option("--user", "-U", help="Only statements run by this role.")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="Only statements run by this role (-U is the role qprof logs in as).")] = None,
     workload: Annotated[
         Path | None,
         typer.Option("--workload", "-w", help="Time this workload (file, folder or file.sql:name) instead of reading pg_stat_statements; required on SQLite."),
@@ -102,7 +106,7 @@ def top(
     target: TargetOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: MetricsFormatOption = MetricsFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     debug: DebugOption = False,
 ) -> None:
@@ -133,11 +137,11 @@ def top(
             description = live.describe()
     for item in skipped:
         warn(f"skipped {item.statement}: {item.reason}")
-    if user is not None:  # shares stay relative to everybody's time
+    if role is not None:  # shares stay relative to everybody's time
         total_ms = sum(s.total_ms for s in statements) if total_ms is None else total_ms
-        statements = [s for s in statements if s.user == user]
+        statements = [s for s in statements if s.user == role]
     if not any(s.calls >= min_calls for s in statements):
-        scope = "any database" if all_databases else "this database"
+        scope = ("any database" if all_databases else "this database") + (f" run by role {role!r}" if role is not None else "")
         raise QprofError(
             f"no statement statistics yet for {scope}" + (f" with at least {min_calls} calls" if min_calls > 1 else ""),
             hint="run the application's workload first, or lower --min-calls",
@@ -156,7 +160,10 @@ def top(
         "statements": [s.to_dict() for s in ranked],
         "skipped": [s.to_dict() for s in skipped],
     }
-    emit_listing(document, "statements", columns(width), fmt)
+    if fmt is MetricsFormat.prometheus:
+        emit_metrics(document["statements"], "top")
+        return
+    emit_listing(document, "statements", columns(width), OutputFormat(fmt.value))
 
 
 def register(app: typer.Typer) -> None:
