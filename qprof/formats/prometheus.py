@@ -36,7 +36,7 @@ def _number(value: float) -> str:
 
 def short_fingerprint(query: str) -> str:
     """qprof's id for a statement's normalized text (the one N+1 findings show)."""
-    from qprof.nplusone.fingerprint import pg_fingerprint, short_id
+    from qprof.fingerprint import pg_fingerprint, short_id
 
     return short_id(pg_fingerprint(query))
 
