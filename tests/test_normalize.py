@@ -95,8 +95,10 @@ def _normalized(dsn: str, fragment: str) -> tuple[str, str]:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             "SELECT queryid::text, query FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
-            "WHERE datname = current_database()) AND query LIKE %s AND query NOT LIKE %s",
-            (f"%{fragment}%", "%pg_stat_statements%"),
+            "WHERE datname = current_database()) AND query LIKE %s AND query NOT LIKE %s AND query NOT LIKE %s",
+            # qprof's own PREPARE of the same text is recorded too (track = all): which row came first
+            # depended on how full pg_stat_statements was
+            (f"%{fragment}%", "%pg_stat_statements%", "/* qprof */%"),
         ).fetchone()
     assert row is not None, fragment
     return row[0], row[1]

@@ -4,7 +4,3 @@ a budget → optional verification with real timings → migration files (and ``
 
 Entry point for code: :func:`qprof.advise.advisor.advise`.
 """
-
-from qprof.api.base import make_callable
-
-make_callable(__name__)  # qprof.advise(...) is the API call qprof.api.advise.advise

@@ -69,7 +69,7 @@ def run_check(
     """
     from qprof.advisors.context import collect_database
     from qprof.advisors.runner import run_database_rules, sort_findings
-    from qprof.api.explain import ExplainItem, explain_item
+    from qprof.explainer import ExplainItem, explain_item
     from qprof.runner import Skipped
 
     db = collect_database(target)

@@ -50,7 +50,7 @@ def top(
     limit: int = 20,
     min_calls: int = 1,
     all_databases: bool = False,
-    user: str | None = None,
+    role: str | None = None,
     workload: str | Path | None = None,
     runs: int = 5,
     since: str | None = None,
@@ -66,7 +66,7 @@ def top(
 
     Sources: pg_stat_statements of the database (default); ``workload`` timed ``runs`` times
     (required on SQLite); or with ``since``/``between`` the snapshots in the history ``store``
-    (``target`` names the database there). ``user`` keeps one role's statements; shares stay
+    (``target`` names the database there). ``role`` keeps one role's statements; shares stay
     relative to everybody's time. Raises :class:`qprof.errors.QprofError` when there is nothing to rank.
     """
     from qprof.ranking import rank_statements
@@ -80,8 +80,11 @@ def top(
             raise BadInput("--since/--between rank stored history; they cannot be combined with --workload")
         from qprof.history.cli import windowed_source
 
+        from qprof.targets import Target
+
         timeout = statement_timeout if isinstance(statement_timeout, str) else f"{statement_timeout}s"
-        statements, description = windowed_source(store, target, db if isinstance(db, str) else None, profile,
+        # the store's entry for the database db names (an open target cannot be identified here)
+        statements, description = windowed_source(store, target, None if isinstance(db, Target) else db, profile,
                                                   timeout, since, between)
         source = "history"
     else:
@@ -93,11 +96,11 @@ def top(
                 statements, total_ms = _from_server(live, all_databases)
                 source = "pg_stat_statements"
             description = live.describe()
-    if user is not None:  # shares stay relative to everybody's time
+    if role is not None:  # shares stay relative to everybody's time
         total_ms = sum(s.total_ms for s in statements) if total_ms is None else total_ms
-        statements = [s for s in statements if s.user == user]
+        statements = [s for s in statements if s.user == role]
     if not any(s.calls >= min_calls for s in statements):
-        scope = "any database" if all_databases else "this database"
+        scope = ("any database" if all_databases else "this database") + (f" run by role {role!r}" if role is not None else "")
         raise QprofError(
             f"no statement statistics yet for {scope}" + (f" with at least {min_calls} calls" if min_calls > 1 else ""),
             hint="run the application's workload first, or lower --min-calls",

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qprof.cli.options import AllowFunctionOption, DbOption, DebugOption, ProfileOption, StatementTimeoutOption, handle_errors
+from qprof.cli.options import AllowFunctionOption, DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connection_options, handle_errors
 from qprof.output import Column, OutputFormat, console, emit, emit_listing, note, num, render_json, size, warn
 from qprof.sqltext import one_line
 
@@ -68,6 +68,7 @@ COLUMNS = [
 ]
 
 
+@connection_options
 def advise(
     workload: Annotated[list[Path] | None, typer.Option("--workload", "-w", help="Workload file or folder of *.sql (weight from '-- calls: N', else 1). "
                                                                                  "Repeatable.")] = None,
@@ -80,7 +81,7 @@ def advise(
     top: Annotated[int, typer.Option("--top", min=1, help="pg_stat_statements: advise on the N statements with the most total time.")] = 50,
     budget: Annotated[str | None, typer.Option("--budget", help="Storage budget for new indexes, e.g. 500MB.")] = None,
     max_indexes: Annotated[int | None, typer.Option("--max-indexes", min=1, help="Recommend at most this many indexes.")] = None,
-    min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost.")] = "10%",
+    min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost (10 = 10%).")] = "10%",
     whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, "
                                                                 "build (real build in a rolled-back transaction: takes a SHARE lock) "
                                                                 "or heuristic.")] = WhatIfMode.auto,

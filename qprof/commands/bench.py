@@ -14,6 +14,7 @@ from qprof.cli.options import (
     FormatOption,
     ProfileOption,
     StatementTimeoutOption,
+    connection_options,
     handle_errors,
 )
 from qprof.history.cli import QuietOption, StoreOption, store_location
@@ -67,6 +68,7 @@ def run_bench(
                        on_progress=lambda name: status.update(f"timing {name} ×{runs}"))
 
 
+@connection_options
 def bench(
     workload: Annotated[Path, typer.Argument(help="Workload: a .sql file, a folder of them, or file.sql:name.", show_default=False)],
     runs: Annotated[int, typer.Option("--runs", "-r", min=1, help="Measured executions per statement.")] = 20,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from typing import Annotated
 
@@ -13,9 +14,11 @@ from qprof.cli.options import (
     DebugOption,
     ProfileOption,
     StatementTimeoutOption,
+    connection_options,
     handle_errors,
 )
 from qprof.errors import EXIT_FINDINGS
+from qprof.formats import FINDING_FORMATS, render_findings
 from qprof.output import console, emit, render_json, warn
 
 
@@ -24,8 +27,12 @@ class CheckFormat(str, Enum):
     json = "json"
     markdown = "markdown"
     github = "github"
+    csv = "csv"
+    sarif = "sarif"
+    gitlab = "gitlab"
 
 
+@connection_options
 def check_command(
     workload: Annotated[
         str | None,
@@ -43,15 +50,16 @@ def check_command(
     allow_function: AllowFunctionOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json for scripts, markdown for PRs, "
-                                                                    "github for workflow annotations.")] = CheckFormat.table,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json/csv for scripts, markdown for PRs, "
+                                                                    "github for workflow annotations, sarif for GitHub code scanning, "
+                                                                    "gitlab for GitLab Code Quality.")] = CheckFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     debug: DebugOption = False,
 ) -> None:
     """Check a database (and optionally a workload's plans) against qprof's rules; gate CI with --fail-on.
 
     Rules are selected like ruff's: --select/--ignore by code prefix, or select/ignore in
-    qprof.toml / [tool.qprof]; thresholds in [tool.qprof.rules.QP101]. A workload statement
+    qprof.toml / \\[tool.qprof]; thresholds in \\[tool.qprof.rules.QP101]. A workload statement
     with "-- qprof: ignore QP101" is silenced for that code.
 
     \b
@@ -88,6 +96,10 @@ def check_command(
     elif fmt is CheckFormat.github:
         if findings:
             emit(render_github(findings))
+    elif fmt.value in FINDING_FORMATS:
+        notes = [*result.rule_errors, *(f"skipped {s.statement}: {s.reason}" for s in skipped),
+                 *(f"{s.statement}: {s.reason}" for s in result.not_executed)]
+        emit(render_findings(fmt.value, findings, database=result.target, root=os.getcwd(), notes=notes))
     else:
         if findings:
             emit(render_text(findings))

@@ -15,13 +15,14 @@ from qprof.cli.options import (
     FormatOption,
     ProfileOption,
     StatementTimeoutOption,
+    connection_options,
     handle_errors,
 )
 from qprof.errors import BadInput, QprofError
 from qprof.output import OutputFormat, console, emit, note, render_json, warn
 
 if TYPE_CHECKING:
-    from qprof.api.explain import Explained
+    from qprof.explainer import Explained
 
 
 def _header(done: Explained) -> list[str]:
@@ -76,6 +77,7 @@ def render_explained(done: Explained, fmt: OutputFormat) -> str:
     return "\n".join(parts) + "\n"
 
 
+@connection_options
 def explain_command(
     workload: Annotated[
         str | None,

@@ -19,6 +19,8 @@ from qprof.cli.options import (
     FormatOption,
     ProfileOption,
     StatementTimeoutOption,
+    connection_options,
+    emit_metrics,
     handle_errors,
 )
 from qprof.history.cli import QuietOption, StoreOption, store_location
@@ -39,6 +41,7 @@ class RecordFormat(str, Enum):
     markdown = "markdown"
     html = "html"
     json = "json"
+    prometheus = "prometheus"
 
 
 class SloUnmeasured(str, Enum):
@@ -58,6 +61,7 @@ SloOption = Annotated[
 ]
 
 
+@connection_options
 def record(
     command: Annotated[list[str] | None, typer.Argument(help="The load-test command, after --: locust …, k6 run …, pgbench ….", show_default=False)] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="No command: record a window of this long "
@@ -71,7 +75,8 @@ def record(
     slo_unmeasured: Annotated[SloUnmeasured, typer.Option(
         "--slo-unmeasured", help="An SLO that cannot be checked (no log, nothing measured, statistics reset): "
         "'fail' the gate (exit 1, the default) or let it pass ('ok').")] = SloUnmeasured.fail,
-    fmt: Annotated[RecordFormat, typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained) or json.")] = RecordFormat.markdown,
+    fmt: Annotated[RecordFormat, typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained), json "
+                                                                     "or prometheus (the window's statements, OpenMetrics).")] = RecordFormat.markdown,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-record-<name>.html, .md (with chart PNGs) "
                                                                  "and .json into this folder instead.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
@@ -86,7 +91,7 @@ def record(
 ) -> None:
     """Record the database side of a load test: snapshot, run COMMAND, snapshot, report the window.
 
-    The command's output passes through (to stderr with --format json, so stdout stays JSON);
+    The command's output passes through (to stderr with --format json or prometheus, so stdout stays clean);
     Ctrl-C reaches it and the window is still closed and stored. Exit code: the command's own
     when it failed, else 1 when an SLO broke, else 0.
 
@@ -98,14 +103,21 @@ def record(
       qprof record -d $DB --duration 10m --out reports/      # k6 runs on another machine
     """
     from qprof.api.record import record as run_record
+    from qprof.errors import BadInput
+
+    if fmt is RecordFormat.prometheus and out is not None:
+        raise BadInput("--format prometheus prints to stdout", hint="drop --out, or write the report files and the metrics in two runs")
 
     result = run_record(
         db, command=command, duration=duration, name=name, log=str(log) if log else None, log_prefix=log_prefix,
         slos=slo or [], slo_unmeasured_ok=slo_unmeasured is SloUnmeasured.ok, limit=limit, advisors=not no_advisors,
         store=store, profile=profile, statement_timeout=statement_timeout, quiet=quiet,
-        command_stdout_to_stderr=fmt is RecordFormat.json and out is None,
+        command_stdout_to_stderr=fmt in (RecordFormat.json, RecordFormat.prometheus) and out is None,
     )
-    deliver(result.to_dict(), result.series, fmt.value, out, no_charts=no_charts, quiet=quiet)
+    if fmt is RecordFormat.prometheus:
+        emit_metrics(result.to_dict()["statements"], "record")
+    else:
+        deliver(result.to_dict(), result.series, fmt.value, out, no_charts=no_charts, quiet=quiet)
     report_outcome(result.to_dict(), result.exit_code, quiet=quiet)
     if result.exit_code:
         raise typer.Exit(result.exit_code)

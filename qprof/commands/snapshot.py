@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, handle_errors
+from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connection_options, handle_errors
 from qprof.history.cli import QuietOption, StoreOption, TargetOption, store_location
 from qprof.output import Column, OutputFormat, emit, emit_listing, note, num, render_json, text
 from qprof.units import parse_duration
@@ -21,6 +21,7 @@ KeepOption = Annotated[
 ]
 
 
+@connection_options
 def snapshot(
     name: Annotated[str | None, typer.Option("--name", help="Label for this database in the store and reports (default: its name).")] = None,
     keep: KeepOption = None,

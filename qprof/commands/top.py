@@ -12,9 +12,12 @@ from qprof.cli.options import (
     AllowFunctionOption,
     DbOption,
     DebugOption,
-    FormatOption,
+    MetricsFormat,
+    MetricsFormatOption,
     ProfileOption,
     StatementTimeoutOption,
+    connection_options,
+    emit_metrics,
     handle_errors,
 )
 from qprof.history.cli import (
@@ -54,12 +57,13 @@ def columns(width: int) -> list[Column]:
     ]
 
 
+@connection_options
 def top(
     by: Annotated[RankBy, typer.Option("--by", "-b", help="Rank by total, mean, calls, rows, io, stddev, max or temp.")] = RankBy.total,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many statements to show.")] = 20,
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Ignore statements called fewer times.")] = 1,
     all_databases: Annotated[bool, typer.Option("--all-databases", help="Include every database, not only the current one.")] = False,
-    user: Annotated[str | None, typer.Option("--user", "-U", help="Only statements run by this role.")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="Only statements run by this role (-U is the role qprof logs in as).")] = None,
     workload: Annotated[
         Path | None,
         typer.Option("--workload", "-w", help="Time this workload (file, folder or file.sql:name) instead of reading pg_stat_statements; required on SQLite."),
@@ -73,7 +77,7 @@ def top(
     target: TargetOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: MetricsFormatOption = MetricsFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     debug: DebugOption = False,
 ) -> None:
@@ -90,7 +94,7 @@ def top(
 
     with console.status("reading statistics…") as status:
         result = rank(
-            db, by=by.value, limit=limit, min_calls=min_calls, all_databases=all_databases, user=user, workload=workload,
+            db, by=by.value, limit=limit, min_calls=min_calls, all_databases=all_databases, role=role, workload=workload,
             runs=runs, since=since, between=between, store=store, target=target, profile=profile,
             statement_timeout=statement_timeout, allow_functions=allow_function,
             on_progress=lambda name: status.update(f"timing {name} ×{runs}"),
@@ -102,7 +106,11 @@ def top(
             f"{len(result.hidden)} statement(s) belong to other roles and their text is hidden; "
             "grant the monitoring role: GRANT pg_read_all_stats TO <your role>;"
         )
-    emit_listing(result.to_dict(), "statements", columns(width), fmt)
+    document = result.to_dict()
+    if fmt is MetricsFormat.prometheus:
+        emit_metrics(document["statements"], "top")
+        return
+    emit_listing(document, "statements", columns(width), OutputFormat(fmt.value))
 
 
 def register(app: typer.Typer) -> None:

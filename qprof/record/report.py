@@ -115,11 +115,11 @@ def plan_findings(
     if work.empty:
         return None, "no statement ran in this window"
     try:
-        from qprof.api.explain import ExplainItem, explain_item
+        from qprof.explainer import ExplainItem, explain_item
         from qprof.rules_config import load_rules_config
     except ImportError:
         return None, "the advisors are not available in this qprof installation"
-    from qprof.api.session import session
+    from qprof.targets.session import session
     from qprof.config import load_config
 
     config = load_config()
