@@ -42,7 +42,19 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(result.stdout.splitlines()[-1]))
 
 
-@pytest.mark.parametrize("statement", ["import qprof", "import qprof.cli.app"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import qprof",
+        "import qprof.cli.app",
+        "import qprof.output",
+        # the listing commands people run most; psycopg loads when they connect, not before
+        "import qprof.commands.top",
+        "import qprof.commands.tables",
+        # pytest loads the plugin (an entry point) in every session of a project that installs qprof
+        "import qprof.nplusone.pytest_plugin",
+    ],
+)
 def test_importing_qprof_loads_no_heavy_library(statement: str) -> None:
     loaded = _modules_after(statement)
     assert not loaded & set(HEAVY), f"{statement} imports {sorted(loaded & set(HEAVY))}"
