@@ -74,7 +74,7 @@ def lists_commands(stdout: str) -> None:
 
 def qprof_runs(tree: Path) -> tuple[list[str], dict[str, str]]:
     """argv prefix and environment that run the qprof package found in `tree` with this venv's Python."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     # -P keeps the working directory off sys.path; PYTHONPATH wins over the editable install's finder
     return [str(REPO / ".venv" / "bin" / "python"), "-P", "-m", "qprof"], env
 
