@@ -53,15 +53,21 @@ def fill(cluster: PgCluster, dsn: str, wanted: int) -> int:
 PSQL_QUERY = "SELECT * FROM pg_stat_statements"
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None, check: Callable[[str], None] | None = None) -> float:
-    started = time.perf_counter()
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None, check: Callable[[str], None] | None = None) -> tuple[float, float]:
+    """Wall time and the CPU time (user + system) of the client process; the server's is not in it."""
+    cpu, started = _child_cpu(), time.perf_counter()
     result = subprocess.run(argv, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _child_cpu() - cpu
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:3])} failed ({result.returncode}): {result.stderr}")
     if check:
         check(result.stdout)
-    return wall
+    return wall, cpu
 
 
 def twenty_statements(stdout: str) -> None:
@@ -74,7 +80,10 @@ def lists_commands(stdout: str) -> None:
 
 def qprof_runs(tree: Path) -> tuple[list[str], dict[str, str]]:
     """argv prefix and environment that run the qprof package found in `tree` with this venv's Python."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    # .pyc files as an installed qprof has them (pip compiles a wheel's modules): a shell with
+    # PYTHONDONTWRITEBYTECODE set, as this dev machine's is, would recompile every module each run
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(tree)
     # -P keeps the working directory off sys.path; PYTHONPATH wins over the editable install's finder
     return [str(REPO / ".venv" / "bin" / "python"), "-P", "-m", "qprof"], env
 
@@ -92,9 +101,7 @@ def main() -> None:
         dsn = cluster.create_database("bench")
         entries = fill(cluster, dsn, args.statements)
         psql = [str(cluster.bindir / "psql"), "-X", "-A", "-d", dsn, "-c", PSQL_QUERY]
-        cases: dict[str, tuple[list[str], dict[str, str] | None, Callable[[str], None] | None]] = {
-            "psql (all rows)": (psql, None, None)
-        }
+        cases: dict[str, tuple[list[str], dict[str, str] | None, Callable[[str], None] | None]] = {"psql (all rows)": (psql, None, None)}
         for label, tree in trees.items():
             prefix, env = qprof_runs(tree)
             cases[f"qprof --help [{label}]"] = ([*prefix, "--help"], env, lists_commands)
@@ -104,20 +111,27 @@ def main() -> None:
                 twenty_statements,
             )
         walls: dict[str, list[float]] = {name: [] for name in cases}
+        cpus: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(2):  # warm the OS file cache and .pyc files; not counted
             for argv, env, check in cases.values():
                 timed(argv, env, check)
         for _ in range(args.repeat):
             for name, (argv, env, check) in cases.items():
-                walls[name].append(timed(argv, env, check))
+                wall, cpu = timed(argv, env, check)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
     floor = statistics.median(walls["psql (all rows)"])
     print(f"pg_stat_statements entries: {entries}; {args.repeat} interleaved rounds")
+    print("wall time (what a user waits), then client CPU time (user+sys; steadier on a busy machine)")
     width = max(map(len, walls))
     for name, times in walls.items():
-        median = statistics.median(times)
+        median, cpu = statistics.median(times), statistics.median(cpus[name])
+        anchor_name = next((a for a in walls if a != name and a.split(" [")[0] == name.split(" [")[0]), None)
+        versus = ""
+        if args.anchor and name.endswith("[this tree]") and anchor_name:
+            versus = f"  x{median / statistics.median(walls[anchor_name]):.2f} anchor"
         print(
-            f"{name:<{width}}  median {median:.3f} s  spread {min(times):.3f}-{max(times):.3f} s  "
-            f"x{median / floor:.1f} psql"
+            f"{name:<{width}}  median {median:.3f} s  spread {min(times):.3f}-{max(times):.3f} s  x{median / floor:.1f} psql{versus}  |  cpu median {cpu:.3f} s"
         )
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"peak RSS of any child process: {peak_kb / 1024:.1f} MB")
