@@ -104,3 +104,16 @@ def test_sub_groups_usage_errors_and_suggestions_still_work(cli) -> None:
 def test_float_options_still_refuse_inf_on_lazily_loaded_commands(cli) -> None:
     result = cli("advise", "--min-mean-ms", "inf")
     assert result.exit_code == 2 and "not a finite number" in result.stderr
+
+
+def test_completing_a_command_name_imports_no_command() -> None:
+    code = (
+        "import typer.main\nfrom typer._click import Context\nfrom qprof.cli.app import app\n"
+        "root = typer.main.get_command(app)\nctx = Context(root, info_name='qprof')\n"
+        "print('NAMES', [c.value for c in root.shell_complete(ctx, 't')], [c.value for c in root.shell_complete(ctx, '--v')])\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith('qprof.commands.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", f"import sys\n{code}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "NAMES ['tables', 'top'] ['--version']" in result.stdout
+    assert "LOADED []" in result.stdout

@@ -122,6 +122,19 @@ class LazyGroup(TyperGroup):
         # A command's own `qprof CMD --help` still goes through rich (its module is loaded anyway).
         super(TyperGroup, self).format_help(ctx, formatter)
 
+    def shell_complete(self, ctx: Any, incomplete: str) -> list[Any]:
+        """Command names from the table on <TAB>: completing `qprof t` must not import every command."""
+        from typer._click.core import Command
+        from typer._click.shell_completion import CompletionItem
+
+        results = [CompletionItem(name, help=COMMANDS[name].summary) for name in self.list_commands(ctx) if name.startswith(incomplete) and name in COMMANDS]
+        results += [
+            CompletionItem(name, help=command.get_short_help_str())
+            for name, command in self.commands.items()
+            if name not in COMMANDS and name.startswith(incomplete) and not command.hidden
+        ]
+        return results + Command.shell_complete(self, ctx, incomplete)  # the root's own options
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
             # typer's rich help prints itself while the NoArgsIsHelpError is built; the plain one must be
