@@ -28,10 +28,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
+if TYPE_CHECKING:  # sqlglot (~60 ms) loads in shape(): the pytest plugin imports this module in every session
+    from sqlglot import exp
 
 # The values that change between executions of "the same" statement: string literals,
 # dollar quotes, placeholders of every driver style and numbers. Everything else is copied.
@@ -228,11 +228,10 @@ class Shape:
     single_table: bool = False
 
 
-_VALUE = (exp.Placeholder, exp.Parameter)
-
-
 def _uncast(node: exp.Expression) -> exp.Expression:
     """``$1::BIGINT`` is still the placeholder (SQLAlchemy with psycopg 3 casts them)."""
+    from sqlglot import exp
+
     while isinstance(node, (exp.Cast, exp.TryCast, exp.Paren)):
         node = node.this
     return node
@@ -241,6 +240,11 @@ def _uncast(node: exp.Expression) -> exp.Expression:
 @lru_cache(maxsize=4096)
 def shape(fingerprint_text: str) -> Shape:
     """Parse a fingerprint once; statements sqlglot cannot read fall back to their first word."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
+    value = (exp.Placeholder, exp.Parameter)
     first = fingerprint_text.split(" ", 1)[0] if fingerprint_text else ""
     try:
         # "?" is not a placeholder to sqlglot's PostgreSQL reader everywhere (``?::int``); "$1" is
@@ -268,9 +272,9 @@ def shape(fingerprint_text: str) -> Shape:
     if where is not None:
         for eq in where.find_all(exp.EQ):
             left, right = _uncast(eq.this), _uncast(eq.expression)
-            if isinstance(right, exp.Column) and isinstance(left, _VALUE):
+            if isinstance(right, exp.Column) and isinstance(left, value):
                 left, right = right, left
-            if isinstance(left, exp.Column) and isinstance(right, _VALUE):
+            if isinstance(left, exp.Column) and isinstance(right, value):
                 keys.append(left.name)
     joins = tree.args.get("joins") or []
     return Shape(kind, tables, tuple(dict.fromkeys(keys)), single_table=len(tables) == 1 and not joins)

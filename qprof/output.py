@@ -13,27 +13,49 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
-
-from rich.console import Console
-from tabulate import tabulate
+from typing import TYPE_CHECKING, Any
 
 from qprof.units import format_bytes
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-class _RedactingConsole(Console):
+
+def _redacting_console() -> Console:
     """stderr without secrets: messages quote statements, log lines and connection strings.
 
     rich has no output filter; ``_render_buffer`` is where every print becomes text.
     """
+    from rich.console import Console
 
-    def _render_buffer(self, buffer: Any) -> str:
-        from qprof import redact
+    class _RedactingConsole(Console):
+        def _render_buffer(self, buffer: Any) -> str:
+            from qprof import redact
 
-        return redact.text(super()._render_buffer(buffer))
+            return redact.text(super()._render_buffer(buffer))
+
+    return _RedactingConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
-console = _RedactingConsole(stderr=True, highlight=False, soft_wrap=True)
+class _LazyConsole:
+    """Stands for the stderr console and builds it on first use: importing rich costs ~30 ms that
+    a ``--format json`` run which prints no diagnostic should not pay."""
+
+    _console: Console | None = None
+
+    def _get(self) -> Console:
+        if _LazyConsole._console is None:
+            _LazyConsole._console = _redacting_console()
+        return _LazyConsole._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._get(), name, value)
+
+
+console: Console = _LazyConsole()  # type: ignore[assignment]  # every Console attribute, forwarded
 
 
 class OutputFormat(str, Enum):
@@ -99,6 +121,8 @@ def render_rows(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: 
         for row in rows:
             writer.writerow(["" if row.get(c.key) is None else _csv_value(row.get(c.key)) for c in columns])
         return buffer.getvalue().rstrip("\n")
+    from tabulate import tabulate
+
     table = [[_cell(c, row) for c in columns] for row in rows]
     return tabulate(
         table,

@@ -11,21 +11,30 @@ import itertools
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
-
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
+from typing import TYPE_CHECKING
 
 from qprof import redact
 from qprof.errors import BadInput
 
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+# sqlglot is imported inside the functions that read SQL (~60 ms): `qprof top` only shows text.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite"}
-_MODIFYING = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
-_QUERY_ROOTS = (exp.Query, *_MODIFYING)
-_NOT_STATEMENTS = (exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Binary, exp.Func, exp.Paren, exp.Tuple, exp.Star)
+
+
+def _modifying() -> tuple[type[exp.Expression], ...]:
+    from sqlglot import exp
+
+    return (exp.Insert, exp.Update, exp.Delete, exp.Merge)
+
+
+def _not_statements() -> tuple[type[exp.Expression], ...]:
+    from sqlglot import exp
+
+    return (exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Binary, exp.Func, exp.Paren, exp.Tuple, exp.Star)
 # Statements sqlglot keeps as an opaque Command that are real (utility) SQL, not typos.
 UTILITY_COMMANDS = frozenset(
     {
@@ -64,6 +73,10 @@ class Placeholder:
 
 def find_placeholders(sql: str) -> list[Placeholder]:
     """``$n`` placeholders outside literals and comments, in text order."""
+    import sqlglot
+    from sqlglot.errors import TokenError
+    from sqlglot.tokens import TokenType
+
     check_size(sql)
     try:
         tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
@@ -108,6 +121,10 @@ def psycopg_params(values: list | tuple) -> dict[str, object]:
 @lru_cache(maxsize=4096)
 def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
     """The statement's syntax tree; unparseable SQL is a :class:`BadInput`."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
     check_size(sql)
     try:
         tree = sqlglot.parse_one(sql, read=DIALECTS[engine])
@@ -120,7 +137,7 @@ def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
         raise BadInput("empty statement")
     if isinstance(tree, exp.Command) and str(tree.this).upper() not in UTILITY_COMMANDS:
         raise BadInput(f"cannot parse SQL: unknown statement {str(tree.this)!r}")
-    if isinstance(tree, _NOT_STATEMENTS):  # "selec x" parses as the expression `selec AS x`
+    if isinstance(tree, _not_statements()):  # "selec x" parses as the expression `selec AS x`
         first = sql.split(None, 1)[0].upper() if sql.split() else ""
         if first in UTILITY_COMMANDS:  # SAVEPOINT "sp", RELEASE "sp": real statements, not typos
             return exp.Command(this=first, expression=exp.Literal.string(sql[len(first):].strip()))
@@ -130,19 +147,24 @@ def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
 
 def is_data_modifying(tree: exp.Expression) -> bool:
     """INSERT/UPDATE/DELETE/MERGE, including one hidden in a CTE (``WITH d AS (DELETE …) SELECT``)."""
-    return any(isinstance(node, _MODIFYING) for node in tree.walk())
+    modifying = _modifying()
+    return any(isinstance(node, modifying) for node in tree.walk())
 
 
 def is_query(tree: exp.Expression) -> bool:
     """A statement qprof may run to time it: a query or DML, never DDL or a utility command."""
-    return isinstance(tree, _QUERY_ROOTS)
+    from sqlglot import exp
+
+    return isinstance(tree, (exp.Query, *_modifying()))
 
 
 def statement_kind(tree: exp.Expression) -> str:
     """A short label for messages: select, insert, update, delete, merge, ddl, utility."""
+    from sqlglot import exp
+
     if isinstance(tree, exp.Query):
         return "select"
-    for kind in _MODIFYING:
+    for kind in _modifying():
         if isinstance(tree, kind):
             return kind.__name__.lower()
     if isinstance(tree, (exp.Create, exp.Drop, exp.Alter, exp.TruncateTable)):

@@ -19,10 +19,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlglot
-from sqlglot.errors import TokenError
-from sqlglot.tokens import TokenType
-
 from qprof.errors import BadInput
 from qprof.inputfiles import is_regular, require_regular
 
@@ -85,6 +81,10 @@ def split_statements(text: str) -> list[str]:
     text = space_placeholders(text)
     pieces = _split_with_scanner(text)
     if pieces is None:
+        import sqlglot  # only when the fast scanner gives up: ~60 ms to import
+        from sqlglot.errors import TokenError
+        from sqlglot.tokens import TokenType
+
         try:
             tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(text)
         except TokenError as exc:

@@ -15,7 +15,9 @@ ROOT = typer.main.get_command(app)
 
 
 def _commands(group, prefix=()):
-    for name, command in group.commands.items():
+    # list_commands/get_command, not group.commands: the root loads its commands lazily
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
         yield (*prefix, name), command
         if hasattr(command, "commands"):
             yield from _commands(command, (*prefix, name))
