@@ -63,9 +63,11 @@ def main() -> None:
     parser.add_argument("--sf", type=float, default=0.1, help="TPC-DS scale factor")
     parser.add_argument("--statements", type=int, default=90, help="workload size (first N plannable queries)")
     parser.add_argument("--compare", default="", help="budgets in MB for a qprof vs Extend comparison (slow)")
+    parser.add_argument("--every-row", action="store_true",
+                        help="ANALYZE every row (as bench/tpch.py): the same statistics, so call counts reproduce between runs")
     args = parser.parse_args()
     print(f"reproduce: .venv/bin/python bench/tpcds.py --sf {args.sf:g} --statements {args.statements}"
-          + (f" --compare {args.compare}" if args.compare else ""))
+          + (f" --compare {args.compare}" if args.compare else "") + (" --every-row" if args.every_row else ""))
     started = time.perf_counter()
     duck = duckdb_with("tpcds")
     duck.execute(f"CALL dsdgen(sf={args.sf})")
@@ -73,7 +75,7 @@ def main() -> None:
     with PgCluster(settings={"shared_buffers": "256MB", "maintenance_work_mem": "256MB"}) as cluster, \
             tempfile.TemporaryDirectory(prefix="qprof-tpcds-") as scratch:
         dsn = cluster.create_database("tpcds", extensions=("hypopg",))
-        load_into_postgres(duck, dsn, tables, Path(scratch), every_row=False)  # default statistics: a realistic planner
+        load_into_postgres(duck, dsn, tables, Path(scratch), every_row=args.every_row)  # default: sampled statistics, a realistic planner
         folder = Path(scratch) / "workload"
         folder.mkdir()
         statements = workload(duck, dsn, folder, args.statements)

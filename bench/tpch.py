@@ -159,6 +159,7 @@ def compare(target, statements, budgets: list[float], width: int, label: str = "
                   + ", ".join(map(str, sorted(chosen))), flush=True)
             if verbose:
                 print("          extend chose: " + ", ".join(map(str, sorted(result.chosen))))
+                print("          qprof calls by phase: " + ", ".join(f"{k} {v}" for k, v in advice.selection.phase_calls.items()))
                 for index, reason in advice.selection.dropped.items():
                     print(f"          qprof {index}: {reason}")
             rows += [extend_row, qprof_row]

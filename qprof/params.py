@@ -14,7 +14,10 @@ the data itself:
 When any parameter cannot be traced to a column, :func:`infer_parameters` returns None and the
 caller falls back to a generic plan (estimates only).
 
-``LIMIT $n`` gets 10 rows. ``OFFSET $n`` must not make the statement look cheaper than it runs
+``LIMIT $n`` gets the rows the statement returned per call where the source counted them
+(pg_stat_statements' rows ÷ calls: a LIMIT returns at most its value, and one that is not reached
+costs what the rows it returns cost, so no smaller value is what runs), at least 10; the source
+says which. ``OFFSET $n`` must not make the statement look cheaper than it runs
 (OFFSET 0 once understated a pagination query 33×): on PostgreSQL it gets 10 % of the rows the
 statement yields without LIMIT/OFFSET, as the planner estimates them — PostgreSQL's own
 assumption for an OFFSET it cannot see (``preprocess_limit``); the source says so with the
@@ -25,6 +28,7 @@ SQLite, which has no estimates, keeps OFFSET 0 and says so. ``FETCH FIRST $n ROW
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,8 +87,11 @@ class _Need:
     top: bool = False  # a LIMIT/OFFSET of the statement itself, not of a subquery
 
 
-def infer_parameters(target: Any, sql: str) -> InferredParams | None:
+def infer_parameters(target: Any, sql: str, rows_per_call: float | None = None) -> InferredParams | None:
     """Values for every ``$n`` of ``sql`` drawn from the target's data, or None if any is unknown.
+
+    ``rows_per_call``: what each execution returned on average, where the workload says (the
+    statement's own ``LIMIT $n`` is at least that).
 
     ``target`` is an open PostgresTarget or SqliteTarget. Statements without placeholders give
     an empty InferredParams. Unparseable SQL raises BadInput (as :func:`qprof.sqltext.parse`).
@@ -115,9 +122,17 @@ def infer_parameters(target: Any, sql: str) -> InferredParams | None:
     values: list[Any] = []
     sources: list[str] = []
     for need in needs:
+        if need.column is None and need.top and need.constant_source.startswith("LIMIT") and rows_per_call:
+            observed = math.ceil(rows_per_call)
+            values.append(max(observed, DEFAULT_LIMIT))
+            sources.append(f"LIMIT {values[-1]:,}: the statement returned {rows_per_call:,.1f} rows per call "
+                           f"(a LIMIT is at least what it returns; {DEFAULT_LIMIT} at the least)")
+            continue
         if need.column is None:
             values.append(need.constant)
-            sources.append(need.constant_source)
+            sources.append(need.constant_source if not need.constant_source.startswith("LIMIT") else (
+                f"{need.constant_source} (no observed value: may understate a larger LIMIT; give values with --log "
+                "or a workload's -- params:)"))
             continue
         column = resolver.resolve(need.column)
         if column is None:

@@ -114,3 +114,17 @@ def test_self_joined_cte_with_nested_bodies_resolves_each_scope_once(sqlite_cata
     analysis = analyzer.analyze(sql)
     assert any(u.relation.name == "orders" and u.equality == ["status"] for u in analysis.uses)
     assert analyzer.work < 20_000
+
+
+def test_a_condition_every_or_branch_has_is_pulled_out_as_postgres_does(sqlite_catalog):
+    """TPC-H q19's shape: the join key sits in each branch of an OR; PostgreSQL plans it as a join
+    (find_duplicate_ors), so the join column needs its candidate like any other join key."""
+    sql = ("SELECT sum(o.total_cents) FROM orders o, customers c WHERE "
+           "(c.id = o.customer_id AND c.country = 'a' AND o.status = 'x') OR "
+           "(c.id = o.customer_id AND c.country = 'b' AND o.status = 'y')")
+    found = uses(sqlite_catalog, sql)
+    assert found["orders"]["join"] == ["customer_id"] and found["customers"]["join"] == ["id"]
+    assert ("orders", ("customer_id",)) in shapes(sqlite_catalog, sql)
+    # not common to every branch: nothing is pulled out
+    partial = uses(sqlite_catalog, "SELECT 1 FROM orders o, customers c WHERE (c.id = o.customer_id AND o.status = 'x') OR (o.status = 'y')")
+    assert not partial.get("orders", {}).get("join")

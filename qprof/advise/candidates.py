@@ -480,6 +480,11 @@ class Analyzer:
                 hit[0].use.add(hit[0].use.equality, hit[1])
         elif isinstance(condition, exp.Or):
             branches = [_strip(b) for b in _disjuncts(condition)]
+            # PostgreSQL pulls a condition every branch has out of the OR (``(A AND B) OR (A AND C)``
+            # is planned as ``A AND (B OR C)``, find_duplicate_ors): TPC-H q19's join key sits in
+            # each of its three branches.
+            for common in _common_conjuncts(branches):
+                self._condition(scope, common)
             hits = []
             for branch in branches:
                 if not isinstance(branch, (exp.EQ, exp.In)):
@@ -607,6 +612,19 @@ def _strip(node: exp.Expression) -> exp.Expression:
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
     return _flatten(node, exp.And)
+
+
+def _common_conjuncts(branches: list[exp.Expression]) -> list[exp.Expression]:
+    """The conditions every branch of an OR is ANDed with (the first branch's nodes)."""
+    if len(branches) < 2 or not all(isinstance(b, exp.And) for b in branches):
+        return []
+    first = {c.sql(): c for c in _conjuncts(branches[0])}
+    common = set(first)
+    for branch in branches[1:]:
+        common &= {c.sql() for c in _conjuncts(branch)}
+        if not common:
+            return []
+    return [first[text] for text in first if text in common]
 
 
 def _disjuncts(node: exp.Expression) -> list[exp.Expression]:

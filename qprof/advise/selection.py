@@ -141,6 +141,7 @@ class Selector:
         self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
         self.dropped: dict[Candidate, str] = {}
         self.pool: set[Candidate] = set(self.universe)
+        self._short: dict[tuple[Candidate | None, Candidate], float] = {}
         self._index_universe()
 
     def _index_universe(self) -> None:
@@ -226,6 +227,7 @@ class Selector:
         tally("today")
         self._restrict(self._pool(before))
         tally("ideal")
+
         chosen: list[Candidate] = []
         rounds = 0
         # Greedy, then the set as a set (merge overlapping picks, leave out the redundant); budget
@@ -246,6 +248,10 @@ class Selector:
             chosen = settled
             current = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
             self._restrict(self.pool - set(self.dropped))
+        if self.budget is not None:
+            current = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
+            chosen = self._refine(chosen, current)
+            tally("refine")
         after = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
         served_by = {c: self._served(c, chosen, after) for c in chosen}
         tally("evidence")
@@ -272,6 +278,7 @@ class Selector:
         chosen = list(chosen)
         used_bytes = sum(self.whatif.size(c) for c in chosen)
         rounds = 0
+        self._short = {}  # steps costed this pass that did not qualify → what they saved then
         # A step's outcome depends only on the chosen indexes of its own table (and the current
         # costs of statements on it): evaluations stay fresh until a step on that table is taken.
         # Stale ones are kept as upper bounds (lazy greedy): a step is re-costed only when its old
@@ -300,7 +307,7 @@ class Selector:
                 if step in fresh:
                     if fresh[step] is not None:
                         queue.append((fresh[step][0], True, step))
-                else:
+                elif stale[step][0][0] > 0:  # a bound of nothing saved cannot win any round
                     queue.append((stale[step][0], False, step))
             queue.sort(key=lambda item: item[0], reverse=True)
             while queue:
@@ -342,6 +349,12 @@ class Selector:
                     result = fresh.pop(step)
                     if result is not None:
                         stale[step] = self._tightened(step, result, previous, current)
+                    elif step in self._short:
+                        # It did not qualify then; more indexes rarely make another worth more, so what
+                        # it saved then bounds it now (not the optimistic bound from the statements'
+                        # ideal costs, which would have it re-costed after every pick on its statements).
+                        saved = self._short[step]
+                        stale[step] = ((saved / max(self._added(*step), 8192), saved, -len(step[1].keys), str(step[1])), None, None)
 
     def _tightened(self, step: tuple[Candidate | None, Candidate], result: tuple, previous: dict[str, float],
                    current: dict[str, float]) -> tuple:
@@ -506,11 +519,13 @@ class Selector:
                 qualifies = True
         floor = max(self.min_abs_gain, self.cover_min_gain if new.include else 0.0)  # as for one statement
         if not qualifies and not (saved >= WORKLOAD_MIN_GAIN * self._total(current) and saved >= floor):
+            self._short[(old, new)] = max(saved, 0.0)
             return None
         write, hot = self.overhead(new)
         extra_write = write - (self.overhead(old)[0] if old else 0.0)
         net = saved - extra_write
         if net <= 0 or (hot and saved < HOT_FACTOR * extra_write):
+            self._short[(old, new)] = max(saved, 0.0)
             return None
         ratio = net / max(added, 8192)
         return (ratio, net, -len(new.keys), str(new)), added, new_costs
@@ -546,6 +561,63 @@ class Selector:
             if used is None or index in used:
                 result.append(statement)
         return result
+
+    # -- budget refinement -------------------------------------------------------------------
+    def _narrower(self, index: Candidate) -> list[list[Candidate]]:
+        """Smaller stand-ins for a pick: without its INCLUDE columns, its keys but the last, and
+        those keys beside the last key alone (two narrower indexes instead of one wide one)."""
+        forms: list[list[Candidate]] = []
+        if index.include:
+            forms.append([index.without_include()])
+        elif len(index.keys) > 1:
+            shorter = index.prefix(len(index.keys) - 1)
+            forms.append([shorter])
+            forms.append([shorter, Candidate(index.schema, index.table, (index.keys[-1],))])
+        return [[c for c in form if not served(self.catalog, c)] for form in forms]
+
+    def _marginal(self, index: Candidate, config: list[Candidate]) -> float:
+        """What the workload's statements whose plans use ``index`` would pay more without it (weighted)."""
+        users = self._using(index, config, self.affected(index))
+        return self._workload([c for c in config if c != index], users) - self._workload(config, users)
+
+    def _refine(self, chosen: list[Candidate], current: dict[str, float]) -> list[Candidate]:
+        """Under a budget, a wide pick taken early can crowd out what the greedy would have taken
+        with its bytes: try each wide pick's narrower forms (largest pick first), give the bytes
+        they free to the greedy (never back to the pick), and keep the result when the workload's
+        estimated cost drops. The greedy's own bounds keep a trial that frees nothing useful cheap."""
+        total = self._workload(chosen)
+        for index in sorted(chosen, key=lambda c: (-self.whatif.size(c), str(c))):
+            if index not in chosen:
+                continue
+            was_free = self.budget - sum(self.whatif.size(c) for c in chosen)
+            for form in self._narrower(index):
+                trial = [c for c in chosen if c != index] + [c for c in form if c not in chosen]
+                # Over the budget (two narrow indexes can outweigh one wide one): make room by leaving
+                # out the picks that give the least per byte under the trial set.
+                while trial and sum(self.whatif.size(c) for c in trial) > self.budget:
+                    others = [c for c in trial if c not in form]
+                    if not others:
+                        break
+                    trial.remove(min(others, key=lambda c: (self._marginal(c, trial) / self.whatif.size(c), str(c))))
+                free = self.budget - sum(self.whatif.size(c) for c in trial)
+                if not trial or free < 0:
+                    continue
+                if not any(was_free < self.whatif.size(c) <= free and c != index and c not in trial for c in self.pool):
+                    continue  # what fits now fitted before and the greedy did not take it: it can only lose
+                touched = {s.key for c in (index, *form) for s in self.touched(c)}
+                trial_current = {s.key: (self._cost_or(s, trial, current[s.key]) if s.key in touched else current[s.key])
+                                 for s in self.statements}
+                filled, _ = self._greedy(trial, trial_current, avoid=index)
+                cost = self._workload(filled)
+                if cost < total * (1 - 1e-9):
+                    self.dropped[index] = f"replaced by {', '.join(map(str, form))}: its bytes serve the workload better elsewhere"
+                    for other in chosen:
+                        if other not in filled and other != index:
+                            self.dropped[other] = f"left out for {', '.join(map(str, form))}: less saved per byte"
+                    chosen, total = filled, cost
+                    current.update({s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements})
+                    break
+        return chosen
 
     # -- the set as a set ----------------------------------------------------------------------
     def _workload(self, config: list[Candidate], statements: Sequence[AdviseStatement] | None = None) -> float:

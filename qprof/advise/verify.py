@@ -18,14 +18,20 @@ set uses it (EXPLAIN, once per round: removing an index a plan does not use cann
 plan, so timing it would add only noise): a saving two indexes both provide is credited to
 neither, and an index no plan uses is rejected outright.
 
-Decision rule (:func:`decide`), per index, from its N per-run marginal gains ``d``: kept when
-``median(d) > Z × se`` (``se`` = 1.2533 × 1.4826 × MAD(d) / √N, the standard error of a median from
-the robust spread) and ``median(d) ≥ MIN_SHARE`` of those statements' time without it; rejected as
-*negative* when ``median(d) < −Z × se`` and it loses at least that share; otherwise rejected as
-*within noise* — except that a positive gain not yet significant first gets as many runs again
-(once per index and round), so a borderline verdict rests on twice the samples. Rejections go one at a time — the significantly negative first, then unused
-ones, else the largest index — and the rest are measured again without it, so of two indexes that each give the whole
-saving one is kept. Anything built is dropped again on error, timeout, Ctrl-C and SIGTERM; a
+Decision rule (:func:`decide`), per index, from its N per-run marginal gains ``d``: the median of
+``d`` and its distribution-free confidence interval — the order statistics ``d(k)``..``d(N+1−k)``
+that hold the true median with probability ≥ ``CONFIDENCE`` whatever the noise's shape (N = 5:
+smallest..largest, 94 %). ``material`` = ``MIN_SHARE`` of those statements' time without it, at least
+``MIN_MS`` per call. An index is rejected only on a difference that is significant given that
+spread: *negative* when the whole interval is below 0 (slower with it), *immaterial* when the whole
+interval is below ``material`` (a redundant index whose partner gives the same saving); *used by no
+plan* when no timed plan uses it. Kept when the whole interval is above 0 and the median ≥
+``material``; kept as *unconfirmed* when the interval straddles (a borderline gain on a noisy
+machine): that keeps the planner's advice instead of flipping between runs. A verdict that is not
+significant either way first gets as many runs again (once per index and round). Rejections go one
+at a time — the significantly negative first, then unused ones, then the largest immaterial one —
+and the rest are measured again without it, so of two indexes that each give the whole saving one
+is kept. Anything built is dropped again on error, timeout, Ctrl-C and SIGTERM; a
 before/after PNG chart is written beside the migrations.
 """
 
@@ -57,23 +63,21 @@ from qprof.errors import QprofError
 from qprof.stats import percentile
 
 WARMUP = 1  # unmeasured rounds before the N measured ones, the same for every configuration
-Z = 2.0  # a marginal gain must exceed this many standard errors of its median …
-MIN_SHARE = 0.01  # … and this share of the affected statements' time without the index
+CONFIDENCE = 0.90  # the median's distribution-free interval covers the true median at least this often …
+MIN_SHARE = 0.01  # … and a gain is material from this share of the affected statements' time without the index …
+MIN_MS = 0.05  # … or this many ms per call, whichever is larger (timer and scheduler noise is about that)
 BURST_MS = 20.0  # a statement faster than this runs in bursts per configuration and run …
 MAX_BURST = 5  # … of up to this many executions; the run's value is the burst's fastest
-MAD_TO_SIGMA = 1.4826  # MAD → standard deviation for normal noise
-MEDIAN_SE = 1.2533  # standard error of a median = 1.2533 σ / √N
 
-ORDER = {"negative": 0, "unused": 1}  # which rejected index goes first; then within-noise ones, largest first
+ORDER = {"negative": 0, "unused": 1, "immaterial": 2}  # which rejected index goes first; the largest among equals
 RULE = (
-    f"kept when its median per-run marginal gain (Σ calls × ms saved, the set minus it vs the set) exceeds "
-    f"{Z:g} standard errors (from the MAD of the runs) and {MIN_SHARE:.0%} of the time of the statements whose plans "
-    "use it; otherwise rejected (within noise, negative, or used by no plan), one at a time, the rest measured again"
+    "per index, the per-run marginal gains (Σ calls × ms saved, the set minus it vs the set, before/after interleaved "
+    f"in each run) give a median and its distribution-free {CONFIDENCE:.0%} interval (order statistics; 5 runs: smallest "
+    "to largest). Rejected only when the whole interval says so: below 0 (slower with it) or below the material gain "
+    f"({MIN_SHARE:.0%} of its statements' time, at least {MIN_MS:g} ms per call), or no plan uses it; kept when the "
+    "whole interval is above 0 and the median is material; an interval that straddles is measured again with as many "
+    "runs and, still straddling, kept as advised but unconfirmed"
 )
-
-
-def p95(samples: Sequence[float]) -> float:
-    return percentile(samples, 0.95)
 
 
 def statement_params(target: Any, statement: AdviseStatement) -> list | None:
@@ -81,12 +85,13 @@ def statement_params(target: Any, statement: AdviseStatement) -> list | None:
     if statement.params is not None:
         return list(statement.params)
     from qprof import sqltext
+    from qprof.advise.whatif.base import rows_per_call
     from qprof.params import infer_parameters
 
     if not sqltext.placeholder_count(statement.sql):
         return []
     try:
-        inferred = infer_parameters(target, statement.sql)
+        inferred = infer_parameters(target, statement.sql, rows_per_call(statement))
     except QprofError:
         return None
     return list(inferred.values) if inferred is not None else None
@@ -97,46 +102,71 @@ def statement_params(target: Any, statement: AdviseStatement) -> list | None:
 class Decision:
     """What the measured per-run marginal gains say about one index."""
 
-    verdict: str  # keep | noise | negative | unused
+    verdict: str  # keep | unconfirmed | immaterial | negative | unused
     gain_ms: float  # median per-run marginal gain, Σ calls × ms
-    se_ms: float  # standard error of that median, from the runs' spread
-    base_ms: float  # median per-run time of the affected statements without the index
+    low_ms: float  # the median's distribution-free confidence interval
+    high_ms: float
+    material_ms: float  # the least gain that counts
 
     @property
     def kept(self) -> bool:
-        return self.verdict == "keep"
+        return self.verdict in ("keep", "unconfirmed")
+
+    @property
+    def settled(self) -> bool:
+        """Significant either way (more runs would not be expected to change it)."""
+        return self.verdict != "unconfirmed"
+
+    def measured(self) -> str:
+        return (f"{self.gain_ms:,.2f} ms (median; {CONFIDENCE:.0%} interval {self.low_ms:,.2f} to {self.high_ms:,.2f} ms, "
+                "Σ over the workload's calls)")
 
     def reason(self) -> str:
-        measured = f"{self.gain_ms:,.2f} ± {self.se_ms:,.2f} ms (median ± standard error over the workload's calls)"
         if self.verdict == "negative":
-            return f"measured net effect is negative: {measured} with the rest of the set in place"
+            return f"measured net effect is negative: {self.measured()} with the rest of the set in place"
         if self.verdict == "unused":
             return "no timed statement's plan uses it with the rest of the set in place: its marginal gain is nil"
-        return (f"marginal gain within noise: {measured} with the rest of the set in place; "
-                f"needs > {Z:g} standard errors and ≥ {MIN_SHARE:.0%} of {self.base_ms:,.2f} ms")
+        if self.verdict == "immaterial":
+            return (f"marginal gain significantly below the {self.material_ms:,.2f} ms that counts: {self.measured()} "
+                    "with the rest of the set in place")
+        if self.verdict == "unconfirmed":
+            return (f"kept as advised, gain not confirmed within noise: {self.measured()} straddles 0–"
+                    f"{self.material_ms:,.2f} ms")
+        return f"marginal gain {self.measured()}"
 
 
-def spread_se(samples: Sequence[float]) -> float:
-    """Standard error of the median of ``samples``, from their median absolute deviation (robust:
-    one noisy run moves it little, unlike a standard deviation)."""
-    if len(samples) < 2:
-        return 0.0
-    middle = statistics.median(samples)
-    mad = statistics.median(abs(x - middle) for x in samples)
-    return MEDIAN_SE * MAD_TO_SIGMA * mad / math.sqrt(len(samples))
+def median_interval(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The distribution-free confidence interval of the median: order statistics x(k)..x(N+1−k), k
+    the largest with P(Binomial(N, ½) < k) ≤ (1 − confidence)/2 (at least 1: smallest..largest)."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    if n == 0:
+        return 0.0, 0.0
+    k, tail = 1, 0.0
+    while True:
+        tail += math.comb(n, k - 1) / 2**n  # P(X ≤ k − 1)
+        if k + 1 > (n + 1) // 2 or tail + math.comb(n, k) / 2**n > (1 - confidence) / 2:
+            break
+        k += 1
+    return ordered[k - 1], ordered[n - k]
 
 
-def decide(gains: Sequence[float], bases: Sequence[float]) -> Decision:
-    """Keep, or reject as within noise or negative, from paired per-run gains (see the module doc)."""
+def decide(gains: Sequence[float], bases: Sequence[float], floor_ms: float = 0.0) -> Decision:
+    """Keep, keep unconfirmed, or reject as immaterial or negative, from paired per-run gains (see
+    the module doc); ``floor_ms``: the least material gain (``MIN_MS`` × the statements' calls)."""
     gain = statistics.median(gains)
-    se = spread_se(gains)
+    low, high = median_interval(gains)
     base = statistics.median(bases) if bases else 0.0
-    material = MIN_SHARE * base
-    if gain > Z * se and gain >= material and gain > 0:
-        return Decision("keep", gain, se, base)
-    if gain < -Z * se and -gain >= material and gain < 0:
-        return Decision("negative", gain, se, base)
-    return Decision("noise", gain, se, base)
+    material = max(MIN_SHARE * base, floor_ms)
+    if high < 0:
+        verdict = "negative"
+    elif high < material:
+        verdict = "immaterial"
+    elif low > 0 and gain >= material:
+        verdict = "keep"
+    else:
+        verdict = "unconfirmed"
+    return Decision(verdict, gain, low, high, material)
 
 
 REGRESSION_RATIO = 1.10  # "measurably slower": median after > 110 % of median before …
@@ -151,7 +181,7 @@ def regressed(before_ms: float, after_ms: float) -> bool:
 def slower(before: Sequence[float], after: Sequence[float]) -> bool:
     """Paired runs: slower by a margin (:func:`regressed`) that is also significant given the spread."""
     differences = [a - b for a, b in zip(after, before, strict=True)]
-    return regressed(statistics.median(before), statistics.median(after)) and statistics.median(differences) > Z * spread_se(differences)
+    return regressed(statistics.median(before), statistics.median(after)) and median_interval(differences)[0] > 0
 
 
 # -- measuring -------------------------------------------------------------------------------------
@@ -313,13 +343,15 @@ def _measurable(rec: Recommendation, timed: Iterable[_Timed]) -> bool:
     return any(item.statement.key in meant_for and rec in item.relevant and not item.failed for item in timed)
 
 
-def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recommendation]) -> tuple[list[float], list[float]] | None:
+def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recommendation]) -> tuple[list[float], list[float], float] | None:
     """Per run: Σ calls × (ms without ``rec`` − ms with the set), and Σ calls × ms without it, over
-    the statements whose plan with the set uses it (none: both empty); None when none of the
+    the statements whose plan with the set uses it (none: both empty), and ``MIN_MS`` × their calls
+    (the least gain that counts, whatever their time); None when none of the
     statements it is meant to help was timed: the other reads on its table only tell whether it
     slows them, and judging it by those alone would reject an index for what was never measured."""
     gains: list[float] = []
     bases: list[float] = []
+    floor = 0.0
     if not _measurable(rec, timed):
         return None
     for item in timed:
@@ -328,13 +360,14 @@ def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recomm
         present = frozenset(r.name for r in item.relevant if r in active)
         with_set, without = item.samples[present], item.samples[present - {rec.name}]
         weight = item.statement.weight
+        floor += MIN_MS * weight
         for run, (a, b) in enumerate(zip(with_set, without, strict=True)):
             if run == len(gains):
                 gains.append(0.0)
                 bases.append(0.0)
             gains[run] += weight * (b - a)
             bases[run] += weight * b
-    return gains, bases
+    return gains, bases, floor
 
 
 def _fill_evidence(rec: Recommendation, timed: dict[str, _Timed], active: Sequence[Recommendation], runs: int) -> None:
@@ -349,8 +382,8 @@ def _fill_evidence(rec: Recommendation, timed: dict[str, _Timed], active: Sequen
         before, after = item.raw.get(config), item.raw.get(present)
         if not before or not after:
             continue
-        ev.ms_before, ev.p95_before = statistics.median(before), p95(before)
-        ev.ms_after, ev.p95_after = statistics.median(after), p95(after)
+        ev.ms_before, ev.p95_before = statistics.median(before), percentile(before, 0.95)
+        ev.ms_after, ev.p95_after = statistics.median(after), percentile(after, 0.95)
         ev.regressed = slower(item.samples[config], item.samples[present])
         ev.params, ev.runs = list(item.params), len(item.samples[present])
 
@@ -417,25 +450,28 @@ def verify(
                 for rec in active:
                     measured = _gains(rec, timed.values(), active)
                     if measured is not None:  # else nothing it serves could be timed: kept as advised
-                        decisions[rec.name] = decide(*measured) if measured[0] else Decision("unused", 0.0, 0.0, 0.0)
+                        decisions[rec.name] = decide(*measured) if measured[0] else Decision("unused", 0.0, 0.0, 0.0, 0.0)
                 for rec in active:
                     if rec.name in decisions:
                         rec.net_ms_saved = decisions[rec.name].gain_ms
                 losers = [rec for rec in active if rec.name in decisions and not decisions[rec.name].kept]
                 if not losers:
+                    # An interval that straddles gets once as many runs again before it is kept
+                    # unconfirmed: a borderline verdict should rest on more than one run's noise.
+                    doubtful = [rec for rec in active if rec.name in decisions and not decisions[rec.name].settled
+                                and rec.name not in extended]
+                    if doubtful:
+                        extended.update(rec.name for rec in doubtful)
+                        items = [item for item in timed.values() if any(rec in item.relevant for rec in doubtful)]
+                        _measure(target, items, active, owned, runs, notes, on_progress, more=True)
+                        pending = []
+                        continue
+                    for rec in active:
+                        if rec.name in decisions and decisions[rec.name].verdict == "unconfirmed":
+                            notes.append(f"{rec.name}: {decisions[rec.name].reason()}")
                     break
-                # A positive gain not yet significant gets once as many runs again before any
-                # rejection: a borderline decision should rest on more than one run's noise.
-                doubtful = [rec for rec in losers if decisions[rec.name].verdict == "noise"
-                            and decisions[rec.name].gain_ms > 0 and rec.name not in extended]
-                if doubtful:
-                    extended.update(rec.name for rec in doubtful)
-                    items = [item for item in timed.values() if any(rec in item.relevant for rec in doubtful)]
-                    _measure(target, items, active, owned, runs, notes, on_progress, more=True)
-                    pending = []
-                    continue
                 # One at a time: the others' marginal gains change without it.
-                loser = min(losers, key=lambda r: (ORDER.get(decisions[r.name].verdict, 2), -(r.real_size_bytes or 0), r.name))
+                loser = min(losers, key=lambda r: (ORDER.get(decisions[r.name].verdict, 3), -(r.real_size_bytes or 0), r.name))
                 loser.rejected = decisions[loser.name].reason()
                 _fill_evidence(loser, timed, active, runs)
                 notes.append(f"{loser.name} not recommended: {loser.rejected}")
@@ -552,5 +588,5 @@ def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path 
     return path
 
 
-__all__ = ["RULE", "Decision", "StatementEvidence", "decide", "method_note", "p95", "regressed", "verification_summary", "verify",
+__all__ = ["RULE", "Decision", "StatementEvidence", "decide", "median_interval", "method_note", "regressed", "verification_summary", "verify",
            "write_chart"]

@@ -116,6 +116,11 @@ def useful_columns(statement: AdviseStatement) -> set[tuple[tuple[str, str], str
     return result
 
 
+def rows_per_call(statement: AdviseStatement) -> float | None:
+    """Rows each execution returned on average, where the source counted them (pg_stat_statements)."""
+    return statement.rows / statement.weight if statement.rows is not None else None
+
+
 def estimated_size(catalog: Catalog, candidate: Candidate) -> int:
     """A B-tree size estimate from row count and column widths (pg_stats avg_width)."""
     relation = catalog.relations.get(candidate.table_key)
@@ -155,7 +160,7 @@ def planner_cost(target: Any, statement: AdviseStatement, estimate) -> float:
             if params is None:
                 from qprof.params import infer_parameters
 
-                inferred = infer_parameters(target, statement.sql)
+                inferred = infer_parameters(target, statement.sql, rows_per_call(statement))
                 if inferred is None:
                     raise exc from None
                 params = list(inferred.values)
