@@ -66,8 +66,9 @@ def time_runs(target: Target, sql: str, params: list[Any], runs: int, modifying:
         from qprof.plans.postgres import bindable
 
         sql, params = bindable(target, sql, params)  # the values as explain binds them
-    target.execute_timed(sql, params, modifying=modifying)
-    samples = [target.execute_timed(sql, params, modifying=modifying).ms for _ in range(runs)]
+    from qprof.runner import timed_runs
+
+    samples = [timing.ms for timing in timed_runs(target, sql, params, runs, modifying=modifying, warmup=1)]
     return {
         "runs": runs,
         "warmup": 1,

@@ -215,23 +215,16 @@ def _hidden(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> Iter
         except sqlite3.Error as exc:
             raise translate_error(exc, what="statement", timeout=target.statement_timeout) from None
         return
-    import psycopg
     from psycopg import sql
 
-    from qprof.targets.postgres import translate_error
-
-    try:
-        with target.conn.transaction(force_rollback=True):
-            if hide or timed.modifying:  # a DML statement's own read-write savepoint needs it too
-                target.fetch_all("SET TRANSACTION READ WRITE")
-            for schema, name in hide:
-                target.fetch_all(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, name)),
-                                 what="hiding an index for the measurement")
-            if hide and not timed.modifying:
-                target.fetch_all("SET TRANSACTION READ ONLY")  # the statement itself reads only
-            yield target.conn
-    except psycopg.Error as exc:
-        raise translate_error(exc, what="statement", timeout=target.statement_timeout) from None
+    # read-write to drop the hidden indexes, and for a DML statement's own read-write savepoint
+    with target.rolled_back_transaction(read_only=not (hide or timed.modifying)) as conn:
+        for schema, name in hide:
+            target.fetch_all(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, name)),
+                             what="hiding an index for the measurement")
+        if hide and not timed.modifying:
+            target.fetch_all("SET TRANSACTION READ ONLY")  # the statement itself reads only
+        yield conn
 
 
 def _sample(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]], times: int = 1) -> list[float]:
@@ -254,7 +247,9 @@ def _sample(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]], times: 
                     conn.execute("ROLLBACK TO qprof_sample")
                     conn.execute("RELEASE qprof_sample")
             return samples
-        return [target.execute_timed(timed.statement.sql, timed.params, modifying=timed.modifying).ms for _ in range(times)]
+        from qprof.runner import timed_runs
+
+        return [timing.ms for timing in timed_runs(target, timed.statement.sql, timed.params, times, modifying=timed.modifying)]
 
 
 def _indexes_used(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> set[str]:

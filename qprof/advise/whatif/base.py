@@ -181,9 +181,5 @@ def planner_cost(target: Any, statement: AdviseStatement, estimate) -> float:
 
 
 def _rollback_if_failed(target: Any) -> None:
-    import psycopg
-
-    conn = target.conn
-    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-        conn.rollback()
+    target.rollback_if_aborted()
 

@@ -138,10 +138,7 @@ class HypoPGWhatIf(WhatIf):
 
     def close(self) -> None:
         try:
-            import psycopg
-
-            if self.target.conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-                self.target.conn.rollback()
+            self.target.rollback_if_aborted()
             self._reset()
         except Exception:  # noqa: BLE001, S110 - the connection is closing anyway; hypothetical indexes die with it
             pass
