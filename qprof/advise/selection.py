@@ -429,7 +429,7 @@ class Selector:
             ):
                 continue
             self._ideal[statement.key] = ideal
-            if used is None:
+            if used is None or not getattr(self.whatif, "plans_pick_best", True):
                 self._leads.pop(statement.key, None)
                 pool.update(own)
                 continue
@@ -496,7 +496,8 @@ class Selector:
             after = self.whatif.cost(statement, config)
             used = self.whatif.used(statement, config)
             if used is not None and new not in used:
-                self._unused.add((new, statement.key))
+                if getattr(self.whatif, "plans_pick_best", True):
+                    self._unused.add((new, statement.key))
                 continue
             new_costs[statement.key] = after
             gain = current[statement.key] - after
