@@ -102,6 +102,7 @@ class SqliteWhatIf(WhatIf):
         self._live: dict[Candidate, str] = {}
         self._by_plan: dict[tuple[str, str], float] = {}
         self._widths: dict[tuple[str, str], dict[str, float]] = {}
+        self._schema = 0  # bumped by every CREATE/DROP INDEX
         self.builds = 0  # indexes built on the scratch copy (each at most once while it stays live)
 
     def _name(self, candidate: Candidate) -> str:
@@ -114,10 +115,12 @@ class SqliteWhatIf(WhatIf):
             self.conn.execute(create_index(candidate, name, "sqlite"))
             self._live[candidate] = name
             self.builds += 1
+            self._schema += 1
 
     def _hide(self, candidates: list[Candidate]) -> None:
         for candidate in candidates:
             self.conn.execute(drop_index("main", self._live.pop(candidate), "sqlite"))
+            self._schema += 1
 
     def _configure(self, statement: AdviseStatement, config: frozenset[Candidate], sql: str, params: list,
                    modifying: bool) -> str:
@@ -141,7 +144,9 @@ class SqliteWhatIf(WhatIf):
             self._hide(extra)
 
     def _plan(self, sql: str, params: list) -> str:
-        rows = self.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        # An EXPLAIN is never re-prepared when the schema changes (it reads no schema cookie): the
+        # connection's statement cache would return the plan from before an index was dropped.
+        rows = self.conn.execute(f"EXPLAIN QUERY PLAN /* qprof schema {self._schema} */ " + sql, params).fetchall()
         return "\n".join(str(row[-1]) for row in rows)
 
     def _measure(self, sql: str, params: list, modifying: bool) -> float:
