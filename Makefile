@@ -8,13 +8,14 @@ PYTEST_ARGS ?= -ra
 PIP_FLAGS   := --quiet --disable-pip-version-check --no-input
 
 .DEFAULT_GOAL := help
-.PHONY: help venv .venv demo test bench lint clean
+.PHONY: help venv .venv demo test bench lint docs clean
 
 help:
 	@echo "make demo    run 'qprof demo' against the sample databases"
 	@echo "make test    install PostgreSQL prerequisites if needed, run pytest (PYTEST_ARGS='$(PYTEST_ARGS)')"
 	@echo "make bench   run bench/*.py and print their figures"
 	@echo "make lint    ruff check . (configured in pyproject.toml)"
+	@echo "make docs    regenerate docs/commands and docs/rules from the code, then build the site"
 	@echo "make clean   remove .venv, build artefacts and caches"
 
 # The venv is rebuilt from scratch whenever pyproject.toml changes, so a stale dependency set
@@ -51,6 +52,11 @@ lint: $(VENV_PY)
 	@$(VENV_PY) -m ruff --version >/dev/null 2>&1 || { echo "ruff is not installed in $(VENV) (pip install -e '.[test]')" >&2; exit 1; }
 	$(VENV_PY) -m ruff check .
 
+# The command and rule pages are generated (tests/test_docs.py fails when they are stale).
+docs: $(VENV_PY)
+	$(VENV_PY) scripts/gen_docs.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .mypy_cache .coverage htmlcov
+	rm -rf $(VENV) build dist site .pytest_cache .ruff_cache .mypy_cache .coverage htmlcov
 	find . -path ./.git -prune -o \( -name '*.egg-info' -o -name __pycache__ \) -prune -exec rm -rf {} +

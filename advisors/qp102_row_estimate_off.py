@@ -12,6 +12,12 @@ starts is reported, not every node above it that inherits it; nodes below a ``Li
 stopped early are not overestimates.
 
 Options: ``factor`` (how far off), ``min_rows`` (ignore when both figures are below).
+
+Example: ``Hash Join: estimated 12 rows, got 48,210 (4,018× underestimate)``, fix
+``ANALYZE orders;`` or ``CREATE STATISTICS`` on the filtered columns.
+
+Known problems: needs executed plans. Only the lowest node where the error appears is
+reported, so a second, independent misestimate above it in the same branch is not.
 """
 
 from __future__ import annotations

@@ -10,6 +10,13 @@ sort), or give this workload more memory: ``SET work_mem = '64MB'`` for the sess
 runs it (``ALTER ROLE reporting SET work_mem = '64MB'``) rather than raising it server-wide.
 
 Options: ``min_disk_kb`` (ignore smaller spills).
+
+Example: ``Sort spilled to disk: sort (external merge), 48,000 kB on disk``, fix
+``SET work_mem = '94MB' for the session or role running it (now 4MB)``, or an index that returns
+the rows in order.
+
+Known problems: needs executed plans (spills are only reported by ``EXPLAIN ANALYZE``). A hash
+join that spilled reports batches, not kilobytes, so ``min_disk_kb`` cannot filter it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """QP105 sqlite.plan — SQLite full table SCAN, temp B-tree for ORDER BY/GROUP BY, automatic index.
 
-Anti-patterns in ``EXPLAIN QUERY PLAN``:
+Anti-patterns: these lines of ``EXPLAIN QUERY PLAN``:
 
 * ``SCAN orders`` — every row read (in a join, once per outer row);
 * ``SEARCH t USING AUTOMATIC COVERING INDEX (x=?)`` — SQLite builds a throw-away index on
@@ -13,6 +13,14 @@ columns) — ``CREATE INDEX orders_customer_id_idx ON orders (customer_id)`` —
 ``ANALYZE`` so the planner knows the table sizes. Small tables are skipped.
 
 Options: ``min_rows`` (table rows below which a scan or sort is harmless).
+
+Example: ``qprof explain --db app.sqlite queries/shop.sql:orders_by_customer``:
+
+    QP105 warning full scan of orders in index order (20,000 rows): SCAN orders USING INDEX orders_created_at_idx
+          fix: CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+
+Known problems: ``EXPLAIN QUERY PLAN`` has no row counts, so table sizes come from the table,
+not from what the statement read; temp B-tree sorts are reported at ``info``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,13 @@ that enforce a constraint (primary key, unique, exclusion) are never reported.
 
 Options: ``min_size_bytes`` (ignore smaller indexes), ``min_stats_age_days`` (ignore when
 the counters were reset more recently).
+
+Example: ``index orders_total_cents_idx on public.orders has 0 scans since 2026-11-21T23:15:45
+(1.1 MB)``, fix ``DROP INDEX CONCURRENTLY orders_total_cents_idx;``.
+
+Known problems: ``idx_scan`` counts this server only — an index used only on a replica, or by
+a monthly job since the last statistics reset, looks unused here. SQLite keeps no usage
+counters, so the rule is PostgreSQL only.
 """
 
 from __future__ import annotations

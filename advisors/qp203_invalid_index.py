@@ -6,6 +6,12 @@ invalid. The planner never uses it, but every write still maintains it.
 
 Fix: ``DROP INDEX CONCURRENTLY`` it and create it again, or ``REINDEX INDEX CONCURRENTLY``
 (fix the cause first: for a unique index, the duplicate rows).
+
+Example: ``index orders_code_idx on public.orders is invalid: never used, still maintained on
+every write``, fix ``REINDEX INDEX CONCURRENTLY orders_code_idx;``.
+
+Known problems: an index that a ``CREATE INDEX CONCURRENTLY`` is building right now is invalid
+too until it finishes: run ``qprof check`` again before dropping one you did not expect.
 """
 
 from __future__ import annotations

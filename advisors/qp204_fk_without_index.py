@@ -9,6 +9,13 @@ Fix: an index whose leading columns are the foreign key's columns —
 index on ``(customer_id, created_at)`` already counts.
 
 Options: ``min_rows`` (ignore referencing tables smaller than this).
+
+Example: ``foreign key orders(customer_id) → customers has no index on its columns (20,000
+rows)``, fix ``CREATE INDEX orders_customer_id_idx ON orders (customer_id);``.
+
+Known problems: only valid, non-partial B-tree indexes (or a hash index on a one-column key)
+count. A referenced table that is never deleted from or re-keyed may not need the index for the
+constraint's sake; the lookups of the children still do.
 """
 
 from __future__ import annotations

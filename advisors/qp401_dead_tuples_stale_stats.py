@@ -10,6 +10,13 @@ autovacuum_analyze_scale_factor = 0.02);`` (and check that autovacuum is on and 
 long transactions).
 
 Options: ``min_dead_rows``, ``max_dead_pct``, ``min_modified_rows``, ``max_modified_pct``.
+
+Example: ``public.orders: 48,000 dead rows (32.0% of the table)``, fix
+``VACUUM (ANALYZE) public.orders;``.
+
+Known problems: the counters are estimates kept by the cumulative statistics system and reset
+with it; after a crash or ``pg_stat_reset()`` a table looks never analyzed until autovacuum or
+``ANALYZE`` runs again.
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ Fix: ``PRAGMA journal_mode = WAL;`` (persistent), ``ANALYZE;`` (then ``PRAGMA op
 connections close), and ``PRAGMA foreign_keys = ON;`` in the application's connection setup.
 
 Options: ``require_wal``, ``require_analyze``, ``check_foreign_keys`` (booleans).
+
+Example: ``journal_mode is delete, not WAL: readers and the writer block each other``, fix
+``PRAGMA journal_mode = WAL;``.
+
+Known problems: ``PRAGMA foreign_keys`` is a per-connection setting; qprof sees its own
+connection's value (off), not the application's, so the finding is ``info``.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """QP502 nplusone.suspect-from-stats — statistics alone suggest an N+1 (a suspicion, not proof).
 
-Anti-pattern: as QP501, but seen only through pg_stat_statements' cumulative counters: a
-single-table lookup by one key (``WHERE customer_id = $1``) with very many calls and a bounded
-number of rows per call (about one for a many-to-one lookup, a handful for one-to-many), whose
-call count is (close to) a whole multiple of the rows returned by another, less frequent
-statement — as if each row of that statement triggered one lookup.
-
 Evidence, not certainty: counters cannot show which statement ran after which. Confirm with
 the application (``qprof.capture``, the pytest plugin) or the server log
 (``qprof nplusone --log``) before rewriting code.
-
-Fix: as QP501 — load all children in one statement (JOIN, ``= ANY($1)``, ``selectinload``).
 
 Never matched against qprof's own statements (tagged ``/* qprof */``) or monitoring queries
 (anything reading ``pg_catalog``, ``pg_stat_*`` or ``information_schema``), and only a small,
@@ -18,11 +10,26 @@ close multiple counts: at most ``max_multiple`` lookups per parent row (50), wit
 ``tolerance`` (2 %) of a whole number — "≈ 2503 × the 5 rows of a monitoring query" is a
 coincidence, not a loop. The message shows the arithmetic.
 
+Anti-pattern: as QP501, but seen only through pg_stat_statements' cumulative counters: a
+single-table lookup by one key (``WHERE customer_id = $1``) with very many calls and a bounded
+number of rows per call (about one for a many-to-one lookup, a handful for one-to-many), whose
+call count is (close to) a whole multiple of the rows returned by another, less frequent
+statement — as if each row of that statement triggered one lookup.
+
+Fix: as QP501 — load all children in one statement (JOIN, ``= ANY($1)``, ``selectinload``).
+
 Options: ``min_calls`` (default 100), ``max_rows_per_call`` (default 1000), ``threshold`` (parent
 rows per parent call, default 5), ``tolerance`` (relative distance to a whole multiple, 0.02),
 ``max_multiple`` (default 50).
 Scope ``statements``: ``check(statements, options)`` takes
 :class:`qprof.model.StatementStats` from pg_stat_statements.
+
+Example: ``suspect N+1: SELECT … FROM orders WHERE customer_id = $1 ran 10,000 times (3.0
+rows/call) ≈ 5 × the 2,000 rows returned by SELECT id FROM customers …``.
+
+Known problems: a suspicion by arithmetic on cumulative counters; two unrelated statements
+whose counts happen to be multiples are reported too (the tolerance and ``max_multiple`` keep
+this rare). Confirm with ``qprof nplusone --log`` or ``qprof.capture``.
 """
 
 from __future__ import annotations
@@ -32,8 +39,8 @@ from collections.abc import Iterable, Iterator
 
 from qprof.findings import Finding
 from qprof.model import StatementStats
-from qprof.nplusone.fingerprint import pg_fingerprint as fingerprint
-from qprof.nplusone.fingerprint import shape, short_id
+from qprof.fingerprint import pg_fingerprint as fingerprint
+from qprof.fingerprint import shape, short_id
 from qprof.sqltext import one_line
 
 from .base import fmt_int, make_rule

@@ -1,7 +1,12 @@
 """Turn what the user typed (or left out) into a connection target, the way psql does.
 
-Precedence: ``--db``, then ``--profile``, then ``$QPROF_DB``, then an empty conninfo so that
-libpq's PG* variables, ``~/.pgpass`` and ``service=`` apply unchanged. Secrets are never
+Precedence: ``-d/--dbname/--db``, then ``--profile``, then ``$QPROF_DB``, then an empty conninfo so
+that libpq's PG* variables, ``~/.pgpass`` and ``service=`` apply unchanged.
+
+psql's flags combine with that as in psql (:func:`combine`): ``-h/--host``, ``-p/--port``,
+``-U/--username`` and a plain database name given to ``-d`` replace those parts of a profile or
+``$QPROF_DB`` (like a service file); a full conninfo or URI given to ``-d`` wins over ``-h/-p/-U``,
+which only fill in what it leaves out — ``psql -h a "host=b"`` connects to b. Secrets are never
 printed: :func:`qprof.redact.conninfo` is what every message and report shows, and every secret
 value parsed here is remembered so that the output sinks scrub it wherever it appears.
 """
@@ -38,6 +43,35 @@ class TargetSpec:
         return f"postgresql {redact.conninfo(self.conninfo) or '(libpq defaults)'}"
 
 
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """psql's connection flags as typed: ``-d`` (a database name, a conninfo/URI or a SQLite file),
+    ``-h``, ``-p`` and ``-U``; :func:`resolve_target` combines them with a profile and $QPROF_DB."""
+
+    db: str | None = None
+    host: str | None = None
+    port: str | None = None
+    user: str | None = None
+
+    def __bool__(self) -> bool:  # "did the user name a database at all" (history --target lookups)
+        return any((self.db, self.host, self.port, self.user))
+
+    def server_parts(self) -> dict[str, str]:
+        """The libpq keywords -h/-p/-U set."""
+        return {key: value for key, value in (("host", self.host), ("port", self.port), ("user", self.user)) if value}
+
+
+DbArgument = str | ConnectionOptions | None  # what commands hand on: --db as typed, or with -h/-p/-U
+
+
+def check_port(text: str) -> str:
+    """A TCP port (or libpq's comma-separated list for several hosts), else BadInput."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() and 0 < int(part) < 65536 for part in parts):
+        raise BadInput(f"invalid port {text!r}: use a number from 1 to 65535 (comma-separated for several hosts)")
+    return ",".join(parts)
+
+
 def conninfo_to_dict(conninfo: str) -> dict:
     """libpq's own parser (imported on use: commands that never connect start faster)."""
     from psycopg.conninfo import conninfo_to_dict as parse
@@ -63,6 +97,12 @@ def _sqlite_spec(path: Path, source: str) -> TargetSpec:
 def parse_target(text: str, source: str = "--db") -> TargetSpec:
     """Classify one connection string: PostgreSQL URI or DSN, ``sqlite:///path`` or a file path."""
     text = text.strip()
+    if not text:
+        raise BadInput(
+            "empty database name",
+            hint="give a PostgreSQL database name, URI (postgresql://user@host/db) or key=value DSN "
+            "(host=… dbname=…), sqlite:///path or the path of a SQLite file",
+        )
     if text.startswith("sqlite:"):
         parts = urlsplit(text)
         raw = unquote(parts.path)
@@ -89,20 +129,60 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
             ) from None
         return TargetSpec("postgresql", conninfo=text, source=source)
     path = Path(text).expanduser()
-    if path.exists() or path.suffix.lower() in SQLITE_SUFFIXES:
+    if path.exists() or path.suffix.lower() in SQLITE_SUFFIXES or _looks_like_path(text):
         return _sqlite_spec(path, source)
-    raise BadInput(
-        f"cannot tell what database {text!r} is",
-        hint="give a PostgreSQL URI (postgresql://user@host/db), a key=value DSN "
-        "(host=… dbname=…), sqlite:///path or the path of an existing SQLite file",
-    )
+    from psycopg.conninfo import make_conninfo
+
+    return TargetSpec("postgresql", conninfo=make_conninfo("", dbname=text), source=source)  # psql -d NAME
 
 
-def resolve_target(db: str | None, profile: str | None, config: Config) -> TargetSpec:
-    """Apply the precedence rules; see the module docstring."""
+def _looks_like_path(text: str) -> bool:
+    """A folder in it, or ~/./..: a file the user means, even one that does not exist (yet)."""
+    return "/" in text or text.startswith(("~", "."))
+
+
+def resolve_target(db: DbArgument, profile: str | None, config: Config) -> TargetSpec:
+    """Apply the precedence rules and psql's flags; see the module docstring."""
     redact.remember([os.environ.get("PGPASSWORD")])  # libpq's own variable: scrubbed like the rest
-    if db:
-        return parse_target(db, "--db")
+    flags = db if isinstance(db, ConnectionOptions) else ConnectionOptions(db=db)
+    if not flags.db:
+        return combine(_base_target(profile, config), flags)
+    given = parse_target(flags.db, "--db")
+    if given.engine == "postgresql" and not _is_conninfo(flags.db):  # -d NAME: one part, like -h
+        return combine(_base_target(profile, config), flags, dbname=flags.db.strip())
+    return combine(given, flags)
+
+
+def _is_conninfo(text: str) -> bool:
+    return text.strip().startswith(("postgresql://", "postgres://")) or "=" in text
+
+
+def combine(base: TargetSpec, flags: ConnectionOptions, dbname: str | None = None) -> TargetSpec:
+    """``base`` with psql's -h/-p/-U (and a -d NAME) applied; see the module docstring."""
+    parts = flags.server_parts() | ({"dbname": dbname} if dbname else {})
+    if not parts:
+        return base
+    named = ", ".join(_FLAG[key] for key in parts)
+    if base.engine != "postgresql":
+        raise BadInput(
+            f"{named} {'names' if len(parts) == 1 else 'name'} a PostgreSQL server, but {base.source} is a SQLite file ({base.path})",
+            hint="drop those flags, or give the PostgreSQL database with -d/--db",
+        )
+    from psycopg.conninfo import make_conninfo
+
+    current = conninfo_to_dict(base.conninfo)
+    if base.source == "--db":  # psql: the conninfo given to -d wins, the flags fill its gaps
+        merged = parts | current
+    else:  # a profile or $QPROF_DB is a default the flags override, like a service file
+        merged = current | parts
+    return TargetSpec("postgresql", conninfo=make_conninfo("", **merged), source=f"{base.source} with {named}")
+
+
+_FLAG = {"host": "-h/--host", "port": "-p/--port", "user": "-U/--username", "dbname": "-d/--dbname"}
+
+
+def _base_target(profile: str | None, config: Config) -> TargetSpec:
+    """What names the database when -d does not: a profile, $QPROF_DB or libpq's defaults."""
     if profile:
         settings = config.profile(profile)
         value = settings.get("db")

@@ -80,11 +80,11 @@ def _check_options(environment: Any, **_kwargs: Any) -> None:
     import psycopg  # noqa: F401
     import sqlalchemy  # noqa: F401
 
-    import qprof.commands.report
     import qprof.history.collect
     import qprof.record.report
     import qprof.reports.build
-    import qprof.reports.charts  # noqa: F401
+    import qprof.reports.charts
+    import qprof.reports.files  # noqa: F401
 
     _resync_clock()
 
@@ -136,7 +136,7 @@ def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
     recording = _state.pop("recording", None)
     if recording is None:
         return
-    from qprof.commands.report import write_report_files
+    from qprof.reports.files import write_report_files
     from qprof.errors import QprofError
     from qprof.history.store import utcnow
     from qprof.reports.charts import render_charts

@@ -121,11 +121,16 @@ class RedactedJson(str):
     would cut through JSON quoting and leave a document no script can parse."""
 
 
-def render_json(document: dict[str, Any]) -> RedactedJson:
+def render_json(document: dict[str, Any], *, schema: bool = True) -> RedactedJson:
     """The document as JSON, every string through :func:`qprof.redact.document` (statements from
-    workload files and logs, messages quoting them)."""
+    workload files and logs, messages quoting them), led by ``schema_version``
+    (:data:`qprof.schema.SCHEMA_VERSION`, the one version of qprof's JSON contracts) unless
+    ``schema`` is false: a format defined elsewhere (SARIF, GitLab Code Quality) keeps its own shape."""
     from qprof import redact
+    from qprof.schema import versioned
 
+    if schema and isinstance(document, dict):
+        document = versioned(document)
     return RedactedJson(json.dumps(redact.document(document), indent=2, default=str, ensure_ascii=False))
 
 

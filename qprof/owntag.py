@@ -6,14 +6,17 @@ statement collector (and the server-log reader) leave out every entry that start
 
 from __future__ import annotations
 
+from typing import Any
+
 OWN_TAG = "/* qprof */"
 
 
-def tagged(query: str) -> str:
-    """``query`` with qprof's tag in front."""
-    return f"{OWN_TAG} {query}"
+def tagged(query: Any) -> Any:
+    """``query`` with qprof's tag in front: a string, or a psycopg ``sql.Composable`` (built with
+    quoted identifiers, which must stay composed rather than be pasted into a string)."""
+    if isinstance(query, str):
+        return f"{OWN_TAG} {query}"
+    from psycopg import sql
 
+    return sql.SQL(OWN_TAG + " ") + query
 
-def is_own(text: str) -> bool:
-    """Whether a statement text is one qprof sent."""
-    return text.lstrip().startswith(OWN_TAG)

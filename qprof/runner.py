@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from qprof import sqltext
 from qprof.errors import QprofError
@@ -40,12 +41,19 @@ def check_runnable(statement: WorkloadStatement, engine: str) -> bool:
     return sqltext.is_data_modifying(tree)
 
 
-def time_statement(target: Target, statement: WorkloadStatement, runs: int, *, warmup: int = 0) -> list[Timing]:
-    """``warmup`` unmeasured executions, then ``runs`` measured ones."""
-    modifying = check_runnable(statement, target.engine)
+def timed_runs(target: Target, sql: str, params: Sequence[Any], runs: int, *, modifying: bool, warmup: int = 0) -> list[Timing]:
+    """qprof's timing loop: ``warmup`` unmeasured executions (caches, plans), then ``runs`` measured
+    ones, back to back; each goes through :meth:`Target.execute_timed` (the safety gate, a
+    data-modifying execution rolled back before the next)."""
     for _ in range(warmup):
-        target.execute_timed(statement.sql, statement.params, modifying=modifying)
-    return [target.execute_timed(statement.sql, statement.params, modifying=modifying) for _ in range(runs)]
+        target.execute_timed(sql, params, modifying=modifying)
+    return [target.execute_timed(sql, params, modifying=modifying) for _ in range(runs)]
+
+
+def time_statement(target: Target, statement: WorkloadStatement, runs: int, *, warmup: int = 0) -> list[Timing]:
+    """A workload statement checked (:func:`check_runnable`), then timed by :func:`timed_runs`."""
+    modifying = check_runnable(statement, target.engine)
+    return timed_runs(target, statement.sql, statement.params, runs, modifying=modifying, warmup=warmup)
 
 
 def stats_from_timings(statement: WorkloadStatement, timings: Sequence[Timing]) -> StatementStats:

@@ -41,20 +41,19 @@ def parse_size(text: str | int) -> int:
 
 
 def parse_percent(text: str | float) -> float:
-    """A fraction from ``20%``, ``20`` or ``0.2`` (values ≤ 1 without ``%`` are taken as fractions)."""
-    if isinstance(text, (int, float)):
-        value = float(text)
-        return value if value <= 1 else value / 100
-    stripped = text.strip()
+    """The fraction a percentage stands for: ``20%`` and ``20`` → 0.2, ``1`` → 0.01, ``0.5`` → 0.005.
+
+    A number is always a percentage, with or without ``%``: reading ``1`` as a fraction (100 %)
+    and ``2`` as a percentage would make one number mean two things.
+    """
+    stripped = str(text).strip()
     try:
         number = float(stripped.removesuffix("%"))
     except ValueError:
         number = math.nan
     if not math.isfinite(number) or number < 0:  # float() reads "nan", "inf" and "-5" too
-        raise BadInput(f"invalid percentage {text!r}: use a number from 0 up, e.g. 20% or 0.2")
-    if stripped.endswith("%"):
-        return number / 100
-    return number if number <= 1 else number / 100
+        raise BadInput(f"invalid percentage {text!r}: use a number from 0 up, e.g. 20% (or 20: a number is a percentage)")
+    return number / 100
 
 
 def format_bytes(size: float | None) -> str:

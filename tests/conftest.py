@@ -2,12 +2,16 @@
 
 Nothing here touches a server the suite did not start. A missing prerequisite fails the
 run (it never turns into a skip): `make test` installs what is needed first.
+
+Every test that needs PostgreSQL is marked ``postgres`` automatically (see
+:func:`pytest_collection_modifyitems`), so ``pytest -m "not postgres"`` runs anywhere.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +30,45 @@ TEST_SCALE = 0.02
 WORKLOAD_RUNS = 3
 
 
+# What makes a test a PostgreSQL test: the session cluster in its fixture closure, or code (the
+# test's own or a fixture's in its closure) that starts a cluster of its own or looks for the
+# server binaries. A fixture that asks for pg_cluster only at run time (request.getfixturevalue,
+# for one of its params) marks that param itself: pytest.param("postgresql", marks=pytest.mark.postgres).
+CLUSTER_FIXTURE = "pg_cluster"
+CLUSTER_NAMES = frozenset({"PgCluster", "find_bindir"})
+
+
+def _names_a_cluster(func: Callable | None) -> bool:
+    """Whether ``func``'s code (nested functions included) refers to PgCluster or find_bindir —
+    a module-level import, a call, or an import inside the function all name it."""
+    pending = [getattr(func, "__code__", None)]
+    while pending:
+        code = pending.pop()
+        if code is None:
+            continue
+        if CLUSTER_NAMES.intersection(code.co_names):
+            return True
+        pending.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    return False
+
+
+def needs_postgres(item: pytest.Item) -> bool:
+    """Whether a collected test uses a PostgreSQL cluster, directly or through its fixtures."""
+    closure = getattr(item, "fixturenames", ())
+    if CLUSTER_FIXTURE in closure:
+        return True
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    functions = [getattr(item, "function", None)]
+    functions += [definition.func for name in closure for definition in definitions.get(name, ())]
+    return any(_names_a_cluster(func) for func in functions)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("postgres") is None and needs_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_remembered_secrets() -> Iterator[None]:
     """Each test's CLI calls start as a new qprof process would: with no secret remembered from
@@ -34,6 +77,17 @@ def _fresh_remembered_secrets() -> Iterator[None]:
 
     redact.forget()
     yield
+
+
+@pytest.fixture(scope="session")
+def import_cycles() -> types.ModuleType:
+    """scripts/import_cycles.py as a module (scripts/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("import_cycles", REPO / "scripts" / "import_cycles.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -24,8 +25,12 @@ def test_parse_target_kinds(tmp_path: Path, sample_sqlite: Path) -> None:
     assert parse_target(f"sqlite:///{sample_sqlite}").path == sample_sqlite
     with pytest.raises(BadInput, match="does not exist"):
         parse_target(str(tmp_path / "missing.sqlite"))
-    with pytest.raises(BadInput, match="cannot tell"):
-        parse_target("just-words")
+    # a bare word is a PostgreSQL database name, as psql's -d takes it; a path is a file
+    assert (parse_target("just-words").engine, parse_target("just-words").conninfo) == ("postgresql", "dbname=just-words")
+    with pytest.raises(BadInput, match="does not exist"):
+        parse_target(str(tmp_path / "no-suffix"))
+    with pytest.raises(BadInput, match="empty database name"):
+        parse_target("  ")
 
 
 def test_malformed_connection_string_is_a_clear_error(cli) -> None:
@@ -198,3 +203,92 @@ def test_ctrl_c_during_a_sqlite_statement_is_an_interrupt_not_a_timeout(sample_s
                 target.fetch_all(slow)
         finally:
             timer.cancel()
+
+
+# psql's connection flags: -h/--host, -p/--port, -U/--username, -d/--dbname (help is --help only)
+
+
+def test_psql_flags_connect_like_psql(cli, pg_cluster: PgCluster, app_dsn: str) -> None:
+    host, port = pg_cluster.host, str(pg_cluster.port)
+    doc = cli.json("tables", "-h", host, "-p", port, "-U", pg_cluster.superuser, "-d", "app")
+    assert any(t["table"] == "public.orders" for t in doc["tables"])
+    assert f"host={host}" in doc["target"] and f"port={port}" in doc["target"] and "dbname=app" in doc["target"]
+    long = cli.json("tables", "--host", host, "--port", port, "--username", pg_cluster.superuser, "--dbname", "app")
+    assert long["tables"] == doc["tables"]
+    # -d takes a URI (and --db still works)
+    assert cli.json("tables", "-d", pg_cluster.url("app"))["tables"] == doc["tables"]
+    assert cli.json("tables", "--db", pg_cluster.url("app"))["tables"] == doc["tables"]
+
+
+def test_username_is_the_login_role(cli, pg_cluster: PgCluster, app_dsn: str) -> None:
+    pg_cluster.psql("DROP ROLE IF EXISTS flag_login; CREATE ROLE flag_login LOGIN PASSWORD 'flag-pass-77'")
+    flags = ("-h", pg_cluster.host, "-p", str(pg_cluster.port), "-d", "app")
+    good = cli("tables", *flags, "-U", "flag_login", "-f", "json", env={"PGPASSWORD": "flag-pass-77"})
+    assert good.exit_code == 0, good.stderr
+    assert "user=flag_login" in json.loads(good.stdout)["target"]
+    bad = cli("tables", *flags, "-U", "flag_login", env={"PGPASSWORD": "wrong-pass-88"})
+    assert bad.exit_code == 2 and 'password authentication failed for user "flag_login"' in bad.stderr
+    assert "wrong-pass-88" not in bad.stderr + bad.stdout
+
+
+def test_a_conninfo_given_to_d_wins_over_the_flags_as_in_psql(cli, pg_cluster: PgCluster, app_dsn: str) -> None:
+    # psql -h a "host=b …" connects to b: the flags only fill what the conninfo leaves out
+    doc = cli.json("tables", "-h", "nowhere.invalid", "-p", "1", "-d", pg_cluster.dsn("app"))
+    assert "nowhere.invalid" not in doc["target"] and doc["tables"]
+    partial = cli.json("tables", "-p", str(pg_cluster.port), "-U", pg_cluster.superuser, "-d", f"host={pg_cluster.host} dbname=app")
+    assert f"port={pg_cluster.port}" in partial["target"] and partial["tables"]
+    # a password in the URI is used and never shown, even when the connection fails
+    failed = cli("tables", "-p", str(pg_cluster.port), "-d", "postgresql://postgres:uri-secret-42@127.0.0.1:1/app")
+    assert failed.exit_code == 2 and "port 1 failed" in failed.stderr
+    assert "uri-secret-42" not in failed.stderr + failed.stdout
+
+
+def test_flags_override_a_profile_and_qprof_db(cli, pg_cluster: PgCluster, app_dsn: str, tmp_path: Path) -> None:
+    (tmp_path / "qprof.toml").write_text(
+        f'[profiles.stale]\ndb = "host={pg_cluster.host} port=1 user={pg_cluster.superuser} dbname=postgres"\n'
+    )
+    doc = cli.json("tables", "--profile", "stale", "-p", str(pg_cluster.port), "-d", "app")
+    assert f"port={pg_cluster.port}" in doc["target"] and "dbname=app" in doc["target"] and doc["tables"]
+    env = {"QPROF_DB": pg_cluster.dsn("postgres")}
+    assert "dbname=app" in cli.json("tables", "-d", "app", env=env)["target"]
+    assert "dbname=postgres" in cli.json("tables", env=env)["target"]
+
+
+def test_server_flags_on_a_sqlite_target_are_one_clear_error(cli, sample_sqlite: Path) -> None:
+    result = cli("tables", "-h", "127.0.0.1", "-d", sample_sqlite)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: -h/--host names a PostgreSQL server") and "SQLite" in result.stderr
+    env = {"QPROF_DB": str(sample_sqlite)}
+    assert cli("tables", "-U", "someone", env=env).exit_code == 2
+
+
+def test_h_is_the_host_and_help_is_help(cli) -> None:
+    assert cli("top", "--help").exit_code == 0
+    missing = cli("top", "-h")
+    assert missing.exit_code == 2 and "Option '-h' requires an argument" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    bad_port = cli("tables", "-p", "99999")
+    assert bad_port.exit_code == 2 and "invalid port '99999'" in bad_port.stderr
+
+
+def test_every_command_that_connects_has_the_psql_flags() -> None:
+    import typer
+
+    from qprof.cli.app import app
+
+    def walk(group, prefix=()):
+        for name, command in group.commands.items():
+            yield (*prefix, name), command
+            if hasattr(command, "commands"):
+                yield from walk(command, (*prefix, name))
+
+    connecting = 0
+    for path, command in walk(typer.main.get_command(app)):
+        opts = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        if "--db" in opts and path != ("demo",):  # demo's --db is where its sample file goes
+            connecting += 1
+            assert {"-d", "--dbname", "-h", "--host", "-p", "--port", "-U", "--username"} <= opts, path
+            every = [opt for param in command.params for opt in getattr(param, "opts", [])]
+            assert all(every.count(flag) == 1 for flag in ("-d", "-h", "-p", "-U")), path  # click would pick one silently
+        assert "-h" not in opts or "--host" in opts, path  # -h never means help
+    assert connecting >= 12

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 import qprof.nplusone as nplusone
 from qprof.nplusone.detector import Executed, aggregate, detect
-from qprof.nplusone.fingerprint import fingerprint, shape
+from qprof.fingerprint import fingerprint, shape
 from qprof.nplusone.middleware import NPlusOneASGIMiddleware, NPlusOneWSGIMiddleware
 
 

@@ -25,7 +25,8 @@ def _pytest(tmp_path: Path, database_url: str | None, *args: str) -> subprocess.
     return subprocess.run(command, cwd=TESTS, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# pg_cluster is asked for at run time, so the PostgreSQL variant carries its mark itself
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None

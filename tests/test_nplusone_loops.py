@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from qprof import nplusone
 from qprof.nplusone.detector import Executed, LoopTracker, detect
-from qprof.nplusone.fingerprint import fingerprint
+from qprof.fingerprint import fingerprint
 
 SLOW_FILLER = 150_000  # books scanned before each listed author's first book: 10+ ms per lookup, even on a quiet machine
 

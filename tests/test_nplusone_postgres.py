@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 import qprof.nplusone as nplusone
-from qprof.nplusone.fingerprint import fingerprint
-from qprof.nplusone.logparse import LogReader, workload_from_logs
+from qprof.fingerprint import fingerprint
+from qprof.collectors.logs import LogReader, workload_from_logs
 
 pytestmark = pytest.mark.postgres
 

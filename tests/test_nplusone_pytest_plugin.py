@@ -116,7 +116,8 @@ def test_clean(engines, view):
 '''
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# pg_cluster is asked for at run time, so the PostgreSQL variant carries its mark itself
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def library_urls(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
     if request.param == "sqlite":
         folder = tmp_path_factory.mktemp("library")

@@ -441,7 +441,7 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_snapshots(tmp_path):
 def test_logged_text_joins_its_pg_stat_statements_entry(logged, normalized):
     """pgbench's own workload logs ``abalance + -1234``; PostgreSQL folds the minus into the
     constant, so pg_stat_statements shows ``$1`` — the join must still find it."""
-    from qprof.nplusone.fingerprint import fingerprint
+    from qprof.fingerprint import fingerprint
     from qprof.record.percentiles import log_fingerprint
 
     assert log_fingerprint(logged) == fingerprint(normalized)

@@ -94,6 +94,14 @@ def test_fail_on_regression_exits_1_and_markdown_lists_it(cli, history):
     assert ok.exit_code == 0, ok.stderr
 
 
+def test_a_bare_number_is_a_percentage(cli, history):
+    """--regression 1 is 1 % (it once meant 100 %); 1000 is 1000 %, like 1000%."""
+    one = cli("report", "--store", history["store"], "--between", "2", "3", "--min-calls", "5", "--regression", "1", "--fail-on-regression")
+    assert one.exit_code == 1 and "regression(s) at or above 1%" in one.stderr
+    bare = cli("report", "--store", history["store"], "--between", "2", "3", "--regression", "1000", "--fail-on-regression")
+    assert bare.exit_code == 0, bare.stderr
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")

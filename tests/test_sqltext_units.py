@@ -85,7 +85,15 @@ def test_sizes(text: str, size: int) -> None:
 
 def test_percentages_and_bytes() -> None:
     assert parse_percent("20%") == pytest.approx(0.2)
-    assert parse_percent("0.1") == pytest.approx(0.1)
+    # a number is always a percentage: 1 is 1 %, never 100 %
+    assert parse_percent("20") == pytest.approx(0.2)
+    assert parse_percent("1") == pytest.approx(0.01)
+    assert parse_percent("0.5") == pytest.approx(0.005)
+    assert parse_percent("0.5%") == pytest.approx(0.005)
+    assert parse_percent("150%") == pytest.approx(1.5)
+    for bad in ("-5", "nan", "inf", "ten", "%"):
+        with pytest.raises(BadInput, match="invalid percentage"):
+            parse_percent(bad)
     assert format_bytes(1536) == "1.5 kB"
     with pytest.raises(BadInput):
         parse_duration("soon")

@@ -42,7 +42,7 @@ def test_shares_do_not_depend_on_filters(cli, app_dsn: str) -> None:
     denominators = [100 * s["total_ms"] / s["pct_total_time"] for s in everything.values() if s["pct_total_time"]]
     assert max(denominators) == pytest.approx(min(denominators), rel=1e-9)
     assert max(denominators) <= sum(s["total_ms"] for s in everything.values()) * (1 + 1e-9)
-    filtered = cli.json("top", "-d", app_dsn, "--min-calls", "3", "--user", "postgres", "--limit", "1000")["statements"]
+    filtered = cli.json("top", "-d", app_dsn, "--min-calls", "3", "--role", "postgres", "--limit", "1000")["statements"]
     assert filtered and len(filtered) < len(everything)
     for statement in filtered:
         assert statement["pct_total_time"] == pytest.approx(everything[statement["queryid"]]["pct_total_time"])
@@ -78,9 +78,12 @@ def test_table_csv_and_markdown_formats(cli, app_dsn: str) -> None:
 
 
 def test_user_filter_and_all_databases(cli, pg_cluster: PgCluster, app_dsn: str) -> None:
-    assert cli.json("top", "-d", app_dsn, "--user", "postgres")["statements"]
-    nobody = cli("top", "-d", app_dsn, "--user", "nobody_at_all")
-    assert nobody.exit_code == 2 and "no statement statistics yet" in nobody.stderr
+    assert cli.json("top", "-d", app_dsn, "--role", "postgres")["statements"]
+    nobody = cli("top", "-d", app_dsn, "--role", "nobody_at_all")
+    assert nobody.exit_code == 2 and "no statement statistics yet for this database run by role 'nobody_at_all'" in nobody.stderr
+    # -U is the role qprof logs in as (psql's), not a filter: an unknown role cannot log in
+    login = cli("top", "-h", pg_cluster.host, "-p", pg_cluster.port, "-d", "app", "-U", "nobody_at_all")
+    assert login.exit_code == 2 and "cannot connect" in login.stderr and "nobody_at_all" in login.stderr
     other = pg_cluster.create_database("top_other")
     pg_cluster.psql("SELECT 4242 AS marker_from_other_db", dbname="top_other")
     here = cli.json("top", "-d", app_dsn, "--limit", "1000000")["statements"]

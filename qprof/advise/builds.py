@@ -51,7 +51,6 @@ from qprof.advise.ddl import text as ddl_text
 from qprof.advise.generator import MAX_NAME_BYTES, Recommendation, index_name
 from qprof.advise.runs import current_run, run_dir
 from qprof.errors import QprofError, StatementFailed
-from qprof.owntag import OWN_TAG
 from qprof.owntag import tagged as own_tagged
 from qprof.units import timeout_ms
 
@@ -136,9 +135,7 @@ def run(conn: Any, statement: Any, params: Any = None) -> Any:
         conn = conn.live()
     if isinstance(conn, sqlite3.Connection):
         return conn.execute(statement, tuple(params or ()))
-    from psycopg import sql
-
-    tagged = own_tagged(statement) if isinstance(statement, str) else sql.SQL(OWN_TAG + " ") + statement
+    tagged = own_tagged(statement)
     try:
         return conn.execute(tagged, params)
     except Exception as exc:

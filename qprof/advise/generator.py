@@ -592,3 +592,34 @@ def ensure_writable(out_dir: Path) -> None:
             f"cannot write migrations to {out_dir}: {exc.strerror or exc}",
             hint="choose another folder with --out DIR",
         ) from None
+
+
+@dataclass
+class WrittenAdvice:
+    """What :func:`write_advice` left in the folder, and what it did not write again."""
+
+    files: list[Path]
+    unchanged: list[tuple[Recommendation, Path]]  # migration already there with identical DDL
+    refreshed: list[Path]  # of those, files whose header a --verify run rewrote with its measurements
+
+
+def write_advice(
+    recs: Sequence[Recommendation],
+    drops: Sequence[Recommendation],
+    out_dir: Path,
+    fmt: str,
+    info: RunInfo,
+    *,
+    single_file: bool = False,
+    alembic_down_revision: str | None = None,
+) -> WrittenAdvice:
+    """The migrations of one ``advise`` run: the new indexes into ``out_dir``, the drops into
+    ``out_dir/drops`` (into ``out_dir`` itself when there is no new index)."""
+    unchanged: list[tuple[Recommendation, Path]] = []
+    refreshed: list[Path] = []
+    files = write_migrations(recs, out_dir, fmt, info, single_file=single_file,
+                             alembic_down_revision=alembic_down_revision, skipped=unchanged, refreshed=refreshed)
+    if drops:
+        files += write_migrations(drops, out_dir / "drops" if recs else out_dir, fmt, info,
+                                  single_file=single_file, skipped=unchanged)
+    return WrittenAdvice(list(files), unchanged, refreshed)

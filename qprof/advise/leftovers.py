@@ -47,9 +47,9 @@ def _running(conn: Any, engine: str) -> set[str]:
     """The run ids of the qprof runs alive now."""
     if engine == "sqlite":
         return live_run_ids()
-    from qprof.collectors import load_sql
+    from qprof.sqlfiles import load_sql
 
-    rows = _fetch(conn, load_sql("qprof_live_runs.sql"), {"lock_class": RUN_LOCK_CLASS})
+    rows = _fetch(conn, load_sql("qprof.collectors", "qprof_live_runs.sql"), {"lock_class": RUN_LOCK_CLASS})
     return {f"{int(row['run']) & 0xFFFFFFFF:08x}" for row in rows}
 
 
@@ -76,9 +76,9 @@ def find_leftovers(conn: Any, engine: str) -> tuple[list[Leftover], list[str]]:
             leftovers.append(Leftover(shown(key, engine), _drop_sql(key, False, "sqlite"),
                                       "left behind when that run was killed", table=row["tbl_name"], key=key))
         return leftovers, live
-    from qprof.collectors import load_sql
+    from qprof.sqlfiles import load_sql
 
-    rows = _fetch(conn, load_sql("qprof_builds.sql"))
+    rows = _fetch(conn, load_sql("qprof.collectors", "qprof_builds.sql"))
     alive = _running(conn, engine)
     ours: dict[tuple[str, str], str] = {}  # every verified qprof build, by (schema, name): its run
     for row in rows:

@@ -147,8 +147,8 @@ def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseSt
     rejects, keeps the fingerprint (``?`` → ``$n``, no literal either) and gets a generic plan.
     Logged durations give its mean time.
     """
-    from qprof.nplusone.fingerprint import fingerprint
-    from qprof.nplusone.logparse import iter_log_statements
+    from qprof.fingerprint import fingerprint
+    from qprof.collectors.logs import iter_log_statements
 
     counts: dict[str, int] = {}
     durations: dict[str, list[float]] = {}

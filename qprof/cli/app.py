@@ -82,9 +82,9 @@ app = typer.Typer(
     help="Find the database statements that cost the most, learn why, and fix them with proof "
     "(PostgreSQL and SQLite).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # qprof --install-completion / --show-completion
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["--help"]},  # -h is the host, as in psql
 )
 
 

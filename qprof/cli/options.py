@@ -3,39 +3,94 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from qprof.config import Config, load_config
-from qprof.conninfo import resolve_target
-from qprof.errors import EXIT_INTERNAL, BadInput, QprofError
+from qprof.config import Config
+from qprof.conninfo import ConnectionOptions, DbArgument, check_port
+from qprof.errors import EXIT_INTERNAL, QprofError
 from qprof.output import OutputFormat, console
-from qprof.targets import Target, open_target
-from qprof.units import parse_duration
+from qprof.targets import Target
 
+CONNECTION = "Connection"  # the help panel psql's flags and their qprof relatives share
 DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
         "-d",
-        help="Database: postgresql://… URI, 'host=… dbname=…' DSN, sqlite:///path or a SQLite file. "
-        "Default: --profile, then $QPROF_DB, then libpq's PG* variables.",
+        "--dbname",
+        help="Database, as psql's -d: a PostgreSQL database name, a postgresql://… URI or 'host=… dbname=…' "
+        "conninfo; or sqlite:///path or a SQLite file. "
+        "Default: --profile, then $QPROF_DB, then libpq's PG* variables. "
+        "-h/-p/-U (and -d NAME) replace those parts of --profile/$QPROF_DB; "
+        "a URI or conninfo given to -d wins over -h/-p/-U, as in psql.",
         show_default=False,
+        rich_help_panel=CONNECTION,
     ),
 ]
+
+
+def _port(value: str | None) -> str | None:
+    try:
+        return None if value is None else check_port(value)
+    except QprofError as exc:
+        raise typer.BadParameter(exc.message) from None
+
+
+_CONNECTION_FLAGS = {  # psql's flags; help stays --help only, so -h is the host as in psql
+    "host": typer.Option("--host", "-h", help="PostgreSQL server host or socket folder (see --db for precedence).",
+                         show_default=False, rich_help_panel=CONNECTION),
+    "port": typer.Option("--port", "-p", help="PostgreSQL server port.", callback=_port,
+                         show_default=False, rich_help_panel=CONNECTION),
+    "username": typer.Option("--username", "-U", help="PostgreSQL role to log in as (the password comes from "
+                             "~/.pgpass, $PGPASSWORD or the URI; it is never printed).",
+                             show_default=False, rich_help_panel=CONNECTION),
+}
 ProfileOption = Annotated[
     str | None,
-    typer.Option("--profile", "-P", help="Named profile from qprof.toml or \\[tool.qprof.profiles] in pyproject.toml."),
+    typer.Option("--profile", "-P", help="Named profile from qprof.toml or \\[tool.qprof.profiles] in pyproject.toml.",
+                 rich_help_panel=CONNECTION),
 ]
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="table for people; json/csv for scripts; markdown for PRs.")
 ]
+
+
+class MetricsFormat(str, Enum):
+    """A listing's formats, and OpenMetrics text for Prometheus."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+    prometheus = "prometheus"
+
+
+MetricsFormatOption = Annotated[
+    MetricsFormat,
+    typer.Option("--format", "-f", help="table for people; json/csv for scripts; markdown for PRs; "
+                 "prometheus: OpenMetrics text for node_exporter's textfile collector."),
+]
+
+
+def emit_metrics(statements: Iterable[Mapping[str, Any]], scope: str) -> None:
+    """``--format prometheus``: the statements' calls and times as OpenMetrics text on stdout."""
+    import time
+
+    from qprof.formats import prometheus
+    from qprof.output import emit
+
+    emit(prometheus.render(statements, scope=scope, generated_at=time.time()))
+
+
 StatementTimeoutOption = Annotated[
     str,
     typer.Option(
@@ -58,6 +113,34 @@ AllowFunctionOption = Annotated[
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def connection_options(function: F) -> F:
+    """Give a command with a ``db`` option psql's -h/--host, -p/--port and -U/--username, right after it.
+
+    The command body stays as it was: when any of them is given, its ``db`` argument arrives as a
+    :class:`qprof.conninfo.ConnectionOptions` carrying them, which :func:`connect` (and
+    :func:`qprof.conninfo.resolve_target`) combine the way psql does.
+    """
+    signature = inspect.signature(function, eval_str=True)
+    params = list(signature.parameters.values())
+    at = [p.name for p in params].index("db") + 1
+    added = [
+        inspect.Parameter(f"conn_{name}", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                          annotation=Annotated[str | None, option])
+        for name, option in _CONNECTION_FLAGS.items()
+    ]
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        host, port, user = (kwargs.pop(f"conn_{name}", None) for name in _CONNECTION_FLAGS)
+        if host or port or user:
+            kwargs["db"] = ConnectionOptions(db=kwargs.get("db"), host=host, port=port, user=user)
+        return function(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*params[:at], *added, *params[at:]])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**function.__annotations__, **{p.name: p.annotation for p in added}}
+    return wrapper  # type: ignore[return-value]
 
 
 def handle_errors(function: F) -> F:
@@ -96,7 +179,7 @@ def handle_errors(function: F) -> F:
 
 @contextmanager
 def connect(
-    db: str | None,
+    db: DbArgument,
     profile: str | None,
     statement_timeout: str,
     config: Config | None = None,
@@ -104,17 +187,8 @@ def connect(
 ) -> Iterator[Target]:
     """Open the target the options name, read-only, closed again whatever happens;
     ``allow_functions`` (``--allow-function``) are the volatile functions the user lets run."""
-    config = config or load_config()
-    timeout = parse_duration(statement_timeout)
-    if timeout <= 0:
-        raise BadInput(
-            f"--statement-timeout must be more than 0, got {statement_timeout!r}",
-            hint="it is the safety net on every statement qprof runs; use e.g. 30s or 10min",
-        )
-    spec = resolve_target(db, profile, config)
-    target = open_target(spec, statement_timeout=timeout)
-    target.allowed_functions = frozenset(name.strip().lower() for name in allow_functions or () if name.strip())
-    try:
+    from qprof.targets.session import session
+
+    with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions,
+                 config=config) as target:
         yield target
-    finally:
-        target.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from qprof.collectors import load_sql
+from qprof.sqlfiles import load_sql
 from qprof.errors import StatementFailed
 from qprof.model import IndexInfo, IndexKey, TableStats
 from qprof.targets.postgres import PostgresTarget
@@ -21,11 +21,11 @@ def _fetch_skipping_locks(target: PostgresTarget, name: str, what: str) -> list[
     check and the size call still waits for lock_timeout: then the query runs once more, and
     sees the lock."""
     try:
-        return target.fetch_all(load_sql(name), what=what)
+        return target.fetch_all(load_sql("qprof.collectors", name), what=what)
     except StatementFailed as exc:
         if "lock_timeout" not in exc.message:
             raise
-        return target.fetch_all(load_sql(name), what=what)
+        return target.fetch_all(load_sql("qprof.collectors", name), what=what)
 
 
 def _say_skipped(kind: str, locked: list[tuple[str, int]], *, what: str = "the size of ") -> None:
@@ -71,7 +71,7 @@ def _index(row: dict[str, Any]) -> IndexInfo:
 
 def collect_stats_reset(target: PostgresTarget) -> dict[str, Any]:
     """When usage counters began: ``unused`` means "no scans since then"."""
-    rows = target.fetch_all(load_sql("stats_reset.sql"), what="reading pg_stat_database")
+    rows = target.fetch_all(load_sql("qprof.collectors", "stats_reset.sql"), what="reading pg_stat_database")
     if not rows:
         return {"stats_reset": None, "age_seconds": None, "server_started": None}
     row = rows[0]
@@ -84,5 +84,5 @@ def collect_stats_reset(target: PostgresTarget) -> dict[str, Any]:
 
 def locked_tables(target: PostgresTarget) -> dict[tuple[str, str], int]:
     """(schema, table) → pid of every table another session holds or awaits ACCESS EXCLUSIVE on."""
-    rows = target.fetch_all(load_sql("locked_tables.sql"), what="reading pg_locks")
+    rows = target.fetch_all(load_sql("qprof.collectors", "locked_tables.sql"), what="reading pg_locks")
     return {(row["schema"], row["name"]): int(row["pid"]) for row in rows}

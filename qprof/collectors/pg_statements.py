@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qprof import redact
-from qprof.collectors import load_sql
+from qprof.sqlfiles import load_sql
 from qprof.errors import ExtensionMissing, QprofError
 from qprof.extension_hints import PSS_PRELOAD, pg_stat_statements_hint
 from qprof.model import StatementStats
@@ -14,7 +14,6 @@ from qprof.owntag import OWN_TAG
 from qprof.targets.postgres import PostgresTarget
 
 HIDDEN_TEXT = "<insufficient privilege>"
-CREATE_HINT = "CREATE EXTENSION pg_stat_statements;"
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -61,7 +60,7 @@ class StatementScope:
 def collect_statement_scope(target: PostgresTarget, *, all_databases: bool = False) -> StatementScope:
     """All pg_stat_statements entries of the current database (or all), one per statement and role."""
     version = require_extension(target)
-    query = load_sql(statements_sql_name(version))
+    query = load_sql("qprof.collectors", statements_sql_name(version))
     try:
         rows = target.fetch_all(
             query,

@@ -12,11 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from qprof.cli.options import AllowFunctionOption, DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
-from qprof.errors import BadInput, QprofError
-from qprof.output import Column, OutputFormat, console, emit, emit_listing, note, num, size, warn
+from qprof.cli.options import AllowFunctionOption, DbOption, DebugOption, ProfileOption, StatementTimeoutOption, connection_options, handle_errors
+from qprof.output import Column, OutputFormat, console, emit, emit_listing, note, num, render_json, size, warn
 from qprof.sqltext import one_line
-from qprof.units import parse_duration, parse_percent, parse_size
 
 
 class AdviseFormat(str, Enum):
@@ -70,33 +68,7 @@ COLUMNS = [
 ]
 
 
-def _gather_statements(target: Any, workload: list[Path], sql_texts: list[str], logs: list[Path], log_prefix: str | None,
-                       min_calls: int, min_mean_ms: float, top: int) -> tuple[list, bool]:
-    from qprof.advise import workload_source as ws
-
-    statements = []
-    if workload:
-        statements += ws.from_workload_paths(workload)
-    if sql_texts:
-        statements += ws.from_sql_texts(sql_texts)
-    if logs:
-        statements += ws.from_logs(logs, log_prefix)
-    if statements:
-        return statements, False
-    if target.engine != "postgresql":
-        raise BadInput(
-            "SQLite keeps no statement statistics: give the workload",
-            hint="qprof advise --db app.sqlite --workload queries/shop.sql",
-        )
-    statements = ws.from_pg_stat_statements(target, min_calls=min_calls, min_mean_ms=min_mean_ms, top=top)
-    if not statements:
-        raise QprofError(
-            "pg_stat_statements has no statements to advise on" + (f" with at least {min_calls} calls" if min_calls > 1 else ""),
-            hint="run the application's workload first, lower --min-calls/--min-mean-ms, or pass --workload",
-        )
-    return statements, True
-
-
+@connection_options
 def advise(
     workload: Annotated[list[Path] | None, typer.Option("--workload", "-w", help="Workload file or folder of *.sql (weight from '-- calls: N', else 1). "
                                                                                  "Repeatable.")] = None,
@@ -109,7 +81,7 @@ def advise(
     top: Annotated[int, typer.Option("--top", min=1, help="pg_stat_statements: advise on the N statements with the most total time.")] = 50,
     budget: Annotated[str | None, typer.Option("--budget", help="Storage budget for new indexes, e.g. 500MB.")] = None,
     max_indexes: Annotated[int | None, typer.Option("--max-indexes", min=1, help="Recommend at most this many indexes.")] = None,
-    min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost.")] = "10%",
+    min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost (10 = 10%).")] = "10%",
     whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, "
                                                                 "build (real build in a rolled-back transaction: takes a SHARE lock) "
                                                                 "or heuristic.")] = WhatIfMode.auto,
@@ -151,176 +123,55 @@ def advise(
       qprof advise --verify --runs 5                 # staging: measured before/after + chart
       qprof advise --cleanup                         # drop what a killed --verify/--apply left
     """
-    from qprof.advise.advisor import advise as run_advisor
-    from qprof.advise.advisor import drop_recommendations, recommendations
-    from qprof.advise.generator import RunInfo, ensure_writable, write_migrations
+    from qprof.api.advise import advise as run_advise
 
     output = fmt.value if fmt.value in ("table", "json", "markdown", "csv") else "table"
     mformat = (migration_format.value if migration_format else None) or (fmt.value if output == "table" and fmt.value != "table" else "sql")
-    gain = parse_percent(min_gain)
-    budget_bytes = parse_size(budget) if budget else None
-    lock_seconds = _positive_duration("--lock-timeout", lock_timeout)
-    build_seconds = _positive_duration("--build-timeout", build_timeout) if build_timeout else None
-    from qprof.advise.builds import signals_as_interrupt
-    from qprof.advise.leftovers import report_leftovers
-    from qprof.advise.runs import remove_stale_run_dirs
-    from qprof.advise.verify import verification_summary
-
     if cleanup:
-        _cleanup(db, profile, statement_timeout, lock_seconds, output)
+        _cleanup(db, profile, statement_timeout, lock_timeout, output)
         return
-    if not no_write:
-        ensure_writable(out)
     quiet = output == "json" or not sys.stdout.isatty()
+    status = None if quiet else console.status("advising…")
 
-    leftovers: list = []
-    # SIGTERM and SIGHUP raise KeyboardInterrupt for the whole run, so every finally block (HypoPG
-    # reset, SQLite scratch copy, indexes built for measuring) runs as it does on Ctrl-C.
-    with signals_as_interrupt(), _report_interrupted_builds(), connect(db, profile, statement_timeout, allow_functions=allow_function) as target:
-        remove_stale_run_dirs()
-        earlier = report_leftovers(target, warn)
-        if earlier and (verify or apply):
-            # Measuring may build and drop qprof's own indexes: a killed run's would skew the
-            # baseline (and hide the advice for its table), so it goes first, with cleanup's safety.
-            earlier = _drop_earlier(target, lock_seconds)
-        statements, from_server = _gather_statements(
-            target, list(workload or []), list(sql_texts or []), list(log or []), log_prefix, min_calls, min_mean_ms, top
-        )
-        status = None if quiet else console.status("advising…")
-        if status is not None:
-            status.start()
-
-        def progress(info: dict) -> None:
-            if status is not None and "phase" in info:
-                status.update(info["phase"] + "…")
-            elif status is not None:
-                status.update(
-                    f"round {info['round']}: {info['steps']} candidate steps, {info['whatif_calls']} what-if calls, "
-                    f"{info['chosen']} chosen, best {info['best'] or '—'}"
-                )
-
-        try:
-            advice = run_advisor(
-                target, statements, whatif_mode=whatif.value, min_gain=gain, budget=budget_bytes,
-                max_indexes=max_indexes, from_server=from_server, lock_timeout=lock_seconds, warn=warn,
-                on_progress=progress,
+    def progress(info: dict) -> None:
+        if status is not None and "phase" in info:
+            status.update(info["phase"] + "…")
+        elif status is not None:
+            status.update(
+                f"round {info['round']}: {info['steps']} candidate steps, {info['whatif_calls']} what-if calls, "
+                f"{info['chosen']} chosen, best {info['best'] or '—'}"
             )
-        finally:
-            if status is not None:
-                status.stop()
-        recs = recommendations(advice, target.engine)
-        notes: list[str] = []
-        if verify and recs:
-            from qprof.advise.verify import verify as run_verify
 
-            if not quiet:
-                note(f"verifying {len(recs)} index(es) as a set: all are built, each statement is timed without them, "
-                     f"with them and without each one, then they are {'kept' if apply else 'dropped'}")
-            with _connection_lost(target, "--verify"):
-                notes += run_verify(
-                    target, recs, advice.by_key, runs=runs, keep=apply, lock_timeout=lock_seconds,
-                    build_timeout=build_seconds, leftovers=leftovers,
-                    on_progress=(lambda m: None) if quiet else (lambda m: console.print(m, markup=False, style="dim")),
-                )
-            said = {item.message() for item in leftovers}
-            notes = [line for line in notes if line not in said]  # each leftover is named once, by _fail_if
-        failed = [r.name for r in recs if r.error]
-        rejected = [r for r in recs if r.rejected]
-        recs = [r for r in recs if not r.rejected]  # marginal gain within noise or negative: never recommended
-        cost_after = advice.selection.cost_after
-        if rejected:  # the summary's "after" is what is recommended, not what was measured away
-            from qprof.advise.advisor import recost
+    def say(message: str) -> None:  # --verify's steps: the spinner is done by then
+        if status is not None:
+            status.stop()
+        if not quiet:
+            console.print(message, markup=False, style="dim")
 
-            cost_after = recost(target, advice, [r.candidate for r in recs], whatif_mode=whatif.value, lock_timeout=lock_seconds)
-        applied = None
-        if apply and recs:
-            from qprof.advise.apply import apply_recommendations
+    if status is not None:
+        status.start()
+    try:
+        with _report_interrupted_builds():
+            result = run_advise(
+                db, workload=list(workload or []), sql=list(sql_texts or []), logs=list(log or []), log_prefix=log_prefix,
+                min_calls=min_calls, min_mean_ms=min_mean_ms, top=top, budget=budget, max_indexes=max_indexes,
+                min_gain=min_gain, whatif=whatif.value, verify=verify, runs=runs, apply=apply, out=out,
+                migration_format=mformat, single_file=single_file, drop_unused=drop_unused,
+                alembic_down_revision=alembic_down_revision, write=not no_write, lock_timeout=lock_timeout,
+                build_timeout=build_timeout, profile=profile, statement_timeout=statement_timeout,
+                allow_functions=allow_function, on_progress=progress, log=say, note=note, warn=warn,
+            )
+    finally:
+        if status is not None:
+            status.stop()
+    _render(result, output, debug=debug or bool(os.environ.get("QPROF_DEBUG")), out=out)
 
-            applied = apply_recommendations(target, recs, lock_timeout=lock_seconds, build_timeout=build_seconds,
-                                            leftovers=leftovers)
-            failed += [entry["index"] for entry in applied if entry.get("error") and entry["index"] not in failed]
-        drops = drop_recommendations(advice.catalog, target.engine) if drop_unused else []
-        description = target.describe()
-        engine = target.engine
-        dbname = target.database_name
 
-    info = RunInfo(target=description, engine=engine, whatif_method=advice.whatif_method, cost_unit=advice.cost_unit)
-    files: list[str] = []
-    unchanged: list = []  # (recommendation, file) whose migration is already in --out with identical DDL
-    refreshed: list = []  # of those, files whose header --verify rewrote with its measurements
-    chart = None
-    if not no_write:
-        files += [str(p) for p in write_migrations(recs, out, mformat, info, single_file=single_file,
-                                                   alembic_down_revision=alembic_down_revision, skipped=unchanged,
-                                                   refreshed=refreshed)]
-        if drops:
-            files += [str(p) for p in write_migrations(drops, out / "drops" if recs else out, mformat, info,
-                                                       single_file=single_file, skipped=unchanged)]
-        if verify:
-            from qprof.advise.verify import write_chart
-
-            path = write_chart([*recs, *rejected], out / "verify_before_after.png", f"qprof advise --verify: database {dbname}")
-            chart = str(path) if path else None
-    if refreshed:
-        names = ", ".join(Path(str(path)).name for path in refreshed[:3]) + (" …" if len(refreshed) > 3 else "")
-        notes.append(f"rewrote the header of {len(refreshed)} migration(s) already in {out} with the measurements: {names}")
-    unchanged = [(rec, path) for rec, path in unchanged if path not in refreshed]
-    if unchanged:
-        names = ", ".join(Path(str(path)).name for _, path in unchanged[:3]) + (" …" if len(unchanged) > 3 else "")
-        notes.append(f"{len(unchanged)} migration(s) already in {out} with identical DDL, not written again: {names}")
-    notes += _covering_notes(advice, recs)
-    if not no_write:  # what a sql/flyway file cannot carry safely is left out of it: say so
-        from qprof.advise.generator import refusal_notes
-
-        notes += refusal_notes([*recs, *drops], mformat)
-    for candidate, reason in advice.selection.failed.items():
-        notes.append(f"candidate {candidate} skipped: {reason}")
-    for candidate, reason in advice.selection.dropped.items():
-        notes.append(f"not recommended after selection: {candidate}: {reason}")
-    from qprof.advise.advisor import leftover_invalid_notes
-
-    notes += leftover_invalid_notes(advice, recs)
-    for message in notes:
+def _render(result: Any, output: str, *, debug: bool, out: Path) -> None:
+    """The advice as a table/markdown/csv listing or the JSON document, notes and leftovers on stderr."""
+    advice, recs, document = result.advice, result.recommendations, result.to_dict()
+    for message in result.notes:
         warn(message)
-
-    weighted_before = sum(s.weight * advice.selection.cost_before[s.key] for s in advice.statements)
-    weighted_after = sum(s.weight * cost_after[s.key] for s in advice.statements)
-    document = {
-        "skipped_summary": advice.skipped_summary.to_dict() if advice.skipped_summary else None,
-        "recommendations": [r.to_dict() for r in recs],
-        "skipped": [s.to_dict() for s in advice.skipped],
-        "summary": {
-            "statements": len(advice.statements),
-            "whatif_calls": advice.whatif_calls,
-            "cache_hits": advice.cache_hits,
-            "workload_cost_before": round(weighted_before, 2),
-            "workload_cost_after": round(weighted_after, 2),
-            "seconds": round(advice.seconds, 3),
-            "indexes": len(recs),
-            "total_size_bytes": sum(r.to_dict()["size_bytes"] or 0 for r in recs),
-            "candidates": advice.selection.candidates,
-            "candidates_costed": advice.selection.pool,
-        },
-        "dropped": [{"index": str(c), "reason": reason} for c, reason in advice.selection.dropped.items()],
-        "target": description,
-        "whatif": advice.whatif_method,
-        "cost_unit": advice.cost_unit,
-        "size_source": advice.size_source,
-        "source": "pg_stat_statements" if from_server else "workload",
-        "migration_format": None if no_write else mformat,
-        "files": files,
-        "unchanged_files": [{"index": rec.name, "file": str(path)} for rec, path in unchanged],
-        "chart": chart,
-        "drops": [dict(r.to_dict(), reason=r.reason) for r in drops],
-        "rejected": [dict(r.to_dict(), reason=r.rejected) for r in rejected],
-        "verification": verification_summary(runs, [*recs, *rejected]) if verify and (recs or rejected) else None,
-        "rewritten_files": [str(path) for path in refreshed],
-        "applied": applied,
-        "notes": notes,
-        "leftovers": [item.to_dict() for item in leftovers],
-        "earlier_leftovers": [item.to_dict() for item in earlier],
-        "failed": failed,
-    }
     rows = []
     for rec in document["recommendations"]:
         names = [s["name"] or str(s["queryid"]) for s in rec["statements"]]
@@ -332,11 +183,11 @@ def advise(
             warn(f"skipped: {item.reason}: {one_line(item.statement, 80)}")
     elif advice.skipped_summary and advice.skipped_summary.count and output != "json":
         emit(advice.skipped_summary.headline() + "\n")
-    if debug or os.environ.get("QPROF_DEBUG"):
+    if debug:
         _time_breakdown(advice)
     if output == "json":
         emit_listing(document, "recommendations", COLUMNS, OutputFormat.json)
-        _fail_if(failed, leftovers)
+        _fail_if(result.failed, result.leftovers)
         return
     summary = document["summary"]
     title = (
@@ -346,26 +197,26 @@ def advise(
     )
     if document["verification"]:
         note(document["verification"]["method"])
-    for rec in rejected:
+    for rec in result.rejected:
         note(f"rejected after --verify: {rec.candidate}: {rec.rejected}")
     if not rows:
         note(title)
-        if earlier:
-            note(f"no index to recommend: {len(earlier)} index(es) left by a killed qprof run (above) may serve the "
+        if result.earlier:
+            note(f"no index to recommend: {len(result.earlier)} index(es) left by a killed qprof run (above) may serve the "
                  "statements; drop them with  qprof advise --cleanup  and advise again")
         else:
-            note("no index to recommend: every statement is served already, or nothing saves at least " + f"{gain:.0%}")
+            note("no index to recommend: every statement is served already, or nothing saves at least " + f"{result.min_gain:.0%}")
         _emit_skipped(advice.skipped, output)
-        _fail_if(failed, leftovers)
+        _fail_if(result.failed, result.leftovers)
         return
     emit_listing(document_rows, "rows", COLUMNS, OutputFormat(output), title=title)
     _emit_skipped(advice.skipped, output)
-    if files:
-        note(f"wrote {len(files)} migration file(s) ({mformat}) to {out}" + (f"; chart {chart}" if chart else ""))
-    if applied:
-        for entry in applied:
-            note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
-    _fail_if(failed, leftovers)
+    if result.files:
+        note(f"wrote {len(result.files)} migration file(s) ({result.migration_format}) to {out}"
+             + (f"; chart {result.chart}" if result.chart else ""))
+    for entry in document["applied"] or []:
+        note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
+    _fail_if(result.failed, result.leftovers)
 
 
 def _emit_skipped(skipped: list, output: str) -> None:
@@ -407,36 +258,12 @@ def _time_breakdown(advice: Any) -> None:
     )
 
 
-def _positive_duration(option: str, text: str) -> float:
-    """A timeout that must be > 0 (PostgreSQL reads 0 as "wait forever"); at least 1 ms."""
-    seconds = parse_duration(text)
-    if seconds <= 0:
-        raise BadInput(f"{option} must be greater than 0 (0 would mean: wait forever)", hint=f"e.g. {option} 5s")
-    return max(seconds, 0.001)
-
-
 def _fail_if(failed: list[str], leftovers: list) -> None:
     """A failed --apply/--verify step, or an index qprof built and could not drop, exits 1."""
     for item in leftovers:
         warn(f"LEFTOVER: {item.message()}")
     if failed or leftovers:
         raise typer.Exit(1)
-
-
-def _covering_notes(advice: Any, recs: list) -> list[str]:
-    """Index-only scans skip only heap pages the visibility map marks all-visible (VACUUM sets it)."""
-    notes = []
-    for rec in recs:
-        relation = advice.catalog.relations.get(rec.candidate.table_key)
-        if not rec.candidate.include or relation is None or not relation.pages:
-            continue
-        share = relation.all_visible / relation.pages
-        if share < 0.5:
-            notes.append(
-                f"{rec.name} is a covering index, but only {share:.0%} of {relation.qualified}'s pages are all-visible: "
-                "index-only scans still visit the heap until (auto)VACUUM has run on it"
-            )
-    return notes
 
 
 @contextmanager
@@ -456,83 +283,41 @@ def _report_interrupted_builds() -> Iterator[None]:
         raise
 
 
-def _drop_earlier(target: Any, lock_seconds: float) -> list:
-    """--verify/--apply: drop earlier runs' leftovers before advising; what stays is returned."""
-    from qprof.advise.leftovers import cleanup_leftovers
-
-    dropped, failed, _ = cleanup_leftovers(target, lock_timeout=lock_seconds)
-    for item in dropped:
-        note(f"dropped {item.index}, left by a killed qprof run, before measuring")
-    return failed
-
-
-@contextmanager
-def _connection_lost(target: Any, what: str) -> Iterator[None]:
-    """The server ended the read session (pg_terminate_backend, a restart) while ``what`` ran:
-    one line and exit 1 — the builds are dropped on their own session before this is raised."""
-    def lost(first: str) -> QprofError:
-        error = QprofError(f"lost the connection to the database during {what}: {first}",
-                           hint="the indexes built for it were dropped; run again once the server is back")
-        error.exit_code = 1
-        return error
-
-    def closed() -> bool:
-        return bool(getattr(getattr(target, "conn", None), "closed", False))
-
-    try:
-        yield
-    except QprofError:
-        raise
-    except Exception as exc:
-        if not closed():
-            raise
-        raise lost((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
-    if closed():  # a statement failed on it and was left out: the rest of the run needs it too
-        raise lost("the server ended the session")
-
-
-def _cleanup(db: Any, profile: Any, statement_timeout: str, lock_seconds: float, output: str) -> None:
+def _cleanup(db: Any, profile: Any, statement_timeout: str, lock_timeout: str, output: str) -> None:
     """``--cleanup``: drop the leftovers of killed runs (and their SQLite scratch folders)."""
-    from qprof.advise.leftovers import cleanup_leftovers, leftover_line
-    from qprof.advise.runs import remove_stale_run_dirs
+    from qprof.advise.leftovers import leftover_line
+    from qprof.api.advise import cleanup
 
-    removed = remove_stale_run_dirs()
     state: dict[str, list] = {"remaining": []}
 
     def progress(done: list, remaining: list) -> None:
         state["remaining"] = remaining
 
-    with connect(db, profile, statement_timeout) as target:
+    try:
+        result = cleanup(db, lock_timeout=lock_timeout, profile=profile, statement_timeout=statement_timeout,
+                         on_progress=progress)
+    except KeyboardInterrupt:
         try:
-            dropped, failed, live = cleanup_leftovers(target, lock_timeout=lock_seconds, on_progress=progress)
-        except KeyboardInterrupt:
-            try:
-                for item in state["remaining"]:
-                    warn(f"interrupted: still there: {leftover_line(item)}")
-            except OSError:  # the terminal is gone (SIGHUP)
-                pass
-            raise
+            for item in state["remaining"]:
+                warn(f"interrupted: still there: {leftover_line(item)}")
+        except OSError:  # the terminal is gone (SIGHUP)
+            pass
+        raise
     if output == "json":
-        from qprof.output import emit, render_json
-
-        emit(render_json({
-            "dropped": [item.to_dict() for item in dropped],
-            "failed": [item.to_dict() for item in failed],
-            "in_use": live,
-            "scratch_folders_removed": [str(path) for path in removed],
-        }))
+        emit(render_json(result.to_dict()))
     else:
-        for item in dropped:
+        for item in result.dropped:
             note(f"dropped {item.index}" + (f" on {item.table}" if item.table else "") + ", left by a killed qprof run")
-        for name in live:
+        for name in result.in_use:
             note(f"left alone: {name} (a qprof run that is still going is building or measuring it)")
-        if removed:
-            note(f"removed {len(removed)} scratch folder(s) of killed qprof runs")
-        if not dropped and not failed:
+        if result.scratch_folders_removed:
+            note(f"removed {len(result.scratch_folders_removed)} scratch folder(s) of killed qprof runs")
+        if not result.dropped and not result.failed:
+            live = result.in_use
             note("no leftovers of earlier qprof runs" + (f" ({len(live)} build(s) of a live run left alone)" if live else ""))
-    for item in failed:
+    for item in result.failed:
         warn(f"LEFTOVER: {leftover_line(item)}")
-    if failed:
+    if result.failed:
         raise typer.Exit(1)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, handle_errors
+from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connection_options, handle_errors
 from qprof.errors import EXIT_FINDINGS, BadInput
 from qprof.history.cli import BetweenOption, QuietOption, SinceOption, StoreOption, TargetOption, history_target, store_location
 from qprof.output import Column, OutputFormat, emit, emit_listing, ms, note, num, render_json, text, warn
@@ -54,10 +54,11 @@ def _current(
         rows = window_rows(statement_table(history, window), measured_percentiles(run))
         return rows, "window", window.target.id, f"run {from_run} of {window.target.name}"
     if workload is not None:
-        from qprof.commands.bench import run_bench
+        from qprof.api.bench import bench
 
-        results, _skipped, description = run_bench(db, profile, statement_timeout, workload, runs, 1, quiet)
-        return [r.baseline_row() for r in results], "bench", None, f"workload {workload} ×{runs} on {description}"
+        timed = bench(db, workload=workload, runs=runs, warmup=1, profile=profile, statement_timeout=statement_timeout,
+                      warn=warn)
+        return [r.baseline_row() for r in timed.statements], "bench", None, f"workload {workload} ×{runs} on {timed.target}"
     from qprof.history.baselines import window_rows
     from qprof.history.window import select_window, statement_table
 
@@ -70,6 +71,7 @@ def _current(
 
 @baseline_app.command("save")
 @handle_errors
+@connection_options
 def save(
     name: Annotated[str, typer.Argument(help="Baseline name (replaced if it exists).", show_default=False)],
     since: SinceOption = None,
@@ -112,9 +114,10 @@ def save(
 
 @baseline_app.command("check")
 @handle_errors
+@connection_options
 def check(
     name: Annotated[str, typer.Argument(help="Baseline to compare with.", show_default=False)],
-    threshold: Annotated[str, typer.Option("--threshold", help="Slower by more than this fails (e.g. 10%).")] = "10%",
+    threshold: Annotated[str, typer.Option("--threshold", help="Slower by more than this fails (10 = 10%; 0.5 = 0.5%).")] = "10%",
     min_delta: Annotated[str, typer.Option("--min-delta", help="…and by at least this much time, so sub-millisecond noise does not fail CI.")] = "0ms",
     since: SinceOption = None,
     between: BetweenOption = None,

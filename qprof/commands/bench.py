@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,10 +14,9 @@ from qprof.cli.options import (
     FormatOption,
     ProfileOption,
     StatementTimeoutOption,
-    connect,
+    connection_options,
     handle_errors,
 )
-from qprof.errors import QprofError
 from qprof.history.cli import QuietOption, StoreOption, store_location
 from qprof.output import (
     Column,
@@ -30,7 +29,9 @@ from qprof.output import (
     warn,
 )
 from qprof.sqltext import one_line
-from qprof.workload import load_workload
+
+if TYPE_CHECKING:
+    from qprof.api.bench import BenchResult
 
 COLUMNS = [
     Column("name", "statement", align="left"),
@@ -54,30 +55,20 @@ def run_bench(
     warmup: int,
     quiet: bool,
     allow_functions: list[str] | None = None,
-):
-    """Time the workload on the target; shared by ``bench`` and ``baseline save/check --workload``.
+) -> BenchResult:
+    """:func:`qprof.api.bench.bench` with a spinner unless ``quiet``, skipped statements warned."""
+    from qprof.api.bench import bench as time_it
 
-    A statement qprof.safety does not clear is skipped with the reason (nothing of it runs)."""
-    from qprof.history.baselines import bench_workload
-
-    statements = load_workload(workload)
-    with connect(db, profile, statement_timeout, allow_functions=allow_functions) as target:
-        description = target.describe()
-        if quiet:
-            results, skipped = bench_workload(target, statements, runs, warmup=warmup)
-        else:
-            with console.status("benchmarking…") as status:
-                results, skipped = bench_workload(
-                    target, statements, runs, warmup=warmup,
-                    on_progress=lambda s: status.update(f"timing {s.name} ×{runs}"),
-                )
-    for item in skipped:
-        warn(f"skipped {item.statement}: {item.reason}")
-    if not results:
-        raise QprofError(f"no statement of {workload} could be timed", hint="see the warnings above")
-    return results, skipped, description
+    if quiet:
+        return time_it(db, workload=workload, runs=runs, warmup=warmup, profile=profile,
+                       statement_timeout=statement_timeout, allow_functions=allow_functions, warn=warn)
+    with console.status("benchmarking…") as status:
+        return time_it(db, workload=workload, runs=runs, warmup=warmup, profile=profile,
+                       statement_timeout=statement_timeout, allow_functions=allow_functions, warn=warn,
+                       on_progress=lambda name: status.update(f"timing {name} ×{runs}"))
 
 
+@connection_options
 def bench(
     workload: Annotated[Path, typer.Argument(help="Workload: a .sql file, a folder of them, or file.sql:name.", show_default=False)],
     runs: Annotated[int, typer.Option("--runs", "-r", min=1, help="Measured executions per statement.")] = 20,
@@ -103,25 +94,18 @@ def bench(
       qprof bench queries/shop.sql --runs 50 --db postgresql://app@staging/shop
       qprof bench queries/shop.sql --db app.sqlite --save-baseline before-upgrade
     """
-    results, skipped, description = run_bench(db, profile, statement_timeout, workload, runs, warmup, quiet, allow_function)
+    result = run_bench(db, profile, statement_timeout, workload, runs, warmup, quiet, allow_function)
     if save_baseline:
         from qprof.history.store import Store
 
         with Store(store_location(store)) as history:
             history.save_baseline(
-                save_baseline, None, "bench", f"workload {workload} ×{runs} on {description}", [r.baseline_row() for r in results]
+                save_baseline, None, "bench", f"workload {workload} ×{runs} on {result.target}",
+                [r.baseline_row() for r in result.statements],
             )
         if not quiet:
-            note(f"saved baseline {save_baseline!r} ({len(results)} statements)")
-    document = {
-        "target": description,
-        "workload": str(workload),
-        "runs": runs,
-        "warmup": warmup,
-        "statements": [r.to_dict() for r in results],
-        "skipped": [s.to_dict() for s in skipped],
-    }
-    emit_listing(document, "statements", COLUMNS, fmt)
+            note(f"saved baseline {save_baseline!r} ({len(result.statements)} statements)")
+    emit_listing(result.to_dict(), "statements", COLUMNS, fmt)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,7 +27,7 @@ def compare(
                                                "or a baseline name.", show_default=False)],
     after: Annotated[str, typer.Argument(help="The 'after' side, named the same ways.", show_default=False)],
     regression: Annotated[str, typer.Option("--regression", help="Mean time up by this much is a regression, "
-                                                                 "down to 1/(1+this) an improvement (e.g. 10%).")] = "10%",
+                                                                 "down to 1/(1+this) an improvement (10 = 10%).")] = "10%",
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Calls needed on both sides for a statement to be judged.")] = 5,
     fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 1 when a statement regressed.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Statements to list.")] = 20,
@@ -92,7 +92,7 @@ def compare(
         emit(text)
     if fail_on_regression and doc["regressions"]:
         if not quiet:
-            warn(f"{len(doc['regressions'])} regression(s) of {100 * fraction:.0f}% or more")
+            warn(f"{len(doc['regressions'])} regression(s) of {100 * fraction:g}% or more")
         raise typer.Exit(EXIT_FINDINGS)
 
 

@@ -10,12 +10,7 @@ from typing import Annotated
 import typer
 
 from qprof.cli.options import DebugOption, handle_errors
-from qprof.commands.check import check_command
-from qprof.commands.explain import explain_command
-from qprof.commands.indexes import indexes
-from qprof.commands.tables import tables
-from qprof.commands.top import RankBy, top
-from qprof.output import OutputFormat, console
+from qprof.output import console
 
 
 def default_demo_path() -> Path:
@@ -31,8 +26,16 @@ def bundled_workload() -> Path:
     return Path(str(resources.files("qprof.queries").joinpath("shop.sql")))
 
 
-def _section(title: str) -> None:
-    console.rule(title)
+def _run(*args: str) -> None:
+    """Run ``qprof ARGS`` as the user would type it (the section title shows the same line)."""
+    import typer.main
+
+    from qprof.cli.app import app
+
+    console.rule("qprof " + " ".join(args))
+    code = typer.main.get_command(app).main(list(args), prog_name="qprof", standalone_mode=False)
+    if code:  # a step that fails ends the demo with its exit code, as it would in a shell
+        raise typer.Exit(code)
 
 
 def demo(
@@ -58,17 +61,12 @@ def demo(
             build_sqlite(path, scale=scale)
         console.print(f"built {path}", markup=False)
     workload = bundled_workload()
-    _section(f"qprof top --db {path} --workload {workload.name} --by mean")
-    top(db=str(path), workload=workload, runs=runs, by=RankBy.mean, limit=10, width=70, fmt=OutputFormat.table)
-    _section(f"qprof tables --db {path}")
-    tables(db=str(path), fmt=OutputFormat.table)
-    _section(f"qprof indexes --db {path}")
-    indexes(db=str(path), fmt=OutputFormat.table)
-    slowest = f"{workload}:top_customers_in_country"
-    _section(f"qprof explain --db {path} {workload.name}:top_customers_in_country --runs {runs}")
-    explain_command(workload=slowest, db=str(path), runs=runs, fmt=OutputFormat.table)
-    _section(f"qprof check --db {path} --workload {workload.name} --no-analyze")
-    check_command(workload=str(workload), db=str(path), analyze=False)
+    _run("top", "--db", str(path), "--workload", str(workload), "--by", "mean", "--runs", str(runs), "--limit", "10",
+         "--width", "70")
+    _run("tables", "--db", str(path))
+    _run("indexes", "--db", str(path))
+    _run("explain", "--db", str(path), f"{workload}:top_customers_in_country", "--runs", str(runs))
+    _run("check", "--db", str(path), "--workload", str(workload), "--no-analyze")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, connection_options, handle_errors
 from qprof.index_classes import classify
 from qprof.output import Column, OutputFormat, emit_listing, note, num, size, text, warn
 
@@ -39,6 +39,7 @@ def _age(seconds: float | None) -> str:
     return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
 
 
+@connection_options
 def indexes(
     only: Annotated[list[IndexClass] | None, typer.Option("--only", help="Show only indexes of this class (repeatable).")] = None,
     db: DbOption = None,

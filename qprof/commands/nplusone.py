@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, connection_options, handle_errors
 from qprof.errors import EXIT_FINDINGS, BadInput
 from qprof.findings import Finding
 from qprof.output import Column, OutputFormat, console, emit_listing, ms, num, warn
@@ -58,7 +58,7 @@ def _row(finding: Finding) -> dict:
 
 def _progress_reader(paths: list[Path], prefix: str | None):
     """A LogReader with a progress bar on stderr when the input is big and stderr is a terminal."""
-    from qprof.nplusone.logparse import LogReader
+    from qprof.collectors.logs import LogReader
 
     total = sum(p.stat().st_size for p in paths if p.is_file())
     if total < BIG_INPUT or not console.is_terminal:
@@ -138,6 +138,7 @@ def _from_statistics(db, profile, statement_timeout, min_calls: int, threshold: 
     }, findings
 
 
+@connection_options
 def nplusone(
     log: Annotated[
         list[Path] | None,

@@ -19,9 +19,10 @@ from qprof.cli.options import (
     FormatOption,
     ProfileOption,
     StatementTimeoutOption,
+    connection_options,
+    emit_metrics,
     handle_errors,
 )
-from qprof.errors import BadInput
 from qprof.history.cli import QuietOption, StoreOption, store_location
 from qprof.output import (
     Column,
@@ -40,6 +41,7 @@ class RecordFormat(str, Enum):
     markdown = "markdown"
     html = "html"
     json = "json"
+    prometheus = "prometheus"
 
 
 class SloUnmeasured(str, Enum):
@@ -59,6 +61,7 @@ SloOption = Annotated[
 ]
 
 
+@connection_options
 def record(
     command: Annotated[list[str] | None, typer.Argument(help="The load-test command, after --: locust …, k6 run …, pgbench ….", show_default=False)] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="No command: record a window of this long "
@@ -72,7 +75,8 @@ def record(
     slo_unmeasured: Annotated[SloUnmeasured, typer.Option(
         "--slo-unmeasured", help="An SLO that cannot be checked (no log, nothing measured, statistics reset): "
         "'fail' the gate (exit 1, the default) or let it pass ('ok').")] = SloUnmeasured.fail,
-    fmt: Annotated[RecordFormat, typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained) or json.")] = RecordFormat.markdown,
+    fmt: Annotated[RecordFormat, typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained), json "
+                                                                     "or prometheus (the window's statements, OpenMetrics).")] = RecordFormat.markdown,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-record-<name>.html, .md (with chart PNGs) "
                                                                  "and .json into this folder instead.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
@@ -87,7 +91,7 @@ def record(
 ) -> None:
     """Record the database side of a load test: snapshot, run COMMAND, snapshot, report the window.
 
-    The command's output passes through (to stderr with --format json, so stdout stays JSON);
+    The command's output passes through (to stderr with --format json or prometheus, so stdout stays clean);
     Ctrl-C reaches it and the window is still closed and stored. Exit code: the command's own
     when it failed, else 1 when an SLO broke, else 0.
 
@@ -98,39 +102,30 @@ def record(
       qprof record -d $DB --name before-index -- pgbench -n -T 60 -c 8 -f checkout.sql shop
       qprof record -d $DB --duration 10m --out reports/      # k6 runs on another machine
     """
-    from qprof.config import load_config
-    from qprof.record.run import RecordRequest
-    from qprof.record.run import record as run_record
-    from qprof.record.slo import parse_slos, slos_from_config
-    from qprof.units import parse_duration
+    from qprof.api.record import record as run_record
+    from qprof.errors import BadInput
 
-    config = load_config()
-    slos = parse_slos([*slos_from_config(config.settings), *(slo or [])])  # exit 2 naming the grammar
-    if command and duration:
-        raise BadInput("give either a command (after --) or --duration, not both")
-    if not command and not duration:
-        raise BadInput("nothing to record: give the load-test command after --, or --duration 10m",
-                       hint="qprof record -d DB -- locust -f locustfile.py --headless -t 5m")
-    seconds = parse_duration(duration, default_unit="s") if duration else None
-    if seconds is not None and seconds <= 0:
-        raise BadInput("--duration must be more than 0")
-    request = RecordRequest(
-        db=db, profile=profile, statement_timeout=statement_timeout, store=store_location(store), slos=slos,
-        command=list(command) if command else None, duration_s=seconds, name=name, log=str(log) if log else None,
-        log_prefix=log_prefix, limit=limit, advisors=not no_advisors, quiet=quiet,
-        command_stdout_to_stderr=fmt is RecordFormat.json and out is None,
-        slo_unmeasured_ok=slo_unmeasured is SloUnmeasured.ok,
+    if fmt is RecordFormat.prometheus and out is not None:
+        raise BadInput("--format prometheus prints to stdout", hint="drop --out, or write the report files and the metrics in two runs")
+
+    result = run_record(
+        db, command=command, duration=duration, name=name, log=str(log) if log else None, log_prefix=log_prefix,
+        slos=slo or [], slo_unmeasured_ok=slo_unmeasured is SloUnmeasured.ok, limit=limit, advisors=not no_advisors,
+        store=store, profile=profile, statement_timeout=statement_timeout, quiet=quiet,
+        command_stdout_to_stderr=fmt in (RecordFormat.json, RecordFormat.prometheus) and out is None,
     )
-    outcome = run_record(request)
-    deliver(outcome.document, outcome.series, fmt.value, out, no_charts=no_charts, quiet=quiet)
-    report_outcome(outcome.document, outcome.exit_code, quiet=quiet)
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
+    if fmt is RecordFormat.prometheus:
+        emit_metrics(result.to_dict()["statements"], "record")
+    else:
+        deliver(result.to_dict(), result.series, fmt.value, out, no_charts=no_charts, quiet=quiet)
+    report_outcome(result.to_dict(), result.exit_code, quiet=quiet)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 def deliver(doc: dict, series: dict, fmt: str, out: Path | None, *, no_charts: bool, quiet: bool) -> list[Path]:
     """Print the run's report, or write it into ``out`` (html, md with PNGs, json)."""
-    from qprof.commands.report import _slug, write_report_files
+    from qprof.reports.files import slug, write_report_files
     from qprof.history.store import utcnow
     from qprof.reports.render import html_page, markdown
 
@@ -141,7 +136,7 @@ def deliver(doc: dict, series: dict, fmt: str, out: Path | None, *, no_charts: b
         charts = render_charts(series)
     generated = utcnow().strftime("%Y-%m-%d %H:%M")
     if out is not None:
-        written = write_report_files(out, f"qprof-record-{_slug(doc['run']['name'])}", doc, charts, generated, with_json=True)
+        written = write_report_files(out, f"qprof-record-{slug(doc['run']['name'])}", doc, charts, generated, with_json=True)
         if not quiet:
             for path in written:
                 note(f"wrote {path}")

@@ -5,21 +5,15 @@ Also ``qprof snapshots list`` and ``qprof snapshots prune --keep 30d``.
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 from datetime import timedelta
 from typing import Annotated
 
 import typer
 
-from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connect, handle_errors
+from qprof.cli.options import DbOption, DebugOption, FormatOption, ProfileOption, StatementTimeoutOption, connection_options, handle_errors
 from qprof.history.cli import QuietOption, StoreOption, TargetOption, store_location
 from qprof.output import Column, OutputFormat, emit, emit_listing, note, num, render_json, text
 from qprof.units import parse_duration
-
-# For tests of crash safety: seconds to hold the snapshot transaction open before COMMIT.
-HOLD_ENV = "QPROF_SNAPSHOT_HOLD_SECONDS"
 
 KeepOption = Annotated[
     str | None,
@@ -27,14 +21,7 @@ KeepOption = Annotated[
 ]
 
 
-def _hold(snapshot_id: int) -> None:
-    seconds = float(os.environ.get(HOLD_ENV, "0") or 0)
-    if seconds > 0:
-        sys.stderr.write(f"holding snapshot {snapshot_id} uncommitted for {seconds:g} s\n")
-        sys.stderr.flush()
-        time.sleep(seconds)
-
-
+@connection_options
 def snapshot(
     name: Annotated[str | None, typer.Option("--name", help="Label for this database in the store and reports (default: its name).")] = None,
     keep: KeepOption = None,
@@ -55,36 +42,15 @@ def snapshot(
       qprof snapshot --db postgresql://monitor@db1/shop -q
       qprof snapshot --store postgresql://qprof@history/qprof --keep 30d
     """
-    from qprof.history.collect import collect_snapshot
-    from qprof.history.store import Store, utcnow
+    from qprof.api.snapshot import snapshot as take
 
-    keep_seconds = parse_duration(keep) if keep else None
-    with connect(db, profile, statement_timeout) as target:
-        data = collect_snapshot(target, name)
-    with Store(store_location(store)) as history:
-        snapshot_id = history.save_snapshot(data, before_commit=_hold)
-        pruned = 0
-        if keep_seconds is not None:
-            target_row = history.find_target(data.identity)
-            pruned = history.prune(utcnow() - timedelta(seconds=keep_seconds), target_row.id)
-        document = {
-            "snapshot": snapshot_id,
-            "target": data.name,
-            "identity": data.identity,
-            "taken_at": data.taken_at.isoformat(timespec="seconds") + "Z",
-            "statements": len(data.statements),
-            "tables": len(data.tables),
-            "indexes": len(data.indexes),
-            "pss_stats_reset": data.pss_stats_reset.isoformat(timespec="seconds") + "Z" if data.pss_stats_reset else None,
-            "pruned": pruned,
-            "store": history.description,
-        }
+    result = take(db, name=name, keep=keep, store=store, profile=profile, statement_timeout=statement_timeout)
     if fmt is OutputFormat.json:
-        emit(render_json(document))
+        emit(render_json(result.to_dict()))
     elif not quiet:
         note(
-            f"snapshot {snapshot_id} of {data.name}: {len(data.statements)} statements, {len(data.tables)} tables, "
-            f"{len(data.indexes)} indexes → {document['store']}" + (f" (pruned {pruned} old)" if pruned else "")
+            f"snapshot {result.snapshot} of {result.target}: {result.statements} statements, {result.tables} tables, "
+            f"{result.indexes} indexes → {result.store}" + (f" (pruned {result.pruned} old)" if result.pruned else "")
         )
 
 

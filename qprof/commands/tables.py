@@ -14,6 +14,7 @@ from qprof.cli.options import (
     ProfileOption,
     StatementTimeoutOption,
     connect,
+    connection_options,
     handle_errors,
 )
 from qprof.model import TableStats
@@ -73,6 +74,7 @@ def _row(table: TableStats) -> dict:
     return row
 
 
+@connection_options
 def tables(
     by: Annotated[TableRank, typer.Option("--by", "-b", help="Rank by seq-volume (whole-table reads × size), seq-scans, size, "
                                                              "rows or dead.")] = TableRank.seq_volume,

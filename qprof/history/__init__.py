@@ -8,11 +8,3 @@ are built on those deltas. qprof never resets anybody's statistics to get there.
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
-
-
-@cache
-def load_sql(name: str) -> str:
-    """The text of ``history/sql/<name>``."""
-    return resources.files(__package__).joinpath("sql", name).read_text(encoding="utf-8")

@@ -51,10 +51,10 @@ def history_target(history: Store, target: str | None, db: str | None, profile: 
     """The store's entry for --target, else for the database --db/--profile names, else the only one."""
     if target or not (db or profile):
         return history.find_target(target)
-    from qprof.cli.options import connect
     from qprof.history.collect import identify
+    from qprof.targets.session import session
 
-    with connect(db, profile, statement_timeout) as live:
+    with session(db, profile=profile, statement_timeout=statement_timeout) as live:
         who = identify(live)
     return history.find_target(who.identity)
 

@@ -14,7 +14,7 @@ from typing import Any
 from qprof.collectors.pg_catalog import collect_indexes, collect_stats_reset, collect_tables
 from qprof.collectors.pg_statements import _version_tuple, collect_statements
 from qprof.errors import BadInput, QprofError
-from qprof.history import load_sql
+from qprof.sqlfiles import load_sql
 from qprof.history.store import naive_utc, utcnow
 from qprof.model import StatementStats
 from qprof.targets import Target
@@ -64,9 +64,9 @@ def identify(target: Target, name: str | None = None) -> TargetIdentity:
             "history snapshots need PostgreSQL: SQLite keeps no cumulative statement statistics",
             hint="for SQLite, time a workload with: qprof bench queries/… --db app.sqlite",
         )
-    row = target.fetch_all(load_sql("server_identity.sql"), what="reading the server identity")[0]
+    row = target.fetch_all(load_sql("qprof.history", "server_identity.sql"), what="reading the server identity")[0]
     try:
-        system_id = target.fetch_value(load_sql("system_identifier.sql"), what="reading pg_control_system()")
+        system_id = target.fetch_value(load_sql("qprof.history", "system_identifier.sql"), what="reading pg_control_system()")
     except QprofError:  # not granted: fall back to where the server listens
         system_id = None
     where = system_id or f"{row['server_addr'] or 'local'}:{row['server_port'] or ''}"
@@ -123,10 +123,10 @@ def collect_snapshot(target: Target, name: str | None = None) -> SnapshotData:
     pss_version = target.extension_version("pg_stat_statements") or "0"
     pss_reset, dealloc = None, None
     if _version_tuple(pss_version) >= (1, 9):
-        info = target.fetch_all(load_sql("pss_info.sql"), what="reading pg_stat_statements_info")
+        info = target.fetch_all(load_sql("qprof.history", "pss_info.sql"), what="reading pg_stat_statements_info")
         if info:
             pss_reset, dealloc = naive_utc(info[0]["stats_reset"]), info[0]["dealloc"]
-    settings_rows = target.fetch_all(load_sql("settings.sql"), {"names": KEY_SETTINGS}, what="reading settings")
+    settings_rows = target.fetch_all(load_sql("qprof.history", "settings.sql"), {"names": KEY_SETTINGS}, what="reading settings")
     settings = {r["name"]: (r["setting"] + (r["unit"] or "") if r["unit"] not in (None, "") else r["setting"]) for r in settings_rows}
     settings["server_version"] = who.server_version
     db_reset = collect_stats_reset(target)["stats_reset"]

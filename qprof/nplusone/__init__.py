@@ -1,5 +1,6 @@
 """N+1 detection: the detector core, in-application capture (SQLAlchemy, sqlite3, pytest,
-WSGI/ASGI middleware) and PostgreSQL server-log parsing (``qprof nplusone --log``).
+WSGI/ASGI middleware) and the analysis of server logs (``qprof nplusone --log``; the logs
+themselves are read by :mod:`qprof.collectors.logs`, which ``advise --log`` and ``record`` share).
 
 Submodules are imported on first use so ``import qprof`` stays cheap.
 """
@@ -16,10 +17,8 @@ _EXPORTS = {
     "detect": "qprof.nplusone.detector",
     "Executed": "qprof.nplusone.detector",
     "NPlusOne": "qprof.nplusone.detector",
-    "fingerprint": "qprof.nplusone.fingerprint",
-    "pg_fingerprint": "qprof.nplusone.fingerprint",
-    "iter_log_statements": "qprof.nplusone.logparse",
-    "workload_from_logs": "qprof.nplusone.logparse",
+    "fingerprint": "qprof.fingerprint",
+    "pg_fingerprint": "qprof.fingerprint",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,11 +19,11 @@ the same memory after a minute as after a day.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
-from qprof.nplusone.fingerprint import Shape, fingerprint, shape, short_id
+from qprof.fingerprint import Shape, fingerprint, shape, short_id
 from qprof.sqltext import one_line
 
 DEFAULT_THRESHOLD = 5
@@ -31,18 +31,6 @@ DEFAULT_MIN_MS = 50.0
 DEFAULT_MAX_BODY = 3  # statements a loop body may run between two repeats (grandchild lookups)
 MAX_KEYS = 4096  # distinct parameter sets remembered per burst (more only counts as "more")
 _TRANSACTION_WORDS = frozenset(("begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "prepare"))
-
-
-class Event(NamedTuple):
-    """One executed statement as the detector sees it."""
-
-    fingerprint: str
-    params_key: Hashable | None  # None: values unknown (each execution counts as different)
-    duration_ms: float
-    rows: int | None = None
-    relationship: str | None = None  # ORM relationship that issued it (capture only)
-    callsite: str | None = None  # the application's line that ran it (capture only)
-    loader: str | None = None  # the ORM call that loads it eagerly (Django: "select_related('author')")
 
 
 @dataclass
@@ -62,12 +50,6 @@ class Executed:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.sql)
-
-    def event(self) -> Event:
-        return Event(
-            self.fingerprint, params_key(self.params, self.sql), self.duration_ms, self.rows, self.relationship,
-            self.callsite, self.loader,
-        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -415,27 +397,6 @@ class LoopTracker:
             self._end(burst)
         done, self.done = self.done, []
         return done
-
-
-def detect_events(
-    events: Sequence[Event],
-    samples: Mapping[str, tuple[str, Any]],
-    unit: str,
-    *,
-    threshold: int = DEFAULT_THRESHOLD,
-    min_ms: float = DEFAULT_MIN_MS,
-    max_body: int = DEFAULT_MAX_BODY,
-) -> list[NPlusOne]:
-    """The N+1 loops of one unit's events, in order. ``samples`` maps a fingerprint to its first (text, params)."""
-    if len(events) < threshold:
-        return []
-    tracker = LoopTracker(threshold, max_body)
-    add = tracker.add
-    for item in events:
-        fp, key, duration, rows, relationship, callsite, loader = (tuple(item) + (None, None))[:7]
-        sql, params = samples.get(fp, (fp, None))
-        add(fp, key, duration, rows, sql, params, relationship, callsite, loader)
-    return [burst.finding(unit, min_ms) for burst in tracker.close()]
 
 
 def detect(

@@ -11,7 +11,7 @@ history, so memory stays bounded however long a session runs without a gap.
 
 :func:`analyze_logs` uses every core for big inputs, with the same result as in-process: big
 plain files are parsed in byte ranges by worker processes while this one stitches the ranges
-together and analyzes (see :mod:`qprof.nplusone.logparse.ranges`); for other big inputs
+together and analyzes (see :mod:`qprof.collectors.logs.ranges`); for other big inputs
 (gzip) a forked worker analyzes while this process parses.
 """
 
@@ -33,13 +33,13 @@ from qprof.nplusone.detector import (
     NPlusOne,
     params_key,
 )
-from qprof.nplusone.fingerprint import pg_fingerprint as fingerprint
-from qprof.nplusone.logparse.interpret import LoggedStatement, parse_parameters
+from qprof.fingerprint import pg_fingerprint as fingerprint
+from qprof.collectors.logs.interpret import LoggedStatement, parse_parameters
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from qprof.nplusone.logparse import LogReader
+    from qprof.collectors.logs import LogReader
 
 UNIT_MODES = ("auto", "transaction", "gap", "session")
 # What the analyzer reads of a statement, as one tuple (cheap to build, pickle and unpack)
@@ -75,7 +75,6 @@ class LogAnalyzer:
         min_ms: float = DEFAULT_MIN_MS,
         gap_ms: float = 1000.0,
         unit_mode: str = "auto",
-        max_unit: int = 20_000,  # kept for callers; units no longer hold their statements
         max_open: int = 10_000,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
@@ -113,7 +112,7 @@ class LogAnalyzer:
         """Feed statements given as :data:`statement_row` tuples, in log order.
 
         ``raw_parameters``: a ``str`` ``params`` is the DETAIL text, still to be parsed (see
-        :class:`qprof.nplusone.logparse.LogReader`). This is the per-statement hot path of
+        :class:`qprof.collectors.logs.LogReader`). This is the per-statement hot path of
         ``qprof nplusone --log`` (millions of statements): the analyzer's settings and
         counters live in local variables for the loop and go back to the object before
         anything else can look at them. ``line_offset`` is added to the rows' line numbers.
@@ -219,7 +218,7 @@ def analyze_logs(
     Parsing the log takes about three quarters of the time and analyzing the rest, so with a
     second CPU and a big input (``parallel=None``: at least two usable CPUs and
     ``PARALLEL_MIN_BYTES``) the work is spread. When most of the input is in big plain files,
-    worker processes parse them in byte ranges (:mod:`qprof.nplusone.logparse.ranges`) and
+    worker processes parse them in byte ranges (:mod:`qprof.collectors.logs.ranges`) and
     this process stitches the ranges in file order and analyzes. Otherwise (gzip cannot be
     read from the middle) a forked worker process analyzes the statements while this one
     parses: blocks of statements go to it as pickled tuples through a pipe, which blocks when
@@ -232,7 +231,7 @@ def analyze_logs(
         size = sum(path.stat().st_size for path in reader.paths if path.is_file())
         parallel = usable_cpus() >= 2 and size >= PARALLEL_MIN_BYTES
     if parallel and _mostly_splittable(reader):
-        from qprof.nplusone.logparse.ranges import RangePool
+        from qprof.collectors.logs.ranges import RangePool
 
         try:
             pool = RangePool(max(2, min(usable_cpus(), 4)))
@@ -296,7 +295,7 @@ def analyze_logs(
 
 def _mostly_splittable(reader: LogReader) -> bool:
     """Most of the input is in files that can be parsed in ranges (big, not gzip)."""
-    from qprof.nplusone.logparse.ranges import splittable
+    from qprof.collectors.logs.ranges import splittable
 
     total = split = 0
     for path in reader.paths:

@@ -3,7 +3,7 @@
 * ``EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON)`` for a real execution — only after
   :mod:`qprof.safety` cleared every function the statement may call (else ExecutionRefused);
   a read-only statement runs in the session's read-only transaction, a data-modifying one
-  (DML, or a data-modifying CTE) inside :meth:`PostgresTarget.measuring_transaction`, always
+  (DML, or a data-modifying CTE) inside :meth:`PostgresTarget.rolled_back_transaction`, always
   rolled back, so nothing it changes survives.
 * A generic plan for ``$n`` statements whose values are unknown: ``EXPLAIN (GENERIC_PLAN)`` on
   PostgreSQL 16+, else ``PREPARE`` + ``SET LOCAL plan_cache_mode = force_generic_plan`` +
@@ -227,10 +227,10 @@ def explain_postgres(
         from qprof.safety import require_executable
 
         require_executable(target, sql, params)  # ExecutionRefused: the caller falls back to a plain EXPLAIN
-        with target.measuring_transaction(modifying=modifying):
+        with target.rolled_back_transaction(read_only=not modifying, untracked=True):
             rows = target.fetch_all(query, bound, what="EXPLAIN ANALYZE")
     else:
-        with target.conn.transaction(force_rollback=True):
+        with target.rolled_back_transaction(read_only=True):
             rows = target.fetch_all(query, bound, what="EXPLAIN")
     plan = parse_explain_json(_plan_json(rows), sql=sql)
     plan.params = list(params or [])[:count]
@@ -272,7 +272,7 @@ def _generic_plan(target: Any, sql: str, count: int) -> Plan:
 
     if target.server_version_num >= 160000 and sql not in _VARIANTS:
         try:
-            with target.conn.transaction(force_rollback=True):
+            with target.rolled_back_transaction(read_only=True):
                 rows = target.fetch_all(
                     _explain_options(False, generic_keyword=True) + sql, what="EXPLAIN (GENERIC_PLAN)"
                 )
@@ -282,7 +282,7 @@ def _generic_plan(target: Any, sql: str, count: int) -> Plan:
     name = f"qprof_generic_{next(_prepared_names)}"
     nulls = ", ".join(["NULL"] * count)
     try:
-        with target.conn.transaction(force_rollback=True):
+        with target.rolled_back_transaction(read_only=True):
             previous = target.fetch_value("SELECT current_setting('plan_cache_mode')")
             target.fetch_all("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
             _prepare(target, name, sql, count)

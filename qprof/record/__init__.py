@@ -9,11 +9,3 @@ are checked on the window's report.
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
-
-
-@cache
-def load_sql(name: str) -> str:
-    """The text of ``record/sql/<name>``."""
-    return resources.files(__package__).joinpath("sql", name).read_text(encoding="utf-8")

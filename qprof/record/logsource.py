@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qprof.errors import QprofError
-from qprof.record import load_sql
+from qprof.sqlfiles import load_sql
 from qprof.record.percentiles import HOW_TO_ENABLE
 
 
@@ -28,7 +28,7 @@ class LogSource:
 
 def _settings(target: Any) -> dict[str, str]:
     try:
-        rows = target.fetch_all(load_sql("log_settings.sql"), what="reading the log settings")
+        rows = target.fetch_all(load_sql("qprof.record", "log_settings.sql"), what="reading the log settings")
     except QprofError:
         return {}
     return {r["name"]: r["setting"] for r in rows}
@@ -47,7 +47,7 @@ def find_log(target: Any, given: str | Path | None, prefix: str | None = None) -
         current = None
         if settings.get("logging_collector") == "on":
             try:
-                current = target.fetch_value(load_sql("current_logfile.sql"), what="reading pg_current_logfile()")
+                current = target.fetch_value(load_sql("qprof.record", "current_logfile.sql"), what="reading pg_current_logfile()")
             except QprofError:
                 current = None
         if not current:

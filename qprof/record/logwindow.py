@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qprof.errors import BadInput
+from qprof.owntag import OWN_TAG
 
-OWN_TAG = "/* qprof */"
 SIGNATURE = 4096  # bytes before the window's start remembered to notice a truncate-and-refill
 WATCH_EVERY_S = 0.25
 
@@ -152,8 +152,8 @@ class LogWindow:
 def iter_batches(segments: list[Segment], prefix: str | None = None, stats_out: list | None = None) -> Iterator[list]:
     """The logged statements of ``segments`` in log order, a list per block read (none empty);
     qprof's own left out. ``stats_out`` receives the readers' FileStats per segment."""
-    from qprof.nplusone.logparse.interpret import Interpreter
-    from qprof.nplusone.logparse.readers import (
+    from qprof.collectors.logs.interpret import Interpreter
+    from qprof.collectors.logs.readers import (
         FileStats,
         inspect_file,
         is_gzip,

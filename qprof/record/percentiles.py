@@ -2,7 +2,7 @@
 
 pg_stat_statements keeps no percentiles, and none is ever estimated here from a mean and a
 standard deviation: each logged duration is joined to its pg_stat_statements entry by the
-statement's fingerprint (:func:`qprof.nplusone.fingerprint.fingerprint` of both texts — the
+statement's fingerprint (:func:`qprof.fingerprint.fingerprint` of both texts — the
 log's with literal values, pg_stat_statements' with ``$n`` — gives the same key), and the
 percentiles (:mod:`qprof.stats`, nearest rank) are of those measurements.
 
@@ -47,7 +47,7 @@ _BOOLEAN = re.compile(r"\b(?:true|false)\b", re.IGNORECASE)
 def log_fingerprint(sql: str) -> str:
     """The fingerprint of a statement as the server logged it, comparable with the fingerprint
     of its pg_stat_statements text (see the constants above)."""
-    from qprof.nplusone.fingerprint import fingerprint
+    from qprof.fingerprint import fingerprint
 
     if "-" in sql:
         sql = _UNARY_MINUS.sub(r"\1", sql)
@@ -100,7 +100,7 @@ def measure(
     """Join the logged statements (lists of LoggedStatement, in log order) to the window's
     ``table`` rows (queryid, user_name, query, calls) by fingerprint and summarise each
     statement's durations."""
-    from qprof.nplusone.fingerprint import fingerprint
+    from qprof.fingerprint import fingerprint
 
     # One pg_stat_statements entry per (user, queryid); the log names the user only when
     # log_line_prefix has %u. Durations are kept per (user, fingerprint), or per fingerprint

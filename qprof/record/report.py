@@ -115,18 +115,18 @@ def plan_findings(
     if work.empty:
         return None, "no statement ran in this window"
     try:
-        from qprof.commands.explain import ExplainItem, explain_item
+        from qprof.explainer import ExplainItem, explain_item
         from qprof.rules_config import load_rules_config
     except ImportError:
         return None, "the advisors are not available in this qprof installation"
-    from qprof.cli.options import connect
+    from qprof.targets.session import session
     from qprof.config import load_config
 
     config = load_config()
     rules = load_rules_config(config.settings)
     rows, skipped = [], 0
     top = work.sort_values("total_ms", ascending=False).head(limit)
-    with connect(db, profile, statement_timeout, config) as target:
+    with session(db, profile=profile, statement_timeout=statement_timeout, config=config) as target:
         from qprof.collectors.pg_catalog import collect_tables
 
         sizes = {t.name: t.n_live_tup for t in collect_tables(target)}  # as qprof check gives the rules

@@ -70,14 +70,14 @@ class Recording:
         self.start_id = 0
 
     def begin(self) -> None:
-        from qprof.cli.options import connect
+        from qprof.targets.session import session
         from qprof.history.collect import collect_snapshot
         from qprof.history.store import Store
         from qprof.record.logsource import find_log
         from qprof.record.logwindow import LogWindow
 
         request = self.request
-        with connect(request.db, request.profile, request.statement_timeout) as target:
+        with session(request.db, profile=request.profile, statement_timeout=request.statement_timeout) as target:
             self.source = find_log(target, request.log, request.log_prefix)
             start = collect_snapshot(target)
         if self.source.path is not None:
@@ -128,7 +128,7 @@ def record(request: RecordRequest) -> RecordOutcome:
 
 def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, start_id: int,
            log_window: Any, source: Any, exit_code: int, interrupted: bool) -> RecordOutcome:
-    from qprof.cli.options import connect
+    from qprof.targets.session import session
     from qprof.history.collect import collect_snapshot
     from qprof.record.logwindow import iter_batches
     from qprof.record.percentiles import (
@@ -143,7 +143,7 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
 
     status = "interrupted" if interrupted else ("complete" if exit_code == 0 else "failed")
     try:
-        with connect(request.db, request.profile, request.statement_timeout) as target:
+        with session(request.db, profile=request.profile, statement_timeout=request.statement_timeout) as target:
             end = collect_snapshot(target)
     except QprofError as exc:
         history.finish_run(run_id, {"status": "unclosed", "exit_code": exit_code,

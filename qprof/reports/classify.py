@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from qprof.owntag import OWN_TAG
+
 DDL = frozenset(["CREATE", "ALTER", "DROP", "TRUNCATE", "COMMENT", "GRANT", "REVOKE", "REINDEX", "CLUSTER", "REFRESH", "SECURITY", "IMPORT", "REASSIGN"])
 UTILITY = frozenset(
     ["BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "SET", "RESET", "SHOW", "DISCARD", "DEALLOCATE", "PREPARE", "EXECUTE",
@@ -28,7 +30,7 @@ _CATALOG = re.compile(r"\b(?:pg_catalog\.|information_schema\.|pg_stat_\w+|pg_cl
 def statement_class(query: str) -> str:
     """``workload``, or why not: ``ddl``, ``utility``, ``qprof`` (its own) or ``catalog``."""
     text = query or ""
-    if "/* qprof */" in text[:200]:
+    if OWN_TAG in text[:200]:
         return "qprof"
     body = text[_LEADING_COMMENTS.match(text).end():]
     word = _FIRST_WORD.match(body)

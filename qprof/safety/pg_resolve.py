@@ -16,21 +16,15 @@ catalog that cannot be read refuses execution (fail closed).
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from qprof.safety.allowlist import denied_reason, harmless, why_refused
 from qprof.safety.verdict import CalledFunction, Verdict
+from qprof.sqlfiles import load_sql
 
 _VOLATILITY = {"i": "immutable", "s": "stable", "v": "volatile"}
 FIRST_NORMAL_OID = 16384  # objects below it come with PostgreSQL itself
 MAX_DEPTH = 16  # views on views on views …: PostgreSQL itself has no limit, qprof stops here
-
-
-@cache
-def _sql(name: str) -> str:
-    return resources.files(__package__).joinpath("sql", name).read_text(encoding="utf-8")
 
 
 def _named_parts(items: list[str]) -> list[tuple[str, str]]:
@@ -52,7 +46,7 @@ def _expand_relations(target: Any, calls: Any, oids: list[tuple[int, str]], prob
             break
         done.update(todo)
         rows = target.fetch_all(
-            _sql("relations.sql"),
+            load_sql("qprof.safety", "relations.sql"),
             {"relations": list(todo), "modes": list(todo.values())},
             what="reading what the statement's relations run",
         )
@@ -117,7 +111,7 @@ def _expand_types(target: Any, calls: Any, type_oids: list[int], oids: list[tupl
     from qprof.safety.pg_calls import INSERT, READ, statement_calls
 
     rows = target.fetch_all(
-        _sql("types.sql"),
+        load_sql("qprof.safety", "types.sql"),
         {"relations": list(calls.relations), "type_names": sorted(calls.types), "type_oids": type_oids},
         what="reading what the statement's types run",
     )
@@ -139,7 +133,7 @@ def _lookup(target: Any, calls: Any, oids: list[tuple[int, str]]) -> list[dict[s
     names = sorted(calls.functions.items(), key=lambda item: str(item[0]))
     operators = sorted(calls.operators.items())
     return target.fetch_all(
-        _sql("functions.sql"),
+        load_sql("qprof.safety", "functions.sql"),
         {
             "func_schemas": [n.schema for n, _ in names],
             "func_names": [n.name for n, _ in names],

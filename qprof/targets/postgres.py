@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from qprof import redact, sqltext
 from qprof.conninfo import TargetSpec
 from qprof.errors import BadInput, ConnectionFailed, PermissionDenied, QprofError, StatementFailed
-from qprof.owntag import OWN_TAG, tagged
+from qprof.owntag import tagged
 from qprof.targets.base import Target, Timing, elapsed_ms
 from qprof.units import timeout_ms
 
@@ -101,7 +101,7 @@ class PostgresTarget(Target):
 
     def fetch_all(self, query: Any, params: Any = None, *, what: str = "query") -> list[dict[str, Any]]:
         """Run one of qprof's own queries, tagged so that qprof never reports itself."""
-        marked = tagged(query) if isinstance(query, str) else sql.SQL(OWN_TAG + " ") + query
+        marked = tagged(query)
         try:
             with self.conn.cursor() as cur:
                 cur.execute(marked, params)
@@ -121,31 +121,31 @@ class PostgresTarget(Target):
         return self.fetch_value("SELECT current_setting(%s, true)", (name,))
 
     @contextmanager
-    def rolled_back_transaction(self) -> Iterator[psycopg.Connection]:
-        """A read-write transaction that is always rolled back, for measuring DML safely."""
+    def rolled_back_transaction(self, *, read_only: bool = False, untracked: bool = False) -> Iterator[psycopg.Connection]:
+        """The one rolled-back session of qprof on PostgreSQL: a transaction (a savepoint inside
+        one) that is always rolled back, whatever happens in it, with database errors turned
+        into QprofErrors.
+
+        Read-write by default, for measuring DML or building an index to cost it; ``read_only``
+        keeps the session's read-only default (EXPLAIN, PREPARE, settings that must not
+        outlive the block). ``untracked``: what runs inside stays out of pg_stat_statements where
+        this role may say so (:meth:`can_silence_tracking`).
+        """
         try:
             with self.conn.transaction(force_rollback=True):
-                self.conn.execute(tagged("SET TRANSACTION READ WRITE"))
+                if not read_only:
+                    self.conn.execute(tagged("SET TRANSACTION READ WRITE"))
+                if untracked:
+                    self._untracked()
                 yield self.conn
         except psycopg.Error as exc:
             raise translate_error(exc, what="statement", timeout=self.statement_timeout) from None
 
-    @contextmanager
-    def measuring_transaction(self, *, modifying: bool) -> Iterator[psycopg.Connection]:
-        """The transaction a statement is executed in to measure it: always rolled back
-        (read-write only for DML), and unseen by pg_stat_statements where qprof may say so."""
-        if modifying:
-            with self.rolled_back_transaction() as conn:
-                self._untracked()
-                yield conn
-            return
-        try:
-            # rolled back too: nothing a measured statement does (even set_config) outlives it
-            with self.conn.transaction(force_rollback=True):
-                self._untracked()
-                yield self.conn
-        except psycopg.Error as exc:
-            raise translate_error(exc, what="statement", timeout=self.statement_timeout) from None
+    def rollback_if_aborted(self) -> None:
+        """After a failed statement inside one of qprof's transactions, end that transaction so the
+        session is usable again (PostgreSQL refuses every command in an aborted transaction)."""
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            self.conn.rollback()
 
     def can_silence_tracking(self) -> bool:
         """Whether this role may set ``pg_stat_statements.track`` (superuser, or PostgreSQL 15+'s
@@ -172,7 +172,8 @@ class PostgresTarget(Target):
         require_executable(self, query_text, params)
         query = tagged(sqltext.to_psycopg(query_text) if params else query_text)
         bound = sqltext.psycopg_params(params) if params else None
-        with self.measuring_transaction(modifying=modifying) as conn:
+        # rolled back even when only reading: nothing a measured statement does (even set_config) outlives it
+        with self.rolled_back_transaction(read_only=not modifying, untracked=True) as conn:
             try:
                 with conn.cursor() as cur:
                     return self._timed(cur, query, bound)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO
 
 from qprof.errors import BadInput
-from qprof.nplusone.logparse.interpret import NO_META, Interpreter, Meta
-from qprof.nplusone.logparse.prefix import KNOWN_PREFIXES, Prefix, compile_prefix, extended_protocol_group, same_prefix_group
+from qprof.collectors.logs.interpret import NO_META, Interpreter, Meta
+from qprof.collectors.logs.prefix import KNOWN_PREFIXES, Prefix, compile_prefix, extended_protocol_group, same_prefix_group
 
 Progress = Callable[[int], None]  # bytes of the (compressed) file read so far
 PROGRESS_EVERY = 16_384  # lines

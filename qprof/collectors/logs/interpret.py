@@ -105,7 +105,6 @@ class Interpreter:
         self.file = file
         self.pending: dict[str, LoggedStatement] = {}
         self.carry: dict[str, float] = {}  # parse/bind time waiting for its execute
-        self.ignored = 0  # LOG messages that are not statements (checkpoints, connections, …)
         self.bound: set[str] = set()  # sessions whose next DETAIL belongs to a bind, not a statement
         self.parse_timestamp: Callable[[str], float | None] = lambda text: None
         self._last_time: tuple[str | None, float | None] = (None, None)
@@ -212,8 +211,7 @@ class Interpreter:
             end = text.find(" ms", 10)
             after = end + 3
             if end < 0 or not _number(text[10:end]) or (after != len(text) and not text.startswith("  ", after)):
-                self.ignored += 1  # e.g. auto_explain's "duration: … ms  plan:" ends up here too
-                return
+                return  # not a statement: e.g. auto_explain's "duration: … ms  plan:"
             duration = float(text[10:end])
             if len(self.durations) >= 65536:
                 self.durations.clear()
@@ -227,12 +225,10 @@ class Interpreter:
         # "<kind>[ <name>]: <sql>" (see _STATEMENT)
         colon = rest.find(":")
         if colon < 0 or not rest.startswith(" ", colon + 1):
-            self.ignored += 1
-            return
+            return  # not a statement (checkpoints, connections, …)
         kind, space, name = rest[:colon].partition(" ")
         if kind not in _KINDS:
-            self.ignored += 1
-            return
+            return  # not a statement (checkpoints, connections, …)
         if kind == "parse" or kind == "bind":
             if duration is not None:
                 self.carry[session] = self.carry.get(session, 0.0) + duration

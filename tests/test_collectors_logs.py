@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qprof.nplusone.logparse import LogReader, compile_prefix, iter_log_statements, parse_parameters, workload_from_logs
+from qprof.collectors.logs import LogReader, compile_prefix, iter_log_statements, parse_parameters, workload_from_logs
 
 LOOKUP = "SELECT * FROM orders WHERE customer_id = $1"
 
@@ -174,7 +174,7 @@ def test_reader_skips_own_statements_and_counts(tmp_path: Path) -> None:
 
 def test_range_parallel_parsing_matches_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Big plain logs are parsed in byte ranges by worker processes; cuts anywhere change nothing."""
-    from qprof.nplusone.logparse import ranges
+    from qprof.collectors.logs import ranges
 
     monkeypatch.setattr(ranges, "SPLIT_MIN_BYTES", 0)
     monkeypatch.setattr(ranges, "RANGE_BYTES", 300)  # cuts inside requests, between parse/bind/execute
@@ -236,8 +236,8 @@ def test_prefix_change_mid_file_is_reported_and_read_on(cli, tmp_path: Path) -> 
     assert f"mixed.log:{len(first) + 2}: the log line prefix changed; reading on with '%t:%r:%u@%d:[%p]:'" in result.stderr
     assert doc["findings"][0]["evidence"]["units"] == 4
     # and the same through the range-parallel reader (workers resynchronise on their own)
-    from qprof.nplusone.logparse import LogReader
-    from qprof.nplusone.logparse.ranges import RangePool
+    from qprof.collectors.logs import LogReader
+    from qprof.collectors.logs.ranges import RangePool
 
     pool = RangePool(2, fork=True)
     try:

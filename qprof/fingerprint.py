@@ -1,5 +1,8 @@
 """Statement fingerprints: the same statement with different values gets the same key.
 
+One definition for every part that joins statements by shape: N+1 detection, the log collector
+(:mod:`qprof.collectors.logs`), ``advise --log``, ``record``'s percentiles and rule QP502.
+
 A log of a busy service holds millions of statements, so the per-statement path is a small
 lexer (one compiled pattern that finds only literals and placeholders; comments in a second,
 rarely needed pass) behind a bounded cache keyed by the raw text. sqlglot's own tokenizer

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from qprof.nplusone.fingerprint import (
+from qprof.fingerprint import (
     BY_VALUES,
     _way,
     fast_path,

@@ -4,6 +4,10 @@
 parameters and duration when logged) from stderr logs (any ``log_line_prefix``), csvlog and
 jsonlog files, gzip-compressed or not, in bounded memory. ``workload_from_logs(paths)`` turns
 them into (normalized statement, executions) pairs — the workload ``qprof advise --log`` uses.
+
+A collector, not part of N+1 detection: ``qprof nplusone --log`` (loop bursts),
+``qprof advise --log`` (the workload and its parameter values) and ``qprof record --log``
+(the window's percentiles) all read logs through it.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qprof.nplusone.logparse.interpret import Interpreter, LoggedStatement, defer_parameters, parse_parameters
-from qprof.nplusone.logparse.prefix import COMMON_PREFIXES, DEFAULT_PREFIX, Prefix, compile_prefix
-from qprof.nplusone.logparse.readers import FileStats, inspect_file, stream_file
+from qprof.collectors.logs.interpret import Interpreter, LoggedStatement, defer_parameters, parse_parameters
+from qprof.collectors.logs.prefix import COMMON_PREFIXES, DEFAULT_PREFIX, Prefix, compile_prefix
+from qprof.collectors.logs.readers import FileStats, inspect_file, stream_file
+from qprof.owntag import OWN_TAG
 
 if TYPE_CHECKING:
-    from qprof.nplusone.logparse.ranges import RangePool
+    from qprof.collectors.logs.ranges import RangePool
 
 __all__ = [
     "COMMON_PREFIXES",
@@ -33,7 +38,6 @@ __all__ = [
     "workload_from_logs",
 ]
 
-OWN_TAG = "/* qprof */"
 
 
 class LogReader:
@@ -81,7 +85,7 @@ class LogReader:
 
     def row_blocks(self, pool: RangePool | None = None) -> Iterator[tuple[list[tuple], int]]:
         """:meth:`rows`, each list with the number to add to the line numbers of its rows."""
-        from qprof.nplusone.logparse.ranges import _ROW, splittable
+        from qprof.collectors.logs.ranges import _ROW, splittable
 
         for path in self.paths:
             if pool is not None and not pool.broken and splittable(path):
@@ -91,7 +95,7 @@ class LogReader:
                     yield list(map(_ROW, batch)), 0
 
     def _parallel_file(self, path: Path, pool: RangePool) -> Iterator[tuple[list[tuple], int]]:
-        from qprof.nplusone.logparse.ranges import parallel_rows
+        from qprof.collectors.logs.ranges import parallel_rows
 
         stats = FileStats(str(path))
         self.files.append(stats)
@@ -161,10 +165,10 @@ def workload_from_logs(paths: Iterable[str | Path], prefix: str | None = None) -
     """(normalized SQL, executions) for every distinct statement in the logs, most executed first.
 
     The normalized text has ``?`` for every literal and placeholder and keeps quoted
-    identifiers and type modifiers as written (see :func:`qprof.nplusone.fingerprint.pg_fingerprint`);
+    identifiers and type modifiers as written (see :func:`qprof.fingerprint.pg_fingerprint`);
     the first raw text of each is not kept.
     """
-    from qprof.nplusone.fingerprint import pg_fingerprint as fingerprint
+    from qprof.fingerprint import pg_fingerprint as fingerprint
 
     counts: Counter[str] = Counter()
     for statement in iter_log_statements(paths, prefix):

@@ -31,15 +31,14 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qprof.nplusone.logparse import interpret
-from qprof.nplusone.logparse.interpret import Interpreter, LoggedStatement
-from qprof.nplusone.logparse.prefix import Prefix, compile_prefix
-from qprof.nplusone.logparse.readers import FileStats, _csv_meta, is_gzip, parse_timestamp, stream_range
+from qprof.collectors.logs.interpret import MAX_PENDING_SESSIONS, Interpreter, LoggedStatement
+from qprof.collectors.logs.prefix import Prefix, compile_prefix
+from qprof.collectors.logs.readers import FileStats, _csv_meta, is_gzip, parse_timestamp, stream_range
+from qprof.owntag import OWN_TAG
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-OWN_TAG = "/* qprof */"
 SPLIT_MIN_BYTES = 32 * 1024 * 1024  # smaller files: one pass in this process
 RANGE_BYTES = 4 * 1024 * 1024  # about this much per range (many ranges: the workers end together)
 CUT_SEARCH_BYTES = 1 << 20  # look this far after a planned cut for a record start
@@ -353,7 +352,7 @@ def _start_worker() -> tuple[Any, Connection, Connection]:
     env = dict(os.environ)
     source = str(Path(qprof.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = source + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    code = "import sys; from qprof.nplusone.logparse.ranges import _main; _main(int(sys.argv[1]), int(sys.argv[2]))"
+    code = "import sys; from qprof.collectors.logs.ranges import _main; _main(int(sys.argv[1]), int(sys.argv[2]))"
     try:
         process = subprocess.Popen(
             # -P: not the working directory's qprof (another checkout) but this one, from PYTHONPATH
@@ -449,7 +448,7 @@ class Stitcher:
         if not last and self.stats.format == "csvlog" and not result["at_cut"]:
             return False
         # no session can have been pushed out of the pending ones while the range was read
-        return len(self.interpreter.pending) + result["created"] <= interpret.MAX_PENDING_SESSIONS
+        return len(self.interpreter.pending) + result["created"] <= MAX_PENDING_SESSIONS
 
     def apply(self, result: dict) -> list[tuple[list[tuple], int]]:
         """Apply one range's result; the statements completed by it, in order, as lists of rows

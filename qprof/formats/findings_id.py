@@ -1,0 +1,64 @@
+"""What makes two findings "the same" from one run to the next, for the formats that track them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import PurePath
+
+from qprof.findings import Finding
+
+
+def finding_key(finding: Finding) -> str:
+    """The rule and what the finding is about — never its numbers, which change every run — and
+    the workload file but not the line, so that editing the file above a statement keeps it."""
+    path = finding.source.rpartition(":")[0] if finding.source and ":" in finding.source else finding.source
+    parts = (finding.code, finding.table, finding.index, finding.statement, path, finding.node)
+    return "\x1f".join("" if part is None else str(part) for part in parts)
+
+
+def fingerprints(findings: Sequence[Finding]) -> list[str]:
+    """A stable 32-hex-digit digest of each finding's :func:`finding_key`, unique within the run:
+    the second finding with the same key (one rule, two plan nodes alike) gets ``#2`` in its key."""
+    seen: Counter[str] = Counter()
+    digests = []
+    for finding in findings:
+        key = finding_key(finding)
+        seen[key] += 1
+        if seen[key] > 1:
+            key += f"#{seen[key]}"
+        digests.append(hashlib.sha256(key.encode()).hexdigest()[:32])
+    return digests
+
+
+def source_file(finding: Finding, root: str | None = None) -> tuple[str, int] | None:
+    """``(path, line)`` of the workload statement a finding is about, when it came from a file;
+    the path relative to ``root`` (the repository checkout, where code scanning resolves it)
+    when it lies inside, with forward slashes."""
+    if not finding.source or finding.source.startswith("<") or ":" not in finding.source:
+        return None
+    path, _, line = finding.source.rpartition(":")
+    if not path or not line.isdigit():
+        return None
+    if root and os.path.isabs(path):
+        relative = os.path.relpath(path, root)
+        path = path if relative.startswith("..") else relative
+    return PurePath(path).as_posix(), max(1, int(line))
+
+
+def headline(finding: Finding) -> str:
+    """``target: message`` — without saying the target twice when the message starts with it."""
+    if finding.message.startswith(finding.target):
+        return finding.message
+    return f"{finding.target}: {finding.message}"
+
+
+def database_path(finding: Finding) -> str:
+    """Where a finding with no workload file points: ``database/<table, index or statement>``.
+
+    Not a file in the repository: GitHub code scanning rejects a result without an artifact
+    location and GitLab needs a path, so the database object stands in for one.
+    """
+    return "database" if finding.target == "database" else f"database/{finding.target}"
