@@ -86,10 +86,10 @@ class SqliteWhatIf(WhatIf):
                     source.backup(dest)
                 finally:
                     dest.close()
-                # no statement cache: a cached EXPLAIN QUERY PLAN keeps the plan of the indexes that
-                # existed when it was prepared (executions re-prepare, EXPLAIN does not), so every
-                # configuration after the first would be planned — and cached — as the first
-                self.conn = sqlite3.connect(self.scratch, isolation_level=None, cached_statements=0)
+                # The statement cache stays (a timed execution re-prepares itself after a schema
+                # change and should not pay a prepare per burst); EXPLAIN does not re-prepare, so
+                # _plan names the schema generation in its text (see there).
+                self.conn = sqlite3.connect(self.scratch, isolation_level=None)
             except sqlite3.Error as exc:
                 raise BadInput(f"cannot copy {path} to a scratch database: {exc}") from None
         except BaseException:
