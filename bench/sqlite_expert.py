@@ -1,6 +1,7 @@
 """qprof advise on SQLite vs the sqlite3 shell's ``.expert``, statement by statement (not a test).
 
-Reproduce: .venv/bin/python bench/sqlite_expert.py [--tickets 200000] [--runs 7] [--keep DIR]
+Reproduce: .venv/bin/python bench/sqlite_expert.py [--tickets 200000] [--runs 7] [--rounds 3]
+           [--against /work/main/.venv/bin/qprof] [--keep DIR]
 
 A ticket-tracker database of our own (orgs, users, tickets, comments; deterministic) and a workload
 of ten statements (the issue's two: ``assignee_id = ? AND status <> ?`` counts and an
@@ -9,7 +10,9 @@ Three copies of the file: untouched, with ``qprof advise --apply``'s indexes, an
 ``.expert`` proposes for any statement (apt's ``sqlite3``). Each statement is timed on each copy
 (one warm-up, median of --runs, qprof.runner's loop) and printed side by side: ms, speedup over the
 untouched copy, and the index the plan used. Target: per statement qprof ≥ .expert (within the
-noise of a sub-millisecond timing), with no more indexes in total.
+noise of a sub-millisecond timing), with no more indexes in total. ``--rounds`` times the three
+copies that many times (interleaved) and prints the median of the per-round medians with their
+spread; ``--against`` runs another qprof's advise on its own copy first (its wall time is the anchor).
 """
 
 from __future__ import annotations
@@ -171,9 +174,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3, help="time the three copies this many times (spread)")
+    parser.add_argument("--against", help="another qprof executable whose advise wall time to print beside this one's")
     parser.add_argument("--keep", type=Path, help="keep the three database files in this folder")
     args = parser.parse_args()
-    print(f"reproduce: .venv/bin/python bench/sqlite_expert.py --tickets {args.tickets} --runs {args.runs}")
+    print(f"reproduce: .venv/bin/python bench/sqlite_expert.py --tickets {args.tickets} --runs {args.runs} --rounds {args.rounds}"
+          + (f" --against {args.against}" if args.against else ""))
     if shutil.which("sqlite3") is None:
         raise SystemExit("the sqlite3 shell is not installed: apt-get install -y sqlite3")
     version = subprocess.run(["sqlite3", "--version"], capture_output=True, text=True, check=True).stdout.split()[0]
@@ -194,6 +200,20 @@ def main() -> None:
     workload.write_text(WORKLOAD.lstrip())
     statements = parse_workload_text(WORKLOAD, "workload")
 
+    if args.against:
+        anchor = folder / "anchor.sqlite"
+        shutil.copy(base, anchor)
+        started = time.perf_counter()
+        other = subprocess.run([args.against, "advise", "--db", str(anchor), "--workload", str(workload), "--format", "json", "--no-write"],
+                               capture_output=True, text=True, check=False)
+        anchor_wall = time.perf_counter() - started
+        anchor.unlink(missing_ok=True)
+        if other.returncode == 0:
+            other_doc = json.loads(other.stdout)
+            print(f"  anchor {args.against}: advisor {anchor_wall:.1f} s wall, {len(other_doc['recommendations'])} index(es), "
+                  f"{other_doc['summary']['whatif_calls']} what-if calls")
+        else:
+            print(f"  anchor {args.against} failed ({other.returncode}) after {anchor_wall:.1f} s: {other.stderr.strip()[:200]}")
     command = [QPROF, "advise", "--db", str(ours), "--workload", str(workload), "--apply", "--format", "json", "--no-write"]
     print("  $ qprof " + " ".join(command[1:]))
     started = time.perf_counter()
@@ -221,9 +241,15 @@ def main() -> None:
         print(f"    qprof   {ddl}")
     for ddl in expert_ddl:
         print(f"    .expert {ddl}")
-    timings = {label: time_all(path, statements, args.runs) for label, path in (("base", base), ("qprof", ours), ("expert", expert))}
-    print(f"\n  median ms of {args.runs} runs after 1 warm-up; × = speedup over the untouched copy")
-    print(f"  {'statement':<24}{'base':>9}{'qprof':>9}{'×':>7}{'expert':>9}{'×':>7}  {'q/e':>5}  qprof plan | .expert plan")
+    copies = (("base", base), ("qprof", ours), ("expert", expert))
+    rounds: dict[str, dict[str, list[float]]] = {label: {s.name: [] for s in statements} for label, _ in copies}
+    for _ in range(args.rounds):  # interleaved: a slow moment of the machine hits all three copies
+        for label, path in copies:
+            for name, ms in time_all(path, statements, args.runs).items():
+                rounds[label][name].append(ms)
+    timings = {label: {name: statistics.median(values) for name, values in per.items()} for label, per in rounds.items()}
+    print(f"\n  median ms of {args.runs} runs after 1 warm-up, median of {args.rounds} interleaved rounds; × = speedup over the untouched copy")
+    print(f"  {'statement':<24}{'base':>9}{'qprof':>9}{'×':>7}{'expert':>9}{'×':>7}  {'q/e':>5} {'q/e range':>11}  qprof plan | .expert plan")
     totals = dict.fromkeys(timings, 0.0)
     behind = []
     for statement in statements:
@@ -233,7 +259,9 @@ def main() -> None:
         ratio = e / q if q else float("inf")
         if ratio < 0.9:  # slower than .expert by > 10 %
             behind.append(f"{statement.name} (+{q - e:.3f} ms)")
-        print(f"  {statement.name:<24}{b:9.3f}{q:9.3f}{b / q:7.1f}{e:9.3f}{b / e:7.1f}  {ratio:5.2f}  "
+        per_round = [x / y for x, y in zip(rounds["expert"][statement.name], rounds["qprof"][statement.name], strict=True) if y]
+        spread = f"{min(per_round):.2f}–{max(per_round):.2f}" if per_round else "-"
+        print(f"  {statement.name:<24}{b:9.3f}{q:9.3f}{b / q:7.1f}{e:9.3f}{b / e:7.1f}  {ratio:5.2f} {spread:>11}  "
               f"{index_used(ours, statement)} | {index_used(expert, statement)}")
     print(f"\n  workload Σ calls × median ms: base {totals['base']:,.1f}  qprof {totals['qprof']:,.1f} "
           f"({totals['base'] / totals['qprof']:.1f}×, {len(qprof_ddl)} indexes)  .expert {totals['expert']:,.1f} "

@@ -174,3 +174,124 @@ def test_sqlite_write_overhead_has_no_hot_penalty(tmp_path):
     assert untouched == 0.0 and hot == []  # the UPDATE never touches an index on a
     touched, hot = selector.overhead(Candidate("main", "t", (Key("a"), Key("status"))))
     assert hot == [] and 0 < touched < 300 * 0.01 * 2
+
+
+PARITY_WORKLOAD = """
+-- name: open_count_for_assignee
+-- params: [7, "closed"]
+-- calls: 400
+SELECT count(*) FROM tickets WHERE assignee_id = $1 AND status <> $2;
+
+-- name: tickets_of_user_email
+-- params: ["user417@example.com"]
+-- calls: 200
+SELECT t.id, t.title FROM tickets t JOIN users u ON u.id = t.assignee_id WHERE u.email = $1;
+
+-- name: author_recent_comments
+-- params: [321, "2026-09-01 00:00:00"]
+-- calls: 150
+SELECT count(*) FROM comments WHERE author_id = $1 AND created_at >= $2;
+
+-- name: org_open_by_assignee
+-- params: [3, "open"]
+-- calls: 100
+SELECT id, assignee_id FROM tickets WHERE org_id = $1 AND status = $2 ORDER BY assignee_id DESC, created_at LIMIT 10;
+"""
+PARITY_LITERAL = {
+    "open_count_for_assignee": "SELECT count(*) FROM tickets WHERE assignee_id = 7 AND status <> 'closed'",
+    "tickets_of_user_email": "SELECT t.id, t.title FROM tickets t JOIN users u ON u.id = t.assignee_id WHERE u.email = 'user417@example.com'",
+    "author_recent_comments": "SELECT count(*) FROM comments WHERE author_id = 321 AND created_at >= '2026-09-01 00:00:00'",
+    "org_open_by_assignee": "SELECT id, assignee_id FROM tickets WHERE org_id = 3 AND status = 'open' ORDER BY assignee_id DESC, created_at LIMIT 10",
+}
+
+
+def _build_tracker(path) -> None:
+    """Tickets as in _build, plus users and comments (the tables of the statements that fell behind)."""
+    _build(path)
+    rng = random.Random(13)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL)")
+    conn.execute("CREATE TABLE comments (id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, author_id INTEGER NOT NULL, "
+                 "created_at TEXT NOT NULL, body TEXT NOT NULL)")
+    conn.executemany("INSERT INTO users VALUES (?, ?, ?)", [(i, f"user{i}@example.com", f"user {i}") for i in range(1, 3001)])
+    conn.executemany("INSERT INTO comments VALUES (?, ?, ?, ?, ?)",
+                     [(i, 1 + rng.randrange(30000), 1 + rng.randrange(3000),
+                       f"2026-{1 + rng.randrange(12):02d}-{1 + rng.randrange(28):02d} 00:00:00", "c" * rng.randrange(20, 90))
+                      for i in range(1, 60001)])
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.commit()
+    conn.close()
+
+
+def test_statements_that_fell_behind_expert_get_plans_at_least_as_good(cli, tmp_path):
+    """The join by email (qprof kept a SCAN of users: 0.13× of .expert), the org/status lookup with
+    a mixed ORDER BY (an index on status that SQLite preferred without statistics: 0.06×; here it
+    must SEARCH, not SCAN) and the author/date count (0.061 vs 0.017 ms): each SEARCHes on every
+    column .expert's index does, with no more indexes than .expert proposes for them."""
+    if shutil.which("sqlite3") is None:
+        pytest.skip("the sqlite3 shell is not installed (apt-get install sqlite3): nothing to compare with")
+    base, ours, theirs = tmp_path / "base.sqlite", tmp_path / "qprof.sqlite", tmp_path / "expert.sqlite"
+    _build_tracker(base)
+    shutil.copy(base, ours)
+    shutil.copy(base, theirs)
+    workload = tmp_path / "w.sql"
+    workload.write_text(PARITY_WORKLOAD)
+    doc = cli.json("advise", "-d", ours, "--workload", workload, "--apply", "--no-write")
+    created = [r["ddl"] for r in doc["recommendations"]]
+    expert = sorted({d for sql in PARITY_LITERAL.values() for d in _expert(base, sql)})
+    conn = sqlite3.connect(theirs)
+    for ddl in expert:
+        conn.execute(ddl)
+    conn.commit()
+    conn.close()
+    assert len(created) <= len(expert), (created, expert)
+
+    def searched(plan: str) -> set[str]:  # the columns each SEARCH step constrains
+        return {c.split("=")[0].split(">")[0].split("<")[0] for step in re.findall(r"\(([^)]*)\)", plan) for c in step.split(" AND ")}
+
+    for name, sql in PARITY_LITERAL.items():
+        mine, reference = _plan(ours, sql), _plan(theirs, sql)
+        assert "SCAN" not in mine.replace("SCAN CONSTANT", ""), (name, mine)
+        if name == "org_open_by_assignee":
+            # at 30,000 rows its (org_id, status) and (org_id, assignee_id) plans differ by less than the
+            # 0.05 ms a measured step must gain; bench/sqlite_expert.py compares them at 200,000
+            continue
+        assert searched(reference) <= searched(mine), (name, mine, reference)
+        if "COVERING INDEX" in reference:
+            assert "COVERING INDEX" in mine, (name, mine, reference)
+    assert "u USING COVERING INDEX" in _plan(ours, PARITY_LITERAL["tickets_of_user_email"])
+
+
+def test_whatif_never_plans_with_an_index_it_hid(tmp_path):
+    """An index outside the configuration stays built until a plan would use it; then it is dropped,
+    and the plan read afterwards must not be the connection's cached one naming it (that cached plan
+    once stood for the statement's cost, and a useful index looked useless)."""
+    from qprof.advise.advisor import analyze_statements
+    from qprof.advise.candidates import Candidate, Key
+    from qprof.advise.catalog import load_catalog
+    from qprof.advise.whatif import SqliteWhatIf
+    from qprof.advise.workload_source import AdviseStatement
+    from qprof.conninfo import parse_target
+    from qprof.targets import open_target
+
+    path = tmp_path / "t.sqlite"
+    _build_tracker(path)
+    sql = "SELECT t.id, t.title FROM tickets t JOIN users u ON u.id = t.assignee_id WHERE u.email = $1"
+    with open_target(parse_target(str(path))) as target:
+        catalog = load_catalog(target)
+        [statement] = analyze_statements(catalog, [AdviseStatement(key="q", sql=sql, params=["user417@example.com"])], [])
+        by_assignee = Candidate("main", "tickets", (Key("assignee_id"),))
+        by_email = Candidate("main", "users", (Key("email"),))
+        with SqliteWhatIf(target.path, catalog) as whatif:
+            without = whatif.cost(statement, [by_assignee])
+            assert whatif.used(statement, [by_assignee]) == {by_assignee}
+            assert whatif.used(statement, [by_assignee, by_email]) == {by_assignee, by_email}
+            assert whatif.cost(statement, [by_assignee, by_email]) < without
+            plan = whatif.plan_text(statement, frozenset([by_assignee]))
+            assert "SCAN u" in plan and "COVERING" not in plan, plan
+            # sizes come from column bytes, not builds: within 25 % of the built index's pages
+            whatif.plan_text(statement, frozenset([by_assignee, by_email]))
+            name = whatif._live[by_email]
+            built = whatif.conn.execute("SELECT SUM(pgsize) FROM dbstat WHERE name = ?", (name,)).fetchone()[0]
+            assert abs(whatif.size(by_email) - built) <= 0.25 * built + 4096, (whatif.size(by_email), built)

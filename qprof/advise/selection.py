@@ -442,7 +442,7 @@ class Selector:
             ):
                 continue
             self._ideal[statement.key] = ideal
-            if used is None:
+            if used is None or not getattr(self.whatif, "plans_pick_best", True):
                 self._leads.pop(statement.key, None)
                 pool.update(own)
                 continue
@@ -509,7 +509,8 @@ class Selector:
             after = self.whatif.cost(statement, config)
             used = self.whatif.used(statement, config)
             if used is not None and new not in used:
-                self._unused.add((new, statement.key))
+                if getattr(self.whatif, "plans_pick_best", True):
+                    self._unused.add((new, statement.key))
                 continue
             new_costs[statement.key] = after
             gain = current[statement.key] - after
@@ -668,6 +669,10 @@ class Selector:
                 # A plan that does not use the index costs the same without it: cost only those that do.
                 users = self._using(index, chosen, affected)
                 share = (self._workload(without, users) - self._workload(chosen, users)) / base if base > 0 else 0.0
+                if self.min_abs_gain and all(
+                    self._cost_or(s, without, math.inf) - self._cost_or(s, chosen, math.inf) < self.min_abs_gain for s in users
+                ):
+                    share = min(share, 0.0)  # measured costs: spares no statement the gain a step must show
                 if weakest is None or (share, -self.whatif.size(index)) < (weakest[0], -self.whatif.size(weakest[1])):
                     weakest = (share, index)
             share, index = weakest
