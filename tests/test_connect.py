@@ -277,7 +277,8 @@ def test_every_command_that_connects_has_the_psql_flags() -> None:
     from qprof.cli.app import app
 
     def walk(group, prefix=()):
-        for name, command in group.commands.items():
+        for name in group.list_commands(None):  # not group.commands: the root loads its commands lazily
+            command = group.get_command(None, name)
             yield (*prefix, name), command
             if hasattr(command, "commands"):
                 yield from walk(command, (*prefix, name))

@@ -349,7 +349,9 @@ class Selector:
                     result = fresh.pop(step)
                     if result is not None:
                         stale[step] = self._tightened(step, result, previous, current)
-                    elif step in self._short:
+                    elif step in self._short and getattr(self.whatif, "plans_pick_best", True):
+                        # (Measured costs — SQLite — are exempt: its planner may ignore an index until
+                        # another exists, a join's inner side, so a step saving nothing then is retried.)
                         # It did not qualify then; more indexes rarely make another worth more, so what
                         # it saved then bounds it now (not the optimistic bound from the statements'
                         # ideal costs, which would have it re-costed after every pick on its statements).
