@@ -11,11 +11,19 @@ from pathlib import PurePath
 from qprof.findings import Finding
 
 
+# Evidence that says WHICH thing a database finding is about (QP402's setting, QP401's problem, a
+# foreign key's constraint), unlike the numbers beside it, which change every run.
+_IDENTITY = ("setting", "problem", "constraint", "columns", "detail")
+
+
 def finding_key(finding: Finding) -> str:
-    """The rule and what the finding is about — never its numbers, which change every run — and
-    the workload file but not the line, so that editing the file above a statement keeps it."""
+    """The rule and what the finding is about — never its numbers, which change every run: a
+    workload statement by its normalized text and file (not its line or its positional name, so
+    that editing the file above it keeps it), a database finding by its object and evidence."""
     path = finding.source.rpartition(":")[0] if finding.source and ":" in finding.source else finding.source
-    parts = (finding.code, finding.table, finding.index, finding.statement, path, finding.node)
+    which = [f"{key}={finding.evidence[key]}" for key in _IDENTITY if finding.evidence.get(key) is not None]
+    statement = finding.query if finding.query is not None else finding.statement
+    parts = (finding.code, finding.table, finding.index, statement, path, finding.node, *which)
     return "\x1f".join("" if part is None else str(part) for part in parts)
 
 
