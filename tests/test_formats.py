@@ -282,3 +282,17 @@ def test_same_rule_database_findings_keep_their_fingerprint_when_one_is_fixed(cl
     with sqlite3.connect(copy) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
     assert by_setting() == {"analyze": both["analyze"]}
+
+
+def test_paths_are_relative_to_the_git_checkout_not_the_cwd(cli, sample_sqlite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # run from svc/ inside a repository: code scanning resolves svc/queries/shop.sql from the root
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "svc" / "queries").mkdir(parents=True)
+    shutil.copy(WORKLOAD, tmp_path / "svc" / "queries" / "shop.sql")
+    monkeypatch.chdir(tmp_path / "svc")
+    args = ("-d", sample_sqlite, "--workload", "queries/shop.sql")
+    paths = {i["location"]["path"] for i in json.loads(_check(cli, *args, "--format", "gitlab"))}
+    assert "svc/queries/shop.sql" in paths and "queries/shop.sql" not in paths
+    log = json.loads(_check(cli, *args, "--format", "sarif"))
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]}
+    assert "svc/queries/shop.sql" in uris

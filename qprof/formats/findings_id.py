@@ -50,10 +50,23 @@ def source_file(finding: Finding, root: str | None = None) -> tuple[str, int] | 
     path, _, line = finding.source.rpartition(":")
     if not path or not line.isdigit():
         return None
-    if root and os.path.isabs(path):
-        relative = os.path.relpath(path, root)
+    if root:  # a relative path is the cwd's, which may be a folder below the checkout's root
+        relative = os.path.relpath(os.path.abspath(path), root)
         path = path if relative.startswith("..") else relative
     return PurePath(path).as_posix(), max(1, int(line))
+
+
+def checkout_root() -> str:
+    """The folder code scanning resolves paths from: the git work tree's top level when the cwd is
+    inside one (run from ``svc/``, a workload is ``svc/queries/x.sql``), else the cwd."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):  # no git installed: the cwd
+        return os.getcwd()
+    top = done.stdout.strip()
+    return top if done.returncode == 0 and top else os.getcwd()
 
 
 def headline(finding: Finding) -> str:
