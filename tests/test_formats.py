@@ -206,6 +206,12 @@ def test_report_and_record_prometheus(cli, pg_cluster, tmp_path: Path) -> None:
     assert report.exit_code == 0, report.stderr
     samples = _families(report.stdout)["qprof_statement_calls"].samples
     assert 30 in [s.value for s in samples]
+    # the same statement is the same series whichever command wrote it: top's label set, database too
+    reported = next(s for s in samples if s.value == 30)
+    top = cli("top", "-d", dsn, "--limit", "1000", "--format", "prometheus")
+    live = {s.labels["queryid"]: s.labels for s in _families(top.stdout)["qprof_statement_calls"].samples}
+    assert reported.labels == live[reported.labels["queryid"]]
+    assert reported.labels["database"] == "formats_metrics"
     refused = cli("report", "--store", store, "--between", "1", "2", "--format", "prometheus", "--out", tmp_path)
     assert refused.exit_code == 2 and "prints to stdout" in refused.stderr
 
@@ -244,6 +250,7 @@ def test_report_and_record_prometheus(cli, pg_cluster, tmp_path: Path) -> None:
     assert "load done" in recorded.stderr  # the command's own output keeps out of the metrics
     samples = _families(recorded.stdout)["qprof_statement_calls"].samples
     assert 17 in [s.value for s in samples]
+    assert next(s for s in samples if s.value == 17).labels["database"] == "formats_metrics"
 
 
 def test_unnamed_statements_point_at_their_own_line_and_keep_fingerprints(cli, sample_sqlite: Path, tmp_path: Path) -> None:
