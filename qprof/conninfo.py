@@ -6,7 +6,9 @@ that libpq's PG* variables, ``~/.pgpass`` and ``service=`` apply unchanged.
 psql's flags combine with that as in psql (:func:`combine`): ``-h/--host``, ``-p/--port``,
 ``-U/--username`` and a plain database name given to ``-d`` replace those parts of a profile or
 ``$QPROF_DB`` (like a service file); a full conninfo or URI given to ``-d`` wins over ``-h/-p/-U``,
-which only fill in what it leaves out — ``psql -h a "host=b"`` connects to b. Secrets are never
+which only fill in what it leaves out — ``psql -h a "host=b"`` connects to b. A profile or
+``$QPROF_DB`` naming a SQLite file is no default for a PostgreSQL server: -h/-p/-U or -d NAME over it
+start from libpq's defaults instead. Secrets are never
 printed: :func:`qprof.redact.conninfo` is what every message and report shows, and every secret
 value parsed here is remembered so that the output sinks scrub it wherever it appears.
 """
@@ -94,8 +96,29 @@ def _sqlite_spec(path: Path, source: str) -> TargetSpec:
     return TargetSpec("sqlite", path=path, source=source)
 
 
-def parse_target(text: str, source: str = "--db") -> TargetSpec:
-    """Classify one connection string: PostgreSQL URI or DSN, ``sqlite:///path`` or a file path."""
+def is_sqlite(text: str, server_flags: bool = False) -> bool:
+    """Whether ``text`` names a SQLite file — the rule --db's help states, so a user can predict it:
+
+    ``sqlite:…``, or a value with a ``/`` (or starting with ``~``) — always; with no -h/-p/-U also an
+    existing regular file or a name ending in a SQLite suffix. Anything else (a folder too) is a
+    PostgreSQL database name, as psql's -d takes it; a URI or ``key=value`` conninfo is PostgreSQL.
+    """
+    text = text.strip()
+    if text.startswith("sqlite:"):
+        return True
+    if text.startswith(("postgresql://", "postgres://")) or ("=" in text and not Path(text).is_file()):
+        return False
+    if _looks_like_path(text):
+        return True
+    if server_flags:  # psql -h H -d NAME: NAME is a database on H, whatever lies in the current folder
+        return False
+    path = Path(text)
+    return path.is_file() or path.suffix.lower() in SQLITE_SUFFIXES
+
+
+def parse_target(text: str, source: str = "--db", server_flags: bool = False) -> TargetSpec:
+    """Classify one connection string (see :func:`is_sqlite`): PostgreSQL URI, DSN or database name,
+    ``sqlite:///path`` or a SQLite file."""
     text = text.strip()
     if not text:
         raise BadInput(
@@ -103,7 +126,8 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
             hint="give a PostgreSQL database name, URI (postgresql://user@host/db) or key=value DSN "
             "(host=… dbname=…), sqlite:///path or the path of a SQLite file",
         )
-    if text.startswith("sqlite:"):
+    sqlite = is_sqlite(text, server_flags)
+    if sqlite and text.startswith("sqlite:"):
         parts = urlsplit(text)
         raw = unquote(parts.path)
         # sqlite:///rel.db → "rel.db"; sqlite:////abs.db → "/abs.db" (SQLAlchemy's convention)
@@ -111,7 +135,9 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
         if not path:
             raise BadInput(f"{text!r} names no file", hint="use sqlite:///path/to/file.sqlite")
         return _sqlite_spec(Path(path), source)
-    if text.startswith(("postgresql://", "postgres://")) or ("=" in text and not Path(text).exists()):
+    if sqlite:
+        return _sqlite_spec(Path(text).expanduser(), source)
+    if _is_conninfo(text):
         redact.remember_conninfo(text)
         import psycopg
 
@@ -128,9 +154,6 @@ def parse_target(text: str, source: str = "--db") -> TargetSpec:
                 "(percent-encode special characters in the password: %40 for @)",
             ) from None
         return TargetSpec("postgresql", conninfo=text, source=source)
-    path = Path(text).expanduser()
-    if path.exists() or path.suffix.lower() in SQLITE_SUFFIXES or _looks_like_path(text):
-        return _sqlite_spec(path, source)
     from psycopg.conninfo import make_conninfo
 
     return TargetSpec("postgresql", conninfo=make_conninfo("", dbname=text), source=source)  # psql -d NAME
@@ -146,10 +169,10 @@ def resolve_target(db: DbArgument, profile: str | None, config: Config) -> Targe
     redact.remember([os.environ.get("PGPASSWORD")])  # libpq's own variable: scrubbed like the rest
     flags = db if isinstance(db, ConnectionOptions) else ConnectionOptions(db=db)
     if not flags.db:
-        return combine(_base_target(profile, config), flags)
-    given = parse_target(flags.db, "--db")
+        return combine(_base_target(profile, config, flags), flags)
+    given = parse_target(flags.db, "--db", server_flags=bool(flags.server_parts()))
     if given.engine == "postgresql" and not _is_conninfo(flags.db):  # -d NAME: one part, like -h
-        return combine(_base_target(profile, config), flags, dbname=flags.db.strip())
+        return combine(_base_target(profile, config, flags), flags, dbname=flags.db.strip())
     return combine(given, flags)
 
 
@@ -181,15 +204,21 @@ def combine(base: TargetSpec, flags: ConnectionOptions, dbname: str | None = Non
 _FLAG = {"host": "-h/--host", "port": "-p/--port", "user": "-U/--username", "dbname": "-d/--dbname"}
 
 
-def _base_target(profile: str | None, config: Config) -> TargetSpec:
-    """What names the database when -d does not: a profile, $QPROF_DB or libpq's defaults."""
+def _base_target(profile: str | None, config: Config, flags: ConnectionOptions | None = None) -> TargetSpec:
+    """What names the database when -d does not: a profile, $QPROF_DB or libpq's defaults.
+
+    With psql's flags given, a SQLite profile or $QPROF_DB (even a missing file) is not looked at:
+    the flags name a PostgreSQL server, and libpq's defaults fill the rest."""
+    explicit = bool(flags) and (flags.db or flags.server_parts())
     if profile:
         settings = config.profile(profile)
         value = settings.get("db")
         if not value:
             raise BadInput(f"profile {profile!r} in {config.path} has no db = \"…\" entry")
-        return parse_target(str(value), f"profile {profile}")
-    env = os.environ.get("QPROF_DB")
-    if env:
-        return parse_target(env, "QPROF_DB")
+        if not (explicit and is_sqlite(str(value))):
+            return parse_target(str(value), f"profile {profile}")
+    else:
+        env = os.environ.get("QPROF_DB")
+        if env and not (explicit and is_sqlite(env)):
+            return parse_target(env, "QPROF_DB")
     return TargetSpec("postgresql", conninfo="", source="libpq defaults")

@@ -135,6 +135,11 @@ def explain_item(
         ctx = PlanContext(target.engine, item.name, item.source or None, table_rows or (lambda name: None))
         result = run_plan_rules(plan, ctx, rules_config, item.ignore)
         findings, errors = sort_findings(result.findings), result.errors
+        from qprof.fingerprint import fingerprint
+
+        query = fingerprint(item.sql)  # a workload statement is the same one wherever the file puts it
+        for finding in findings:
+            finding.query = query
     return Explained(item, plan, kind, params_from, timing, findings, errors, refused)
 
 

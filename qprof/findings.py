@@ -32,6 +32,7 @@ class Finding:
     statement: str | None = None  # workload statement name, or queryid
     source: str | None = None  # file:line of the statement
     node: str | None = None  # plan node label
+    query: str | None = None  # the workload statement's normalized text (what keeps its fingerprint)
 
     @property
     def target(self) -> str:

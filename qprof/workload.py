@@ -45,6 +45,7 @@ class _Block:
     calls: int = 1
     ignore: set[str] = field(default_factory=set)
     body: list[str] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)  # the file line of each body line
 
 
 _GAP = re.compile(r"(?:\s|;|--[^\n]*)*")
@@ -141,6 +142,7 @@ def parse_workload_text(text: str, origin: str = "<sql>") -> list[WorkloadStatem
         match = _MARKER.match(line)
         if match is None:
             blocks[-1].body.append(line)
+            blocks[-1].numbers.append(number)
             continue
         key, value = match.group(1).lower(), match.group(2)
         if key == "name":
@@ -149,19 +151,35 @@ def parse_workload_text(text: str, origin: str = "<sql>") -> list[WorkloadStatem
             _apply_marker(blocks[-1], key, value, f"{origin}:{number}")
     statements: list[WorkloadStatement] = []
     for block in blocks:
-        for position, sql in enumerate(split_statements("\n".join(block.body)), start=1):
+        sqls = split_statements("\n".join(block.body))
+        lines = _statement_lines(block, sqls)
+        for position, (sql, line) in enumerate(zip(sqls, lines, strict=True), start=1):
             if block.name:
                 name = block.name if position == 1 else f"{block.name}_{position}"
             else:
                 name = f"{stem}_{len(statements) + 1}"
             statements.append(
-                WorkloadStatement(name, sql, list(block.params), block.calls, f"{origin}:{block.line}", set(block.ignore))
+                WorkloadStatement(name, sql, list(block.params), block.calls, f"{origin}:{line}", set(block.ignore))
             )
     names = [s.name for s in statements]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise BadInput(f"{origin}: statement names used twice: {', '.join(duplicates)}")
     return statements
+
+
+def _statement_lines(block: _Block, sqls: list[str]) -> list[int]:
+    """The file line each statement starts on (code scanning points there): its first line found in
+    the block's body, from where the previous one ended; spaces ignored (split_statements adds some)."""
+    squeeze = "".join
+    body = [squeeze(line.split()) for line in block.body]
+    found, at = [], 0
+    for sql in sqls:
+        first = squeeze(sql.splitlines()[0].split()) if sql else ""
+        start = next((i for i in range(at, len(body)) if first and first in body[i]), at)
+        found.append(block.numbers[start] if start < len(block.numbers) else block.line)
+        at = start + max(0, len(sql.splitlines()) - 1)
+    return found
 
 
 def _files(path: Path) -> list[Path]:

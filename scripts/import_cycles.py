@@ -3,7 +3,8 @@ cycle from Python's import machinery, not from the design). Imports under ``if T
 are left out: they never run. Relative imports (``from .base import Rule``) count like absolute ones.
 
     .venv/bin/python scripts/import_cycles.py                  # qprof/ and advisors/ (as qprof.advisors)
-    .venv/bin/python scripts/import_cycles.py qprof/advise     # one folder; prints each cycle; exit 1 if any
+    .venv/bin/python scripts/import_cycles.py qprof/advise     # one folder; prints each cycle; exit 1 if any,
+                                                               # 2 if a folder is missing or holds no module
     .venv/bin/python scripts/import_cycles.py qprof advisors=qprof.advisors   # DIR=NAME: the name it imports as
     .venv/bin/python scripts/import_cycles.py --packages       # cycles between qprof's subpackages (layering)
 
@@ -26,6 +27,7 @@ from pathlib import Path
 # The folders the whole-package check reads, with the names they import as (pyproject.toml's
 # package-dir ships advisors/ as qprof.advisors).
 DEFAULT_ROOTS = {Path("qprof"): "qprof", Path("advisors"): "qprof.advisors"}
+REPO = Path(__file__).resolve().parents[1]  # what DEFAULT_ROOTS are relative to, wherever this runs from
 
 
 def module_name(path: Path, root: Path, prefix: str | None = None) -> str:
@@ -179,11 +181,18 @@ def package_graph(graph: dict[str, set[str]], depth: int = 2) -> dict[str, set[s
 
 def main(argv: list[str]) -> int:
     arguments = [a for a in argv[1:] if a != "--packages"]
-    roots: dict[Path, str | None] = dict(DEFAULT_ROOTS) if not arguments else {}
+    roots: dict[Path, str | None] = {REPO / path: name for path, name in DEFAULT_ROOTS.items()} if not arguments else {}
     for argument in arguments:
         folder, _, name = argument.partition("=")
         roots[Path(folder)] = name or None
+    missing = [str(path) for path in roots if not path.is_dir()]
+    if missing:  # a typo must not pass as "no cycle"
+        print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
     graph = import_graph(*roots, names={path: name for path, name in roots.items() if name})
+    if not graph:
+        print(f"error: no Python module in {', '.join(map(str, roots))}: nothing to check", file=sys.stderr)
+        return 2
     if "--packages" in argv:
         graph = package_graph(graph)
     found = cycles(graph)

@@ -78,10 +78,10 @@ def test_workload_plans_and_ignore_comments(cli, sample_sqlite: Path, tmp_path: 
     assert doc["summary"]["statements_explained"] == 2
     assert {(f["code"], f["statement"]) for f in doc["findings"]} == {("QP105", "by_customer")}
     finding = doc["findings"][0]
-    assert finding["source"] == f"{workload}:1" and "orders (customer_id)" in finding["suggestion"]
+    assert finding["source"] == f"{workload}:3" and "orders (customer_id)" in finding["suggestion"]
     github = cli("check", "-d", str(sample_sqlite), "--workload", str(workload), "--select", "QP1", "--format", "github")
     (line,) = github.stdout.splitlines()
-    assert line.startswith(f"::warning file={workload},line=1,title=QP105 sqlite.plan::by_customer")
+    assert line.startswith(f"::warning file={workload},line=3,title=QP105 sqlite.plan::by_customer")
 
 
 def test_text_markdown_and_github_formats(cli, sample_sqlite: Path) -> None:

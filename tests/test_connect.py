@@ -258,8 +258,6 @@ def test_server_flags_on_a_sqlite_target_are_one_clear_error(cli, sample_sqlite:
     result = cli("tables", "-h", "127.0.0.1", "-d", sample_sqlite)
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: -h/--host names a PostgreSQL server") and "SQLite" in result.stderr
-    env = {"QPROF_DB": str(sample_sqlite)}
-    assert cli("tables", "-U", "someone", env=env).exit_code == 2
 
 
 def test_h_is_the_host_and_help_is_help(cli) -> None:
@@ -293,3 +291,34 @@ def test_every_command_that_connects_has_the_psql_flags() -> None:
             assert all(every.count(flag) == 1 for flag in ("-d", "-h", "-p", "-U")), path  # click would pick one silently
         assert "-h" not in opts or "--host" in opts, path  # -h never means help
     assert connecting >= 12
+
+
+def test_d_name_with_server_flags_is_a_database_whatever_lies_in_cwd(cli, pg_cluster: PgCluster, app_dsn: str, tmp_path: Path) -> None:
+    # psql -h H -d app connects to database app on H, even next to a folder "app" or a file "x.db"
+    (tmp_path / "app").mkdir()
+    server = ("-h", pg_cluster.host, "-p", str(pg_cluster.port), "-U", pg_cluster.superuser)
+    doc = cli.json("tables", *server, "-d", "app")
+    assert "dbname=app" in doc["target"] and doc["tables"]
+    missing = cli("tables", *server, "-d", "analytics.db")
+    assert missing.exit_code == 2 and 'database "analytics.db" does not exist' in missing.stderr
+    # without the flags a folder is still no SQLite file: "app" is a database name for libpq
+    assert parse_target("app").conninfo == "dbname=app"
+    with pytest.raises(BadInput, match="does not exist"):
+        parse_target("analytics.db")  # a SQLite suffix without -h/-p/-U: the file the user means
+    with pytest.raises(BadInput, match="is a folder"):
+        parse_target("./app")  # a path is a file, and a folder is none
+
+
+def test_explicit_flags_override_a_sqlite_or_missing_qprof_db(cli, pg_cluster: PgCluster, app_dsn: str, sample_sqlite: Path, tmp_path: Path) -> None:
+    server = ("-h", pg_cluster.host, "-p", str(pg_cluster.port), "-U", pg_cluster.superuser)
+    for value in (f"sqlite:///{sample_sqlite}", "sqlite:///nonexist.db", "nonexist.db"):
+        doc = cli.json("tables", *server, "-d", "app", env={"QPROF_DB": value})
+        assert "dbname=app" in doc["target"] and doc["tables"], value
+    # only -h/-p/-U over a SQLite $QPROF_DB: a PostgreSQL target, libpq's defaults for the rest
+    only_flags = cli("tables", *server, "-f", "json", env={"QPROF_DB": str(sample_sqlite), "PGDATABASE": "app"})
+    assert only_flags.exit_code == 0, only_flags.stderr
+    assert json.loads(only_flags.stdout)["tables"]
+    (tmp_path / "qprof.toml").write_text('[profiles.lite]\ndb = "sqlite:///nonexist.db"\n')
+    assert cli.json("tables", "--profile", "lite", *server, "-d", "app")["tables"]
+    # without flags the SQLite $QPROF_DB is still what is used
+    assert cli("tables", env={"QPROF_DB": "sqlite:///nonexist.db"}).exit_code == 2

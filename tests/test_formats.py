@@ -206,6 +206,12 @@ def test_report_and_record_prometheus(cli, pg_cluster, tmp_path: Path) -> None:
     assert report.exit_code == 0, report.stderr
     samples = _families(report.stdout)["qprof_statement_calls"].samples
     assert 30 in [s.value for s in samples]
+    # the same statement is the same series whichever command wrote it: top's label set, database too
+    reported = next(s for s in samples if s.value == 30)
+    top = cli("top", "-d", dsn, "--limit", "1000", "--format", "prometheus")
+    live = {s.labels["queryid"]: s.labels for s in _families(top.stdout)["qprof_statement_calls"].samples}
+    assert reported.labels == live[reported.labels["queryid"]]
+    assert reported.labels["database"] == "formats_metrics"
     refused = cli("report", "--store", store, "--between", "1", "2", "--format", "prometheus", "--out", tmp_path)
     assert refused.exit_code == 2 and "prints to stdout" in refused.stderr
 
@@ -244,3 +250,56 @@ def test_report_and_record_prometheus(cli, pg_cluster, tmp_path: Path) -> None:
     assert "load done" in recorded.stderr  # the command's own output keeps out of the metrics
     samples = _families(recorded.stdout)["qprof_statement_calls"].samples
     assert 17 in [s.value for s in samples]
+    assert next(s for s in samples if s.value == 17).labels["database"] == "formats_metrics"
+
+
+def test_unnamed_statements_point_at_their_own_line_and_keep_fingerprints(cli, sample_sqlite: Path, tmp_path: Path) -> None:
+    # no "-- name:" markers: each statement's own line, and the same fingerprint when a statement
+    # is added above (their positional names u_1/u_2 become u_2/u_3)
+    body = ("SELECT id, status FROM orders WHERE customer_id = 42 ORDER BY created_at DESC LIMIT 20;\n"
+            "SELECT c.id, count(*) FROM customers c JOIN orders o ON o.customer_id = c.id\n"
+            "WHERE c.country = 'PL' GROUP BY c.id ORDER BY 2 DESC LIMIT 10;\n")
+    (tmp_path / "u.sql").write_text(body)
+    args = ("-d", sample_sqlite, "--workload", "u.sql", "--format", "gitlab", "--select", "QP1")
+    first = [i for i in json.loads(_check(cli, *args)) if i["location"]["path"] == "u.sql"]
+    assert {i["location"]["lines"]["begin"] for i in first} == {1, 2}
+    (tmp_path / "u.sql").write_text("select 1;\n" + body)
+    moved = [i for i in json.loads(_check(cli, *args)) if i["location"]["path"] == "u.sql"]
+    assert {i["location"]["lines"]["begin"] for i in moved} == {2, 3}
+    assert sorted(i["fingerprint"] for i in moved) == sorted(i["fingerprint"] for i in first)
+
+
+def test_same_rule_database_findings_keep_their_fingerprint_when_one_is_fixed(cli, sample_sqlite: Path, tmp_path: Path) -> None:
+    # a copy in rollback-journal mode and never ANALYZEd: QP402 twice; then the journal is fixed
+    import sqlite3
+
+    copy = Path(shutil.copy(sample_sqlite, tmp_path / "two.sqlite"))
+    with sqlite3.connect(copy) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.execute("DROP TABLE IF EXISTS sqlite_stat1")
+    args = ("-d", copy, "--format", "gitlab", "--select", "QP402")
+
+    def by_setting() -> dict[str, str]:
+        issues = json.loads(_check(cli, *args))
+        return {("journal" if "journal_mode" in i["description"] else "analyze"): i["fingerprint"]
+                for i in issues if "foreign keys" not in i["description"]}
+
+    both = by_setting()
+    assert set(both) == {"journal", "analyze"}
+    with sqlite3.connect(copy) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+    assert by_setting() == {"analyze": both["analyze"]}
+
+
+def test_paths_are_relative_to_the_git_checkout_not_the_cwd(cli, sample_sqlite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # run from svc/ inside a repository: code scanning resolves svc/queries/shop.sql from the root
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "svc" / "queries").mkdir(parents=True)
+    shutil.copy(WORKLOAD, tmp_path / "svc" / "queries" / "shop.sql")
+    monkeypatch.chdir(tmp_path / "svc")
+    args = ("-d", sample_sqlite, "--workload", "queries/shop.sql")
+    paths = {i["location"]["path"] for i in json.loads(_check(cli, *args, "--format", "gitlab"))}
+    assert "svc/queries/shop.sql" in paths and "queries/shop.sql" not in paths
+    log = json.loads(_check(cli, *args, "--format", "sarif"))
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]}
+    assert "svc/queries/shop.sql" in uris

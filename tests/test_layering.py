@@ -74,3 +74,15 @@ def test_the_log_parser_is_a_collector_not_part_of_nplusone(import_cycles) -> No
     readers = {name for name, imported in graph.items() if any(m.startswith("qprof.collectors.logs") for m in imported)}
     # N+1 detection, advise --log and record all read logs through it
     assert {"qprof.nplusone.loganalysis", "qprof.advise.workload_source", "qprof.record.logwindow"} <= readers
+
+
+def test_the_checker_refuses_to_pass_on_nothing(tmp_path) -> None:
+    script = str(ROOT / "scripts" / "import_cycles.py")
+    # the default folders are the repository's, wherever it runs from
+    elsewhere = subprocess.run([sys.executable, script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert int(elsewhere.stdout.splitlines()[-1].split()[0]) > 100, elsewhere.stdout
+    missing = subprocess.run([sys.executable, script, "qprof/nosuch"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert missing.returncode == 2 and "no such folder: qprof/nosuch" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = subprocess.run([sys.executable, script, str(tmp_path / "empty")], capture_output=True, text=True, timeout=120, check=False)
+    assert empty.returncode == 2 and "nothing to check" in empty.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from pgcluster import PgCluster
@@ -150,3 +151,23 @@ def test_other_roles_text_hidden_without_pg_read_all_stats(cli, pg_cluster: PgCl
 )
 def test_sql_file_chosen_by_extension_version(version: str, sql_file: str) -> None:
     assert statements_sql_name(version) == sql_file
+
+
+def test_prometheus_with_nothing_matching_is_an_empty_exposition(cli, app_dsn: str) -> None:
+    # a textfile-collector cron must overwrite yesterday's file, not fail and leave it standing
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    result = cli("top", "-d", app_dsn, "--role", "nobody_at_all", "--format", "prometheus")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("# EOF\n") and "no statement statistics yet" in result.stderr
+    families = {f.name: f for f in text_string_to_metric_families(result.stdout)}
+    assert families["qprof_statement_calls"].samples == []
+    assert families["qprof_generated_timestamp_seconds"].samples
+
+
+def test_role_with_a_workload_is_refused_as_bad_input(cli, app_dsn: str, tmp_path: Path) -> None:
+    (tmp_path / "w.sql").write_text("SELECT 1;\n")
+    result = cli("top", "-d", app_dsn, "--role", "postgres", "--workload", "w.sql")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--role" in result.stderr and "--workload" in result.stderr and "cannot be combined" in result.stderr

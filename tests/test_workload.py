@@ -28,14 +28,16 @@ def test_markers_are_read() -> None:
     first, second, third = parse_workload_text(TEXT, "w.sql")
     assert (first.name, first.params, first.calls, first.ignore) == ("by_customer", [42, "paid"], 120, {"QP101", "QP105"})
     assert first.sql.endswith("status = $2")
-    assert first.source == "w.sql:2"
-    assert (second.name, second.sql) == ("two_in_one", "SELECT 1")
+    assert first.source == "w.sql:6"  # the statement's own line, where code scanning points
+    assert (second.name, second.sql, second.source) == ("two_in_one", "SELECT 1", "w.sql:9")
+    assert third.source == "w.sql:9"
     assert (third.name, third.sql) == ("two_in_one_2", "SELECT ';' AS semi")
 
 
 def test_files_without_markers_are_split_and_numbered() -> None:
     statements = parse_workload_text("SELECT 1;\n-- comment only\nSELECT 2;\n", "plain.sql")
     assert [(s.name, s.sql) for s in statements] == [("plain_1", "SELECT 1"), ("plain_2", "SELECT 2")]
+    assert [s.source for s in statements] == ["plain.sql:1", "plain.sql:3"]  # not the whole file's line 1
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # qprof.runner brings sqlglot: imported where it runs
 RANK_BY = ("total", "mean", "calls", "rows", "io", "stddev", "max", "temp")
 
 
+class NoStatements(QprofError):
+    """Nothing to rank in the scope asked for (a metrics file then says so by being empty)."""
+
+
 @dataclass
 class TopResult(Result):
     """What :func:`top` returns; ``to_dict()`` is ``qprof top --format json``."""
@@ -73,6 +77,9 @@ def top(
 
     if by not in RANK_BY:
         raise BadInput(f"cannot rank by {by!r}", hint="one of " + ", ".join(RANK_BY))
+    if role is not None and workload is not None:  # a workload is timed by qprof's own session, as -U
+        raise BadInput("--role keeps the statements one role ran from pg_stat_statements or history; "
+                       "a --workload is timed by qprof's own login, so the two cannot be combined")
     skipped: list[Skipped] = []
     total_ms: float | None = None
     if since is not None or between is not None:
@@ -101,7 +108,7 @@ def top(
         statements = [s for s in statements if s.user == role]
     if not any(s.calls >= min_calls for s in statements):
         scope = ("any database" if all_databases else "this database") + (f" run by role {role!r}" if role is not None else "")
-        raise QprofError(
+        raise NoStatements(
             f"no statement statistics yet for {scope}" + (f" with at least {min_calls} calls" if min_calls > 1 else ""),
             hint="run the application's workload first, or lower --min-calls",
         )

@@ -28,9 +28,10 @@ DbOption = Annotated[
         "-d",
         "--dbname",
         help="Database, as psql's -d: a PostgreSQL database name, a postgresql://… URI or 'host=… dbname=…' "
-        "conninfo; or sqlite:///path or a SQLite file. "
+        "conninfo; or a SQLite file: sqlite:///path, any value with a '/', and — without -h/-p/-U — "
+        "an existing file or a name ending in .sqlite/.sqlite3/.db/.db3 (a folder is never a SQLite file). "
         "Default: --profile, then $QPROF_DB, then libpq's PG* variables. "
-        "-h/-p/-U (and -d NAME) replace those parts of --profile/$QPROF_DB; "
+        "-h/-p/-U (and -d NAME) replace those parts of --profile/$QPROF_DB (over a SQLite one: libpq's defaults); "
         "a URI or conninfo given to -d wins over -h/-p/-U, as in psql.",
         show_default=False,
         rich_help_panel=CONNECTION,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from qprof.cli.options import (
 )
 from qprof.errors import EXIT_FINDINGS
 from qprof.formats import FINDING_FORMATS, render_findings
+from qprof.formats.findings_id import checkout_root
 from qprof.output import console, emit, render_json, warn
 
 
@@ -99,7 +99,7 @@ def check_command(
     elif fmt.value in FINDING_FORMATS:
         notes = [*result.rule_errors, *(f"skipped {s.statement}: {s.reason}" for s in skipped),
                  *(f"{s.statement}: {s.reason}" for s in result.not_executed)]
-        emit(render_findings(fmt.value, findings, database=result.target, root=os.getcwd(), notes=notes))
+        emit(render_findings(fmt.value, findings, database=result.target, root=checkout_root(), notes=notes))
     else:
         if findings:
             emit(render_text(findings))

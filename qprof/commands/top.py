@@ -90,15 +90,24 @@ def top(
       qprof top --db sqlite:///app.sqlite --workload queries/shop.sql --runs 10
       qprof top --format json | jq '.statements[0]'
     """
+    from qprof.api.top import NoStatements
     from qprof.api.top import top as rank
 
-    with console.status("reading statistics…") as status:
-        result = rank(
-            db, by=by.value, limit=limit, min_calls=min_calls, all_databases=all_databases, role=role, workload=workload,
-            runs=runs, since=since, between=between, store=store, target=target, profile=profile,
-            statement_timeout=statement_timeout, allow_functions=allow_function,
-            on_progress=lambda name: status.update(f"timing {name} ×{runs}"),
-        )
+    try:
+        with console.status("reading statistics…") as status:
+            result = rank(
+                db, by=by.value, limit=limit, min_calls=min_calls, all_databases=all_databases, role=role, workload=workload,
+                runs=runs, since=since, between=between, store=store, target=target, profile=profile,
+                statement_timeout=statement_timeout, allow_functions=allow_function,
+                on_progress=lambda name: status.update(f"timing {name} ×{runs}"),
+            )
+    except NoStatements as exc:
+        if fmt is not MetricsFormat.prometheus:
+            raise
+        # a textfile-collector cron must replace yesterday's file: an empty exposition, not a failure
+        warn(exc.message)
+        emit_metrics([], "top")
+        return
     for item in result.skipped:
         warn(f"skipped {item.statement}: {item.reason}")
     if result.hidden:

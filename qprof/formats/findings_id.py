@@ -11,11 +11,19 @@ from pathlib import PurePath
 from qprof.findings import Finding
 
 
+# Evidence that says WHICH thing a database finding is about (QP402's setting, QP401's problem, a
+# foreign key's constraint), unlike the numbers beside it, which change every run.
+_IDENTITY = ("setting", "problem", "constraint", "columns", "detail")
+
+
 def finding_key(finding: Finding) -> str:
-    """The rule and what the finding is about — never its numbers, which change every run — and
-    the workload file but not the line, so that editing the file above a statement keeps it."""
+    """The rule and what the finding is about — never its numbers, which change every run: a
+    workload statement by its normalized text and file (not its line or its positional name, so
+    that editing the file above it keeps it), a database finding by its object and evidence."""
     path = finding.source.rpartition(":")[0] if finding.source and ":" in finding.source else finding.source
-    parts = (finding.code, finding.table, finding.index, finding.statement, path, finding.node)
+    which = [f"{key}={finding.evidence[key]}" for key in _IDENTITY if finding.evidence.get(key) is not None]
+    statement = finding.query if finding.query is not None else finding.statement
+    parts = (finding.code, finding.table, finding.index, statement, path, finding.node, *which)
     return "\x1f".join("" if part is None else str(part) for part in parts)
 
 
@@ -42,10 +50,23 @@ def source_file(finding: Finding, root: str | None = None) -> tuple[str, int] | 
     path, _, line = finding.source.rpartition(":")
     if not path or not line.isdigit():
         return None
-    if root and os.path.isabs(path):
-        relative = os.path.relpath(path, root)
+    if root:  # a relative path is the cwd's, which may be a folder below the checkout's root
+        relative = os.path.relpath(os.path.abspath(path), root)
         path = path if relative.startswith("..") else relative
     return PurePath(path).as_posix(), max(1, int(line))
+
+
+def checkout_root() -> str:
+    """The folder code scanning resolves paths from: the git work tree's top level when the cwd is
+    inside one (run from ``svc/``, a workload is ``svc/queries/x.sql``), else the cwd."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):  # no git installed: the cwd
+        return os.getcwd()
+    top = done.stdout.strip()
+    return top if done.returncode == 0 and top else os.getcwd()
 
 
 def headline(finding: Finding) -> str:

@@ -56,7 +56,8 @@ def build_run_report(
     total = float(work["total_ms"].sum()) if not work.empty else 0.0
     for r in work.itertuples(index=False):
         rows.append(_with_percentiles({
-            "queryid": str(r.queryid), "user": str(r.user_name), "query": str(r.query), "calls": int(r.calls),
+            "queryid": str(r.queryid), "user": str(r.user_name), "database": window.target.database,
+            "query": str(r.query), "calls": int(r.calls),
             "total_ms": float(r.total_ms), "mean_ms": float(r.mean_ms),
             "pct_total_time": 100.0 * float(r.total_ms) / total if total else 0.0,
         }, measured))

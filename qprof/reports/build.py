@@ -63,13 +63,14 @@ def _trend(intervals: pd.DataFrame, window: Window) -> pd.DataFrame:
     return trend.reset_index()
 
 
-def _statement_rows(table: pd.DataFrame, total_time: float) -> list[dict[str, Any]]:
+def _statement_rows(table: pd.DataFrame, total_time: float, database: str) -> list[dict[str, Any]]:
     rows = []
     for row in table.itertuples(index=False):
         rows.append(
             {
                 "queryid": str(row.queryid),
                 "user": str(row.user_name),
+                "database": database,  # as top's rows: the same statement is the same Prometheus series
                 "query": str(row.query),
                 "calls": int(row.calls),
                 "total_ms": float(row.total_ms),
@@ -381,12 +382,12 @@ def build_report(store: Store, window: Window, options: ReportOptions | None = N
             "min_calls": options.min_calls,
             "limit": options.limit,
         },
-        "top_by_total": _statement_rows(top_total, total_time),
-        "top_by_mean": _statement_rows(top_mean, total_time),
+        "top_by_total": _statement_rows(top_total, total_time, target.database),
+        "top_by_mean": _statement_rows(top_mean, total_time, target.database),
         "regressions": regressions[: options.limit],
         "improvements": improvements[: options.limit],
         "comparison": comparison,
-        "new_statements": _statement_rows(new, total_time),
+        "new_statements": _statement_rows(new, total_time, target.database),
         **_tables(store, window, previous, options),
         **_indexes(store, window, previous, options),
         "findings": options.findings,
