@@ -127,7 +127,10 @@ def test_shell_completion_installs_and_completes_in_bash(tmp_path: Path) -> None
     """`qprof --install-completion bash` writes a script that real bash sources and that completes
     commands and option values (the console script, as a user's shell runs it)."""
     script = Path(sys.executable).with_name("qprof")
-    env = {"HOME": str(tmp_path), "SHELL": "/bin/bash", "PATH": f"{script.parent}:/usr/bin:/bin"}
+    # Typer detects the shell from the process's ancestors (shellingham), which differ between a
+    # terminal, CI and a detached run; this switch makes it take the shell named on the command line.
+    env = {"HOME": str(tmp_path), "SHELL": "/bin/bash", "PATH": f"{script.parent}:/usr/bin:/bin",
+           "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     installed = subprocess.run([str(script), "--install-completion", "bash"], capture_output=True, text=True, env=env, timeout=60)
     assert installed.returncode == 0, installed.stderr
     completion = tmp_path / ".bash_completions" / "qprof.sh"
