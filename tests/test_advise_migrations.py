@@ -255,3 +255,22 @@ def test_numbering_continues_after_the_highest_existing_number(tmp_path):
     (path,) = write_migrations([_rec("orders", "customer_id")], tmp_path, "sql", info)
     assert path.name == "008_add_orders_customer_id_idx.sql"
     assert (tmp_path / "007_by_hand.sql").read_text() == "-- someone else's migration\n"
+
+
+@pytest.mark.parametrize("fmt", ["sql", "django", "alembic", "flyway"])
+def test_an_earlier_runs_migration_the_new_advice_makes_redundant_is_named(tmp_path, fmt):
+    """A first advise wrote orders(customer_id); a later one advises orders(customer_id, created_at),
+    which serves every statement the first would: applying both builds an index nobody needs."""
+    from qprof.advise.candidates import Candidate, Key
+    from qprof.advise.generator import Recommendation, RunInfo, create_ddl, drop_ddl, index_name, superseded_migrations, write_migrations
+
+    info = RunInfo(target="test", engine="postgresql", whatif_method="hypopg", cost_unit="planner cost")
+    (old, other) = write_migrations([_rec("orders", "customer_id"), _rec("orders", "status")], tmp_path, fmt, info)
+    (tmp_path / "V9_9__by_hand.sql").write_text("-- index on public.orders (customer_id)\n")  # not qprof's: never named
+    wider = Candidate("public", "orders", (Key("customer_id"), Key("created_at")))
+    name = index_name(wider)
+    rec = Recommendation(candidate=wider, name=name, ddl=create_ddl(wider, name, "postgresql"),
+                         drop_ddl=drop_ddl("public", name, "postgresql"), size_bytes=8192, size_source="test", write_overhead=0.0)
+    (new,) = write_migrations([rec], tmp_path, fmt, info)
+    assert superseded_migrations([rec], tmp_path, fmt, [new]) == [(old, rec)]  # not orders(status), not the new file
+    assert superseded_migrations([_rec("orders", "customer_id")], tmp_path, fmt, [old]) == []  # same index, kept file

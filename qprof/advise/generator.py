@@ -623,3 +623,37 @@ def write_advice(
         files += write_migrations(drops, out_dir / "drops" if recs else out_dir, fmt, info,
                                   single_file=single_file, skipped=unchanged)
     return WrittenAdvice(list(files), unchanged, refreshed)
+
+
+# "-- index on public.orders (customer_id, created_at DESC) INCLUDE (…)" in a migration's header
+# (sql and flyway files comment with --, alembic and django files with #)
+_HEADER_INDEX = re.compile(r"^\s*(?:--|#)\s*index on (\S+) \(([^)]*)\)(?: INCLUDE \(([^)]*)\))?", re.M)
+
+
+def superseded_migrations(recs: Sequence[Recommendation], out_dir: Path, fmt: str,
+                          keep: Sequence[Path]) -> list[tuple[Path, Recommendation]]:
+    """Migrations an earlier ``advise`` run left in ``out_dir`` whose index a recommendation of this
+    run makes redundant: the same table, and its key columns a prefix of the new index's keys (a
+    B-tree serves every leading prefix of its keys, so the new one does all the old one did).
+    Applying both would build an index nobody needs; qprof never deletes a user's files, it says so."""
+    if not out_dir.is_dir():
+        return []
+    keep = {path.resolve() for path in keep}
+    found = []
+    for path, text in _existing_files(out_dir, fmt).items():
+        if path.resolve() in keep or "index advice" not in text:
+            continue
+        match = _HEADER_INDEX.search(text)
+        if match is None:
+            continue
+        table, old_keys = match.group(1), [key.strip() for key in match.group(2).split(",")]
+        old_include = {column.strip() for column in (match.group(3) or "").split(",") if column.strip()}
+        for rec in recs:
+            new_keys = list(rec.candidate.columns)
+            covered = {key.split()[0] for key in new_keys} | set(rec.candidate.include)
+            if (rec.kind != "drop" and rec.candidate.qualified_table == table
+                    and len(old_keys) <= len(new_keys) and new_keys[: len(old_keys)] == old_keys
+                    and old_include <= covered):  # what the old one read without the table, the new one reads too
+                found.append((path, rec))
+                break
+    return found

@@ -222,6 +222,14 @@ def advise(
     if unchanged:
         names = ", ".join(Path(str(path)).name for _, path in unchanged[:3]) + (" …" if len(unchanged) > 3 else "")
         notes.append(f"{len(unchanged)} migration(s) already in {out} with identical DDL, not written again: {names}")
+    if write:
+        from qprof.advise.generator import superseded_migrations
+
+        kept = [Path(f) for f in files] + [Path(str(path)) for _, path in written.unchanged]
+        superseded = superseded_migrations(recs, out, migration_format, kept)
+        for path, rec in superseded:
+            notes.append(f"{path} (an earlier advise run) is superseded by {rec.name}: it serves every statement the old "
+                         "index would; delete the old file unless it is already applied")
     notes += _covering_notes(advice, recs)
     if write:  # what a sql/flyway file cannot carry safely is left out of it: say so
         notes += refusal_notes([*recs, *drops], migration_format)
