@@ -12,7 +12,7 @@ from functools import partial
 
 from qprof.findings import Finding, severity_rank
 from qprof.plans.model import Plan
-from qprof.rules_config import RulesConfig, statement_ignores
+from qprof.advisors.config import RulesConfig, statement_ignores
 
 from . import all_rules
 from .base import DATABASE, PLAN, PlanContext, Rule

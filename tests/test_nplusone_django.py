@@ -56,7 +56,7 @@ def test_plugin_fails_the_nplusone_and_the_cap(tmp_path: Path, database_url: str
 
 def test_nothing_django_is_imported_unless_asked(tmp_path: Path) -> None:
     code = (
-        "import sys, qprof, qprof.nplusone, qprof.nplusone.pytest_plugin, qprof.nplusone.detector;"
+        "import sys, qprof, qprof.nplusone, qprof.pytest_plugin, qprof.nplusone.detector;"
         "import qprof.django;"
         "assert not [m for m in sys.modules if m == 'django' or m.startswith('django.')], 'django imported'"
     )

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.pool import NullPool
 
-import qprof.nplusone.pytest_plugin  # noqa: F401
+import qprof.pytest_plugin  # noqa: F401
 from qprof import nplusone
 
 pytest_plugins = ["pytester"]

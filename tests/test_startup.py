@@ -52,7 +52,7 @@ def _modules_after(code: str) -> set[str]:
         "import qprof.commands.top",
         "import qprof.commands.tables",
         # pytest loads the plugin (an entry point) in every session of a project that installs qprof
-        "import qprof.nplusone.pytest_plugin",
+        "import qprof.pytest_plugin",
     ],
 )
 def test_importing_qprof_loads_no_heavy_library(statement: str) -> None:

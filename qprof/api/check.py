@@ -126,7 +126,7 @@ def check(
     """
     from qprof.advise.leftovers import report_leftovers
     from qprof.config import load_config
-    from qprof.rules_config import fail_on_matches, load_rules_config
+    from qprof.advisors.config import fail_on_matches, load_rules_config
 
     config = load_config()
     rules = load_rules_config(

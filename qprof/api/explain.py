@@ -199,7 +199,7 @@ def explain(
     are listed in ``skipped``.
     """
     from qprof.config import load_config
-    from qprof.rules_config import load_rules_config
+    from qprof.advisors.config import load_rules_config
     from qprof.runner import Skipped
 
     config = load_config()

@@ -64,7 +64,7 @@ def advisor_findings(db: str | None, profile: str | None, statement_timeout: str
     try:
         from qprof.advisors.context import collect_database
         from qprof.advisors.runner import run_database_rules, sort_findings
-        from qprof.rules_config import load_rules_config
+        from qprof.advisors.config import load_rules_config
     except ImportError:
         return None, "the advisors are not available in this qprof installation"
     from qprof.api.session import session

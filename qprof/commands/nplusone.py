@@ -181,7 +181,7 @@ def nplusone(
       qprof nplusone -d postgresql://app@db/app     # statistics only: suspects
     """
     from qprof.nplusone.loganalysis import UNIT_MODES
-    from qprof.rules_config import fail_on_matches, validate_fail_on
+    from qprof.advisors.config import fail_on_matches, validate_fail_on
 
     if unit not in UNIT_MODES:
         raise BadInput(f"--unit must be one of {', '.join(UNIT_MODES)}, not {unit!r}")

@@ -117,7 +117,7 @@ def plan_findings(
         return None, "no statement ran in this window"
     try:
         from qprof.explainer import ExplainItem, explain_item
-        from qprof.rules_config import load_rules_config
+        from qprof.advisors.config import load_rules_config
     except ImportError:
         return None, "the advisors are not available in this qprof installation"
     from qprof.targets.session import session
