@@ -71,7 +71,7 @@ def test_baseline_check_fails_on_slowdown_with_the_numbers(cli, base_dsn, worklo
 
     # the same workload again is within a generous threshold: exit 0
     same = cli("baseline", "check", "main", "--workload", str(fast), "--runs", "5", "--db", base_dsn,
-               "--store", store, "--threshold", "400%", "--min-delta", "5ms")
+               "--store", store, "--threshold", "400%", "--min-delta", "15ms")  # p95 of 5 runs is their max: noisy
     assert same.exit_code == 0, same.stdout + same.stderr
     assert "no statement slower" in same.stderr
 

@@ -178,7 +178,7 @@ def check(
         if not quiet:
             warn(
                 f"{len(slower)} statement(s) slower than baseline {name!r} by more than {100 * fraction:g}%: "
-                + ", ".join(f"{r['key']} {r['baseline_mean_ms']:.2f} → {r['mean_ms']:.2f} ms ({r['mean_change_pct']:+.0f}%)" for r in slower)
+                + ", ".join(_crossing(r) for r in slower)
             )
         raise typer.Exit(EXIT_FINDINGS)
     if not quiet and fmt is not OutputFormat.json:
@@ -208,3 +208,10 @@ def list_baselines(store: StoreOption = None, fmt: FormatOption = OutputFormat.t
 
 def register(app: typer.Typer) -> None:
     app.add_typer(baseline_app, name="baseline")
+
+
+def _crossing(row: dict) -> str:
+    """A slower statement with the measure that crossed the gate (the mean, else the p95)."""
+    measure = row.get("slower_by", "mean")
+    before, after, change = row[f"baseline_{measure}_ms"], row[f"{measure}_ms"], row[f"{measure}_change_pct"]
+    return f"{row['key']} {measure} {before:.2f} → {after:.2f} ms ({change:+.0f}%)"

@@ -118,6 +118,7 @@ def compare(
             entry[f"{measure}_change_pct"] = 100.0 * change
             if change > threshold and after - before >= min_delta_ms:
                 slower = True
+                entry.setdefault("slower_by", measure)  # which measure crossed the gate (mean first)
         mean_change = entry["mean_change_pct"]
         entry["status"] = "slower" if slower else ("faster" if mean_change is not None and mean_change < -100.0 * threshold else "ok")
         out.append(entry)
