@@ -307,3 +307,8 @@ def test_a_db_of_the_wrong_type_is_bad_input_naming_what_is_accepted(db: Any) ->
         qprof.advise(db=db, sql="select 1", write=False)
     with pytest.raises(qprof.errors.BadInput, match="got " + type(db).__name__):
         qprof.top(db=db)
+
+
+def test_a_sqlite_file_may_be_given_as_a_path(sample_sqlite: Path) -> None:
+    assert isinstance(sample_sqlite, Path)
+    assert qprof.top(sample_sqlite, workload=WORKLOAD, runs=1, limit=2).source == "workload"

@@ -3,6 +3,7 @@ options, a profile, or an open target (the API, the CLI, record and history all 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Union
@@ -14,8 +15,8 @@ if TYPE_CHECKING:
     from qprof.conninfo import ConnectionOptions
     from qprof.targets import Target
 
-# a db string/URI, psql-style options (-h/-p/-U with or without --db), or an open target
-Database = Union[str, "ConnectionOptions", "Target", None]
+# a db string/URI, a SQLite file's path, psql-style options (-h/-p/-U with or without --db), or an open target
+Database = Union[str, "os.PathLike[str]", "ConnectionOptions", "Target", None]
 
 
 def allowed(allow_functions: str | Sequence[str] | None) -> frozenset[str]:
@@ -43,8 +44,6 @@ def session(
     None means ``profile``, then ``$QPROF_DB``, then libpq's PG* variables. ``statement_timeout``: a
     duration (``"30s"``) or seconds.
     """
-    import os
-
     from qprof.conninfo import ConnectionOptions
     from qprof.targets import Target
 
