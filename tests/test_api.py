@@ -233,3 +233,82 @@ def test_record_a_command_window_and_its_slo(app_dsn: str, tmp_path: Path) -> No
 def test_every_json_document_carries_the_schema_version(cli, sample_sqlite: Path) -> None:
     for args in (["rules"], ["tables", "--db", sample_sqlite], ["indexes", "--db", sample_sqlite]):
         assert cli.json(*args)["schema_version"] == qprof.SCHEMA_VERSION
+
+
+@pytest.mark.postgres
+def test_an_allowance_on_an_open_target_lasts_only_for_the_call_that_gave_it(app_dsn: str) -> None:
+    """allow_functions given to one call on the caller's target must not let a later call run a
+    function that moves a sequence for good (setval is not undone by the rollback)."""
+    import psycopg
+
+    with psycopg.connect(app_dsn, autocommit=True) as conn:
+        conn.execute("DROP SEQUENCE IF EXISTS apifix_seq")
+        conn.execute("CREATE SEQUENCE apifix_seq")
+        conn.execute("SELECT setval('apifix_seq', 5)")
+    sql = "UPDATE orders SET total_cents = total_cents WHERE id = 1 AND setval('apifix_seq', 777777) > 0"
+    try:
+        with qprof.session(app_dsn) as target:
+            assert qprof.explain(target, sql=sql).statements[0].not_executed is not None
+            qprof.top(target, allow_functions=["setval"], limit=1)
+            assert target.allowed_functions == frozenset()  # given back after the call
+            later = qprof.explain(target, sql=sql)
+            assert later.statements[0].not_executed is not None, "the earlier call's allowance carried over"
+        with psycopg.connect(app_dsn) as conn:
+            assert conn.execute("SELECT last_value FROM apifix_seq").fetchone()[0] == 5
+    finally:
+        with psycopg.connect(app_dsn, autocommit=True) as conn:
+            conn.execute("DROP SEQUENCE IF EXISTS apifix_seq")
+
+
+def test_one_string_is_one_value_wherever_the_api_takes_several(sample_sqlite: Path) -> None:
+    db = str(sample_sqlite)
+    one = qprof.advise(db, workload=str(WORKLOAD), write=False)
+    assert one.to_dict()["summary"]["statements"] == qprof.advise(db, workload=[WORKLOAD], write=False).to_dict()["summary"]["statements"] > 1
+    sql = "SELECT * FROM orders WHERE customer_id = 42"
+    assert qprof.advise(db, sql=sql, write=False).to_dict()["summary"]["statements"] == 1
+    as_text = qprof.check(db, workload=str(WORKLOAD), analyze=False, fail_on="info")
+    as_list = qprof.check(db, workload=[str(WORKLOAD)], analyze=False, fail_on=["info"])
+    assert as_text.fail_on == as_list.fail_on == ["info"] and as_text.failed and as_list.failed
+    assert as_text.statements_explained == as_list.statements_explained > 0
+    code = as_text.findings[0].code
+    assert {f.code for f in qprof.check(db, select=code, workload=WORKLOAD, analyze=False).findings} == {code}
+    from qprof.api.session import allowed
+
+    assert allowed("setval") == allowed(["setval"]) == frozenset({"setval"})
+    with pytest.raises(qprof.errors.BadInput, match="workload must be a string or a list"):
+        qprof.advise(db, workload=42, write=False)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda db: qprof.advise(db, workload=[WORKLOAD], verify=True, runs=0, write=False), "--runs must be at least 1"),
+    (lambda db: qprof.advise(db, workload=[WORKLOAD], top=0, write=False), "--top must be at least 1"),
+    (lambda db: qprof.advise(db, workload=[WORKLOAD], max_indexes=0, write=False), "--max-indexes must be at least 1"),
+    (lambda db: qprof.advise(db, workload=[WORKLOAD], min_calls=0, write=False), "--min-calls must be at least 1"),
+    (lambda db: qprof.advise(db, workload=[WORKLOAD], min_mean_ms=-1, write=False), "--min-mean-ms must be at least 0"),
+    (lambda db: qprof.advise(db, workload=[WORKLOAD], budget=-1, write=False), "--budget must be at least 0"),
+    (lambda db: qprof.advise(db, workload=[WORKLOAD], min_gain="-5", write=False), "invalid percentage"),
+    (lambda db: qprof.explain(db, sql="select 1", runs=-3), "--runs must be at least 0"),
+    (lambda db: qprof.bench(db, workload=WORKLOAD, runs=0), "--runs must be at least 1"),
+    (lambda db: qprof.bench(db, workload=WORKLOAD, runs=-1), "--runs must be at least 1"),
+    (lambda db: qprof.bench(db, workload=WORKLOAD, warmup=-1), "--warmup must be at least 0"),
+    (lambda db: qprof.top(db, workload=WORKLOAD, runs=0), "--runs must be at least 1"),
+    (lambda db: qprof.top(db, workload=WORKLOAD, limit=0), "--limit must be at least 1"),
+    (lambda db: qprof.top(db, workload=WORKLOAD, min_calls=0), "--min-calls must be at least 1"),
+    (lambda db: qprof.report(store=db + ".history", since="1h", limit=0), "--limit must be at least 1"),
+])
+def test_counts_out_of_the_clis_bounds_are_bad_input(sample_sqlite: Path, call, message: str) -> None:
+    with pytest.raises(qprof.errors.BadInput, match=message):
+        call(str(sample_sqlite))
+
+
+@pytest.mark.parametrize("db", [42, [REPO / "app.sqlite"], {"dbname": "app"}])
+def test_a_db_of_the_wrong_type_is_bad_input_naming_what_is_accepted(db: Any) -> None:
+    with pytest.raises(qprof.errors.BadInput, match="db must be a connection string or URI, a SQLite file path, ConnectionOptions or an open target"):
+        qprof.advise(db=db, sql="select 1", write=False)
+    with pytest.raises(qprof.errors.BadInput, match="got " + type(db).__name__):
+        qprof.top(db=db)
+
+
+def test_a_sqlite_file_may_be_given_as_a_path(sample_sqlite: Path) -> None:
+    assert isinstance(sample_sqlite, Path)
+    assert qprof.top(sample_sqlite, workload=WORKLOAD, runs=1, limit=2).source == "workload"

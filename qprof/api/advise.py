@@ -84,9 +84,9 @@ def positive_duration(option: str, text: str) -> float:
 def advise(
     db: Database = None,
     *,
-    workload: Sequence[str | Path] = (),
-    sql: Sequence[str] = (),
-    logs: Sequence[str | Path] = (),
+    workload: str | Path | Sequence[str | Path] = (),
+    sql: str | Sequence[str] = (),
+    logs: str | Path | Sequence[str | Path] = (),
     log_prefix: str | None = None,
     min_calls: int = 1,
     min_mean_ms: float = 0.0,
@@ -108,7 +108,7 @@ def advise(
     build_timeout: str | None = None,
     profile: str | None = None,
     statement_timeout: str | float = "30s",
-    allow_functions: Sequence[str] | None = None,
+    allow_functions: str | Sequence[str] | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     log: Say = _quiet,
     note: Say = _quiet,
@@ -116,7 +116,8 @@ def advise(
 ) -> AdviseResult:
     """Recommend indexes for the workload and (``write``) write them as migrations into ``out``.
 
-    The workload: ``workload`` files/folders, ``sql`` statements and server ``logs``; without any,
+    The workload: ``workload`` files/folders, ``sql`` statements and server ``logs`` (each one
+    string or a list); without any,
     the ``top`` statements of pg_stat_statements (``min_calls``, ``min_mean_ms``). ``whatif``: auto,
     hypopg, build or heuristic. ``budget`` (e.g. ``"500MB"``), ``max_indexes`` and ``min_gain`` bound
     the selection. ``verify`` builds the set for real and times every statement without it, with
@@ -134,8 +135,16 @@ def advise(
     from qprof.advise.generator import RunInfo, ensure_writable, refusal_notes, write_advice
     from qprof.advise.leftovers import report_leftovers
     from qprof.advise.runs import remove_stale_run_dirs
+    from qprof.arguments import at_least, several
     from qprof.units import parse_percent, parse_size
 
+    workloads, sql_texts, log_files = (several(workload, "workload") or [], several(sql, "sql") or [],
+                                       several(logs, "logs") or [])
+    at_least("--min-calls", min_calls, 1)
+    at_least("--min-mean-ms", min_mean_ms, 0)
+    at_least("--top", top, 1)
+    at_least("--max-indexes", max_indexes, 1)
+    at_least("--runs", runs, 1, "measured runs per statement and configuration for --verify")
     if migration_format not in MIGRATION_FORMATS:
         raise BadInput(f"unknown migration format {migration_format!r}", hint="one of " + ", ".join(MIGRATION_FORMATS))
     if whatif not in WHATIF_MODES:
@@ -143,6 +152,7 @@ def advise(
     out = Path(out)
     gain = parse_percent(min_gain)
     budget_bytes = parse_size(budget) if budget else None
+    at_least("--budget", budget_bytes, 0)
     lock_seconds = positive_duration("--lock-timeout", lock_timeout)
     build_seconds = positive_duration("--build-timeout", build_timeout) if build_timeout else None
     if write:
@@ -161,7 +171,7 @@ def advise(
             # baseline (and hide the advice for its table), so it goes first, with cleanup's safety.
             earlier = _drop_earlier(target, lock_seconds, note)
         statements, from_server = _gather_statements(
-            target, list(workload), list(sql), list(logs), log_prefix, min_calls, min_mean_ms, top
+            target, workloads, sql_texts, log_files, log_prefix, min_calls, min_mean_ms, top
         )
         advice = run_advisor(
             target, statements, whatif_mode=whatif, min_gain=gain, budget=budget_bytes,

@@ -46,7 +46,7 @@ def bench(
     warmup: int = 1,
     profile: str | None = None,
     statement_timeout: str | float = "30s",
-    allow_functions: Sequence[str] | None = None,
+    allow_functions: str | Sequence[str] | None = None,
     on_progress: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> BenchResult:
@@ -54,9 +54,12 @@ def bench(
     rolled-back transactions). A statement qprof.safety does not clear is skipped with the reason
     (nothing of it runs) and ``warn`` hears why; raises :class:`qprof.errors.QprofError` when none
     could be timed."""
+    from qprof.arguments import at_least
     from qprof.history.baselines import bench_workload
     from qprof.workload import load_workload
 
+    at_least("--runs", runs, 1)
+    at_least("--warmup", warmup, 0)
     statements = load_workload(workload)
     with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions) as target:
         description = target.describe()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qprof.api.base import Result
@@ -58,7 +59,7 @@ def run_check(
     target: Any,
     rules: Any,
     *,
-    workload: str | None = None,
+    workload: str | Path | Sequence[str | Path] | None = None,
     analyze: bool = True,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -79,10 +80,12 @@ def run_check(
     not_executed: list[Skipped] = []
     explained = 0
     if workload is not None:
+        from qprof.arguments import several
         from qprof.workload import load_workload
 
         rows = {t.name: t.n_live_tup for t in db.tables}
-        for statement in load_workload(workload):
+        statements = [s for spec in several(workload, "workload") or () for s in load_workload(spec)]
+        for statement in statements:
             if on_progress:
                 on_progress(statement.name)
             item = ExplainItem(statement.name, statement.sql, list(statement.params) or None, statement.source, set(statement.ignore))
@@ -105,14 +108,14 @@ def run_check(
 def check(
     db: Database = None,
     *,
-    workload: str | None = None,
-    select: Sequence[str] | None = None,
-    ignore: Sequence[str] | None = None,
-    fail_on: Sequence[str] | None = None,
+    workload: str | Path | Sequence[str | Path] | None = None,
+    select: str | Sequence[str] | None = None,
+    ignore: str | Sequence[str] | None = None,
+    fail_on: str | Sequence[str] | None = None,
     analyze: bool = True,
     profile: str | None = None,
     statement_timeout: str | float = "30s",
-    allow_functions: Sequence[str] | None = None,
+    allow_functions: str | Sequence[str] | None = None,
     on_progress: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> CheckResult:
@@ -122,16 +125,17 @@ def check(
     on top of ``select``/``ignore`` in qprof.toml or ``[tool.qprof]``; ``fail_on`` takes severities
     (info, warning, error) or code prefixes and sets ``result.failed``. ``analyze=False`` plans
     workload statements without executing them. ``warn`` hears about leftovers of killed runs as
-    they are found.
+    they are found. Each of ``workload``, ``select``, ``ignore``, ``fail_on`` takes one string or a list.
     """
     from qprof.advise.leftovers import report_leftovers
+    from qprof.arguments import several
     from qprof.config import load_config
     from qprof.advisors.config import fail_on_matches, load_rules_config
 
     config = load_config()
     rules = load_rules_config(
-        config.settings, select=list(select) if select is not None else None, ignore=list(ignore) if ignore is not None else None,
-        fail_on=list(fail_on) if fail_on is not None else None, where=str(config.path or "configuration"),
+        config.settings, select=several(select, "select"), ignore=several(ignore, "ignore"),
+        fail_on=several(fail_on, "fail_on"), where=str(config.path or "configuration"),
     )
     with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions,
                  config=config) as target:

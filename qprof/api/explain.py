@@ -178,11 +178,11 @@ def explain(
     text: str | None = None,
     analyze: bool = True,
     runs: int = 0,
-    select: Sequence[str] | None = None,
-    ignore: Sequence[str] | None = None,
+    select: str | Sequence[str] | None = None,
+    ignore: str | Sequence[str] | None = None,
     profile: str | None = None,
     statement_timeout: str | float = "30s",
-    allow_functions: Sequence[str] | None = None,
+    allow_functions: str | Sequence[str] | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> ExplainResult:
     """Plan one or more statements with real timings and run the plan rules on them.
@@ -198,13 +198,15 @@ def explain(
     One statement that fails raises :class:`qprof.errors.QprofError`; of several, the failures
     are listed in ``skipped``.
     """
+    from qprof.arguments import at_least, several
     from qprof.config import load_config
     from qprof.advisors.config import load_rules_config
     from qprof.runner import Skipped
 
+    at_least("--runs", runs, 0, "0 plans without timing")
     config = load_config()
-    rules = load_rules_config(config.settings, select=list(select) if select is not None else None,
-                              ignore=list(ignore) if ignore is not None else None, where=str(config.path or "configuration"))
+    rules = load_rules_config(config.settings, select=several(select, "select"),
+                              ignore=several(ignore, "ignore"), where=str(config.path or "configuration"))
     done: list[Explained] = []
     skipped: list[Skipped] = []
     notes: list[str] = []

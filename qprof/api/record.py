@@ -45,7 +45,7 @@ def record(
     name: str | None = None,
     log: str | None = None,
     log_prefix: str | None = None,
-    slos: Sequence[str] = (),
+    slos: str | Sequence[str] = (),
     slo_unmeasured_ok: bool = False,
     limit: int = 10,
     advisors: bool = True,
@@ -71,8 +71,11 @@ def record(
     from qprof.record.slo import parse_slos, slos_from_config
     from qprof.units import parse_duration
 
+    from qprof.arguments import at_least, several
+
+    at_least("--limit", limit, 1)
     config = load_config()
-    parsed = parse_slos([*slos_from_config(config.settings), *slos])  # BadInput naming the grammar
+    parsed = parse_slos([*slos_from_config(config.settings), *(several(slos, "slos") or ())])  # BadInput naming the grammar
     if command and duration:
         raise BadInput("give either a command (after --) or --duration, not both")
     if not command and not duration:

@@ -114,6 +114,10 @@ def report(
     from qprof.reports.build import ReportOptions, build_report
     from qprof.units import parse_percent
 
+    from qprof.arguments import at_least
+
+    at_least("--min-calls", min_calls, 1)
+    at_least("--limit", limit, 1)
     fraction = parse_percent(regression)
     if fraction <= 0:
         raise BadInput("--regression must be above 0%")

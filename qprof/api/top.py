@@ -63,7 +63,7 @@ def top(
     target: str | None = None,
     profile: str | None = None,
     statement_timeout: str | float = "30s",
-    allow_functions: Sequence[str] | None = None,
+    allow_functions: str | Sequence[str] | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> TopResult:
     """Rank statements by ``by`` (total, mean, calls, rows, io, stddev, max, temp).
@@ -73,8 +73,12 @@ def top(
     (``target`` names the database there). ``role`` keeps one role's statements; shares stay
     relative to everybody's time. Raises :class:`qprof.errors.QprofError` when there is nothing to rank.
     """
+    from qprof.arguments import at_least
     from qprof.ranking import rank_statements
 
+    at_least("--limit", limit, 1)
+    at_least("--min-calls", min_calls, 1)
+    at_least("--runs", runs, 1)
     if by not in RANK_BY:
         raise BadInput(f"cannot rank by {by!r}", hint="one of " + ", ".join(RANK_BY))
     if role is not None and workload is not None:  # a workload is timed by qprof's own session, as -U

@@ -3,6 +3,7 @@ options, a profile, or an open target (the API, the CLI, record and history all 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Union
@@ -14,13 +15,15 @@ if TYPE_CHECKING:
     from qprof.conninfo import ConnectionOptions
     from qprof.targets import Target
 
-# a db string/URI, psql-style options (-h/-p/-U with or without --db), or an open target
-Database = Union[str, "ConnectionOptions", "Target", None]
+# a db string/URI, a SQLite file's path, psql-style options (-h/-p/-U with or without --db), or an open target
+Database = Union[str, "os.PathLike[str]", "ConnectionOptions", "Target", None]
 
 
-def allowed(allow_functions: Sequence[str] | None) -> frozenset[str]:
-    """``--allow-function`` names as the safety gate compares them."""
-    return frozenset(name.strip().lower() for name in allow_functions or () if name.strip())
+def allowed(allow_functions: str | Sequence[str] | None) -> frozenset[str]:
+    """``--allow-function`` names as the safety gate compares them (one name or several)."""
+    from qprof.arguments import several
+
+    return frozenset(name.strip().lower() for name in several(allow_functions, "allow_functions") or () if name.strip())
 
 
 @contextmanager
@@ -29,24 +32,39 @@ def session(
     *,
     profile: str | None = None,
     statement_timeout: str | float = "30s",
-    allow_functions: Sequence[str] | None = None,
+    allow_functions: str | Sequence[str] | None = None,
     config: Config | None = None,
 ) -> Iterator[Target]:
     """An open, read-only target, closed again afterwards — unless the caller passed one open
-    (then it is used as it is and left open; ``allow_functions`` are added to what it allows).
+    (then it is used as it is and left open; ``allow_functions`` are added to what it allows for
+    this session only: a later call on the same target is not allowed them).
 
     ``db``: a ``postgresql://`` URI, a ``host=… dbname=…`` DSN, ``sqlite:///path``, a SQLite file or
     :class:`qprof.conninfo.ConnectionOptions` (psql's -h/-p/-U over them);
     None means ``profile``, then ``$QPROF_DB``, then libpq's PG* variables. ``statement_timeout``: a
     duration (``"30s"``) or seconds.
     """
+    from qprof.conninfo import ConnectionOptions
     from qprof.targets import Target
 
     if isinstance(db, Target):
-        if allow_functions:
-            db.allowed_functions = frozenset(db.allowed_functions or ()) | allowed(allow_functions)
-        yield db
+        # the allowance lasts for the call that gave it: a function that moves a sequence, allowed
+        # for one explain, must not run unasked in the next call on the caller's target
+        before = db.allowed_functions
+        db.allowed_functions = frozenset(before or ()) | allowed(allow_functions)
+        try:
+            yield db
+        finally:
+            db.allowed_functions = before
         return
+    if isinstance(db, os.PathLike):
+        db = os.fspath(db)  # a SQLite file as a Path
+    if not (db is None or isinstance(db, (str, ConnectionOptions))):
+        raise BadInput(
+            f"db must be a connection string or URI, a SQLite file path, ConnectionOptions or an open target; "
+            f"got {type(db).__name__}",
+            hint="e.g. qprof.top(db='postgresql://app@localhost/shop') or qprof.top(db='app.sqlite')",
+        )
     from qprof.config import load_config
     from qprof.conninfo import resolve_target
     from qprof.targets import open_target
