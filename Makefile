@@ -14,7 +14,7 @@ help:
 	@echo "make demo    run 'qprof demo' against the sample databases"
 	@echo "make test    install PostgreSQL prerequisites if needed, run pytest (PYTEST_ARGS='$(PYTEST_ARGS)')"
 	@echo "make bench   run bench/*.py and print their figures"
-	@echo "make lint    ruff check . (configured in pyproject.toml)"
+	@echo "make lint    ruff check . and ruff format --check . (configured in pyproject.toml)"
 	@echo "make docs    regenerate docs/commands and docs/rules from the code, then build the site"
 	@echo "make clean   remove .venv, build artefacts and caches"
 
@@ -51,6 +51,7 @@ bench: $(VENV_PY)
 lint: $(VENV_PY)
 	@$(VENV_PY) -m ruff --version >/dev/null 2>&1 || { echo "ruff is not installed in $(VENV) (pip install -e '.[test]')" >&2; exit 1; }
 	$(VENV_PY) -m ruff check .
+	$(VENV_PY) -m ruff format --check .
 
 # The command and rule pages are generated (tests/test_docs.py fails when they are stale).
 docs: $(VENV_PY)

@@ -100,9 +100,7 @@ def collect_database(target: Any) -> DatabaseContext:
         stats_reset=pg_catalog.collect_stats_reset(target),
     )
     for row in target.fetch_all(_PG_FOREIGN_KEYS, what="reading foreign keys"):
-        context.foreign_keys.append(
-            ForeignKey(row["schema"], row["table"], row["name"], tuple(row["columns"]), row["ref_table"], tuple(row["ref_columns"]))
-        )
+        context.foreign_keys.append(ForeignKey(row["schema"], row["table"], row["name"], tuple(row["columns"]), row["ref_table"], tuple(row["ref_columns"])))
     for row in target.fetch_all(_PG_MAINTENANCE, what="reading pg_stat_user_tables"):
         context.maintenance[f"{row['schema']}.{row['name']}"] = {
             "n_mod_since_analyze": row["n_mod_since_analyze"],

@@ -52,10 +52,7 @@ def _under_limit(plan: Plan) -> set[int]:
 
 def check(plan: Plan, ctx: PlanContext, options: dict) -> Iterator[Finding]:
     limited = _under_limit(plan)
-    off = {
-        id(node): None if id(node) in limited and (node.actual_rows or 0) < (node.plan_rows or 0) else _off_by(node, options)
-        for node in plan.nodes()
-    }
+    off = {id(node): None if id(node) in limited and (node.actual_rows or 0) < (node.plan_rows or 0) else _off_by(node, options) for node in plan.nodes()}
     for node in plan.nodes():
         factor = off[id(node)]
         if factor is None:
@@ -73,8 +70,7 @@ def check(plan: Plan, ctx: PlanContext, options: dict) -> Iterator[Finding]:
             )
         direction = "over" if (node.plan_rows or 0) > (node.actual_rows or 0) else "under"
         yield RULE.finding(
-            f"{node.label}: estimated {fmt_int(node.plan_rows)} rows, got {fmt_int(node.actual_rows)} "
-            f"({factor:,.0f}× {direction}estimate)",
+            f"{node.label}: estimated {fmt_int(node.plan_rows)} rows, got {fmt_int(node.actual_rows)} ({factor:,.0f}× {direction}estimate)",
             evidence={
                 "estimated_rows": node.plan_rows,
                 "actual_rows": node.actual_rows,

@@ -34,8 +34,13 @@ def _spill(node: PlanNode) -> dict | None:
         return {"kind": "sort", "sort_method": node.sort_method, "disk_kb": node.sort_space_kb}
     batches = max(node.hash_batches or 0, node.original_hash_batches or 0)
     if node.node_type == "Hash" and batches > 1:
-        return {"kind": "hash", "hash_batches": node.hash_batches, "original_hash_batches": node.original_hash_batches,
-                "peak_memory_kb": node.peak_memory_kb, "disk_kb": None}
+        return {
+            "kind": "hash",
+            "hash_batches": node.hash_batches,
+            "original_hash_batches": node.original_hash_batches,
+            "peak_memory_kb": node.peak_memory_kb,
+            "disk_kb": None,
+        }
     agg_batches = node.extra.get("HashAgg Batches") or 0
     if node.node_type == "Aggregate" and (agg_batches > 1 or (node.extra.get("Disk Usage") or 0) > 0):
         return {"kind": "hash aggregate", "hashagg_batches": agg_batches, "disk_kb": node.extra.get("Disk Usage")}

@@ -55,9 +55,7 @@ def check(plan: Plan, ctx: PlanContext, options: dict) -> Iterator[Finding]:
         scan = scans[0]
         columns = filter_columns(node.extra.get("Join Filter") or scan.filter, {scan.relation or "", scan.alias or ""})
         suggestion = (
-            index_sql("postgresql", scan.schema, scan.relation or "?", columns)
-            if columns and scan.relation
-            else f"index the join column(s) of {scan.relation}"
+            index_sql("postgresql", scan.schema, scan.relation or "?", columns) if columns and scan.relation else f"index the join column(s) of {scan.relation}"
         )
         removed = (node.rows_removed_by_join_filter or 0) * (node.actual_loops or 1) + (scan.rows_removed_total or 0)
         yield RULE.finding(

@@ -57,8 +57,9 @@ def check(plan: Plan, ctx: PlanContext, options: dict) -> Iterator[Finding]:
             yield RULE.finding(
                 f"SQLite builds an automatic index on {node.relation} on every execution: {node.detail}",
                 evidence={"detail": node.detail, "table_rows": rows, "condition": node.index_cond},
-                suggestion=index_sql("sqlite", None, node.relation or "?", columns) if columns else
-                f"create a permanent index on {node.relation} ({node.index_cond})",
+                suggestion=index_sql("sqlite", None, node.relation or "?", columns)
+                if columns
+                else f"create a permanent index on {node.relation} ({node.index_cond})",
                 **refs,
             )
         elif node.node_type == "USE TEMP B-TREE" and largest >= options["min_rows"]:
@@ -66,8 +67,7 @@ def check(plan: Plan, ctx: PlanContext, options: dict) -> Iterator[Finding]:
             yield RULE.finding(
                 f"rows sorted in a temporary B-tree for {purpose} (largest table {fmt_int(largest)} rows)",
                 evidence={"detail": node.detail, "purpose": purpose, "largest_table_rows": largest, "tables": tables},
-                suggestion=f"an index whose columns are the filter columns followed by the {purpose} columns "
-                "returns rows already in order",
+                suggestion=f"an index whose columns are the filter columns followed by the {purpose} columns returns rows already in order",
                 severity="info",  # a sort is often fine; the scans above are what to fix first
                 **refs,
             )

@@ -48,8 +48,7 @@ def check(db: DatabaseContext, options: dict) -> Iterator[Finding]:
                 "stats_age_seconds": age,
                 "definition": index.definition,
             },
-            suggestion=f"DROP INDEX CONCURRENTLY {qualified(index.schema, index.name)};  "
-            "(check replicas and periodic jobs first)",
+            suggestion=f"DROP INDEX CONCURRENTLY {qualified(index.schema, index.name)};  (check replicas and periodic jobs first)",
             table=index.qualified_table,
             index=index.name,
         )

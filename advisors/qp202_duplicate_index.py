@@ -36,8 +36,7 @@ def check(db: DatabaseContext, options: dict) -> Iterator[Finding]:
             continue
         relation = "a duplicate of" if kind == DUPLICATE else "a leading prefix of"
         yield RULE.finding(
-            f"index {index.name} ({', '.join(index.columns)}) on {index.qualified_table} is {relation} {index.covered_by} "
-            f"({format_bytes(index.size_bytes)})",
+            f"index {index.name} ({', '.join(index.columns)}) on {index.qualified_table} is {relation} {index.covered_by} ({format_bytes(index.size_bytes)})",
             evidence={
                 "kind": kind,
                 "columns": index.columns,

@@ -51,8 +51,7 @@ def check(db: DatabaseContext, options: dict) -> Iterator[Finding]:
             continue
         where = f"{fk.schema}.{fk.table}" if fk.schema not in ("main", "public") else fk.table
         yield RULE.finding(
-            f"foreign key {where}({', '.join(fk.columns)}) → {fk.ref_table} has no index on its columns "
-            f"({fmt_int(rows)} rows)",
+            f"foreign key {where}({', '.join(fk.columns)}) → {fk.ref_table} has no index on its columns ({fmt_int(rows)} rows)",
             evidence={
                 "constraint": fk.name,
                 "columns": list(fk.columns),

@@ -54,8 +54,7 @@ def check(db: DatabaseContext, options: dict) -> Iterator[Finding]:
                 "table_reads": reads,
                 "table_bytes": table.table_bytes,
             },
-            suggestion="find the statements scanning it (qprof top --by io; qprof explain) and index their filters "
-            "(qprof advise)",
+            suggestion="find the statements scanning it (qprof top --by io; qprof explain) and index their filters (qprof advise)",
             table=table.qualified_name,
         )
 

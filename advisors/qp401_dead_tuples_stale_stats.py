@@ -33,9 +33,7 @@ def check(db: DatabaseContext, options: dict) -> Iterator[Finding]:
     autovacuum = db.settings.get("autovacuum")
     for table in db.tables:
         name = qualified(table.schema, table.name)
-        tune = (
-            f"ALTER TABLE {name} SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02);"
-        )
+        tune = f"ALTER TABLE {name} SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02);"
         if autovacuum == "off":
             tune = "autovacuum is off: turn it on (autovacuum = on in postgresql.conf)"
         dead, live = table.n_dead_tup or 0, table.n_live_tup or 0

@@ -84,28 +84,37 @@ def bench_full_workload(cluster: PgCluster, scale: float) -> None:
             if visible >= 0.95:
                 break
             time.sleep(5)  # a concurrent (auto)analyze snapshot can keep VACUUM from marking pages all-visible
-    print(f"  VACUUM (ANALYZE) after the load, as autovacuum does on its own: {visible:.0%} of heap pages all-visible "
-          f"(index-only scans need it; {attempt + 1} attempt(s))")
+    print(
+        f"  VACUUM (ANALYZE) after the load, as autovacuum does on its own: {visible:.0%} of heap pages all-visible "
+        f"(index-only scans need it; {attempt + 1} attempt(s))"
+    )
     before, per_before = workload_ms(dsn)
     out = Path(tempfile.mkdtemp(prefix="qprof-bench-"))
-    doc, wall = qprof("advise", "--db", dsn, "--workload", str(SHOP), "--apply", "--format", "json", "--out", str(out),
-                      "--statement-timeout", "5min", "--lock-timeout", "30s")
+    doc, wall = qprof(
+        "advise", "--db", dsn, "--workload", str(SHOP), "--apply", "--format", "json", "--out", str(out), "--statement-timeout", "5min", "--lock-timeout", "30s"
+    )
     after, per_after = workload_ms(dsn)
     applied = doc["applied"] or []
     size = sum(a.get("size_bytes") or 0 for a in applied if a.get("created"))
-    shapes = ", ".join(r["table"] + "(" + ", ".join(r["columns"]) + ")" + (" INCLUDE (" + ", ".join(r["include"]) + ")" if r.get("include") else "")
-                       for r in doc["recommendations"])
+    shapes = ", ".join(
+        r["table"] + "(" + ", ".join(r["columns"]) + ")" + (" INCLUDE (" + ", ".join(r["include"]) + ")" if r.get("include") else "")
+        for r in doc["recommendations"]
+    )
     print(f"  indexes: {len(doc['recommendations'])} ({shapes})")
-    print(f"  total real size: {size / 1024 / 1024:.1f} MB   advisor: {doc['summary']['seconds']:.2f} s inside, {wall:.2f} s wall "
-          f"(incl. building the indexes)   what-if calls: {doc['summary']['whatif_calls']} (cache hits {doc['summary']['cache_hits']})")
+    print(
+        f"  total real size: {size / 1024 / 1024:.1f} MB   advisor: {doc['summary']['seconds']:.2f} s inside, {wall:.2f} s wall "
+        f"(incl. building the indexes)   what-if calls: {doc['summary']['whatif_calls']} (cache hits {doc['summary']['cache_hits']})"
+    )
     print(f"  workload time Σ calls × mean ms: before {before:,.1f} ms, after {after:,.1f} ms  → {before / after:.1f}× faster")
     from qprof.workload import load_workload
 
     calls = {s.name: s.calls for s in load_workload(SHOP)}
     print(f"    {'statement':<26}{'calls':>6}{'before ms':>11}{'after ms':>10}{'×':>7}{'calls×after':>13}")
     for name in sorted(per_before, key=lambda n: -calls[n] * per_after[n]):
-        print(f"    {name:<26}{calls[name]:6d}{per_before[name]:11.3f}{per_after[name]:10.3f}"
-              f"{per_before[name] / max(per_after[name], 1e-9):7.1f}{calls[name] * per_after[name]:13.1f}")
+        print(
+            f"    {name:<26}{calls[name]:6d}{per_before[name]:11.3f}{per_after[name]:10.3f}"
+            f"{per_before[name] / max(per_after[name], 1e-9):7.1f}{calls[name] * per_after[name]:13.1f}"
+        )
     shutil.rmtree(out, ignore_errors=True)
 
 
@@ -141,8 +150,9 @@ def bench_scale(cluster: PgCluster, statements: int = 500, tables: int = 50) -> 
     workload.write_text("\n".join(lines))
     doc, wall = qprof("advise", "--db", dsn, "--workload", str(workload), "--format", "json", "--no-write")
     s = doc["summary"]
-    print(f"  statements {s['statements']}, candidates {s['candidates']}, indexes {s['indexes']}, what-if calls {s['whatif_calls']}, "
-          f"cache hits {s['cache_hits']}")
+    print(
+        f"  statements {s['statements']}, candidates {s['candidates']}, indexes {s['indexes']}, what-if calls {s['whatif_calls']}, cache hits {s['cache_hits']}"
+    )
     print(f"  advisor wall time: {wall:.1f} s (in-process {s['seconds']:.1f} s); target < 60 s")
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -196,8 +206,10 @@ def bench_optimality(cluster: PgCluster) -> None:
                             best, best_config = cost, config
             finally:
                 whatif.close()
-        print(f"  {label:<15} candidates {len(universe):2d}  configs tried {tried:4d}  greedy {greedy:12,.1f} "
-              f"({len(chosen)} idx)  exhaustive {best:12,.1f} ({len(best_config)} idx)  ratio {greedy / best:.3f}")
+        print(
+            f"  {label:<15} candidates {len(universe):2d}  configs tried {tried:4d}  greedy {greedy:12,.1f} "
+            f"({len(chosen)} idx)  exhaustive {best:12,.1f} ({len(best_config)} idx)  ratio {greedy / best:.3f}"
+        )
 
 
 def bench_sqlite(scale: float) -> None:
@@ -233,8 +245,10 @@ def bench_sqlite(scale: float) -> None:
         for label, value in (("base", b), ("qprof", q), ("expert", e)):
             totals[label] += statement.calls * value
         print(f"  {statement.name:<26}{b:10.3f}{q:10.3f}{b / q:7.1f}{e:11.3f}{b / e:7.1f}")
-    print(f"  workload Σ calls × median ms: base {totals['base']:,.1f}  qprof {totals['qprof']:,.1f} "
-          f"({totals['base'] / totals['qprof']:.1f}×)  expert {totals['expert']:,.1f} ({totals['base'] / totals['expert']:.1f}×)")
+    print(
+        f"  workload Σ calls × median ms: base {totals['base']:,.1f}  qprof {totals['qprof']:,.1f} "
+        f"({totals['base'] / totals['qprof']:.1f}×)  expert {totals['expert']:,.1f} ({totals['base'] / totals['expert']:.1f}×)"
+    )
     shutil.rmtree(folder, ignore_errors=True)
 
 

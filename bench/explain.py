@@ -30,8 +30,7 @@ WORKLOAD = REPO / "queries" / "shop.sql"
 def run_explain(db: str, runs: int) -> tuple[dict, float]:
     started = time.perf_counter()
     result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "qprof"), "explain", str(WORKLOAD), "--db", db, "--runs", str(runs),
-         "--format", "json", "--statement-timeout", "5min"],
+        [str(REPO / ".venv" / "bin" / "qprof"), "explain", str(WORKLOAD), "--db", db, "--runs", str(runs), "--format", "json", "--statement-timeout", "5min"],
         capture_output=True,
         text=True,
     )
@@ -53,8 +52,7 @@ def report(engine: str, doc: dict, wall: float, runs: int) -> None:
         )
     for skipped in doc["skipped"]:
         print(f"{skipped['statement']:<28} skipped: {skipped['reason']}")
-    print(f"total wall time of the command: {wall:.2f} s ({len(doc['statements'])} statements, "
-          f"{len(doc['skipped'])} skipped)")
+    print(f"total wall time of the command: {wall:.2f} s ({len(doc['statements'])} statements, {len(doc['skipped'])} skipped)")
 
 
 def main() -> None:

@@ -35,8 +35,16 @@ class ExtendResult:
 
 
 class Extend:
-    def __init__(self, whatif, statements: Sequence, columns: dict[str, set[tuple[tuple[str, str], str]]], *,
-                 budget: int, max_width: int = 2, min_improvement: float = 1.003) -> None:
+    def __init__(
+        self,
+        whatif,
+        statements: Sequence,
+        columns: dict[str, set[tuple[tuple[str, str], str]]],
+        *,
+        budget: int,
+        max_width: int = 2,
+        min_improvement: float = 1.003,
+    ) -> None:
         self.whatif = whatif  # a qprof WhatIf; only its raw _cost (no qprof cache) and size are used
         self.statements = list(statements)
         self.columns = columns  # statement key -> {(table, column)} it mentions
@@ -86,7 +94,7 @@ class Extend:
                     wider = index.extended(single.keys[0])
                     if wider in combination:
                         continue
-                    changed = combination[:position] + combination[position + 1:] + [wider]
+                    changed = combination[:position] + combination[position + 1 :] + [wider]
                     best = self._consider(changed, size(wider) - size(index), current, used, best)
             if best is None:
                 break

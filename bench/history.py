@@ -69,10 +69,28 @@ def build_store(path: Path) -> tuple[int, int]:
         tables, indexes = [], []
         for t in range(TABLES):
             seq[t] += rng.randint(0, 50)
-            tables.append((snapshot_id, "public", f"t{t}", 10**7, 8 * 10**6, 10**5, rng.randint(0, 5000), seq[t], seq[t] * 10**4,
-                           hour * 100, hour, hour, hour, None, None))
-            indexes.append((snapshot_id, "public", f"t{t}_pkey", f"t{t}", hour * 100, 10**6, True, True, True,
-                            f"CREATE UNIQUE INDEX t{t}_pkey ON public.t{t} (id)"))
+            tables.append(
+                (
+                    snapshot_id,
+                    "public",
+                    f"t{t}",
+                    10**7,
+                    8 * 10**6,
+                    10**5,
+                    rng.randint(0, 5000),
+                    seq[t],
+                    seq[t] * 10**4,
+                    hour * 100,
+                    hour,
+                    hour,
+                    hour,
+                    None,
+                    None,
+                )
+            )
+            indexes.append(
+                (snapshot_id, "public", f"t{t}_pkey", f"t{t}", hour * 100, 10**6, True, True, True, f"CREATE UNIQUE INDEX t{t}_pkey ON public.t{t} (id)")
+            )
             indexes.append((snapshot_id, "public", f"t{t}_idle", f"t{t}", 0, 10**6, False, False, True, f"CREATE INDEX t{t}_idle ON public.t{t} (c)"))
         conn.executemany("INSERT INTO qprof_table_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tables)
         conn.executemany("INSERT INTO qprof_index_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", indexes)
@@ -94,8 +112,10 @@ def bench_report(work: Path) -> None:
     store = work / "history.db"
     started = time.perf_counter()
     snapshots, rows = build_store(store)
-    print(f"store: {snapshots} hourly snapshots × {STATEMENTS} statements = {rows:,} statement rows "
-          f"({store.stat().st_size / 2**20:.0f} MB) generated in {time.perf_counter() - started:.1f} s")
+    print(
+        f"store: {snapshots} hourly snapshots × {STATEMENTS} statements = {rows:,} statement rows "
+        f"({store.stat().st_size / 2**20:.0f} MB) generated in {time.perf_counter() - started:.1f} s"
+    )
     qprof = [sys.executable, "-m", "qprof"]
     html = timed([*qprof, "report", "--since", "30d", "--store", str(store), "--format", "html", "--out", str(work / "out"), "-q"])
     js = timed([*qprof, "report", "--since", "30d", "--store", str(store), "--format", "json", "--no-charts"])

@@ -89,7 +89,7 @@ def generate_stderr(path: Path, megabytes: int, literal_share: float) -> None:
                 if literal:
                     lines.append(f"{head}LOG:  duration: 0.{rng.randrange(100, 999)} ms  statement: {_inline(sql, params)}")
                     continue
-                detail = ", ".join(f"${n} = '{v}'" for n, v in enumerate(params[: sql.count('$')], start=1))
+                detail = ", ".join(f"${n} = '{v}'" for n, v in enumerate(params[: sql.count("$")], start=1))
                 for step in ("parse", "bind", "execute"):
                     lines.append(f"{head}LOG:  duration: 0.0{rng.randrange(10, 99)} ms  {step} <unnamed>: {sql}")
                     if step != "parse" and detail:
@@ -113,7 +113,7 @@ def generate_csvlog(path: Path, megabytes: int, literal_share: float) -> None:
                 if literal:
                     writer.writerow([*base, f"duration: 0.{rng.randrange(100, 999)} ms  statement: {_inline(sql, params)}", "", *tail])
                     continue
-                detail = ", ".join(f"${n} = '{v}'" for n, v in enumerate(params[: sql.count('$')], start=1))
+                detail = ", ".join(f"${n} = '{v}'" for n, v in enumerate(params[: sql.count("$")], start=1))
                 for step in ("parse", "bind", "execute"):
                     message = f"duration: 0.0{rng.randrange(10, 99)} ms  {step} <unnamed>: {sql}"
                     writer.writerow([*base, message, "" if step == "parse" else f"parameters: {detail}", *tail])
@@ -141,8 +141,12 @@ def generate_pgbench(path: Path, megabytes: int, clients: int = 10) -> None:
                 client = rng.randrange(clients)
                 step = steps[client]
                 if step == 0:
-                    values = {"aid": rng.randrange(1, 1_000_001), "tid": rng.randrange(1, 101), "bid": rng.randrange(1, 11),
-                              "delta": rng.randrange(-5000, 5001)}
+                    values = {
+                        "aid": rng.randrange(1, 1_000_001),
+                        "tid": rng.randrange(1, 101),
+                        "bid": rng.randrange(1, 11),
+                        "delta": rng.randrange(-5000, 5001),
+                    }
                     steps_values[client] = values
                 sql = PGBENCH[step].format(**steps_values[client])
                 steps[client] = (step + 1) % len(PGBENCH)
@@ -196,9 +200,23 @@ def run_pgbadger(path: Path) -> float:
     # replaced the device with a regular file, so the report goes to a scratch folder instead.
     with tempfile.TemporaryDirectory(prefix="qprof-pgbadger-") as scratch:
         started = time.perf_counter()
-        subprocess.run(["pgbadger", "-q", "-j", str(os.cpu_count() or 1), "-o", str(Path(scratch) / "report.html"),
-                        "-f", "stderr", "--prefix", "%m [%p] " if path.name.startswith("pgbench") else "%m [%p] %q%u@%d ",
-                        str(path)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "pgbadger",
+                "-q",
+                "-j",
+                str(os.cpu_count() or 1),
+                "-o",
+                str(Path(scratch) / "report.html"),
+                "-f",
+                "stderr",
+                "--prefix",
+                "%m [%p] " if path.name.startswith("pgbench") else "%m [%p] %q%u@%d ",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - started
 
 
@@ -206,8 +224,10 @@ def _summary(label: str, runs: list[tuple], size_mb: float) -> str:
     times = sorted(r[0] for r in runs)
     median = statistics.median(times)
     rss = max(r[3] for r in runs)
-    return (f"{label:9s} median {median:6.2f} s = {size_mb / median:6.1f} MB/s (runs {times[0]:.2f}–{times[-1]:.2f} s), "
-            f"peak RSS qprof + workers {rss:6.1f} MB, {runs[0][4]} finding(s)")
+    return (
+        f"{label:9s} median {median:6.2f} s = {size_mb / median:6.1f} MB/s (runs {times[0]:.2f}–{times[-1]:.2f} s), "
+        f"peak RSS qprof + workers {rss:6.1f} MB, {runs[0][4]} finding(s)"
+    )
 
 
 def main() -> None:
@@ -259,8 +279,10 @@ def main() -> None:
                 print(f"  time this/against = {this / other:.2f}, peak RSS this/against = {rss_this / rss_other:.2f}")
             if args.pgbadger and name != "csvlog" and shutil.which("pgbadger"):
                 seconds = run_pgbadger(path)
-                print(f"  pgbadger  {seconds:6.2f} s = {size_mb / seconds:6.1f} MB/s "
-                      f"({seconds / statistics.median(r[0] for r in runs['this']):.1f}× qprof's time)")
+                print(
+                    f"  pgbadger  {seconds:6.2f} s = {size_mb / seconds:6.1f} MB/s "
+                    f"({seconds / statistics.median(r[0] for r in runs['this']):.1f}× qprof's time)"
+                )
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -60,9 +60,11 @@ def rewrite_cost(repeat: int) -> None:
             for text in TEXTS:
                 pgtext.plannable(text)
         cached.append((time.perf_counter() - started) / (200 * len(TEXTS)) * 1e6)
-    print(f"plannable() per statement, µs: uncached median {statistics.median(uncached):.0f} "
-          f"({min(uncached):.0f}–{max(uncached):.0f}), cached median {statistics.median(cached):.1f} "
-          f"({min(cached):.1f}–{max(cached):.1f})")
+    print(
+        f"plannable() per statement, µs: uncached median {statistics.median(uncached):.0f} "
+        f"({min(uncached):.0f}–{max(uncached):.0f}), cached median {statistics.median(cached):.1f} "
+        f"({min(cached):.1f}–{max(cached):.1f})"
+    )
 
 
 def planning_cost(repeat: int) -> None:
@@ -98,8 +100,7 @@ def _anchor_module(revision: str, folder: Path) -> types.ModuleType:
     import importlib.util
 
     path = folder / "pgtext_anchor.py"
-    path.write_text(subprocess.run(["git", "show", f"{revision}:qprof/pgtext.py"], cwd=REPO, check=True,
-                                   capture_output=True, text=True).stdout)
+    path.write_text(subprocess.run(["git", "show", f"{revision}:qprof/pgtext.py"], cwd=REPO, check=True, capture_output=True, text=True).stdout)
     spec = importlib.util.spec_from_file_location("pgtext_anchor", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -112,10 +113,8 @@ def scaling(repeat: int, big: int, anchor: str) -> None:
     from qprof import pgtext
 
     texts = {
-        f"{big:,} = ANY (ARRAY[$i])": "SELECT 1 FROM t WHERE "
-        + " OR ".join(f"a = ANY (ARRAY[${n}])" for n in range(1, big + 1)),
-        f"{big:,} EXTRACT($i FROM c)": "SELECT "
-        + ", ".join(f"extract(${n} FROM c)" for n in range(1, big + 1)) + " FROM t",
+        f"{big:,} = ANY (ARRAY[$i])": "SELECT 1 FROM t WHERE " + " OR ".join(f"a = ANY (ARRAY[${n}])" for n in range(1, big + 1)),
+        f"{big:,} EXTRACT($i FROM c)": "SELECT " + ", ".join(f"extract(${n} FROM c)" for n in range(1, big + 1)) + " FROM t",
     }
     import tempfile
 
@@ -137,8 +136,7 @@ def scaling(repeat: int, big: int, anchor: str) -> None:
         for label in ("now", anchor):
             samples = times[(name, label)]
             median = statistics.median(samples)
-            print(f"{name:<28}{label:<10}{median:>10.3f}{min(samples):>10.3f}{max(samples):>10.3f}"
-                  f"{anchor_median / median:>10.1f}")
+            print(f"{name:<28}{label:<10}{median:>10.3f}{min(samples):>10.3f}{max(samples):>10.3f}{anchor_median / median:>10.1f}")
 
 
 def main() -> None:
@@ -148,8 +146,10 @@ def main() -> None:
     parser.add_argument("--anchor", default="04d19ff", help="git revision whose pgtext the scaling runs compare with")
     parser.add_argument("--only-scaling", action="store_true", help="skip the cluster runs")
     args = parser.parse_args()
-    print(f"command: .venv/bin/python bench/normalize.py --repeat {args.repeat} --big {args.big} --anchor {args.anchor}"
-          + (" --only-scaling" if args.only_scaling else ""))
+    print(
+        f"command: .venv/bin/python bench/normalize.py --repeat {args.repeat} --big {args.big} --anchor {args.anchor}"
+        + (" --only-scaling" if args.only_scaling else "")
+    )
     if not args.only_scaling:
         rewrite_cost(args.repeat)
         planning_cost(args.repeat)

@@ -62,8 +62,12 @@ def bench_overhead(rounds: int, seconds: int, clients: int, every: float, scale:
             return pgbench_tps(subprocess.run(load, check=True, capture_output=True, text=True).stdout)
 
         def record() -> float:
-            done = subprocess.run([*QPROF, "record", "-d", dsn, "--store", str(store), "--log", str(cluster.logfile),
-                                   "--no-advisors", "-q", "-f", "json", "--", *load], check=False, capture_output=True, text=True)
+            done = subprocess.run(
+                [*QPROF, "record", "-d", dsn, "--store", str(store), "--log", str(cluster.logfile), "--no-advisors", "-q", "-f", "json", "--", *load],
+                check=False,
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 raise RuntimeError(done.stderr[-2000:])
             return pgbench_tps(done.stderr)  # with --format json the command's output goes to stderr
@@ -97,27 +101,29 @@ def bench_overhead(rounds: int, seconds: int, clients: int, every: float, scale:
                 results[name].append(arms[name]())
             print(f"round {round_no + 1}: " + ", ".join(f"{n} {results[n][-1]:,.0f}" for n in arms), flush=True)
         base = statistics.median(results["plain"])
-        print(f"\npgbench -c {clients} -j {clients} -T {seconds} (scale {scale}), {rounds} interleaved rounds, "
-              f"every statement logged; machine: {len(__import__('os').sched_getaffinity(0))} usable cores")
+        print(
+            f"\npgbench -c {clients} -j {clients} -T {seconds} (scale {scale}), {rounds} interleaved rounds, "
+            f"every statement logged; machine: {len(__import__('os').sched_getaffinity(0))} usable cores"
+        )
         print(f"{'arm':<10} {'median tps':>11} {'min':>9} {'max':>9} {'spread':>8} {'ratio':>7}")
         for name, values in results.items():
             median = statistics.median(values)
             spread = 100.0 * (max(values) - min(values)) / median
             print(f"{name:<10} {median:>11,.1f} {min(values):>9,.1f} {max(values):>9,.1f} {spread:>7.1f}% {median / base:>7.3f}")
         if arms_snapshots:
-            print(f"qprof snapshot during the load: {len(arms_snapshots)} taken, median {statistics.median(arms_snapshots):.2f} s each "
-                  f"(every {every:g} s)")
+            print(f"qprof snapshot during the load: {len(arms_snapshots)} taken, median {statistics.median(arms_snapshots):.2f} s each (every {every:g} s)")
     finally:
         cluster.stop()
 
 
 STATEMENTS = [
-    (f"SELECT id, name, total FROM orders_{i} WHERE customer_id = {{v}} AND status = 'paid' ORDER BY id LIMIT 20",
-     f"SELECT id, name, total FROM orders_{i} WHERE customer_id = $1 AND status = $2 ORDER BY id LIMIT $3")
+    (
+        f"SELECT id, name, total FROM orders_{i} WHERE customer_id = {{v}} AND status = 'paid' ORDER BY id LIMIT 20",
+        f"SELECT id, name, total FROM orders_{i} WHERE customer_id = $1 AND status = $2 ORDER BY id LIMIT $3",
+    )
     for i in range(40)
 ] + [
-    (f"UPDATE accounts_{i} SET balance = balance + {{v}} WHERE id = {{v}}", f"UPDATE accounts_{i} SET balance = balance + $1 WHERE id = $2")
-    for i in range(20)
+    (f"UPDATE accounts_{i} SET balance = balance + {{v}} WHERE id = {{v}}", f"UPDATE accounts_{i} SET balance = balance + $1 WHERE id = $2") for i in range(20)
 ]
 
 
@@ -154,19 +160,24 @@ def bench_log(megabytes: int) -> None:
     count = write_log(path, megabytes)
     size = path.stat().st_size
     print(f"\ngenerated {size / 1e6:,.0f} MB, {count:,} statements in {time.perf_counter() - started:.1f} s ({path})")
-    table = pd.DataFrame({
-        "queryid": [str(i) for i in range(len(STATEMENTS))], "user_name": ["app"] * len(STATEMENTS),
-        "query": [norm for _text, norm in STATEMENTS], "calls": [count // len(STATEMENTS)] * len(STATEMENTS),
-    })
+    table = pd.DataFrame(
+        {
+            "queryid": [str(i) for i in range(len(STATEMENTS))],
+            "user_name": ["app"] * len(STATEMENTS),
+            "query": [norm for _text, norm in STATEMENTS],
+            "calls": [count // len(STATEMENTS)] * len(STATEMENTS),
+        }
+    )
     started, cpu = time.perf_counter(), time.process_time()
-    measured = measure(iter_batches([Segment(str(path), 0, size, str(path))]), table, database=None,
-                       threshold_ms=0.0, source="bench")
+    measured = measure(iter_batches([Segment(str(path), 0, size, str(path))]), table, database=None, threshold_ms=0.0, source="bench")
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     matched = sum(v["samples"] for v in measured.statements.values()) // 1  # each fingerprint counted once per key
-    print(f"log percentiles: {size / 1e6 / elapsed:,.1f} MB/s wall, {size / 1e6 / cpu:,.1f} MB/s of CPU time "
-          f"({elapsed:.1f} s wall, {cpu:.1f} s CPU for {size / 1e6:,.0f} MB; one process), "
-          f"{measured.logged:,} durations read, {measured.unmatched:,} unmatched, "
-          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    print(
+        f"log percentiles: {size / 1e6 / elapsed:,.1f} MB/s wall, {size / 1e6 / cpu:,.1f} MB/s of CPU time "
+        f"({elapsed:.1f} s wall, {cpu:.1f} s CPU for {size / 1e6:,.0f} MB; one process), "
+        f"{measured.logged:,} durations read, {measured.unmatched:,} unmatched, "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+    )
     assert matched == measured.logged, (matched, measured.logged)
     path.unlink()
 

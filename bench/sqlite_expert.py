@@ -100,8 +100,7 @@ def build(path: Path, tickets: int, seed: int = 7) -> None:
     """)
     orgs, users = 200, 5000
     conn.executemany("INSERT INTO orgs VALUES (?, ?)", [(i, f"org {i}") for i in range(1, orgs + 1)])
-    conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?)",
-                     [(i, 1 + i % orgs, f"user{i}@example.com", f"user {i}") for i in range(1, users + 1)])
+    conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?)", [(i, 1 + i % orgs, f"user{i}@example.com", f"user {i}") for i in range(1, users + 1)])
     start = time.mktime((2025, 12, 1, 0, 0, 0, 0, 0, 0))
 
     def stamp(offset: float) -> str:
@@ -112,11 +111,22 @@ def build(path: Path, tickets: int, seed: int = 7) -> None:
     for i in range(1, tickets + 1):
         # 60 % of tickets go to 100 support agents (users 1-100): an agent's open-ticket count reads many rows.
         assignee = 1 + rng.randrange(100) if rng.random() < 0.6 else 1 + rng.randrange(users)
-        rows.append((i, 1 + rng.randrange(orgs), assignee, rng.choice(STATUSES), rng.randrange(1, 5),
-                     stamp(span * i / tickets), f"ticket {i}", "x" * rng.randrange(50, 200)))
+        rows.append(
+            (
+                i,
+                1 + rng.randrange(orgs),
+                assignee,
+                rng.choice(STATUSES),
+                rng.randrange(1, 5),
+                stamp(span * i / tickets),
+                f"ticket {i}",
+                "x" * rng.randrange(50, 200),
+            )
+        )
     conn.executemany("INSERT INTO tickets VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    comments = [(i, 1 + rng.randrange(tickets), 1 + rng.randrange(users), stamp(span * rng.random()), "c" * rng.randrange(20, 120))
-                for i in range(1, 3 * tickets + 1)]
+    comments = [
+        (i, 1 + rng.randrange(tickets), 1 + rng.randrange(users), stamp(span * rng.random()), "c" * rng.randrange(20, 120)) for i in range(1, 3 * tickets + 1)
+    ]
     conn.executemany("INSERT INTO comments VALUES (?, ?, ?, ?, ?)", comments)
     conn.commit()
     conn.execute("ANALYZE")
@@ -178,8 +188,10 @@ def main() -> None:
     parser.add_argument("--against", help="another qprof executable whose advise wall time to print beside this one's")
     parser.add_argument("--keep", type=Path, help="keep the three database files in this folder")
     args = parser.parse_args()
-    print(f"reproduce: .venv/bin/python bench/sqlite_expert.py --tickets {args.tickets} --runs {args.runs} --rounds {args.rounds}"
-          + (f" --against {args.against}" if args.against else ""))
+    print(
+        f"reproduce: .venv/bin/python bench/sqlite_expert.py --tickets {args.tickets} --runs {args.runs} --rounds {args.rounds}"
+        + (f" --against {args.against}" if args.against else "")
+    )
     if shutil.which("sqlite3") is None:
         raise SystemExit("the sqlite3 shell is not installed: apt-get install -y sqlite3")
     version = subprocess.run(["sqlite3", "--version"], capture_output=True, text=True, check=True).stdout.split()[0]
@@ -204,14 +216,20 @@ def main() -> None:
         anchor = folder / "anchor.sqlite"
         shutil.copy(base, anchor)
         started = time.perf_counter()
-        other = subprocess.run([args.against, "advise", "--db", str(anchor), "--workload", str(workload), "--format", "json", "--no-write"],
-                               capture_output=True, text=True, check=False)
+        other = subprocess.run(
+            [args.against, "advise", "--db", str(anchor), "--workload", str(workload), "--format", "json", "--no-write"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         anchor_wall = time.perf_counter() - started
         anchor.unlink(missing_ok=True)
         if other.returncode == 0:
             other_doc = json.loads(other.stdout)
-            print(f"  anchor {args.against}: advisor {anchor_wall:.1f} s wall, {len(other_doc['recommendations'])} index(es), "
-                  f"{other_doc['summary']['whatif_calls']} what-if calls")
+            print(
+                f"  anchor {args.against}: advisor {anchor_wall:.1f} s wall, {len(other_doc['recommendations'])} index(es), "
+                f"{other_doc['summary']['whatif_calls']} what-if calls"
+            )
         else:
             print(f"  anchor {args.against} failed ({other.returncode}) after {anchor_wall:.1f} s: {other.stderr.strip()[:200]}")
     command = [QPROF, "advise", "--db", str(ours), "--workload", str(workload), "--apply", "--format", "json", "--no-write"]
@@ -235,8 +253,10 @@ def main() -> None:
     conn.commit()
     conn.close()
 
-    print(f"  sqlite3 {version}; qprof: {len(qprof_ddl)} index(es), advisor {wall:.1f} s wall, "
-          f"{doc['summary']['whatif_calls']} what-if calls; .expert: {len(expert_ddl)} index(es)")
+    print(
+        f"  sqlite3 {version}; qprof: {len(qprof_ddl)} index(es), advisor {wall:.1f} s wall, "
+        f"{doc['summary']['whatif_calls']} what-if calls; .expert: {len(expert_ddl)} index(es)"
+    )
     for ddl in qprof_ddl:
         print(f"    qprof   {ddl}")
     for ddl in expert_ddl:
@@ -261,11 +281,15 @@ def main() -> None:
             behind.append(f"{statement.name} (+{q - e:.3f} ms)")
         per_round = [x / y for x, y in zip(rounds["expert"][statement.name], rounds["qprof"][statement.name], strict=True) if y]
         spread = f"{min(per_round):.2f}–{max(per_round):.2f}" if per_round else "-"
-        print(f"  {statement.name:<24}{b:9.3f}{q:9.3f}{b / q:7.1f}{e:9.3f}{b / e:7.1f}  {ratio:5.2f} {spread:>11}  "
-              f"{index_used(ours, statement)} | {index_used(expert, statement)}")
-    print(f"\n  workload Σ calls × median ms: base {totals['base']:,.1f}  qprof {totals['qprof']:,.1f} "
-          f"({totals['base'] / totals['qprof']:.1f}×, {len(qprof_ddl)} indexes)  .expert {totals['expert']:,.1f} "
-          f"({totals['base'] / totals['expert']:.1f}×, {len(expert_ddl)} indexes)")
+        print(
+            f"  {statement.name:<24}{b:9.3f}{q:9.3f}{b / q:7.1f}{e:9.3f}{b / e:7.1f}  {ratio:5.2f} {spread:>11}  "
+            f"{index_used(ours, statement)} | {index_used(expert, statement)}"
+        )
+    print(
+        f"\n  workload Σ calls × median ms: base {totals['base']:,.1f}  qprof {totals['qprof']:,.1f} "
+        f"({totals['base'] / totals['qprof']:.1f}×, {len(qprof_ddl)} indexes)  .expert {totals['expert']:,.1f} "
+        f"({totals['base'] / totals['expert']:.1f}×, {len(expert_ddl)} indexes)"
+    )
     print("  statements where qprof is > 10 % behind .expert: " + (", ".join(behind) or "none"))
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)

@@ -63,24 +63,32 @@ def main() -> None:
     parser.add_argument("--sf", type=float, default=0.1, help="TPC-DS scale factor")
     parser.add_argument("--statements", type=int, default=90, help="workload size (first N plannable queries)")
     parser.add_argument("--compare", default="", help="budgets in MB for a qprof vs Extend comparison (slow)")
-    parser.add_argument("--every-row", action="store_true",
-                        help="ANALYZE every row (as bench/tpch.py): the same statistics, so call counts reproduce between runs")
+    parser.add_argument(
+        "--every-row", action="store_true", help="ANALYZE every row (as bench/tpch.py): the same statistics, so call counts reproduce between runs"
+    )
     args = parser.parse_args()
-    print(f"reproduce: .venv/bin/python bench/tpcds.py --sf {args.sf:g} --statements {args.statements}"
-          + (f" --compare {args.compare}" if args.compare else "") + (" --every-row" if args.every_row else ""))
+    print(
+        f"reproduce: .venv/bin/python bench/tpcds.py --sf {args.sf:g} --statements {args.statements}"
+        + (f" --compare {args.compare}" if args.compare else "")
+        + (" --every-row" if args.every_row else "")
+    )
     started = time.perf_counter()
     duck = duckdb_with("tpcds")
     duck.execute(f"CALL dsdgen(sf={args.sf})")
     tables = [row[0] for row in duck.execute("SHOW TABLES").fetchall()]
-    with PgCluster(settings={"shared_buffers": "256MB", "maintenance_work_mem": "256MB"}) as cluster, \
-            tempfile.TemporaryDirectory(prefix="qprof-tpcds-") as scratch:
+    with (
+        PgCluster(settings={"shared_buffers": "256MB", "maintenance_work_mem": "256MB"}) as cluster,
+        tempfile.TemporaryDirectory(prefix="qprof-tpcds-") as scratch,
+    ):
         dsn = cluster.create_database("tpcds", extensions=("hypopg",))
         load_into_postgres(duck, dsn, tables, Path(scratch), every_row=args.every_row)  # default: sampled statistics, a realistic planner
         folder = Path(scratch) / "workload"
         folder.mkdir()
         statements = workload(duck, dsn, folder, args.statements)
-        print(f"generated and loaded TPC-DS SF{args.sf:g} ({len(tables)} tables, no keys) and {len(statements)} "
-              f"statements in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated and loaded TPC-DS SF{args.sf:g} ({len(tables)} tables, no keys) and {len(statements)} "
+            f"statements in {time.perf_counter() - started:.1f} s"
+        )
         command = [QPROF, "advise", "--workload", str(folder), "--db", dsn, "--format", "json", "--no-write", "--debug"]
         print("  $ qprof advise --workload DIR --db DSN --format json --no-write --debug")
         began = time.perf_counter()
@@ -90,10 +98,12 @@ def main() -> None:
             raise SystemExit(f"qprof failed ({result.returncode}): {result.stderr[-2000:]}")
         doc = json.loads(result.stdout)
         summary = doc["summary"]
-        print(f"\nwall {wall:.1f} s (target < 120 s); advised {summary['statements']} statements, skipped {len(doc['skipped'])}; "
-              f"{summary['whatif_calls']} what-if calls, {summary['cache_hits']} cache hits; {summary['indexes']} indexes, "
-              f"{summary['total_size_bytes'] / 1e6:.1f} MB; workload cost {summary['workload_cost_before']:,.0f} → "
-              f"{summary['workload_cost_after']:,.0f}")
+        print(
+            f"\nwall {wall:.1f} s (target < 120 s); advised {summary['statements']} statements, skipped {len(doc['skipped'])}; "
+            f"{summary['whatif_calls']} what-if calls, {summary['cache_hits']} cache hits; {summary['indexes']} indexes, "
+            f"{summary['total_size_bytes'] / 1e6:.1f} MB; workload cost {summary['workload_cost_before']:,.0f} → "
+            f"{summary['workload_cost_after']:,.0f}"
+        )
         for skip in doc["skipped"]:
             print(f"  skipped: {skip['reason']}")
         for line in result.stderr.splitlines():

@@ -65,8 +65,7 @@ def load_into_postgres(duck, dsn: str, tables: list[str], folder: Path, *, every
             conn.execute(f'CREATE TABLE "{table}" ({ddl})')
             path = folder / f"{table}.csv"
             duck.execute(f"COPY {table} TO '{path}' (HEADER false, DELIMITER '|')")
-            with (conn.cursor() as cursor, cursor.copy(f"COPY \"{table}\" FROM STDIN (FORMAT csv, DELIMITER '|')") as copy,
-                  open(path, "rb") as handle):
+            with conn.cursor() as cursor, cursor.copy(f"COPY \"{table}\" FROM STDIN (FORMAT csv, DELIMITER '|')") as copy, open(path, "rb") as handle:
                 while block := handle.read(1 << 20):
                     copy.write(block)
             path.unlink()
@@ -87,9 +86,12 @@ def analyze_every_row(conn, tables: list[str]) -> None:
     for table in tables:
         rows = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         target = min(10_000, max(100, -(-rows // 300)))
-        columns = [r[0] for r in conn.execute(
-            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-            (f'"{table}"',)).fetchall()]
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped", (f'"{table}"',)
+            ).fetchall()
+        ]
         for column in columns:
             conn.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET STATISTICS {target}')
         conn.execute(f'ANALYZE "{table}"')
@@ -115,8 +117,7 @@ def relative_cost(evaluator, statements, chosen) -> float:
     return 100.0 * after / before
 
 
-def compare(target, statements, budgets: list[float], width: int, label: str = "TPC-H", verbose: bool = False,
-            min_gain: float = 0.10) -> list[dict]:
+def compare(target, statements, budgets: list[float], width: int, label: str = "TPC-H", verbose: bool = False, min_gain: float = 0.10) -> list[dict]:
     """Extend and qprof per budget; prints one row each and returns them."""
     from qprof.advise.advisor import advise, analyze_statements
     from qprof.advise.catalog import load_catalog
@@ -141,22 +142,41 @@ def compare(target, statements, budgets: list[float], width: int, label: str = "
                 whatif.close()
             extend_seconds = time.perf_counter() - started
             extend_size = sum(evaluator.size(c) for c in result.chosen)
-            extend_row = {"budget": budget, "algorithm": "extend", "relative": relative_cost(evaluator, usable, result.chosen),
-                              "calls": result.planner_calls, "seconds": extend_seconds, "indexes": len(result.chosen),
-                              "mb": extend_size / MB, "requests": result.requests}
+            extend_row = {
+                "budget": budget,
+                "algorithm": "extend",
+                "relative": relative_cost(evaluator, usable, result.chosen),
+                "calls": result.planner_calls,
+                "seconds": extend_seconds,
+                "indexes": len(result.chosen),
+                "mb": extend_size / MB,
+                "requests": result.requests,
+            }
             started = time.perf_counter()
             advice = advise(target, usable, whatif_mode="hypopg", budget=int(budget * MB), catalog=catalog, min_gain=min_gain)
             qprof_seconds = time.perf_counter() - started
             chosen = advice.selection.chosen
-            qprof_row = {"budget": budget, "algorithm": "qprof", "relative": relative_cost(evaluator, usable, chosen),
-                             "calls": advice.whatif_calls, "seconds": qprof_seconds, "indexes": len(chosen),
-                             "mb": sum(evaluator.size(c) for c in chosen) / MB, "cache_hits": advice.cache_hits}
+            qprof_row = {
+                "budget": budget,
+                "algorithm": "qprof",
+                "relative": relative_cost(evaluator, usable, chosen),
+                "calls": advice.whatif_calls,
+                "seconds": qprof_seconds,
+                "indexes": len(chosen),
+                "mb": sum(evaluator.size(c) for c in chosen) / MB,
+                "cache_hits": advice.cache_hits,
+            }
             for row in (extend_row, qprof_row):
-                print(f"  {row['budget']:>7g} | {row['algorithm']:<6} | {row['relative']:6.2f} | {row['calls']:>6} | "
-                      f"{row['seconds']:6.2f} | {row['indexes']:>3} | {row['mb']:6.2f}", flush=True)
-            print(f"          qprof/extend: cost {qprof_row['relative'] - extend_row['relative']:+.2f} points, "
-                  f"calls {qprof_row['calls'] / max(extend_row['calls'], 1):.2f}×; qprof chose: "
-                  + ", ".join(map(str, sorted(chosen))), flush=True)
+                print(
+                    f"  {row['budget']:>7g} | {row['algorithm']:<6} | {row['relative']:6.2f} | {row['calls']:>6} | "
+                    f"{row['seconds']:6.2f} | {row['indexes']:>3} | {row['mb']:6.2f}",
+                    flush=True,
+                )
+            print(
+                f"          qprof/extend: cost {qprof_row['relative'] - extend_row['relative']:+.2f} points, "
+                f"calls {qprof_row['calls'] / max(extend_row['calls'], 1):.2f}×; qprof chose: " + ", ".join(map(str, sorted(chosen))),
+                flush=True,
+            )
             if verbose:
                 print("          extend chose: " + ", ".join(map(str, sorted(result.chosen))))
                 print("          qprof calls by phase: " + ", ".join(f"{k} {v}" for k, v in advice.selection.phase_calls.items()))

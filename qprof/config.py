@@ -34,8 +34,7 @@ class Config:
             where = str(self.path) if self.path else "no qprof.toml or pyproject.toml [tool.qprof] found"
             raise BadInput(
                 f"unknown profile {name!r} (known: {known}; read from {where})",
-                hint=f"add [profiles.{name}] with db = \"…\" to qprof.toml "
-                f"or [tool.qprof.profiles.{name}] to pyproject.toml",
+                hint=f'add [profiles.{name}] with db = "…" to qprof.toml or [tool.qprof.profiles.{name}] to pyproject.toml',
             ) from None
 
 

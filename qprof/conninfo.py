@@ -214,7 +214,7 @@ def _base_target(profile: str | None, config: Config, flags: ConnectionOptions |
         settings = config.profile(profile)
         value = settings.get("db")
         if not value:
-            raise BadInput(f"profile {profile!r} in {config.path} has no db = \"…\" entry")
+            raise BadInput(f'profile {profile!r} in {config.path} has no db = "…" entry')
         if not (explicit and is_sqlite(str(value))):
             return parse_target(str(value), f"profile {profile}")
     else:

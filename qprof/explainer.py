@@ -165,9 +165,7 @@ def sqlite_table_rows(target: Target):
         if name not in cache:
             try:
                 exists = target.fetch_value("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-                cache[name] = (
-                    target.fetch_value('SELECT count(*) FROM "' + name.replace('"', '""') + '"') if exists else None
-                )
+                cache[name] = target.fetch_value('SELECT count(*) FROM "' + name.replace('"', '""') + '"') if exists else None
             except QprofError:
                 cache[name] = None
         return cache[name]

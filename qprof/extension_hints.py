@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PSS_PRELOAD = (
-    "add pg_stat_statements to shared_preload_libraries in postgresql.conf "
-    "(shared_preload_libraries = 'pg_stat_statements') and restart the server"
-)
+PSS_PRELOAD = "add pg_stat_statements to shared_preload_libraries in postgresql.conf (shared_preload_libraries = 'pg_stat_statements') and restart the server"
 
 
 def extension_available(target: Any, name: str) -> bool:

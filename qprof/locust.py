@@ -30,12 +30,16 @@ _state: dict[str, Any] = {}
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("qprof", "Record the database side of this test (qprof record).")
-    group.add_argument("--qprof-db", default="",
-                       help="Database to record (postgresql://… or 'host=… dbname=…'). Without it qprof stays idle.")
-    group.add_argument("--qprof-slo", action="append", default=[],
-                       help="SLO gate, repeatable, e.g. 'p95<100ms' or 'window:p99<1s'; a broken one makes Locust exit 1.")
-    group.add_argument("--qprof-slo-unmeasured", choices=("fail", "ok"), default="fail",
-                       help="An SLO that cannot be checked (no log, nothing measured): fail the test (default) or pass.")
+    group.add_argument("--qprof-db", default="", help="Database to record (postgresql://… or 'host=… dbname=…'). Without it qprof stays idle.")
+    group.add_argument(
+        "--qprof-slo", action="append", default=[], help="SLO gate, repeatable, e.g. 'p95<100ms' or 'window:p99<1s'; a broken one makes Locust exit 1."
+    )
+    group.add_argument(
+        "--qprof-slo-unmeasured",
+        choices=("fail", "ok"),
+        default="fail",
+        help="An SLO that cannot be checked (no log, nothing measured): fail the test (default) or pass.",
+    )
     group.add_argument("--qprof-log", default="", help="The server's log file, for measured P50/P95/P99.")
     group.add_argument("--qprof-store", default="", help="History store (default: qprof's, e.g. $QPROF_STORE).")
     group.add_argument("--qprof-name", default="", help="Store the run under this name (for qprof compare).")
@@ -53,8 +57,15 @@ def _request(options: Any) -> Any:
 
     slos = parse_slos([*slos_from_config(load_config().settings), *(options.qprof_slo or [])])
     return RecordRequest(
-        db=options.qprof_db, profile=None, statement_timeout="30s", store=store_location(options.qprof_store or None),
-        slos=slos, command=None, name=options.qprof_name or None, log=options.qprof_log or None, quiet=True,
+        db=options.qprof_db,
+        profile=None,
+        statement_timeout="30s",
+        store=store_location(options.qprof_store or None),
+        slos=slos,
+        command=None,
+        name=options.qprof_name or None,
+        log=options.qprof_log or None,
+        quiet=True,
         origin="a Locust test (qprof.locust plugin)",
         slo_unmeasured_ok=getattr(options, "qprof_slo_unmeasured", "fail") == "ok",
     )
@@ -155,8 +166,7 @@ def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
     logger.info("qprof: run %r report: %s", recording.name, ", ".join(str(p) for p in written))
     for verdict in outcome.verdicts:
         for item in verdict.broken[:5]:
-            logger.error("qprof: SLO broken: %s — %s %s", verdict.slo.text,
-                         verdict.slo.show(item["value"], item.get("below_ms")), item["statement"][:80])
+            logger.error("qprof: SLO broken: %s — %s %s", verdict.slo.text, verdict.slo.show(item["value"], item.get("below_ms")), item["statement"][:80])
         if not verdict.checked:
             logger.error("qprof: SLO not checked: %s — %s", verdict.slo.text, verdict.unchecked_reason)
     if outcome.exit_code:  # a broken SLO, or one that could not be checked (unless --qprof-slo-unmeasured ok)

@@ -172,9 +172,7 @@ def emit(text_out: str) -> None:
     sys.stdout.flush()
 
 
-def emit_listing(
-    document: dict[str, Any], rows_key: str, columns: Sequence[Column], fmt: OutputFormat, title: str | None = None
-) -> None:
+def emit_listing(document: dict[str, Any], rows_key: str, columns: Sequence[Column], fmt: OutputFormat, title: str | None = None) -> None:
     """Print ``document`` as JSON, or its ``rows_key`` list in the other formats."""
     if fmt is OutputFormat.json:
         emit(render_json(document))

@@ -19,4 +19,3 @@ def tagged(query: Any) -> Any:
     from psycopg import sql
 
     return sql.SQL(OWN_TAG + " ") + query
-

@@ -125,14 +125,18 @@ def infer_parameters(target: Any, sql: str, rows_per_call: float | None = None) 
         if need.column is None and need.top and need.constant_source.startswith("LIMIT") and rows_per_call:
             observed = math.ceil(rows_per_call)
             values.append(max(observed, DEFAULT_LIMIT))
-            sources.append(f"LIMIT {values[-1]:,}: the statement returned {rows_per_call:,.1f} rows per call "
-                           f"(a LIMIT is at least what it returns; {DEFAULT_LIMIT} at the least)")
+            sources.append(
+                f"LIMIT {values[-1]:,}: the statement returned {rows_per_call:,.1f} rows per call "
+                f"(a LIMIT is at least what it returns; {DEFAULT_LIMIT} at the least)"
+            )
             continue
         if need.column is None:
             values.append(need.constant)
-            sources.append(need.constant_source if not need.constant_source.startswith("LIMIT") else (
-                f"{need.constant_source} (no observed value: may understate a larger LIMIT; give values with --log "
-                "or a workload's -- params:)"))
+            sources.append(
+                need.constant_source
+                if not need.constant_source.startswith("LIMIT")
+                else (f"{need.constant_source} (no observed value: may understate a larger LIMIT; give values with --log or a workload's -- params:)")
+            )
             continue
         column = resolver.resolve(need.column)
         if column is None:
@@ -152,9 +156,7 @@ def infer_parameters(target: Any, sql: str, rows_per_call: float | None = None) 
     return InferredParams(values, sources)
 
 
-def _offset_guess(
-    target: Any, sql: str, needs: list[_Need], values: list[Any], sources: list[str], offsets: list[int]
-) -> None:
+def _offset_guess(target: Any, sql: str, needs: list[_Need], values: list[Any], sources: list[str], offsets: list[int]) -> None:
     """OFFSET = 10 % of the rows the statement yields without LIMIT/OFFSET (planner estimate)."""
     from qprof.plans.postgres import explain_postgres
 
@@ -173,8 +175,7 @@ def _offset_guess(
     for index in offsets:
         values[index] = guess
         sources[index] = (
-            f"OFFSET {guess:,}: {OFFSET_FRACTION:.0%} of the {rows:,} rows estimated without LIMIT/OFFSET "
-            "(PostgreSQL's own guess for an OFFSET it cannot see)"
+            f"OFFSET {guess:,}: {OFFSET_FRACTION:.0%} of the {rows:,} rows estimated without LIMIT/OFFSET (PostgreSQL's own guess for an OFFSET it cannot see)"
         )
 
 
@@ -241,8 +242,11 @@ def _context(node: exp.Parameter, number: int, tree: exp.Expression | None = Non
         if parent.parent is tree:
             return _Need(number, constant=DEFAULT_OFFSET, constant_source=f"OFFSET default {DEFAULT_OFFSET}", top=True)
         # the plan's root rows say nothing about a subquery's input: no guess, and say so
-        return _Need(number, constant=DEFAULT_OFFSET, constant_source=(
-            f"OFFSET default {DEFAULT_OFFSET} (in a subquery: no estimate of its input rows; may understate its cost)"))
+        return _Need(
+            number,
+            constant=DEFAULT_OFFSET,
+            constant_source=(f"OFFSET default {DEFAULT_OFFSET} (in a subquery: no estimate of its input rows; may understate its cost)"),
+        )
     if isinstance(parent, _EQUAL_OPS) or type(parent) in _LOWER_OPS:
         on_left = parent.this is here  # the parameter is the left operand
         other = parent.expression if on_left else parent.this
@@ -323,8 +327,7 @@ def _has_column(target: Any, schema: str | None, table: str, column: str) -> boo
             rows = target.fetch_all("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column))
         else:
             rows = target.fetch_all(
-                "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s "
-                "AND attnum > 0 AND NOT attisdropped",
+                "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s AND attnum > 0 AND NOT attisdropped",
                 (_regclass_text(schema, table), column),
                 what="reading the column catalog",
             )
@@ -409,9 +412,7 @@ def _draw_postgres(target: Any, column: ColumnRef, kind: str) -> tuple[Any, str]
     plain = sql.SQL("SELECT {col} AS v FROM {table} WHERE {col} IS NOT NULL LIMIT 1").format(col=col, table=table)
     from qprof.safety import execution_verdict
 
-    sampled = sql.SQL("SELECT {col} AS v FROM {table} TABLESAMPLE SYSTEM (1) WHERE {col} IS NOT NULL LIMIT 1").format(
-        col=col, table=table
-    )
+    sampled = sql.SQL("SELECT {col} AS v FROM {table} TABLESAMPLE SYSTEM (1) WHERE {col} IS NOT NULL LIMIT 1").format(col=col, table=table)
     # the same gate as any execution, on the exact texts run: a view, policy, partition or
     # foreign table that would call something with side effects gives no sample, no value
     if not all(execution_verdict(target, query.as_string(target.conn)).allowed for query in (plain, sampled)):
@@ -449,8 +450,7 @@ def _draw_sqlite(target: Any, column: ColumnRef, kind: str) -> tuple[Any, str] |
         return (value, f"{column.qualified} at the {_quantile(kind):.0%} quantile") if value is not None else None
     try:
         rows = target.fetch_all(
-            f"SELECT {col} AS v FROM {table} WHERE rowid >= (SELECT (min(rowid) + max(rowid)) / 2 FROM {table}) "
-            f"AND {col} IS NOT NULL LIMIT 1",
+            f"SELECT {col} AS v FROM {table} WHERE rowid >= (SELECT (min(rowid) + max(rowid)) / 2 FROM {table}) AND {col} IS NOT NULL LIMIT 1",
             what=f"sampling {column.qualified}",
         )
     except QprofError:  # WITHOUT ROWID tables

@@ -325,8 +325,13 @@ def _interval_type_end(tokens: list[Any], index: int) -> int:
         following = tokens[last + 1]
         if following.name in _FIELD_TOKENS or following.name in _COMMENTS:
             last += 1
-        elif (following.name == "ASCII_40" and tokens[last].name in ("INTERVAL", "SECOND_P")
-              and last + 3 < len(tokens) and tokens[last + 2].name == "ICONST" and tokens[last + 3].name == "ASCII_41"):
+        elif (
+            following.name == "ASCII_40"
+            and tokens[last].name in ("INTERVAL", "SECOND_P")
+            and last + 3 < len(tokens)
+            and tokens[last + 2].name == "ICONST"
+            and tokens[last + 3].name == "ASCII_41"
+        ):
             last += 3
         else:
             break
@@ -362,8 +367,7 @@ def _extract(here: _Tokens, node: dict, changes: list[str]) -> list[tuple[int, i
     return edits
 
 
-_ANY_HEADS = (["ANY", "ASCII_40", "ARRAY", "ASCII_91"], ["SOME", "ASCII_40", "ARRAY", "ASCII_91"],
-              ["ALL", "ASCII_40", "ARRAY", "ASCII_91"])
+_ANY_HEADS = (["ANY", "ASCII_40", "ARRAY", "ASCII_91"], ["SOME", "ASCII_40", "ARRAY", "ASCII_91"], ["ALL", "ASCII_40", "ARRAY", "ASCII_91"])
 
 
 def _any_array(here: _Tokens, node: dict, changes: list[str]) -> list[tuple[int, int, str]]:
@@ -379,8 +383,7 @@ def _any_array(here: _Tokens, node: dict, changes: list[str]) -> list[tuple[int,
     elements = array.get("elements") or []
     if not elements or any(_param_of(element, here.params) is None for element in elements):
         return []
-    op, opening, closing = (here.at.get(expr.get("location", -1)), here.at.get(array.get("list_start", -1)),
-                            here.at.get(array.get("list_end", -1)))
+    op, opening, closing = (here.at.get(expr.get("location", -1)), here.at.get(array.get("list_start", -1)), here.at.get(array.get("list_end", -1)))
     if op is None or opening is None or closing is None:
         return []
     tokens = here.tokens
@@ -563,8 +566,7 @@ def _positional(items: list) -> list[tuple[dict, bool]]:
     return found
 
 
-_QUERY_STATEMENTS = {"SelectStmt": "select", "InsertStmt": "insert", "UpdateStmt": "update",
-                     "DeleteStmt": "delete", "MergeStmt": "merge"}
+_QUERY_STATEMENTS = {"SelectStmt": "select", "InsertStmt": "insert", "UpdateStmt": "update", "DeleteStmt": "delete", "MergeStmt": "merge"}
 
 
 def statement_kind(sql: str) -> tuple[str, bool] | None:
@@ -588,6 +590,8 @@ def skip_hint(sql: str, reason: str, queryid: str) -> str:
     """What to try for a statement the advisor could not cost, matching why it failed."""
     read = statement_kind(sql)
     if reason.startswith("unparseable") and read is not None and read[0] != "utility":
-        return (f"PostgreSQL accepts this text but qprof's SQL analyzer does not, so no index is derived "
-                f"for it; qprof explain --queryid {queryid} still shows its plan")
+        return (
+            f"PostgreSQL accepts this text but qprof's SQL analyzer does not, so no index is derived "
+            f"for it; qprof explain --queryid {queryid} still shows its plan"
+        )
     return f"qprof explain --queryid {queryid}, or --sql with literal values"

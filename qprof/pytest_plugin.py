@@ -31,11 +31,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qprof-nplusone", action="store_true", default=False, help="fail tests that run an N+1 query pattern")
     group.addoption("--qprof-threshold", type=int, default=DEFAULT_THRESHOLD, help="repeats that make an N+1 (default 5)")
     group.addoption(
-        "--qprof-min-ms", type=float, default=DEFAULT_MIN_MS,
+        "--qprof-min-ms",
+        type=float,
+        default=DEFAULT_MIN_MS,
         help="total time of an N+1's repeats at which it is a warning rather than info (default 50)",
     )
     group.addoption(
-        "--qprof-fail-on", choices=_FAIL_ON, default="info",
+        "--qprof-fail-on",
+        choices=_FAIL_ON,
+        default="info",
         help="fail a test for an N+1 of at least this severity (default info: every N+1)",
     )
 
@@ -43,8 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "qprof(max_queries=None, threshold=None, min_ms=None, nplusone=True): check this test for N+1 queries "
-        "and cap the statements it may run",
+        "qprof(max_queries=None, threshold=None, min_ms=None, nplusone=True): check this test for N+1 queries and cap the statements it may run",
     )
 
 

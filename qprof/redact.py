@@ -137,8 +137,9 @@ def _is_keyword(word: str) -> bool:
     from pglast import keywords
 
     lowered = word.lower()
-    return any(lowered in group for group in (keywords.RESERVED_KEYWORDS, keywords.UNRESERVED_KEYWORDS,
-                                              keywords.COL_NAME_KEYWORDS, keywords.TYPE_FUNC_NAME_KEYWORDS))
+    return any(
+        lowered in group for group in (keywords.RESERVED_KEYWORDS, keywords.UNRESERVED_KEYWORDS, keywords.COL_NAME_KEYWORDS, keywords.TYPE_FUNC_NAME_KEYWORDS)
+    )
 
 
 def _pattern(secret: str) -> str:

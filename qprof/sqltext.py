@@ -35,14 +35,55 @@ def _not_statements() -> tuple[type[exp.Expression], ...]:
     from sqlglot import exp
 
     return (exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Binary, exp.Func, exp.Paren, exp.Tuple, exp.Star)
+
+
 # Statements sqlglot keeps as an opaque Command that are real (utility) SQL, not typos.
 UTILITY_COMMANDS = frozenset(
     {
-        "ALTER", "ANALYZE", "CALL", "CHECKPOINT", "CLUSTER", "COMMENT", "COPY", "CREATE", "DEALLOCATE", "DECLARE",
-        "DISCARD", "DO", "DROP", "EXECUTE", "EXPLAIN", "FETCH", "GRANT", "IMPORT", "LISTEN", "LOAD", "LOCK",
-        "MOVE", "NOTIFY", "PRAGMA", "PREPARE", "REASSIGN", "REFRESH", "REINDEX", "RELEASE", "RESET", "REVOKE",
-        "SAVEPOINT", "SECURITY", "SET", "SHOW", "TRUNCATE", "UNLISTEN", "VACUUM", "ATTACH", "DETACH", "BEGIN",
-        "COMMIT", "ROLLBACK", "END",
+        "ALTER",
+        "ANALYZE",
+        "CALL",
+        "CHECKPOINT",
+        "CLUSTER",
+        "COMMENT",
+        "COPY",
+        "CREATE",
+        "DEALLOCATE",
+        "DECLARE",
+        "DISCARD",
+        "DO",
+        "DROP",
+        "EXECUTE",
+        "EXPLAIN",
+        "FETCH",
+        "GRANT",
+        "IMPORT",
+        "LISTEN",
+        "LOAD",
+        "LOCK",
+        "MOVE",
+        "NOTIFY",
+        "PRAGMA",
+        "PREPARE",
+        "REASSIGN",
+        "REFRESH",
+        "REINDEX",
+        "RELEASE",
+        "RESET",
+        "REVOKE",
+        "SAVEPOINT",
+        "SECURITY",
+        "SET",
+        "SHOW",
+        "TRUNCATE",
+        "UNLISTEN",
+        "VACUUM",
+        "ATTACH",
+        "DETACH",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "END",
     }
 )
 
@@ -140,7 +181,7 @@ def parse(sql: str, engine: str = "postgresql") -> exp.Expression:
     if isinstance(tree, _not_statements()):  # "selec x" parses as the expression `selec AS x`
         first = sql.split(None, 1)[0].upper() if sql.split() else ""
         if first in UTILITY_COMMANDS:  # SAVEPOINT "sp", RELEASE "sp": real statements, not typos
-            return exp.Command(this=first, expression=exp.Literal.string(sql[len(first):].strip()))
+            return exp.Command(this=first, expression=exp.Literal.string(sql[len(first) :].strip()))
         raise BadInput(f"cannot parse SQL: not a statement: {one_line(sql, 60)!r}")
     return tree
 

@@ -122,7 +122,7 @@ def _apply_marker(block: _Block, key: str, value: str, where: str) -> None:
         except json.JSONDecodeError as exc:
             raise BadInput(f"{where}: -- params: is not a JSON array ({exc.msg})") from None
         if not isinstance(params, list):
-            raise BadInput(f"{where}: -- params: must be a JSON array, e.g. [42, \"active\"]")
+            raise BadInput(f'{where}: -- params: must be a JSON array, e.g. [42, "active"]')
         block.params = params
     elif key == "calls":
         if not value.isdigit():
@@ -158,9 +158,7 @@ def parse_workload_text(text: str, origin: str = "<sql>") -> list[WorkloadStatem
                 name = block.name if position == 1 else f"{block.name}_{position}"
             else:
                 name = f"{stem}_{len(statements) + 1}"
-            statements.append(
-                WorkloadStatement(name, sql, list(block.params), block.calls, f"{origin}:{line}", set(block.ignore))
-            )
+            statements.append(WorkloadStatement(name, sql, list(block.params), block.calls, f"{origin}:{line}", set(block.ignore)))
     names = [s.name for s in statements]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -10,9 +10,7 @@ from . import build_sqlite, load_postgres
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m qprof.sample_dbs",
-        description="Build qprof's deterministic sample database.")
+    parser = argparse.ArgumentParser(prog="python -m qprof.sample_dbs", description="Build qprof's deterministic sample database.")
     sub = parser.add_subparsers(dest="engine", required=True)
     lite = sub.add_parser("sqlite", help="write a SQLite file (replaced atomically)")
     lite.add_argument("path")
@@ -34,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             path = build_sqlite(args.path, args.scale, args.seed, progress=print)
             where = str(path)
         else:
-            load_postgres(args.conninfo, args.scale, args.seed,
-                          replace=args.replace, progress=print)
+            load_postgres(args.conninfo, args.scale, args.seed, replace=args.replace, progress=print)
             where = "PostgreSQL (schema public)"
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -43,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # e.g. psycopg.OperationalError; the message has no password
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"built sample database (scale {args.scale}, seed {args.seed}) in {where} "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(f"built sample database (scale {args.scale}, seed {args.seed}) in {where} in {time.perf_counter() - started:.1f} s")
     return 0
 
 

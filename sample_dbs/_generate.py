@@ -69,12 +69,54 @@ MIN_ROWS: dict[str, int] = {
 _EPOCH = datetime(2024, 1, 1)
 _YEAR_SECONDS = 366 * 86_400  # 2024 is a leap year
 
-_FIRST = ("Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Edsger",
-          "Frances", "Guido", "Hedy", "Ivan", "Joan", "Katherine", "Leslie", "Mary", "Niklaus")
-_LAST = ("Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov",
-         "Ritchie", "Dijkstra", "Allen", "Rossum", "Lamarr", "Sutherland", "Clarke", "Lamport")
-_TOPICS = ("login loop", "payment retry", "timeout on export", "duplicate invoice",
-           "slow dashboard", "missing webhook", "password reset", "stale cache", "quota exceeded")
+_FIRST = (
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Ken",
+    "Barbara",
+    "Dennis",
+    "Edsger",
+    "Frances",
+    "Guido",
+    "Hedy",
+    "Ivan",
+    "Joan",
+    "Katherine",
+    "Leslie",
+    "Mary",
+    "Niklaus",
+)
+_LAST = (
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Dijkstra",
+    "Allen",
+    "Rossum",
+    "Lamarr",
+    "Sutherland",
+    "Clarke",
+    "Lamport",
+)
+_TOPICS = (
+    "login loop",
+    "payment retry",
+    "timeout on export",
+    "duplicate invoice",
+    "slow dashboard",
+    "missing webhook",
+    "password reset",
+    "stale cache",
+    "quota exceeded",
+)
 _SENTENCES = (
     "Welcome back to another episode.",
     "Our partners make this show possible.",
@@ -93,10 +135,8 @@ def _pool(weights: dict[str, int]) -> tuple[str, ...]:
     return pool
 
 
-_COUNTRIES = _pool({"US": 35, "DE": 12, "GB": 10, "FR": 8, "IN": 8, "BR": 7, "JP": 5,
-                    "CA": 5, "ES": 4, "NL": 3, "SE": 2, "PL": 1})
-_ORDER_STATUS = _pool({"delivered": 80, "shipped": 8, "paid": 5, "pending": 4,
-                       "cancelled": 2, "refunded": 1})
+_COUNTRIES = _pool({"US": 35, "DE": 12, "GB": 10, "FR": 8, "IN": 8, "BR": 7, "JP": 5, "CA": 5, "ES": 4, "NL": 3, "SE": 2, "PL": 1})
+_ORDER_STATUS = _pool({"delivered": 80, "shipped": 8, "paid": 5, "pending": 4, "cancelled": 2, "refunded": 1})
 _PLANS = _pool({"free": 50, "pro": 35, "enterprise": 15})
 _CAMPAIGN_STATUS = _pool({"completed": 50, "active": 30, "paused": 12, "draft": 8})
 _CONTENT_STATUS = _pool({"published": 70, "draft": 15, "review": 10, "archived": 5})
@@ -155,31 +195,29 @@ class SampleData:
         rng = self.rng("customers")
         for i in range(1, self.n["customers"] + 1):
             name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-            yield (i, name, f"customer{i}@example.com", rng.choice(_COUNTRIES),
-                   ts(rng.randrange(_YEAR_SECONDS)))
+            yield (i, name, f"customer{i}@example.com", rng.choice(_COUNTRIES), ts(rng.randrange(_YEAR_SECONDS)))
 
     def _orders(self) -> Iterator[tuple]:
         rng = self.rng("orders")
         n, customers = self.n["orders"], self.n["customers"]
         for i in range(1, n + 1):
             cents = max(100, int(rng.lognormvariate(8.5, 0.9)))
-            yield (i, _skewed(rng, customers, 2.0), rng.choice(_ORDER_STATUS), cents,
-                   ts(_spread(rng, i, n)))
+            yield (i, _skewed(rng, customers, 2.0), rng.choice(_ORDER_STATUS), cents, ts(_spread(rng, i, n)))
 
     def _clients(self) -> Iterator[tuple]:
         rng = self.rng("clients")
         for i in range(1, self.n["clients"] + 1):
-            yield (i, f"{rng.choice(_LAST)} Media {i}", rng.choice(_PLANS),
-                   ts(rng.randrange(_YEAR_SECONDS // 2)))
+            yield (i, f"{rng.choice(_LAST)} Media {i}", rng.choice(_PLANS), ts(rng.randrange(_YEAR_SECONDS // 2)))
 
     @cached_property
     def _campaign_rows(self) -> Sequence[tuple]:
         # Materialised (small) because contents needs each campaign's client_id.
         rng = self.rng("campaigns")
         clients = self.n["clients"]
-        return [(i, _skewed(rng, clients, 1.5), f"Campaign {i}", rng.choice(_CAMPAIGN_STATUS),
-                 ts(rng.randrange(_YEAR_SECONDS)))
-                for i in range(1, self.n["campaigns"] + 1)]
+        return [
+            (i, _skewed(rng, clients, 1.5), f"Campaign {i}", rng.choice(_CAMPAIGN_STATUS), ts(rng.randrange(_YEAR_SECONDS)))
+            for i in range(1, self.n["campaigns"] + 1)
+        ]
 
     def _campaigns(self) -> Iterator[tuple]:
         return iter(self._campaign_rows)
@@ -190,9 +228,15 @@ class SampleData:
         for i in range(1, self.n["contents"] + 1):
             campaign_id = _skewed(rng, len(campaigns), 1.5)
             created = rng.randrange(_YEAR_SECONDS)
-            yield (i, campaign_id, campaigns[campaign_id - 1][1], f"Episode {i}",
-                   rng.choice(_CONTENT_STATUS), ts(created),
-                   ts(created + rng.randrange(30 * 86_400)))
+            yield (
+                i,
+                campaign_id,
+                campaigns[campaign_id - 1][1],
+                f"Episode {i}",
+                rng.choice(_CONTENT_STATUS),
+                ts(created),
+                ts(created + rng.randrange(30 * 86_400)),
+            )
 
     def _script_blocks(self) -> Iterator[tuple]:
         rng = self.rng("script_blocks")
@@ -210,8 +254,7 @@ class SampleData:
                 row_id += 1
                 status = rng.choice(_AUDIO_STATUS)
                 duration = rng.randint(5_000, 180_000) if status == "done" else None
-                yield (row_id, content_id, task_id(row_id), status, duration,
-                       ts(rng.randrange(_YEAR_SECONDS)))
+                yield (row_id, content_id, task_id(row_id), status, duration, ts(rng.randrange(_YEAR_SECONDS)))
 
     def _case_bank(self) -> Iterator[tuple]:
         rng = self.rng("case_bank")
@@ -219,12 +262,10 @@ class SampleData:
             rate = round(min(100.0, max(0.0, rng.gauss(70.0, 25.0))), 2)
             usage = min(1_000_000, int(rng.paretovariate(1.2) * 10))
             created = rng.randrange(_YEAR_SECONDS // 2)
-            yield (i, f"Case {i}: {rng.choice(_TOPICS)}", rng.choice(_CASE_STATUS), rate, usage,
-                   ts(created), ts(created + rng.randrange(_YEAR_SECONDS // 2)))
+            yield (i, f"Case {i}: {rng.choice(_TOPICS)}", rng.choice(_CASE_STATUS), rate, usage, ts(created), ts(created + rng.randrange(_YEAR_SECONDS // 2)))
 
     def _execution_log(self) -> Iterator[tuple]:
         rng = self.rng("execution_log")
         n, cases = self.n["execution_log"], self.n["case_bank"]
         for i in range(1, n + 1):
-            yield (i, _skewed(rng, cases, 2.0), rng.choice(_OUTCOMES),
-                   int(rng.lognormvariate(5.5, 1.0)) + 1, ts(_spread(rng, i, n)))
+            yield (i, _skewed(rng, cases, 2.0), rng.choice(_OUTCOMES), int(rng.lognormvariate(5.5, 1.0)) + 1, ts(_spread(rng, i, n)))

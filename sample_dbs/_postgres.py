@@ -45,8 +45,7 @@ def load_postgres(
     data = SampleData(scale, seed)
     started = time.perf_counter()
     with psycopg.connect(conninfo) as conn, conn.transaction():
-        report(f"connected to database {conn.info.dbname!r} on "
-               f"{conn.info.host or 'localhost'}:{conn.info.port}")
+        report(f"connected to database {conn.info.dbname!r} on {conn.info.host or 'localhost'}:{conn.info.port}")
         conn.execute("SET LOCAL search_path = public")
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
         _drop_or_refuse(conn, replace, report)
@@ -56,30 +55,23 @@ def load_postgres(
             _copy(conn, table, data, report)
         _timed(conn, constraints, "foreign keys", report)
         _timed(conn, index_sql("postgresql"), "indexes", report)
-        _timed(conn, sql.SQL("ANALYZE {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, TABLES))), "analyze", report)
+        _timed(conn, sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(sql.Identifier, TABLES))), "analyze", report)
     report(f"loaded scale {scale} seed {seed} in {time.perf_counter() - started:.1f} s")
 
 
-def _drop_or_refuse(conn: psycopg.Connection, replace: bool,
-                    report: Callable[[str], None]) -> None:
+def _drop_or_refuse(conn: psycopg.Connection, replace: bool, report: Callable[[str], None]) -> None:
     existing = [row[0] for row in conn.execute(_EXISTING, (TABLES,))]
     if not existing:
         return
     if not replace:
-        raise ValueError(
-            f"sample tables already exist in schema public: {', '.join(existing)}; "
-            "pass replace=True (CLI: --replace) to drop and reload them")
-    conn.execute(sql.SQL("DROP TABLE {}").format(
-        sql.SQL(", ").join(sql.Identifier("public", name) for name in existing)))
+        raise ValueError(f"sample tables already exist in schema public: {', '.join(existing)}; pass replace=True (CLI: --replace) to drop and reload them")
+    conn.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(sql.Identifier("public", name) for name in existing)))
     report(f"dropped existing tables: {', '.join(existing)}")
 
 
-def _copy(conn: psycopg.Connection, table: str, data: SampleData,
-          report: Callable[[str], None]) -> None:
+def _copy(conn: psycopg.Connection, table: str, data: SampleData, report: Callable[[str], None]) -> None:
     started = time.perf_counter()
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COLUMNS[table])))
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COLUMNS[table])))
     count = 0
     with conn.cursor() as cur:
         with cur.copy(stmt) as copy:
@@ -87,14 +79,11 @@ def _copy(conn: psycopg.Connection, table: str, data: SampleData,
                 copy.write_row(row)
                 count += 1
         # Rows carry explicit ids, so move the identity sequence past them for INSERTs.
-        cur.execute(sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-                            "(SELECT max(id) FROM {}))").format(sql.Identifier(table)),
-                    (f"public.{table}",))
+        cur.execute(sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'id'), (SELECT max(id) FROM {}))").format(sql.Identifier(table)), (f"public.{table}",))
     report(f"{table}: {count:,} rows in {time.perf_counter() - started:.2f} s")
 
 
-def _timed(conn: psycopg.Connection, statements: str | sql.Composable, label: str,
-           report: Callable[[str], None]) -> None:
+def _timed(conn: psycopg.Connection, statements: str | sql.Composable, label: str, report: Callable[[str], None]) -> None:
     started = time.perf_counter()
     conn.execute(statements)
     report(f"{label}: {time.perf_counter() - started:.2f} s")

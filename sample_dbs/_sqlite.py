@@ -69,8 +69,7 @@ def _fill(path: Path, data: SampleData, report: Callable[[str], None]) -> None:
         conn.close()
 
 
-def _insert(conn: sqlite3.Connection, table: str, data: SampleData,
-            report: Callable[[str], None]) -> None:
+def _insert(conn: sqlite3.Connection, table: str, data: SampleData, report: Callable[[str], None]) -> None:
     columns = COLUMNS[table]
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     started = time.perf_counter()

@@ -123,8 +123,7 @@ def command_pages() -> dict[Path, str]:
         "# Commands",
         "",
         GENERATED.format(source="each command's `--help`"),
-        "Every page is the command's `--help`, as `qprof COMMAND --help` prints it. "
-        "[`qprof`](qprof.md) itself lists them and takes `--version`.",
+        "Every page is the command's `--help`, as `qprof COMMAND --help` prints it. [`qprof`](qprof.md) itself lists them and takes `--version`.",
         "",
         "| command | what it does |",
         "| --- | --- |",
@@ -203,8 +202,7 @@ def _options(rule: Any, text: str | None) -> list[str]:
     example = "\n".join(f"{key} = {_toml(value)}" for key, value in rule.options.items())
     lines += [
         "",
-        f"Set them (and `severity`) in `qprof.toml`, or under `[tool.qprof.rules.{rule.code}]` in `pyproject.toml` "
-        "(see [Configuration](../configuration.md)):",
+        f"Set them (and `severity`) in `qprof.toml`, or under `[tool.qprof.rules.{rule.code}]` in `pyproject.toml` (see [Configuration](../configuration.md)):",
         "",
         "```toml",
         f"[rules.{rule.code}]",

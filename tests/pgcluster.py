@@ -53,18 +53,12 @@ def find_bindir() -> str:
     if env:
         candidates = [Path(env)]
     else:
-        majors = sorted(
-            (int(p.parent.name), p)
-            for p in Path("/usr/lib/postgresql").glob("*/bin")
-            if p.parent.name.isdigit()
-        )
+        majors = sorted((int(p.parent.name), p) for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit())
         candidates = [p for _, p in reversed(majors)]
         pg_config = shutil.which("pg_config")
         if pg_config:
             try:
-                out = subprocess.run(
-                    [pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=30
-                ).stdout.strip()
+                out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
                 candidates.append(Path(out))
             except (OSError, subprocess.SubprocessError):
                 pass
@@ -72,10 +66,7 @@ def find_bindir() -> str:
         if all(os.access(bindir / exe, os.X_OK) for exe in _SERVER_EXES):
             return str(bindir)
     where = f"QPROF_PG_BINDIR={env}" if env else "/usr/lib/postgresql/*/bin or pg_config --bindir"
-    raise RuntimeError(
-        f"no PostgreSQL server binaries (initdb, pg_ctl, postgres) found in {where}; "
-        "run scripts/ensure-prereqs.sh or set QPROF_PG_BINDIR"
-    )
+    raise RuntimeError(f"no PostgreSQL server binaries (initdb, pg_ctl, postgres) found in {where}; run scripts/ensure-prereqs.sh or set QPROF_PG_BINDIR")
 
 
 def _free_port() -> int:
@@ -163,9 +154,10 @@ class PgCluster:
                 # fast: clean shutdown in well under a second with fsync off; immediate as fallback.
                 for mode, timeout in (("fast", 30), ("immediate", 15)):
                     res = self._run(
-                        [self._exe("pg_ctl"), "stop", "-D", str(datadir), "-m", mode, "-w",
-                         "-t", str(timeout)],
-                        check=False, cwd=tmpdir, timeout=timeout + 10,
+                        [self._exe("pg_ctl"), "stop", "-D", str(datadir), "-m", mode, "-w", "-t", str(timeout)],
+                        check=False,
+                        cwd=tmpdir,
+                        timeout=timeout + 10,
                     )
                     if res.returncode == 0 or not (datadir / "postmaster.pid").exists():
                         break
@@ -176,9 +168,9 @@ class PgCluster:
     def restart(self) -> None:
         """Restart the server, e.g. after reload() of a setting that only applies at startup."""
         self._run(
-            [self._exe("pg_ctl"), "restart", "-D", str(self.datadir), "-m", "fast", "-w",
-             "-t", "60", "-l", str(self.logfile)],
-            cwd=self.socket_dir, timeout=90,
+            [self._exe("pg_ctl"), "restart", "-D", str(self.datadir), "-m", "fast", "-w", "-t", "60", "-l", str(self.logfile)],
+            cwd=self.socket_dir,
+            timeout=90,
         )
 
     def __enter__(self) -> "PgCluster":
@@ -192,19 +184,19 @@ class PgCluster:
         return f"<PgCluster {self.bindir} {state}>"
 
     # -- connection strings ------------------------------------------------------------------
-    def dsn(self, dbname: str = "postgres", user: str | None = None,
-            password: str | None = None) -> str:
+    def dsn(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> str:
         """libpq key=value conninfo over TCP (values quoted by psycopg, so any password works)."""
         params: dict[str, str | int] = {
-            "host": self.host, "port": self.port, "dbname": dbname,
+            "host": self.host,
+            "port": self.port,
+            "dbname": dbname,
             "user": user or self.superuser,
         }
         if password is not None:
             params["password"] = password
         return make_conninfo("", **params)
 
-    def url(self, dbname: str = "postgres", user: str | None = None,
-            password: str | None = None) -> str:
+    def url(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> str:
         """postgresql:// URI over TCP (for SQLAlchemy-style configuration)."""
         auth = quote(user or self.superuser, safe="")
         if password is not None:
@@ -219,8 +211,25 @@ class PgCluster:
         share a multi-statement string); ON_ERROR_STOP turns the first error into an exception.
         """
         res = self._run_client(
-            [str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-             "-h", self.host, "-p", str(self.port), "-U", self.superuser, "-d", dbname, "-f", "-"],
+            [
+                str(self.bindir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                self.superuser,
+                "-d",
+                dbname,
+                "-f",
+                "-",
+            ],
             input=sql_text,
         )
         return res.stdout
@@ -229,17 +238,14 @@ class PgCluster:
         """Superuser psycopg connection in autocommit mode (for DDL such as CREATE DATABASE)."""
         return psycopg.connect(self.dsn(dbname), autocommit=True, connect_timeout=10, **kwargs)
 
-    def create_database(self, name: str, *,
-                        extensions: Sequence[str] = ("pg_stat_statements",)) -> str:
+    def create_database(self, name: str, *, extensions: Sequence[str] = ("pg_stat_statements",)) -> str:
         """CREATE DATABASE plus CREATE EXTENSION for each given extension; returns its dsn."""
         with self.connect() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         if extensions:
             with self.connect(name) as conn:
                 for ext in extensions:
-                    conn.execute(
-                        sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext))
-                    )
+                    conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
         return self.dsn(name)
 
     def reload(self, settings: Mapping[str, str]) -> None:
@@ -256,11 +262,7 @@ class PgCluster:
         with self.connect() as conn:
             before = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]  # type: ignore[index]
             for name, value in settings.items():
-                conn.execute(
-                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
-                        sql.Identifier(name), sql.Literal(str(value))
-                    )
-                )
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(str(value))))
             time.sleep(0.01)  # pg_conf_load_time has microsecond resolution; ensure it can advance
             conn.execute("SELECT pg_reload_conf()")
         deadline = time.monotonic() + 10
@@ -269,7 +271,8 @@ class PgCluster:
                 now = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]  # type: ignore[index]
                 if now > before:
                     pending = [
-                        r[0] for r in conn.execute(
+                        r[0]
+                        for r in conn.execute(
                             "SELECT name FROM pg_settings WHERE pending_restart AND name = ANY(%s)",
                             [list(settings)],
                         )
@@ -292,8 +295,7 @@ class PgCluster:
     def _exe(self, name: str) -> str:
         return str(self.bindir / name)
 
-    def _run(self, argv: list[str], *, check: bool = True, cwd: Path | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: list[str], *, check: bool = True, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a server-side command, as the postgres OS user when we are root.
 
         cwd is the cluster dir because root's own cwd is often unreadable for postgres.
@@ -301,20 +303,20 @@ class PgCluster:
         if self._as_root:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         res = subprocess.run(
-            argv, capture_output=True, text=True, cwd=cwd, env=_clean_env(),
-            stdin=subprocess.DEVNULL, timeout=timeout,
+            argv,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=_clean_env(),
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
         )
         if check and res.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(argv)} failed ({res.returncode}):\n{res.stdout}{res.stderr}"
-                + self._log_tail()
-            )
+            raise RuntimeError(f"{' '.join(argv)} failed ({res.returncode}):\n{res.stdout}{res.stderr}" + self._log_tail())
         return res
 
     def _run_client(self, argv: list[str], *, input: str) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run(
-            argv, capture_output=True, text=True, input=input, env=_clean_env(), timeout=120
-        )
+        res = subprocess.run(argv, capture_output=True, text=True, input=input, env=_clean_env(), timeout=120)
         if res.returncode != 0:
             raise RuntimeError(f"psql failed ({res.returncode}):\n{res.stderr}")
         return res
@@ -334,9 +336,19 @@ class PgCluster:
     def _initdb(self) -> None:
         self.tmpdir = self._make_tmpdir()
         self._run(
-            [self._exe("initdb"), "-D", str(self.datadir), "-U", self.superuser,
-             "-E", "UTF8", "--locale=C", "--no-sync",
-             "--auth-local=trust", "--auth-host=scram-sha-256"],
+            [
+                self._exe("initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                self.superuser,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ],
             cwd=self.tmpdir,
         )
 
@@ -361,14 +373,16 @@ class PgCluster:
             if not _GUC_NAME.match(name):
                 raise ValueError(f"invalid setting name: {name!r}")
             lines.append(f"{name} = {_conf_quote(str(value))}")
-        hba = "\n".join([
-            "# qprof test cluster: superuser trusted, everyone else needs a SCRAM password",
-            "# TYPE  DATABASE  USER                  ADDRESS       METHOD",
-            "local   all       all                                 trust",
-            f"host    all       {self.superuser:<20}  127.0.0.1/32  trust",
-            "host    all       all                   127.0.0.1/32  scram-sha-256",
-            "",
-        ])
+        hba = "\n".join(
+            [
+                "# qprof test cluster: superuser trusted, everyone else needs a SCRAM password",
+                "# TYPE  DATABASE  USER                  ADDRESS       METHOD",
+                "local   all       all                                 trust",
+                f"host    all       {self.superuser:<20}  127.0.0.1/32  trust",
+                "host    all       all                   127.0.0.1/32  scram-sha-256",
+                "",
+            ]
+        )
         # Files in datadir belong to postgres; as root we may still write them, ownership kept.
         with open(self.datadir / "postgresql.conf", "a") as f:
             f.write("\n".join(lines) + "\n")
@@ -379,9 +393,10 @@ class PgCluster:
         for _attempt in range(5):
             self.port = _free_port()
             res = self._run(
-                [self._exe("pg_ctl"), "start", "-D", str(self.datadir), "-w", "-t", "60",
-                 "-l", str(self.logfile), "-o", f"-p {self.port}"],
-                check=False, cwd=self.socket_dir, timeout=90,
+                [self._exe("pg_ctl"), "start", "-D", str(self.datadir), "-w", "-t", "60", "-l", str(self.logfile), "-o", f"-p {self.port}"],
+                check=False,
+                cwd=self.socket_dir,
+                timeout=90,
             )
             if res.returncode == 0:
                 return
@@ -389,9 +404,7 @@ class PgCluster:
             log = self.log_text()
             if "could not bind" not in log and "already in use" not in log:
                 break  # not a port race: retrying will not help
-        raise RuntimeError(
-            f"PostgreSQL failed to start (port {self.port}):\n{last_error}{self._log_tail()}"
-        )
+        raise RuntimeError(f"PostgreSQL failed to start (port {self.port}):\n{last_error}{self._log_tail()}")
 
     def _log_tail(self, lines: int = 30) -> str:
         if self.tmpdir is None:
@@ -438,6 +451,7 @@ def _exit_on_sigterm() -> None:
     if _sigterm_installed or threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
         def _handler(signum: int, frame: object) -> None:
             raise SystemExit(128 + signum)
 

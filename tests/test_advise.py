@@ -73,7 +73,8 @@ def test_equality_plus_order_by_limit_gets_eq_then_sort_column(cli, adv_dsn):
 
 def test_join_inner_side_filtered_by_foreign_key(cli, adv_dsn):
     doc = advise(
-        cli, adv_dsn,
+        cli,
+        adv_dsn,
         "SELECT o.id, o.total_cents FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.email = 'customer42@example.com'",
     )
     assert shapes(doc) == [("public.orders", ("customer_id",))]
@@ -158,7 +159,8 @@ def test_statements_sharing_columns_share_indexes(cli, adv_dsn):
 
 def test_unusable_statements_are_skipped_with_a_reason_and_the_run_goes_on(cli, adv_dsn):
     doc = advise(
-        cli, adv_dsn,
+        cli,
+        adv_dsn,
         "SELEC nonsense FROM",
         "SELECT * FROM no_such_table WHERE x = 1",
         "SELECT relname FROM pg_catalog.pg_class WHERE relname = 'x'",
@@ -175,8 +177,7 @@ def test_unusable_statements_are_skipped_with_a_reason_and_the_run_goes_on(cli, 
 
 
 def test_budget_and_max_indexes_limit_the_selection(cli, adv_dsn):
-    sqls = ["SELECT id FROM orders WHERE customer_id = 1", "SELECT id FROM audio_generations WHERE task_id = 'x'",
-            "SELECT id FROM pairs WHERE a = 3"]
+    sqls = ["SELECT id FROM orders WHERE customer_id = 1", "SELECT id FROM audio_generations WHERE task_id = 'x'", "SELECT id FROM pairs WHERE a = 3"]
     assert len(advise(cli, adv_dsn, *sqls)["recommendations"]) == 3
     assert len(advise(cli, adv_dsn, *sqls, extra=("--max-indexes", "1"))["recommendations"]) == 1
     assert advise(cli, adv_dsn, *sqls, extra=("--budget", "8kB"))["recommendations"] == []

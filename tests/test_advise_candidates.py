@@ -24,8 +24,7 @@ def shapes(catalog, sql: str) -> set[tuple[str, tuple[str, ...]]]:
 def uses(catalog, sql: str) -> dict[str, dict]:
     analysis = Analyzer(catalog).analyze(sql)
     return {
-        u.relation.name: {"eq": u.equality, "range": u.ranges, "join": u.joins, "sort": [k.label() for k in u.sort], "group": u.group}
-        for u in analysis.uses
+        u.relation.name: {"eq": u.equality, "range": u.ranges, "join": u.joins, "sort": [k.label() for k in u.sort], "group": u.group} for u in analysis.uses
     }
 
 
@@ -119,9 +118,11 @@ def test_self_joined_cte_with_nested_bodies_resolves_each_scope_once(sqlite_cata
 def test_a_condition_every_or_branch_has_is_pulled_out_as_postgres_does(sqlite_catalog):
     """TPC-H q19's shape: the join key sits in each branch of an OR; PostgreSQL plans it as a join
     (find_duplicate_ors), so the join column needs its candidate like any other join key."""
-    sql = ("SELECT sum(o.total_cents) FROM orders o, customers c WHERE "
-           "(c.id = o.customer_id AND c.country = 'a' AND o.status = 'x') OR "
-           "(c.id = o.customer_id AND c.country = 'b' AND o.status = 'y')")
+    sql = (
+        "SELECT sum(o.total_cents) FROM orders o, customers c WHERE "
+        "(c.id = o.customer_id AND c.country = 'a' AND o.status = 'x') OR "
+        "(c.id = o.customer_id AND c.country = 'b' AND o.status = 'y')"
+    )
     found = uses(sqlite_catalog, sql)
     assert found["orders"]["join"] == ["customer_id"] and found["customers"]["join"] == ["id"]
     assert ("orders", ("customer_id",)) in shapes(sqlite_catalog, sql)

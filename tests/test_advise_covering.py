@@ -107,8 +107,13 @@ def test_verify_flags_a_regression_and_never_keeps_an_index_with_a_negative_net_
         (statement,) = statements
         statement.calls = 10
         rec = Recommendation(
-            candidate=candidate, name=name, ddl=create_ddl(candidate, name, "postgresql"),
-            drop_ddl=drop_ddl("public", name, "postgresql"), size_bytes=0, size_source="test", write_overhead=0.0,
+            candidate=candidate,
+            name=name,
+            ddl=create_ddl(candidate, name, "postgresql"),
+            drop_ddl=drop_ddl("public", name, "postgresql"),
+            size_bytes=0,
+            size_source="test",
+            write_overhead=0.0,
             statements=[StatementEvidence(key=statement.key, text=sql, calls=10, name=statement.name)],
         )
         notes = verify(target, [rec], {statement.key: statement}, runs=3, keep=True)
@@ -125,10 +130,11 @@ def test_log_workload_from_server_logs(cli, cov_dsn, tmp_path):
     """A stderr log in PostgreSQL's default '%m [%p] ' format, as log_min_duration_statement = 0 writes it."""
     lines = []
     for pid, customer in ((4101, 42), (4101, 7), (4102, 1001)):
-        lines.append(f"2026-11-21 10:00:0{pid % 10}.{customer:03d} UTC [{pid}] LOG:  duration: 4.250 ms  statement: "
-                     f"SELECT id, status FROM orders WHERE customer_id = {customer}")
-    lines.append("2026-11-21 10:00:05.000 UTC [4103] LOG:  duration: 0.900 ms  statement: SELECT id FROM audio_generations\n"
-                 "\tWHERE task_id = 'abc'")
+        lines.append(
+            f"2026-11-21 10:00:0{pid % 10}.{customer:03d} UTC [{pid}] LOG:  duration: 4.250 ms  statement: "
+            f"SELECT id, status FROM orders WHERE customer_id = {customer}"
+        )
+    lines.append("2026-11-21 10:00:05.000 UTC [4103] LOG:  duration: 0.900 ms  statement: SELECT id FROM audio_generations\n\tWHERE task_id = 'abc'")
     lines.append("2026-11-21 10:00:06.000 UTC [4103] LOG:  connection received: host=127.0.0.1 port=5000")
     log = tmp_path / "postgresql.log"
     log.write_text("\n".join(lines) + "\n")

@@ -43,10 +43,7 @@ def test_the_checker_finds_a_lazy_cycle(tmp_path):
     assert _checker().cycles(_checker().import_graph(package)) == []
 
 
-MODULES = sorted(
-    ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-    for p in (ROOT / "qprof" / "advise").rglob("*.py")
-)
+MODULES = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in (ROOT / "qprof" / "advise").rglob("*.py"))
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -58,14 +55,19 @@ def test_each_advise_module_imports_alone(module):
 def test_no_name_is_defined_twice_anywhere():
     # the redefinition that left whatif.py with a dead copy of every class fails the build (ruff
     # F811; F821/F823: names used but never bound), in every package the CI runs
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F811,F821,F823", "--no-cache",
-                             "qprof", "advisors", "bench", "tests", "scripts"],
-                            check=False, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "F811,F821,F823", "--no-cache", "qprof", "advisors", "bench", "tests", "scripts"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_redefinition_check_catches_a_dead_copy(tmp_path):
     (tmp_path / "twice.py").write_text("class A:\n    x = 1\n\n\nclass A:\n    x = 2\n")
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F811", "--no-cache", str(tmp_path)],
-                            check=False, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "F811", "--no-cache", str(tmp_path)], check=False, capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 1 and "F811" in result.stdout

@@ -53,8 +53,7 @@ def qprof_indexes(pg_cluster) -> list[str]:
 
 
 def spawn(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "qprof", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-m", "qprof", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def wait_for(condition, seconds: float = 60.0, what: str = "condition"):
@@ -82,8 +81,7 @@ def builds_gone(pg_cluster) -> bool:
 
 
 def verify_process(dsn: str) -> subprocess.Popen:
-    return spawn("advise", "-d", dsn, "--sql", STATEMENT, "--verify", "--runs", "1", "--no-write",
-                 "--format", "json", "--lock-timeout", "30s")
+    return spawn("advise", "-d", dsn, "--sql", STATEMENT, "--verify", "--runs", "1", "--no-write", "--format", "json", "--lock-timeout", "30s")
 
 
 def assert_reported_then_cleaned(cli, pg_cluster, dsn: str, name: str) -> None:
@@ -157,8 +155,12 @@ def test_a_second_signal_while_cleanup_waits_still_names_the_leftover(cli, pg_cl
         (name,) = wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
         proc.send_signal(signal.SIGHUP)
         # cleanup's DROP INDEX CONCURRENTLY now waits for the writer: interrupt that too
-        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%DROP INDEX CONCURRENTLY%qprof_%' "
-                                       "AND pid <> pg_backend_pid()") == "1", what="cleanup to wait")
+        wait_for(
+            lambda: (
+                q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%DROP INDEX CONCURRENTLY%qprof_%' AND pid <> pg_backend_pid()") == "1"
+            ),
+            what="cleanup to wait",
+        )
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
     finally:
@@ -186,8 +188,10 @@ def test_terminated_build_session_is_reopened_and_cleaned_with_one_line(pg_clust
     proc = verify_process(left_dsn)
     try:
         wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
-        killed = q(pg_cluster, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE query LIKE '%CREATE INDEX CONCURRENTLY%qprof_%' AND pid <> pg_backend_pid()")
+        killed = q(
+            pg_cluster,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX CONCURRENTLY%qprof_%' AND pid <> pg_backend_pid()",
+        )
         assert killed == "1"
         time.sleep(0.5)
         held.rollback()
@@ -205,22 +209,28 @@ def test_terminated_build_session_is_reopened_and_cleaned_with_one_line(pg_clust
 
 @pytest.mark.postgres
 def test_when_cleanup_cannot_reconnect_the_leftover_is_reported_and_found_next_time(cli, pg_cluster, left_dsn):
-    pg_cluster.psql("DO $$BEGIN CREATE ROLE leftbuilder LOGIN PASSWORD 'lb-pw'; EXCEPTION WHEN duplicate_object THEN NULL; END$$;"
-                    "CREATE TABLE IF NOT EXISTS t2 (id int PRIMARY KEY, k int NOT NULL);"
-                    "INSERT INTO t2 SELECT i, i % 3000 FROM generate_series(1, 60000) i ON CONFLICT DO NOTHING;"
-                    "ALTER TABLE t2 OWNER TO leftbuilder; GRANT CREATE ON SCHEMA public TO leftbuilder; ANALYZE t2;", dbname="advleft")
+    pg_cluster.psql(
+        "DO $$BEGIN CREATE ROLE leftbuilder LOGIN PASSWORD 'lb-pw'; EXCEPTION WHEN duplicate_object THEN NULL; END$$;"
+        "CREATE TABLE IF NOT EXISTS t2 (id int PRIMARY KEY, k int NOT NULL);"
+        "INSERT INTO t2 SELECT i, i % 3000 FROM generate_series(1, 60000) i ON CONFLICT DO NOTHING;"
+        "ALTER TABLE t2 OWNER TO leftbuilder; GRANT CREATE ON SCHEMA public TO leftbuilder; ANALYZE t2;",
+        dbname="advleft",
+    )
     dsn = pg_cluster.dsn("advleft", user="leftbuilder", password="lb-pw")
     held = pg_cluster.connect("advleft")
     held.autocommit = False
     held.execute("INSERT INTO t2 VALUES (1000001, 1)")
-    proc = spawn("advise", "-d", dsn, "--sql", "SELECT id FROM t2 WHERE k = 3", "--verify", "--runs", "1",
-                 "--no-write", "--format", "json", "--lock-timeout", "30s")
+    proc = spawn(
+        "advise", "-d", dsn, "--sql", "SELECT id FROM t2 WHERE k = 3", "--verify", "--runs", "1", "--no-write", "--format", "json", "--lock-timeout", "30s"
+    )
     try:
-        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_indexes WHERE tablename = 't2' AND indexname LIKE 'qprof%'") == "1",
-                 what="the build to start")
+        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_indexes WHERE tablename = 't2' AND indexname LIKE 'qprof%'") == "1", what="the build to start")
         # the build session dies and its role may no longer log in: cleanup cannot reconnect
-        pg_cluster.psql("ALTER ROLE leftbuilder NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE query LIKE '%CREATE INDEX CONCURRENTLY%qprof_%' AND pid <> pg_backend_pid()", dbname="advleft")
+        pg_cluster.psql(
+            "ALTER ROLE leftbuilder NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE '%CREATE INDEX CONCURRENTLY%qprof_%' AND pid <> pg_backend_pid()",
+            dbname="advleft",
+        )
         held.rollback()
         out, err = proc.communicate(timeout=120)
     finally:
@@ -248,15 +258,26 @@ def test_whatif_build_killed_mid_build_leaves_nothing(cli, pg_cluster, left_dsn)
     held = writer(pg_cluster)  # the rolled-back transaction's CREATE INDEX waits for its SHARE lock
     proc = spawn("advise", "-d", left_dsn, "--sql", STATEMENT, "--whatif", "build", "--no-write", "--lock-timeout", "30s")
     try:
-        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%qprof_%whatif%' "
-                                       "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()") == "1", what="the what-if build")
+        wait_for(
+            lambda: (
+                q(
+                    pg_cluster,
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%qprof_%whatif%' "
+                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+                )
+                == "1"
+            ),
+            what="the what-if build",
+        )
         proc.kill()
         proc.wait(30)
     finally:
         held.rollback()
         held.close()
-    wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%qprof_%whatif%' "
-                                   "AND pid <> pg_backend_pid()") == "0", what="the killed session to end")
+    wait_for(
+        lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%qprof_%whatif%' AND pid <> pg_backend_pid()") == "0",
+        what="the killed session to end",
+    )
     assert qprof_indexes(pg_cluster) == []
     assert cli.json("advise", "-d", left_dsn, "--sql", STATEMENT, "--no-write")["earlier_leftovers"] == []
 
@@ -342,9 +363,12 @@ def oid_of(pg_cluster, table: str) -> int:
 
 @pytest.mark.postgres
 def test_a_dbas_index_named_or_commented_like_qprofs_is_never_reported_nor_dropped(cli, pg_cluster, left_dsn):
-    pg_cluster.psql("CREATE TABLE IF NOT EXISTS other (id int PRIMARY KEY, k int NOT NULL);"
-                    "INSERT INTO other SELECT i, i % 300 FROM generate_series(1, 20000) i ON CONFLICT DO NOTHING;"
-                    "ALTER TABLE t ADD COLUMN IF NOT EXISTS j int; ANALYZE;", dbname="advleft")
+    pg_cluster.psql(
+        "CREATE TABLE IF NOT EXISTS other (id int PRIMARY KEY, k int NOT NULL);"
+        "INSERT INTO other SELECT i, i % 300 FROM generate_series(1, 20000) i ON CONFLICT DO NOTHING;"
+        "ALTER TABLE t ADD COLUMN IF NOT EXISTS j int; ANALYZE;",
+        dbname="advleft",
+    )
     fake_mark = marked("cafebabe", 1, 12345, "t_k_idx")  # a well-formed mark, but for another table
     pg_cluster.psql(
         "CREATE INDEX qprof_deadbeef_1_mine ON t (j, k);"
@@ -352,20 +376,23 @@ def test_a_dbas_index_named_or_commented_like_qprofs_is_never_reported_nor_dropp
         f'CREATE INDEX "{fake_mark}" ON t (j);'
         "CREATE INDEX qprof_cafebabe_3_kept ON t (k, id);"
         "COMMENT ON INDEX qprof_cafebabe_3_kept IS 'qprof build run=cafebabe pid=1 host=h at=2026-01-01T00:00:00Z "
-        "mark=00000000 (my own index, do not drop)'", dbname="advleft")
+        "mark=00000000 (my own index, do not drop)'",
+        dbname="advleft",
+    )
     # a real leftover on the same table, its mark right, commented with another index's mark: not ours either
     real = marked("cafebabe", 4, oid_of(pg_cluster, "t"), "t_k_idx")
-    pg_cluster.psql(f'CREATE INDEX "{real}" ON t (k); COMMENT ON INDEX "{real}" IS '
-                    "'qprof build run=cafebabe pid=1 host=h at=2026-01-01T00:00:00Z mark=00000000 (advise --verify)'",
-                    dbname="advleft")
+    pg_cluster.psql(
+        f'CREATE INDEX "{real}" ON t (k); COMMENT ON INDEX "{real}" IS '
+        "'qprof build run=cafebabe pid=1 host=h at=2026-01-01T00:00:00Z mark=00000000 (advise --verify)'",
+        dbname="advleft",
+    )
     mine = ["qprof_cafebabe_2_0123abcd_mine", "qprof_cafebabe_3_kept", "qprof_deadbeef_1_mine", fake_mark, real]
     try:
         assert "qprof advise --cleanup" not in cli("indexes", "-d", left_dsn).stderr
         cleaned = cli.json("advise", "-d", left_dsn, "--cleanup")
         assert cleaned["dropped"] == [] and cleaned["failed"] == []
         # --verify on another table measures without touching them
-        result = cli("advise", "-d", left_dsn, "--sql", "SELECT id FROM other WHERE k = 3", "--verify", "--runs", "1",
-                     "--no-write", "--format", "json")
+        result = cli("advise", "-d", left_dsn, "--sql", "SELECT id FROM other WHERE k = 3", "--verify", "--runs", "1", "--no-write", "--format", "json")
         assert result.exit_code == 0, result.stderr
         assert json.loads(result.stdout)["earlier_leftovers"] == [] and "dropped" not in result.stderr
         assert sorted(qprof_indexes(pg_cluster)) == sorted(mine)
@@ -375,11 +402,18 @@ def test_a_dbas_index_named_or_commented_like_qprofs_is_never_reported_nor_dropp
 
 @pytest.mark.postgres
 def test_cleanup_keeps_schema_and_name_apart_and_messages_stay_on_one_line(cli, pg_cluster, left_dsn):
-    pg_cluster.psql('CREATE SCHEMA IF NOT EXISTS "s.dot"; CREATE TABLE IF NOT EXISTS "s.dot".u (k int);'
-                    'CREATE SCHEMA IF NOT EXISTS "a\nb"; CREATE TABLE IF NOT EXISTS "a\nb".v (k int);', dbname="advleft")
+    pg_cluster.psql(
+        'CREATE SCHEMA IF NOT EXISTS "s.dot"; CREATE TABLE IF NOT EXISTS "s.dot".u (k int);'
+        'CREATE SCHEMA IF NOT EXISTS "a\nb"; CREATE TABLE IF NOT EXISTS "a\nb".v (k int);',
+        dbname="advleft",
+    )
     dotted = marked("12345678", 1, oid_of(pg_cluster, '"s.dot".u'), "u_k_idx")
-    newline = marked("12345678", 2, int(q(pg_cluster, "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                          "WHERE n.nspname = E'a\\nb' AND c.relname = 'v'")), "v_k_idx")
+    newline = marked(
+        "12345678",
+        2,
+        int(q(pg_cluster, "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = E'a\\nb' AND c.relname = 'v'")),
+        "v_k_idx",
+    )
     pg_cluster.psql(f'CREATE INDEX "{dotted}" ON "s.dot".u (k); CREATE INDEX "{newline}" ON "a\nb".v (k);', dbname="advleft")
     result = cli("indexes", "-d", left_dsn)
     lines = [line for line in result.stderr.splitlines() if "qprof advise --cleanup" in line]
@@ -399,6 +433,7 @@ def test_a_run_that_comes_back_before_the_drop_is_left_alone(pg_cluster, left_ds
     pg_cluster.psql(f'CREATE INDEX "{name}" ON t (k)', dbname="advleft")
     other = pg_cluster.connect("advleft")
     try:
+
         def comes_back(done, remaining):  # between listing and dropping, its run takes its lock again
             other.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, 0x0ABCDEF1))
 
@@ -416,8 +451,7 @@ def test_a_run_that_comes_back_before_the_drop_is_left_alone(pg_cluster, left_ds
 
 @pytest.mark.postgres
 def test_cleanup_by_a_role_that_may_not_drop_says_who_can_without_retrying(cli, pg_cluster, left_dsn):
-    pg_cluster.psql("DO $$BEGIN CREATE ROLE lefty LOGIN PASSWORD 'lefty-pw'; EXCEPTION WHEN duplicate_object THEN NULL; END$$;",
-                    dbname="advleft")
+    pg_cluster.psql("DO $$BEGIN CREATE ROLE lefty LOGIN PASSWORD 'lefty-pw'; EXCEPTION WHEN duplicate_object THEN NULL; END$$;", dbname="advleft")
     name = marked("0badf00d", 1, oid_of(pg_cluster, "t"), "t_k_idx")
     pg_cluster.psql(f'CREATE INDEX "{name}" ON t (k)', dbname="advleft")
     try:
@@ -448,8 +482,7 @@ def test_apply_on_a_partitioned_table_keeps_all_or_nothing(cli, pg_cluster, left
     blocker.autocommit = False
     blocker.execute("CREATE SEQUENCE public.p2_k_idx")  # uncommitted: the rename of p2's index waits, then fails
     try:
-        result = cli("advise", "-d", left_dsn, "--sql", "SELECT id FROM p WHERE k = 3", "--apply", "--no-write",
-                     "--format", "json", "--lock-timeout", "1s")
+        result = cli("advise", "-d", left_dsn, "--sql", "SELECT id FROM p WHERE k = 3", "--apply", "--no-write", "--format", "json", "--lock-timeout", "1s")
     finally:
         blocker.rollback()
         blocker.close()
@@ -457,13 +490,14 @@ def test_apply_on_a_partitioned_table_keeps_all_or_nothing(cli, pg_cluster, left
     (entry,) = json.loads(result.stdout)["applied"]
     assert entry["created"] is False and "renaming" in entry["error"]
     # nothing renamed, nothing kept, nothing left: parent and partitions alike
-    assert q(pg_cluster, "SELECT string_agg(relname, ',') FROM pg_class WHERE relkind IN ('i', 'I') "
-                         "AND relname ~ '^(p_|p1_|p2_|qprof)'") == ""
+    assert q(pg_cluster, "SELECT string_agg(relname, ',') FROM pg_class WHERE relkind IN ('i', 'I') AND relname ~ '^(p_|p1_|p2_|qprof)'") == ""
     # without the blocker it is kept, every level under its final name and final comment
     doc = cli.json("advise", "-d", left_dsn, "--sql", "SELECT id FROM p WHERE k = 3", "--apply", "--no-write")
     assert doc["applied"][0]["created"] is True
-    rows = q(pg_cluster, "SELECT relname || '=' || obj_description(oid, 'pg_class') FROM pg_class "
-                         "WHERE relkind IN ('i', 'I') AND relname ~ '^(p_|p1_|p2_)' ORDER BY 1").splitlines()
+    rows = q(
+        pg_cluster,
+        "SELECT relname || '=' || obj_description(oid, 'pg_class') FROM pg_class WHERE relkind IN ('i', 'I') AND relname ~ '^(p_|p1_|p2_)' ORDER BY 1",
+    ).splitlines()
     assert [row.split("=")[0] for row in rows] == ["p1_k_idx", "p2_k_idx", "p_k_idx"]
     assert all("created by qprof advise --apply" in row for row in rows)
     pg_cluster.psql("DROP TABLE p", dbname="advleft")
@@ -476,8 +510,16 @@ def test_sigkill_while_the_apply_rename_waits_leaves_a_marked_leftover(cli, pg_c
     blocker.execute("CREATE SEQUENCE public.t_k_idx")
     proc = spawn("advise", "-d", left_dsn, "--sql", STATEMENT, "--apply", "--no-write", "--lock-timeout", "60s")
     try:
-        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%ALTER INDEX%RENAME%' "
-                                       "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()") == "1", what="the rename to wait")
+        wait_for(
+            lambda: (
+                q(
+                    pg_cluster,
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%ALTER INDEX%RENAME%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+                )
+                == "1"
+            ),
+            what="the rename to wait",
+        )
         proc.kill()
         proc.wait(30)
     finally:
@@ -496,10 +538,12 @@ def test_read_session_terminated_during_verify_is_one_line_and_builds_are_droppe
     try:
         wait_for(lambda: qprof_indexes(pg_cluster), what="the build to start")
         # the read session: the one of this run that holds no run lock
-        pg_cluster.psql("SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.datname = 'advleft' "
-                        "AND a.pid <> pg_backend_pid() AND a.application_name LIKE 'qprof%' AND NOT EXISTS (SELECT 1 FROM "
-                        f"pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.classid = {RUN_LOCK_CLASS})",
-                        dbname="advleft")
+        pg_cluster.psql(
+            "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.datname = 'advleft' "
+            "AND a.pid <> pg_backend_pid() AND a.application_name LIKE 'qprof%' AND NOT EXISTS (SELECT 1 FROM "
+            f"pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.classid = {RUN_LOCK_CLASS})",
+            dbname="advleft",
+        )
         held.rollback()
         _, err = proc.communicate(timeout=120)
     finally:
@@ -522,9 +566,12 @@ def test_sqlite_run_alive_under_another_tmpdir_keeps_its_index(cli, sample_sqlit
     db = tmp_path / "app.sqlite"
     shutil.copy(sample_sqlite, db)
     # a live run under TMPDIR=ta that has started building (its run folder and marker exist)
-    live = subprocess.Popen([sys.executable, "-c", ("from qprof.advise import runs; runs.run_dir(); "
-                             "print(runs.current_run().id, flush=True); import time; time.sleep(60)")],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(ta)})
+    live = subprocess.Popen(
+        [sys.executable, "-c", ("from qprof.advise import runs; runs.run_dir(); print(runs.current_run().id, flush=True); import time; time.sleep(60)")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(ta)},
+    )
     try:
         run_id = live.stdout.readline().strip()
         name = marked(run_id, 1, "orders", "orders_customer_id_idx")
@@ -545,9 +592,12 @@ def test_sqlite_run_alive_under_another_tmpdir_keeps_its_index(cli, sample_sqlit
 @pytest.mark.postgres
 def test_a_qprof_partition_index_left_attached_to_a_kept_index_is_reported_and_renamed(cli, pg_cluster, left_dsn):
     # what an --apply killed half-way through its renames (before they were one transaction) left
-    pg_cluster.psql("CREATE TABLE pq (id int, k int) PARTITION BY RANGE (id);"
-                    "CREATE TABLE pq1 PARTITION OF pq FOR VALUES FROM (0) TO (100);"
-                    "CREATE INDEX pq_k_idx ON ONLY pq (k);", dbname="advleft")
+    pg_cluster.psql(
+        "CREATE TABLE pq (id int, k int) PARTITION BY RANGE (id);"
+        "CREATE TABLE pq1 PARTITION OF pq FOR VALUES FROM (0) TO (100);"
+        "CREATE INDEX pq_k_idx ON ONLY pq (k);",
+        dbname="advleft",
+    )
     name = marked("5eed5eed", 2, oid_of(pg_cluster, "pq1"), "pq1_k_idx")
     pg_cluster.psql(f'CREATE INDEX "{name}" ON pq1 (k); ALTER INDEX pq_k_idx ATTACH PARTITION "{name}";', dbname="advleft")
     try:
@@ -556,8 +606,10 @@ def test_a_qprof_partition_index_left_attached_to_a_kept_index_is_reported_and_r
         assert rename in result.stderr and "attached to public.pq_k_idx" in result.stderr, result.stderr
         cleaned = cli.json("advise", "-d", left_dsn, "--cleanup")
         assert [d["name"] for d in cleaned["dropped"]] == [name]
-        assert q(pg_cluster, "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relname ~ '^(pq|qprof)' "
-                             "AND relkind IN ('i', 'I')") == "pq1_k_idx,pq_k_idx"
+        assert (
+            q(pg_cluster, "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relname ~ '^(pq|qprof)' AND relkind IN ('i', 'I')")
+            == "pq1_k_idx,pq_k_idx"
+        )
     finally:
         pg_cluster.psql("DROP TABLE pq", dbname="advleft")
 
@@ -593,8 +645,10 @@ def test_interrupted_cleanup_lists_what_remains(cli, pg_cluster, left_dsn):
     held = writer(pg_cluster)  # DROP INDEX CONCURRENTLY waits for this transaction
     proc = spawn("advise", "-d", left_dsn, "--cleanup", "--lock-timeout", "30s")
     try:
-        wait_for(lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%DROP INDEX CONCURRENTLY%' "
-                                       "AND pid <> pg_backend_pid()") == "1", what="the drop to wait")
+        wait_for(
+            lambda: q(pg_cluster, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%DROP INDEX CONCURRENTLY%' AND pid <> pg_backend_pid()") == "1",
+            what="the drop to wait",
+        )
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:

@@ -33,7 +33,7 @@ def test_sql_migrations_have_up_down_and_a_header_with_evidence(cli, mig_dsn, tm
     files = sorted(out.glob("*.sql"))
     assert len(files) == 2 == len(doc["recommendations"])
     text = (out / "001_add_audio_generations_task_id_idx.sql").read_text()
-    assert '-- migrate:up' in text and '-- migrate:down' in text
+    assert "-- migrate:up" in text and "-- migrate:down" in text
     assert 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "audio_generations_task_id_idx" ON "public"."audio_generations" ("task_id");' in text
     assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."audio_generations_task_id_idx";' in text
     assert "sql_2, calls 1: SELECT id FROM audio_generations WHERE task_id = 'abc'" in text
@@ -135,8 +135,9 @@ def test_apply_creates_valid_indexes_and_then_nothing_is_left_to_advise(cli, pg_
     dsn = pg_cluster.create_database("advapply", extensions=("hypopg",))
     load_postgres(dsn, scale=0.02)
     doc = cli.json("advise", "-d", dsn, "--sql", LOOKUP, "--apply", "--no-write")
-    assert doc["applied"] == [{"index": "orders_customer_id_idx", "created": True, "valid": True,
-                               "ms": doc["applied"][0]["ms"], "size_bytes": doc["applied"][0]["size_bytes"]}]
+    assert doc["applied"] == [
+        {"index": "orders_customer_id_idx", "created": True, "valid": True, "ms": doc["applied"][0]["ms"], "size_bytes": doc["applied"][0]["size_bytes"]}
+    ]
     assert "orders_customer_id_idx" in index_names(pg_cluster, "advapply")
     assert cli.json("advise", "-d", dsn, "--sql", LOOKUP, "--no-write")["recommendations"] == []
 
@@ -218,9 +219,15 @@ def _rec(table: str, column: str):
 
     candidate = Candidate("public", table, (Key(column),))
     name = index_name(candidate)
-    return Recommendation(candidate=candidate, name=name, ddl=create_ddl(candidate, name, "postgresql"),
-                          drop_ddl=drop_ddl("public", name, "postgresql"), size_bytes=8192, size_source="test",
-                          write_overhead=0.0)
+    return Recommendation(
+        candidate=candidate,
+        name=name,
+        ddl=create_ddl(candidate, name, "postgresql"),
+        drop_ddl=drop_ddl("public", name, "postgresql"),
+        size_bytes=8192,
+        size_source="test",
+        write_overhead=0.0,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["sql", "django", "alembic", "flyway"])
@@ -269,8 +276,15 @@ def test_an_earlier_runs_migration_the_new_advice_makes_redundant_is_named(tmp_p
     (tmp_path / "V9_9__by_hand.sql").write_text("-- index on public.orders (customer_id)\n")  # not qprof's: never named
     wider = Candidate("public", "orders", (Key("customer_id"), Key("created_at")))
     name = index_name(wider)
-    rec = Recommendation(candidate=wider, name=name, ddl=create_ddl(wider, name, "postgresql"),
-                         drop_ddl=drop_ddl("public", name, "postgresql"), size_bytes=8192, size_source="test", write_overhead=0.0)
+    rec = Recommendation(
+        candidate=wider,
+        name=name,
+        ddl=create_ddl(wider, name, "postgresql"),
+        drop_ddl=drop_ddl("public", name, "postgresql"),
+        size_bytes=8192,
+        size_source="test",
+        write_overhead=0.0,
+    )
     (new,) = write_migrations([rec], tmp_path, fmt, info)
     assert superseded_migrations([rec], tmp_path, fmt, [new]) == [(old, rec)]  # not orders(status), not the new file
     assert superseded_migrations([_rec("orders", "customer_id")], tmp_path, fmt, [old]) == []  # same index, kept file

@@ -95,8 +95,9 @@ def test_partitioned_ddl_runs_and_drop_unused_skips_attached_partition_indexes(c
     # PostgreSQL rejects CONCURRENTLY on a partitioned table: the migration's DDL must run as written
     pg_cluster.psql(rec["ddl"], dbname="advsafe")
     try:
-        children = set(q(pg_cluster, f"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                                     f"WHERE i.inhparent = '{rec['name']}'::regclass").split())
+        children = set(
+            q(pg_cluster, f"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '{rec['name']}'::regclass").split()
+        )
         assert children
         doc = cli.json("advise", "-d", safe_dsn, "--sql", "SELECT id FROM t WHERE k = 1", "--drop-unused", "--out", tmp_path)
         dropped = {d["name"]: d for d in doc["drops"]}
@@ -168,8 +169,7 @@ def test_verify_reports_an_index_it_cannot_drop_with_the_exact_command(pg_cluste
         with open_target(parse_target(safe_dsn)) as target:
             advice = advise(target, from_sql_texts(["SELECT id FROM u WHERE k = 3"]))
             (rec,) = recommendations(advice, "postgresql")
-            notes = verify(target, [rec], advice.by_key, runs=1, lock_timeout=0.2, on_progress=progress,
-                           leftovers=leftovers, cleanup_seconds=1.0)
+            notes = verify(target, [rec], advice.by_key, runs=1, lock_timeout=0.2, on_progress=progress, leftovers=leftovers, cleanup_seconds=1.0)
         (item,) = leftovers
         built = item.index.split(".", 1)[1]
         assert built.startswith("qprof_") and built.endswith(rec.name)
@@ -230,8 +230,7 @@ def test_invalid_index_of_an_earlier_run_is_reported(cli, pg_cluster, safe_dsn):
     try:
         assert q(pg_cluster, "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_k_idx'::regclass") == "f"
         doc = cli.json("advise", "-d", safe_dsn, "--sql", "SELECT id FROM t WHERE k = 9", "--no-write")
-        assert any("INVALID index public.t_k_idx" in n and 'DROP INDEX CONCURRENTLY IF EXISTS "public"."t_k_idx"' in n
-                   for n in doc["notes"])
+        assert any("INVALID index public.t_k_idx" in n and 'DROP INDEX CONCURRENTLY IF EXISTS "public"."t_k_idx"' in n for n in doc["notes"])
     finally:
         pg_cluster.psql("DROP INDEX IF EXISTS t_k_idx", dbname="advsafe")
 
@@ -240,9 +239,11 @@ def test_invalid_index_of_an_earlier_run_is_reported(cli, pg_cluster, safe_dsn):
 @pytest.mark.postgres
 def test_a_newline_in_a_table_name_cannot_escape_the_header_comment(cli, pg_cluster, tmp_path):
     dsn = pg_cluster.create_database("advevil", extensions=("hypopg",))
-    pg_cluster.psql('CREATE TABLE canary (x int); CREATE TABLE "evil\nDROP TABLE canary; --" (id int, k int);'
-                    'INSERT INTO "evil\nDROP TABLE canary; --" SELECT i, i % 3000 FROM generate_series(1, 50000) i; ANALYZE;',
-                    dbname="advevil")
+    pg_cluster.psql(
+        'CREATE TABLE canary (x int); CREATE TABLE "evil\nDROP TABLE canary; --" (id int, k int);'
+        'INSERT INTO "evil\nDROP TABLE canary; --" SELECT i, i % 3000 FROM generate_series(1, 50000) i; ANALYZE;',
+        dbname="advevil",
+    )
     out = tmp_path / "m"
     cli.json("advise", "-d", dsn, "--sql", 'SELECT id FROM "evil\nDROP TABLE canary; --" WHERE k = 5', "--out", out)
     (path,) = out.glob("*.sql")
@@ -304,8 +305,7 @@ def test_the_writable_session_drops_statement_timeout_and_keeps_lock_timeout(saf
 def test_a_failed_apply_exits_1_and_says_which(cli, pg_cluster, safe_dsn):
     locker = _locker(pg_cluster, "advsafe", "LOCK TABLE u IN SHARE UPDATE EXCLUSIVE MODE")
     try:
-        code, doc, err = run_json(cli, "advise", "-d", safe_dsn, "--sql", "SELECT id FROM u WHERE k = 4", "--apply",
-                                  "--no-write", "--lock-timeout", "200ms")
+        code, doc, err = run_json(cli, "advise", "-d", safe_dsn, "--sql", "SELECT id FROM u WHERE k = 4", "--apply", "--no-write", "--lock-timeout", "200ms")
     finally:
         locker.close()
     assert code == 1, err
@@ -327,9 +327,21 @@ def test_lock_timeout_must_be_positive(cli, safe_dsn, value):
 def test_whatif_build_skips_a_locked_table_and_goes_on(cli, pg_cluster, safe_dsn):
     locker = _locker(pg_cluster, "advsafe", "LOCK TABLE u IN SHARE UPDATE EXCLUSIVE MODE")
     try:
-        code, doc, err = run_json(cli, "advise", "-d", safe_dsn, "--sql", "SELECT id FROM u WHERE k = 4",
-                                  "--sql", "SELECT id FROM t WHERE k = 4", "--whatif", "build", "--no-write",
-                                  "--lock-timeout", "200ms")
+        code, doc, err = run_json(
+            cli,
+            "advise",
+            "-d",
+            safe_dsn,
+            "--sql",
+            "SELECT id FROM u WHERE k = 4",
+            "--sql",
+            "SELECT id FROM t WHERE k = 4",
+            "--whatif",
+            "build",
+            "--no-write",
+            "--lock-timeout",
+            "200ms",
+        )
     finally:
         locker.close()
     assert code == 0, err
@@ -415,8 +427,7 @@ def test_sqlite_measuring_tells_a_timeout_from_ctrl_c(sample_sqlite):
 def test_sqlite_verify_names_the_right_size_source(cli, sample_sqlite, tmp_path):
     db = tmp_path / "app.sqlite"
     shutil.copy(sample_sqlite, db)
-    doc = cli.json("advise", "-d", db, "--sql", "SELECT id FROM orders WHERE customer_id = 3", "--verify", "--runs", "1",
-                   "--out", tmp_path / "m")
+    doc = cli.json("advise", "-d", db, "--sql", "SELECT id FROM orders WHERE customer_id = 3", "--verify", "--runs", "1", "--out", tmp_path / "m")
     (rec,) = doc["recommendations"]
     assert rec["size_source"] == "dbstat (built)"
     text = next((tmp_path / "m").glob("*.sql")).read_text()
@@ -451,17 +462,20 @@ def dbmate_split(text: str) -> tuple[str, str]:
     down = re.search(r"(?m)^--\s*migrate:down(.*)$", text)
     assert up and down and up.start() < down.start()
     assert len(re.findall(r"(?m)^--\s*migrate:(?:up|down)", text)) == 2, text
-    return text[up.end():down.start()], text[down.end():]
+    return text[up.end() : down.start()], text[down.end() :]
 
 
 @pytest.mark.postgres
 def test_a_column_named_like_a_dbmate_marker_cannot_put_a_drop_table_in_the_down_part(cli, pg_cluster, tmp_path):
     dsn = pg_cluster.create_database("advdbmate", extensions=("hypopg",))
     col = '"' + EVIL.replace('"', '""') + '"'
-    pg_cluster.psql(f"CREATE TABLE victim (x int); INSERT INTO victim VALUES (1);"
-                    f"CREATE TABLE w (id int, {col} int, other int);"
-                    f"INSERT INTO w SELECT i, i % 3000, i % 7 FROM generate_series(1, 50000) i;"
-                    f"CREATE INDEX w_unused ON w (other, {col}); ANALYZE;", dbname="advdbmate")
+    pg_cluster.psql(
+        f"CREATE TABLE victim (x int); INSERT INTO victim VALUES (1);"
+        f"CREATE TABLE w (id int, {col} int, other int);"
+        f"INSERT INTO w SELECT i, i % 3000, i % 7 FROM generate_series(1, 50000) i;"
+        f"CREATE INDEX w_unused ON w (other, {col}); ANALYZE;",
+        dbname="advdbmate",
+    )
     out = tmp_path / "m"
     doc = cli.json("advise", "-d", dsn, "--sql", f"SELECT id FROM w WHERE {col} = 5", "--drop-unused", "--out", out)
     assert [r["columns"] for r in doc["recommendations"]] == [[EVIL]]

@@ -74,7 +74,7 @@ def test_a_redundant_pair_ships_one_index(prepared):
         whatif.cost(statement, ())
     kept = chooser._leave_one_out([ev("kind", "customer_id"), ev("customer_id", "created_at")])
     assert len(kept) == 1
-    (dropped, reason), = chooser.dropped.items()
+    ((dropped, reason),) = chooser.dropped.items()
     assert dropped not in kept and "< 1%" in reason and str(kept[0]) in reason
 
 
@@ -101,8 +101,7 @@ def test_minimal_forms_single_column_desc_and_mixed_directions(cli, sel_dsn):
     one = cli.json("advise", "-d", sel_dsn, "--no-write", "--sql", "SELECT id FROM ev ORDER BY created_at DESC LIMIT 5")
     assert [r["columns"] for r in one["recommendations"]] == [["created_at"]]
     assert "DESC" not in one["recommendations"][0]["ddl"]
-    mixed = cli.json("advise", "-d", sel_dsn, "--no-write", "--sql",
-                     "SELECT id FROM ev WHERE kind = 3 ORDER BY customer_id DESC, created_at LIMIT 5")
+    mixed = cli.json("advise", "-d", sel_dsn, "--no-write", "--sql", "SELECT id FROM ev WHERE kind = 3 ORDER BY customer_id DESC, created_at LIMIT 5")
     columns = [r["columns"] for r in mixed["recommendations"]]
     assert ["kind", "customer_id", "created_at DESC"] in columns
 

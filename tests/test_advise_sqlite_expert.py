@@ -44,13 +44,24 @@ EXPECTED_EXPERT = {
 def _build(path) -> None:
     rng = random.Random(11)
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE tickets (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, assignee_id INTEGER, "
-                 "status TEXT NOT NULL, created_at TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE tickets (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, assignee_id INTEGER, "
+        "status TEXT NOT NULL, created_at TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL)"
+    )
     rows = []
     for i in range(1, 30001):
         assignee = 1 + rng.randrange(10) if rng.random() < 0.6 else 1 + rng.randrange(3000)  # 10 busy agents
-        rows.append((i, 1 + rng.randrange(20), assignee, rng.choice(["open", "pending", "closed", "closed", "solved"]),
-                     f"2026-{1 + i * 12 // 30001:02d}-{1 + i % 28:02d} {i % 24:02d}:00:00", f"ticket {i}", "b" * rng.randrange(40, 160)))
+        rows.append(
+            (
+                i,
+                1 + rng.randrange(20),
+                assignee,
+                rng.choice(["open", "pending", "closed", "closed", "solved"]),
+                f"2026-{1 + i * 12 // 30001:02d}-{1 + i % 28:02d} {i % 24:02d}:00:00",
+                f"ticket {i}",
+                "b" * rng.randrange(40, 160),
+            )
+        )
     conn.executemany("INSERT INTO tickets VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     conn.commit()
     conn.execute("ANALYZE")
@@ -211,13 +222,23 @@ def _build_tracker(path) -> None:
     rng = random.Random(13)
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL)")
-    conn.execute("CREATE TABLE comments (id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, author_id INTEGER NOT NULL, "
-                 "created_at TEXT NOT NULL, body TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE comments (id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, author_id INTEGER NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL)"
+    )
     conn.executemany("INSERT INTO users VALUES (?, ?, ?)", [(i, f"user{i}@example.com", f"user {i}") for i in range(1, 3001)])
-    conn.executemany("INSERT INTO comments VALUES (?, ?, ?, ?, ?)",
-                     [(i, 1 + rng.randrange(30000), 1 + rng.randrange(3000),
-                       f"2026-{1 + rng.randrange(12):02d}-{1 + rng.randrange(28):02d} 00:00:00", "c" * rng.randrange(20, 90))
-                      for i in range(1, 60001)])
+    conn.executemany(
+        "INSERT INTO comments VALUES (?, ?, ?, ?, ?)",
+        [
+            (
+                i,
+                1 + rng.randrange(30000),
+                1 + rng.randrange(3000),
+                f"2026-{1 + rng.randrange(12):02d}-{1 + rng.randrange(28):02d} 00:00:00",
+                "c" * rng.randrange(20, 90),
+            )
+            for i in range(1, 60001)
+        ],
+    )
     conn.commit()
     conn.execute("ANALYZE")
     conn.commit()

@@ -94,8 +94,13 @@ def _rec(statement, candidate: Candidate):
 
     name = generator.index_name(candidate)
     return generator.Recommendation(
-        candidate=candidate, name=name, ddl=generator.create_ddl(candidate, name, "postgresql"),
-        drop_ddl=generator.drop_ddl("public", name, "postgresql"), size_bytes=0, size_source="test", write_overhead=0.0,
+        candidate=candidate,
+        name=name,
+        ddl=generator.create_ddl(candidate, name, "postgresql"),
+        drop_ddl=generator.drop_ddl("public", name, "postgresql"),
+        size_bytes=0,
+        size_source="test",
+        write_overhead=0.0,
         statements=[generator.StatementEvidence(key=statement.key, text=statement.sql, calls=statement.calls, name=statement.name)],
     )
 
@@ -173,8 +178,7 @@ def test_an_index_the_measurement_rejects_leaves_the_summary_after_cost(cli, pg_
 
 @pytest.mark.postgres
 def test_a_data_modifying_statement_is_timed_in_every_configuration_and_rolled_back(cli, pg_cluster, ver_dsn):
-    doc = cli.json("advise", "-d", ver_dsn, "--sql", "UPDATE counters SET v = v + 1 WHERE k = 42", "--verify", "--runs", "3",
-                   "--no-write")
+    doc = cli.json("advise", "-d", ver_dsn, "--sql", "UPDATE counters SET v = v + 1 WHERE k = 42", "--verify", "--runs", "3", "--no-write")
     (rec,) = doc["recommendations"]
     (statement,) = rec["statements"]
     assert statement["ms_before"] > statement["ms_after"] > 0, doc["notes"]

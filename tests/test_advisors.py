@@ -93,7 +93,18 @@ def test_every_rule_has_a_fixture_with_passing_and_failing_cases() -> None:
 def test_rules_are_documented_and_codes_stable() -> None:
     rules = [r for r in all_rules() if r.code.startswith(OWN_PREFIXES)]
     assert [r.code for r in rules] == [
-        "QP101", "QP102", "QP103", "QP104", "QP105", "QP201", "QP202", "QP203", "QP204", "QP301", "QP401", "QP402",
+        "QP101",
+        "QP102",
+        "QP103",
+        "QP104",
+        "QP105",
+        "QP201",
+        "QP202",
+        "QP203",
+        "QP204",
+        "QP301",
+        "QP401",
+        "QP402",
     ]
     names = [r.name for r in all_rules()]
     assert len(names) == len(set(names))

@@ -17,9 +17,29 @@ from conftest import REPO, WORKLOAD, run_workload
 import qprof
 
 # Figures that differ between two runs of the same thing (wall-clock time, measured durations).
-VOLATILE = {"seconds", "execution_ms", "planning_ms", "actual_ms", "samples_ms", "median_ms", "p95_ms", "min_ms",
-            "max_ms", "mean_ms", "total_ms", "stddev_ms", "taken_at", "snapshot", "timing", "actual_total_ms",
-            "actual_startup_ms", "started_at", "ended_at", "window", "name"}
+VOLATILE = {
+    "seconds",
+    "execution_ms",
+    "planning_ms",
+    "actual_ms",
+    "samples_ms",
+    "median_ms",
+    "p95_ms",
+    "min_ms",
+    "max_ms",
+    "mean_ms",
+    "total_ms",
+    "stddev_ms",
+    "taken_at",
+    "snapshot",
+    "timing",
+    "actual_total_ms",
+    "actual_startup_ms",
+    "started_at",
+    "ended_at",
+    "window",
+    "name",
+}
 
 
 def _stable(value: Any) -> Any:
@@ -114,8 +134,7 @@ def test_check_on_sqlite_finds_what_the_cli_finds_and_gates(cli, sample_sqlite: 
     assert result.findings and result.statements_explained > 0
     assert result.failed == bool(result.tripped) and result.failed  # every finding is at least info
     assert {f.code for f in result.tripped} == {f.code for f in result.findings}
-    printed = cli("check", "--db", sample_sqlite, "--workload", WORKLOAD, "--no-analyze", "--fail-on", "info",
-                  "--format", "json")
+    printed = cli("check", "--db", sample_sqlite, "--workload", WORKLOAD, "--no-analyze", "--fail-on", "info", "--format", "json")
     assert printed.exit_code == 1  # the same gate the API reported
     _same_json(result, json.loads(printed.stdout))
     code = result.findings[0].code
@@ -174,8 +193,7 @@ def test_advise_on_postgres_recommends_what_the_cli_recommends(cli, app_dsn: str
     assert result.recommendations, result.notes
     assert all(r.candidate.table for r in result.recommendations)
     assert result.files == [] and result.failed == [] and result.leftovers == []
-    printed = cli.json("advise", "--db", app_dsn, "--sql", statements[0], "--workload", WORKLOAD, "--no-write",
-                       "--whatif", "hypopg")
+    printed = cli.json("advise", "--db", app_dsn, "--sql", statements[0], "--workload", WORKLOAD, "--no-write", "--whatif", "hypopg")
     _same_json(result, printed)
 
 
@@ -208,17 +226,38 @@ def test_record_a_command_window_and_its_slo(app_dsn: str, tmp_path: Path) -> No
         "        c.execute('SELECT count(*) FROM orders WHERE customer_id = %s', (i,))\n",
         encoding="utf-8",
     )
-    result = qprof.record(app_dsn, command=[sys.executable, str(script), app_dsn], store=store, name="api-run",
-                          slos=["calls_per_s>0"], advisors=False)
+    result = qprof.record(app_dsn, command=[sys.executable, str(script), app_dsn], store=store, name="api-run", slos=["calls_per_s>0"], advisors=False)
     assert result.exit_code == 0 and result.name == "api-run"
     assert result.data["run"]["exit_code"] == 0
     lookups = [s for s in result.data["statements"] if "customer_id" in s["query"]]
     assert [s["calls"] for s in lookups] == [20]  # the window holds exactly the load's statements
     # the wrapped command needs real file descriptors: the CLI runs as its own process here
     printed = subprocess.run(
-        [sys.executable, "-m", "qprof", "record", "--db", app_dsn, "--store", store, "--name", "cli-run", "--slo",
-         "calls_per_s>0", "--no-advisors", "--format", "json", "--", sys.executable, str(script), app_dsn],
-        capture_output=True, text=True, cwd=tmp_path, check=False,
+        [
+            sys.executable,
+            "-m",
+            "qprof",
+            "record",
+            "--db",
+            app_dsn,
+            "--store",
+            store,
+            "--name",
+            "cli-run",
+            "--slo",
+            "calls_per_s>0",
+            "--no-advisors",
+            "--format",
+            "json",
+            "--",
+            sys.executable,
+            str(script),
+            app_dsn,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
     )
     assert printed.returncode == 0, printed.stderr
     document = json.loads(printed.stdout)
@@ -279,23 +318,26 @@ def test_one_string_is_one_value_wherever_the_api_takes_several(sample_sqlite: P
         qprof.advise(db, workload=42, write=False)
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda db: qprof.advise(db, workload=[WORKLOAD], verify=True, runs=0, write=False), "--runs must be at least 1"),
-    (lambda db: qprof.advise(db, workload=[WORKLOAD], top=0, write=False), "--top must be at least 1"),
-    (lambda db: qprof.advise(db, workload=[WORKLOAD], max_indexes=0, write=False), "--max-indexes must be at least 1"),
-    (lambda db: qprof.advise(db, workload=[WORKLOAD], min_calls=0, write=False), "--min-calls must be at least 1"),
-    (lambda db: qprof.advise(db, workload=[WORKLOAD], min_mean_ms=-1, write=False), "--min-mean-ms must be at least 0"),
-    (lambda db: qprof.advise(db, workload=[WORKLOAD], budget=-1, write=False), "--budget must be at least 0"),
-    (lambda db: qprof.advise(db, workload=[WORKLOAD], min_gain="-5", write=False), "invalid percentage"),
-    (lambda db: qprof.explain(db, sql="select 1", runs=-3), "--runs must be at least 0"),
-    (lambda db: qprof.bench(db, workload=WORKLOAD, runs=0), "--runs must be at least 1"),
-    (lambda db: qprof.bench(db, workload=WORKLOAD, runs=-1), "--runs must be at least 1"),
-    (lambda db: qprof.bench(db, workload=WORKLOAD, warmup=-1), "--warmup must be at least 0"),
-    (lambda db: qprof.top(db, workload=WORKLOAD, runs=0), "--runs must be at least 1"),
-    (lambda db: qprof.top(db, workload=WORKLOAD, limit=0), "--limit must be at least 1"),
-    (lambda db: qprof.top(db, workload=WORKLOAD, min_calls=0), "--min-calls must be at least 1"),
-    (lambda db: qprof.report(store=db + ".history", since="1h", limit=0), "--limit must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda db: qprof.advise(db, workload=[WORKLOAD], verify=True, runs=0, write=False), "--runs must be at least 1"),
+        (lambda db: qprof.advise(db, workload=[WORKLOAD], top=0, write=False), "--top must be at least 1"),
+        (lambda db: qprof.advise(db, workload=[WORKLOAD], max_indexes=0, write=False), "--max-indexes must be at least 1"),
+        (lambda db: qprof.advise(db, workload=[WORKLOAD], min_calls=0, write=False), "--min-calls must be at least 1"),
+        (lambda db: qprof.advise(db, workload=[WORKLOAD], min_mean_ms=-1, write=False), "--min-mean-ms must be at least 0"),
+        (lambda db: qprof.advise(db, workload=[WORKLOAD], budget=-1, write=False), "--budget must be at least 0"),
+        (lambda db: qprof.advise(db, workload=[WORKLOAD], min_gain="-5", write=False), "invalid percentage"),
+        (lambda db: qprof.explain(db, sql="select 1", runs=-3), "--runs must be at least 0"),
+        (lambda db: qprof.bench(db, workload=WORKLOAD, runs=0), "--runs must be at least 1"),
+        (lambda db: qprof.bench(db, workload=WORKLOAD, runs=-1), "--runs must be at least 1"),
+        (lambda db: qprof.bench(db, workload=WORKLOAD, warmup=-1), "--warmup must be at least 0"),
+        (lambda db: qprof.top(db, workload=WORKLOAD, runs=0), "--runs must be at least 1"),
+        (lambda db: qprof.top(db, workload=WORKLOAD, limit=0), "--limit must be at least 1"),
+        (lambda db: qprof.top(db, workload=WORKLOAD, min_calls=0), "--min-calls must be at least 1"),
+        (lambda db: qprof.report(store=db + ".history", since="1h", limit=0), "--limit must be at least 1"),
+    ],
+)
 def test_counts_out_of_the_clis_bounds_are_bad_input(sample_sqlite: Path, call, message: str) -> None:
     with pytest.raises(qprof.errors.BadInput, match=message):
         call(str(sample_sqlite))

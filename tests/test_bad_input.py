@@ -76,7 +76,11 @@ def test_a_fifo_as_workload_is_refused_not_waited_on(tmp_path: Path, sample_sqli
         # a subprocess with a timeout: a blocking read would hang the test run otherwise
         result = subprocess.run(
             [sys.executable, "-m", "qprof", *args, "--db", str(sample_sqlite)],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            check=False,
         )
         assert result.returncode == 2, (args, result.stderr)
         assert "is not a regular file" in result.stderr and "Traceback" not in result.stderr
@@ -141,7 +145,7 @@ def test_workload_split_by_postgres_scanner_matches_sqlglot() -> None:
     from qprof.workload import split_statements
 
     text = "select 'a;b'; -- c;d\nselect $$x;y$$; select $t$;$t$, E'\\';' ; /* x; */ select ?1, :name, \"q;\"\n"
-    assert split_statements(text) == ["select 'a;b'", "select $$x;y$$", "select $t$;$t$, E'\\';'", "/* x; */ select ?1, :name, \"q;\""]
+    assert split_statements(text) == ["select 'a;b'", "select $$x;y$$", "select $t$;$t$, E'\\';'", '/* x; */ select ?1, :name, "q;"']
     assert split_statements("select `a;b` from t; select [c;d] from u") == ["select `a", "b` from t", "select [c", "d] from u"]
 
 
@@ -149,8 +153,7 @@ def test_a_fifo_as_log_is_refused_not_waited_on(tmp_path: Path, sample_sqlite: P
     fifo = tmp_path / "server.log"
     os.mkfifo(fifo)
     for args in (["nplusone", "--log", str(fifo)], ["advise", "--db", str(sample_sqlite), "--log", str(fifo), "--no-write"]):
-        result = subprocess.run([sys.executable, "-m", "qprof", *args], capture_output=True, text=True, timeout=120,
-                                cwd=tmp_path, check=False)
+        result = subprocess.run([sys.executable, "-m", "qprof", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
         assert result.returncode == 2, (args, result.stderr)
         assert "log file" in result.stderr and "is not a regular file" in result.stderr
         assert "Traceback" not in result.stderr
@@ -161,8 +164,14 @@ def test_a_fifo_in_a_workload_folder_is_skipped_and_the_rest_read(tmp_path: Path
     folder.mkdir()
     (folder / "a.sql").write_text("-- name: one\nSELECT 1;\n")
     os.mkfifo(folder / "b.sql")
-    result = subprocess.run([sys.executable, "-m", "qprof", "explain", str(folder), "--db", str(sample_sqlite), "--format", "json"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "qprof", "explain", str(folder), "--db", str(sample_sqlite), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "b.sql' skipped: not a regular file" in result.stderr
     assert "one" in result.stdout
@@ -182,8 +191,7 @@ def test_advise_skips_statements_on_a_locked_table_up_front(cli, locked_db, tmp_
     with psycopg.connect(dsn, autocommit=True) as conn:  # HypoPG plans each statement: the planner's lock waits
         conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
     workload = tmp_path / "w.sql"
-    workload.write_text("-- name: on_locked\nSELECT * FROM locked WHERE v = 'a';\n"
-                        "-- name: on_free\nSELECT * FROM free WHERE v = 'b';\n")
+    workload.write_text("-- name: on_locked\nSELECT * FROM locked WHERE v = 'a';\n-- name: on_free\nSELECT * FROM free WHERE v = 'b';\n")
     result = cli("advise", "--db", dsn, "--workload", str(workload), "--no-write", "--format", "json")
     assert result.exit_code in (0, 1), result.stderr
     doc = json.loads(result.stdout)

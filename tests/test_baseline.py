@@ -57,8 +57,25 @@ def test_baseline_check_fails_on_slowdown_with_the_numbers(cli, base_dsn, worklo
     saved = cli.json("baseline", "save", "main", "--workload", str(fast), "--runs", "5", "--db", base_dsn, "--store", store)
     assert saved["statements"] == 3 and saved["source"] == "bench"
 
-    result = cli("baseline", "check", "main", "--workload", str(slow), "--runs", "5", "--db", base_dsn,
-                 "--store", store, "--threshold", "10%", "--min-delta", "5ms", "--format", "json")
+    result = cli(
+        "baseline",
+        "check",
+        "main",
+        "--workload",
+        str(slow),
+        "--runs",
+        "5",
+        "--db",
+        base_dsn,
+        "--store",
+        store,
+        "--threshold",
+        "10%",
+        "--min-delta",
+        "5ms",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 1, result.stderr
     import json
 
@@ -70,8 +87,9 @@ def test_baseline_check_fails_on_slowdown_with_the_numbers(cli, base_dsn, worklo
     assert "nap" in result.stderr and "slower than baseline 'main'" in result.stderr
 
     # the same workload again is within a generous threshold: exit 0
-    same = cli("baseline", "check", "main", "--workload", str(fast), "--runs", "5", "--db", base_dsn,
-               "--store", store, "--threshold", "400%", "--min-delta", "15ms")  # p95 of 5 runs is their max: noisy
+    same = cli(
+        "baseline", "check", "main", "--workload", str(fast), "--runs", "5", "--db", base_dsn, "--store", store, "--threshold", "400%", "--min-delta", "15ms"
+    )  # p95 of 5 runs is their max: noisy
     assert same.exit_code == 0, same.stdout + same.stderr
     assert "no statement slower" in same.stderr
 
@@ -92,8 +110,9 @@ def test_window_baseline_from_history(cli, base_dsn, tmp_path):
     run(base_dsn, "SELECT pg_sleep(%s)", [(0.02,)] * 5)
     c = snap()
     cli.json("baseline", "save", "quiet-week", "--between", str(a), str(b), "--store", store)
-    result = cli("baseline", "check", "quiet-week", "--between", str(b), str(c), "--store", store,
-                 "--threshold", "10%", "--min-delta", "5ms", "--format", "json")
+    result = cli(
+        "baseline", "check", "quiet-week", "--between", str(b), str(c), "--store", store, "--threshold", "10%", "--min-delta", "5ms", "--format", "json"
+    )
     assert result.exit_code == 1, result.stderr
     import json
 

@@ -34,9 +34,7 @@ def test_select_ignore_and_unknown_codes(cli, sample_sqlite: Path) -> None:
     assert _codes(cli.json("check", "-d", str(sample_sqlite), "--select", "QP2")) == {"QP202", "QP204"}
     assert _codes(cli.json("check", "-d", str(sample_sqlite), "--ignore", "QP20", "--select", "QP")) == {"QP402"}
     # the most specific prefix wins: QP2 ignored, QP204 selected again
-    assert _codes(cli.json("check", "-d", str(sample_sqlite), "--select", "QP", "--select", "QP204", "--ignore", "QP2")) == {
-        "QP204", "QP402"
-    }
+    assert _codes(cli.json("check", "-d", str(sample_sqlite), "--select", "QP", "--select", "QP204", "--ignore", "QP2")) == {"QP204", "QP402"}
     result = cli("check", "-d", str(sample_sqlite), "--select", "QP9")
     assert result.exit_code == 2 and "'QP9' matches no rule code" in result.stderr
 

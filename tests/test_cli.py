@@ -129,8 +129,7 @@ def test_shell_completion_installs_and_completes_in_bash(tmp_path: Path) -> None
     script = Path(sys.executable).with_name("qprof")
     # Typer detects the shell from the process's ancestors (shellingham), which differ between a
     # terminal, CI and a detached run; this switch makes it take the shell named on the command line.
-    env = {"HOME": str(tmp_path), "SHELL": "/bin/bash", "PATH": f"{script.parent}:/usr/bin:/bin",
-           "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    env = {"HOME": str(tmp_path), "SHELL": "/bin/bash", "PATH": f"{script.parent}:/usr/bin:/bin", "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     installed = subprocess.run([str(script), "--install-completion", "bash"], capture_output=True, text=True, env=env, timeout=60)
     assert installed.returncode == 0, installed.stderr
     completion = tmp_path / ".bash_completions" / "qprof.sh"

@@ -112,20 +112,86 @@ def test_transaction_units_from_vxid(tmp_path: Path, cli) -> None:
 
 def test_csvlog_jsonlog_and_gzip(tmp_path: Path, cli) -> None:
     def rows():
-        yield ["2024-05-01 12:00:00.100 UTC", "app", "shop", "5", "", "66.5", "1", "SELECT", "", "3/1", "0", "LOG", "00000",
-               "duration: 2.000 ms  statement: SELECT id FROM customers", "", "", "", "", "", "", "", "", "psql", "client backend", "", "0"]
+        yield [
+            "2024-05-01 12:00:00.100 UTC",
+            "app",
+            "shop",
+            "5",
+            "",
+            "66.5",
+            "1",
+            "SELECT",
+            "",
+            "3/1",
+            "0",
+            "LOG",
+            "00000",
+            "duration: 2.000 ms  statement: SELECT id FROM customers",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "psql",
+            "client backend",
+            "",
+            "0",
+        ]
         for i in range(1, 7):
-            yield ["2024-05-01 12:00:00.200 UTC", "app", "shop", "5", "", "66.5", "2", "SELECT", "", "3/1", "0", "LOG", "00000",
-                   f"duration: 10.000 ms  execute <unnamed>: {LOOKUP}", f"parameters: $1 = '{i}'", "", "", "", "", "", "", "",
-                   "psql", "client backend", "", "0"]
+            yield [
+                "2024-05-01 12:00:00.200 UTC",
+                "app",
+                "shop",
+                "5",
+                "",
+                "66.5",
+                "2",
+                "SELECT",
+                "",
+                "3/1",
+                "0",
+                "LOG",
+                "00000",
+                f"duration: 10.000 ms  execute <unnamed>: {LOOKUP}",
+                f"parameters: $1 = '{i}'",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "psql",
+                "client backend",
+                "",
+                "0",
+            ]
 
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows())
     (tmp_path / "pg.csv").write_text(buffer.getvalue())
     with gzip.open(tmp_path / "pg.csv.gz", "wt") as f:
         f.write(buffer.getvalue())
-    keys = ["timestamp", "user", "dbname", "pid", "remote_host", "session_id", "line_num", "ps", "session_start", "vxid", "txid",
-            "error_severity", "state_code", "message", "detail"]
+    keys = [
+        "timestamp",
+        "user",
+        "dbname",
+        "pid",
+        "remote_host",
+        "session_id",
+        "line_num",
+        "ps",
+        "session_start",
+        "vxid",
+        "txid",
+        "error_severity",
+        "state_code",
+        "message",
+        "detail",
+    ]
     json_lines = [json.dumps({k: v for k, v in zip(keys, row[:15], strict=True) if v}) for row in rows()]
     _write(tmp_path / "pg.json", json_lines)
     for name, fmt in (("pg.csv", "csvlog"), ("pg.csv.gz", "csvlog"), ("pg.json", "jsonlog")):
@@ -164,9 +230,11 @@ def test_bad_input_is_a_message_or_counted_lines(tmp_path: Path, cli) -> None:
 
 
 def test_reader_skips_own_statements_and_counts(tmp_path: Path) -> None:
-    lines = ["2024-05-01 12:00:00.100 UTC [9] LOG:  duration: 1.0 ms  statement: /* qprof */ SELECT 1",
-             "2024-05-01 12:00:00.100 UTC [9] LOG:  duration: 1.0 ms  statement: SELECT 2",
-             "2024-05-01 12:00:00.100 UTC [9] LOG:  checkpoint starting: time"]
+    lines = [
+        "2024-05-01 12:00:00.100 UTC [9] LOG:  duration: 1.0 ms  statement: /* qprof */ SELECT 1",
+        "2024-05-01 12:00:00.100 UTC [9] LOG:  duration: 1.0 ms  statement: SELECT 2",
+        "2024-05-01 12:00:00.100 UTC [9] LOG:  checkpoint starting: time",
+    ]
     reader = LogReader([_write(tmp_path / "own.log", lines)])
     assert [s.sql for s in reader] == ["SELECT 2"]
     assert reader.statements == 1 and reader.skipped_lines == 0
@@ -187,9 +255,36 @@ def test_range_parallel_parsing_matches_one_pass(tmp_path: Path, monkeypatch: py
     writer = csv.writer(buffer)
     for n in range(60):
         message = f"duration: 1.000 ms  execute <unnamed>: SELECT *\nFROM orders WHERE id = $1 -- row {n}"
-        writer.writerow(["2024-05-01 12:00:00.100 UTC", "app", "shop", str(5 + n % 4), "", f"66.{n % 4}", str(n), "SELECT", "",
-                         f"3/{n // 8}", "0", "LOG", "00000", message, f"parameters: $1 = '{n}'", "", "", "", "", "", "", "",
-                         "psql", "client backend", "", "0"])
+        writer.writerow(
+            [
+                "2024-05-01 12:00:00.100 UTC",
+                "app",
+                "shop",
+                str(5 + n % 4),
+                "",
+                f"66.{n % 4}",
+                str(n),
+                "SELECT",
+                "",
+                f"3/{n // 8}",
+                "0",
+                "LOG",
+                "00000",
+                message,
+                f"parameters: $1 = '{n}'",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "psql",
+                "client backend",
+                "",
+                "0",
+            ]
+        )
     csv_log = tmp_path / "big.csv"
     csv_log.write_text(buffer.getvalue())
     for path in (stderr_log, csv_log):

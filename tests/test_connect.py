@@ -129,10 +129,7 @@ def test_sqlite_is_read_only_and_dml_rolled_back(tmp_path: Path, sample_sqlite: 
     shutil.copy(sample_sqlite, copy)
     before = _digest(copy)
     workload = tmp_path / "w.sql"
-    workload.write_text(
-        "-- name: bump\n-- params: [1]\nUPDATE case_bank SET usage_count = usage_count + $1;\n"
-        "-- name: gone\nSELECT * FROM no_such_table;\n"
-    )
+    workload.write_text("-- name: bump\n-- params: [1]\nUPDATE case_bank SET usage_count = usage_count + $1;\n-- name: gone\nSELECT * FROM no_such_table;\n")
     result = cli("top", "-d", copy, "-w", workload, "--runs", "2", "-f", "json")
     assert result.exit_code == 0, result.stderr
     import json
@@ -244,9 +241,7 @@ def test_a_conninfo_given_to_d_wins_over_the_flags_as_in_psql(cli, pg_cluster: P
 
 
 def test_flags_override_a_profile_and_qprof_db(cli, pg_cluster: PgCluster, app_dsn: str, tmp_path: Path) -> None:
-    (tmp_path / "qprof.toml").write_text(
-        f'[profiles.stale]\ndb = "host={pg_cluster.host} port=1 user={pg_cluster.superuser} dbname=postgres"\n'
-    )
+    (tmp_path / "qprof.toml").write_text(f'[profiles.stale]\ndb = "host={pg_cluster.host} port=1 user={pg_cluster.superuser} dbname=postgres"\n')
     doc = cli.json("tables", "--profile", "stale", "-p", str(pg_cluster.port), "-d", "app")
     assert f"port={pg_cluster.port}" in doc["target"] and "dbname=app" in doc["target"] and doc["tables"]
     env = {"QPROF_DB": pg_cluster.dsn("postgres")}

@@ -89,10 +89,7 @@ def test_generic_plan_api_leaves_no_prepared_statement(app_dsn: str) -> None:
 
 def test_generic_plan_of_normalized_constants_in_aggregates(app_dsn: str) -> None:
     """pg_stat_statements writes sum(CASE … THEN 1 ELSE 0 END) as THEN $2 ELSE $3: still plannable."""
-    normalized = (
-        "SELECT case_id, sum(CASE WHEN outcome = $1 THEN $2 ELSE $3 END) AS successes "
-        "FROM execution_log GROUP BY case_id"
-    )
+    normalized = "SELECT case_id, sum(CASE WHEN outcome = $1 THEN $2 ELSE $3 END) AS successes FROM execution_log GROUP BY case_id"
     with open_target(parse_target(app_dsn)) as target:
         assert estimate_cost(target, normalized) > 0
         assert target.fetch_value("SELECT count(*) FROM pg_prepared_statements") == 0
@@ -187,9 +184,7 @@ def test_read_only_explain_and_collector_sessions_cannot_write(cli, safety_dsn: 
 
 def test_timeout_is_reported_and_the_run_continues(cli, safety_dsn: str, tmp_path: Path) -> None:
     workload = tmp_path / "slow.sql"
-    workload.write_text(
-        "-- name: slow\nSELECT pg_sleep(3);\n-- name: quick\nSELECT count(*) FROM items;\n", encoding="utf-8"
-    )
+    workload.write_text("-- name: slow\nSELECT pg_sleep(3);\n-- name: quick\nSELECT count(*) FROM items;\n", encoding="utf-8")
     result = cli("explain", "-d", safety_dsn, str(workload), "--statement-timeout", "300ms", "--format", "json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -218,8 +213,9 @@ def test_sqlite_parser_covers_index_kinds_and_subqueries(sample_sqlite: Path) ->
         plan = explain_sqlite(target, "SELECT id FROM customers WHERE email = 'customer42@example.com'")
         node = plan.root.children[0]
         assert (node.node_type, node.index_name, node.extra["covering"]) == ("SEARCH", "customers_email_key", True)
-        plan = explain_sqlite(target, "SELECT * FROM orders o WHERE o.total_cents > "
-                              "(SELECT avg(total_cents) FROM orders i WHERE i.customer_id = o.customer_id)", analyze=False)
+        plan = explain_sqlite(
+            target, "SELECT * FROM orders o WHERE o.total_cents > (SELECT avg(total_cents) FROM orders i WHERE i.customer_id = o.customer_id)", analyze=False
+        )
         sub = next(n for n in plan.nodes() if n.node_type == "SUBQUERY")
         assert sub.extra["correlated"] is True
         plan = explain_sqlite(target, "SELECT * FROM orders o JOIN execution_log e ON e.case_id = o.customer_id WHERE o.id < 10", analyze=False)
@@ -242,9 +238,7 @@ def test_sqlite_dml_is_rolled_back(cli, sample_sqlite: Path, tmp_path: Path) -> 
 
 
 def test_sqlite_stdin_input(cli, sample_sqlite: Path) -> None:
-    result = cli.runner.invoke(
-        app, ["explain", "-d", str(sample_sqlite), "-", "--format", "json"], input="SELECT count(*) FROM orders WHERE status = 'new';\n"
-    )
+    result = cli.runner.invoke(app, ["explain", "-d", str(sample_sqlite), "-", "--format", "json"], input="SELECT count(*) FROM orders WHERE status = 'new';\n")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["statements"][0]["plan"]["root"]["children"][0]["index_name"] == "orders_status_idx"

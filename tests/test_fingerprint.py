@@ -67,8 +67,28 @@ def _corpus(seed: int = 12) -> list[str]:
     statements += EXTRA + [sql for sql, _ in ISSUE_CASES]
     rng = random.Random(seed)
     varied = []
-    replacements = ["7", "-7", "0", "3.25", "1e3", ".5", "'x'", "'it''s'", "E'x'", "B'1'", "0x1F", "true", "NULL", "$1",
-                    "(1, 2)", "ARRAY[1,2]", "- 4", "$$x$$", "'a'::text", "interval '1 day'"]
+    replacements = [
+        "7",
+        "-7",
+        "0",
+        "3.25",
+        "1e3",
+        ".5",
+        "'x'",
+        "'it''s'",
+        "E'x'",
+        "B'1'",
+        "0x1F",
+        "true",
+        "NULL",
+        "$1",
+        "(1, 2)",
+        "ARRAY[1,2]",
+        "- 4",
+        "$$x$$",
+        "'a'::text",
+        "interval '1 day'",
+    ]
     for sql in statements:
         varied.append(sql)
         for _ in range(12):

@@ -256,9 +256,11 @@ def test_report_and_record_prometheus(cli, pg_cluster, tmp_path: Path) -> None:
 def test_unnamed_statements_point_at_their_own_line_and_keep_fingerprints(cli, sample_sqlite: Path, tmp_path: Path) -> None:
     # no "-- name:" markers: each statement's own line, and the same fingerprint when a statement
     # is added above (their positional names u_1/u_2 become u_2/u_3)
-    body = ("SELECT id, status FROM orders WHERE customer_id = 42 ORDER BY created_at DESC LIMIT 20;\n"
-            "SELECT c.id, count(*) FROM customers c JOIN orders o ON o.customer_id = c.id\n"
-            "WHERE c.country = 'PL' GROUP BY c.id ORDER BY 2 DESC LIMIT 10;\n")
+    body = (
+        "SELECT id, status FROM orders WHERE customer_id = 42 ORDER BY created_at DESC LIMIT 20;\n"
+        "SELECT c.id, count(*) FROM customers c JOIN orders o ON o.customer_id = c.id\n"
+        "WHERE c.country = 'PL' GROUP BY c.id ORDER BY 2 DESC LIMIT 10;\n"
+    )
     (tmp_path / "u.sql").write_text(body)
     args = ("-d", sample_sqlite, "--workload", "u.sql", "--format", "gitlab", "--select", "QP1")
     first = [i for i in json.loads(_check(cli, *args)) if i["location"]["path"] == "u.sql"]
@@ -281,8 +283,7 @@ def test_same_rule_database_findings_keep_their_fingerprint_when_one_is_fixed(cl
 
     def by_setting() -> dict[str, str]:
         issues = json.loads(_check(cli, *args))
-        return {("journal" if "journal_mode" in i["description"] else "analyze"): i["fingerprint"]
-                for i in issues if "foreign keys" not in i["description"]}
+        return {("journal" if "journal_mode" in i["description"] else "analyze"): i["fingerprint"] for i in issues if "foreign keys" not in i["description"]}
 
     both = by_setting()
     assert set(both) == {"journal", "analyze"}

@@ -102,28 +102,45 @@ def test_reset_between_snapshots_gives_no_negative_numbers(cli, pg_cluster, tmp_
 
 
 def _frames(reset_marks, calls_by_snapshot):
-    snaps = pd.DataFrame({
-        "id": [1, 2, 3, 4],
-        "taken_at": pd.to_datetime(["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 02:00", "2024-01-01 03:00"]),
-        "pss_stats_reset": pd.to_datetime(reset_marks),
-    })
+    snaps = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "taken_at": pd.to_datetime(["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 02:00", "2024-01-01 03:00"]),
+            "pss_stats_reset": pd.to_datetime(reset_marks),
+        }
+    )
     rows = []
     for snapshot_id, by_statement in calls_by_snapshot.items():
         for statement_id, calls in by_statement.items():
-            rows.append({"snapshot_id": snapshot_id, "statement_id": statement_id, "calls": calls,
-                         "total_ms": calls * 2.0, "mean_ms": 2.0, "stddev_ms": 0.0, "rows": calls,
-                         "shared_blks_hit": calls, "shared_blks_read": 0, "temp_blks": 0, "io_ms": 0.0})
+            rows.append(
+                {
+                    "snapshot_id": snapshot_id,
+                    "statement_id": statement_id,
+                    "calls": calls,
+                    "total_ms": calls * 2.0,
+                    "mean_ms": 2.0,
+                    "stddev_ms": 0.0,
+                    "rows": calls,
+                    "shared_blks_hit": calls,
+                    "shared_blks_read": 0,
+                    "temp_blks": 0,
+                    "io_ms": 0.0,
+                }
+            )
     return snaps, pd.DataFrame(rows)
 
 
 def test_deltas_restart_on_reported_reset_eviction_and_new_entries():
     reset = ["2024-01-01 00:00", "2024-01-01 00:00", "2024-01-01 00:00", "2024-01-01 02:30"]
-    snaps, stats = _frames(reset, {
-        1: {10: 100, 11: 50},
-        2: {10: 130, 11: 70, 12: 5},   # +30, +20, new entry with 5
-        3: {10: 140, 12: 9},           # 11 evicted; 10 went on: +10; 12: +4
-        4: {10: 150, 11: 3, 12: 9},    # full reset reported at 4: counters are what accrued since it
-    })
+    snaps, stats = _frames(
+        reset,
+        {
+            1: {10: 100, 11: 50},
+            2: {10: 130, 11: 70, 12: 5},  # +30, +20, new entry with 5
+            3: {10: 140, 12: 9},  # 11 evicted; 10 went on: +10; 12: +4
+            4: {10: 150, 11: 3, 12: 9},  # full reset reported at 4: counters are what accrued since it
+        },
+    )
     intervals = statement_intervals(snaps, stats)
     assert (intervals[["calls", "total_ms", "rows"]] >= 0).all().all()
     by = {(r.snapshot_id, r.statement_id): r.calls for r in intervals.itertuples()}
@@ -147,8 +164,7 @@ def test_table_counter_deltas_are_windowed():
 
 
 def test_concurrent_snapshots_both_succeed(hist_dsn, store):
-    holder = qprof_process("snapshot", "--db", hist_dsn, "--store", store, "-q",
-                           env={"QPROF_SNAPSHOT_HOLD_SECONDS": "1.5"})
+    holder = qprof_process("snapshot", "--db", hist_dsn, "--store", store, "-q", env={"QPROF_SNAPSHOT_HOLD_SECONDS": "1.5"})
     _wait_for_hold(holder)
     other = qprof_process("snapshot", "--db", hist_dsn, "--store", store, "--format", "json")
     out_holder, err_holder = holder.communicate(timeout=60)
@@ -158,12 +174,8 @@ def test_concurrent_snapshots_both_succeed(hist_dsn, store):
     taken = json.loads(out_other)["snapshot"]
     with Store(store) as history:
         with history.read() as conn:
-            counts = dict(conn.execute(
-                select(schema.snapshots.c.id, schema.snapshots.c.statement_count)
-            ).all())
-            stored = dict(conn.execute(
-                select(schema.statement_stats.c.snapshot_id, func.count()).group_by(schema.statement_stats.c.snapshot_id)
-            ).all())
+            counts = dict(conn.execute(select(schema.snapshots.c.id, schema.snapshots.c.statement_count)).all())
+            stored = dict(conn.execute(select(schema.statement_stats.c.snapshot_id, func.count()).group_by(schema.statement_stats.c.snapshot_id)).all())
     assert taken in counts
     assert len(counts) >= 2
     assert counts == stored  # every snapshot complete: its rows match the count it recorded

@@ -54,8 +54,12 @@ def qprof_process(*args: str, env: dict[str, str] | None = None) -> subprocess.P
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("QPROF_", "PG"))}
     environment.update(env or {})
     return subprocess.Popen(
-        [sys.executable, "-m", "qprof", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=environment, cwd=REPO,
+        [sys.executable, "-m", "qprof", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        cwd=REPO,
     )
 
 

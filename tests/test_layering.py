@@ -12,8 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _whole_graph(checker) -> dict[str, set[str]]:
-    return checker.import_graph(*(ROOT / path for path in checker.DEFAULT_ROOTS),
-                                names={ROOT / path: name for path, name in checker.DEFAULT_ROOTS.items()})
+    return checker.import_graph(*(ROOT / path for path in checker.DEFAULT_ROOTS), names={ROOT / path: name for path, name in checker.DEFAULT_ROOTS.items()})
 
 
 def test_no_import_cycle_in_the_whole_package(import_cycles) -> None:

@@ -54,8 +54,7 @@ WORKLOAD = {
     # ARRAY[$1, $2] is text[]; the PREPARE error names integer[], and the array is cast to it
     "array_operator": "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[1, 2]",
     # multi-byte characters before the rewrites: libpg_query counts bytes, its scanner characters
-    "unicode": "/* controller='café' 😀 */ SELECT count(*) FROM norm_orders "
-               "WHERE created_at > current_timestamp - interval '2 hours' AND status <> 'é'",
+    "unicode": "/* controller='café' 😀 */ SELECT count(*) FROM norm_orders WHERE created_at > current_timestamp - interval '2 hours' AND status <> 'é'",
 }
 # A statement that cannot be costed any more: its table was dropped after it ran (renamed, say).
 UNCOSTABLE = "SELECT count(*) FROM norm_gone WHERE customer_id = 5"
@@ -155,12 +154,10 @@ def test_more_parameters_than_postgres_binds_is_a_clear_error() -> None:
 
 def test_logged_literals_become_parameters_with_their_values() -> None:
     text, values = parametrize(
-        "SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval '1 hour' AND n > -2.5 "
-        "AND s::varchar(20) = E'a\\'b' GROUP BY 1 ORDER BY 2 LIMIT 0"
+        "SELECT id, 'x' AS k FROM t WHERE c = $1 AND at > now() - interval '1 hour' AND n > -2.5 AND s::varchar(20) = E'a\\'b' GROUP BY 1 ORDER BY 2 LIMIT 0"
     )
     # every literal a parameter, the select list's too (no value in printed text); positions and typmods stay
-    assert text == ("SELECT id, $2 AS k FROM t WHERE c = $1 AND at > now() - interval $3 AND n > $4 "
-                    "AND s::varchar(20) = $5 GROUP BY 1 ORDER BY 2 LIMIT $6")
+    assert text == ("SELECT id, $2 AS k FROM t WHERE c = $1 AND at > now() - interval $3 AND n > $4 AND s::varchar(20) = $5 GROUP BY 1 ORDER BY 2 LIMIT $6")
     assert values == ["x", "1 hour", Decimal("-2.5"), "a'b", 0]
     assert parametrize("UPDATE t SET s = 'x', n = n + 1 WHERE id = 5") == ("UPDATE t SET s = $1, n = n + $2 WHERE id = $3", ["x", 1, 5])
     assert parametrize("SELEC 1") is None
@@ -179,8 +176,19 @@ def test_every_normalized_form_from_pg_stat_statements_prepares(norm_dsn: str) -
     from qprof.plans.postgres import estimate_cost
     from qprof.targets import open_target
 
-    fragments = ["now() - interval $", "date $", "timestamptz $", "numeric $", "uuid $", "jsonb $", "OFFSET $",
-                 "ANY (ARRAY[$", "TIME ZONE $", "extract(", "tags && ARRAY[$"]
+    fragments = [
+        "now() - interval $",
+        "date $",
+        "timestamptz $",
+        "numeric $",
+        "uuid $",
+        "jsonb $",
+        "OFFSET $",
+        "ANY (ARRAY[$",
+        "TIME ZONE $",
+        "extract(",
+        "tags && ARRAY[$",
+    ]
     with open_target(parse_target(norm_dsn)) as target:
         for fragment in fragments:
             _, text = _normalized(norm_dsn, fragment)
@@ -222,7 +230,7 @@ def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str)
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert re.fullmatch(headline, lines[0])  # the first line of the output, before the table
-    block = result.stdout[result.stdout.index("skipped statements"):]
+    block = result.stdout[result.stdout.index("skipped statements") :]
     assert f"queryid {gone['queryid']} (5 calls" in block and "table missing: norm_gone" in block
     assert f"queryid {unplannable['queryid']} (3 calls" in block
     assert f"try: qprof explain --queryid {unplannable['queryid']}, or --sql with literal values" in block
@@ -279,8 +287,7 @@ def test_log_workload_keeps_the_bound_values(cli, pg_cluster, norm_dsn: str, tmp
     try:
         with psycopg.connect(norm_dsn, autocommit=True) as conn:
             for customer in (4242, 4243):
-                conn.execute("SELECT id FROM norm_orders WHERE customer_id = %s AND ship_date > date '2026-01-02'",
-                             (customer,))
+                conn.execute("SELECT id FROM norm_orders WHERE customer_id = %s AND ship_date > date '2026-01-02'", (customer,))
     finally:
         pg_cluster.psql("ALTER DATABASE normalize RESET log_min_duration_statement")
     log = tmp_path / "server.log"
@@ -301,9 +308,7 @@ def test_unspaced_in_lists_on_sqlite_too(cli, sample_sqlite, tmp_path) -> None:
     workload.write_text("-- name: few_customers\n-- params: [3, 5, 7]\nSELECT id FROM orders WHERE customer_id IN ($1,$2,$3);\n")
     doc = cli.json("advise", "-d", sample_sqlite, "--no-write", "--workload", workload)
     assert not doc["skipped"]
-    assert [(r["columns"], [s["name"] for s in r["statements"]]) for r in doc["recommendations"]] == [
-        (["customer_id"], ["few_customers"])
-    ]
+    assert [(r["columns"], [s["name"] for s in r["statements"]]) for r in doc["recommendations"]] == [(["customer_id"], ["few_customers"])]
 
 
 # --- failure cases found in review ---------------------------------------------------------------
@@ -335,13 +340,12 @@ def _logged(pg_cluster, dsn: str, statements: list[str], tmp_path) -> object:
 
 def test_non_ascii_text_keeps_every_offset() -> None:
     assert parametrize("SELECT count(*) FROM orders WHERE status <> 'éé' AND customer_id IN (5,6)") == (
-        "SELECT count(*) FROM orders WHERE status <> $1 AND customer_id IN ($2,$3)", ["éé", 5, 6]
+        "SELECT count(*) FROM orders WHERE status <> $1 AND customer_id IN ($2,$3)",
+        ["éé", 5, 6],
     )
-    assert parametrize("SELECT count(*) FROM orders WHERE status <> 'é' AND customer_id IN (5,6)")[0].endswith(
-        "customer_id IN ($2,$3)"
-    )
+    assert parametrize("SELECT count(*) FROM orders WHERE status <> 'é' AND customer_id IN (5,6)")[0].endswith("customer_id IN ($2,$3)")
     text, values = parametrize("/* ctl='😀' */ SELECT \"naïve\", '🙂x' FROM t WHERE \"größe\" = 'ß' AND n IN (1,2)")
-    assert text == "/* ctl='😀' */ SELECT \"naïve\", $1 FROM t WHERE \"größe\" = $2 AND n IN ($3,$4)"
+    assert text == '/* ctl=\'😀\' */ SELECT "naïve", $1 FROM t WHERE "größe" = $2 AND n IN ($3,$4)'
     assert values == ["🙂x", "ß", 1, 2]
     assert plannable(
         "/* controller='café' 😀 */ SELECT 1 FROM t WHERE \"naïve\" > now() - interval $1 "
@@ -414,14 +418,20 @@ def test_no_logged_literal_reaches_text_or_migrations(cli, pg_cluster, norm_dsn:
     from qprof.advise.workload_source import from_logs
 
     pg_cluster.psql("DROP ROLE IF EXISTS norm_role; CREATE ROLE norm_role")
-    log = _logged(pg_cluster, norm_dsn, [
-        "SELECT id, md5(status || 'S3cr3tPepperKey') AS token FROM norm_orders WHERE customer_id = 4244",
-        "SELECT id, 'k' AS password_hint FROM norm_orders WHERE customer_id = 4245",  # no secret: keeps its values
-        "ALTER ROLE norm_role PASSWORD 'Sup3rS3cretPw'",
-        "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[11, 12]",  # int4[] as logged, not smallint[]
-        ("SELECT id, 'a' AS k FROM norm_orders WHERE customer_id = 4246 UNION ALL "
-         "SELECT id, 'b' FROM norm_orders WHERE customer_id = 4247"),  # UNION branches' select lists
-    ], tmp_path)
+    log = _logged(
+        pg_cluster,
+        norm_dsn,
+        [
+            "SELECT id, md5(status || 'S3cr3tPepperKey') AS token FROM norm_orders WHERE customer_id = 4244",
+            "SELECT id, 'k' AS password_hint FROM norm_orders WHERE customer_id = 4245",  # no secret: keeps its values
+            "ALTER ROLE norm_role PASSWORD 'Sup3rS3cretPw'",
+            "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[11, 12]",  # int4[] as logged, not smallint[]
+            (
+                "SELECT id, 'a' AS k FROM norm_orders WHERE customer_id = 4246 UNION ALL SELECT id, 'b' FROM norm_orders WHERE customer_id = 4247"
+            ),  # UNION branches' select lists
+        ],
+        tmp_path,
+    )
     statements = {s.sql: s for s in from_logs([log])}
     for secret in ("S3cr3tPepperKey", "Sup3rS3cretPw", "u5@x"):
         assert not any(secret in sql for sql in statements), secret
@@ -448,7 +458,7 @@ def test_no_logged_literal_reaches_text_or_migrations(cli, pg_cluster, norm_dsn:
 
 def test_workload_values_that_do_not_plan_fall_back_to_a_generic_plan(cli, norm_dsn: str, tmp_path) -> None:
     workload = tmp_path / "w.sql"
-    workload.write_text("-- name: odd_value\n-- params: [\"abc\"]\nSELECT id FROM norm_orders WHERE customer_id = $1;\n")
+    workload.write_text('-- name: odd_value\n-- params: ["abc"]\nSELECT id FROM norm_orders WHERE customer_id = $1;\n')
     doc = cli.json("advise", "-d", norm_dsn, "--no-write", "--workload", workload)
     assert not [s for s in doc["skipped"] if s["not_costed"]]
     assert [r["columns"] for r in doc["recommendations"]] == [["customer_id"]]
@@ -457,8 +467,7 @@ def test_workload_values_that_do_not_plan_fall_back_to_a_generic_plan(cli, norm_
 def test_offset_guess_only_for_the_statements_own_offset(norm_dsn: str) -> None:
     from qprof.params import DEFAULT_LIMIT, infer_parameters
 
-    sql = ("SELECT id FROM (SELECT id FROM norm_orders WHERE customer_id = $1 ORDER BY id LIMIT $2 OFFSET $3) s "
-           "ORDER BY id LIMIT $4 OFFSET $5")
+    sql = "SELECT id FROM (SELECT id FROM norm_orders WHERE customer_id = $1 ORDER BY id LIMIT $2 OFFSET $3) s ORDER BY id LIMIT $4 OFFSET $5"
     with _target(norm_dsn) as target:
         inferred = infer_parameters(target, sql)
         assert inferred is not None
@@ -475,14 +484,14 @@ def test_offset_guess_only_for_the_statements_own_offset(norm_dsn: str) -> None:
 def test_forms_only_postgres_parses_explain_and_get_a_matching_hint(cli, norm_dsn: str) -> None:
     from qprof.pgtext import skip_hint
 
-    for sql in ("SELECT count(*) FROM norm_orders WHERE now() - created_at < interval $1 second(2)",
-                "SELECT count(*) FROM norm_orders WHERE customer_id::bit(3)::bit varying = bit varying $1"):
+    for sql in (
+        "SELECT count(*) FROM norm_orders WHERE now() - created_at < interval $1 second(2)",
+        "SELECT count(*) FROM norm_orders WHERE customer_id::bit(3)::bit varying = bit varying $1",
+    ):
         result = cli("explain", "-d", norm_dsn, "--no-analyze", "--sql", sql)
         assert result.exit_code == 0, result.stderr
         assert "qprof's SQL analyzer does not" in skip_hint(sql, "unparseable: cannot parse SQL: …", "42")
-    assert skip_hint("SELECT 1 FROM t WHERE a = $1", "explain failed: …", "42") == (
-        "qprof explain --queryid 42, or --sql with literal values"
-    )
+    assert skip_hint("SELECT 1 FROM t WHERE a = $1", "explain failed: …", "42") == ("qprof explain --queryid 42, or --sql with literal values")
     result = cli("explain", "-d", norm_dsn, "--sql", "ALTER ROLE norm_role PASSWORD 'x'")
     assert result.exit_code == 2 and "literal values" not in result.stderr
     with psycopg.connect(norm_dsn, autocommit=True) as conn:  # a utility statement in pg_stat_statements
@@ -508,11 +517,15 @@ def test_parameter_numbers_postgres_refuses_are_refused(cli, norm_dsn: str, sql:
 def test_grouped_expressions_share_a_parameter_and_where_literals_do_not(norm_dsn: str) -> None:
     from qprof.plans.postgres import explain_postgres
 
-    literal = ("SELECT date_trunc('day', created_at), count(*) FROM norm_orders WHERE ref::text = 'x' "
-               "AND status <> 'x' AND customer_id = 77 GROUP BY date_trunc('day', created_at) ORDER BY 1")
+    literal = (
+        "SELECT date_trunc('day', created_at), count(*) FROM norm_orders WHERE ref::text = 'x' "
+        "AND status <> 'x' AND customer_id = 77 GROUP BY date_trunc('day', created_at) ORDER BY 1"
+    )
     sql, values = parametrize(literal)
-    assert sql == ("SELECT date_trunc($1, created_at), count(*) FROM norm_orders WHERE ref::text = $2 "
-                   "AND status <> $3 AND customer_id = $4 GROUP BY date_trunc($1, created_at) ORDER BY 1")
+    assert sql == (
+        "SELECT date_trunc($1, created_at), count(*) FROM norm_orders WHERE ref::text = $2 "
+        "AND status <> $3 AND customer_id = $4 GROUP BY date_trunc($1, created_at) ORDER BY 1"
+    )
     with _target(norm_dsn) as target:
         assert explain_postgres(target, sql, values).root.node_type  # plans: GROUP BY matches the select list
         # numbers from --params or a workload file bind as int4, as the literal would: int[] && int[]

@@ -47,8 +47,7 @@ def test_twelve_author_loop_is_info_on_small_data(small) -> None:
     assert finding.callsite.endswith("in <dictcomp>") or finding.callsite.endswith("in list_authors")
     assert "FROM authors" in finding.source_statement
     assert finding.fix == (
-        "eager-load it: add .options(selectinload(Author.books)) (or joinedload) to the query that loads the parents, "
-        "so 12 lookups become one"
+        "eager-load it: add .options(selectinload(Author.books)) (or joinedload) to the query that loads the parents, so 12 lookups become one"
     )
     text = finding.describe()
     assert "— info (below 50 ms: cheap on this data; grows with rows)" in text and "  at:       tests" in text

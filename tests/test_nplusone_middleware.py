@@ -40,9 +40,7 @@ def test_streaming_body_is_not_buffered_and_is_judged_at_close(engine) -> None:
         return body()
 
     reported = []
-    wrapped = NPlusOneWSGIMiddleware(
-        app, engine, min_ms=0, server_timing=True, on_findings=lambda label, f: reported.append((label, f))
-    )
+    wrapped = NPlusOneWSGIMiddleware(app, engine, min_ms=0, server_timing=True, on_findings=lambda label, f: reported.append((label, f)))
     headers = {}
     try:
         response = wrapped({"REQUEST_METHOD": "GET", "PATH_INFO": "/stream"}, lambda s, h, *a: headers.update(h))

@@ -251,8 +251,7 @@ def library_runs(logging_cluster: PgCluster, library: dict, tmp_path_factory: py
     several ms, so the boundary is set between the two runs (their geometric mean) rather than
     at the default 50 ms; the data makes the slow run 10-100× the small one.
     """
-    runs = {size: _logged_window(logging_cluster, lambda size=size: _library_view(library[size]), tmp_path_factory.mktemp(size))
-            for size in ("small", "slow")}
+    runs = {size: _logged_window(logging_cluster, lambda size=size: _library_view(library[size]), tmp_path_factory.mktemp(size)) for size in ("small", "slow")}
     totals = {size: sum(s.duration_ms for s in run["result"].statements[1:]) for size, run in runs.items()}
     assert totals["slow"] > 5 * totals["small"], totals
     return {"runs": runs, "min_ms": (totals["small"] * totals["slow"]) ** 0.5}
@@ -275,9 +274,7 @@ def test_twelve_author_loop_by_capture_and_log(cli, library_runs: dict, size: st
 
 
 @pytest.mark.parametrize("view", [{"eager": True}, {"limit": 4}], ids=["selectinload", "4 repeats"])
-def test_eager_twin_and_four_repeats_not_found_by_capture_or_log(
-    cli, logging_cluster: PgCluster, library: dict, tmp_path: Path, view: dict
-) -> None:
+def test_eager_twin_and_four_repeats_not_found_by_capture_or_log(cli, logging_cluster: PgCluster, library: dict, tmp_path: Path, view: dict) -> None:
     def run() -> list:
         return [_library_view(library[size], **view).findings() for size in ("small", "slow")]
 
@@ -293,14 +290,12 @@ def test_pgbench_tpcb_log_with_the_default_prefix_has_no_qp501(cli, logging_clus
     logging_cluster.psql("ALTER SYSTEM SET log_line_prefix = '%m [%p] '; SELECT pg_reload_conf()")
     try:
         logging_cluster.create_database("bench", extensions=())
-        pgbench = [str(logging_cluster.bindir / "pgbench"), "-h", logging_cluster.host, "-p", str(logging_cluster.port),
-                   "-U", logging_cluster.superuser]
+        pgbench = [str(logging_cluster.bindir / "pgbench"), "-h", logging_cluster.host, "-p", str(logging_cluster.port), "-U", logging_cluster.superuser]
         subprocess.run([*pgbench, "-i", "-s", "1", "-q", "bench"], check=True, capture_output=True, timeout=120)
 
         def run() -> None:
             for protocol in ("simple", "extended"):
-                subprocess.run([*pgbench, "-c", "4", "-j", "2", "-t", "150", "-M", protocol, "bench"],
-                               check=True, capture_output=True, timeout=300)
+                subprocess.run([*pgbench, "-c", "4", "-j", "2", "-t", "150", "-M", protocol, "bench"], check=True, capture_output=True, timeout=300)
 
         window = _logged_window(logging_cluster, run, tmp_path)
     finally:

@@ -15,7 +15,7 @@ from qprof import nplusone
 pytest_plugins = ["pytester"]
 configure_mappers()  # SQLAlchemy's lazily imported ORM modules must not be re-imported per run
 
-APP_TESTS = '''
+APP_TESTS = """
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ def session(tmp_path):
 
 def test_totals(session):
     assert len(customer_order_totals(session, 20, eager=EAGER)) == 20
-'''
+"""
 
 
 def _module(pytester: pytest.Pytester, eager: bool, extra: str = "") -> None:
@@ -46,8 +46,9 @@ def test_nplusone_module_fails_and_prints_finding(pytester: pytest.Pytester) -> 
     _module(pytester, eager=False)
     result = pytester.runpytest("--qprof-nplusone")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*qprof: N+1 in test_app.py::test_totals: 20 executions*", "*relationship: Customer.orders*",
-                                 "*fix: eager-load it*selectinload(Customer.orders)*"])
+    result.stdout.fnmatch_lines(
+        ["*qprof: N+1 in test_app.py::test_totals: 20 executions*", "*relationship: Customer.orders*", "*fix: eager-load it*selectinload(Customer.orders)*"]
+    )
 
 
 def test_fixed_module_passes(pytester: pytest.Pytester) -> None:
@@ -61,7 +62,7 @@ def test_plugin_is_off_without_flag_or_marker(pytester: pytest.Pytester) -> None
 
 
 def test_marker_enables_and_caps_statements(pytester: pytest.Pytester) -> None:
-    extra = '''
+    extra = """
 
 @pytest.mark.qprof(max_queries=1)
 def test_capped(session):
@@ -76,7 +77,7 @@ def test_within_cap(session):
 @pytest.mark.qprof
 def test_marked_lazy(session):
     customer_order_totals(session, 6)
-'''
+"""
     _module(pytester, eager=False, extra=extra)
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, failed=2)  # test_totals unmarked and no flag: passes
@@ -84,7 +85,7 @@ def test_marked_lazy(session):
     result.stdout.fnmatch_lines(["*N+1 in test_app.py::test_marked_lazy: 6 executions*"])
 
 
-LIBRARY_TESTS = '''
+LIBRARY_TESTS = """
 import pytest
 from nplusone_app import library_engine, list_authors
 from sqlalchemy import create_engine
@@ -113,7 +114,7 @@ def test_lazy(engines, size):
 def test_clean(engines, view):
     with Session(engines["slow"]) as session:
         list_authors(session, **view)
-'''
+"""
 
 
 # pg_cluster is asked for at run time, so the PostgreSQL variant carries its mark itself
@@ -121,8 +122,13 @@ def test_clean(engines, view):
 def library_urls(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
     if request.param == "sqlite":
         folder = tmp_path_factory.mktemp("library")
-        return {"SMALL": f"sqlite:///{folder / 'small.sqlite'}", "SLOW": f"sqlite:///{folder / 'slow.sqlite'}",
-                "FILLER": 150_000, "SEEDED": False, "MIN_MS": "50"}
+        return {
+            "SMALL": f"sqlite:///{folder / 'small.sqlite'}",
+            "SLOW": f"sqlite:///{folder / 'slow.sqlite'}",
+            "FILLER": 150_000,
+            "SEEDED": False,
+            "MIN_MS": "50",
+        }
     cluster = request.getfixturevalue("pg_cluster")
     urls, totals = {}, {}
     for size, filler in (("small", 0), ("slow", 300_000)):
@@ -148,12 +154,14 @@ def test_twelve_author_loop_fails_as_info_or_warning(pytester: pytest.Pytester, 
     pytester.makepyfile(test_library=source)
     result = pytester.runpytest("--qprof-nplusone", "--qprof-min-ms", library_urls["MIN_MS"])
     result.assert_outcomes(passed=2, failed=2)
-    result.stdout.fnmatch_lines([
-        "*qprof: N+1 in test_library.py::test_lazy?small?: 12 executions (12 different parameter sets), * ms — info (below *",
-        "E   at:       *nplusone_app/library.py:* in <dictcomp>",
-        "E   fix: eager-load it: add .options(selectinload(Author.books))*so 12 lookups become one",
-        "*nplusone_app/library.py:*: NPlusOneError",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*qprof: N+1 in test_library.py::test_lazy?small?: 12 executions (12 different parameter sets), * ms — info (below *",
+            "E   at:       *nplusone_app/library.py:* in <dictcomp>",
+            "E   fix: eager-load it: add .options(selectinload(Author.books))*so 12 lookups become one",
+            "*nplusone_app/library.py:*: NPlusOneError",
+        ]
+    )
     result.stdout.fnmatch_lines(["*qprof: N+1 in test_library.py::test_lazy?slow?: 12 executions*ms — warning"])
     # --qprof-fail-on warning: the cheap loop passes, the slow one still fails
     gated = pytester.runpytest("--qprof-nplusone", "--qprof-min-ms", library_urls["MIN_MS"], "--qprof-fail-on", "warning")

@@ -17,11 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_every_package_under_qprof_is_listed_for_the_wheel() -> None:
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(init.parent.relative_to(REPO).parts)
-        for init in (REPO / "qprof").rglob("__init__.py")
-        if "__pycache__" not in init.parts
-    }
+    found = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "qprof").rglob("__init__.py") if "__pycache__" not in init.parts}
     assert found <= listed, f"packages missing from [tool.setuptools] packages: {sorted(found - listed)}"
 
 
@@ -68,7 +64,11 @@ def test_the_wheel_builds_and_its_qprof_command_runs(tmp_path: Path) -> None:
 
     where = subprocess.run(
         [sys.executable, "-c", "import qprof.advisors; print(qprof.advisors.__file__)"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
     )
     assert Path(where.stdout.strip()).is_relative_to(site), where.stdout
     rule = subprocess.run([str(qprof), "rules", "QP101"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)

@@ -55,7 +55,11 @@ def test_aliases_reversed_comparisons_in_between_and_limit(target) -> None:
     assert inferred is not None
     country_1, _country_2, _since, low, high, limit, offset = inferred.values
     assert [s.split(" ")[0] for s in inferred.sources[:5]] == [
-        "customers.country", "customers.country", "orders.created_at", "orders.total_cents", "orders.total_cents"
+        "customers.country",
+        "customers.country",
+        "orders.created_at",
+        "orders.total_cents",
+        "orders.total_cents",
     ]
     assert _count(target, "SELECT count(*) FROM customers WHERE country = %s", country_1) > 0
     assert float(low) <= float(high)  # BETWEEN bounds keep their order
@@ -97,9 +101,7 @@ def test_range_pair_keeps_lower_below_upper(target) -> None:
 def test_insert_and_update_columns(target) -> None:
     inferred = infer_parameters(target, "UPDATE case_bank SET usage_count = $2 WHERE id = $1")
     assert inferred is not None and isinstance(inferred.values[1], int)
-    inferred = infer_parameters(
-        target, "INSERT INTO execution_log (case_id, outcome, duration_ms, executed_at) VALUES ($1, $2, $3, $4)"
-    )
+    inferred = infer_parameters(target, "INSERT INTO execution_log (case_id, outcome, duration_ms, executed_at) VALUES ($1, $2, $3, $4)")
     assert inferred is not None and inferred.sources[1].startswith("execution_log.outcome")
 
 

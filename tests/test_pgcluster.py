@@ -60,9 +60,7 @@ def test_extensions_install_in_created_database(cluster: PgCluster) -> None:
         conn.execute("SELECT 1 AS probe")
         n = conn.execute("SELECT count(*) FROM pg_stat_statements").fetchone()[0]  # type: ignore[index]
         assert n >= 1
-        available = conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'"
-        ).fetchone()
+        available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone()
         if available is None:
             # Missing HypoPG is a broken prerequisite in CI, never a silent skip.
             if os.environ.get("CI") == "true":

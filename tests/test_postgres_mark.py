@@ -19,7 +19,12 @@ def _collected(marker: str, tmp_path: Path) -> set[str]:
     env = {**os.environ, "QPROF_PG_BINDIR": str(tmp_path / "no-postgres-here")}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m", marker, str(TESTS)],
-        cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=TESTS.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return {line.strip() for line in result.stdout.splitlines() if "::" in line}

@@ -99,9 +99,34 @@ def test_record_around_pgbench_counts_calls_measures_p95_and_gates_on_an_slo(log
     script = tmp_path / "checkout.sql"
     script.write_text(PGBENCH_SCRIPT)
     clients, transactions = 2, 30
-    result = qprof("record", "-d", shop, "--store", store, "--log", logged_cluster.logfile, "--name", "bench-1",
-                   "--slo", "p95<0.01ms", "--slo", "calls_per_s>0.1", "-f", "json", "--no-advisors", "--",
-                   pgbench(logged_cluster), "-n", "-f", script, "-t", transactions, "-c", clients, shop)
+    result = qprof(
+        "record",
+        "-d",
+        shop,
+        "--store",
+        store,
+        "--log",
+        logged_cluster.logfile,
+        "--name",
+        "bench-1",
+        "--slo",
+        "p95<0.01ms",
+        "--slo",
+        "calls_per_s>0.1",
+        "-f",
+        "json",
+        "--no-advisors",
+        "--",
+        pgbench(logged_cluster),
+        "-n",
+        "-f",
+        script,
+        "-t",
+        transactions,
+        "-c",
+        clients,
+        shop,
+    )
     assert result.returncode == 1, result.stderr  # the p95 SLO broke
     doc = json.loads(result.stdout)  # pgbench's own output went to stderr
     assert "number of transactions actually processed" in result.stderr
@@ -129,9 +154,13 @@ def test_record_around_pgbench_counts_calls_measures_p95_and_gates_on_an_slo(log
 def test_record_duration_window_while_the_load_runs_elsewhere(shop, tmp_path):
     store = tmp_path / "history.db"
     (tmp_path / "qprof.toml").write_text('[record]\nslo = ["mean<0.0001ms", "p95<1s"]\n')  # SLOs from the config
-    recorder = subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--duration", "4s", "-f", "json",
-                                 "--no-advisors", "--name", "remote-load"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=tmp_path)
+    recorder = subprocess.Popen(
+        [*QPROF, "record", "-d", shop, "--store", str(store), "--duration", "4s", "-f", "json", "--no-advisors", "--name", "remote-load"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     wait_for_run(store)
     with psycopg.connect(shop, autocommit=True) as conn:
         for i in range(25):
@@ -165,8 +194,10 @@ def test_slo_grammar():
     for bad in ("p95", "p95<", "p97<1ms", "p95<1/s", "calls_per_s>5ms", "p95=1ms"):
         with pytest.raises(Exception, match="invalid SLO"):
             parse_slo(bad)
-    rows = [{"queryid": "1", "query": "a", "calls": 10, "total_ms": 50.0, "mean_ms": 5.0, "p95_ms": 9.0, "p50_ms": 4.0, "p99_ms": 9.5, "max_ms": 10.0},
-            {"queryid": "2", "query": "b", "calls": 10, "total_ms": 5.0, "mean_ms": 0.5, "p95_ms": None, "p50_ms": None, "p99_ms": None, "max_ms": None}]
+    rows = [
+        {"queryid": "1", "query": "a", "calls": 10, "total_ms": 50.0, "mean_ms": 5.0, "p95_ms": 9.0, "p50_ms": 4.0, "p99_ms": 9.5, "max_ms": 10.0},
+        {"queryid": "2", "query": "b", "calls": 10, "total_ms": 5.0, "mean_ms": 0.5, "p95_ms": None, "p50_ms": None, "p99_ms": None, "max_ms": None},
+    ]
     window = {"seconds": 10.0, "calls": 20, "db_time_ms": 55.0, "mean_ms": 2.75, "p95_ms": 8.0}
     p95, mean, rate = check([parse_slo("p95<5ms"), parse_slo("mean<1ms"), parse_slo("calls_per_s>5")], rows, window)
     assert [b["queryid"] for b in p95.broken] == ["1"] and p95.unchecked_reason == "1 statement(s) without a measurement"
@@ -187,12 +218,10 @@ def test_one_percentile_definition():
 
 def test_failing_and_missing_commands_still_close_and_store_the_window(shop, tmp_path):
     store = tmp_path / "history.db"
-    failed = qprof("record", "-d", shop, "--store", store, "--no-advisors", "-f", "json", "--name", "fails", "--",
-                   "sh", "-c", "exit 7")
+    failed = qprof("record", "-d", shop, "--store", store, "--no-advisors", "-f", "json", "--name", "fails", "--", "sh", "-c", "exit 7")
     assert failed.returncode == 7, failed.stderr
     assert "the command exited with code 7" in failed.stderr
-    missing = qprof("record", "-d", shop, "--store", store, "--no-advisors", "-f", "json", "--name", "missing", "--",
-                    "no-such-load-tool")
+    missing = qprof("record", "-d", shop, "--store", store, "--no-advisors", "-f", "json", "--name", "missing", "--", "no-such-load-tool")
     assert missing.returncode == 127 and "command not found: no-such-load-tool" in missing.stderr
     from qprof.history.store import Store
 
@@ -209,13 +238,18 @@ def test_failing_and_missing_commands_still_close_and_store_the_window(shop, tmp
 def test_interrupt_is_forwarded_and_the_window_still_closes(shop, tmp_path):
     store = tmp_path / "history.db"
     marker = tmp_path / "child-got-sigint"
-    child = (f"import signal,sys,time,pathlib\n"
-             f"def on(*a): pathlib.Path({str(marker)!r}).write_text('yes'); sys.exit(3)\n"
-             f"signal.signal(signal.SIGINT, on)\n"
-             f"time.sleep(60)\n")
-    recorder = subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json",
-                                 "--name", "stopped", "--", sys.executable, "-c", child],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = (
+        f"import signal,sys,time,pathlib\n"
+        f"def on(*a): pathlib.Path({str(marker)!r}).write_text('yes'); sys.exit(3)\n"
+        f"signal.signal(signal.SIGINT, on)\n"
+        f"time.sleep(60)\n"
+    )
+    recorder = subprocess.Popen(
+        [*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json", "--name", "stopped", "--", sys.executable, "-c", child],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_run(store)
     time.sleep(1.0)  # the child is running
     recorder.send_signal(signal.SIGINT)  # to qprof alone, as a CI runner would
@@ -232,23 +266,23 @@ def test_a_sigint_to_the_whole_process_group_reaches_the_command_once(shop, tmp_
     group. The command (Locust counts Ctrl-Cs: a second one stops it hard) gets exactly one SIGINT."""
     store = tmp_path / "history.db"
     marker = tmp_path / "sigints"
-    child = (f"import signal, sys, time\n"
-             f"got = []\n"
-             f"def on(*a):\n"
-             f"    got.append(1)\n"
-             f"    open({str(marker)!r}, 'a').write('INT\\n')\n"
-             f"signal.signal(signal.SIGINT, on)\n"
-             f"for _ in range(600):\n"
-             f"    time.sleep(0.1)\n"
-             f"    if got:\n"
-             f"        time.sleep(1.0)\n"  # a second SIGINT would arrive in this second
-             f"        sys.exit(3)\n")
-    argv = [*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json", "--name", f"group-{how}",
-            "--", sys.executable, "-c", child]
+    child = (
+        f"import signal, sys, time\n"
+        f"got = []\n"
+        f"def on(*a):\n"
+        f"    got.append(1)\n"
+        f"    open({str(marker)!r}, 'a').write('INT\\n')\n"
+        f"signal.signal(signal.SIGINT, on)\n"
+        f"for _ in range(600):\n"
+        f"    time.sleep(0.1)\n"
+        f"    if got:\n"
+        f"        time.sleep(1.0)\n"  # a second SIGINT would arrive in this second
+        f"        sys.exit(3)\n"
+    )
+    argv = [*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json", "--name", f"group-{how}", "--", sys.executable, "-c", child]
     if how == "timeout":
         argv = ["timeout", "-s", "INT", "8", *argv]
-    recorder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+    recorder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     if how == "group":
         wait_for_run(store)
         time.sleep(1.0)  # the child is running
@@ -264,9 +298,12 @@ def test_a_sigint_to_the_whole_process_group_reaches_the_command_once(shop, tmp_
 def test_a_second_interrupt_stops_a_command_that_ignores_the_first(shop, tmp_path):
     store = tmp_path / "history.db"
     stubborn = "import signal,time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(120)\n"
-    recorder = subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json",
-                                 "--name", "stubborn", "--", sys.executable, "-c", stubborn],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    recorder = subprocess.Popen(
+        [*QPROF, "record", "-d", shop, "--store", str(store), "--no-advisors", "-f", "json", "--name", "stubborn", "--", sys.executable, "-c", stubborn],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_run(store)
     time.sleep(1.0)
     recorder.send_signal(signal.SIGINT)
@@ -284,8 +321,10 @@ def test_truncated_log_and_statistics_reset_during_the_window_are_said(logged_cl
     store = tmp_path / "history.db"
     log = logged_cluster.logfile
     psql = str(logged_cluster.bindir / "psql")
-    load = (f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = 1' && truncate -s 0 {log} && "
-            f"{psql} -X -q -d '{dsn}' -c 'SELECT pg_stat_statements_reset()' -c 'SELECT count(*) FROM items WHERE grp = 2'")
+    load = (
+        f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = 1' && truncate -s 0 {log} && "
+        f"{psql} -X -q -d '{dsn}' -c 'SELECT pg_stat_statements_reset()' -c 'SELECT count(*) FROM items WHERE grp = 2'"
+    )
     result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -298,9 +337,15 @@ def test_truncated_log_and_statistics_reset_during_the_window_are_said(logged_cl
 
 def test_two_records_at_once_leave_the_store_consistent(shop, tmp_path):
     store = tmp_path / "history.db"
-    runs = [subprocess.Popen([*QPROF, "record", "-d", shop, "--store", str(store), "--duration", "2s", "--no-advisors",
-                              "-f", "json", "--name", f"parallel-{i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i in range(2)]
+    runs = [
+        subprocess.Popen(
+            [*QPROF, "record", "-d", shop, "--store", str(store), "--duration", "2s", "--no-advisors", "-f", "json", "--name", f"parallel-{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     for proc in runs:
         _out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
@@ -320,8 +365,28 @@ def test_compare_before_and_after_an_index_shows_the_improvement(logged_cluster,
     script.write_text(PGBENCH_SCRIPT)
 
     def record(name: str) -> None:
-        result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--name", name,
-                       "--no-advisors", "-f", "json", "--", pgbench(logged_cluster), "-n", "-f", script, "-t", "20", dsn)
+        result = qprof(
+            "record",
+            "-d",
+            dsn,
+            "--store",
+            store,
+            "--log",
+            logged_cluster.logfile,
+            "--name",
+            name,
+            "--no-advisors",
+            "-f",
+            "json",
+            "--",
+            pgbench(logged_cluster),
+            "-n",
+            "-f",
+            script,
+            "-t",
+            "20",
+            dsn,
+        )
         assert result.returncode == 0, result.stderr
 
     record("before")
@@ -355,8 +420,7 @@ def test_compare_before_and_after_an_index_shows_the_improvement(logged_cluster,
 @pytest.fixture(scope="module")
 def webapp(logged_cluster):
     dsn = _database(logged_cluster, "webshop")
-    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "record_app" / "webapp.py"), dsn],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "record_app" / "webapp.py"), dsn], stdout=subprocess.PIPE, text=True)
     try:
         port = int(server.stdout.readline())
         yield {"dsn": dsn, "url": f"http://127.0.0.1:{port}"}
@@ -372,11 +436,37 @@ def test_locust_plugin_reports_the_unindexed_lookup_with_its_p95(logged_cluster,
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QPROF_", "PG"))}
     env["QPROF_STORE"] = str(tmp_path / "history.db")
     result = subprocess.run(
-        [locust, "-f", str(REPO / "tests" / "record_app" / "locustfile.py"), "--headless", "-u", "5", "-r", "5",
-         "-t", "8s", "--host", webapp["url"], "--only-summary", "--html", str(html),
-         "--qprof-db", webapp["dsn"], "--qprof-log", str(logged_cluster.logfile), "--qprof-slo", "p95<0.01ms",
-         "--qprof-name", "locust-run"],
-        check=False, capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
+        [
+            locust,
+            "-f",
+            str(REPO / "tests" / "record_app" / "locustfile.py"),
+            "--headless",
+            "-u",
+            "5",
+            "-r",
+            "5",
+            "-t",
+            "8s",
+            "--host",
+            webapp["url"],
+            "--only-summary",
+            "--html",
+            str(html),
+            "--qprof-db",
+            webapp["dsn"],
+            "--qprof-log",
+            str(logged_cluster.logfile),
+            "--qprof-slo",
+            "p95<0.01ms",
+            "--qprof-name",
+            "locust-run",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr[-3000:]  # the SLO broke: Locust's exit code says so
     assert "SLO broken: p95<0.01ms" in result.stderr
@@ -391,9 +481,27 @@ def test_locust_plugin_reports_the_unindexed_lookup_with_its_p95(logged_cluster,
 def test_bad_locust_slo_stops_before_the_test(webapp, tmp_path):
     locust = shutil.which("locust", path=str(Path(sys.executable).parent)) or shutil.which("locust")
     result = subprocess.run(
-        [locust, "-f", str(REPO / "tests" / "record_app" / "locustfile.py"), "--headless", "-u", "1", "-t", "2s",
-         "--host", webapp["url"], "--qprof-db", webapp["dsn"], "--qprof-slo", "p95 fast"],
-        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            locust,
+            "-f",
+            str(REPO / "tests" / "record_app" / "locustfile.py"),
+            "--headless",
+            "-u",
+            "1",
+            "-t",
+            "2s",
+            "--host",
+            webapp["url"],
+            "--qprof-db",
+            webapp["dsn"],
+            "--qprof-slo",
+            "p95 fast",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 2 and "invalid SLO 'p95 fast'" in result.stderr
 
@@ -431,13 +539,15 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_snapshots(tmp_path):
         assert store.find_run("r")["status"] == "complete"
 
 
-@pytest.mark.parametrize(("logged", "normalized"), [
-    ("UPDATE pgbench_accounts SET abalance = abalance + -1234 WHERE aid = 5",
-     "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2"),
-    ("SELECT a - 1 FROM t WHERE x = -5 AND y IN (-1, 2)", "SELECT a - $1 FROM t WHERE x = $2 AND y IN ($3, $4)"),
-    ("SELECT * FROM t WHERE active = true", "SELECT * FROM t WHERE active = $1"),
-    ("SELECT -5", "SELECT $1"),
-])
+@pytest.mark.parametrize(
+    ("logged", "normalized"),
+    [
+        ("UPDATE pgbench_accounts SET abalance = abalance + -1234 WHERE aid = 5", "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2"),
+        ("SELECT a - 1 FROM t WHERE x = -5 AND y IN (-1, 2)", "SELECT a - $1 FROM t WHERE x = $2 AND y IN ($3, $4)"),
+        ("SELECT * FROM t WHERE active = true", "SELECT * FROM t WHERE active = $1"),
+        ("SELECT -5", "SELECT $1"),
+    ],
+)
 def test_logged_text_joins_its_pg_stat_statements_entry(logged, normalized):
     """pgbench's own workload logs ``abalance + -1234``; PostgreSQL folds the minus into the
     constant, so pg_stat_statements shows ``$1`` — the join must still find it."""
@@ -455,11 +565,9 @@ def test_evicted_statements_during_the_window_are_said(tmp_path):
     try:
         dsn = cluster.create_database("evict", extensions=("pg_stat_statements",))
         script = tmp_path / "many.sql"
-        script.write_text("".join(f"CREATE TABLE t{i} (a int);\n" for i in range(300))
-                          + "".join(f"SELECT a FROM t{i};\n" for i in range(300)))
+        script.write_text("".join(f"CREATE TABLE t{i} (a int);\n" for i in range(300)) + "".join(f"SELECT a FROM t{i};\n" for i in range(300)))
         psql = str(cluster.bindir / "psql")
-        result = qprof("record", "-d", dsn, "--store", tmp_path / "history.db", "--no-advisors", "-f", "json", "--",
-                       psql, "-X", "-q", "-d", dsn, "-f", script)
+        result = qprof("record", "-d", dsn, "--store", tmp_path / "history.db", "--no-advisors", "-f", "json", "--", psql, "-X", "-q", "-d", dsn, "-f", script)
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)
         assert any("evicted entries" in note for note in doc["run"]["notes"]), doc["run"]["notes"]
@@ -513,21 +621,41 @@ def test_same_text_in_two_schemas_or_by_two_users_is_never_pooled(logged_cluster
         conn.execute("CREATE SCHEMA small; CREATE SCHEMA big")
         conn.execute("CREATE TABLE small.t AS SELECT g AS v FROM generate_series(1, 10) g")
         conn.execute("CREATE TABLE big.t AS SELECT g AS v FROM generate_series(1, 300000) g")
-        conn.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; GRANT USAGE ON SCHEMA big TO reader; "
-                     "GRANT SELECT ON big.t TO reader; ALTER ROLE reader SET search_path = big")
+        conn.execute(
+            "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; GRANT USAGE ON SCHEMA big TO reader; "
+            "GRANT SELECT ON big.t TO reader; ALTER ROLE reader SET search_path = big"
+        )
     reader = logged_cluster.dsn("schemas", user="reader", password="reader-pw")
     psql = str(logged_cluster.bindir / "psql")
     text = "SELECT count(*) FROM t WHERE v % 7 = 3"
-    load = " && ".join([
-        *(f"{psql} -X -q -d '{dsn}' -c 'SET search_path = {schema}' -c '{text}'" for schema in ("small", "big") for _ in range(3)),
-        *(f"{psql} -X -q -d \"{reader}\" -c '{text}'" for _ in range(4)),
-    ])
+    load = " && ".join(
+        [
+            *(f"{psql} -X -q -d '{dsn}' -c 'SET search_path = {schema}' -c '{text}'" for schema in ("small", "big") for _ in range(3)),
+            *(f"{psql} -X -q -d \"{reader}\" -c '{text}'" for _ in range(4)),
+        ]
+    )
     prefix = "%m [%p] %q%u@%d "
     store = tmp_path / "history.db"
     try:
         logged_cluster.reload({"log_line_prefix": prefix})
-        result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--log-prefix", prefix,
-                       "--no-advisors", "-f", "json", "--", "sh", "-c", load)
+        result = qprof(
+            "record",
+            "-d",
+            dsn,
+            "--store",
+            store,
+            "--log",
+            logged_cluster.logfile,
+            "--log-prefix",
+            prefix,
+            "--no-advisors",
+            "-f",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            load,
+        )
     finally:
         logged_cluster.reload({"log_line_prefix": "%m [%p] "})
     assert result.returncode == 0, result.stderr
@@ -542,8 +670,7 @@ def test_same_text_in_two_schemas_or_by_two_users_is_never_pooled(logged_cluster
     assert doc["percentiles"]["ambiguous_statements"] == 2
     assert any("cannot be told apart" in n for n in doc["percentiles"]["notes"])
     # without %u in the prefix the reader's durations are pooled with postgres': all ambiguous
-    again = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
-                  "--", "sh", "-c", load)
+    again = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
     assert again.returncode == 0, again.stderr
     doc = json.loads(again.stdout)
     rows = [s for s in doc["statements"] if "FROM t WHERE v" in s["query"]]
@@ -565,8 +692,7 @@ def test_an_slo_that_cannot_be_checked_fails_the_gate_unless_told_otherwise(logg
     assert len(lines) == 1 and "p95<1ms" in lines[0] and "--log" in lines[0] and "--slo-unmeasured ok" in lines[0]
     (verdict,) = json.loads(gated.stdout)["slo_verdicts"]
     assert not verdict["checked"] and not verdict["ok"]
-    allowed = qprof("record", "-d", shop, "--store", store, "--slo", "p95<1ms", "--slo-unmeasured", "ok", "-q",
-                    "--no-advisors", "-f", "json", "--", *load)
+    allowed = qprof("record", "-d", shop, "--store", store, "--slo", "p95<1ms", "--slo-unmeasured", "ok", "-q", "--no-advisors", "-f", "json", "--", *load)
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["slo_unmeasured"] == "ok"
 
@@ -583,8 +709,7 @@ def test_a_log_truncated_mid_window_and_grown_past_the_start_is_still_seen_as_tr
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT max(id) FROM items")
     after = " ".join(f"-c 'SELECT count(*) FROM items WHERE grp = {i % 3}'" for i in range(40))
-    load = (f"{psql} -X -q -d '{dsn}' -c 'SELECT min(id) FROM items' && truncate -s 0 {log} && "
-            f"{psql} -X -q -d '{dsn}' {after}")
+    load = f"{psql} -X -q -d '{dsn}' -c 'SELECT min(id) FROM items' && truncate -s 0 {log} && {psql} -X -q -d '{dsn}' {after}"
     store = tmp_path / "history.db"
     result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
     assert result.returncode == 0, result.stderr
@@ -631,8 +756,7 @@ def test_a_statistics_reset_mid_window_marks_counts_partial_and_leaves_their_slo
     after = " ".join("-c 'SELECT count(*) FROM items WHERE grp = 5'" for _ in range(10))
     load = f"{psql} -X -q -d '{dsn}' {before} -c 'SELECT pg_stat_statements_reset()' {after}"
     store = tmp_path / "history.db"
-    common = ("-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
-              "--slo", "calls_per_s>0.001", "--slo", "p95<10s")
+    common = ("-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json", "--slo", "calls_per_s>0.001", "--slo", "p95<10s")
     result = qprof("record", *common, "--", "sh", "-c", load)
     assert result.returncode == 1, result.stderr  # an SLO that cannot be judged fails the gate
     doc = json.loads(result.stdout)
@@ -662,11 +786,30 @@ def test_window_nplusone_needs_a_source_and_never_shows_logged_literals(logged_c
 
     per_request = " && ".join(session(f"request{i}", [lookup.format(i=i)]) for i in range(12))
     no_source = session("nosource", [lookup.format(i=100 + i) for i in range(12)])
-    loop = session("loop", ["SELECT id FROM items WHERE grp = 3 ORDER BY id LIMIT 8;\n",
-                            *(f"SELECT code FROM items WHERE id = {i};\n" for i in (3, 103, 203, 303, 403, 503, 603, 703))])
+    loop = session(
+        "loop",
+        [
+            "SELECT id FROM items WHERE grp = 3 ORDER BY id LIMIT 8;\n",
+            *(f"SELECT code FROM items WHERE id = {i};\n" for i in (3, 103, 203, 303, 403, 503, 603, 703)),
+        ],
+    )
     store = tmp_path / "history.db"
-    result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "-f", "json",
-                   "--", "sh", "-c", f"{per_request} && {no_source} && {loop}")
+    result = qprof(
+        "record",
+        "-d",
+        dsn,
+        "--store",
+        store,
+        "--log",
+        logged_cluster.logfile,
+        "--no-advisors",
+        "-f",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        f"{per_request} && {no_source} && {loop}",
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     loops = doc["nplusone"]
@@ -682,8 +825,7 @@ def test_unmatched_durations_are_counted_in_the_report_and_bad_compares_are_refu
     psql = str(logged_cluster.bindir / "psql")
     load = f"{psql} -X -q -d '{dsn}' -c 'CREATE TABLE scratch (x int)' -c 'SELECT count(*) FROM items WHERE grp = 4'"
     store = tmp_path / "history.db"
-    result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors",
-                   "--name", "once", "--", "sh", "-c", load)
+    result = qprof("record", "-d", dsn, "--store", store, "--log", logged_cluster.logfile, "--no-advisors", "--name", "once", "--", "sh", "-c", load)
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stdout.splitlines() if "matched no statement of this window" in line]
     assert "DDL" in line and re.search(r"\b1 of \d+ logged duration", line)  # the CREATE TABLE, counted and explained
@@ -702,8 +844,10 @@ def test_log_rotated_during_the_window_is_read_through_the_open_file(logged_clus
     store = tmp_path / "history.db"
     log = logged_cluster.logfile
     psql = str(logged_cluster.bindir / "psql")
-    load = (f"mv {log} {log}.1 && touch {log} && "  # what logrotate does; the server still writes to {log}.1
-            + " && ".join(f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = {i}'" for i in range(5)))
+    load = (
+        f"mv {log} {log}.1 && touch {log} && "  # what logrotate does; the server still writes to {log}.1
+        + " && ".join(f"{psql} -X -q -d '{dsn}' -c 'SELECT count(*) FROM items WHERE grp = {i}'" for i in range(5))
+    )
     result = qprof("record", "-d", dsn, "--store", store, "--log", log, "--no-advisors", "-f", "json", "--", "sh", "-c", load)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)

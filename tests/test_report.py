@@ -19,8 +19,14 @@ LOOKUP = "SELECT price FROM items WHERE id = %s"
 SCAN = "SELECT count(*) FROM items WHERE price > %s"
 LATE = "SELECT max(price) FROM items WHERE kind = %s"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -135,8 +141,7 @@ def test_html_report_renders_in_headless_chromium(cli, history, chromium, tmp_pa
     assert "pg_sleep" in rendered
 
     shot = tmp_path / "report.png"
-    subprocess.run([*command, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
-                   capture_output=True, timeout=60, check=True)
+    subprocess.run([*command, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()], capture_output=True, timeout=60, check=True)
     assert shot.stat().st_size > 20_000  # a page with charts, not a blank one
     keep = os.environ.get("QPROF_KEEP_SCREENSHOT")
     if keep:

@@ -15,8 +15,13 @@ import pytest
 pytestmark = pytest.mark.postgres
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -92,8 +97,7 @@ def test_html_report_from_two_snapshots_renders_in_chromium(cli, two_snapshots, 
     assert 'id="improvements"' in dom.stdout and 'class="pair"' in dom.stdout  # beside the regressions
     assert "x$$y" in dom.stdout
     shot = tmp_path / "two-snapshots.png"
-    subprocess.run([*command, f"--screenshot={shot}", "--window-size=1280,2200", page.as_uri()],
-                   capture_output=True, timeout=90, check=True)
+    subprocess.run([*command, f"--screenshot={shot}", "--window-size=1280,2200", page.as_uri()], capture_output=True, timeout=90, check=True)
     assert shot.stat().st_size > 20_000
 
 
@@ -114,7 +118,8 @@ def test_chart_labels_with_dollars_are_plain_text():
 
     start = datetime(2026, 1, 1, 12, 0)
     series = {
-        "start": start, "end": start + timedelta(minutes=3),
+        "start": start,
+        "end": start + timedelta(minutes=3),
         "times": [start + timedelta(minutes=m) for m in (1, 2, 3)],
         "labels": ["DO $$ BEGIN PERFORM 1; END $$", "SELECT $1, $2"],
         "db_time_s": [[1.0, 2.0, 1.5], [0.5, 0.2, 0.1], [0.1, 0.1, 0.1]],

@@ -93,6 +93,7 @@ def side_effect_statements(pg_cluster: PgCluster, victim_pid: int) -> dict[str, 
 def server_state(pg_cluster: PgCluster) -> dict[str, object]:
     """Everything a side effect above would change, read as superuser."""
     with pg_cluster.connect(DB) as conn:
+
         def one(query: str) -> object:
             return conn.execute(query).fetchone()[0]
 
@@ -194,8 +195,16 @@ def test_allow_function_lets_one_through(cli, pg_cluster: PgCluster, side_dsn: s
         assert doc["statements"][0]["plan"]["analyzed"] and doc["statements"][0]["not_executed"] is None
         # the user allowed it, and a sequence is outside the rollback: it moved
         assert pg_cluster.psql("SELECT last_value FROM t_id_seq", dbname=DB).strip() == "1"
-        bench = cli.json("bench", "-d", side_dsn, "--runs", "2", "--allow-function", "public.bump",
-                         str(write_workload(tmp_path / "allow.sql", {"bumped": "SELECT * FROM bumped"})))
+        bench = cli.json(
+            "bench",
+            "-d",
+            side_dsn,
+            "--runs",
+            "2",
+            "--allow-function",
+            "public.bump",
+            str(write_workload(tmp_path / "allow.sql", {"bumped": "SELECT * FROM bumped"})),
+        )
         assert [s["name"] for s in bench["statements"]] == ["bumped"] and bench["skipped"] == []
     finally:
         pg_cluster.psql(f"SELECT setval('t_id_seq', {SEQUENCE_VALUE})", dbname=DB)
@@ -230,12 +239,15 @@ def test_sqlite_functions_that_reach_outside_are_not_executed(cli, tmp_path: Pat
         conn.execute("CREATE TABLE audit (n INT)")
         conn.execute("CREATE TRIGGER tr AFTER DELETE ON t BEGIN SELECT load_extension('nope'); END")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    workload = write_workload(tmp_path / "side.sql", {
-        "load_extension": "SELECT load_extension('/tmp/nope')",
-        "writefile": "SELECT writefile('/tmp/qprof-sqlite-out', 'x')",
-        "trigger": "DELETE FROM t WHERE id < 5",
-        "fine": "SELECT count(*), random(), abs(-1) FROM t",
-    })
+    workload = write_workload(
+        tmp_path / "side.sql",
+        {
+            "load_extension": "SELECT load_extension('/tmp/nope')",
+            "writefile": "SELECT writefile('/tmp/qprof-sqlite-out', 'x')",
+            "trigger": "DELETE FROM t WHERE id < 5",
+            "fine": "SELECT count(*), random(), abs(-1) FROM t",
+        },
+    )
     bench = cli.json("bench", str(workload), "-d", str(path), "--runs", "2")
     assert [s["name"] for s in bench["statements"]] == ["fine"]
     reasons = {s["statement"]: s["reason"] for s in bench["skipped"]}
@@ -252,8 +264,7 @@ def test_tracking_is_silenced_only_where_the_role_may(pg_cluster: PgCluster, sid
     """A monitoring role granted SET on pg_stat_statements.track (PostgreSQL 15+) keeps its
     measured runs out of the statistics; without the grant qprof still runs, tagged only."""
     pg_cluster.psql(
-        "CREATE ROLE monitor LOGIN PASSWORD 'monitor-pw'; GRANT SELECT ON t2 TO monitor;"
-        "GRANT SET ON PARAMETER pg_stat_statements.track TO monitor;",
+        "CREATE ROLE monitor LOGIN PASSWORD 'monitor-pw'; GRANT SELECT ON t2 TO monitor;GRANT SET ON PARAMETER pg_stat_statements.track TO monitor;",
         dbname=DB,
     )
     dsn = pg_cluster.dsn(DB, user="monitor", password="monitor-pw")
@@ -378,8 +389,7 @@ def routes_dsn(pg_cluster: PgCluster) -> Iterator[str]:
     yield dsn
     # the shared cluster's pg_stat_statements is read by later tests (top --all-databases
     # --limit 1000): leave no entries of this database behind
-    pg_cluster.psql("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
-                    dbname=ROUTES_DB)
+    pg_cluster.psql("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)", dbname=ROUTES_DB)
 
 
 ROUTES = {
@@ -495,9 +505,14 @@ def test_each_route_is_named_in_the_reason(routes_dsn: str) -> None:
         assert execution_verdict(target, "SELECT count(*) FROM t").allowed  # and the session goes on
         # TRUNCATE … CASCADE is refused outright; harmless neighbours of the routes still run
         assert not execution_verdict(target, "TRUNCATE cparent CASCADE").allowed
-        for fine in ("SELECT count(*) FROM t",
-                     "SELECT sum(v), max(note) FROM t", "SELECT a.id FROM at a", "SELECT 5::bigint",
-                     "SELECT v > 3 FROM t", "SELECT txid_current_snapshot()"):
+        for fine in (
+            "SELECT count(*) FROM t",
+            "SELECT sum(v), max(note) FROM t",
+            "SELECT a.id FROM at a",
+            "SELECT 5::bigint",
+            "SELECT v > 3 FROM t",
+            "SELECT txid_current_snapshot()",
+        ):
             verdict = execution_verdict(target, fine)
             assert verdict.allowed, (fine, verdict.reasons)
 

@@ -33,10 +33,33 @@ STATEMENTS = [
 ]
 # An N+1 whose statement carries a connection string and a URI in literals (as dblink calls do).
 NPLUSONE = "SELECT 'host=db password=PlantConn07' AS c, 'postgresql://app:PlantUri08@db/x' AS u, id FROM orders WHERE id = {}"
-PLANTED = ["PlantLoginPw01", "PlantSslPw02", "PlantEsc03", "PlantDollar04", "PlantTag05", "PlantUni06",
-           "PlantConn07", "PlantUri08", "PlantEnvPw09", "PlantProfilePw10", "PlantStorePw11", "PlantWorkload12",
-           "PlantComment13", "PlantDo14", "PlantComm15", "PlantComm16", "PlantBase17", "PlantBase18", "PlantExplain19",
-           "PlantUsage20", "PlantRecord21", "PlantRecord22", "PlantRecord23", "PlantRawAt24", "PlantRawAt25"]
+PLANTED = [
+    "PlantLoginPw01",
+    "PlantSslPw02",
+    "PlantEsc03",
+    "PlantDollar04",
+    "PlantTag05",
+    "PlantUni06",
+    "PlantConn07",
+    "PlantUri08",
+    "PlantEnvPw09",
+    "PlantProfilePw10",
+    "PlantStorePw11",
+    "PlantWorkload12",
+    "PlantComment13",
+    "PlantDo14",
+    "PlantComm15",
+    "PlantComm16",
+    "PlantBase17",
+    "PlantBase18",
+    "PlantExplain19",
+    "PlantUsage20",
+    "PlantRecord21",
+    "PlantRecord22",
+    "PlantRecord23",
+    "PlantRawAt24",
+    "PlantRawAt25",
+]
 
 
 def leaked(text: str | bytes) -> list[str]:
@@ -92,10 +115,14 @@ def test_secret_keys_cover_what_libpq_marks_secret() -> None:
         ("ALTER ROLE r PASSWORD $t$ab$$cd$t$ VALID UNTIL 'x'", "ALTER ROLE r PASSWORD '***' VALID UNTIL 'x'"),
         ("ALTER ROLE r PASSWORD U&'d\\0061t\\+000061' UESCAPE '\\'", "ALTER ROLE r PASSWORD '***' UESCAPE '\\'"),
         ("ALTER ROLE \"é\" PASSWORD 'pw'", "ALTER ROLE \"é\" PASSWORD '***'"),
-        ("CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', \"password\" 'pw')",
-         "CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', \"password\" '***')"),
-        ("CREATE SUBSCRIPTION s CONNECTION 'host=h sslpassword=''a b'' dbname=d' PUBLICATION p",
-         "CREATE SUBSCRIPTION s CONNECTION 'host=h sslpassword=*** dbname=d' PUBLICATION p"),
+        (
+            "CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', \"password\" 'pw')",
+            "CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', \"password\" '***')",
+        ),
+        (
+            "CREATE SUBSCRIPTION s CONNECTION 'host=h sslpassword=''a b'' dbname=d' PUBLICATION p",
+            "CREATE SUBSCRIPTION s CONNECTION 'host=h sslpassword=*** dbname=d' PUBLICATION p",
+        ),
         ("SELECT dblink_connect($$postgresql://u:pw@h/d$$)", "SELECT dblink_connect($$postgresql://u:***@h/d$$)"),
         ("ALTER ROLE r PASSWORD $$cut-off in a lo", "ALTER ROLE r PASSWORD '***'"),
         ("SELECT 'password' AS label, $1", "SELECT 'password' AS label, $1"),
@@ -114,8 +141,12 @@ def test_free_text_redaction_errs_on_hiding() -> None:
 
 @pytest.mark.parametrize(
     "db",
-    ["postgresql://u:PlantLoginPw01%zz@h/db", "postgresql://u:PlantLoginPw01@[::1/db",
-     "host=h password=PlantLoginPw01 dbname", "host=h sslpassword='PlantLoginPw01 dbname=x"],
+    [
+        "postgresql://u:PlantLoginPw01%zz@h/db",
+        "postgresql://u:PlantLoginPw01@[::1/db",
+        "host=h password=PlantLoginPw01 dbname",
+        "host=h sslpassword='PlantLoginPw01 dbname=x",
+    ],
 )
 def test_malformed_connection_strings_do_not_echo_the_password(cli, db: str) -> None:
     result = cli("top", "--db", db)
@@ -185,21 +216,46 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
         "-- name: conninfo\nSELECT 'host=h password=PlantBase17' AS c, id FROM orders WHERE customer_id = 1;\n"
         "-- name: uri\nSELECT 'postgresql://u:PlantBase18@h/d' AS u, id FROM orders WHERE customer_id = 2;\n"
     )
-    run("baseline save", "baseline", "save", "b1", "--workload", str(baseline_workload), "--runs", "1",
-        "--db", url, "--store", str(store))
+    run("baseline save", "baseline", "save", "b1", "--workload", str(baseline_workload), "--runs", "1", "--db", url, "--store", str(store))
     for fmt in ("table", "markdown", "json"):
-        run(f"explain --sql {fmt}", "explain", "--db", url, "--format", fmt,
-            "--sql", "SELECT id FROM orders WHERE status = 'x' AND note = 'password=PlantExplain19'", ok=(0, 1, 2))
-        run(f"explain --sql password {fmt}", "explain", "--db", url, "--format", fmt,
-            "--sql", "SELECT id FROM accounts WHERE password = 'PlantExplain19'")
+        run(
+            f"explain --sql {fmt}",
+            "explain",
+            "--db",
+            url,
+            "--format",
+            fmt,
+            "--sql",
+            "SELECT id FROM orders WHERE status = 'x' AND note = 'password=PlantExplain19'",
+            ok=(0, 1, 2),
+        )
+        run(f"explain --sql password {fmt}", "explain", "--db", url, "--format", fmt, "--sql", "SELECT id FROM accounts WHERE password = 'PlantExplain19'")
     run("usage error", "top", "postgresql://u:PlantUsage20@h/d", ok=(2,))
     run("usage error -f", "top", "-f", "password=PlantUsage20", ok=(2,))
     run("usage error --by", "top", "--by", "host=h password=PlantUsage20", ok=(2,))
     assert "password" in str(outputs["explain --sql password table stdout"])  # the filter is shown, hidden
     # a recorded run keeps its command line in the store (qprof_runs) and shows it in the report
-    run("record", "record", "-d", url, "--store", str(store), "--no-advisors", "--name", "r1", "-f", "json", "--",
-        "sh", "-c", "true PGPASSWORD=PlantRecord21", "postgresql://u:PlantRecord22@h/d", "--password", "PlantRecord23",
-        ok=(0, 127))  # 127: no fileno under the in-process runner
+    run(
+        "record",
+        "record",
+        "-d",
+        url,
+        "--store",
+        str(store),
+        "--no-advisors",
+        "--name",
+        "r1",
+        "-f",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        "true PGPASSWORD=PlantRecord21",
+        "postgresql://u:PlantRecord22@h/d",
+        "--password",
+        "PlantRecord23",
+        ok=(0, 127),
+    )  # 127: no fileno under the in-process runner
     assert "PGPASSWORD=***" in str(outputs["record stderr"])
     from qprof.history.store import Store
 
@@ -208,8 +264,7 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
     assert "PGPASSWORD=***" in str(stored_command) and "--password" in str(stored_command), stored_command
     # a raw "@" in a URI password: libpq and SQLAlchemy read its tail as part of the host
     run("raw @ in --db", "top", "--db", f"postgresql://rv:Raw@PlantRawAt24@127.0.0.1:{secret_db['port']}/secrets", ok=(2,))
-    run("raw @ in --store", "snapshots", "list", "--store", f"postgresql://rv:Raw@PlantRawAt25@127.0.0.1:{secret_db['port']}/x",
-        ok=(2,))
+    run("raw @ in --store", "snapshots", "list", "--store", f"postgresql://rv:Raw@PlantRawAt25@127.0.0.1:{secret_db['port']}/x", ok=(2,))
 
     workload = tmp_path / "secret.sql"
     workload.write_text(
@@ -242,8 +297,7 @@ def test_planted_secrets_never_come_out(cli, secret_db, pg_cluster, tmp_path, mo
     pg_cluster.create_database("secretstore", extensions=())
     pg_store = pg_cluster.url("secretstore")
     run("snapshot to a PostgreSQL store", "snapshot", "--db", url, "--store", pg_store, "--format", "json")
-    run("baseline to a PostgreSQL store", "baseline", "save", "b1", "--workload", str(baseline_workload), "--runs", "1",
-        "--db", url, "--store", pg_store)
+    run("baseline to a PostgreSQL store", "baseline", "save", "b1", "--workload", str(baseline_workload), "--runs", "1", "--db", url, "--store", pg_store)
     for table in schema.metadata.sorted_tables:
         outputs[f"pg store {table.name}"] = pg_cluster.psql(f"SELECT t::text FROM {table.name} t", dbname="secretstore")
     assert "PASSWORD" in str(outputs["pg store qprof_statements"])  # the statements are stored, hidden
@@ -276,8 +330,12 @@ def test_secrets_hidden_in_comments_bodies_and_odd_values(sql: str, secret: str)
 
 
 def test_placeholders_and_plain_text_stay_as_they_are() -> None:
-    for sql in ("SELECT * FROM t WHERE password = $1 AND x = ?", "UPDATE t SET password=$12, y=1",
-                "SELECT 'password' AS k, v FROM t WHERE k = 'x'", "SELECT 1 /* plain comment */"):
+    for sql in (
+        "SELECT * FROM t WHERE password = $1 AND x = ?",
+        "UPDATE t SET password=$12, y=1",
+        "SELECT 'password' AS k, v FROM t WHERE k = 'x'",
+        "SELECT 1 /* plain comment */",
+    ):
         assert redact.output(sql) == sql
     assert redact.text("options=-c app.password=OptPw57 dbname=d") == "options=-c app.password=*** dbname=d"
     assert redact.output("env PGPASSWORD=ZQXpg2 psql") == "env PGPASSWORD=*** psql"
@@ -288,8 +346,7 @@ def test_plan_filters_are_redacted_in_every_text_format() -> None:
     from qprof.plans.postgres import parse_explain_json
     from qprof.plans.render import render_plan
 
-    plan = parse_explain_json([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "users", "Plan Rows": 1,
-                                         "Filter": "(password = 'ZQXe31'::text)"}}])
+    plan = parse_explain_json([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "users", "Plan Rows": 1, "Filter": "(password = 'ZQXe31'::text)"}}])
     for fmt in (OutputFormat.table, OutputFormat.markdown):
         shown = render_plan(plan, fmt)
         assert "password = '***'" in shown and "ZQXe31" not in shown

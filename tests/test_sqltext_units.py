@@ -55,10 +55,14 @@ def test_unparseable_sql_is_bad_input(sql: str) -> None:
     ("sql", "hidden"),
     [
         ("ALTER ROLE bob WITH ENCRYPTED PASSWORD 'Top''Secret'", "ALTER ROLE bob WITH ENCRYPTED PASSWORD '***'"),
-        ("CREATE USER MAPPING FOR bob SERVER s OPTIONS (user 'bob', password 'pw1')",
-         "CREATE USER MAPPING FOR bob SERVER s OPTIONS (user 'bob', password '***')"),
-        ("CREATE SUBSCRIPTION s CONNECTION 'host=x password=pw2 dbname=y' PUBLICATION p",
-         "CREATE SUBSCRIPTION s CONNECTION 'host=x password=*** dbname=y' PUBLICATION p"),
+        (
+            "CREATE USER MAPPING FOR bob SERVER s OPTIONS (user 'bob', password 'pw1')",
+            "CREATE USER MAPPING FOR bob SERVER s OPTIONS (user 'bob', password '***')",
+        ),
+        (
+            "CREATE SUBSCRIPTION s CONNECTION 'host=x password=pw2 dbname=y' PUBLICATION p",
+            "CREATE SUBSCRIPTION s CONNECTION 'host=x password=*** dbname=y' PUBLICATION p",
+        ),
         ("ALTER USER x PASSWORD 'cut-off-in-a-log", "ALTER USER x PASSWORD '***'"),
         ("SELECT 'password' AS label, $1", "SELECT 'password' AS label, $1"),
     ],
@@ -71,9 +75,7 @@ def test_one_line_collapses_and_cuts() -> None:
     assert sqltext.one_line("SELECT\n  a,\n  b FROM t", 12) == "SELECT a, b…"
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("500ms", 0.5), ("30s", 30), ("5min", 300), ("2h", 7200), ("7d", 604800), ("15", 15)]
-)
+@pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("30s", 30), ("5min", 300), ("2h", 7200), ("7d", 604800), ("15", 15)])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -17,8 +17,21 @@ def test_top_json_shape_and_default_ranking(cli, app_dsn: str) -> None:
     assert doc["source"] == "pg_stat_statements" and doc["by"] == "total"
     statements = doc["statements"]
     assert statements, "the workload ran, so there are statistics"
-    keys = {"queryid", "calls", "total_ms", "mean_ms", "stddev_ms", "max_ms", "rows_per_call",
-            "pct_total_time", "shared_hit_pct", "temp_blks", "query", "database", "user"}
+    keys = {
+        "queryid",
+        "calls",
+        "total_ms",
+        "mean_ms",
+        "stddev_ms",
+        "max_ms",
+        "rows_per_call",
+        "pct_total_time",
+        "shared_hit_pct",
+        "temp_blks",
+        "query",
+        "database",
+        "user",
+    }
     assert keys <= set(statements[0])
     totals = [s["total_ms"] for s in statements]
     assert totals == sorted(totals, reverse=True)

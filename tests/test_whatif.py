@@ -94,8 +94,12 @@ def test_hypothetical_indexes_are_recycled_in_batches_and_gone_after_close(whati
     with open_target(parse_target(whatif_dsn)) as target:
         catalog = load_catalog(target)
         statements = _analyzed(catalog, *(f"SELECT id FROM w_orders WHERE customer_id = {n} AND status = 'open'" for n in range(12)))
-        shapes = [BY_CUSTOMER, Candidate("public", "w_orders", (Key("customer_id"), Key("status"))),
-                  Candidate("public", "w_orders", (Key("status"),)), Candidate("public", "w_orders", (Key("status"), Key("customer_id")))]
+        shapes = [
+            BY_CUSTOMER,
+            Candidate("public", "w_orders", (Key("customer_id"), Key("status"))),
+            Candidate("public", "w_orders", (Key("status"),)),
+            Candidate("public", "w_orders", (Key("status"), Key("customer_id"))),
+        ]
         with hypopg.HypoPGWhatIf(target, catalog) as whatif:
             for number, statement in enumerate(statements):
                 whatif.cost(statement, [shapes[number % len(shapes)]])
@@ -124,8 +128,7 @@ def test_a_real_build_is_rolled_back_and_leaves_no_index(whatif_dsn: str) -> Non
 def _sqlite_file(path: Path) -> Path:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, status TEXT NOT NULL, filler TEXT)")
-        conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)",
-                         ((i, i % 2000, "open" if i % 10 == 0 else "done", "x" * 60) for i in range(1, 60_001)))
+        conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)", ((i, i % 2000, "open" if i % 10 == 0 else "done", "x" * 60) for i in range(1, 60_001)))
         conn.execute("ANALYZE")
     conn.close()
     return path
@@ -171,9 +174,16 @@ def test_a_plain_statement_reports_the_indexes_its_plan_uses_across_hypopg_reset
     with open_target(parse_target(whatif_dsn)) as target:
         catalog = load_catalog(target)
         [statement] = _analyzed(catalog, LOOKUP)
-        shapes = [Candidate("public", "w_orders", tuple(Key(c) for c in columns))
-                  for columns in (("customer_id",), ("customer_id", "status"), ("customer_id", "id"),
-                                  ("customer_id", "status", "id"), ("customer_id", "id", "status"))]
+        shapes = [
+            Candidate("public", "w_orders", tuple(Key(c) for c in columns))
+            for columns in (
+                ("customer_id",),
+                ("customer_id", "status"),
+                ("customer_id", "id"),
+                ("customer_id", "status", "id"),
+                ("customer_id", "id", "status"),
+            )
+        ]
         with hypopg.HypoPGWhatIf(target, catalog) as whatif:
             without = whatif.cost(statement, ())  # the first call learns that it plans as it is
             resets = 0

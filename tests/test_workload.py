@@ -44,7 +44,7 @@ def test_files_without_markers_are_split_and_numbered() -> None:
     ("text", "message"),
     [
         ("-- name: a\n-- params: [1,\nSELECT 1;", "not a JSON array"),
-        ("-- name: a\n-- params: {\"x\": 1}\nSELECT 1;", "must be a JSON array"),
+        ('-- name: a\n-- params: {"x": 1}\nSELECT 1;', "must be a JSON array"),
         ("-- name: a\n-- calls: many\nSELECT 1;", "whole number"),
         ("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;", "used twice"),
     ],

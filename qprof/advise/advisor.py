@@ -43,13 +43,16 @@ class Skip:
 
     @classmethod
     def of(cls, statement: AdviseStatement, reason: str) -> Skip:
-        return cls(statement.sql, reason, statement.key, statement.queryid, statement.name, statement.calls,
-                   statement.total_ms)
+        return cls(statement.sql, reason, statement.key, statement.queryid, statement.name, statement.calls, statement.total_ms)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "statement": self.statement, "reason": self.reason, "key": self.key, "queryid": self.queryid,
-            "name": self.name, "calls": self.calls,
+            "statement": self.statement,
+            "reason": self.reason,
+            "key": self.key,
+            "queryid": self.queryid,
+            "name": self.name,
+            "calls": self.calls,
             "total_ms": round(self.total_ms, 3) if self.total_ms is not None else None,
             "share": round(self.share, 4) if self.share is not None else None,
             "not_costed": not self.nothing_to_index,
@@ -67,16 +70,21 @@ class SkippedSummary:
     nothing_to_index: int = 0
 
     def headline(self) -> str:
-        """"3 of 40 statements skipped — 48.7 % of the workload's time — see below"."""
+        """ "3 of 40 statements skipped — 48.7 % of the workload's time — see below"."""
         what = "time" if self.basis == "time" else "calls"
         share = f" — {self.share * 100:.1f} % of the workload's {what}" if self.share is not None else ""
         noun = "statement" if self.total == 1 else "statements"
         return f"{self.count} of {self.total} {noun} skipped{share} — not costed, no index advised for them; see below"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "statements": self.total,
-                "share": round(self.share, 4) if self.share is not None else None, "basis": self.basis,
-                "nothing_to_index": self.nothing_to_index, "message": self.headline() if self.count else None}
+        return {
+            "count": self.count,
+            "statements": self.total,
+            "share": round(self.share, 4) if self.share is not None else None,
+            "basis": self.basis,
+            "nothing_to_index": self.nothing_to_index,
+            "message": self.headline() if self.count else None,
+        }
 
 
 def skipped_summary(statements: Sequence[AdviseStatement], skipped: list[Skip]) -> SkippedSummary:
@@ -114,9 +122,7 @@ class Advice:
         return list(self.selection.chosen)
 
 
-def analyze_statements(
-    catalog: Catalog, statements: Sequence[AdviseStatement], skipped: list[Skip]
-) -> list[AdviseStatement]:
+def analyze_statements(catalog: Catalog, statements: Sequence[AdviseStatement], skipped: list[Skip]) -> list[AdviseStatement]:
     """Parse and resolve each statement; attach its tables and candidates, or skip it with the reason."""
     usable = []
     for statement in statements:
@@ -189,8 +195,14 @@ def advise(
         progress({"phase": f"costing {len(usable)} statement(s) as they are"})
         costed = _baseline(whatif, usable, skipped)
         selection = select_indexes(
-            costed, whatif, catalog, from_server=from_server, min_gain=min_gain, budget=budget,
-            max_indexes=max_indexes, on_progress=on_progress,
+            costed,
+            whatif,
+            catalog,
+            from_server=from_server,
+            min_gain=min_gain,
+            budget=budget,
+            max_indexes=max_indexes,
+            on_progress=on_progress,
         )
     finally:
         whatif.close()
@@ -211,8 +223,7 @@ def advise(
     )
 
 
-def recost(target: Any, advice: Advice, kept: Sequence[Candidate], *, whatif_mode: str = "auto",
-           lock_timeout: float = 5.0) -> dict[str, float]:
+def recost(target: Any, advice: Advice, kept: Sequence[Candidate], *, whatif_mode: str = "auto", lock_timeout: float = 5.0) -> dict[str, float]:
     """Each statement's estimated cost with only the ``kept`` of the chosen indexes (the set --verify
     kept): the selection's "after" where every chosen index that matters to it is kept, its cost
     today where none is, and a what-if call only for the rest. (Not all of them again: the builds
@@ -274,8 +285,13 @@ def recommendations(advice: Advice, engine: str) -> list:
             statement = advice.by_key[key]
             evidence.append(
                 StatementEvidence(
-                    key=key, text=statement.sql, calls=statement.calls, queryid=statement.queryid, name=statement.name,
-                    cost_before=selection.cost_before.get(key), cost_after=selection.cost_after.get(key),
+                    key=key,
+                    text=statement.sql,
+                    calls=statement.calls,
+                    queryid=statement.queryid,
+                    name=statement.name,
+                    cost_before=selection.cost_before.get(key),
+                    cost_after=selection.cost_after.get(key),
                 )
             )
         evidence.sort(key=lambda ev: -(ev.calls * ((ev.cost_before or 0) - (ev.cost_after or 0))))
@@ -320,8 +336,15 @@ def _others(advice: Advice, candidate: Candidate, served_keys: set[str]) -> list
         found.append(statement)
     found.sort(key=lambda s: -s.weight * advice.selection.cost_before.get(s.key, 0.0))
     return [
-        StatementEvidence(key=s.key, text=s.sql, calls=s.calls, queryid=s.queryid, name=s.name,
-                          cost_before=advice.selection.cost_before.get(s.key), cost_after=advice.selection.cost_after.get(s.key))
+        StatementEvidence(
+            key=s.key,
+            text=s.sql,
+            calls=s.calls,
+            queryid=s.queryid,
+            name=s.name,
+            cost_before=advice.selection.cost_before.get(s.key),
+            cost_after=advice.selection.cost_after.get(s.key),
+        )
         for s in found[:MAX_OTHERS]
     ]
 

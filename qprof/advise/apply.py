@@ -43,8 +43,11 @@ def apply_recommendations(
     """
     leftovers = leftovers if leftovers is not None else []
     report = []
-    with signals_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
-            advisory_lock(conn, target.engine):
+    with (
+        signals_as_interrupt(),
+        writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn,
+        advisory_lock(conn, target.engine),
+    ):
         for rec in recs:
             if rec.applied:
                 report.append({"index": rec.name, "created": True, "valid": rec.valid, "note": "kept from --verify"})

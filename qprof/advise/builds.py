@@ -93,7 +93,7 @@ def verified_run(name: str, table: object) -> str | None:
     if not match:
         return None
     run_id, n, mark = match.groups()
-    return run_id if mark_digest(run_id, int(n), table, name[match.end():]) == mark else None
+    return run_id if mark_digest(run_id, int(n), table, name[match.end() :]) == mark else None
 
 
 def verified_comment(comment: str | None, oid: int, name: str, run_id: str) -> bool:
@@ -124,8 +124,6 @@ def signals_as_interrupt() -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-
-
 
 
 # -- the writable session --------------------------------------------------------------------------
@@ -274,8 +272,7 @@ class Leftover:
 
     def to_dict(self) -> dict[str, Any]:
         schema, name = self.key or (None, None)
-        return {"index": self.index, "schema": schema, "name": name, "table": self.table, "drop": self.drop,
-                "reason": self.reason, "comment": self.comment}
+        return {"index": self.index, "schema": schema, "name": name, "table": self.table, "drop": self.drop, "reason": self.reason, "comment": self.comment}
 
     def message(self) -> str:
         return f"could not drop {self.index}, which qprof built ({self.reason}): it is still there; run  {self.drop}"
@@ -301,9 +298,13 @@ def shown(key: tuple[str, str], engine: str = "postgresql") -> str:
 
 
 def _pending(key: tuple[str, str], engine: str, partitioned: bool) -> None:
-    _PENDING[key] = Leftover(shown(key, engine), _drop_sql(key, partitioned, engine),
-                             "interrupted before cleanup finished; the next qprof advise/check/indexes run reports it "
-                             "and qprof advise --cleanup drops it", key=key, partitioned=partitioned)
+    _PENDING[key] = Leftover(
+        shown(key, engine),
+        _drop_sql(key, partitioned, engine),
+        "interrupted before cleanup finished; the next qprof advise/check/indexes run reports it and qprof advise --cleanup drops it",
+        key=key,
+        partitioned=partitioned,
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -411,8 +412,7 @@ def build_owned(session: BuildSession, rec: Recommendation, engine: str, owned: 
         raise StatementFailed(f"an index named {schema}.{rec.name} already exists: not built, not touched")
     row = run(
         session,
-        "SELECT c.oid, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s",
+        "SELECT c.oid, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
         (schema, table),
     ).fetchone()
     if row is None:
@@ -481,8 +481,7 @@ def real_size(session: Any, owned: Owned, engine: str) -> int | None:
     ident = _ident(owned.index)
     row = run(
         session,
-        "SELECT COALESCE((SELECT sum(pg_relation_size(t.relid)) FROM pg_partition_tree(to_regclass(%s)) t), "
-        "pg_relation_size(to_regclass(%s)))",
+        "SELECT COALESCE((SELECT sum(pg_relation_size(t.relid)) FROM pg_partition_tree(to_regclass(%s)) t), pg_relation_size(to_regclass(%s)))",
         (ident, ident),
     ).fetchone()
     return int(row[0]) if row and row[0] is not None else None
@@ -582,8 +581,11 @@ def drop_owned(session: Any, owned: Owned, engine: str, *, seconds: float | None
         except Exception as exc:  # noqa: BLE001 - cannot even look: assume the worst
             still, reasons[key] = True, reasons.get(key) or _first_line(exc)
         if still:
-            leftovers.append(Leftover(shown(key), _drop_sql(key, key in owned.partitioned),
-                                      reasons.get(key, "it was not dropped"), key=key, partitioned=key in owned.partitioned))
+            leftovers.append(
+                Leftover(
+                    shown(key), _drop_sql(key, key in owned.partitioned), reasons.get(key, "it was not dropped"), key=key, partitioned=key in owned.partitioned
+                )
+            )
         else:
             _PENDING.pop(key, None)
     return leftovers
@@ -596,5 +598,3 @@ def _not_ours_to_drop(exc: BaseException) -> bool:
 
 def _drop_sql(key: tuple[str, str], partitioned: bool, engine: str = "postgresql") -> str:
     return ddl_text(drop_index(*key, engine, concurrently=not partitioned)) + ";"
-
-

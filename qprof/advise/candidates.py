@@ -297,9 +297,7 @@ class Analyzer:
                 continue
             relation = self._relation_of(table)
             if relation is None:
-                if schema_name is None and (
-                    table.name.lower().startswith("pg_") or table.name.lower().startswith("sqlite_")
-                ):
+                if schema_name is None and (table.name.lower().startswith("pg_") or table.name.lower().startswith("sqlite_")):
                     self.saw_catalog = True
                     continue  # pg_class, pg_stat_activity, sqlite_master …: catalog
                 self.missing.append(table.sql(self.dialect))

@@ -232,9 +232,7 @@ def _load_sqlite(target: Any) -> Catalog:
     from qprof.collectors.sqlite_catalog import collect_indexes
 
     relations: dict[tuple[str, str], Relation] = {}
-    rows = target.fetch_all(
-        "SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
-    )
+    rows = target.fetch_all("SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name")
     for row in rows:
         definition = None
         if row["type"] == "view" and row["sql"]:

@@ -169,8 +169,12 @@ def recreate_ddl(definition: str, engine: str, *, concurrently: bool = True) -> 
     A partitioned parent's index (``concurrently=False``) is recreated plainly and without
     ``ON ONLY`` (pg_get_indexdef writes it), which would leave it INVALID with no partitions."""
     if engine == "sqlite":
-        return re.sub(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition,
-                      count=1, flags=re.IGNORECASE).rstrip(";") + ";"
+        return (
+            re.sub(
+                r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", lambda m: f"CREATE {m.group(1) or ''}INDEX IF NOT EXISTS ", definition, count=1, flags=re.IGNORECASE
+            ).rstrip(";")
+            + ";"
+        )
     from qprof.advise.ddl import one_line_literals
 
     verb = "INDEX CONCURRENTLY IF NOT EXISTS " if concurrently else "INDEX IF NOT EXISTS "
@@ -270,10 +274,12 @@ def _header_lines(rec: Recommendation, info: RunInfo) -> list[str]:
         lines.append(cost)
         if ev.ms_before is not None and ev.ms_after is not None:
             speed = f" ({ev.ms_before / ev.ms_after:,.1f}x)" if ev.ms_after else ""
-            lines.append(f"    measured median {ev.ms_before:,.3f} ms -> {ev.ms_after:,.3f} ms{speed}, "
-                         f"p95 {ev.p95_before or 0:,.3f} -> {ev.p95_after or 0:,.3f} ms")
-            lines.append(f"    ({ev.runs or '?'} runs each, one statement at a time, with the whole set; "
-                         f"params {one_line(repr(_jsonable(ev.params) or []), 100)})")
+            lines.append(
+                f"    measured median {ev.ms_before:,.3f} ms -> {ev.ms_after:,.3f} ms{speed}, p95 {ev.p95_before or 0:,.3f} -> {ev.p95_after or 0:,.3f} ms"
+            )
+            lines.append(
+                f"    ({ev.runs or '?'} runs each, one statement at a time, with the whole set; params {one_line(repr(_jsonable(ev.params) or []), 100)})"
+            )
     if rec.net_ms_saved is not None:
         lines.append(f"measured marginal gain (the set without it vs the set): {rec.net_ms_saved:,.2f} ms over the workload's calls")
     return lines
@@ -309,8 +315,10 @@ def unsafe_in_file(rec: Recommendation, fmt: str) -> str | None:
 
     for statement in (rec.ddl, rec.drop_ddl):
         if _DBMATE_MARKER.search(statement) or any(needs_escape(token) for token in _QUOTED.findall(statement)):
-            return (f"{rec.name}: a name in its DDL holds a line break or control character, which a {fmt} migration "
-                    "file cannot carry safely; use --migration-format alembic or django for it")
+            return (
+                f"{rec.name}: a name in its DDL holds a line break or control character, which a {fmt} migration "
+                "file cannot carry safely; use --migration-format alembic or django for it"
+            )
     return None
 
 
@@ -328,8 +336,7 @@ def sql_usage(engine: str) -> list[str]:
     client = "sqlite3 DB.sqlite" if engine == "sqlite" else "psql -X -v ON_ERROR_STOP=1 -d DB"
     return [
         "dbmate-style migration: '-- migrate:up' creates, '-- migrate:down' undoes. Do NOT run the whole",
-        (f"file with {'sqlite3' if engine == 'sqlite' else 'psql -f'} (it would create the index and drop it again). "
-         "Apply it with dbmate, or run only"),
+        (f"file with {'sqlite3' if engine == 'sqlite' else 'psql -f'} (it would create the index and drop it again). Apply it with dbmate, or run only"),
         f"the up part:  sed '/^-- migrate:down/,$d' FILE | {client}",
     ]
 
@@ -383,8 +390,7 @@ def _flyway_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
 def _django_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
     header = _comment([line for r in recs for line in header_lines(r, info)], "#")
     operations = "\n".join(
-        f"        migrations.RunSQL(\n            sql={_py_string(r.ddl)},\n            reverse_sql={_py_string(r.drop_ddl)},\n        ),"
-        for r in recs
+        f"        migrations.RunSQL(\n            sql={_py_string(r.ddl)},\n            reverse_sql={_py_string(r.drop_ddl)},\n        )," for r in recs
     )
     return (
         f"{header}"
@@ -392,7 +398,7 @@ def _django_file(recs: Sequence[Recommendation], info: RunInfo) -> str:
         "class Migration(migrations.Migration):\n"
         "    # CONCURRENTLY cannot run inside a transaction block\n"
         "    atomic = False\n\n"
-        "    dependencies = [\n        # (\"your_app\", \"0001_initial\"),  set to this app's latest migration\n    ]\n\n"
+        '    dependencies = [\n        # ("your_app", "0001_initial"),  set to this app\'s latest migration\n    ]\n\n'
         "    operations = [\n"
         f"{operations}\n"
         "    ]\n"
@@ -617,11 +623,11 @@ def write_advice(
     ``out_dir/drops`` (into ``out_dir`` itself when there is no new index)."""
     unchanged: list[tuple[Recommendation, Path]] = []
     refreshed: list[Path] = []
-    files = write_migrations(recs, out_dir, fmt, info, single_file=single_file,
-                             alembic_down_revision=alembic_down_revision, skipped=unchanged, refreshed=refreshed)
+    files = write_migrations(
+        recs, out_dir, fmt, info, single_file=single_file, alembic_down_revision=alembic_down_revision, skipped=unchanged, refreshed=refreshed
+    )
     if drops:
-        files += write_migrations(drops, out_dir / "drops" if recs else out_dir, fmt, info,
-                                  single_file=single_file, skipped=unchanged)
+        files += write_migrations(drops, out_dir / "drops" if recs else out_dir, fmt, info, single_file=single_file, skipped=unchanged)
     return WrittenAdvice(list(files), unchanged, refreshed)
 
 
@@ -630,8 +636,7 @@ def write_advice(
 _HEADER_INDEX = re.compile(r"^\s*(?:--|#)\s*index on (\S+) \(([^)]*)\)(?: INCLUDE \(([^)]*)\))?", re.M)
 
 
-def superseded_migrations(recs: Sequence[Recommendation], out_dir: Path, fmt: str,
-                          keep: Sequence[Path]) -> list[tuple[Path, Recommendation]]:
+def superseded_migrations(recs: Sequence[Recommendation], out_dir: Path, fmt: str, keep: Sequence[Path]) -> list[tuple[Path, Recommendation]]:
     """Migrations an earlier ``advise`` run left in ``out_dir`` whose index a recommendation of this
     run makes redundant: the same table, and its key columns a prefix of the new index's keys (a
     B-tree serves every leading prefix of its keys, so the new one does all the old one did).
@@ -651,9 +656,13 @@ def superseded_migrations(recs: Sequence[Recommendation], out_dir: Path, fmt: st
         for rec in recs:
             new_keys = list(rec.candidate.columns)
             covered = {key.split()[0] for key in new_keys} | set(rec.candidate.include)
-            if (rec.kind != "drop" and rec.candidate.qualified_table == table
-                    and len(old_keys) <= len(new_keys) and new_keys[: len(old_keys)] == old_keys
-                    and old_include <= covered):  # what the old one read without the table, the new one reads too
+            if (
+                rec.kind != "drop"
+                and rec.candidate.qualified_table == table
+                and len(old_keys) <= len(new_keys)
+                and new_keys[: len(old_keys)] == old_keys
+                and old_include <= covered
+            ):  # what the old one read without the table, the new one reads too
                 found.append((path, rec))
                 break
     return found

@@ -73,8 +73,9 @@ def find_leftovers(conn: Any, engine: str) -> tuple[list[Leftover], list[str]]:
                 live.append(shown(("main", row["name"]), engine))
                 continue
             key = ("main", row["name"])
-            leftovers.append(Leftover(shown(key, engine), _drop_sql(key, False, "sqlite"),
-                                      "left behind when that run was killed", table=row["tbl_name"], key=key))
+            leftovers.append(
+                Leftover(shown(key, engine), _drop_sql(key, False, "sqlite"), "left behind when that run was killed", table=row["tbl_name"], key=key)
+            )
         return leftovers, live
     from qprof.sqlfiles import load_sql
 
@@ -104,16 +105,32 @@ def find_leftovers(conn: Any, engine: str) -> tuple[list[Leftover], list[str]]:
             # was killed before this one): it is part of that index now; give it its final name
             from psycopg import sql
 
-            final = row["name"][BUILD_NAME.match(row["name"]).end():]
+            final = row["name"][BUILD_NAME.match(row["name"]).end() :]
             rename = sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(*key), sql.Identifier(final)).as_string(None)
-            leftovers.append(Leftover(shown(key), rename + ";", f"attached to {shown(parent)}, which is no qprof build "
-                                      "any more: it is part of that index and cannot be dropped alone; rename it",
-                                      table=table, comment=comment, key=key, partitioned=True))
+            leftovers.append(
+                Leftover(
+                    shown(key),
+                    rename + ";",
+                    f"attached to {shown(parent)}, which is no qprof build any more: it is part of that index and cannot be dropped alone; rename it",
+                    table=table,
+                    comment=comment,
+                    key=key,
+                    partitioned=True,
+                )
+            )
             continue
         state = "INVALID: its build never finished" if not row["valid"] else "valid"
-        leftovers.append(Leftover(shown(key), _drop_sql(key, row["kind"] == "I"),
-                                  f"left behind when that run was killed ({state})",
-                                  table=table, comment=comment, key=key, partitioned=row["kind"] == "I"))
+        leftovers.append(
+            Leftover(
+                shown(key),
+                _drop_sql(key, row["kind"] == "I"),
+                f"left behind when that run was killed ({state})",
+                table=table,
+                comment=comment,
+                key=key,
+                partitioned=row["kind"] == "I",
+            )
+        )
     return leftovers, live
 
 
@@ -140,19 +157,26 @@ def leftover_line(item: Leftover) -> str:
     name = (item.key or ("", item.index))[1]
     built = BUILD_COMMENT.match(item.comment or "")
     named = BUILD_NAME.match(name)
-    who = f"qprof run {built.group(1)} (pid {built.group(2)} on {shown(('', built.group(3)), 'sqlite')}, {built.group(4)})" if built else (
-        f"qprof run {named.group(1)}" if named else "qprof")
+    who = (
+        f"qprof run {built.group(1)} (pid {built.group(2)} on {shown(('', built.group(3)), 'sqlite')}, {built.group(4)})"
+        if built
+        else (f"qprof run {named.group(1)}" if named else "qprof")
+    )
     on = f" on {item.table}" if item.table else ""
     if item.drop.startswith("ALTER INDEX"):
         return f"index {item.index}{on}, built by {who}, was {item.reason}:  {item.drop}  (or: qprof advise --cleanup)"
-    cost = ("it is maintained on every write and the planner uses it" if "INVALID" not in item.reason
-            else "it is maintained on every write, though the planner cannot use it")
+    cost = (
+        "it is maintained on every write and the planner uses it"
+        if "INVALID" not in item.reason
+        else "it is maintained on every write, though the planner cannot use it"
+    )
     how = "" if "can drop it" in item.reason else "  (or: qprof advise --cleanup)"
     return f"index {item.index}{on}, built by {who}, was {item.reason}; {cost}: drop it with  {item.drop}{how}"
 
 
-def cleanup_leftovers(target: Any, *, lock_timeout: float, seconds: float | None = None,
-                      on_progress: Any = None) -> tuple[list[Leftover], list[Leftover], list[str]]:
+def cleanup_leftovers(
+    target: Any, *, lock_timeout: float, seconds: float | None = None, on_progress: Any = None
+) -> tuple[list[Leftover], list[Leftover], list[str]]:
     """``qprof advise --cleanup``: drop every leftover of an earlier run (CONCURRENTLY, lock
     timeout, retried), each only after checking once more that its run is still gone. Returns
     (dropped, still there, live builds left alone). ``on_progress(dropped, remaining)`` is called
@@ -174,16 +198,22 @@ def cleanup_leftovers(target: Any, *, lock_timeout: float, seconds: float | None
                     run(session, item.drop.rstrip(";"))
                     dropped.append(item)
                 except Exception as exc:  # noqa: BLE001 - psycopg.Error: reported with the command
-                    failed.append(Leftover(item.index, item.drop, f"{item.reason}; renaming failed: {str(exc).strip().splitlines()[0]}",
-                                           item.table, item.comment, key, True))
+                    failed.append(
+                        Leftover(
+                            item.index, item.drop, f"{item.reason}; renaming failed: {str(exc).strip().splitlines()[0]}", item.table, item.comment, key, True
+                        )
+                    )
                 continue
             owned = Owned(names=[key], partitioned={key} if item.partitioned else set())
             left = drop_owned(session, owned, target.engine, seconds=seconds)
             if left:
                 if "can drop it" in left[0].reason:
                     left[0].reason += f" (the owner is role {_owner(session, key)})"
-                failed.append(Leftover(item.index, item.drop, f"{item.reason}, and could not be dropped now: {left[0].reason}",
-                                       item.table, item.comment, key, item.partitioned))
+                failed.append(
+                    Leftover(
+                        item.index, item.drop, f"{item.reason}, and could not be dropped now: {left[0].reason}", item.table, item.comment, key, item.partitioned
+                    )
+                )
             else:
                 dropped.append(item)
     return dropped, failed, live
@@ -194,8 +224,7 @@ def _owner(session: Any, key: tuple[str, str]) -> str:
     from psycopg import sql
 
     try:
-        row = run(session, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(%s)",
-                  (sql.Identifier(*key).as_string(None),)).fetchone()
+        row = run(session, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(%s)", (sql.Identifier(*key).as_string(None),)).fetchone()
     except Exception:  # noqa: BLE001 - only for the message
         return "unknown"
     return shown(("", row[0]), "sqlite") if row and row[0] else "unknown"

@@ -39,8 +39,7 @@ class Run:
 
     def comment(self, purpose: str, mark: str) -> str:
         """qprof's build comment; ``mark`` ties it to the index (see builds.mark_digest)."""
-        return (f"qprof build run={self.id} pid={self.pid} host={self.host} at={self.started:%Y-%m-%dT%H:%M:%SZ} "
-                f"mark={mark} ({purpose})")
+        return f"qprof build run={self.id} pid={self.pid} host={self.host} at={self.started:%Y-%m-%dT%H:%M:%SZ} mark={mark} ({purpose})"
 
 
 _RUN: Run | None = None
@@ -51,7 +50,6 @@ def current_run() -> Run:
     if _RUN is None or _RUN.pid != os.getpid():  # a forked child is a run of its own
         _RUN = Run(secrets.token_hex(4), os.getpid(), socket.gethostname()[:64].replace(" ", "_"), datetime.now(UTC))
     return _RUN
-
 
 
 # -- scratch folders --------------------------------------------------------------------------

@@ -163,8 +163,7 @@ class Selector:
         if candidate not in self._affected:
             lead = (candidate.table_key, candidate.keys[0].column)
             self._affected[candidate] = [
-                s for s in self.statements
-                if lead in useful_columns(s) and (self._leads.get(s.key) is None or lead in self._leads[s.key])
+                s for s in self.statements if lead in useful_columns(s) and (self._leads.get(s.key) is None or lead in self._leads[s.key])
             ]
         return self._affected[candidate]
 
@@ -329,8 +328,13 @@ class Selector:
                     queue.append((fresh[step][0], True, step))
                     queue.sort(key=lambda item: item[0], reverse=True)
             self.on_progress(
-                {"round": rounds, "steps": len(steps), "whatif_calls": self.whatif.calls,
-                 "best": None if best is None else str(best[1][1]), "chosen": len(chosen)}
+                {
+                    "round": rounds,
+                    "steps": len(steps),
+                    "whatif_calls": self.whatif.calls,
+                    "best": None if best is None else str(best[1][1]),
+                    "chosen": len(chosen),
+                }
             )
             if best is None:
                 return chosen, rounds
@@ -358,8 +362,7 @@ class Selector:
                         saved = self._short[step]
                         stale[step] = ((saved / max(self._added(*step), 8192), saved, -len(step[1].keys), str(step[1])), None, None)
 
-    def _tightened(self, step: tuple[Candidate | None, Candidate], result: tuple, previous: dict[str, float],
-                   current: dict[str, float]) -> tuple:
+    def _tightened(self, step: tuple[Candidate | None, Candidate], result: tuple, previous: dict[str, float], current: dict[str, float]) -> tuple:
         """A stale evaluation's rank as an upper bound after another step changed some of its statements'
         costs: a statement now saves at most what it saved then (more indexes rarely make another one
         worth more) and at most what is left between its current and its ideal cost. Tighter than the
@@ -398,8 +401,7 @@ class Selector:
     def _added(self, old: Candidate | None, new: Candidate) -> int:
         return self.whatif.size(new) - (self.whatif.size(old) if old else 0)
 
-    def _try(self, step: tuple[Candidate | None, Candidate], chosen: list[Candidate], current: dict[str, float],
-             leader: tuple | None = None) -> tuple | None:
+    def _try(self, step: tuple[Candidate | None, Candidate], chosen: list[Candidate], current: dict[str, float], leader: tuple | None = None) -> tuple | None:
         old, new = step
         try:
             return self._evaluate(old, new, chosen, current, leader)
@@ -439,8 +441,10 @@ class Selector:
                 pool.update(own)
                 continue
             was = before[statement.key]
-            if was <= 0 or was - ideal < self.min_abs_gain or (
-                (was - ideal) / was < self.min_gain and statement.weight * (was - ideal) < WORKLOAD_MIN_GAIN * total
+            if (
+                was <= 0
+                or was - ideal < self.min_abs_gain
+                or ((was - ideal) / was < self.min_gain and statement.weight * (was - ideal) < WORKLOAD_MIN_GAIN * total)
             ):
                 continue
             self._ideal[statement.key] = ideal
@@ -480,8 +484,7 @@ class Selector:
             self._recover()
             return fallback
 
-    def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float],
-                  leader: tuple | None = None) -> tuple | None:
+    def _evaluate(self, old: Candidate | None, new: Candidate, chosen: list[Candidate], current: dict[str, float], leader: tuple | None = None) -> tuple | None:
         """(rank, bytes added, new statement costs) of replacing ``old`` by ``new`` (or adding ``new``); None if not worth it.
 
         Statements are costed in order of what they could still gain (current − ideal cost); once
@@ -502,9 +505,7 @@ class Selector:
                     return (bound, saved + remaining, -len(new.keys), str(new)), None, None
             remaining -= potential[statement.key]
             ideal = self._ideal.get(statement.key)
-            if self._leads.get(statement.key) is not None and (
-                ideal is None or current[statement.key] - ideal <= LEAVE_OUT * current[statement.key]
-            ):
+            if self._leads.get(statement.key) is not None and (ideal is None or current[statement.key] - ideal <= LEAVE_OUT * current[statement.key]):
                 continue  # within 1 % of its ideal already (or never worth it): no step can help it much
             if (new, statement.key) in self._unused:
                 continue  # its plan ignored this index beside fewer others; more indexes will not change that
@@ -608,8 +609,7 @@ class Selector:
                 if not any(was_free < self.whatif.size(c) <= free and c != index and c not in trial for c in self.pool):
                     continue  # what fits now fitted before and the greedy did not take it: it can only lose
                 touched = {s.key for c in (index, *form) for s in self.touched(c)}
-                trial_current = {s.key: (self._cost_or(s, trial, current[s.key]) if s.key in touched else current[s.key])
-                                 for s in self.statements}
+                trial_current = {s.key: (self._cost_or(s, trial, current[s.key]) if s.key in touched else current[s.key]) for s in self.statements}
                 filled, _ = self._greedy(trial, trial_current, avoid=index)
                 cost = self._workload(filled)
                 if cost < total * (1 - 1e-9):
@@ -671,9 +671,7 @@ class Selector:
                 # A plan that does not use the index costs the same without it: cost only those that do.
                 users = self._using(index, chosen, affected)
                 share = (self._workload(without, users) - self._workload(chosen, users)) / base if base > 0 else 0.0
-                if self.min_abs_gain and all(
-                    self._cost_or(s, without, math.inf) - self._cost_or(s, chosen, math.inf) < self.min_abs_gain for s in users
-                ):
+                if self.min_abs_gain and all(self._cost_or(s, without, math.inf) - self._cost_or(s, chosen, math.inf) < self.min_abs_gain for s in users):
                     share = min(share, 0.0)  # measured costs: spares no statement the gain a step must show
                 if weakest is None or (share, -self.whatif.size(index)) < (weakest[0], -self.whatif.size(weakest[1])):
                     weakest = (share, index)
@@ -681,9 +679,8 @@ class Selector:
             if share >= LEAVE_OUT:
                 return chosen
             others = [c for c in chosen if c != index and c.table_key == index.table_key]
-            self.dropped[index] = (
-                f"dropped: without it the statements it could serve cost only {max(share, 0.0):.2%} more (< {LEAVE_OUT:.0%})"
-                + (f"; {', '.join(map(str, others))} serve(s) its statements" if others else "")
+            self.dropped[index] = f"dropped: without it the statements it could serve cost only {max(share, 0.0):.2%} more (< {LEAVE_OUT:.0%})" + (
+                f"; {', '.join(map(str, others))} serve(s) its statements" if others else ""
             )
             chosen = [c for c in chosen if c != index]
         return chosen
@@ -722,7 +719,15 @@ def select_indexes(
     entry_cost = 0.01 if measured else 1.0
     loads = write_loads(statements, catalog, from_server=from_server)
     selector = Selector(
-        statements, whatif, catalog, loads, min_gain=min_gain, budget=budget, max_indexes=max_indexes,
-        entry_cost=entry_cost, min_abs_gain=0.05 if measured else 0.0, on_progress=on_progress,
+        statements,
+        whatif,
+        catalog,
+        loads,
+        min_gain=min_gain,
+        budget=budget,
+        max_indexes=max_indexes,
+        entry_cost=entry_cost,
+        min_abs_gain=0.05 if measured else 0.0,
+        on_progress=on_progress,
     )
     return selector.run()

@@ -118,8 +118,7 @@ class Decision:
         return self.verdict != "unconfirmed"
 
     def measured(self) -> str:
-        return (f"{self.gain_ms:,.2f} ms (median; {CONFIDENCE:.0%} interval {self.low_ms:,.2f} to {self.high_ms:,.2f} ms, "
-                "Σ over the workload's calls)")
+        return f"{self.gain_ms:,.2f} ms (median; {CONFIDENCE:.0%} interval {self.low_ms:,.2f} to {self.high_ms:,.2f} ms, Σ over the workload's calls)"
 
     def reason(self) -> str:
         if self.verdict == "negative":
@@ -127,11 +126,9 @@ class Decision:
         if self.verdict == "unused":
             return "no timed statement's plan uses it with the rest of the set in place: its marginal gain is nil"
         if self.verdict == "immaterial":
-            return (f"marginal gain significantly below the {self.material_ms:,.2f} ms that counts: {self.measured()} "
-                    "with the rest of the set in place")
+            return f"marginal gain significantly below the {self.material_ms:,.2f} ms that counts: {self.measured()} with the rest of the set in place"
         if self.verdict == "unconfirmed":
-            return (f"kept as advised, gain not confirmed within noise: {self.measured()} straddles 0–"
-                    f"{self.material_ms:,.2f} ms")
+            return f"kept as advised, gain not confirmed within noise: {self.measured()} straddles 0–{self.material_ms:,.2f} ms"
         return f"marginal gain {self.measured()}"
 
 
@@ -220,8 +217,7 @@ def _hidden(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -> Iter
     # read-write to drop the hidden indexes, and for a DML statement's own read-write savepoint
     with target.rolled_back_transaction(read_only=not (hide or timed.modifying)) as conn:
         for schema, name in hide:
-            target.fetch_all(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, name)),
-                             what="hiding an index for the measurement")
+            target.fetch_all(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, name)), what="hiding an index for the measurement")
         if hide and not timed.modifying:
             target.fetch_all("SET TRANSACTION READ ONLY")  # the statement itself reads only
         yield conn
@@ -415,8 +411,11 @@ def verify(
         leftovers.extend(left)
         notes.extend(item.message() for item in left)
 
-    with signals_as_interrupt(), writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn, \
-            advisory_lock(conn, target.engine):
+    with (
+        signals_as_interrupt(),
+        writable_connection(target, lock_timeout=lock_timeout, build_timeout=build_timeout) as conn,
+        advisory_lock(conn, target.engine),
+    ):
         try:
             for rec in recs:
                 owned[rec.name] = Owned()
@@ -434,8 +433,10 @@ def verify(
             timed = _timed_statements(target, built, statements, notes)
             for rec in built:
                 if not _measurable(rec, timed.values()):
-                    notes.append(f"{rec.name}: kept as advised, not measured: none of the statements it is meant to "
-                                 "help could be timed (give their values with --log or a workload's -- params:)")
+                    notes.append(
+                        f"{rec.name}: kept as advised, not measured: none of the statements it is meant to "
+                        "help could be timed (give their values with --log or a workload's -- params:)"
+                    )
             active = list(built)
             pending = list(timed.values())
             extended: set[str] = set()
@@ -453,8 +454,7 @@ def verify(
                 if not losers:
                     # An interval that straddles gets once as many runs again before it is kept
                     # unconfirmed: a borderline verdict should rest on more than one run's noise.
-                    doubtful = [rec for rec in active if rec.name in decisions and not decisions[rec.name].settled
-                                and rec.name not in extended]
+                    doubtful = [rec for rec in active if rec.name in decisions and not decisions[rec.name].settled and rec.name not in extended]
                     if doubtful:
                         extended.update(rec.name for rec in doubtful)
                         items = [item for item in timed.values() if any(rec in item.relevant for rec in doubtful)]
@@ -500,9 +500,7 @@ def verify(
     return notes
 
 
-def _timed_statements(
-    target: Any, built: Sequence[Recommendation], statements: dict[str, AdviseStatement], notes: list[str]
-) -> dict[str, _Timed]:
+def _timed_statements(target: Any, built: Sequence[Recommendation], statements: dict[str, AdviseStatement], notes: list[str]) -> dict[str, _Timed]:
     """The statements to time (those the set's indexes serve, and the other reads on their
     tables), with the parameter values used and the indexes that can change each one's plan."""
     from qprof.plans.postgres import check_explainable, clean_sql
@@ -524,16 +522,21 @@ def _timed_statements(
                 continue
             found[ev.key] = _Timed(statement, params, modifying, [], {})
     for item in found.values():
-        item.relevant = [rec for rec in built if rec.candidate.table_key in item.statement.tables
-                         or any(ev.key == item.statement.key for ev in (*rec.statements, *rec.others))]
+        item.relevant = [
+            rec
+            for rec in built
+            if rec.candidate.table_key in item.statement.tables or any(ev.key == item.statement.key for ev in (*rec.statements, *rec.others))
+        ]
     return found
 
 
 def method_note(runs: int) -> str:
     """How --verify measured, for the output and the migration headers."""
-    return (f"measured one statement at a time: median and p95 of {runs} run(s) after {WARMUP} warm-up "
-            f"(statements under {BURST_MS:g} ms: bursts of up to {MAX_BURST} executions per run, the fastest counts), "
-            "before/after interleaved in each run; " + RULE)
+    return (
+        f"measured one statement at a time: median and p95 of {runs} run(s) after {WARMUP} warm-up "
+        f"(statements under {BURST_MS:g} ms: bursts of up to {MAX_BURST} executions per run, the fastest counts), "
+        "before/after interleaved in each run; " + RULE
+    )
 
 
 def verification_summary(runs: int, recs: Sequence[Recommendation]) -> dict[str, Any]:
@@ -543,8 +546,15 @@ def verification_summary(runs: int, recs: Sequence[Recommendation]) -> dict[str,
         for ev in (*rec.statements, *rec.others):
             if ev.params is not None:
                 params.setdefault(ev.name or str(ev.queryid or ev.key), ev.to_dict()["params"])
-    return {"runs": runs, "warmup": WARMUP, "one_statement_at_a_time": True, "statistics": "median and p95 (nearest rank)",
-            "rule": RULE, "method": method_note(runs), "params": params}
+    return {
+        "runs": runs,
+        "warmup": WARMUP,
+        "one_statement_at_a_time": True,
+        "statistics": "median and p95 (nearest rank)",
+        "rule": RULE,
+        "method": method_note(runs),
+        "params": params,
+    }
 
 
 def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path | None:
@@ -583,5 +593,4 @@ def write_chart(recs: Sequence[Recommendation], path: Path, title: str) -> Path 
     return path
 
 
-__all__ = ["RULE", "Decision", "StatementEvidence", "decide", "median_interval", "method_note", "regressed", "verification_summary", "verify",
-           "write_chart"]
+__all__ = ["RULE", "Decision", "StatementEvidence", "decide", "median_interval", "method_note", "regressed", "verification_summary", "verify", "write_chart"]

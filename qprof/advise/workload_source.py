@@ -78,23 +78,23 @@ def make_plannable(statements: Sequence[AdviseStatement], engine: str) -> list[t
     return failed
 
 
-def from_pg_stat_statements(
-    target: Any, *, min_calls: int = 1, min_mean_ms: float = 0.0, top: int | None = 50
-) -> list[AdviseStatement]:
+def from_pg_stat_statements(target: Any, *, min_calls: int = 1, min_mean_ms: float = 0.0, top: int | None = 50) -> list[AdviseStatement]:
     """The statements that cost the most in this database, weighted by their call counts."""
     from qprof.collectors.pg_statements import collect_statements
 
     stats = collect_statements(target, min_calls=min_calls)
-    chosen = [
-        s for s in stats
-        if s.text_visible and s.mean_ms >= min_mean_ms and s.calls >= min_calls and _indexable_kind(s.query)
-    ]
+    chosen = [s for s in stats if s.text_visible and s.mean_ms >= min_mean_ms and s.calls >= min_calls and _indexable_kind(s.query)]
     chosen.sort(key=lambda s: (-s.total_ms, s.queryid))
     if top:
         chosen = chosen[:top]
     return [
         AdviseStatement(
-            key=str(s.queryid), sql=s.query, calls=s.calls, queryid=str(s.queryid), mean_ms=s.mean_ms, rows=s.rows,
+            key=str(s.queryid),
+            sql=s.query,
+            calls=s.calls,
+            queryid=str(s.queryid),
+            mean_ms=s.mean_ms,
+            rows=s.rows,
             source="pg_stat_statements",
         )
         for s in chosen
@@ -116,8 +116,12 @@ def from_workload_paths(paths: Iterable[Path | str]) -> list[AdviseStatement]:
         for item in load_workload(path):
             statements.append(
                 AdviseStatement(
-                    key=item.name, sql=item.sql, calls=item.calls, params=list(item.params) if item.params else None,
-                    name=item.name, source=item.source,
+                    key=item.name,
+                    sql=item.sql,
+                    calls=item.calls,
+                    params=list(item.params) if item.params else None,
+                    name=item.name,
+                    source=item.source,
                 )
             )
     return _unique_keys(statements)
@@ -168,7 +172,12 @@ def from_logs(paths: Sequence[Path], prefix: str | None = None) -> list[AdviseSt
         total, timed = durations.get(key, (0.0, 0))
         statements.append(
             AdviseStatement(
-                key=name, sql=sql, calls=int(count), params=params, name=name, source="log",
+                key=name,
+                sql=sql,
+                calls=int(count),
+                params=params,
+                name=name,
+                source="log",
                 mean_ms=total / timed if timed else None,
             )
         )

@@ -138,8 +138,7 @@ def advise(
     from qprof.arguments import at_least, several
     from qprof.units import parse_percent, parse_size
 
-    workloads, sql_texts, log_files = (several(workload, "workload") or [], several(sql, "sql") or [],
-                                       several(logs, "logs") or [])
+    workloads, sql_texts, log_files = (several(workload, "workload") or [], several(sql, "sql") or [], several(logs, "logs") or [])
     at_least("--min-calls", min_calls, 1)
     at_least("--min-mean-ms", min_mean_ms, 0)
     at_least("--top", top, 1)
@@ -162,32 +161,45 @@ def advise(
     notes: list[str] = []
     # SIGTERM and SIGHUP raise KeyboardInterrupt for the whole run, so every finally block (HypoPG
     # reset, SQLite scratch copy, indexes built for measuring) runs as it does on Ctrl-C.
-    with signals_as_interrupt(), session(db, profile=profile, statement_timeout=statement_timeout,
-                                         allow_functions=allow_functions) as target:
+    with signals_as_interrupt(), session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions) as target:
         remove_stale_run_dirs()
         earlier = report_leftovers(target, warn)
         if earlier and (verify or apply):
             # Measuring may build and drop qprof's own indexes: a killed run's would skew the
             # baseline (and hide the advice for its table), so it goes first, with cleanup's safety.
             earlier = _drop_earlier(target, lock_seconds, note)
-        statements, from_server = _gather_statements(
-            target, workloads, sql_texts, log_files, log_prefix, min_calls, min_mean_ms, top
-        )
+        statements, from_server = _gather_statements(target, workloads, sql_texts, log_files, log_prefix, min_calls, min_mean_ms, top)
         advice = run_advisor(
-            target, statements, whatif_mode=whatif, min_gain=gain, budget=budget_bytes,
-            max_indexes=max_indexes, from_server=from_server, lock_timeout=lock_seconds, warn=warn,
+            target,
+            statements,
+            whatif_mode=whatif,
+            min_gain=gain,
+            budget=budget_bytes,
+            max_indexes=max_indexes,
+            from_server=from_server,
+            lock_timeout=lock_seconds,
+            warn=warn,
             on_progress=on_progress or (lambda info: None),
         )
         recs = recommendations(advice, target.engine)
         if verify and recs:
             from qprof.advise.verify import verify as run_verify
 
-            log(f"verifying {len(recs)} index(es) as a set: all are built, each statement is timed without them, "
-                f"with them and without each one, then they are {'kept' if apply else 'dropped'}")
+            log(
+                f"verifying {len(recs)} index(es) as a set: all are built, each statement is timed without them, "
+                f"with them and without each one, then they are {'kept' if apply else 'dropped'}"
+            )
             with _connection_lost(target, "--verify"):
                 notes += run_verify(
-                    target, recs, advice.by_key, runs=runs, keep=apply, lock_timeout=lock_seconds,
-                    build_timeout=build_seconds, leftovers=leftovers, on_progress=log,
+                    target,
+                    recs,
+                    advice.by_key,
+                    runs=runs,
+                    keep=apply,
+                    lock_timeout=lock_seconds,
+                    build_timeout=build_seconds,
+                    leftovers=leftovers,
+                    on_progress=log,
                 )
             said = {item.message() for item in leftovers}
             notes = [line for line in notes if line not in said]  # each leftover is named once, by the caller
@@ -203,8 +215,7 @@ def advise(
         if apply and recs:
             from qprof.advise.apply import apply_recommendations
 
-            applied = apply_recommendations(target, recs, lock_timeout=lock_seconds, build_timeout=build_seconds,
-                                            leftovers=leftovers)
+            applied = apply_recommendations(target, recs, lock_timeout=lock_seconds, build_timeout=build_seconds, leftovers=leftovers)
             failed += [entry["index"] for entry in applied if entry.get("error") and entry["index"] not in failed]
         drops = drop_recommendations(advice.catalog, target.engine) if drop_unused else []
         description = target.describe()
@@ -217,8 +228,7 @@ def advise(
     refreshed: list = []
     chart = None
     if write:
-        written = write_advice(recs, drops, out, migration_format, info, single_file=single_file,
-                               alembic_down_revision=alembic_down_revision)
+        written = write_advice(recs, drops, out, migration_format, info, single_file=single_file, alembic_down_revision=alembic_down_revision)
         files, unchanged, refreshed = [str(p) for p in written.files], written.unchanged, written.refreshed
         if verify:
             from qprof.advise.verify import write_chart
@@ -238,8 +248,10 @@ def advise(
         kept = [Path(f) for f in files] + [Path(str(path)) for _, path in written.unchanged]
         superseded = superseded_migrations(recs, out, migration_format, kept)
         for path, rec in superseded:
-            notes.append(f"{path} (an earlier advise run) is superseded by {rec.name}: it serves every statement the old "
-                         "index would; delete the old file unless it is already applied")
+            notes.append(
+                f"{path} (an earlier advise run) is superseded by {rec.name}: it serves every statement the old "
+                "index would; delete the old file unless it is already applied"
+            )
     notes += _covering_notes(advice, recs)
     if write:  # what a sql/flyway file cannot carry safely is left out of it: say so
         notes += refusal_notes([*recs, *drops], migration_format)
@@ -249,18 +261,52 @@ def advise(
         notes.append(f"not recommended after selection: {candidate}: {reason}")
     notes += leftover_invalid_notes(advice, recs)
 
-    data = _document(advice, recs, rejected, drops, cost_after, description=description, from_server=from_server,
-                     migration_format=migration_format if write else None, files=files, unchanged=unchanged,
-                     chart=chart, verify=verify, runs=runs, refreshed=refreshed, applied=applied, notes=notes,
-                     leftovers=leftovers, earlier=earlier, failed=failed)
-    return AdviseResult(data, advice, recs, rejected, drops, list(earlier), leftovers, failed, notes, files, chart,
-                        migration_format, gain)
+    data = _document(
+        advice,
+        recs,
+        rejected,
+        drops,
+        cost_after,
+        description=description,
+        from_server=from_server,
+        migration_format=migration_format if write else None,
+        files=files,
+        unchanged=unchanged,
+        chart=chart,
+        verify=verify,
+        runs=runs,
+        refreshed=refreshed,
+        applied=applied,
+        notes=notes,
+        leftovers=leftovers,
+        earlier=earlier,
+        failed=failed,
+    )
+    return AdviseResult(data, advice, recs, rejected, drops, list(earlier), leftovers, failed, notes, files, chart, migration_format, gain)
 
 
-def _document(advice: Any, recs: list, rejected: list, drops: list, cost_after: dict, *, description: str,
-              from_server: bool, migration_format: str | None, files: list[str], unchanged: list, chart: str | None,
-              verify: bool, runs: int, refreshed: list, applied: Any, notes: list[str], leftovers: list,
-              earlier: list, failed: list[str]) -> dict[str, Any]:
+def _document(
+    advice: Any,
+    recs: list,
+    rejected: list,
+    drops: list,
+    cost_after: dict,
+    *,
+    description: str,
+    from_server: bool,
+    migration_format: str | None,
+    files: list[str],
+    unchanged: list,
+    chart: str | None,
+    verify: bool,
+    runs: int,
+    refreshed: list,
+    applied: Any,
+    notes: list[str],
+    leftovers: list,
+    earlier: list,
+    failed: list[str],
+) -> dict[str, Any]:
     """The JSON contract of ``qprof advise``."""
     from qprof.advise.verify import verification_summary
 
@@ -304,8 +350,9 @@ def _document(advice: Any, recs: list, rejected: list, drops: list, cost_after: 
     }
 
 
-def _gather_statements(target: Any, workload: list, sql_texts: list[str], logs: list, log_prefix: str | None,
-                       min_calls: int, min_mean_ms: float, top: int) -> tuple[list, bool]:
+def _gather_statements(
+    target: Any, workload: list, sql_texts: list[str], logs: list, log_prefix: str | None, min_calls: int, min_mean_ms: float, top: int
+) -> tuple[list, bool]:
     from qprof.advise import workload_source as ws
 
     statements = []
@@ -361,9 +408,11 @@ def _drop_earlier(target: Any, lock_seconds: float, note: Say) -> list:
 def _connection_lost(target: Any, what: str) -> Iterator[None]:
     """The server ended the read session (pg_terminate_backend, a restart) while ``what`` ran:
     one error, exit 1 — the builds are dropped on their own session before this is raised."""
+
     def lost(first: str) -> QprofError:
-        error = QprofError(f"lost the connection to the database during {what}: {first}",
-                           hint="the indexes built for it were dropped; run again once the server is back")
+        error = QprofError(
+            f"lost the connection to the database during {what}: {first}", hint="the indexes built for it were dropped; run again once the server is back"
+        )
         error.exit_code = 1
         return error
 

@@ -63,9 +63,7 @@ def bench(
     statements = load_workload(workload)
     with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions) as target:
         description = target.describe()
-        results, skipped = bench_workload(
-            target, statements, runs, warmup=warmup, on_progress=(lambda s: on_progress(s.name)) if on_progress else None
-        )
+        results, skipped = bench_workload(target, statements, runs, warmup=warmup, on_progress=(lambda s: on_progress(s.name)) if on_progress else None)
     for item in skipped if warn else ():
         warn(f"skipped {item.statement}: {item.reason}")
     if not results:

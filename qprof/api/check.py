@@ -100,7 +100,10 @@ def run_check(
             findings += done.findings
             errors += done.rule_errors
     return {
-        "findings": sort_findings(findings), "skipped": skipped, "statements": explained, "rule_errors": errors,
+        "findings": sort_findings(findings),
+        "skipped": skipped,
+        "statements": explained,
+        "rule_errors": errors,
         "not_executed": not_executed,
     }
 
@@ -134,17 +137,25 @@ def check(
 
     config = load_config()
     rules = load_rules_config(
-        config.settings, select=several(select, "select"), ignore=several(ignore, "ignore"),
-        fail_on=several(fail_on, "fail_on"), where=str(config.path or "configuration"),
+        config.settings,
+        select=several(select, "select"),
+        ignore=several(ignore, "ignore"),
+        fail_on=several(fail_on, "fail_on"),
+        where=str(config.path or "configuration"),
     )
-    with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions,
-                 config=config) as target:
+    with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions, config=config) as target:
         description = target.describe()
         earlier = report_leftovers(target, warn or (lambda message: None))
         outcome = run_check(target, rules, workload=workload, analyze=analyze, on_progress=on_progress)
     findings = outcome["findings"]
     return CheckResult(
-        target=description, findings=findings, skipped=outcome["skipped"], statements_explained=outcome["statements"],
-        fail_on=list(rules.fail_on), tripped=list(fail_on_matches(rules.fail_on, findings)),
-        rule_errors=outcome["rule_errors"], not_executed=outcome["not_executed"], leftovers=list(earlier),
+        target=description,
+        findings=findings,
+        skipped=outcome["skipped"],
+        statements_explained=outcome["statements"],
+        fail_on=list(rules.fail_on),
+        tripped=list(fail_on_matches(rules.fail_on, findings)),
+        rule_errors=outcome["rule_errors"],
+        not_executed=outcome["not_executed"],
+        leftovers=list(earlier),
     )

@@ -51,7 +51,11 @@ def _plannable(items: list[ExplainItem], notes: list[str]) -> list[ExplainItem]:
 
 
 def _items(
-    target: Target, workload: str | None, sql: str | None, queryid: str | None, params: list[Any] | None,
+    target: Target,
+    workload: str | None,
+    sql: str | None,
+    queryid: str | None,
+    params: list[Any] | None,
     text: str | None,
 ) -> list[ExplainItem]:
     if sql is not None:
@@ -64,15 +68,11 @@ def _items(
         statements = load_workload(workload)
         if params is not None and len(statements) > 1:
             raise BadInput("--params applies to one statement; name it as file.sql:name")
-        return [
-            ExplainItem(s.name, s.sql, params if params is not None else (list(s.params) or None), s.source, set(s.ignore))
-            for s in statements
-        ]
+        return [ExplainItem(s.name, s.sql, params if params is not None else (list(s.params) or None), s.source, set(s.ignore)) for s in statements]
     if not (text or "").strip():
         raise BadInput(
             "nothing to explain",
-            hint="qprof explain --sql 'SELECT …', qprof explain queries/shop.sql:orders_by_customer, "
-            "qprof explain --queryid N, or pipe SQL on stdin",
+            hint="qprof explain --sql 'SELECT …', qprof explain queries/shop.sql:orders_by_customer, qprof explain --queryid N, or pipe SQL on stdin",
         )
     from qprof.workload import parse_workload_text
 
@@ -86,9 +86,9 @@ def parse_params(params_json: str | None) -> list[Any] | None:
     try:
         values = json.loads(params_json)
     except json.JSONDecodeError as exc:
-        raise BadInput(f"--params is not JSON: {exc.msg}", hint='e.g. --params \'[42, "active"]\'') from None
+        raise BadInput(f"--params is not JSON: {exc.msg}", hint="e.g. --params '[42, \"active\"]'") from None
     if not isinstance(values, list):
-        raise BadInput("--params must be a JSON array", hint='e.g. --params \'[42, "active"]\'')
+        raise BadInput("--params must be a JSON array", hint="e.g. --params '[42, \"active\"]'")
     return values
 
 
@@ -133,14 +133,14 @@ def queryid_failure(item: ExplainItem, exc: QprofError) -> QprofError:
     if "statements are not explained" in exc.message:
         return exc  # a utility statement: no values would help, its own hint says why
     if "does not exist" in exc.message and "relation" in exc.message:
-        advice = ("the statement's table is not in this database (dropped or renamed since pg_stat_statements "
-                  "recorded it?), or not on this role's search_path")
+        advice = "the statement's table is not in this database (dropped or renamed since pg_stat_statements recorded it?), or not on this role's search_path"
     else:
-        advice = ("pg_stat_statements keeps the text with $n where the constants were — try it with literal values: "
-                  f"qprof explain --sql {one_line(text, 200)!r} (the $n replaced by real values), "
-                  "or give them with --params '[…]'")
-    return type(exc)(f"{item.name} could not be explained: {exc.message}",
-                     hint=(exc.hint + "; " if exc.hint else "") + advice)
+        advice = (
+            "pg_stat_statements keeps the text with $n where the constants were — try it with literal values: "
+            f"qprof explain --sql {one_line(text, 200)!r} (the $n replaced by real values), "
+            "or give them with --params '[…]'"
+        )
+    return type(exc)(f"{item.name} could not be explained: {exc.message}", hint=(exc.hint + "; " if exc.hint else "") + advice)
 
 
 @dataclass
@@ -153,8 +153,7 @@ class ExplainResult(Result):
     notes: list[str] = field(default_factory=list)  # inputs rewritten so PREPARE accepts them
 
     def document(self) -> dict[str, Any]:
-        return {"target": self.target, "statements": [d.to_dict() for d in self.statements],
-                "skipped": [s.to_dict() for s in self.skipped]}
+        return {"target": self.target, "statements": [d.to_dict() for d in self.statements], "skipped": [s.to_dict() for s in self.skipped]}
 
     def warnings(self, runs: int = 0) -> list[str]:
         """What a person should hear about besides the plans: rule errors, statements not executed."""
@@ -205,14 +204,12 @@ def explain(
 
     at_least("--runs", runs, 0, "0 plans without timing")
     config = load_config()
-    rules = load_rules_config(config.settings, select=several(select, "select"),
-                              ignore=several(ignore, "ignore"), where=str(config.path or "configuration"))
+    rules = load_rules_config(config.settings, select=several(select, "select"), ignore=several(ignore, "ignore"), where=str(config.path or "configuration"))
     done: list[Explained] = []
     skipped: list[Skipped] = []
     notes: list[str] = []
     queryid_text = None if queryid is None else str(queryid)
-    with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions,
-                 config=config) as target:
+    with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions, config=config) as target:
         items = items_from_inputs(target, workload, sql, queryid_text, None if params is None else list(params), text, notes)
         table_rows = sqlite_table_rows(target) if target.engine == "sqlite" else None
         description = target.describe()

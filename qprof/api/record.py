@@ -79,18 +79,30 @@ def record(
     if command and duration:
         raise BadInput("give either a command (after --) or --duration, not both")
     if not command and not duration:
-        raise BadInput("nothing to record: give the load-test command after --, or --duration 10m",
-                       hint="qprof record -d DB -- locust -f locustfile.py --headless -t 5m")
+        raise BadInput(
+            "nothing to record: give the load-test command after --, or --duration 10m", hint="qprof record -d DB -- locust -f locustfile.py --headless -t 5m"
+        )
     seconds = None
     if duration:
         seconds = parse_duration(duration, default_unit="s") if isinstance(duration, str) else float(duration)
         if seconds <= 0:
             raise BadInput("--duration must be more than 0")
     request = RecordRequest(
-        db=db, profile=profile, statement_timeout=statement_timeout, store=resolve_store(store, config), slos=parsed,
-        command=list(command) if command else None, duration_s=seconds, name=name, log=log,
-        log_prefix=log_prefix, limit=limit, advisors=advisors, quiet=quiet,
-        command_stdout_to_stderr=command_stdout_to_stderr, slo_unmeasured_ok=slo_unmeasured_ok,
+        db=db,
+        profile=profile,
+        statement_timeout=statement_timeout,
+        store=resolve_store(store, config),
+        slos=parsed,
+        command=list(command) if command else None,
+        duration_s=seconds,
+        name=name,
+        log=log,
+        log_prefix=log_prefix,
+        limit=limit,
+        advisors=advisors,
+        quiet=quiet,
+        command_stdout_to_stderr=command_stdout_to_stderr,
+        slo_unmeasured_ok=slo_unmeasured_ok,
     )
     outcome = run_record(request)
     return RecordResult(outcome.document, outcome.series, outcome.exit_code, list(outcome.verdicts))

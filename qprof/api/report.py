@@ -55,8 +55,7 @@ def _store(store: str | None) -> str:
     return resolve_store(store, load_config())
 
 
-def advisor_findings(db: str | None, profile: str | None, statement_timeout: str,
-                     warnings: list[str]) -> tuple[list[dict[str, Any]] | None, str]:
+def advisor_findings(db: str | None, profile: str | None, statement_timeout: str, warnings: list[str]) -> tuple[list[dict[str, Any]] | None, str]:
     """The database rules' findings on the live database, when ``db`` is given and the advisors
     are installed (they are a separate part of qprof; a missing one only leaves a note)."""
     if not (db or profile):
@@ -74,10 +73,7 @@ def advisor_findings(db: str | None, profile: str | None, statement_timeout: str
     with session(db, profile=profile, statement_timeout=statement_timeout, config=config) as target:
         run = run_database_rules(collect_database(target), load_rules_config(config.settings))
     warnings += run.errors
-    rows = [
-        {"code": f.code, "severity": f.severity, "title": f.message or f.title, "subject": f.target}
-        for f in sort_findings(run.findings)
-    ]
+    rows = [{"code": f.code, "severity": f.severity, "title": f.message or f.title, "subject": f.target} for f in sort_findings(run.findings)]
     return rows, "no findings"
 
 
@@ -146,16 +142,18 @@ def report(
             data, series = stored_run_report(history, history.find_run(run), window, limit)
         else:
             findings, findings_note = advisor_findings(db, profile, statement_timeout, warnings)
-            options = ReportOptions(
-                regression=fraction, min_calls=min_calls, limit=limit, baseline=baseline, findings=findings,
-                findings_note=findings_note
-            )
+            options = ReportOptions(regression=fraction, min_calls=min_calls, limit=limit, baseline=baseline, findings=findings, findings_note=findings_note)
             built = build_report(history, window, options)
             data, series = built.document, built.series
         result = ReportResult(
             data=redact.document(data),  # a store written by an older qprof may hold secrets
-            series=series, target=chosen.name, target_id=chosen.id, start=window.start, end=window.end,
-            store=store, warnings=warnings,
+            series=series,
+            target=chosen.name,
+            target_id=chosen.id,
+            start=window.start,
+            end=window.end,
+            store=store,
+            warnings=warnings,
         )
         if advance:
             history.record_report(chosen.id, window.start, window.end)

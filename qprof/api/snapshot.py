@@ -87,7 +87,14 @@ def snapshot(
             pruned = history.prune(utcnow() - timedelta(seconds=keep_seconds), target_row.id)
         description = history.description
     return SnapshotResult(
-        snapshot=snapshot_id, target=data.name, identity=data.identity, taken_at=data.taken_at,
-        statements=len(data.statements), tables=len(data.tables), indexes=len(data.indexes),
-        pss_stats_reset=data.pss_stats_reset, pruned=pruned, store=description,
+        snapshot=snapshot_id,
+        target=data.name,
+        identity=data.identity,
+        taken_at=data.taken_at,
+        statements=len(data.statements),
+        tables=len(data.tables),
+        indexes=len(data.indexes),
+        pss_stats_reset=data.pss_stats_reset,
+        pruned=pruned,
+        store=description,
     )

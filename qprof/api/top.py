@@ -82,8 +82,10 @@ def top(
     if by not in RANK_BY:
         raise BadInput(f"cannot rank by {by!r}", hint="one of " + ", ".join(RANK_BY))
     if role is not None and workload is not None:  # a workload is timed by qprof's own session, as -U
-        raise BadInput("--role keeps the statements one role ran from pg_stat_statements or history; "
-                       "a --workload is timed by qprof's own login, so the two cannot be combined")
+        raise BadInput(
+            "--role keeps the statements one role ran from pg_stat_statements or history; "
+            "a --workload is timed by qprof's own login, so the two cannot be combined"
+        )
     skipped: list[Skipped] = []
     total_ms: float | None = None
     if since is not None or between is not None:
@@ -95,8 +97,7 @@ def top(
 
         timeout = statement_timeout if isinstance(statement_timeout, str) else f"{statement_timeout}s"
         # the store's entry for the database db names (an open target cannot be identified here)
-        statements, description = windowed_source(store, target, None if isinstance(db, Target) else db, profile,
-                                                  timeout, since, between)
+        statements, description = windowed_source(store, target, None if isinstance(db, Target) else db, profile, timeout, since, between)
         source = "history"
     else:
         with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions) as live:
@@ -133,13 +134,9 @@ def _from_server(target: Any, all_databases: bool) -> tuple[list[StatementStats]
     return scope.statements, scope.total_ms
 
 
-def _from_workload(
-    target: Any, workload: Path, runs: int, on_progress: Callable[[str], None] | None
-) -> tuple[list[StatementStats], list[Skipped]]:
+def _from_workload(target: Any, workload: Path, runs: int, on_progress: Callable[[str], None] | None) -> tuple[list[StatementStats], list[Skipped]]:
     from qprof.runner import time_workload
     from qprof.workload import load_workload
 
     statements = load_workload(workload)
-    return time_workload(
-        target, statements, runs, on_progress=(lambda s: on_progress(s.name)) if on_progress else None
-    )
+    return time_workload(target, statements, runs, on_progress=(lambda s: on_progress(s.name)) if on_progress else None)

@@ -78,8 +78,7 @@ class QprofGroup(LazyGroup):
 app = typer.Typer(
     cls=QprofGroup,
     name="qprof",
-    help="Find the database statements that cost the most, learn why, and fix them with proof "
-    "(PostgreSQL and SQLite).",
+    help="Find the database statements that cost the most, learn why, and fix them with proof (PostgreSQL and SQLite).",
     no_args_is_help=True,
     add_completion=True,  # qprof --install-completion / --show-completion
     pretty_exceptions_enable=False,
@@ -95,9 +94,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """qprof: query profiling and index advice for PostgreSQL and SQLite."""
 

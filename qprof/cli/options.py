@@ -47,22 +47,23 @@ def _port(value: str | None) -> str | None:
 
 
 _CONNECTION_FLAGS = {  # psql's flags; help stays --help only, so -h is the host as in psql
-    "host": typer.Option("--host", "-h", help="PostgreSQL server host or socket folder (see --db for precedence).",
-                         show_default=False, rich_help_panel=CONNECTION),
-    "port": typer.Option("--port", "-p", help="PostgreSQL server port.", callback=_port,
-                         show_default=False, rich_help_panel=CONNECTION),
-    "username": typer.Option("--username", "-U", help="PostgreSQL role to log in as (the password comes from "
-                             "~/.pgpass, $PGPASSWORD or the URI; it is never printed).",
-                             show_default=False, rich_help_panel=CONNECTION),
+    "host": typer.Option(
+        "--host", "-h", help="PostgreSQL server host or socket folder (see --db for precedence).", show_default=False, rich_help_panel=CONNECTION
+    ),
+    "port": typer.Option("--port", "-p", help="PostgreSQL server port.", callback=_port, show_default=False, rich_help_panel=CONNECTION),
+    "username": typer.Option(
+        "--username",
+        "-U",
+        help="PostgreSQL role to log in as (the password comes from ~/.pgpass, $PGPASSWORD or the URI; it is never printed).",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
 }
 ProfileOption = Annotated[
     str | None,
-    typer.Option("--profile", "-P", help="Named profile from qprof.toml or \\[tool.qprof.profiles] in pyproject.toml.",
-                 rich_help_panel=CONNECTION),
+    typer.Option("--profile", "-P", help="Named profile from qprof.toml or \\[tool.qprof.profiles] in pyproject.toml.", rich_help_panel=CONNECTION),
 ]
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="table for people; json/csv for scripts; markdown for PRs.")
-]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people; json/csv for scripts; markdown for PRs.")]
 
 
 class MetricsFormat(str, Enum):
@@ -77,8 +78,9 @@ class MetricsFormat(str, Enum):
 
 MetricsFormatOption = Annotated[
     MetricsFormat,
-    typer.Option("--format", "-f", help="table for people; json/csv for scripts; markdown for PRs; "
-                 "prometheus: OpenMetrics text for node_exporter's textfile collector."),
+    typer.Option(
+        "--format", "-f", help="table for people; json/csv for scripts; markdown for PRs; prometheus: OpenMetrics text for node_exporter's textfile collector."
+    ),
 ]
 
 
@@ -127,8 +129,7 @@ def connection_options(function: F) -> F:
     params = list(signature.parameters.values())
     at = [p.name for p in params].index("db") + 1
     added = [
-        inspect.Parameter(f"conn_{name}", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
-                          annotation=Annotated[str | None, option])
+        inspect.Parameter(f"conn_{name}", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[str | None, option])
         for name, option in _CONNECTION_FLAGS.items()
     ]
 
@@ -190,6 +191,5 @@ def connect(
     ``allow_functions`` (``--allow-function``) are the volatile functions the user lets run."""
     from qprof.targets.session import session
 
-    with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions,
-                 config=config) as target:
+    with session(db, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions, config=config) as target:
         yield target

@@ -7,4 +7,3 @@ and ``record`` alike.
 """
 
 from __future__ import annotations
-

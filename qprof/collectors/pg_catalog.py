@@ -60,11 +60,7 @@ def collect_indexes(target: PostgresTarget) -> list[IndexInfo]:
 def _index(row: dict[str, Any]) -> IndexInfo:
     del row["locked_by"]
     columns = row.pop("columns") or []
-    keys = [
-        IndexKey(c["expression"], c["descending"], c["nulls_first"], c["opclass"], c["collation"])
-        for c in columns
-        if c["is_key"]
-    ]
+    keys = [IndexKey(c["expression"], c["descending"], c["nulls_first"], c["opclass"], c["collation"]) for c in columns if c["is_key"]]
     include = [c["expression"] for c in columns if not c["is_key"]]
     return IndexInfo(keys=keys, include=include, **row)
 

@@ -74,9 +74,7 @@ def _parsed_definition(create_sql: str | None) -> tuple[list[str], str | None]:
 
 def collect_indexes(target: SqliteTarget) -> list[IndexInfo]:
     sizes = object_sizes(target)
-    definitions = {
-        row["name"]: row["sql"] for row in target.fetch_all("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
-    }
+    definitions = {row["name"]: row["sql"] for row in target.fetch_all("SELECT name, sql FROM sqlite_master WHERE type = 'index'")}
     indexes = []
     for table_row in target.fetch_all(USER_TABLES):
         table = table_row["name"]

@@ -70,11 +70,13 @@ COLUMNS = [
 
 @connection_options
 def advise(
-    workload: Annotated[list[Path] | None, typer.Option("--workload", "-w", help="Workload file or folder of *.sql (weight from '-- calls: N', else 1). "
-                                                                                 "Repeatable.")] = None,
+    workload: Annotated[
+        list[Path] | None, typer.Option("--workload", "-w", help="Workload file or folder of *.sql (weight from '-- calls: N', else 1). Repeatable.")
+    ] = None,
     sql_texts: Annotated[list[str] | None, typer.Option("--sql", help="A statement to advise on (weight 1). Repeatable.")] = None,
-    log: Annotated[list[Path] | None, typer.Option("--log", help="PostgreSQL server log file(s) to read the workload from (weight = executions). "
-                                                                 "Repeatable.")] = None,
+    log: Annotated[
+        list[Path] | None, typer.Option("--log", help="PostgreSQL server log file(s) to read the workload from (weight = executions). Repeatable.")
+    ] = None,
     log_prefix: Annotated[str | None, typer.Option("--log-line-prefix", help="The server's log_line_prefix, when not detected.")] = None,
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="pg_stat_statements: ignore statements called fewer times.")] = 1,
     min_mean_ms: Annotated[float, typer.Option("--min-mean-ms", min=0, help="pg_stat_statements: ignore statements faster on average.")] = 0.0,
@@ -82,33 +84,63 @@ def advise(
     budget: Annotated[str | None, typer.Option("--budget", help="Storage budget for new indexes, e.g. 500MB.")] = None,
     max_indexes: Annotated[int | None, typer.Option("--max-indexes", min=1, help="Recommend at most this many indexes.")] = None,
     min_gain: Annotated[str, typer.Option("--min-gain", help="Stop when no step saves at least this share of some statement's cost (10 = 10%).")] = "10%",
-    whatif: Annotated[WhatIfMode, typer.Option("--whatif", help="auto (HypoPG if created, else heuristic), hypopg, "
-                                                                "build (real build in a rolled-back transaction: takes a SHARE lock) "
-                                                                "or heuristic.")] = WhatIfMode.auto,
-    verify: Annotated[bool, typer.Option("--verify", help="Build the indexes for real as a set, time each statement without them, "
-                                                          "with them and without each one (interleaved runs; "
-                                                          "an index whose marginal gain is within noise is rejected), drop them again (staging!).")] = False,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="--verify: measured runs per statement and configuration, interleaved, "
-                                                            "after one warm-up (at least 3 for a fair verdict).")] = 5,
+    whatif: Annotated[
+        WhatIfMode,
+        typer.Option(
+            "--whatif",
+            help="auto (HypoPG if created, else heuristic), hypopg, build (real build in a rolled-back transaction: takes a SHARE lock) or heuristic.",
+        ),
+    ] = WhatIfMode.auto,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Build the indexes for real as a set, time each statement without them, "
+            "with them and without each one (interleaved runs; "
+            "an index whose marginal gain is within noise is rejected), drop them again (staging!).",
+        ),
+    ] = False,
+    runs: Annotated[
+        int,
+        typer.Option(
+            "--runs", min=1, help="--verify: measured runs per statement and configuration, interleaved, after one warm-up (at least 3 for a fair verdict)."
+        ),
+    ] = 5,
     apply: Annotated[bool, typer.Option("--apply", help="Create the recommended indexes (CONCURRENTLY, one at a time).")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for migration files (and the --verify chart).")] = Path("migrations_out"),
-    migration_format: Annotated[MigrationFormat | None, typer.Option(
-        "--migration-format", "-m", help="sql (up+down), alembic, flyway or django. --format sql|alembic|flyway|django also sets it.")] = None,
+    migration_format: Annotated[
+        MigrationFormat | None,
+        typer.Option("--migration-format", "-m", help="sql (up+down), alembic, flyway or django. --format sql|alembic|flyway|django also sets it."),
+    ] = None,
     single_file: Annotated[bool, typer.Option("--single-file", help="One migration for all indexes instead of one per index.")] = False,
     drop_unused: Annotated[bool, typer.Option("--drop-unused", help="Also write drop migrations for unused and duplicate indexes.")] = False,
     alembic_down_revision: Annotated[str | None, typer.Option("--alembic-down-revision", help="Alembic: the revision the first new one follows.")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Print the advice only; write no files.")] = False,
-    lock_timeout: Annotated[str, typer.Option("--lock-timeout", help="For --apply/--verify/--whatif build: "
-                                                                     "give up waiting for a lock after this long (> 0).")] = "5s",
-    cleanup: Annotated[bool, typer.Option("--cleanup", help="Drop the indexes earlier qprof runs built and left behind when killed "
-                                                            "(only indexes with qprof's build name and mark, CONCURRENTLY, under --lock-timeout), "
-                                                            "then exit.")] = False,
-    build_timeout: Annotated[str | None, typer.Option("--build-timeout", help="For --apply/--verify: cancel one index build after this long "
-                                                                              "(default: no limit; --statement-timeout does not apply to builds).")] = None,
+    lock_timeout: Annotated[
+        str, typer.Option("--lock-timeout", help="For --apply/--verify/--whatif build: give up waiting for a lock after this long (> 0).")
+    ] = "5s",
+    cleanup: Annotated[
+        bool,
+        typer.Option(
+            "--cleanup",
+            help="Drop the indexes earlier qprof runs built and left behind when killed "
+            "(only indexes with qprof's build name and mark, CONCURRENTLY, under --lock-timeout), "
+            "then exit.",
+        ),
+    ] = False,
+    build_timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--build-timeout",
+            help="For --apply/--verify: cancel one index build after this long (default: no limit; --statement-timeout does not apply to builds).",
+        ),
+    ] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: Annotated[AdviseFormat, typer.Option("--format", "-f", help="Output: table, json, markdown, csv; or a migration format (sql, alembic, flyway, django) "
-                                                                     "with table output.")] = AdviseFormat.table,
+    fmt: Annotated[
+        AdviseFormat,
+        typer.Option("--format", "-f", help="Output: table, json, markdown, csv; or a migration format (sql, alembic, flyway, django) with table output."),
+    ] = AdviseFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     allow_function: AllowFunctionOption = None,
     debug: DebugOption = False,
@@ -153,13 +185,36 @@ def advise(
     try:
         with _report_interrupted_builds():
             result = run_advise(
-                db, workload=list(workload or []), sql=list(sql_texts or []), logs=list(log or []), log_prefix=log_prefix,
-                min_calls=min_calls, min_mean_ms=min_mean_ms, top=top, budget=budget, max_indexes=max_indexes,
-                min_gain=min_gain, whatif=whatif.value, verify=verify, runs=runs, apply=apply, out=out,
-                migration_format=mformat, single_file=single_file, drop_unused=drop_unused,
-                alembic_down_revision=alembic_down_revision, write=not no_write, lock_timeout=lock_timeout,
-                build_timeout=build_timeout, profile=profile, statement_timeout=statement_timeout,
-                allow_functions=allow_function, on_progress=progress, log=say, note=note, warn=warn,
+                db,
+                workload=list(workload or []),
+                sql=list(sql_texts or []),
+                logs=list(log or []),
+                log_prefix=log_prefix,
+                min_calls=min_calls,
+                min_mean_ms=min_mean_ms,
+                top=top,
+                budget=budget,
+                max_indexes=max_indexes,
+                min_gain=min_gain,
+                whatif=whatif.value,
+                verify=verify,
+                runs=runs,
+                apply=apply,
+                out=out,
+                migration_format=mformat,
+                single_file=single_file,
+                drop_unused=drop_unused,
+                alembic_down_revision=alembic_down_revision,
+                write=not no_write,
+                lock_timeout=lock_timeout,
+                build_timeout=build_timeout,
+                profile=profile,
+                statement_timeout=statement_timeout,
+                allow_functions=allow_function,
+                on_progress=progress,
+                log=say,
+                note=note,
+                warn=warn,
             )
     finally:
         if status is not None:
@@ -175,8 +230,16 @@ def _render(result: Any, output: str, *, debug: bool, out: Path) -> None:
     rows = []
     for rec in document["recommendations"]:
         names = [s["name"] or str(s["queryid"]) for s in rec["statements"]]
-        rows.append(dict(rec, n_statements=len(names), include_text=", ".join(rec["include"]), helps=", ".join(names[:4]) + (" …" if len(names) > 4 else ""),
-                         evidence=_cost_pair(rec["statements"]), file=rec["file"] or ""))
+        rows.append(
+            dict(
+                rec,
+                n_statements=len(names),
+                include_text=", ".join(rec["include"]),
+                helps=", ".join(names[:4]) + (" …" if len(names) > 4 else ""),
+                evidence=_cost_pair(rec["statements"]),
+                file=rec["file"] or "",
+            )
+        )
     document_rows = dict(document, rows=rows)
     if output == "csv":
         for item in advice.skipped:
@@ -202,8 +265,10 @@ def _render(result: Any, output: str, *, debug: bool, out: Path) -> None:
     if not rows:
         note(title)
         if result.earlier:
-            note(f"no index to recommend: {len(result.earlier)} index(es) left by a killed qprof run (above) may serve the "
-                 "statements; drop them with  qprof advise --cleanup  and advise again")
+            note(
+                f"no index to recommend: {len(result.earlier)} index(es) left by a killed qprof run (above) may serve the "
+                "statements; drop them with  qprof advise --cleanup  and advise again"
+            )
         else:
             note("no index to recommend: every statement is served already, or nothing saves at least " + f"{result.min_gain:.0%}")
         _emit_skipped(advice.skipped, output)
@@ -212,8 +277,7 @@ def _render(result: Any, output: str, *, debug: bool, out: Path) -> None:
     emit_listing(document_rows, "rows", COLUMNS, OutputFormat(output), title=title)
     _emit_skipped(advice.skipped, output)
     if result.files:
-        note(f"wrote {len(result.files)} migration file(s) ({result.migration_format}) to {out}"
-             + (f"; chart {result.chart}" if result.chart else ""))
+        note(f"wrote {len(result.files)} migration file(s) ({result.migration_format}) to {out}" + (f"; chart {result.chart}" if result.chart else ""))
     for entry in document["applied"] or []:
         note(f"apply {entry['index']}: " + ("created, valid" if entry.get("created") else f"FAILED: {entry.get('error')}"))
     _fail_if(result.failed, result.leftovers)
@@ -237,8 +301,7 @@ def _emit_skipped(skipped: list, output: str) -> None:
 
             lines.append(f"           try: {skip_hint(item.statement, item.reason, item.queryid)}")
     if quiet:
-        lines.append(f"{'  and ' if failed else ''}{len(quiet)} statement(s) with no table to index left out "
-                     "(catalog queries, SELECT 1, DDL …)")
+        lines.append(f"{'  and ' if failed else ''}{len(quiet)} statement(s) with no table to index left out (catalog queries, SELECT 1, DDL …)")
     emit("\n".join(lines) + "\n")
 
 
@@ -253,8 +316,7 @@ def _time_breakdown(advice: Any) -> None:
         f"({advice.whatif_calls} calls, {per:.1f} ms each; server planning {planning:.2f} s where reported) + "
         f"selection and the rest (Python, index sizes) {rest:.2f} s; {advice.cache_hits} cache hits; "
         f"{advice.selection.candidates} candidates, {advice.selection.pool} costed in the greedy"
-        + (f"; what-if calls by phase: {', '.join(f'{k} {v}' for k, v in advice.selection.phase_calls.items())}"
-           if advice.selection.phase_calls else "")
+        + (f"; what-if calls by phase: {', '.join(f'{k} {v}' for k, v in advice.selection.phase_calls.items())}" if advice.selection.phase_calls else "")
     )
 
 
@@ -294,8 +356,7 @@ def _cleanup(db: Any, profile: Any, statement_timeout: str, lock_timeout: str, o
         state["remaining"] = remaining
 
     try:
-        result = cleanup(db, lock_timeout=lock_timeout, profile=profile, statement_timeout=statement_timeout,
-                         on_progress=progress)
+        result = cleanup(db, lock_timeout=lock_timeout, profile=profile, statement_timeout=statement_timeout, on_progress=progress)
     except KeyboardInterrupt:
         try:
             for item in state["remaining"]:

@@ -41,8 +41,17 @@ CHECK_COLUMNS = [
 
 
 def _current(
-    history, workload: Path | None, runs: int, since: str | None, between, target: str | None,
-    db: str | None, profile: str | None, statement_timeout: str, quiet: bool, from_run: str | None = None,
+    history,
+    workload: Path | None,
+    runs: int,
+    since: str | None,
+    between,
+    target: str | None,
+    db: str | None,
+    profile: str | None,
+    statement_timeout: str,
+    quiet: bool,
+    from_run: str | None = None,
 ) -> tuple[list[dict], str, int | None, str]:
     """Rows to save or compare: from a workload run, a recorded run, or a window of the history."""
     if from_run is not None:
@@ -56,8 +65,7 @@ def _current(
     if workload is not None:
         from qprof.api.bench import bench
 
-        timed = bench(db, workload=workload, runs=runs, warmup=1, profile=profile, statement_timeout=statement_timeout,
-                      warn=warn)
+        timed = bench(db, workload=workload, runs=runs, warmup=1, profile=profile, statement_timeout=statement_timeout, warn=warn)
         return [r.baseline_row() for r in timed.statements], "bench", None, f"workload {workload} ×{runs} on {timed.target}"
     from qprof.history.baselines import window_rows
     from qprof.history.window import select_window, statement_table
@@ -100,9 +108,7 @@ def save(
     if sum(x is not None and x is not False for x in (workload, since or between or None, from_run)) > 1:
         raise BadInput("use one of --workload, --since/--between or --from-run")
     with Store(store_location(store)) as history:
-        rows, source, target_id, description = _current(
-            history, workload, runs, since, between, target, db, profile, statement_timeout, quiet, from_run
-        )
+        rows, source, target_id, description = _current(history, workload, runs, since, between, target, db, profile, statement_timeout, quiet, from_run)
         if not rows:
             raise BadInput("nothing to save: no statement ran in that window", hint="widen --since")
         replaced = history.save_baseline(name, target_id, source, description, rows)
@@ -156,9 +162,7 @@ def check(
             )
         if head["source"] == "window" and workload is not None:
             raise BadInput(f"baseline {name!r} was saved from a window of the history; check it with --since or --between")
-        rows, _source, _target_id, description = _current(
-            history, workload, runs, since, between, target, db, profile, statement_timeout, quiet
-        )
+        rows, _source, _target_id, description = _current(history, workload, runs, since, between, target, db, profile, statement_timeout, quiet)
     compared = compare(base_rows, rows, fraction, floor_ms)
     slower = [row for row in compared if row["status"] == "slower"]
     document = {
@@ -176,10 +180,7 @@ def check(
         emit_listing(document, "statements", CHECK_COLUMNS, fmt)
     if slower:
         if not quiet:
-            warn(
-                f"{len(slower)} statement(s) slower than baseline {name!r} by more than {100 * fraction:g}%: "
-                + ", ".join(_crossing(r) for r in slower)
-            )
+            warn(f"{len(slower)} statement(s) slower than baseline {name!r} by more than {100 * fraction:g}%: " + ", ".join(_crossing(r) for r in slower))
         raise typer.Exit(EXIT_FINDINGS)
     if not quiet and fmt is not OutputFormat.json:
         note(f"no statement slower than baseline {name!r} by more than {100 * fraction:g}%")

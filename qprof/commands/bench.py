@@ -60,12 +60,21 @@ def run_bench(
     from qprof.api.bench import bench as time_it
 
     if quiet:
-        return time_it(db, workload=workload, runs=runs, warmup=warmup, profile=profile,
-                       statement_timeout=statement_timeout, allow_functions=allow_functions, warn=warn)
+        return time_it(
+            db, workload=workload, runs=runs, warmup=warmup, profile=profile, statement_timeout=statement_timeout, allow_functions=allow_functions, warn=warn
+        )
     with console.status("benchmarking…") as status:
-        return time_it(db, workload=workload, runs=runs, warmup=warmup, profile=profile,
-                       statement_timeout=statement_timeout, allow_functions=allow_functions, warn=warn,
-                       on_progress=lambda name: status.update(f"timing {name} ×{runs}"))
+        return time_it(
+            db,
+            workload=workload,
+            runs=runs,
+            warmup=warmup,
+            profile=profile,
+            statement_timeout=statement_timeout,
+            allow_functions=allow_functions,
+            warn=warn,
+            on_progress=lambda name: status.update(f"timing {name} ×{runs}"),
+        )
 
 
 @connection_options
@@ -100,7 +109,10 @@ def bench(
 
         with Store(store_location(store)) as history:
             history.save_baseline(
-                save_baseline, None, "bench", f"workload {workload} ×{runs} on {result.target}",
+                save_baseline,
+                None,
+                "bench",
+                f"workload {workload} ×{runs} on {result.target}",
                 [r.baseline_row() for r in result.statements],
             )
         if not quiet:

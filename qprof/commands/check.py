@@ -38,9 +38,7 @@ def check_command(
         str | None,
         typer.Option("--workload", "-w", help="Also explain these statements (file, folder or file.sql:name) and run the plan rules."),
     ] = None,
-    select: Annotated[
-        list[str] | None, typer.Option("--select", help="Rules to run, by code prefix (QP2, QP101); replaces the configured select.")
-    ] = None,
+    select: Annotated[list[str] | None, typer.Option("--select", help="Rules to run, by code prefix (QP2, QP101); replaces the configured select.")] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rules to skip, by code prefix; adds to the configured ignore.")] = None,
     fail_on: Annotated[
         list[str] | None,
@@ -50,9 +48,16 @@ def check_command(
     allow_function: AllowFunctionOption = None,
     db: DbOption = None,
     profile: ProfileOption = None,
-    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json/csv for scripts, markdown for PRs, "
-                                                                    "github for workflow annotations, sarif for GitHub code scanning, "
-                                                                    "gitlab for GitLab Code Quality.")] = CheckFormat.table,
+    fmt: Annotated[
+        CheckFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table for people, json/csv for scripts, markdown for PRs, "
+            "github for workflow annotations, sarif for GitHub code scanning, "
+            "gitlab for GitLab Code Quality.",
+        ),
+    ] = CheckFormat.table,
     statement_timeout: StatementTimeoutOption = "30s",
     debug: DebugOption = False,
 ) -> None:
@@ -78,9 +83,17 @@ def check_command(
 
     with console.status("checking…") as status:
         result = check(
-            db, workload=workload, select=select, ignore=ignore, fail_on=fail_on, analyze=analyze, profile=profile,
-            statement_timeout=statement_timeout, allow_functions=allow_function,
-            on_progress=lambda n: status.update(f"explaining {n}…"), warn=warn,
+            db,
+            workload=workload,
+            select=select,
+            ignore=ignore,
+            fail_on=fail_on,
+            analyze=analyze,
+            profile=profile,
+            statement_timeout=statement_timeout,
+            allow_functions=allow_function,
+            on_progress=lambda n: status.update(f"explaining {n}…"),
+            warn=warn,
         )
     findings, skipped = result.findings, result.skipped
     for error in result.rule_errors:
@@ -97,8 +110,7 @@ def check_command(
         if findings:
             emit(render_github(findings))
     elif fmt.value in FINDING_FORMATS:
-        notes = [*result.rule_errors, *(f"skipped {s.statement}: {s.reason}" for s in skipped),
-                 *(f"{s.statement}: {s.reason}" for s in result.not_executed)]
+        notes = [*result.rule_errors, *(f"skipped {s.statement}: {s.reason}" for s in skipped), *(f"{s.statement}: {s.reason}" for s in result.not_executed)]
         emit(render_findings(fmt.value, findings, database=result.target, root=checkout_root(), notes=notes))
     else:
         if findings:

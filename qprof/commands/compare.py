@@ -23,18 +23,22 @@ class CompareFormat(str, Enum):
 
 
 def compare(
-    before: Annotated[str, typer.Argument(help="The 'before' side: a run name (qprof record --name), a snapshot range like 12..15, "
-                                               "or a baseline name.", show_default=False)],
+    before: Annotated[
+        str, typer.Argument(help="The 'before' side: a run name (qprof record --name), a snapshot range like 12..15, or a baseline name.", show_default=False)
+    ],
     after: Annotated[str, typer.Argument(help="The 'after' side, named the same ways.", show_default=False)],
-    regression: Annotated[str, typer.Option("--regression", help="Mean time up by this much is a regression, "
-                                                                 "down to 1/(1+this) an improvement (10 = 10%).")] = "10%",
+    regression: Annotated[
+        str, typer.Option("--regression", help="Mean time up by this much is a regression, down to 1/(1+this) an improvement (10 = 10%).")
+    ] = "10%",
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Calls needed on both sides for a statement to be judged.")] = 5,
     fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 1 when a statement regressed.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Statements to list.")] = 20,
-    fmt: Annotated[CompareFormat, typer.Option("--format", "-f", help="table, markdown (for the pull request), html (self-contained, "
-                                                                      "with a before/after chart) or json.")] = CompareFormat.table,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to this file instead of stdout (markdown: "
-                                                                 "the chart PNG beside it).")] = None,
+    fmt: Annotated[
+        CompareFormat, typer.Option("--format", "-f", help="table, markdown (for the pull request), html (self-contained, with a before/after chart) or json.")
+    ] = CompareFormat.table,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the report to this file instead of stdout (markdown: the chart PNG beside it).")
+    ] = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
     debug: DebugOption = False,
@@ -57,8 +61,9 @@ def compare(
     if not fraction > 0:
         raise BadInput("--regression must be above 0%")
     if before.strip() == after.strip():
-        raise BadInput(f"compare needs two different sides, got {before!r} twice",
-                       hint="qprof compare BEFORE AFTER (run names, snapshot ranges 12..15, baselines)")
+        raise BadInput(
+            f"compare needs two different sides, got {before!r} twice", hint="qprof compare BEFORE AFTER (run names, snapshot ranges 12..15, baselines)"
+        )
     with Store(store_location(store)) as history:
         history.require_existing()
         doc = build(resolve(history, before), resolve(history, after), regression=fraction, min_calls=min_calls)

@@ -61,8 +61,7 @@ def demo(
             build_sqlite(path, scale=scale)
         console.print(f"built {path}", markup=False)
     workload = bundled_workload()
-    _run("top", "--db", str(path), "--workload", str(workload), "--by", "mean", "--runs", str(runs), "--limit", "10",
-         "--width", "70")
+    _run("top", "--db", str(path), "--workload", str(workload), "--by", "mean", "--runs", str(runs), "--limit", "10", "--width", "70")
     _run("tables", "--db", str(path))
     _run("indexes", "--db", str(path))
     _run("explain", "--db", str(path), f"{workload}:top_customers_in_country", "--runs", str(runs))

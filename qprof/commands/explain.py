@@ -88,15 +88,9 @@ def explain_command(
     ] = None,
     sql: Annotated[str | None, typer.Option("--sql", "-s", help="The statement to explain.")] = None,
     queryid: Annotated[str | None, typer.Option("--queryid", "-q", help="Explain this pg_stat_statements entry.")] = None,
-    params: Annotated[
-        str | None, typer.Option("--params", help="Values for $1..$n as a JSON array (default: inferred from the data).")
-    ] = None,
-    analyze: Annotated[
-        bool, typer.Option("--analyze/--no-analyze", help="Execute the statement (DML is rolled back) or estimate only.")
-    ] = True,
-    runs: Annotated[
-        int, typer.Option("--runs", "-r", min=0, help="Also execute N times after one warm-up; report median and p95.")
-    ] = 0,
+    params: Annotated[str | None, typer.Option("--params", help="Values for $1..$n as a JSON array (default: inferred from the data).")] = None,
+    analyze: Annotated[bool, typer.Option("--analyze/--no-analyze", help="Execute the statement (DML is rolled back) or estimate only.")] = True,
+    runs: Annotated[int, typer.Option("--runs", "-r", min=0, help="Also execute N times after one warm-up; report median and p95.")] = 0,
     select: Annotated[list[str] | None, typer.Option("--select", help="Plan rules to run (code prefixes, e.g. QP1).")] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Plan rules to skip (code prefixes).")] = None,
     allow_function: AllowFunctionOption = None,
@@ -128,9 +122,19 @@ def explain_command(
     stdin = workload == "-" or (workload is None and sql is None and queryid is None and not sys.stdin.isatty())
     with console.status("explaining…") as status:
         result = explain(
-            db, sql=sql, workload=workload, queryid=queryid, params=parse_params(params),
-            text=sys.stdin.read() if stdin else None, analyze=analyze, runs=runs, select=select, ignore=ignore,
-            profile=profile, statement_timeout=statement_timeout, allow_functions=allow_function,
+            db,
+            sql=sql,
+            workload=workload,
+            queryid=queryid,
+            params=parse_params(params),
+            text=sys.stdin.read() if stdin else None,
+            analyze=analyze,
+            runs=runs,
+            select=select,
+            ignore=ignore,
+            profile=profile,
+            statement_timeout=statement_timeout,
+            allow_functions=allow_function,
             on_progress=lambda name: status.update(f"explaining {name}…"),
         )
     for line in result.notes:

@@ -98,10 +98,7 @@ def _analyze_logs(paths: list[Path], prefix: str | None, threshold: int, min_ms:
         for line, new_prefix in stats.prefix_changes:
             warn(f"{stats.path}:{line}: the log line prefix changed; reading on with {new_prefix!r}")
     if not analyzer.statements:
-        warn(
-            "no statements found in the log; the server logs statements with "
-            "log_min_duration_statement = 0 (or log_statement = 'all')"
-        )
+        warn("no statements found in the log; the server logs statements with log_min_duration_statement = 0 (or log_statement = 'all')")
     units = analyzer.unit_kind
     return {
         "source": "log",

@@ -64,21 +64,35 @@ SloOption = Annotated[
 @connection_options
 def record(
     command: Annotated[list[str] | None, typer.Argument(help="The load-test command, after --: locust …, k6 run …, pgbench ….", show_default=False)] = None,
-    duration: Annotated[str | None, typer.Option("--duration", help="No command: record a window of this long "
-                                                                    "while the load runs elsewhere (e.g. 10m).")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Store the run under this name (for compare, report --run, baseline save --from-run). "
-                                                            "Default: run-<time>-<pid>.")] = None,
-    log: Annotated[Path | None, typer.Option("--log", help="The server's log file, for measured percentiles (needs log_min_duration_statement = 0). "
-                                                           "Default: pg_current_logfile() when readable.")] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="No command: record a window of this long while the load runs elsewhere (e.g. 10m).")
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Store the run under this name (for compare, report --run, baseline save --from-run). Default: run-<time>-<pid>."),
+    ] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log", help="The server's log file, for measured percentiles (needs log_min_duration_statement = 0). Default: pg_current_logfile() when readable."
+        ),
+    ] = None,
     log_prefix: Annotated[str | None, typer.Option("--log-prefix", help="The server's log_line_prefix, when qprof cannot detect it.")] = None,
     slo: SloOption = None,
-    slo_unmeasured: Annotated[SloUnmeasured, typer.Option(
-        "--slo-unmeasured", help="An SLO that cannot be checked (no log, nothing measured, statistics reset): "
-        "'fail' the gate (exit 1, the default) or let it pass ('ok').")] = SloUnmeasured.fail,
-    fmt: Annotated[RecordFormat, typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained), json "
-                                                                     "or prometheus (the window's statements, OpenMetrics).")] = RecordFormat.markdown,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-record-<name>.html, .md (with chart PNGs) "
-                                                                 "and .json into this folder instead.")] = None,
+    slo_unmeasured: Annotated[
+        SloUnmeasured,
+        typer.Option(
+            "--slo-unmeasured",
+            help="An SLO that cannot be checked (no log, nothing measured, statistics reset): 'fail' the gate (exit 1, the default) or let it pass ('ok').",
+        ),
+    ] = SloUnmeasured.fail,
+    fmt: Annotated[
+        RecordFormat,
+        typer.Option("--format", "-f", help="Report on stdout as markdown, html (self-contained), json or prometheus (the window's statements, OpenMetrics)."),
+    ] = RecordFormat.markdown,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write qprof-record-<name>.html, .md (with chart PNGs) and .json into this folder instead.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
     no_advisors: Annotated[bool, typer.Option("--no-advisors", help="Skip the plan advisors on the window's top statements.")] = False,
     no_charts: Annotated[bool, typer.Option("--no-charts", help="Skip the matplotlib charts.")] = False,
@@ -109,9 +123,20 @@ def record(
         raise BadInput("--format prometheus prints to stdout", hint="drop --out, or write the report files and the metrics in two runs")
 
     result = run_record(
-        db, command=command, duration=duration, name=name, log=str(log) if log else None, log_prefix=log_prefix,
-        slos=slo or [], slo_unmeasured_ok=slo_unmeasured is SloUnmeasured.ok, limit=limit, advisors=not no_advisors,
-        store=store, profile=profile, statement_timeout=statement_timeout, quiet=quiet,
+        db,
+        command=command,
+        duration=duration,
+        name=name,
+        log=str(log) if log else None,
+        log_prefix=log_prefix,
+        slos=slo or [],
+        slo_unmeasured_ok=slo_unmeasured is SloUnmeasured.ok,
+        limit=limit,
+        advisors=not no_advisors,
+        store=store,
+        profile=profile,
+        statement_timeout=statement_timeout,
+        quiet=quiet,
         command_stdout_to_stderr=fmt in (RecordFormat.json, RecordFormat.prometheus) and out is None,
     )
     if fmt is RecordFormat.prometheus:
@@ -162,8 +187,7 @@ def report_outcome(doc: dict, exit_code: int, *, quiet: bool) -> None:
             warn(f"SLO broken: {verdict['slo']} — {len(verdict['broken'])} statement(s): {worst}{more}")
         elif not verdict["checked"] and doc.get("slo_unmeasured") != "ok":  # it fails the gate: said even with -q
             enable = "" if doc["percentiles"]["source"] else " (give --log FILE with log_min_duration_statement = 0)"
-            warn(f"SLO not checked, gate failed: {verdict['slo']} — {verdict['unchecked_reason']}{enable}; "
-                 "--slo-unmeasured ok lets it pass")
+            warn(f"SLO not checked, gate failed: {verdict['slo']} — {verdict['unchecked_reason']}{enable}; --slo-unmeasured ok lets it pass")
         elif not verdict["checked"] and not quiet:
             warn(f"SLO not checked: {verdict['slo']} — {verdict['unchecked_reason']}")
     if not quiet and not doc["percentiles"]["source"]:
@@ -205,15 +229,18 @@ def list_runs(
         rows = []
         for run in history.runs():
             ended = run["ended_at"]
-            rows.append({
-                "name": run["name"], "status": run["status"],
-                "started_at": run["started_at"].isoformat(timespec="seconds") + "Z",
-                "seconds": (ended - run["started_at"]).total_seconds() if ended else None,
-                "exit_code": run["exit_code"],
-                "snapshots": f"{run['start_snapshot_id']}–{run['end_snapshot_id'] or '…'}",
-                "percentiles": run["percentile_source"] or "—",
-                "command": " ".join(run["command"]) if run["command"] else None,
-            })
+            rows.append(
+                {
+                    "name": run["name"],
+                    "status": run["status"],
+                    "started_at": run["started_at"].isoformat(timespec="seconds") + "Z",
+                    "seconds": (ended - run["started_at"]).total_seconds() if ended else None,
+                    "exit_code": run["exit_code"],
+                    "snapshots": f"{run['start_snapshot_id']}–{run['end_snapshot_id'] or '…'}",
+                    "percentiles": run["percentile_source"] or "—",
+                    "command": " ".join(run["command"]) if run["command"] else None,
+                }
+            )
         description = history.description
     emit_listing({"store": description, "runs": rows}, "runs", RUN_COLUMNS, fmt)
 

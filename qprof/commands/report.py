@@ -31,10 +31,17 @@ def report(
     min_calls: Annotated[int, typer.Option("--min-calls", min=1, help="Calls needed in both windows for a regression to count.")] = 10,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per section.")] = 10,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Compare with this saved baseline instead of the previous window.")] = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="markdown, html (self-contained, charts embedded), json or "
-                                                                "prometheus (the top statements by total time as OpenMetrics text).")] = ReportFormat.markdown,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write qprof-report-<db>-<YYYYmmdd-HHMM>.html and .md (with chart PNGs) "
-                                                                 "into this folder.")] = None,
+    fmt: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="markdown, html (self-contained, charts embedded), json or prometheus (the top statements by total time as OpenMetrics text).",
+        ),
+    ] = ReportFormat.markdown,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write qprof-report-<db>-<YYYYmmdd-HHMM>.html and .md (with chart PNGs) into this folder.")
+    ] = None,
     fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 1 when the report lists a regression.")] = False,
     no_charts: Annotated[bool, typer.Option("--no-charts", help="Skip the matplotlib charts (faster).")] = False,
     target: TargetOption = None,
@@ -65,8 +72,18 @@ def report(
     if fmt is ReportFormat.prometheus and out is not None:
         raise BadInput("--format prometheus prints to stdout", hint="redirect it: qprof report … > qprof.prom.tmp && mv qprof.prom.tmp DIR/qprof.prom")
     result = build(
-        db, since=since, between=between, run=run, regression=regression, min_calls=min_calls, limit=limit,
-        baseline=baseline, target=target, store=store, profile=profile, statement_timeout=statement_timeout,
+        db,
+        since=since,
+        between=between,
+        run=run,
+        regression=regression,
+        min_calls=min_calls,
+        limit=limit,
+        baseline=baseline,
+        target=target,
+        store=store,
+        profile=profile,
+        statement_timeout=statement_timeout,
         advance=False,
     )
     for line in result.warnings:

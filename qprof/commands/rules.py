@@ -27,8 +27,7 @@ def rules_command(
 
     if code is None:
         rows = [
-            {**rule.describe(), "engines": ", ".join(rule.engines), "options": ", ".join(f"{k}={v}" for k, v in rule.options.items())}
-            for rule in all_rules()
+            {**rule.describe(), "engines": ", ".join(rule.engines), "options": ", ".join(f"{k}={v}" for k, v in rule.options.items())} for rule in all_rules()
         ]
         columns = [
             Column("code", "code", align="left"),

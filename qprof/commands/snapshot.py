@@ -89,7 +89,8 @@ def list_snapshots(
                         "target": row.name,
                         "taken_at": snap.taken_at.isoformat(timespec="seconds") + "Z",
                         "statements": int(snap.statement_count),
-                        "pss_stats_reset": None if snap.pss_stats_reset is None or str(snap.pss_stats_reset) == "NaT"
+                        "pss_stats_reset": None
+                        if snap.pss_stats_reset is None or str(snap.pss_stats_reset) == "NaT"
                         else snap.pss_stats_reset.isoformat(timespec="seconds") + "Z",
                     }
                 )

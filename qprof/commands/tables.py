@@ -76,8 +76,9 @@ def _row(table: TableStats) -> dict:
 
 @connection_options
 def tables(
-    by: Annotated[TableRank, typer.Option("--by", "-b", help="Rank by seq-volume (whole-table reads × size), seq-scans, size, "
-                                                             "rows or dead.")] = TableRank.seq_volume,
+    by: Annotated[
+        TableRank, typer.Option("--by", "-b", help="Rank by seq-volume (whole-table reads × size), seq-scans, size, rows or dead.")
+    ] = TableRank.seq_volume,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many tables to show.")] = 50,
     db: DbOption = None,
     profile: ProfileOption = None,

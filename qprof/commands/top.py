@@ -96,9 +96,21 @@ def top(
     try:
         with console.status("reading statistics…") as status:
             result = rank(
-                db, by=by.value, limit=limit, min_calls=min_calls, all_databases=all_databases, role=role, workload=workload,
-                runs=runs, since=since, between=between, store=store, target=target, profile=profile,
-                statement_timeout=statement_timeout, allow_functions=allow_function,
+                db,
+                by=by.value,
+                limit=limit,
+                min_calls=min_calls,
+                all_databases=all_databases,
+                role=role,
+                workload=workload,
+                runs=runs,
+                since=since,
+                between=between,
+                store=store,
+                target=target,
+                profile=profile,
+                statement_timeout=statement_timeout,
+                allow_functions=allow_function,
                 on_progress=lambda name: status.update(f"timing {name} ×{runs}"),
             )
     except NoStatements as exc:

@@ -7,4 +7,3 @@ are built on those deltas. qprof never resets anybody's statistics to get there.
 """
 
 from __future__ import annotations
-

@@ -39,8 +39,15 @@ class BenchResult:
         return dict(self.__dict__)
 
     def baseline_row(self) -> dict[str, Any]:
-        return {"key": self.name, "query": self.query, "calls": self.runs, "mean_ms": self.mean_ms,
-                "p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms}
+        return {
+            "key": self.name,
+            "query": self.query,
+            "calls": self.runs,
+            "mean_ms": self.mean_ms,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+        }
 
 
 def summarise(statement: WorkloadStatement, samples_ms: Sequence[float], rows: int) -> BenchResult:
@@ -48,9 +55,16 @@ def summarise(statement: WorkloadStatement, samples_ms: Sequence[float], rows: i
     ordered = sorted(samples_ms)
     p50, p95, p99 = (percentile(ordered, fraction, presorted=True) for fraction in (0.50, 0.95, 0.99))
     return BenchResult(
-        name=statement.name, query=statement.sql, runs=len(values), mean_ms=float(values.mean()),
-        p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99), min_ms=float(values.min()),
-        max_ms=float(values.max()), rows=rows,
+        name=statement.name,
+        query=statement.sql,
+        runs=len(values),
+        mean_ms=float(values.mean()),
+        p50_ms=float(p50),
+        p95_ms=float(p95),
+        p99_ms=float(p99),
+        min_ms=float(values.min()),
+        max_ms=float(values.max()),
+        rows=rows,
     )
 
 
@@ -84,16 +98,19 @@ def window_rows(table: Any, percentiles: dict[str, dict[str, float | None]] | No
     percentiles = percentiles or {}
     grouped = table.groupby("queryid", sort=False).agg(calls=("calls", "sum"), total_ms=("total_ms", "sum"), query=("query", "first"))
     return [
-        {"key": str(queryid), "query": str(row.query), "calls": int(row.calls), "mean_ms": float(row.total_ms / row.calls),
-         **{key: percentiles.get(str(queryid), {}).get(key) for key in ("p50_ms", "p95_ms", "p99_ms")}}
+        {
+            "key": str(queryid),
+            "query": str(row.query),
+            "calls": int(row.calls),
+            "mean_ms": float(row.total_ms / row.calls),
+            **{key: percentiles.get(str(queryid), {}).get(key) for key in ("p50_ms", "p95_ms", "p99_ms")},
+        }
         for queryid, row in grouped.iterrows()
         if row.calls > 0
     ]
 
 
-def compare(
-    baseline: Sequence[dict[str, Any]], current: Sequence[dict[str, Any]], threshold: float, min_delta_ms: float = 0.0
-) -> list[dict[str, Any]]:
+def compare(baseline: Sequence[dict[str, Any]], current: Sequence[dict[str, Any]], threshold: float, min_delta_ms: float = 0.0) -> list[dict[str, Any]]:
     """Each baseline statement against now: ``slower`` when mean (or P95, when both have it) grew
     by more than ``threshold`` and by at least ``min_delta_ms``."""
     now = {row["key"]: row for row in current}
@@ -101,9 +118,15 @@ def compare(
     for base in sorted(baseline, key=lambda r: r["key"]):
         row = now.get(base["key"])
         entry: dict[str, Any] = {
-            "key": base["key"], "query": base["query"], "baseline_mean_ms": base["mean_ms"],
-            "baseline_p95_ms": base.get("p95_ms"), "mean_ms": None, "p95_ms": None,
-            "mean_change_pct": None, "p95_change_pct": None, "status": "missing",
+            "key": base["key"],
+            "query": base["query"],
+            "baseline_mean_ms": base["mean_ms"],
+            "baseline_p95_ms": base.get("p95_ms"),
+            "mean_ms": None,
+            "p95_ms": None,
+            "mean_change_pct": None,
+            "p95_change_pct": None,
+            "status": "missing",
         }
         if row is None:
             out.append(entry)

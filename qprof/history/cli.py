@@ -26,8 +26,7 @@ TargetOption = Annotated[
     typer.Option(
         "--target",
         "-t",
-        help="Which database of the store (its snapshot --name, identity or database name); "
-        "needed when the store holds several and --db is not given.",
+        help="Which database of the store (its snapshot --name, identity or database name); needed when the store holds several and --db is not given.",
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (for cron).")]
@@ -60,8 +59,13 @@ def history_target(history: Store, target: str | None, db: str | None, profile: 
 
 
 def windowed_source(
-    store: str | None, target: str | None, db: str | None, profile: str | None, statement_timeout: str,
-    since: str | None, between: tuple[str, str] | None,
+    store: str | None,
+    target: str | None,
+    db: str | None,
+    profile: str | None,
+    statement_timeout: str,
+    since: str | None,
+    between: tuple[str, str] | None,
 ) -> tuple[list, str]:
     """``qprof top --since/--between``: the window's statements and a description of where from."""
     from qprof.history.store import Store

@@ -20,9 +20,19 @@ from qprof.model import StatementStats
 from qprof.targets import Target
 
 KEY_SETTINGS = [
-    "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size", "random_page_cost",
-    "seq_page_cost", "max_connections", "max_parallel_workers_per_gather", "jit", "track_io_timing",
-    "pg_stat_statements.max", "pg_stat_statements.track", "default_statistics_target",
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "effective_cache_size",
+    "random_page_cost",
+    "seq_page_cost",
+    "max_connections",
+    "max_parallel_workers_per_gather",
+    "jit",
+    "track_io_timing",
+    "pg_stat_statements.max",
+    "pg_stat_statements.track",
+    "default_statistics_target",
 ]
 
 
@@ -88,9 +98,16 @@ def _statement_rows(rows: list[StatementStats]) -> list[dict[str, Any]]:
             "user_name": st.user or "",
             "query": st.query,
             "counters": {
-                "calls": st.calls, "total_ms": st.total_ms, "mean_ms": st.mean_ms, "stddev_ms": st.stddev_ms,
-                "max_ms": st.max_ms, "rows": st.rows, "shared_blks_hit": st.shared_blks_hit,
-                "shared_blks_read": st.shared_blks_read, "temp_blks": st.temp_blks, "io_ms": st.io_ms,
+                "calls": st.calls,
+                "total_ms": st.total_ms,
+                "mean_ms": st.mean_ms,
+                "stddev_ms": st.stddev_ms,
+                "max_ms": st.max_ms,
+                "rows": st.rows,
+                "shared_blks_hit": st.shared_blks_hit,
+                "shared_blks_read": st.shared_blks_read,
+                "temp_blks": st.temp_blks,
+                "io_ms": st.io_ms,
             },
         }
         for st in rows
@@ -99,17 +116,33 @@ def _statement_rows(rows: list[StatementStats]) -> list[dict[str, Any]]:
 
 def _table_row(t: Any) -> dict[str, Any]:
     return {
-        "schema_name": t.schema, "table_name": t.name, "total_bytes": t.total_bytes, "table_bytes": t.table_bytes,
-        "n_live_tup": t.n_live_tup, "n_dead_tup": t.n_dead_tup, "seq_scan": t.seq_scan, "seq_tup_read": t.seq_tup_read,
-        "idx_scan": t.idx_scan, "n_tup_ins": t.n_tup_ins, "n_tup_upd": t.n_tup_upd, "n_tup_del": t.n_tup_del,
-        "last_vacuum": t.last_vacuum, "last_autovacuum": t.last_autovacuum,
+        "schema_name": t.schema,
+        "table_name": t.name,
+        "total_bytes": t.total_bytes,
+        "table_bytes": t.table_bytes,
+        "n_live_tup": t.n_live_tup,
+        "n_dead_tup": t.n_dead_tup,
+        "seq_scan": t.seq_scan,
+        "seq_tup_read": t.seq_tup_read,
+        "idx_scan": t.idx_scan,
+        "n_tup_ins": t.n_tup_ins,
+        "n_tup_upd": t.n_tup_upd,
+        "n_tup_del": t.n_tup_del,
+        "last_vacuum": t.last_vacuum,
+        "last_autovacuum": t.last_autovacuum,
     }
 
 
 def _index_row(i: Any) -> dict[str, Any]:
     return {
-        "schema_name": i.schema, "index_name": i.name, "table_name": i.table, "idx_scan": i.idx_scan,
-        "size_bytes": i.size_bytes, "is_unique": i.is_unique, "is_primary": i.is_primary, "valid": i.valid,
+        "schema_name": i.schema,
+        "index_name": i.name,
+        "table_name": i.table,
+        "idx_scan": i.idx_scan,
+        "size_bytes": i.size_bytes,
+        "is_unique": i.is_unique,
+        "is_primary": i.is_primary,
+        "valid": i.valid,
         "definition": i.definition,
     }
 

@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 
 STATEMENT_COUNTERS = [
-    "calls", "total_ms", "rows", "shared_blks_hit", "shared_blks_read", "temp_blks", "io_ms", "sum_sq",
+    "calls",
+    "total_ms",
+    "rows",
+    "shared_blks_hit",
+    "shared_blks_read",
+    "temp_blks",
+    "io_ms",
+    "sum_sq",
 ]
 TABLE_COUNTERS = ["seq_scan", "seq_tup_read", "idx_scan", "n_tup_ins", "n_tup_upd", "n_tup_del"]
 INDEX_COUNTERS = ["idx_scan"]
@@ -70,9 +77,7 @@ def counter_deltas(
         return pd.DataFrame(columns=[*columns, "taken_at", "interval_s", "restarted"])
     values = rows[columns].copy()
     values[counters] = values[counters].astype("float64").fillna(0.0)
-    current = values.merge(
-        order.rename(columns={"id": "snapshot_id"}), on="snapshot_id", how="inner"
-    )
+    current = values.merge(order.rename(columns={"id": "snapshot_id"}), on="snapshot_id", how="inner")
     current = current[current["prev_id"].notna()]
     current["prev_id"] = current["prev_id"].astype(values["snapshot_id"].dtype)
     previous = values.rename(columns={"snapshot_id": "prev_id", **{c: f"{c}__prev" for c in counters}})
@@ -93,9 +98,7 @@ def counter_deltas(
 
 def statement_intervals(snapshots: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     """Per-statement deltas for every interval between consecutive snapshots."""
-    return counter_deltas(
-        snapshots, with_sum_of_squares(stats), ["statement_id"], STATEMENT_COUNTERS, "pss_stats_reset"
-    )
+    return counter_deltas(snapshots, with_sum_of_squares(stats), ["statement_id"], STATEMENT_COUNTERS, "pss_stats_reset")
 
 
 def statement_totals(intervals: pd.DataFrame) -> pd.DataFrame:
@@ -119,9 +122,7 @@ def reset_snapshots(snapshots: pd.DataFrame) -> list[int]:
     return [int(i) for i in order.loc[order["reset"], "id"]]
 
 
-def window_change(
-    intervals: pd.DataFrame, keys: Sequence[str], counters: Sequence[str]
-) -> pd.DataFrame:
+def window_change(intervals: pd.DataFrame, keys: Sequence[str], counters: Sequence[str]) -> pd.DataFrame:
     """Counters of tables or indexes summed over the window (one row per key)."""
     if intervals.empty:
         return pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys}, **{c: pd.Series(dtype="float64") for c in counters}})

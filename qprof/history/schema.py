@@ -205,8 +205,7 @@ run_statements = Table(
     sqlite_with_rowid=False,
 )
 
-V1_TABLES = [meta, targets, snapshots, statements, statement_stats, table_stats, index_stats, baselines,
-             baseline_statements, reports]
+V1_TABLES = [meta, targets, snapshots, statements, statement_stats, table_stats, index_stats, baselines, baseline_statements, reports]
 
 
 def _create_v1(conn: Connection) -> None:

@@ -58,7 +58,6 @@ def naive_utc(value: Any) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-
 def _merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Statement rows with one row per (queryid, user): two users both hidden as ``***`` become
     one, as pg_stat_statements would count them for one user (sums, max, pooled mean/stddev)."""
@@ -73,8 +72,7 @@ def _merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         merged = {name: (a.get(name) or 0) + (b.get(name) or 0) for name in a if name not in ("mean_ms", "stddev_ms", "max_ms")}
         mean = merged["total_ms"] / calls if calls else 0.0
         square = sum(c["calls"] * (c["stddev_ms"] ** 2 + c["mean_ms"] ** 2) for c in (a, b))
-        merged |= {"mean_ms": mean, "max_ms": max(a["max_ms"], b["max_ms"]),
-                   "stddev_ms": max(square / calls - mean**2, 0.0) ** 0.5 if calls else 0.0}
+        merged |= {"mean_ms": mean, "max_ms": max(a["max_ms"], b["max_ms"]), "stddev_ms": max(square / calls - mean**2, 0.0) ** 0.5 if calls else 0.0}
         by_key[key] = {**by_key[key], "counters": merged}
     return list(by_key.values())
 
@@ -83,6 +81,7 @@ def stored(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` as it may be written: every string (statement text, a command line, a description,
     settings) through the one output redaction — the store is an exit like stdout."""
     return {key: redact.document(value) if isinstance(value, (str, dict, list, tuple)) else value for key, value in row.items()}
+
 
 class StoreError(QprofError):
     """The history store is unreachable, locked for too long, or from a newer qprof."""
@@ -258,8 +257,7 @@ class Store:
                     return
                 if current > s.SCHEMA_VERSION:
                     raise StoreError(
-                        f"history store {self.description} has schema version {current}, "
-                        f"newer than this qprof understands ({s.SCHEMA_VERSION})",
+                        f"history store {self.description} has schema version {current}, newer than this qprof understands ({s.SCHEMA_VERSION})",
                         hint="upgrade qprof",
                     )
                 conn = conn.execution_options(qprof_write=True)
@@ -345,10 +343,7 @@ class Store:
             # password qprof was given is stored as *** and must be found as ***
             statements = _merged([stored(row) for row in data.statements])
             ids = self._statement_ids(conn, target_id, snapshot_id, statements)
-            stat_rows = [
-                {"snapshot_id": snapshot_id, "statement_id": ids[(row["queryid"], row["user_name"])], **row["counters"]}
-                for row in statements
-            ]
+            stat_rows = [{"snapshot_id": snapshot_id, "statement_id": ids[(row["queryid"], row["user_name"])], **row["counters"]} for row in statements]
             self._insert_many(conn, s.statement_stats, stat_rows)
             self._insert_many(conn, s.table_stats, [{"snapshot_id": snapshot_id, **row} for row in data.tables])
             self._insert_many(conn, s.index_stats, [{"snapshot_id": snapshot_id, **row} for row in data.indexes])
@@ -361,17 +356,12 @@ class Store:
         for start in range(0, len(rows), chunk):
             conn.execute(insert(table), [stored(row) for row in rows[start : start + chunk]])
 
-    def _statement_ids(
-        self, conn: Connection, target_id: int, snapshot_id: int, rows: Iterable[dict[str, Any]]
-    ) -> dict[tuple[str, str], int]:
+    def _statement_ids(self, conn: Connection, target_id: int, snapshot_id: int, rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], int]:
         """Ids of the statements in ``rows``, creating the ones this target has not had before."""
-        query = select(s.statements.c.id, s.statements.c.queryid, s.statements.c.user_name).where(
-            s.statements.c.target_id == target_id
-        )
+        query = select(s.statements.c.id, s.statements.c.queryid, s.statements.c.user_name).where(s.statements.c.target_id == target_id)
         known = {(r.queryid, r.user_name): r.id for r in conn.execute(query)}
         missing = [
-            {"target_id": target_id, "queryid": r["queryid"], "user_name": r["user_name"], "query": r["query"],
-             "first_snapshot_id": snapshot_id}
+            {"target_id": target_id, "queryid": r["queryid"], "user_name": r["user_name"], "query": r["query"], "first_snapshot_id": snapshot_id}
             for r in rows
             if (r["queryid"], r["user_name"]) not in known
         ]
@@ -385,9 +375,17 @@ class Store:
         import pandas as pd
 
         query = (
-            select(s.snapshots.c.id, s.snapshots.c.taken_at, s.snapshots.c.pss_stats_reset, s.snapshots.c.pss_dealloc,
-                   s.snapshots.c.db_stats_reset, s.snapshots.c.server_started, s.snapshots.c.statement_count,
-                   s.snapshots.c.server_version, s.snapshots.c.duration_ms)
+            select(
+                s.snapshots.c.id,
+                s.snapshots.c.taken_at,
+                s.snapshots.c.pss_stats_reset,
+                s.snapshots.c.pss_dealloc,
+                s.snapshots.c.db_stats_reset,
+                s.snapshots.c.server_started,
+                s.snapshots.c.statement_count,
+                s.snapshots.c.server_version,
+                s.snapshots.c.duration_ms,
+            )
             .where(s.snapshots.c.target_id == target_id)
             .order_by(s.snapshots.c.taken_at, s.snapshots.c.id)
         )
@@ -424,28 +422,19 @@ class Store:
         c = s.statement_stats.c
         # Σx² (from calls, mean, stddev) lets a window's stddev be derived from deltas
         sum_sq = (c.calls * (c.stddev_ms * c.stddev_ms + c.mean_ms * c.mean_ms)).label("sum_sq")
-        query = (
-            select(c.snapshot_id, c.statement_id, c.calls, c.total_ms, c.rows, c.shared_blks_hit, c.shared_blks_read,
-                   c.temp_blks, c.io_ms, sum_sq)
-            .where(c.snapshot_id.in_(select(s.snapshots.c.id).where(s.snapshots.c.target_id == target_id)),
-                   c.snapshot_id.between(first_id, last_id))
+        query = select(c.snapshot_id, c.statement_id, c.calls, c.total_ms, c.rows, c.shared_blks_hit, c.shared_blks_read, c.temp_blks, c.io_ms, sum_sq).where(
+            c.snapshot_id.in_(select(s.snapshots.c.id).where(s.snapshots.c.target_id == target_id)), c.snapshot_id.between(first_id, last_id)
         )
         return self._numeric_frame(query, ["snapshot_id", "statement_id"])
 
     def statement_max_frame(self, snapshot_id: int) -> pd.DataFrame:
         """Each statement's highest time (since its last reset) as of one snapshot."""
         c = s.statement_stats.c
-        return self._numeric_frame(
-            select(c.statement_id, c.max_ms).where(c.snapshot_id == snapshot_id), ["statement_id"]
-        )
+        return self._numeric_frame(select(c.statement_id, c.max_ms).where(c.snapshot_id == snapshot_id), ["statement_id"])
 
     def statements_frame(self, target_id: int) -> pd.DataFrame:
         c = s.statements.c
-        return self._frame(
-            select(c.id.label("statement_id"), c.queryid, c.user_name, c.query, c.first_snapshot_id).where(
-                c.target_id == target_id
-            )
-        )
+        return self._frame(select(c.id.label("statement_id"), c.queryid, c.user_name, c.query, c.first_snapshot_id).where(c.target_id == target_id))
 
     def table_stats_frame(self, target_id: int, first_id: int, last_id: int) -> pd.DataFrame:
         t = s.table_stats
@@ -486,20 +475,14 @@ class Store:
     # -- reports -----------------------------------------------------------------------------
     def record_report(self, target_id: int, start: datetime, end: datetime) -> None:
         with self.write() as conn:
-            conn.execute(
-                insert(s.reports).values(target_id=target_id, created_at=utcnow(), window_start=start, window_end=end)
-            )
+            conn.execute(insert(s.reports).values(target_id=target_id, created_at=utcnow(), window_start=start, window_end=end))
 
     def last_report_end(self, target_id: int) -> datetime | None:
         with self.read() as conn:
-            return conn.execute(
-                select(func.max(s.reports.c.window_end)).where(s.reports.c.target_id == target_id)
-            ).scalar()
+            return conn.execute(select(func.max(s.reports.c.window_end)).where(s.reports.c.target_id == target_id)).scalar()
 
     # -- baselines ---------------------------------------------------------------------------
-    def save_baseline(
-        self, name: str, target_id: int | None, source: str, description: str, rows: Sequence[dict[str, Any]]
-    ) -> bool:
+    def save_baseline(self, name: str, target_id: int | None, source: str, description: str, rows: Sequence[dict[str, Any]]) -> bool:
         """Store (or replace) a baseline; True when one of that name existed."""
         with self.write() as conn:
             old = conn.execute(select(s.baselines.c.id).where(s.baselines.c.name == name)).scalar()
@@ -507,9 +490,7 @@ class Store:
                 conn.execute(delete(s.baseline_statements).where(s.baseline_statements.c.baseline_id == old))
                 conn.execute(delete(s.baselines).where(s.baselines.c.id == old))
             baseline_id = conn.execute(
-                insert(s.baselines).values(
-                    name=name, target_id=target_id, created_at=utcnow(), **stored({"source": source, "description": description})
-                )
+                insert(s.baselines).values(name=name, target_id=target_id, created_at=utcnow(), **stored({"source": source, "description": description}))
             ).inserted_primary_key[0]
             self._insert_many(conn, s.baseline_statements, [{"baseline_id": baseline_id, **row} for row in rows])
         return old is not None
@@ -523,18 +504,20 @@ class Store:
                     f"no baseline {name!r} in history store {self.description}",
                     hint=f"known: {', '.join(known)}" if known else "save one: qprof baseline save NAME …",
                 )
-            rows = conn.execute(
-                select(s.baseline_statements).where(s.baseline_statements.c.baseline_id == head["id"])
-            ).mappings().all()
+            rows = conn.execute(select(s.baseline_statements).where(s.baseline_statements.c.baseline_id == head["id"])).mappings().all()
         return dict(head), [dict(r) for r in rows]
 
     def baselines(self) -> list[dict[str, Any]]:
         query = (
-            select(s.baselines.c.name, s.baselines.c.source, s.baselines.c.created_at, s.baselines.c.description,
-                   func.count(s.baseline_statements.c.key).label("statements"))
+            select(
+                s.baselines.c.name,
+                s.baselines.c.source,
+                s.baselines.c.created_at,
+                s.baselines.c.description,
+                func.count(s.baseline_statements.c.key).label("statements"),
+            )
             .outerjoin(s.baseline_statements, s.baseline_statements.c.baseline_id == s.baselines.c.id)
-            .group_by(s.baselines.c.id, s.baselines.c.name, s.baselines.c.source, s.baselines.c.created_at,
-                      s.baselines.c.description)
+            .group_by(s.baselines.c.id, s.baselines.c.name, s.baselines.c.source, s.baselines.c.created_at, s.baselines.c.description)
             .order_by(s.baselines.c.name)
         )
         with self.read() as conn:
@@ -550,15 +533,15 @@ class Store:
         with self.write() as conn:
             taken = conn.execute(select(s.runs.c.id).where(s.runs.c.name == name)).scalar()
             if taken is not None:
-                raise BadInput(f"a run named {name!r} already exists in {self.description}",
-                               hint="choose another --name (qprof record keeps every run for compare)")
-            target_id = conn.execute(
-                select(s.snapshots.c.target_id).where(s.snapshots.c.id == snapshot_id)
-            ).scalar_one()
+                raise BadInput(
+                    f"a run named {name!r} already exists in {self.description}", hint="choose another --name (qprof record keeps every run for compare)"
+                )
+            target_id = conn.execute(select(s.snapshots.c.target_id).where(s.snapshots.c.id == snapshot_id)).scalar_one()
             return int(
                 conn.execute(
-                    insert(s.runs).values(name=name, target_id=target_id, start_snapshot_id=snapshot_id,
-                                          status="running", started_at=utcnow(), **stored(values))
+                    insert(s.runs).values(
+                        name=name, target_id=target_id, start_snapshot_id=snapshot_id, status="running", started_at=utcnow(), **stored(values)
+                    )
                 ).inserted_primary_key[0]
             )
 
@@ -579,9 +562,7 @@ class Store:
             head = conn.execute(select(s.runs).where(s.runs.c.name == name)).mappings().first()
             if head is None:
                 return None
-            rows = conn.execute(
-                select(s.run_statements).where(s.run_statements.c.run_id == head["id"])
-            ).mappings().all()
+            rows = conn.execute(select(s.run_statements).where(s.run_statements.c.run_id == head["id"])).mappings().all()
         return {**dict(head), "statements": [dict(r) for r in rows]}
 
     def runs(self) -> list[dict[str, Any]]:

@@ -108,9 +108,7 @@ def _snapshot_ref(frame: pd.DataFrame, ref: str) -> int:
     return int(earlier[-1])
 
 
-def select_window(
-    store: Store, target: TargetRow, *, since: str | float | None = None, between: tuple[str, str] | None = None
-) -> Window:
+def select_window(store: Store, target: TargetRow, *, since: str | float | None = None, between: tuple[str, str] | None = None) -> Window:
     """The window ``--since`` (a duration) or ``--between A B`` (ids or times) names."""
     if since is not None and between is not None:
         raise BadInput("use either --since or --between, not both")

@@ -16,8 +16,24 @@ from types import CodeType, FrameType
 
 # Packages whose frames are never the application's own (ORMs, drivers, their plumbing).
 LIBRARIES = (
-    "qprof", "sqlalchemy", "psycopg", "psycopg2", "psycopg_pool", "asyncpg", "aiosqlite", "pymysql", "MySQLdb",
-    "greenlet", "django", "asgiref", "pytest_django", "_pytest", "pluggy", "starlette", "fastapi", "anyio",
+    "qprof",
+    "sqlalchemy",
+    "psycopg",
+    "psycopg2",
+    "psycopg_pool",
+    "asyncpg",
+    "aiosqlite",
+    "pymysql",
+    "MySQLdb",
+    "greenlet",
+    "django",
+    "asgiref",
+    "pytest_django",
+    "_pytest",
+    "pluggy",
+    "starlette",
+    "fastapi",
+    "anyio",
 )
 _roots: tuple[str, ...] | None = None
 _verdicts: dict[CodeType, bool] = {}  # code object → is a library frame

@@ -192,10 +192,7 @@ class NPlusOne:
 
     def describe(self) -> str:
         """A multi-line report for people (pytest failures, logs, ``cap.report()``)."""
-        head = (
-            f"N+1 in {self.unit}: {self.executions} executions ({self.distinct_params} different parameter sets), "
-            f"{self.total_ms:.1f} ms — {self.severity}"
-        )
+        head = f"N+1 in {self.unit}: {self.executions} executions ({self.distinct_params} different parameter sets), {self.total_ms:.1f} ms — {self.severity}"
         lines = [head]
         if self.units > 1:
             lines[0] += f" over {self.units} units"
@@ -222,8 +219,7 @@ def suggest_fix(finding: NPlusOne) -> str:
         return f"add .{finding.loader} to {parents}, so {n} lookups become one"
     if finding.relationship:
         return (
-            f"eager-load it: add .options(selectinload({finding.relationship})) (or joinedload) to the query that "
-            f"loads the parents, so {n} lookups become one"
+            f"eager-load it: add .options(selectinload({finding.relationship})) (or joinedload) to the query that loads the parents, so {n} lookups become one"
         )
     info = finding.shape
     if info.single_table and info.key_columns:
@@ -414,8 +410,15 @@ def detect(
             tracker = trackers[(statement.unit, statement.thread)] = LoopTracker(threshold, max_body)
         fp = statement.fingerprint
         tracker.add(
-            fp, params_key(statement.params, statement.sql), statement.duration_ms, statement.rows, statement.sql,
-            statement.params, statement.relationship, statement.callsite, statement.loader,
+            fp,
+            params_key(statement.params, statement.sql),
+            statement.duration_ms,
+            statement.rows,
+            statement.sql,
+            statement.params,
+            statement.relationship,
+            statement.callsite,
+            statement.loader,
         )
     found = [burst.finding(unit, min_ms) for (unit, _), tracker in trackers.items() for burst in tracker.close()]
     return sorted(found, key=lambda f: (-f.total_ms, -f.executions))

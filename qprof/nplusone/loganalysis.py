@@ -97,8 +97,7 @@ class LogAnalyzer:
         if self.unit_mode == "session":
             return "sessions (bursts of one statement within a session)"
         return (
-            f"session bursts (no transaction id in the log; idle gaps > {self.gap_s * 1000:g} ms also split) — "
-            "add %v to log_line_prefix for transaction units"
+            f"session bursts (no transaction id in the log; idle gaps > {self.gap_s * 1000:g} ms also split) — add %v to log_line_prefix for transaction units"
         )
 
     def feed(self, statement: LoggedStatement) -> None:

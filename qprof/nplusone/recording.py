@@ -48,8 +48,7 @@ class Recording:
     statements from several threads are kept as separate streams of the same unit.
     """
 
-    def __init__(self, *, threshold: int = DEFAULT_THRESHOLD, min_ms: float = DEFAULT_MIN_MS,
-                 raise_on_nplusone: bool = False, label: str = "capture") -> None:
+    def __init__(self, *, threshold: int = DEFAULT_THRESHOLD, min_ms: float = DEFAULT_MIN_MS, raise_on_nplusone: bool = False, label: str = "capture") -> None:
         self.threshold = threshold
         self.min_ms = min_ms
         self.raise_on_nplusone = raise_on_nplusone

@@ -162,7 +162,7 @@ def parse_explain_json(document: Any, *, sql: str = "", generic: bool = False) -
         document = json.loads(document)
     top = document[0] if isinstance(document, list) else document
     if not isinstance(top, dict) or "Plan" not in top:
-        raise BadInput("not EXPLAIN (FORMAT JSON) output: no \"Plan\" key")
+        raise BadInput('not EXPLAIN (FORMAT JSON) output: no "Plan" key')
     root = parse_node(top["Plan"])
     analyzed = root.actual_loops is not None
     settings = {str(k): str(v) for k, v in (top.get("Settings") or {}).items()}
@@ -273,9 +273,7 @@ def _generic_plan(target: Any, sql: str, count: int) -> Plan:
     if target.server_version_num >= 160000 and sql not in _VARIANTS:
         try:
             with target.rolled_back_transaction(read_only=True):
-                rows = target.fetch_all(
-                    _explain_options(False, generic_keyword=True) + sql, what="EXPLAIN (GENERIC_PLAN)"
-                )
+                rows = target.fetch_all(_explain_options(False, generic_keyword=True) + sql, what="EXPLAIN (GENERIC_PLAN)")
             return parse_explain_json(_plan_json(rows), sql=sql, generic=True)
         except QprofError:
             pass  # the PREPARE path below retries with declared types

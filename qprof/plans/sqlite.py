@@ -23,9 +23,7 @@ _TABLE_STEP = re.compile(
     r"^(?P<op>SCAN|SEARCH)\s+(?:TABLE\s+)?(?P<name>\S+)(?:\s+AS\s+(?P<alias>\S+))?"
     r"(?:\s+USING\s+(?P<using>.*?))?(?:\s+\((?P<cond>.*)\))?$"
 )
-_INDEX_USE = re.compile(
-    r"^(?P<auto>AUTOMATIC\s+)?(?P<partial>PARTIAL\s+)?(?P<covering>COVERING\s+)?INDEX(?:\s+(?P<index>\S+))?$"
-)
+_INDEX_USE = re.compile(r"^(?P<auto>AUTOMATIC\s+)?(?P<partial>PARTIAL\s+)?(?P<covering>COVERING\s+)?INDEX(?:\s+(?P<index>\S+))?$")
 _SUBQUERY = re.compile(r"^(?P<correlated>CORRELATED\s+)?(?P<kind>SCALAR|LIST)\s+SUBQUERY(?:\s+(?P<n>\d+))?")
 _TEMP_BTREE = re.compile(r"^USE TEMP B-TREE FOR (?P<purpose>.+)$")
 

@@ -8,4 +8,3 @@ are checked on the window's report.
 """
 
 from __future__ import annotations
-

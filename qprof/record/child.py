@@ -54,8 +54,7 @@ def run_command(argv: Sequence[str], *, stdout_to_stderr: bool = False) -> Child
         return ChildResult(127, error=f"command not found: {argv[0]}")
     foreground = _terminal_foreground()
     try:
-        child = subprocess.Popen(list(argv), stdout=sys.stderr.fileno() if stdout_to_stderr else None,
-                                 process_group=None if foreground else 0)
+        child = subprocess.Popen(list(argv), stdout=sys.stderr.fileno() if stdout_to_stderr else None, process_group=None if foreground else 0)
     except OSError as exc:
         return ChildResult(126 if isinstance(exc, PermissionError) else 127, error=f"cannot run {argv[0]}: {exc.strerror or exc}")
     state: dict = {"interrupts": 0, "deadline": None, "last": None}

@@ -75,9 +75,10 @@ def resolve(store: Store, ref: str) -> Side:
     if match:
         first, last = int(match[1]), int(match[2])
         if first >= last:
-            raise BadInput(f"snapshot range {ref} is {'empty' if first == last else 'reversed'}",
-                           hint=f"give the earlier snapshot first: {min(first, last)}..{max(first, last)}"
-                           if first != last else "a range needs two different snapshots")
+            raise BadInput(
+                f"snapshot range {ref} is {'empty' if first == last else 'reversed'}",
+                hint=f"give the earlier snapshot first: {min(first, last)}..{max(first, last)}" if first != last else "a range needs two different snapshots",
+            )
         for target in store.targets():
             ids = set(store.snapshots_frame(target.id)["id"])
             if first in ids and last in ids:
@@ -86,8 +87,7 @@ def resolve(store: Store, ref: str) -> Side:
                 side = _window_side(store, ref, "snapshots", window, None, f"snapshots {ref} ({span['start']} → {span['end']})")
                 side.notes.append(f"snapshots {ref}: no percentiles (a snapshot range has no measurements)")
                 return side
-        raise BadInput(f"no two snapshots {first} and {last} of one database in {store.description}",
-                       hint="list them with: qprof snapshots list")
+        raise BadInput(f"no two snapshots {first} and {last} of one database in {store.description}", hint="list them with: qprof snapshots list")
     try:
         head, rows = store.load_baseline(ref)
     except Exception:  # noqa: BLE001 - not a baseline either: say what names exist
@@ -99,21 +99,30 @@ def resolve(store: Store, ref: str) -> Side:
         frame = frame.rename(columns={"key": "queryid"})
         frame["queryid"] = frame["queryid"].astype(str)
         frame["total_ms"] = frame["mean_ms"] * frame["calls"]
-        side = Side(ref, "baseline", f"baseline {ref} ({head['description']})",
-                    frame[["queryid", "query", "calls", "total_ms", "mean_ms", "p95_ms"]], None, head.get("target_id"))
+        side = Side(
+            ref,
+            "baseline",
+            f"baseline {ref} ({head['description']})",
+            frame[["queryid", "query", "calls", "total_ms", "mean_ms", "p95_ms"]],
+            None,
+            head.get("target_id"),
+        )
         if head["source"] != "window":
             side.notes.append(f"baseline {ref} holds workload-run timings keyed by statement name, not queryids")
         return side
     runs = store.run_names()
     known = ", ".join(runs[-8:]) if runs else "none"
-    raise BadInput(f"no run, snapshot range or baseline called {ref!r} in {store.description}",
-                   hint=f"runs: {known}; snapshot ranges look like 12..15; baselines: qprof baseline list")
+    raise BadInput(
+        f"no run, snapshot range or baseline called {ref!r} in {store.description}",
+        hint=f"runs: {known}; snapshot ranges look like 12..15; baselines: qprof baseline list",
+    )
 
 
 def compare(before: Side, after: Side, *, regression: float, min_calls: int) -> dict[str, Any]:
     """The comparison document (the ``--format json`` shape)."""
-    left = before.statements.rename(columns={"calls": "before_calls", "total_ms": "before_total_ms",
-                                             "mean_ms": "before_mean_ms", "p95_ms": "before_p95_ms", "query": "before_query"})
+    left = before.statements.rename(
+        columns={"calls": "before_calls", "total_ms": "before_total_ms", "mean_ms": "before_mean_ms", "p95_ms": "before_p95_ms", "query": "before_query"}
+    )
     both = left.merge(after.statements, on="queryid", how="outer")
     rows = []
     for r in both.itertuples(index=False):
@@ -133,16 +142,23 @@ def compare(before: Side, after: Side, *, regression: float, min_calls: int) -> 
             verdict = "improvement"
         else:
             verdict = "same" if enough else "too few calls"
-        rows.append({
-            "queryid": str(r.queryid),
-            "query": str(r.query if isinstance(r.query, str) else r.before_query),
-            "before_calls": before_calls, "calls": calls,
-            "before_mean_ms": before_mean, "mean_ms": mean,
-            "before_p95_ms": _num(r.before_p95_ms), "p95_ms": _num(r.p95_ms),
-            "change_pct": 100.0 * (factor - 1.0) if factor is not None else None,
-            "factor": factor, "p95_factor": p95_factor, "verdict": verdict,
-            "weight": max(_num(r.before_total_ms) or 0.0, _num(r.total_ms) or 0.0),
-        })
+        rows.append(
+            {
+                "queryid": str(r.queryid),
+                "query": str(r.query if isinstance(r.query, str) else r.before_query),
+                "before_calls": before_calls,
+                "calls": calls,
+                "before_mean_ms": before_mean,
+                "mean_ms": mean,
+                "before_p95_ms": _num(r.before_p95_ms),
+                "p95_ms": _num(r.p95_ms),
+                "change_pct": 100.0 * (factor - 1.0) if factor is not None else None,
+                "factor": factor,
+                "p95_factor": p95_factor,
+                "verdict": verdict,
+                "weight": max(_num(r.before_total_ms) or 0.0, _num(r.total_ms) or 0.0),
+            }
+        )
     rows.sort(key=lambda row: -row["weight"])
     doc: dict[str, Any] = {
         "before": {"ref": before.ref, "kind": before.kind, "description": before.description},
@@ -160,8 +176,7 @@ def compare(before: Side, after: Side, *, regression: float, min_calls: int) -> 
     else:
         doc["indexes_added"] = doc["indexes_dropped"] = None
     if different:
-        doc["notes"].append("the two sides are of different databases: only statements with the same queryid are matched, "
-                            "and indexes are not compared")
+        doc["notes"].append("the two sides are of different databases: only statements with the same queryid are matched, and indexes are not compared")
     return doc
 
 

@@ -107,8 +107,9 @@ class LogWindow:
         when = ""
         if self.truncated_at is not None:
             when = f" (seen {self.truncated_at - self.began:.1f} s into the window)"
-        return (f"the log {self.path} was truncated during the window{when}: percentiles cover only what was "
-                "logged after the truncation" + ("" if when else ", from an unknown point of the window"))
+        return f"the log {self.path} was truncated during the window{when}: percentiles cover only what was logged after the truncation" + (
+            "" if when else ", from an unknown point of the window"
+        )
 
     @property
     def _held(self) -> str:
@@ -167,8 +168,9 @@ def iter_batches(segments: list[Segment], prefix: str | None = None, stats_out: 
         if stats_out is not None:
             stats_out.append(stats)
         if is_gzip(Path(segment.path)):
-            raise BadInput(f"cannot read a window out of {segment.label}: a compressed log has no byte offsets",
-                           hint="give --log the plain file the server is writing")
+            raise BadInput(
+                f"cannot read a window out of {segment.label}: a compressed log has no byte offsets", hint="give --log the plain file the server is writing"
+            )
         compiled = inspect_file(Path(segment.path), stats, prefix)
         if stats.format == "empty":
             continue

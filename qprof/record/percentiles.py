@@ -37,9 +37,7 @@ HOW_TO_ENABLE = (
 # What PostgreSQL's parser folds into one constant, and pg_stat_statements therefore shows as
 # one $n, but a log line spells out: a unary minus on a number (``abalance + -1234``) and the
 # boolean literals. Both are made plain literals before the fingerprint, on the log side only.
-_UNARY_MINUS = re.compile(
-    r"([+*/%(,=<>]\s*|\b(?:and|or|not|then|else|when|select|values|return|limit|offset|by|between|in)\s+)-\s*(?=[\d.])", re.IGNORECASE
-)
+_UNARY_MINUS = re.compile(r"([+*/%(,=<>]\s*|\b(?:and|or|not|then|else|when|select|values|return|limit|offset|by|between|in)\s+)-\s*(?=[\d.])", re.IGNORECASE)
 _BOOLEAN = re.compile(r"\b(?:true|false)\b", re.IGNORECASE)
 
 
@@ -157,8 +155,7 @@ def measure(
             unnamed = pooled.get(fp)
             if same_user > 1 or (unnamed and len(keys) > 1):
                 ambiguous += 1
-                measured.statements[(queryid, user)] = {"samples": 0, "max_ms": None, "ambiguous": True,
-                                                        **{key: None for key in FRACTIONS}}
+                measured.statements[(queryid, user)] = {"samples": 0, "max_ms": None, "ambiguous": True, **{key: None for key in FRACTIONS}}
                 continue
             values = by_user.get((user, fp), array("d")) + (unnamed or array("d"))
             measured.statements[(queryid, user)] = _summary(values, calls[(user, fp)], threshold_ms)
@@ -185,13 +182,16 @@ def measure(
     if ambiguous:
         measured.notes.append(
             f"{ambiguous} statement(s) share their text with another pg_stat_statements entry (another schema "
-            "through search_path" + (", or another user: the log names no user, add %u to log_line_prefix"
-                                     if pooled else "") + "): their logged durations cannot be told apart, "
-            "so they get no percentiles (ambiguous)")
+            "through search_path"
+            + (", or another user: the log names no user, add %u to log_line_prefix" if pooled else "")
+            + "): their logged durations cannot be told apart, "
+            "so they get no percentiles (ambiguous)"
+        )
     if no_database and database is not None:
         measured.notes.append(
             "the log lines name no database (add %d to log_line_prefix): durations of the same statement "
-            "text run in other databases are counted with this one's")
+            "text run in other databases are counted with this one's"
+        )
     return measured
 
 
@@ -213,15 +213,23 @@ def coverage_notes(measured: Measured, table: pd.DataFrame) -> list[str]:
             short += 1
     if not short:
         return []
-    return [(f"{short} statement(s) have fewer logged durations than calls (the log missed some: written elsewhere "
-             "or lost to a truncation, log_min_duration_statement raised, or statements run inside functions, which "
-             "the log times as the outer call): their percentiles cover the logged executions only")]
+    return [
+        (
+            f"{short} statement(s) have fewer logged durations than calls (the log missed some: written elsewhere "
+            "or lost to a truncation, log_min_duration_statement raised, or statements run inside functions, which "
+            "the log times as the outer call): their percentiles cover the logged executions only"
+        )
+    ]
 
 
 def unmatched_note(measured: Measured) -> list[str]:
     """Why logged durations matched no statement of the window's report, with the count."""
     if not measured.unmatched:
         return []
-    return [(f"{measured.unmatched:,} of {measured.logged:,} logged duration(s) matched no statement of this window: "
-             "DDL, utility statements and catalog reads are left out of the report, and the log may hold other "
-             "databases' or users' statements, or ones pg_stat_statements did not keep (pg_stat_statements.max)")]
+    return [
+        (
+            f"{measured.unmatched:,} of {measured.logged:,} logged duration(s) matched no statement of this window: "
+            "DDL, utility statements and catalog reads are left out of the report, and the log may hold other "
+            "databases' or users' statements, or ones pg_stat_statements did not keep (pg_stat_statements.max)"
+        )
+    ]

@@ -41,8 +41,13 @@ def _with_percentiles(row: dict[str, Any], measured: Measured) -> dict[str, Any]
 
 
 def build_run_report(
-    store: Store, window: Window, work: pd.DataFrame, measured: Measured, limit: int,
-    findings: list[dict[str, Any]] | None, findings_note: str | None,
+    store: Store,
+    window: Window,
+    work: pd.DataFrame,
+    measured: Measured,
+    limit: int,
+    findings: list[dict[str, Any]] | None,
+    findings_note: str | None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """(document, chart series, every workload statement's row for the SLO check)."""
     from qprof.reports.build import ReportOptions, build_report
@@ -55,15 +60,27 @@ def build_run_report(
     rows = []
     total = float(work["total_ms"].sum()) if not work.empty else 0.0
     for r in work.itertuples(index=False):
-        rows.append(_with_percentiles({
-            "queryid": str(r.queryid), "user": str(r.user_name), "database": window.target.database,
-            "query": str(r.query), "calls": int(r.calls),
-            "total_ms": float(r.total_ms), "mean_ms": float(r.mean_ms),
-            "pct_total_time": 100.0 * float(r.total_ms) / total if total else 0.0,
-        }, measured))
+        rows.append(
+            _with_percentiles(
+                {
+                    "queryid": str(r.queryid),
+                    "user": str(r.user_name),
+                    "database": window.target.database,
+                    "query": str(r.query),
+                    "calls": int(r.calls),
+                    "total_ms": float(r.total_ms),
+                    "mean_ms": float(r.mean_ms),
+                    "pct_total_time": 100.0 * float(r.total_ms) / total if total else 0.0,
+                },
+                measured,
+            )
+        )
     calls = int(work["calls"].sum()) if not work.empty else 0
     doc["window_totals"] = {
-        "seconds": window.seconds, "calls": calls, "db_time_ms": total, "mean_ms": total / calls if calls else None,
+        "seconds": window.seconds,
+        "calls": calls,
+        "db_time_ms": total,
+        "mean_ms": total / calls if calls else None,
         **{k: measured.window.get(k) for k in (*PERCENTILE_KEYS, "max_ms", "below_ms")},
     }
     doc["percentiles"] = {
@@ -90,19 +107,27 @@ def stored_run_report(store: Store, run: dict[str, Any], window: Window, limit: 
 
     kept = run.get("notes")
     kept = kept if isinstance(kept, dict) else {"notes": list(kept or [])}  # runs stored before the SLO table was
-    measured = Measured(source=run.get("percentile_source"), threshold_ms=kept.get("threshold_ms"),
-                        window=dict(kept.get("window") or {}))
+    measured = Measured(source=run.get("percentile_source"), threshold_ms=kept.get("threshold_ms"), window=dict(kept.get("window") or {}))
     for row in run["statements"]:
         measured.statements[(str(row["queryid"]), str(row["user_name"]))] = {
-            "samples": row["samples"], "max_ms": row["max_ms"], **{k: row[k] for k in PERCENTILE_KEYS}}
+            "samples": row["samples"],
+            "max_ms": row["max_ms"],
+            **{k: row[k] for k in PERCENTILE_KEYS},
+        }
     work = workload_rows(statement_table(store, window))
     doc, series, _rows = build_run_report(store, window, work, measured, limit, None, "advisors are run by qprof record, not stored")
     doc["percentiles"]["notes"] = []
     doc["nplusone"] = []
-    doc["run"] = {"name": run["name"], "status": run["status"], "command": run.get("command"),
-                  "exit_code": run.get("exit_code"), "seconds": window.seconds,
-                  "start_snapshot": run["start_snapshot_id"], "end_snapshot": run["end_snapshot_id"],
-                  "notes": [*kept.get("notes", []), "N+1 loops are not stored with a run: see the report qprof record wrote"]}
+    doc["run"] = {
+        "name": run["name"],
+        "status": run["status"],
+        "command": run.get("command"),
+        "exit_code": run.get("exit_code"),
+        "seconds": window.seconds,
+        "start_snapshot": run["start_snapshot_id"],
+        "end_snapshot": run["end_snapshot_id"],
+        "notes": [*kept.get("notes", []), "N+1 loops are not stored with a run: see the report qprof record wrote"],
+    }
     doc["slo"] = list(kept.get("slo") or [])
     if kept.get("slo_summary"):
         doc["slo_summary"] = kept["slo_summary"]
@@ -140,7 +165,8 @@ def plan_findings(
                 warn(f"advisors: statement {r.queryid} skipped: {exc.message}")
                 continue
             for f in done.findings:
-                rows.append({"code": f.code, "severity": f.severity, "title": f.message or f.title,
-                             "subject": f"{r.queryid}" + (f" ({f.target})" if f.target else "")})
+                rows.append(
+                    {"code": f.code, "severity": f.severity, "title": f.message or f.title, "subject": f"{r.queryid}" + (f" ({f.target})" if f.target else "")}
+                )
     note = f"no findings on the top {len(top)} statement(s)" + (f" ({skipped} skipped)" if skipped else "")
     return rows or None, note

@@ -84,22 +84,37 @@ class Recording:
             self.log_window = LogWindow.begin(self.source.path)
         self.history = Store(request.store)
         self.start_id = self.history.save_snapshot(start)
-        self.run_id = self.history.start_run(self.name, self.start_id, {
-            "command": shown_command(request.command) if request.command else None,
-            "pid": os.getpid(),
-            "log_path": str(self.source.path) if self.source.path else None,
-            "log_start": self.log_window.start if self.log_window else None,
-        })
+        self.run_id = self.history.start_run(
+            self.name,
+            self.start_id,
+            {
+                "command": shown_command(request.command) if request.command else None,
+                "pid": os.getpid(),
+                "log_path": str(self.source.path) if self.source.path else None,
+                "log_start": self.log_window.start if self.log_window else None,
+            },
+        )
         if not request.quiet:
-            what = " ".join(shown_command(request.command)) if request.command else (
-                f"{request.duration_s:g} s" if request.duration_s else "until the load test stops")
+            what = (
+                " ".join(shown_command(request.command))
+                if request.command
+                else (f"{request.duration_s:g} s" if request.duration_s else "until the load test stops")
+            )
             note(f"recording run {self.name!r} (snapshot {self.start_id}): {what}")
 
     def finish(self, *, exit_code: int = 0, interrupted: bool = False) -> RecordOutcome:
         with deferred_interrupts() as held:
-            return _close(self.request, self.history, run_id=self.run_id, name=self.name, start_id=self.start_id,
-                          log_window=self.log_window, source=self.source, exit_code=exit_code,
-                          interrupted=interrupted or bool(held.caught))
+            return _close(
+                self.request,
+                self.history,
+                run_id=self.run_id,
+                name=self.name,
+                start_id=self.start_id,
+                log_window=self.log_window,
+                source=self.source,
+                exit_code=exit_code,
+                interrupted=interrupted or bool(held.caught),
+            )
 
     def close(self) -> None:
         if self.log_window is not None:
@@ -126,8 +141,9 @@ def record(request: RecordRequest) -> RecordOutcome:
         recording.close()
 
 
-def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, start_id: int,
-           log_window: Any, source: Any, exit_code: int, interrupted: bool) -> RecordOutcome:
+def _close(
+    request: RecordRequest, history: Any, *, run_id: int, name: str, start_id: int, log_window: Any, source: Any, exit_code: int, interrupted: bool
+) -> RecordOutcome:
     from qprof.targets.session import session
     from qprof.history.collect import collect_snapshot
     from qprof.record.logwindow import iter_batches
@@ -146,16 +162,18 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
         with session(request.db, profile=request.profile, statement_timeout=request.statement_timeout) as target:
             end = collect_snapshot(target)
     except QprofError as exc:
-        history.finish_run(run_id, {"status": "unclosed", "exit_code": exit_code,
-                                    "notes": [f"the closing snapshot failed: {exc.message}"]}, [])
-        raise QprofError(f"could not close the window of run {name!r}: {exc.message}",
-                         hint="the run is stored without its end; rerun once the database is reachable") from None
+        history.finish_run(run_id, {"status": "unclosed", "exit_code": exit_code, "notes": [f"the closing snapshot failed: {exc.message}"]}, [])
+        raise QprofError(
+            f"could not close the window of run {name!r}: {exc.message}", hint="the run is stored without its end; rerun once the database is reachable"
+        ) from None
     segments = log_window.finish() if log_window is not None else []
     end_id = history.save_snapshot(end)
     # the window is closed and stored now, whatever the measuring below meets
-    history.finish_run(run_id, {"end_snapshot_id": end_id, "status": status,
-                                "exit_code": exit_code if request.command else None,
-                                "log_end": log_window.end if log_window else None}, [])
+    history.finish_run(
+        run_id,
+        {"end_snapshot_id": end_id, "status": status, "exit_code": exit_code if request.command else None, "log_end": log_window.end if log_window else None},
+        [],
+    )
     from qprof.record.runs import window_between
 
     window = window_between(history, history.find_run(name)["target_id"], start_id, end_id)
@@ -167,8 +185,9 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
     if log_window is not None:
         file_stats: list = []
         try:
-            measured = measure(iter_batches(segments, request.log_prefix, file_stats), work, database=end.database,
-                               threshold_ms=source.threshold_ms, source=source.description)
+            measured = measure(
+                iter_batches(segments, request.log_prefix, file_stats), work, database=end.database, threshold_ms=source.threshold_ms, source=source.description
+            )
         except QprofError as exc:
             measured = Measured(notes=[f"the log could not be read: {exc.message}"])
         measured.notes = [*log_window.notes, *measured.notes, *coverage_notes(measured, work), *unmatched_note(measured)]
@@ -193,24 +212,52 @@ def _close(request: RecordRequest, history: Any, *, run_id: int, name: str, star
         for row in rows:
             row["partial"] = True
     verdicts = check(request.slos, rows, document["window_totals"], statistics_reset=reset)
-    run = {"name": name, "status": status, "command": shown_command(request.command) if request.command else None,
-           "origin": request.origin, "exit_code": exit_code if request.command else None,
-           "seconds": window.seconds, "start_snapshot": start_id, "end_snapshot": end_id, "notes": notes,
-           "log": {"path": str(log_window.path), "start": log_window.start, "end": log_window.end} if log_window else None}
+    run = {
+        "name": name,
+        "status": status,
+        "command": shown_command(request.command) if request.command else None,
+        "origin": request.origin,
+        "exit_code": exit_code if request.command else None,
+        "seconds": window.seconds,
+        "start_snapshot": start_id,
+        "end_snapshot": end_id,
+        "notes": notes,
+        "log": {"path": str(log_window.path), "start": log_window.start, "end": log_window.end} if log_window else None,
+    }
     document["run"] = run
     _add_verdicts(document, verdicts)
     stored = [
-        {"queryid": q, "user_name": u, "samples": int(v.get("samples", 0)), "p50_ms": _num(v.get("p50_ms")),
-         "p95_ms": _num(v.get("p95_ms")), "p99_ms": _num(v.get("p99_ms")), "max_ms": _num(v.get("max_ms"))}
-        for (q, u), v in measured.statements.items() if v.get("samples")
+        {
+            "queryid": q,
+            "user_name": u,
+            "samples": int(v.get("samples", 0)),
+            "p50_ms": _num(v.get("p50_ms")),
+            "p95_ms": _num(v.get("p95_ms")),
+            "p99_ms": _num(v.get("p99_ms")),
+            "max_ms": _num(v.get("max_ms")),
+        }
+        for (q, u), v in measured.statements.items()
+        if v.get("samples")
     ]
-    history.finish_run(run_id, {
-        "end_snapshot_id": end_id, "status": status, "exit_code": exit_code if request.command else None,
-        "log_end": log_window.end if log_window else None, "percentile_source": measured.source,
-        # the notes column holds what report --run shows again: the notes and the SLO table
-        "notes": {"notes": [*measured.notes, *notes], "slo": document["slo"], "slo_summary": document.get("slo_summary"),
-                  "threshold_ms": measured.threshold_ms, "window": measured.window},
-    }, stored)
+    history.finish_run(
+        run_id,
+        {
+            "end_snapshot_id": end_id,
+            "status": status,
+            "exit_code": exit_code if request.command else None,
+            "log_end": log_window.end if log_window else None,
+            "percentile_source": measured.source,
+            # the notes column holds what report --run shows again: the notes and the SLO table
+            "notes": {
+                "notes": [*measured.notes, *notes],
+                "slo": document["slo"],
+                "slo_summary": document.get("slo_summary"),
+                "threshold_ms": measured.threshold_ms,
+                "window": measured.window,
+            },
+        },
+        stored,
+    )
     broken = any(v.broken for v in verdicts)
     # a gate that could not look is no pass: an unchecked SLO fails it unless told otherwise
     unmeasured = any(not v.checked for v in verdicts) and not request.slo_unmeasured_ok
@@ -230,12 +277,16 @@ def _statistics_notes(window: Any) -> list[str]:
     first, last = window.snapshots.iloc[0], window.snapshots.iloc[-1]
     notes = []
     if pd.notna(last["pss_stats_reset"]) and (pd.isna(first["pss_stats_reset"]) or last["pss_stats_reset"] != first["pss_stats_reset"]):
-        notes.append(RESET_NOTE + ": calls, times and rates cover only what ran after the reset (marked partial; "
-                     "SLOs on them not checked), the log's percentiles all of the window")
+        notes.append(
+            RESET_NOTE + ": calls, times and rates cover only what ran after the reset (marked partial; "
+            "SLOs on them not checked), the log's percentiles all of the window"
+        )
     if pd.notna(first["pss_dealloc"]) and pd.notna(last["pss_dealloc"]) and last["pss_dealloc"] > first["pss_dealloc"]:
         evicted = int(last["pss_dealloc"] - first["pss_dealloc"])
-        notes.append(f"pg_stat_statements evicted entries {evicted:,} time(s) during the window (pg_stat_statements.max): "
-                     "an evicted statement counts only from when it was re-created")
+        notes.append(
+            f"pg_stat_statements evicted entries {evicted:,} time(s) during the window (pg_stat_statements.max): "
+            "an evicted statement counts only from when it was re-created"
+        )
     return notes
 
 
@@ -247,21 +298,34 @@ def _add_verdicts(document: dict[str, Any], verdicts: Sequence[Verdict]) -> None
     rows = []
     for verdict in verdicts:
         if not verdict.checked:
-            rows.append({"slo": verdict.slo.text, "status": "not checked", "value": verdict.unchecked_reason,
-                         "queryid": None, "statement": None})
+            rows.append({"slo": verdict.slo.text, "status": "not checked", "value": verdict.unchecked_reason, "queryid": None, "statement": None})
             continue
         if not verdict.broken:
-            shown = (verdict.slo.show(verdict.value, verdict.below_ms) if verdict.value is not None or verdict.below_ms
-                     else (verdict.unchecked_reason or ""))
-            rows.append({"slo": verdict.slo.text, "status": "ok", "value": shown,
-                         "queryid": None, "statement": "every statement" if verdict.slo.scope == "statement" else "whole window"})
+            shown = verdict.slo.show(verdict.value, verdict.below_ms) if verdict.value is not None or verdict.below_ms else (verdict.unchecked_reason or "")
+            rows.append(
+                {
+                    "slo": verdict.slo.text,
+                    "status": "ok",
+                    "value": shown,
+                    "queryid": None,
+                    "statement": "every statement" if verdict.slo.scope == "statement" else "whole window",
+                }
+            )
         for item in verdict.broken:
-            rows.append({"slo": verdict.slo.text, "status": "broken", "value": verdict.slo.show(item["value"], item.get("below_ms")),
-                         "queryid": item["queryid"], "statement": item["statement"]})
+            rows.append(
+                {
+                    "slo": verdict.slo.text,
+                    "status": "broken",
+                    "value": verdict.slo.show(item["value"], item.get("below_ms")),
+                    "queryid": item["queryid"],
+                    "statement": item["statement"],
+                }
+            )
     document["slo"] = rows
     document["slo_verdicts"] = [v.to_dict() for v in verdicts]
     if verdicts:
         broken = sum(1 for v in verdicts if v.broken)
         unchecked = sum(1 for v in verdicts if not v.checked)
-        document["slo_summary"] = (f"{broken} of {len(verdicts)} broken" + (f", {unchecked} not checked" if unchecked else "")
-                                   if broken or unchecked else f"all {len(verdicts)} met")
+        document["slo_summary"] = (
+            f"{broken} of {len(verdicts)} broken" + (f", {unchecked} not checked" if unchecked else "") if broken or unchecked else f"all {len(verdicts)} met"
+        )

@@ -16,11 +16,11 @@ def run_window(store: Store, name: str) -> tuple[dict[str, Any], Window]:
     run = store.find_run(name)
     if run is None:
         known = store.run_names()
-        raise BadInput(f"no run {name!r} in {store.description}",
-                       hint=f"runs: {', '.join(known[-8:])}" if known else "record one: qprof record --name NAME -- COMMAND")
+        raise BadInput(
+            f"no run {name!r} in {store.description}", hint=f"runs: {', '.join(known[-8:])}" if known else "record one: qprof record --name NAME -- COMMAND"
+        )
     if run["end_snapshot_id"] is None:
-        raise BadInput(f"run {name!r} never closed its window (status {run['status']})",
-                       hint="it was killed or its closing snapshot failed; record it again")
+        raise BadInput(f"run {name!r} never closed its window (status {run['status']})", hint="it was killed or its closing snapshot failed; record it again")
     return run, window_between(store, run["target_id"], run["start_snapshot_id"], run["end_snapshot_id"])
 
 

@@ -23,10 +23,7 @@ from typing import Any
 
 from qprof.errors import BadInput
 
-GRAMMAR = (
-    "[window:|statement:](p50|p95|p99|mean|max|calls_per_s|total)(<|<=|>|>=)NUMBER[ms|s|/s], "
-    "e.g. p95<100ms, window:p99<=1s, mean<50ms, calls_per_s>50"
-)
+GRAMMAR = "[window:|statement:](p50|p95|p99|mean|max|calls_per_s|total)(<|<=|>|>=)NUMBER[ms|s|/s], e.g. p95<100ms, window:p99<=1s, mean<50ms, calls_per_s>50"
 LATENCY = ("p50", "p95", "p99", "mean", "max")
 _EXPR = re.compile(
     r"^\s*(?:(?P<scope>window|statement|each)\s*:\s*)?(?P<metric>p50|p95|p99|mean|max|calls_per_s|total)\s*"
@@ -102,10 +99,19 @@ class Verdict:
     below_ms: float | None = None  # … known only to be under this (log_min_duration_statement)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"slo": self.slo.text, "metric": self.slo.metric, "scope": self.slo.scope, "op": self.slo.op,
-                "limit": self.slo.limit, "checked": self.checked, "ok": self.checked and not self.broken,
-                "broken": self.broken, "unchecked_reason": self.unchecked_reason, "value": self.value,
-                "below_ms": self.below_ms}
+        return {
+            "slo": self.slo.text,
+            "metric": self.slo.metric,
+            "scope": self.slo.scope,
+            "op": self.slo.op,
+            "limit": self.slo.limit,
+            "checked": self.checked,
+            "ok": self.checked and not self.broken,
+            "broken": self.broken,
+            "unchecked_reason": self.unchecked_reason,
+            "value": self.value,
+            "below_ms": self.below_ms,
+        }
 
 
 def _judge(slo: Slo, value: float | None, below: float | None) -> bool | None:
@@ -131,8 +137,7 @@ RESET = "statistics reset during the window (pg_stat_statements_reset()): its co
 COUNTED = ("calls_per_s", "total", "mean")  # from pg_stat_statements' counters
 
 
-def check(slos: Sequence[Slo], statements: Sequence[dict[str, Any]], window: dict[str, Any], *,
-          statistics_reset: bool = False) -> list[Verdict]:
+def check(slos: Sequence[Slo], statements: Sequence[dict[str, Any]], window: dict[str, Any], *, statistics_reset: bool = False) -> list[Verdict]:
     """Judge each SLO on the window's statement rows (calls, total_ms, mean_ms, p50_ms, …, max_ms)
     and its totals (``window``: seconds, calls, db_time_ms, mean_ms, p50_ms … max_ms).
 
@@ -174,8 +179,7 @@ def check(slos: Sequence[Slo], statements: Sequence[dict[str, Any]], window: dic
         if checked == 0 and statements:
             verdicts.append(Verdict(slo, False, [], _why_unchecked(slo, bounds)))
         else:
-            reason = f"{missing} statement(s) without a measurement" + (
-                f" (only known to be < {bounds:g} ms)" if bounds else "") if missing else None
+            reason = f"{missing} statement(s) without a measurement" + (f" (only known to be < {bounds:g} ms)" if bounds else "") if missing else None
             verdicts.append(Verdict(slo, True, broken, reason))
     return verdicts
 
@@ -186,8 +190,10 @@ def _rank_value(item: dict[str, Any]) -> float:
 
 def _why_unchecked(slo: Slo, below: float | None = None) -> str:
     if below:
-        return (f"the log holds only statements of at least {below:g} ms (log_min_duration_statement): "
-                f"a percentile under that cannot be judged against {slo.limit:g}")
+        return (
+            f"the log holds only statements of at least {below:g} ms (log_min_duration_statement): "
+            f"a percentile under that cannot be judged against {slo.limit:g}"
+        )
     if slo.metric in ("p50", "p95", "p99"):
         return "no percentile source in this window"
     return "no activity in this window"

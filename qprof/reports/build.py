@@ -183,9 +183,7 @@ def _tables(store: Store, window: Window, previous: Window | None, options: Repo
                 }
             )
     seq_rows.sort(key=lambda r: -r["seq_tup_read"])
-    dead = latest.assign(
-        dead_pct=100.0 * latest["n_dead_tup"] / (latest["n_dead_tup"] + latest["n_live_tup"]).where(lambda x: x > 0)
-    )
+    dead = latest.assign(dead_pct=100.0 * latest["n_dead_tup"] / (latest["n_dead_tup"] + latest["n_live_tup"]).where(lambda x: x > 0))
     dead = dead[dead["n_dead_tup"].fillna(0) > 0].sort_values(["n_dead_tup"], ascending=False).head(options.limit)
     dead_rows = [
         {
@@ -212,8 +210,11 @@ def _indexes(store: Store, window: Window, previous: Window | None, options: Rep
         return empty
     latest = stats[stats["snapshot_id"] == window.last_id]
     first = stats[stats["snapshot_id"] == window.first_id][[*keys, "idx_scan"]].rename(columns={"idx_scan": "idx_scan_at_start"})
-    now = now.astype({"idx_scan": "float64"}) if not now.empty else pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys},
-                                                                                   "idx_scan": pd.Series(dtype="float64")})
+    now = (
+        now.astype({"idx_scan": "float64"})
+        if not now.empty
+        else pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys}, "idx_scan": pd.Series(dtype="float64")})
+    )
     before = before.rename(columns={"idx_scan": "idx_scan_before"})
     if before.empty:
         before = pd.DataFrame({**{k: pd.Series(dtype="object") for k in keys}, "idx_scan_before": pd.Series(dtype="float64")})
@@ -259,8 +260,7 @@ def _indexes(store: Store, window: Window, previous: Window | None, options: Rep
     used.sort(key=lambda r: -r["idx_scan"])
     # new and newly used first (by scans in the window), then the largest relative changes
     changes.sort(key=lambda r: (r["change_pct"] is not None, -abs(r["change_pct"] or 0), -r["idx_scan"]))
-    return {"unused_indexes": unused[: options.limit], "used_indexes": used[: options.limit],
-            "index_usage_changes": changes[: options.limit]}
+    return {"unused_indexes": unused[: options.limit], "used_indexes": used[: options.limit], "index_usage_changes": changes[: options.limit]}
 
 
 def chart_label(queryid: Any, query: Any, width: int = 38) -> str:

@@ -83,8 +83,7 @@ def db_time_chart(series: dict[str, Any]) -> bytes:
     labels = [*series["labels"], "other statements"]
     colors = PALETTE[: len(series["labels"])] + ["#cccccc"]
     if _as_bars(series):
-        return _hbars(series["window_db_time_s"], labels, "DB time in the window (s)",
-                      "Database time by statement" + _span(series), colors)
+        return _hbars(series["window_db_time_s"], labels, "DB time in the window (s)", "Database time by statement" + _span(series), colors)
     fig, ax = _figure()
     ax.stackplot(series["times"], *series["db_time_s"], labels=[plain(label) for label in labels], colors=colors)
     ax.set_ylabel("DB time per interval (s)")
@@ -96,8 +95,13 @@ def db_time_chart(series: dict[str, Any]) -> bytes:
 def latency_chart(series: dict[str, Any]) -> bytes:
     """Mean latency per interval of the top statements."""
     if _as_bars(series):
-        return _hbars(series["window_mean_ms"], series["labels"], "mean time in the window (ms)",
-                      "Mean latency of the top statements" + _span(series), PALETTE[: len(series["labels"])])
+        return _hbars(
+            series["window_mean_ms"],
+            series["labels"],
+            "mean time in the window (ms)",
+            "Mean latency of the top statements" + _span(series),
+            PALETTE[: len(series["labels"])],
+        )
     fig, ax = _figure()
     for index, (label, values) in enumerate(zip(series["labels"], series["mean_ms"], strict=True)):
         ax.plot(series["times"], values, marker="." if len(values) < 50 else None, label=plain(label), color=PALETTE[index % len(PALETTE)])
@@ -110,8 +114,7 @@ def latency_chart(series: dict[str, Any]) -> bytes:
 def calls_chart(series: dict[str, Any]) -> bytes:
     """Calls per second over the window (all statements of the database)."""
     if _as_bars(series):
-        return _hbars([series["window_calls_per_s"]], ["all statements"], "calls / s over the window",
-                      "Calls per second" + _span(series), [PALETTE[0]])
+        return _hbars([series["window_calls_per_s"]], ["all statements"], "calls / s over the window", "Calls per second" + _span(series), [PALETTE[0]])
     fig, ax = _figure()
     ax.plot(series["times"], series["calls_per_s"], color=PALETTE[0], marker="." if len(series["times"]) < 50 else None)
     ax.fill_between(series["times"], series["calls_per_s"], alpha=0.15, color=PALETTE[0])
@@ -141,8 +144,7 @@ def before_after_chart(rows: list[dict[str, Any]], before: str, after: str) -> b
                 names.append(f"{name} {side}")
         bars = ax.barh(positions, values, height=0.38, color=colors)
         for bar, value, position in zip(bars, values, positions, strict=True):
-            ax.annotate(f"{value:,.3g} ms" if value else "—", (bar.get_width(), position), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=7)
+            ax.annotate(f"{value:,.3g} ms" if value else "—", (bar.get_width(), position), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
         ax.set_yticks([0, 1], ["mean", "P95"], fontsize=8)
         ax.invert_yaxis()
         ax.set_title(plain(row["label"]), fontsize=8, loc="left")

@@ -15,16 +15,49 @@ from qprof.owntag import OWN_TAG
 
 DDL = frozenset(["CREATE", "ALTER", "DROP", "TRUNCATE", "COMMENT", "GRANT", "REVOKE", "REINDEX", "CLUSTER", "REFRESH", "SECURITY", "IMPORT", "REASSIGN"])
 UTILITY = frozenset(
-    ["BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "SET", "RESET", "SHOW", "DISCARD", "DEALLOCATE", "PREPARE", "EXECUTE",
-     "LISTEN", "UNLISTEN", "NOTIFY", "LOCK", "CHECKPOINT", "VACUUM", "ANALYZE", "LOAD", "DO", "CALL", "DECLARE", "FETCH", "MOVE", "CLOSE", "EXPLAIN", "COPY"]
+    [
+        "BEGIN",
+        "START",
+        "COMMIT",
+        "END",
+        "ROLLBACK",
+        "ABORT",
+        "SAVEPOINT",
+        "RELEASE",
+        "SET",
+        "RESET",
+        "SHOW",
+        "DISCARD",
+        "DEALLOCATE",
+        "PREPARE",
+        "EXECUTE",
+        "LISTEN",
+        "UNLISTEN",
+        "NOTIFY",
+        "LOCK",
+        "CHECKPOINT",
+        "VACUUM",
+        "ANALYZE",
+        "LOAD",
+        "DO",
+        "CALL",
+        "DECLARE",
+        "FETCH",
+        "MOVE",
+        "CLOSE",
+        "EXPLAIN",
+        "COPY",
+    ]
 )
 KINDS = ("ddl", "utility", "qprof", "catalog")
 _LEADING_COMMENTS = re.compile(r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*", re.DOTALL)
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 # monitoring reads statistics views and catalogs only: any mention of one marks a statement
-_CATALOG = re.compile(r"\b(?:pg_catalog\.|information_schema\.|pg_stat_\w+|pg_class\b|pg_namespace\b|pg_settings\b|"
-                      r"pg_index\b|pg_attribute\b|pg_database\b|pg_roles\b|pg_proc\b|pg_extension\b|pg_current_logfile)",
-                      re.IGNORECASE)
+_CATALOG = re.compile(
+    r"\b(?:pg_catalog\.|information_schema\.|pg_stat_\w+|pg_class\b|pg_namespace\b|pg_settings\b|"
+    r"pg_index\b|pg_attribute\b|pg_database\b|pg_roles\b|pg_proc\b|pg_extension\b|pg_current_logfile)",
+    re.IGNORECASE,
+)
 
 
 def statement_class(query: str) -> str:
@@ -32,7 +65,7 @@ def statement_class(query: str) -> str:
     text = query or ""
     if OWN_TAG in text[:200]:
         return "qprof"
-    body = text[_LEADING_COMMENTS.match(text).end():]
+    body = text[_LEADING_COMMENTS.match(text).end() :]
     word = _FIRST_WORD.match(body)
     first = word.group().upper() if word else ""
     if first in DDL:

@@ -33,8 +33,10 @@ def _lines(doc: dict[str, Any]) -> list[str]:
     lines = [
         f"Before: {doc['before']['description']}",
         f"After: {doc['after']['description']}",
-        (f"{len(doc['improvements'])} improvement(s), {len(doc['regressions'])} regression(s) "
-        f"(mean time changed by {s['regression_pct']:.0f}% or more, ≥ {s['min_calls']} calls on both sides)"),
+        (
+            f"{len(doc['improvements'])} improvement(s), {len(doc['regressions'])} regression(s) "
+            f"(mean time changed by {s['regression_pct']:.0f}% or more, ≥ {s['min_calls']} calls on both sides)"
+        ),
     ]
     if doc.get("indexes_added") is not None:
         lines.append(f"Indexes added: {len(doc['indexes_added'])}, dropped: {len(doc['indexes_dropped'])}")
@@ -78,15 +80,20 @@ def chart_rows(doc: dict[str, Any], count: int = 8) -> list[dict[str, Any]]:
 def html_page(doc: dict[str, Any], limit: int, png: bytes | None) -> str:
     title = f"qprof compare: {doc['before']['ref']} → {doc['after']['ref']}"
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>", "<ul>",
-        *(f"<li>{html.escape(line)}</li>" for line in _lines(doc)), "</ul>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<ul>",
+        *(f"<li>{html.escape(line)}</li>" for line in _lines(doc)),
+        "</ul>",
     ]
     if png:
         data = base64.b64encode(png).decode("ascii")
-        parts.append(f'<figure id="chart-before-after"><img alt="before/after mean and P95 per statement" '
-                     f'src="data:image/png;base64,{data}"><figcaption>Mean and P95 per statement, before and after</figcaption></figure>')
+        parts.append(
+            f'<figure id="chart-before-after"><img alt="before/after mean and P95 per statement" '
+            f'src="data:image/png;base64,{data}"><figcaption>Mean and P95 per statement, before and after</figcaption></figure>'
+        )
     parts.append('<div class="pair">')
     for key, title in (("improvements", "Improvements"), ("regressions", "Regressions")):
         rows = doc[key][:limit]

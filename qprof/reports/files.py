@@ -15,9 +15,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "db"
 
 
-def write_report_files(
-    out: Path, stem: str, doc: dict[str, Any], charts: dict[str, Any], generated: str, *, with_json: bool
-) -> list[Path]:
+def write_report_files(out: Path, stem: str, doc: dict[str, Any], charts: dict[str, Any], generated: str, *, with_json: bool) -> list[Path]:
     """Write ``<stem>.html``, ``.md`` (with its chart PNGs) and optionally ``.json`` into ``out``.
 
     A folder that cannot be made or written to is a usage error naming the file, not a crash.

@@ -111,34 +111,69 @@ def sections(width: int = 70, doc: dict[str, Any] | None = None) -> list[Section
         statement_columns.append(Column("trend_pct", "trend", _trend))
     statement_columns.append(Column("query", "query", _query(width), "left"))
     top_blurb = "" if recorded else "Trend: mean time in the second half of the window versus the first half."
-    record_sections = [
-        Section("slo", "SLO gates", [
-            Column("slo", "SLO", align="left"), Column("status", "status", align="left"),
-            Column("value", "value", text), Column("queryid", "queryid", text),
-            Column("statement", "statement", _query(width), "left"),
-        ], "no SLO given (--slo, or slo = [...] under [record] in qprof.toml)"),
-    ] if recorded else []
-    nplusone_sections = [
-        Section("nplusone", "N+1 loops in the window's log", [
-            Column("executions", "executions", num), Column("units", "units", num),
-            Column("max_per_unit", "max/unit", num), Column("total_ms", "total ms", ms),
-            Column("statement", "repeated statement", _query(width), "left"),
-            Column("fix", "fix", _query(width // 2), "left"),
-        ], "no N+1 loop in the window's log" if doc and doc.get("percentiles", {}).get("source")
-           else "no server log read: N+1 loops need --log"),
-    ] if recorded else []
-    comparison_sections = [] if recorded else [
-        Section("regressions", "Regressions", _change_columns(width), "no regressions"),
-        Section("improvements", "Improvements", _change_columns(width), "no improvements",
-                "Mean time down markedly: a speed-up of 2× or more is shown as a multiple."),
-        Section(
-            "new_statements",
-            "New statements",
-            [Column("queryid", "queryid"), Column("calls", "calls", num), Column("total_ms", "total ms", ms),
-             Column("mean_ms", "mean ms", ms), Column("query", "query", _query(width), "left")],
-            "no new statements",
-        ),
-    ]
+    record_sections = (
+        [
+            Section(
+                "slo",
+                "SLO gates",
+                [
+                    Column("slo", "SLO", align="left"),
+                    Column("status", "status", align="left"),
+                    Column("value", "value", text),
+                    Column("queryid", "queryid", text),
+                    Column("statement", "statement", _query(width), "left"),
+                ],
+                "no SLO given (--slo, or slo = [...] under [record] in qprof.toml)",
+            ),
+        ]
+        if recorded
+        else []
+    )
+    nplusone_sections = (
+        [
+            Section(
+                "nplusone",
+                "N+1 loops in the window's log",
+                [
+                    Column("executions", "executions", num),
+                    Column("units", "units", num),
+                    Column("max_per_unit", "max/unit", num),
+                    Column("total_ms", "total ms", ms),
+                    Column("statement", "repeated statement", _query(width), "left"),
+                    Column("fix", "fix", _query(width // 2), "left"),
+                ],
+                "no N+1 loop in the window's log" if doc and doc.get("percentiles", {}).get("source") else "no server log read: N+1 loops need --log",
+            ),
+        ]
+        if recorded
+        else []
+    )
+    comparison_sections = (
+        []
+        if recorded
+        else [
+            Section("regressions", "Regressions", _change_columns(width), "no regressions"),
+            Section(
+                "improvements",
+                "Improvements",
+                _change_columns(width),
+                "no improvements",
+                "Mean time down markedly: a speed-up of 2× or more is shown as a multiple.",
+            ),
+            Section(
+                "new_statements",
+                "New statements",
+                [
+                    Column("queryid", "queryid"),
+                    Column("calls", "calls", num),
+                    Column("total_ms", "total ms", ms),
+                    Column("mean_ms", "mean ms", ms),
+                    Column("query", "query", _query(width), "left"),
+                ],
+                "no new statements",
+            ),
+        ]
+    )
     return [
         *record_sections,
         Section("top_by_total", "Top statements by total time", statement_columns, "no statement ran in this window", top_blurb),
@@ -147,32 +182,50 @@ def sections(width: int = 70, doc: dict[str, Any] | None = None) -> list[Section
         Section(
             "seq_scan_growth",
             "Tables read sequentially in this window" if recorded else "Tables with growing sequential scans",
-            [Column("table", "table", align="left"), Column("seq_scan", "seq scans", num),
-             Column("seq_tup_read", "rows read by seq scans", num), Column("before_seq_tup_read", "before", num),
-             Column("growth_pct", "growth", _change), Column("table_bytes", "table size", size)],
+            [
+                Column("table", "table", align="left"),
+                Column("seq_scan", "seq scans", num),
+                Column("seq_tup_read", "rows read by seq scans", num),
+                Column("before_seq_tup_read", "before", num),
+                Column("growth_pct", "growth", _change),
+                Column("table_bytes", "table size", size),
+            ],
             "no table's sequential-scan volume grew",
             "" if recorded else "Rows read by sequential scans in this window versus the previous one (scaled to the same length).",
         ),
         Section(
             "index_usage_changes",
             "Index usage changes",
-            [Column("index", "index", align="left"), Column("table", "table", align="left"),
-             Column("before_idx_scan", "scans before", num), Column("idx_scan", "scans", num),
-             Column("change", "change", text, "left"), Column("change_pct", "%", _change)],
+            [
+                Column("index", "index", align="left"),
+                Column("table", "table", align="left"),
+                Column("before_idx_scan", "scans before", num),
+                Column("idx_scan", "scans", num),
+                Column("change", "change", text, "left"),
+                Column("change_pct", "%", _change),
+            ],
             "no index changed its usage markedly",
         ),
         Section(
             "used_indexes",
             "Indexes used in this window",
-            [Column("index", "index", align="left"), Column("table", "table", align="left"),
-             Column("idx_scan", "scans", num), Column("size_bytes", "size", size)],
+            [
+                Column("index", "index", align="left"),
+                Column("table", "table", align="left"),
+                Column("idx_scan", "scans", num),
+                Column("size_bytes", "size", size),
+            ],
             "no index was used in this window",
         ),
         Section(
             "unused_indexes",
             "Unused indexes",
-            [Column("index", "index", align="left"), Column("table", "table", align="left"),
-             Column("size_bytes", "size", size), Column("definition", "definition", _query(width), "left")],
+            [
+                Column("index", "index", align="left"),
+                Column("table", "table", align="left"),
+                Column("size_bytes", "size", size),
+                Column("definition", "definition", _query(width), "left"),
+            ],
             "every non-unique index was used in this window",
             "Not scanned once in this window (unique and primary-key indexes are left out: they enforce constraints).",
         ),
@@ -180,9 +233,13 @@ def sections(width: int = 70, doc: dict[str, Any] | None = None) -> list[Section
         Section(
             "dead_tuples",
             "Dead tuples",
-            [Column("table", "table", align="left"), Column("n_dead_tup", "dead rows", num),
-             Column("n_live_tup", "live rows", num), Column("dead_pct", "dead %", pct),
-             Column("last_autovacuum", "last autovacuum", lambda v: (v if isinstance(v, str) and v else "never")[:19], "left")],
+            [
+                Column("table", "table", align="left"),
+                Column("n_dead_tup", "dead rows", num),
+                Column("n_live_tup", "live rows", num),
+                Column("dead_pct", "dead %", pct),
+                Column("last_autovacuum", "last autovacuum", lambda v: (v if isinstance(v, str) and v else "never")[:19], "left"),
+            ],
             "no dead tuples",
         ),
     ]
@@ -209,9 +266,18 @@ def _summary_lines(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("DB time", f"{s['db_time_ms'] / 1000:,.2f} s ({s['db_time_per_s_ms']:,.2f} ms/s{_versus(s['db_time_per_s_ms'], s.get('previous_db_time_per_s_ms'))})"),
         ("Mean per call", f"{s['mean_ms']:,.3f} ms"),
         ("Statements", f"{s['statements']:,} active, {len(doc['new_statements'])} new"),
-        *([] if run else [("Improvements", f"{len(doc.get('improvements') or [])}"),
-                          ("Regressions", f"{len(doc['regressions'])} (mean +{doc['settings']['regression_pct']:.0f}% or more, "
-                                          f"≥ {doc['settings']['min_calls']} calls, vs {doc['comparison'].get('against') or 'no earlier window'})")]),
+        *(
+            []
+            if run
+            else [
+                ("Improvements", f"{len(doc.get('improvements') or [])}"),
+                (
+                    "Regressions",
+                    f"{len(doc['regressions'])} (mean +{doc['settings']['regression_pct']:.0f}% or more, "
+                    f"≥ {doc['settings']['min_calls']} calls, vs {doc['comparison'].get('against') or 'no earlier window'})",
+                ),
+            ]
+        ),
     ]
     if s["resets_at_snapshots"]:
         lines.append(("Statistics resets", "at snapshot(s) " + ", ".join(map(str, s["resets_at_snapshots"])) + "; counters restarted there"))
@@ -235,9 +301,16 @@ def _run_lines(doc: dict[str, Any], run: dict[str, Any]) -> list[tuple[str, str]
     if p.get("source"):
         w = p.get("window") or {}
         b = w.get("below_ms")
-        lines.append(("Percentiles", (f"{p['source']}; whole window P50 {percentile_cell(w.get('p50_ms'), b)} ms, "
-                      f"P95 {percentile_cell(w.get('p95_ms'), b)} ms, P99 {percentile_cell(w.get('p99_ms'), b)} ms "
-                      f"({w.get('samples', 0):,} measured executions)")))
+        lines.append(
+            (
+                "Percentiles",
+                (
+                    f"{p['source']}; whole window P50 {percentile_cell(w.get('p50_ms'), b)} ms, "
+                    f"P95 {percentile_cell(w.get('p95_ms'), b)} ms, P99 {percentile_cell(w.get('p99_ms'), b)} ms "
+                    f"({w.get('samples', 0):,} measured executions)"
+                ),
+            )
+        )
     else:
         lines.append(("Percentiles", "— " + (p.get("how_to_enable") or "no measurements")))
     for note in [*(p.get("notes") or []), *(run.get("notes") or [])]:
@@ -266,8 +339,10 @@ def _duration(seconds: float) -> str:
 
 def title(doc: dict[str, Any]) -> str:
     if doc.get("run"):
-        return (f"qprof record {doc['run']['name']}: {doc['summary']['target']}, "
-                f"{doc['summary']['window']['start'][:19]} → {doc['summary']['window']['end'][11:19]} UTC")
+        return (
+            f"qprof record {doc['run']['name']}: {doc['summary']['target']}, "
+            f"{doc['summary']['window']['start'][:19]} → {doc['summary']['window']['end'][11:19]} UTC"
+        )
     return f"qprof report: {doc['summary']['target']}, {doc['summary']['window']['start'][:16]} → {doc['summary']['window']['end'][:16]} UTC"
 
 
@@ -368,9 +443,7 @@ def html_page(doc: dict[str, Any], charts: dict[str, tuple[str, bytes]], generat
             parts.append(f'<p class="blurb">{html.escape(section.blurb)}</p>')
         rows = doc.get(section.key) or []
         width = 45 if section.key in ("regressions", "improvements") else 90
-        columns = section.columns if width == 90 else [
-            Column(c.key, c.header, _query(width), c.align) if c.key == "query" else c for c in section.columns
-        ]
+        columns = section.columns if width == 90 else [Column(c.key, c.header, _query(width), c.align) if c.key == "query" else c for c in section.columns]
         parts.append(_html_table(rows, columns, section.key) if rows else f'<p class="empty">{html.escape(section.empty)}.</p>')
         if section.key == "improvements":
             parts.append("</div></div>")

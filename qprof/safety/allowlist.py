@@ -18,21 +18,49 @@ from __future__ import annotations
 # wait, read a size/position, or take a lock that the (always rolled back) transaction drops.
 HARMLESS_VOLATILE = frozenset(
     {
-        "random", "random_normal", "gen_random_uuid", "clock_timestamp", "timeofday",
-        "pg_sleep", "pg_sleep_for", "pg_sleep_until",
-        "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
-        "pg_try_advisory_xact_lock", "pg_try_advisory_xact_lock_shared",
+        "random",
+        "random_normal",
+        "gen_random_uuid",
+        "clock_timestamp",
+        "timeofday",
+        "pg_sleep",
+        "pg_sleep_for",
+        "pg_sleep_until",
+        "pg_advisory_xact_lock",
+        "pg_advisory_xact_lock_shared",
+        "pg_try_advisory_xact_lock",
+        "pg_try_advisory_xact_lock_shared",
         "set_config",  # only when transaction-local: checked on the call itself
-        "pg_relation_size", "pg_total_relation_size", "pg_table_size", "pg_indexes_size",
-        "pg_database_size", "pg_tablespace_size",
-        "pg_current_wal_lsn", "pg_current_wal_insert_lsn", "pg_last_wal_receive_lsn",
-        "pg_last_wal_replay_lsn", "pg_is_in_recovery", "currval", "lastval",
+        "pg_relation_size",
+        "pg_total_relation_size",
+        "pg_table_size",
+        "pg_indexes_size",
+        "pg_database_size",
+        "pg_tablespace_size",
+        "pg_current_wal_lsn",
+        "pg_current_wal_insert_lsn",
+        "pg_last_wal_receive_lsn",
+        "pg_last_wal_replay_lsn",
+        "pg_is_in_recovery",
+        "currval",
+        "lastval",
         # monitoring readers behind pg_locks, pg_sequences and friends
-        "pg_lock_status", "pg_blocking_pids", "pg_safe_snapshot_blocking_pids", "pg_current_wal_flush_lsn",
-        "pg_last_xact_replay_timestamp", "pg_sequence_last_value", "pg_is_wal_replay_paused",
-        "pg_get_wal_replay_pause_state", "pg_notification_queue_usage", "pg_partition_tree",
-        "pg_partition_ancestors", "pg_jit_available", "pg_xact_status", "txid_status",
-        "pg_last_committed_xact", "pg_xact_commit_timestamp",
+        "pg_lock_status",
+        "pg_blocking_pids",
+        "pg_safe_snapshot_blocking_pids",
+        "pg_current_wal_flush_lsn",
+        "pg_last_xact_replay_timestamp",
+        "pg_sequence_last_value",
+        "pg_is_wal_replay_paused",
+        "pg_get_wal_replay_pause_state",
+        "pg_notification_queue_usage",
+        "pg_partition_tree",
+        "pg_partition_ancestors",
+        "pg_jit_available",
+        "pg_xact_status",
+        "txid_status",
+        "pg_last_committed_xact",
+        "pg_xact_commit_timestamp",
     }
 )
 # Harmless volatile functions of extensions, by extension.
@@ -44,11 +72,23 @@ _CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("postgres_fdw", "file_fdw"), "reaches a foreign server or file"),
     (("lo_",), "large objects and their server files outlive the rollback"),
     (("pg_file_", "pg_logdir_ls", "pg_file_write"), "writes server files"),
-    (("pg_reload_conf", "pg_rotate_logfile", "pg_switch_wal", "pg_stat_reset", "pg_stat_statements_reset",
-      "pg_checkpoint", "pg_promote", "pg_backup_", "pg_create_restore_point", "pg_wal_replay_", "pg_log_backend_memory"),
-     "server administration, not transactional"),
-    (("pg_create_", "pg_drop_replication", "pg_replication_", "pg_logical_", "pg_copy_"),
-     "replication: slots and origins outlive the rollback (and keep WAL)"),
+    (
+        (
+            "pg_reload_conf",
+            "pg_rotate_logfile",
+            "pg_switch_wal",
+            "pg_stat_reset",
+            "pg_stat_statements_reset",
+            "pg_checkpoint",
+            "pg_promote",
+            "pg_backup_",
+            "pg_create_restore_point",
+            "pg_wal_replay_",
+            "pg_log_backend_memory",
+        ),
+        "server administration, not transactional",
+    ),
+    (("pg_create_", "pg_drop_replication", "pg_replication_", "pg_logical_", "pg_copy_"), "replication: slots and origins outlive the rollback (and keep WAL)"),
     (("pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend"), "signals another session"),
     (("pg_advisory_lock", "pg_try_advisory_lock", "pg_advisory_unlock"), "session-level advisory lock, held after the rollback"),
     (("set_config",), "a session setting (is_local false) outlives the rollback"),
@@ -61,8 +101,11 @@ _CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
 # declared STABLE yet assign a transaction id.
 _XML_QUERIES = ("table", "query", "cursor", "schema", "database")
 DENIED = {
-    **{f"{what}_to_{form}": "runs SQL built from its arguments, which qprof cannot see"
-       for what in _XML_QUERIES for form in ("xml", "xmlschema", "xml_and_xmlschema")},
+    **{
+        f"{what}_to_{form}": "runs SQL built from its arguments, which qprof cannot see"
+        for what in _XML_QUERIES
+        for form in ("xml", "xmlschema", "xml_and_xmlschema")
+    },
     "ts_stat": "runs the SQL query given as text",
     "txid_current": "assigns a transaction id (declared STABLE)",
     "pg_current_xact_id": "assigns a transaction id (declared STABLE)",

@@ -116,8 +116,7 @@ def statement_calls(sql: Any, via: str = "called", into: StatementCalls | None =
                 calls.operators.setdefault(".".join(parts[-2:]) if len(parts) > 1 else operator, via)
 
         def visit_SubLink(self, ancestors, node):  # x IN (SELECT …), x = ANY (SELECT …), ROW(…) < (SELECT …)
-            if node.subLinkType in (enums.SubLinkType.ANY_SUBLINK, enums.SubLinkType.ALL_SUBLINK,
-                                    enums.SubLinkType.ROWCOMPARE_SUBLINK):
+            if node.subLinkType in (enums.SubLinkType.ANY_SUBLINK, enums.SubLinkType.ALL_SUBLINK, enums.SubLinkType.ROWCOMPARE_SUBLINK):
                 parts = _strings(node.operName) or ["="]
                 calls.operators.setdefault(".".join(parts[-2:]), via)
 

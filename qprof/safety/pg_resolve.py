@@ -79,10 +79,7 @@ def _expand_relations(target: Any, calls: Any, oids: list[tuple[int, str]], prob
                 # a read too: the remote side may be a view calling anything, on its own connection
                 read = "" if mode >= WRITE else " (read: the remote table may be a view that calls anything)"
                 oids.append((row["foreign_handler"], f"foreign table {relation}{read}"))
-            identities += [
-                CalledFunction("pg_catalog", "nextval", "volatile", via=f"identity column {relation}.{column}")
-                for column in row["identities"]
-            ]
+            identities += [CalledFunction("pg_catalog", "nextval", "volatile", via=f"identity column {relation}.{column}") for column in row["identities"]]
     else:
         problems.append((f"views nest deeper than {MAX_DEPTH} levels; what the innermost call is unknown", ""))
     return identities
@@ -102,8 +99,7 @@ def _trigger_when(definition: str, relation: str, calls: Any, problems: list[tup
         problems.append((f"a trigger on {relation} has a WHEN clause qprof cannot read ({exc})", ""))
 
 
-def _expand_types(target: Any, calls: Any, type_oids: list[int], oids: list[tuple[int, str]],
-                  problems: list[tuple[str, str]]) -> bool:
+def _expand_types(target: Any, calls: Any, type_oids: list[int], oids: list[tuple[int, str]], problems: list[tuple[str, str]]) -> bool:
     """Add what the touched types run (operators, operator classes, casts, I/O, domain CHECKs and
     defaults); True when domain expressions named something new to resolve."""
     from pglast.parser import ParseError
@@ -176,14 +172,16 @@ def resolve_functions(target: Any, sql: str) -> tuple[list[CalledFunction], list
         type_oids |= new
     else:
         problems.append((f"types lead to types more than {MAX_DEPTH} levels deep; what they run is unknown", ""))
-    problems += [
-        (f"set_config({setting!r}, …, false) changes the session beyond the rollback", "set_config")
-        for setting in calls.session_settings
-    ]
+    problems += [(f"set_config({setting!r}, …, false) changes the session beyond the rollback", "set_config") for setting in calls.session_settings]
     found += [
         CalledFunction(
-            schema=row["schema"], name=row["name"], volatility=_VOLATILITY.get(row["volatility"], "unknown"),
-            via=row["via"], owner=row["owner"], extension=row["extension"], arguments=row["arguments"],
+            schema=row["schema"],
+            name=row["name"],
+            volatility=_VOLATILITY.get(row["volatility"], "unknown"),
+            via=row["via"],
+            owner=row["owner"],
+            extension=row["extension"],
+            arguments=row["arguments"],
             first_on_path=bool(row["first_on_path"]),
         )
         for row in rows

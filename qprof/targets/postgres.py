@@ -154,8 +154,7 @@ class PostgresTarget(Target):
             privilege = "has_parameter_privilege('pg_stat_statements.track', 'SET')" if self.server_version_num >= 150000 else "false"
             self._can_silence = bool(
                 self.fetch_value(
-                    "SELECT current_setting('pg_stat_statements.track', true) IS NOT NULL"
-                    f" AND (current_setting('is_superuser') = 'on' OR {privilege})"
+                    f"SELECT current_setting('pg_stat_statements.track', true) IS NOT NULL AND (current_setting('is_superuser') = 'on' OR {privilege})"
                 )
             )
         return self._can_silence

@@ -61,8 +61,7 @@ def session(
         db = os.fspath(db)  # a SQLite file as a Path
     if not (db is None or isinstance(db, (str, ConnectionOptions))):
         raise BadInput(
-            f"db must be a connection string or URI, a SQLite file path, ConnectionOptions or an open target; "
-            f"got {type(db).__name__}",
+            f"db must be a connection string or URI, a SQLite file path, ConnectionOptions or an open target; got {type(db).__name__}",
             hint="e.g. qprof.top(db='postgresql://app@localhost/shop') or qprof.top(db='app.sqlite')",
         )
     from qprof.config import load_config

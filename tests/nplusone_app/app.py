@@ -70,9 +70,7 @@ def seed(session: Session, customers: int = 30, orders_per_customer: int = 3) ->
     when = datetime(2024, 1, 1)
     for i in range(1, customers + 1):
         customer = Customer(id=i, name=f"customer {i}", email=f"c{i}@example.com", country="NL", created_at=when)
-        customer.orders = [
-            Order(id=i * 100 + j, status="delivered", total_cents=100 * j, created_at=when) for j in range(orders_per_customer)
-        ]
+        customer.orders = [Order(id=i * 100 + j, status="delivered", total_cents=100 * j, created_at=when) for j in range(orders_per_customer)]
         session.add(customer)
     session.commit()
 

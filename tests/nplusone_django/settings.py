@@ -34,10 +34,8 @@ def _databases() -> dict:
         return {"default": {**base, "NAME": "qprof_django"}, "other": {**base, "NAME": "qprof_django_other"}}
     folder = Path(os.environ.get("QPROF_DJANGO_SQLITE_DIR") or tempfile.mkdtemp(prefix="qprof-django-"))
     return {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(folder / "default.sqlite3"),
-                    "TEST": {"NAME": str(folder / "test_default.sqlite3")}},
-        "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(folder / "other.sqlite3"),
-                  "TEST": {"NAME": str(folder / "test_other.sqlite3")}},
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(folder / "default.sqlite3"), "TEST": {"NAME": str(folder / "test_default.sqlite3")}},
+        "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(folder / "other.sqlite3"), "TEST": {"NAME": str(folder / "test_other.sqlite3")}},
     }
 
 

@@ -37,14 +37,21 @@ from qprof.advise.whatif.sqlite import SqliteWhatIf
 from qprof.errors import BadInput, QprofError
 
 __all__ = [
-    "BYTES_PER_PAGE", "HYPOPG_BATCH", "BuildWhatIf", "HeuristicWhatIf", "HypoPGWhatIf", "SqliteWhatIf", "WhatIf",
-    "estimated_size", "make_whatif", "planner_cost", "useful_columns",
+    "BYTES_PER_PAGE",
+    "HYPOPG_BATCH",
+    "BuildWhatIf",
+    "HeuristicWhatIf",
+    "HypoPGWhatIf",
+    "SqliteWhatIf",
+    "WhatIf",
+    "estimated_size",
+    "make_whatif",
+    "planner_cost",
+    "useful_columns",
 ]
 
 
-def make_whatif(
-    target: Any, catalog: Catalog, mode: str, *, lock_timeout: float = 5.0, warn=lambda message: None
-) -> WhatIf:
+def make_whatif(target: Any, catalog: Catalog, mode: str, *, lock_timeout: float = 5.0, warn=lambda message: None) -> WhatIf:
     """The evaluator ``--whatif`` asks for (auto: HypoPG when created, else the heuristic)."""
     if target.engine == "sqlite":
         return SqliteWhatIf(target.path, catalog, statement_timeout=target.statement_timeout)

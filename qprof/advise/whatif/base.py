@@ -102,7 +102,6 @@ class WhatIf(ABC):
         self.close()
 
 
-
 def useful_columns(statement: AdviseStatement) -> set[tuple[tuple[str, str], str]]:
     """(table, column) pairs a statement could use an index on (cached on the statement)."""
     cached = getattr(statement, "_useful", None)
@@ -131,7 +130,6 @@ def estimated_size(catalog: Catalog, candidate: Candidate) -> int:
         width += column.avg_width if column and column.avg_width else 8
     per_tuple = 8 + 4 + 8 * math.ceil(width / 8)  # IndexTuple header + line pointer + aligned keys
     return int(rows * per_tuple / 0.9) + 2 * BYTES_PER_PAGE
-
 
 
 def planner_cost(target: Any, statement: AdviseStatement, estimate) -> float:
@@ -182,4 +180,3 @@ def planner_cost(target: Any, statement: AdviseStatement, estimate) -> float:
 
 def _rollback_if_failed(target: Any) -> None:
     target.rollback_if_aborted()
-

@@ -59,4 +59,3 @@ class BuildWhatIf(WhatIf):
             return int(row["size"] if isinstance(row, dict) else row[0])
 
         return self._in_transaction(frozenset({candidate}), measure)
-

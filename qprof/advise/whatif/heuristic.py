@@ -78,4 +78,3 @@ class HeuristicWhatIf(WhatIf):
 
     def _size(self, candidate: Candidate) -> int:
         return estimated_size(self.catalog, candidate)
-

@@ -60,9 +60,9 @@ class HypoPGWhatIf(WhatIf):
                 ddls.append(create_index(candidate, None, on=leaf).as_string(self.target.conn))
                 owners.append(candidate)
         rows = self.target.fetch_all(
-            "SELECT o.n, h.indexrelid FROM unnest(%s::text[]) WITH ORDINALITY AS o(ddl, n), "
-            "LATERAL hypopg_create_index(o.ddl) AS h ORDER BY o.n",
-            (ddls,), what="hypopg_create_index",
+            "SELECT o.n, h.indexrelid FROM unnest(%s::text[]) WITH ORDINALITY AS o(ddl, n), LATERAL hypopg_create_index(o.ddl) AS h ORDER BY o.n",
+            (ddls,),
+            what="hypopg_create_index",
         )
         created: dict[Candidate, list[int]] = {candidate: [] for candidate in candidates}
         for row in rows:
@@ -153,8 +153,12 @@ class HypoPGWhatIf(WhatIf):
             parts.append(tagged("SELECT hypopg_drop_index(x) FROM unnest(ARRAY[{}]::oid[]) AS x".format(",".join(str(int(o)) for o in oids))))
         if ddls:
             literal = sql.SQL(", ").join(sql.Literal(d) for d in ddls).as_string(conn)
-            parts.append(tagged(f"SELECT o.n, h.indexrelid FROM unnest(ARRAY[{literal}]::text[]) WITH ORDINALITY AS o(ddl, n), "
-                                "LATERAL hypopg_create_index(o.ddl) AS h ORDER BY o.n"))
+            parts.append(
+                tagged(
+                    f"SELECT o.n, h.indexrelid FROM unnest(ARRAY[{literal}]::text[]) WITH ORDINALITY AS o(ddl, n), "
+                    "LATERAL hypopg_create_index(o.ddl) AS h ORDER BY o.n"
+                )
+            )
         parts.append(tagged("EXPLAIN (SUMMARY, FORMAT JSON) " + self._plain[statement.key]))
         try:
             with conn.cursor() as cur:
@@ -200,10 +204,7 @@ class HypoPGWhatIf(WhatIf):
         if temporary:
             oids = self._create(candidate)
         try:
-            return sum(
-                int(self.target.fetch_value("SELECT hypopg_relation_size(%s)", (oid,), what="hypopg_relation_size") or 0)
-                for oid in oids
-            )
+            return sum(int(self.target.fetch_value("SELECT hypopg_relation_size(%s)", (oid,), what="hypopg_relation_size") or 0) for oid in oids)
         finally:
             if temporary:
                 for oid in oids:
@@ -215,4 +216,3 @@ class HypoPGWhatIf(WhatIf):
             self._reset()
         except Exception:  # noqa: BLE001, S110 - the connection is closing anyway; hypothetical indexes die with it
             pass
-

@@ -34,11 +34,13 @@ def quote_ident(name: str) -> str:
 def _stored_bytes(column: str) -> str:
     """SQL for the bytes SQLite's record format stores a value in (serial types: 0 for NULL, 0 and
     1, 1–8 for integers by magnitude, 8 for reals, the length for text and blobs)."""
-    return (f"CASE typeof({column}) WHEN 'null' THEN 0 WHEN 'real' THEN 8 "
-            f"WHEN 'integer' THEN CASE WHEN {column} IN (0, 1) THEN 0 WHEN abs({column}) < 128 THEN 1 "
-            f"WHEN abs({column}) < 32768 THEN 2 WHEN abs({column}) < 8388608 THEN 3 "
-            f"WHEN abs({column}) < 2147483648 THEN 4 WHEN abs({column}) < 140737488355328 THEN 6 ELSE 8 END "
-            f"ELSE length(CAST({column} AS BLOB)) END")
+    return (
+        f"CASE typeof({column}) WHEN 'null' THEN 0 WHEN 'real' THEN 8 "
+        f"WHEN 'integer' THEN CASE WHEN {column} IN (0, 1) THEN 0 WHEN abs({column}) < 128 THEN 1 "
+        f"WHEN abs({column}) < 32768 THEN 2 WHEN abs({column}) < 8388608 THEN 3 "
+        f"WHEN abs({column}) < 2147483648 THEN 4 WHEN abs({column}) < 140737488355328 THEN 6 ELSE 8 END "
+        f"ELSE length(CAST({column} AS BLOB)) END"
+    )
 
 
 def _modifying(statement: AdviseStatement) -> bool:
@@ -125,8 +127,7 @@ class SqliteWhatIf(WhatIf):
             self.conn.execute(drop_index("main", self._live.pop(candidate), "sqlite"))
             self._schema += 1
 
-    def _configure(self, statement: AdviseStatement, config: frozenset[Candidate], sql: str, params: list,
-                   modifying: bool) -> str:
+    def _configure(self, statement: AdviseStatement, config: frozenset[Candidate], sql: str, params: list, modifying: bool) -> str:
         """Make the scratch copy plan ``sql`` as if only ``config`` existed; return its plan.
 
         Building an index is what costs (a sort of the whole table); planning is nearly free. So an
@@ -204,8 +205,9 @@ class SqliteWhatIf(WhatIf):
     def plan_text(self, statement: AdviseStatement, config: frozenset[Candidate]) -> str:
         from qprof import sqltext
 
-        return self._configure(statement, self.relevant(statement, config), sqltext.to_sqlite(statement.sql),
-                               list(statement.params or []), _modifying(statement))
+        return self._configure(
+            statement, self.relevant(statement, config), sqltext.to_sqlite(statement.sql), list(statement.params or []), _modifying(statement)
+        )
 
     def _size(self, candidate: Candidate) -> int:
         """Estimated from the table's rows and its columns' average stored bytes (one scan per table,
@@ -251,4 +253,3 @@ class SqliteWhatIf(WhatIf):
             self.conn.close()
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
-

@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 
-
 class LogReader:
     """Iterates the statements of several files, in order, and keeps per-file :class:`FileStats`.
 

@@ -187,9 +187,7 @@ class Interpreter:
             return
         self._log(session, text, meta, line)
 
-    def extended(
-        self, session: str, parse: str | None, bind: str, execute: str, sql: str, meta: Meta, line: int
-    ) -> None:
+    def extended(self, session: str, parse: str | None, bind: str, execute: str, sql: str, meta: Meta, line: int) -> None:
         """``[parse] bind [DETAIL] execute`` of one session, read at once (durations as text).
 
         The same effects as :meth:`log`/:meth:`detail_record` on each line: parse and bind

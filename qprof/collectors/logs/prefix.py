@@ -76,9 +76,7 @@ class Prefix:
         return "vxid" in self.fields
 
 
-def _prefix_body(
-    prefix: str, suffix: str | None = "", same_session: str | None = None, session_field: str = "pid"
-) -> tuple[str, set[str], bool]:
+def _prefix_body(prefix: str, suffix: str | None = "", same_session: str | None = None, session_field: str = "pid") -> tuple[str, set[str], bool]:
     """The regex of ``prefix``, the fields it names, and whether its session field ends clearly.
 
     ``suffix`` is appended to the group names (``None``: no named groups except the session's,

@@ -248,8 +248,7 @@ def choose_prefix(path: Path, sample: str, given: str | None) -> Prefix:
             )
         raise BadInput(
             f"{path} does not look like a PostgreSQL log: no line matches a known log_line_prefix; first line: {shown}",
-            hint="pass the server's setting: --log-prefix \"$(psql -Atc 'SHOW log_line_prefix')\" "
-            "(or give a csvlog/jsonlog file)",
+            hint="pass the server's setting: --log-prefix \"$(psql -Atc 'SHOW log_line_prefix')\" (or give a csvlog/jsonlog file)",
         )
     return best
 
@@ -446,7 +445,11 @@ def read_stderr(
                                 execute_line = here + (values[0] is not None) + (values[2] is not None) + 1
                                 group_session = (values[6] or "") if has_meta[0] else ""
                                 extended(
-                                    group_session, values[0], values[1], values[3], values[4],
+                                    group_session,
+                                    values[0],
+                                    values[1],
+                                    values[3],
+                                    values[4],
                                     (
                                         values[7] if has_meta[1] else None,
                                         values[8] if has_meta[2] else None,
@@ -548,9 +551,7 @@ def _csv_meta(row: list[str]) -> Meta:
     return row[_C_VXID], row[_C_TIME], row[_C_DB] or None, row[_C_USER] or None
 
 
-def read_csvlog(
-    chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None], first_line: int = 0
-) -> Iterator[None]:
+def read_csvlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None], first_line: int = 0) -> Iterator[None]:
     """Rows of a csvlog: the C csv reader over the blocks' lines; only 8 of ~26 columns are read.
 
     The row itself goes to the interpreter as the record's metadata; it reads the four fields
@@ -648,9 +649,7 @@ def read_csvlog(
     stats.lines = reader.line_num - getattr(interpreter, "at_cut", False)
 
 
-def read_jsonlog(
-    chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None], first_line: int = 0
-) -> Iterator[None]:
+def read_jsonlog(chunks: Iterable[str], interpreter: Interpreter, stats: FileStats, progress: Callable[[], None], first_line: int = 0) -> Iterator[None]:
     handle = interpreter.message
     interpreter.parse_timestamp = parse_timestamp
     loads = json.loads
@@ -688,9 +687,7 @@ def read_jsonlog(
     stats.lines = number - first_line
 
 
-def stream_file(
-    path: Path, interpreter: Interpreter, stats: FileStats, *, prefix: str | None = None, progress: Progress | None = None
-) -> Iterator[None]:
+def stream_file(path: Path, interpreter: Interpreter, stats: FileStats, *, prefix: str | None = None, progress: Progress | None = None) -> Iterator[None]:
     """Parse one log file into ``interpreter``, yielding after each record so the caller can
     drain the statements it emitted; ``stats`` is filled as the file is read."""
     compiled = inspect_file(path, stats, prefix)
