@@ -10,6 +10,7 @@ Every test that needs PostgreSQL is marked ``postgres`` automatically (see
 from __future__ import annotations
 
 import json
+import signal
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,16 @@ from typer.testing import CliRunner
 
 from qprof.cli.app import app
 from qprof.workload import load_workload
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started in the background by a non-interactive shell (make under nohup, some CI runners)
+    inherits SIGINT ignored: Python then never raises KeyboardInterrupt, and the qprof processes the
+    tests start inherit the ignore too. The Ctrl-C tests stand for a user's terminal, where SIGINT
+    arrives: give this process Python's own handler (children get the default disposition at exec)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 REPO = Path(__file__).resolve().parents[1]
 # The Django project is run by tests/test_nplusone_django.py in a pytest subprocess with its own

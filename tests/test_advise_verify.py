@@ -205,3 +205,16 @@ def test_an_index_whose_own_statement_cannot_be_timed_is_kept_unmeasured_not_rej
     assert not doc["rejected"], doc["rejected"]
     assert any("tev_created_idx: kept as advised, not measured" in note for note in doc["notes"]), doc["notes"]
     assert kept[("created",)]["net_ms_saved"] is None  # no measurement claimed for it
+
+
+def test_too_few_runs_for_the_interval_never_reject():
+    """--runs 1 or 2: the 'interval' covers the median 0 % or 50 % of the time, so one noisy run
+    must not reject an index; a clear gain is still kept."""
+    from qprof.advise.verify import RULE, decide, interval_coverage
+
+    assert [round(interval_coverage(n), 4) for n in (1, 2, 4, 5)] == [0.0, 0.5, 0.875, 0.9375]
+    assert decide([-0.02], [100.0]).verdict == "unconfirmed"  # would be 'negative' from one run
+    assert decide([0.2, 0.4], [100.0, 100.0]).verdict == "unconfirmed"  # would be 'immaterial'
+    assert decide([30.0, 40.0], [100.0, 100.0]).verdict == "keep"
+    assert decide([-5.0, -4.0, -6.0, -5.5, -4.5], [100.0] * 5).verdict == "negative"  # 5 runs: rejected as before
+    assert "fewer than 5 runs" in RULE

@@ -76,7 +76,8 @@ RULE = (
     "to largest). Rejected only when the whole interval says so: below 0 (slower with it) or below the material gain "
     f"({MIN_SHARE:.0%} of its statements' time, at least {MIN_MS:g} ms per call), or no plan uses it; kept when the "
     "whole interval is above 0 and the median is material; an interval that straddles is measured again with as many "
-    "runs and, still straddling, kept as advised but unconfirmed"
+    "runs and, still straddling, kept as advised but unconfirmed; with fewer than 5 runs no interval reaches "
+    f"{CONFIDENCE:.0%} and nothing is rejected on timing"
 )
 
 
@@ -148,14 +149,30 @@ def median_interval(samples: Sequence[float], confidence: float = CONFIDENCE) ->
     return ordered[k - 1], ordered[n - k]
 
 
+def interval_coverage(n: int) -> float:
+    """How often :func:`median_interval` of ``n`` samples covers the true median: 1 − 2·P(X ≤ k − 1),
+    X ~ Binomial(n, ½). Below :data:`CONFIDENCE` for n < 5 (n = 1: 0, n = 2: 50 %, n = 4: 87.5 %)."""
+    if n <= 1:
+        return 0.0
+    k, tail = 1, 0.0
+    while True:
+        tail += math.comb(n, k - 1) / 2**n
+        if k + 1 > (n + 1) // 2 or tail + math.comb(n, k) / 2**n > (1 - CONFIDENCE) / 2:
+            return 1 - 2 * tail
+        k += 1
+
+
 def decide(gains: Sequence[float], bases: Sequence[float], floor_ms: float = 0.0) -> Decision:
     """Keep, keep unconfirmed, or reject as immaterial or negative, from paired per-run gains (see
-    the module doc); ``floor_ms``: the least material gain (``MIN_MS`` × the statements' calls)."""
+    the module doc); ``floor_ms``: the least material gain (``MIN_MS`` × the statements' calls).
+    Too few runs for a 90 % interval (under 5) never reject: one noisy run must not drop an index."""
     gain = statistics.median(gains)
     low, high = median_interval(gains)
     base = statistics.median(bases) if bases else 0.0
     material = max(MIN_SHARE * base, floor_ms)
-    if high < 0:
+    if interval_coverage(len(gains)) < CONFIDENCE:
+        verdict = "keep" if low > 0 and gain >= material else "unconfirmed"
+    elif high < 0:
         verdict = "negative"
     elif high < material:
         verdict = "immaterial"
