@@ -17,13 +17,13 @@ The pgbench log is what ``pgbench -c 10`` (tpcb-like, simple protocol) makes the
 with the default ``log_line_prefix = '%m [%p] '``: ten sessions that never go idle, no
 transaction ids — the case where per-session state used to grow with the session.
 
-``--against OTHER_QPROF`` runs another build (e.g. main's ``/work/main/.venv/bin/qprof``) on
+``--against OTHER_QPROF`` runs another build (e.g. main's ``OTHER_CHECKOUT/.venv/bin/qprof``) on
 the same files, alternating with this one, and prints both with the ratio (medians of
 ``--repeat`` runs and their spread). ``--pgbadger`` also times ``pgbadger`` on the stderr logs
 when it is installed.
 
     .venv/bin/python bench/logparse.py [--mb 200] [--literal-share 0.2] [--keep DIR] [--repeat N]
-                                       [--against /work/main/.venv/bin/qprof] [--only stderr,pgbench] [--pgbadger]
+                                       [--against OTHER_CHECKOUT/.venv/bin/qprof] [--only stderr,pgbench] [--pgbadger]
 
 With ``--keep DIR`` the logs stay in DIR and a later run with the same ``--mb`` reuses them
 (generating 2 × 200 MB takes longer than parsing them). ``--repeat N`` runs each file N times

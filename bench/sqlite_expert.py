@@ -1,7 +1,7 @@
 """qprof advise on SQLite vs the sqlite3 shell's ``.expert``, statement by statement (not a test).
 
 Reproduce: .venv/bin/python bench/sqlite_expert.py [--tickets 200000] [--runs 7] [--rounds 3]
-           [--against /work/main/.venv/bin/qprof] [--keep DIR]
+           [--against OTHER_CHECKOUT/.venv/bin/qprof] [--keep DIR]
 
 A ticket-tracker database of our own (orgs, users, tickets, comments; deterministic) and a workload
 of ten statements (the issue's two: ``assignee_id = ? AND status <> ?`` counts and an
