@@ -133,33 +133,31 @@ class Decision:
         return f"marginal gain {self.measured()}"
 
 
-def median_interval(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The distribution-free confidence interval of the median: order statistics x(k)..x(N+1−k), k
-    the largest with P(Binomial(N, ½) < k) ≤ (1 − confidence)/2 (at least 1: smallest..largest)."""
-    ordered = sorted(samples)
-    n = len(ordered)
-    if n == 0:
-        return 0.0, 0.0
+def _median_rank(n: int, confidence: float = CONFIDENCE) -> tuple[int, float]:
+    """For ``n`` ≥ 1 samples: k, the largest with P(Binomial(n, ½) < k) ≤ (1 − confidence)/2 (at least 1),
+    and how often x(k)..x(n+1−k) covers the true median, 1 − 2·P(X ≤ k − 1)."""
     k, tail = 1, 0.0
     while True:
         tail += math.comb(n, k - 1) / 2**n  # P(X ≤ k − 1)
         if k + 1 > (n + 1) // 2 or tail + math.comb(n, k) / 2**n > (1 - confidence) / 2:
-            break
+            return k, 1 - 2 * tail
         k += 1
-    return ordered[k - 1], ordered[n - k]
+
+
+def median_interval(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The distribution-free confidence interval of the median: order statistics x(k)..x(N+1−k)
+    (:func:`_median_rank`; at least 1: smallest..largest)."""
+    ordered = sorted(samples)
+    if not ordered:
+        return 0.0, 0.0
+    k, _ = _median_rank(len(ordered), confidence)
+    return ordered[k - 1], ordered[len(ordered) - k]
 
 
 def interval_coverage(n: int) -> float:
-    """How often :func:`median_interval` of ``n`` samples covers the true median: 1 − 2·P(X ≤ k − 1),
-    X ~ Binomial(n, ½). Below :data:`CONFIDENCE` for n < 5 (n = 1: 0, n = 2: 50 %, n = 4: 87.5 %)."""
-    if n <= 1:
-        return 0.0
-    k, tail = 1, 0.0
-    while True:
-        tail += math.comb(n, k - 1) / 2**n
-        if k + 1 > (n + 1) // 2 or tail + math.comb(n, k) / 2**n > (1 - CONFIDENCE) / 2:
-            return 1 - 2 * tail
-        k += 1
+    """How often :func:`median_interval` of ``n`` samples covers the true median. Below
+    :data:`CONFIDENCE` for n < 5 (n = 1: 0, n = 2: 50 %, n = 4: 87.5 %)."""
+    return _median_rank(n)[1] if n >= 1 else 0.0
 
 
 def decide(gains: Sequence[float], bases: Sequence[float], floor_ms: float = 0.0) -> Decision:
