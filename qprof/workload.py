@@ -148,6 +148,10 @@ def parse_workload_text(text: str, origin: str = "<sql>") -> list[WorkloadStatem
         if key == "name":
             blocks.append(_Block(value, number))
         else:
+            if any(_is_code(body_line) for body_line in blocks[-1].body):
+                # a marker after a statement belongs to the next one (``-- calls: 1000`` UPDATE …;
+                # ``-- calls: 2`` SELECT …;), never back to the one above it
+                blocks.append(_Block(None, number))
             _apply_marker(blocks[-1], key, value, f"{origin}:{number}")
     statements: list[WorkloadStatement] = []
     for block in blocks:

@@ -230,12 +230,14 @@ def recost(target: Any, advice: Advice, kept: Sequence[Candidate], *, whatif_mod
     --verify ran refreshed the tables' page and row counts, which would shift every estimate.)"""
     from qprof.advise.selection import useful_columns
 
+    from qprof.advise.whatif import maintains
+
     selection, keep = advice.selection, set(kept)
     result: dict[str, float] = {}
     mixed = []
     for statement in advice.statements:
         useful = useful_columns(statement)
-        relevant = {c for c in selection.chosen if (c.table_key, c.keys[0].column) in useful}
+        relevant = {c for c in selection.chosen if (c.table_key, c.keys[0].column) in useful or maintains(statement, c, advice.catalog.engine)}
         if relevant <= keep:
             result[statement.key] = selection.cost_after[statement.key]
         elif not relevant & keep:
@@ -322,17 +324,21 @@ MAX_OTHERS = 5  # statements on the table, not served by the index, that --verif
 
 def _others(advice: Advice, candidate: Candidate, served_keys: set[str]) -> list:
     """Read statements on the index's table whose plans it may change (its leading column is one they
-    use) but that it is not meant to help: --verify times them to catch a plan that got worse."""
+    use) but that it is not meant to help, and the writes that must keep it up to date: --verify
+    times them to catch a plan that got worse and to charge the index its upkeep."""
     from qprof.advise.generator import StatementEvidence
-    from qprof.advise.whatif import useful_columns
+    from qprof.advise.whatif import maintains, useful_columns
 
     lead = (candidate.table_key, candidate.keys[0].column)
     found = []
     for statement in advice.statements:
-        if statement.key in served_keys or lead not in useful_columns(statement):
+        if statement.key in served_keys:
             continue
-        if statement.analysis is None or statement.analysis.kind != "select":
-            continue  # only reads: a write not served by the index gains nothing from it to check
+        if maintains(statement, candidate, advice.catalog.engine):
+            found.append(statement)  # its write updates the index: slower with it, whatever its plan
+            continue
+        if lead not in useful_columns(statement) or statement.analysis is None or statement.analysis.kind != "select":
+            continue  # a write that neither updates it nor is served by it gains nothing from it to check
         found.append(statement)
     found.sort(key=lambda s: -s.weight * advice.selection.cost_before.get(s.key, 0.0))
     return [

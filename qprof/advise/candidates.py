@@ -127,6 +127,7 @@ class StatementAnalysis:
     updated_columns: dict[tuple[str, str], set[str]]  # UPDATE … SET columns (HOT matters)
     inserts_into: set[tuple[str, str]]
     kind: str
+    deletes_from: set[tuple[str, str]] = field(default_factory=set)  # DELETE's target (its index entries go)
 
 
 class _Source:
@@ -175,7 +176,8 @@ class Analyzer:
         kind = sqltext.statement_kind(tree)
         updated: dict[tuple[str, str], set[str]] = {}
         inserts: set[tuple[str, str]] = set()
-        tree = self._dml_as_select(tree, updated, inserts)
+        deletes: set[tuple[str, str]] = set()
+        tree = self._dml_as_select(tree, updated, inserts, deletes)
         self._expand_views(tree, 0)
         self._bind_tables(tree)
         if self.missing:
@@ -189,10 +191,10 @@ class Analyzer:
         for scope in scopes:
             self._scope(scope)
         uses = [source.use for source in self._sources.values() if not source.use.empty]
-        return StatementAnalysis(set(self.tables) | inserts, uses, updated, inserts, kind)
+        return StatementAnalysis(set(self.tables) | inserts, uses, updated, inserts, kind, deletes)
 
     # -- preparation ---------------------------------------------------------------------------
-    def _dml_as_select(self, tree: exp.Expression, updated: dict, inserts: set) -> exp.Expression | None:
+    def _dml_as_select(self, tree: exp.Expression, updated: dict, inserts: set, deletes: set) -> exp.Expression | None:
         """UPDATE/DELETE find their rows like ``SELECT … FROM target WHERE …``; INSERT … SELECT reads its query."""
         if isinstance(tree, exp.Update):
             table = tree.this
@@ -213,6 +215,9 @@ class Analyzer:
             return self._with(tree, select)
         if isinstance(tree, exp.Delete):
             table = tree.this
+            relation = self._relation_of(table) if isinstance(table, exp.Table) else None
+            if relation is not None:
+                deletes.add(self._index_target(relation).key)
             select = exp.select("*").from_(table.copy())
             for source in tree.args.get("using") or []:
                 select = select.join(source.copy())

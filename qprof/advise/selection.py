@@ -11,7 +11,13 @@ budget or index count is reached.
 
 Write overhead: every inserted row, and every update that is not HOT, adds an entry to each
 index; indexing a column that UPDATEs change turns those updates from HOT into non-HOT ones.
-Such candidates must save several times their cost to be taken.
+Such candidates must save several times their cost to be taken. Where the what-if measures
+writes (SQLite: the write runs with the indexes it must update built), every step, merge,
+leave-one-out and refinement costs the workload's writes on the index's table with it, whether
+their plans use it or not, and that measured upkeep replaces the model (never counted twice).
+Elsewhere (planner costs) the model counts it from the rows the writes change: pg_stat_statements'
+``rows``, else the planner's estimate of the rows each execution changes, times its calls. A
+candidate that would have paid on reads alone but not with its upkeep is reported as refused.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 
 from qprof.advise.candidates import Candidate, Key, served
 from qprof.advise.catalog import Catalog
-from qprof.advise.whatif import WhatIf, useful_columns
+from qprof.advise.whatif import WhatIf, maintains, useful_columns
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import QprofError
 
@@ -74,11 +80,19 @@ class Selection:
     phase_calls: dict[str, int] = field(default_factory=dict)  # distinct what-if calls per phase (--debug)
 
 
-def write_loads(statements: Sequence[AdviseStatement], catalog: Catalog, *, from_server: bool) -> dict[tuple[str, str], WriteLoad]:
+def write_loads(
+    statements: Sequence[AdviseStatement],
+    catalog: Catalog,
+    *,
+    from_server: bool,
+    rows_per_call: Callable[[AdviseStatement], float | None] | None = None,
+) -> dict[tuple[str, str], WriteLoad]:
     """Per-table write volume over the same period (and in the same weights) as the read statements.
 
     Rows come from the workload's own INSERT/UPDATE statements: pg_stat_statements' ``rows`` when
-    it is the source, else the statement weights. pg_stat_user_tables supplies the share of
+    it is the source, else the rows each execution changes by the planner's estimate
+    (``rows_per_call``) times the statement weight, else the weight alone (one row per call: an
+    UPDATE of 200 rows a call would count 200× too little). pg_stat_user_tables supplies the share of
     updates that are HOT today (n_tup_hot_upd / n_tup_upd): those are the ones an index on an
     updated column would turn into index-touching updates. (Its cumulative n_tup_ins/upd/del are
     not used as volumes directly: they include bulk loads and cover another time window.)
@@ -88,7 +102,8 @@ def write_loads(statements: Sequence[AdviseStatement], catalog: Catalog, *, from
         analysis = statement.analysis
         if analysis is None:
             continue
-        volume = float(statement.rows) if statement.rows is not None else statement.weight
+        per_call = rows_per_call(statement) if rows_per_call is not None and statement.rows is None else None
+        volume = float(statement.rows) if statement.rows is not None else statement.weight * (per_call if per_call is not None else 1.0)
         for table in analysis.inserts_into:
             loads[table].inserts += volume
         for table, columns in analysis.updated_columns.items():
@@ -136,6 +151,8 @@ class Selector:
             self.universe |= statement.candidates
         self.universe = {c for c in self.universe if not served(catalog, c)}
         self._affected: dict[Candidate, list[AdviseStatement]] = {}
+        self._maintaining: dict[Candidate, list[AdviseStatement]] = {}
+        self._refused: dict[Candidate, str] = {}  # would have paid on reads, not with its write upkeep
         self._leads: dict[str, set[tuple[tuple[str, str], str]] | None] = {}  # per statement, from its ideal plan
         self._ideal: dict[str, float] = {}  # per statement worth indexing: its cost with every candidate
         self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
@@ -168,12 +185,44 @@ class Selector:
         return self._affected[candidate]
 
     def touched(self, candidate: Candidate) -> list[AdviseStatement]:
-        """Every statement whose plan the candidate could change (for costing the final set)."""
+        """Every statement whose cost the candidate could change (for costing the final set): whose
+        plan it could change, and the writes whose measured cost includes updating it."""
         lead = (candidate.table_key, candidate.keys[0].column)
-        return [s for s in self.statements if lead in useful_columns(s)]
+        found = [s for s in self.statements if lead in useful_columns(s)]
+        return found + [s for s in self.maintaining(candidate) if s not in found]
+
+    def maintaining(self, candidate: Candidate) -> list[AdviseStatement]:
+        """The writes whose measured cost includes keeping the candidate up to date (an INSERT or
+        DELETE on its table, an UPDATE setting a column it stores), whether their plans use it or
+        not; none where costs are planner estimates (:meth:`overhead` models the upkeep there)."""
+        if not getattr(self.whatif, "measures_writes", False):
+            return []
+        if candidate not in self._maintaining:
+            self._maintaining[candidate] = [s for s in self.statements if maintains(s, candidate, self.catalog.engine)]
+        return self._maintaining[candidate]
+
+    def _upkeep(self, index: Candidate, config: list[Candidate], users: Sequence[AdviseStatement] = ()) -> float:
+        """What keeping ``index`` up to date costs the workload's writes under ``config`` (weighted):
+        measured, the writes' cost with it minus without it (except ``users``, whose plans use it:
+        their difference is counted with what it saves); else the write model's estimate."""
+        if not getattr(self.whatif, "measures_writes", False):
+            return self.overhead(index)[0]
+        without = [c for c in config if c != index]
+        skip = {s.key for s in users}
+        total = 0.0
+        for statement in self.maintaining(index):
+            if statement.key in skip:
+                continue
+            with_it, without_it = self._cost_or(statement, config, math.nan), self._cost_or(statement, without, math.nan)
+            if math.isfinite(with_it) and math.isfinite(without_it):
+                total += statement.weight * (with_it - without_it)
+        return total
 
     def overhead(self, candidate: Candidate) -> tuple[float, list[str]]:
-        """Write cost of maintaining the index, and the updated columns it would make non-HOT."""
+        """Write cost of maintaining the index by the model, and the updated columns it would make
+        non-HOT; nothing where the what-if measures writes (their cost includes the upkeep)."""
+        if getattr(self.whatif, "measures_writes", False):
+            return 0.0, []
         load = self.loads.get(candidate.table_key) or WriteLoad()
         relation = self.catalog.relations.get(candidate.table_key)
         stored = candidate.all_columns
@@ -255,6 +304,12 @@ class Selector:
         served_by = {c: self._served(c, chosen, after) for c in chosen}
         tally("evidence")
         overheads = {c: self.overhead(c) for c in chosen}
+        if getattr(self.whatif, "measures_writes", False):  # the upkeep the writes' measured costs include
+            by_key = {s.key: s for s in self.statements}
+            overheads = {c: (max(self._upkeep(c, chosen, [by_key[k] for k in served_by[c]]), 0.0), []) for c in chosen}
+        for candidate, reason in self._refused.items():
+            if candidate not in chosen and not any(candidate.is_prefix_of(c) for c in chosen):
+                self.dropped.setdefault(candidate, reason)
         return Selection(
             chosen=chosen,
             cost_before=before,
@@ -433,8 +488,7 @@ class Selector:
                 continue
             config = ideal_configuration(own)
             try:
-                ideal = self.whatif.cost(statement, config)
-                used = self.whatif.used(statement, config)
+                ideal, used = self._ideal_cost(statement, config)
             except QprofError:
                 self._recover()
                 self._leads.pop(statement.key, None)
@@ -462,6 +516,21 @@ class Selector:
                     pool.add(Candidate(index.schema, index.table, (Key(key.column),)))
         self.pool = {c for c in pool if c in self.universe}
         return self.pool
+
+    def _ideal_cost(self, statement: AdviseStatement, config: list[Candidate]) -> tuple[float, frozenset[Candidate] | None]:
+        """A statement's cost with every candidate of its ideal configuration, and the indexes its plan
+        uses. A write measured with all of them built also pays to update those it does not need, so
+        it is measured without the ones it must update too; the cheaper is its ideal, and both plans'
+        indexes are worth trying (its best may need one it updates, or none)."""
+        cost, used = self.whatif.cost(statement, config), self.whatif.used(statement, config)
+        if not getattr(self.whatif, "measures_writes", False):
+            return cost, used
+        spared = [c for c in config if not maintains(statement, c, self.catalog.engine)]
+        if len(spared) == len(config):
+            return cost, used
+        other, other_used = self.whatif.cost(statement, spared), self.whatif.used(statement, spared)
+        both = None if used is None or other_used is None else used | other_used
+        return min(cost, other), both
 
     def _restrict(self, pool: set[Candidate]) -> None:
         """Step only among the pool (the greedy's seeds and extensions)."""
@@ -494,6 +563,8 @@ class Selector:
         added = self._added(old, new)
         saved, qualifies = 0.0, False
         new_costs = {}
+        # writes whose measured cost changes with the step whatever their plans: costed every time
+        upkeep = {s.key: s for s in (*self.maintaining(new), *(self.maintaining(old) if old else ()))}
         affected = self.affected(new)
         potential = {s.key: self._potential(s, current) for s in affected}
         affected = sorted(affected, key=lambda s: -potential[s.key])
@@ -504,14 +575,16 @@ class Selector:
                 if bound < leader[0]:
                     return (bound, saved + remaining, -len(new.keys), str(new)), None, None
             remaining -= potential[statement.key]
+            writes_it = statement.key in upkeep
             ideal = self._ideal.get(statement.key)
-            if self._leads.get(statement.key) is not None and (ideal is None or current[statement.key] - ideal <= LEAVE_OUT * current[statement.key]):
+            near_ideal = ideal is None or current[statement.key] - ideal <= LEAVE_OUT * current[statement.key]
+            if not writes_it and self._leads.get(statement.key) is not None and near_ideal:
                 continue  # within 1 % of its ideal already (or never worth it): no step can help it much
-            if (new, statement.key) in self._unused:
+            if not writes_it and (new, statement.key) in self._unused:
                 continue  # its plan ignored this index beside fewer others; more indexes will not change that
             after = self.whatif.cost(statement, config)
             used = self.whatif.used(statement, config)
-            if used is not None and new not in used:
+            if used is not None and new not in used and not writes_it:
                 if getattr(self.whatif, "plans_pick_best", True):
                     self._unused.add((new, statement.key))
                 continue
@@ -525,14 +598,35 @@ class Selector:
         if not qualifies and not (saved >= WORKLOAD_MIN_GAIN * self._total(current) and saved >= floor):
             self._short[(old, new)] = max(saved, 0.0)
             return None
+        # It pays on the statements it serves; now what its upkeep costs the writes on its table.
+        upkeep_cost = 0.0
+        for key, statement in upkeep.items():
+            if key not in new_costs:
+                new_costs[key] = self.whatif.cost(statement, config)
+                upkeep_cost += statement.weight * (new_costs[key] - current[key])
         write, hot = self.overhead(new)
         extra_write = write - (self.overhead(old)[0] if old else 0.0)
-        net = saved - extra_write
+        net = saved - upkeep_cost - extra_write
         if net <= 0 or (hot and saved < HOT_FACTOR * extra_write):
-            self._short[(old, new)] = max(saved, 0.0)
+            self._short[(old, new)] = max(saved - upkeep_cost, 0.0)
+            if upkeep_cost + extra_write > 0:
+                self._refused[new] = self._refusal(new, saved, upkeep_cost + extra_write, hot, net > 0)
             return None
+        self._refused.pop(new, None)
         ratio = net / max(added, 8192)
         return (ratio, net, -len(new.keys), str(new)), added, new_costs
+
+    def _refusal(self, index: Candidate, saved: float, upkeep: float, hot: list[str], short_of_factor: bool) -> str:
+        """Why a candidate that pays on the statements it serves is not taken: what its upkeep costs."""
+        unit = "ms" if getattr(self.whatif, "measures_writes", False) else "cost units"
+        writes = [s.label for s in self.statements if maintains(s, index, self.catalog.engine)]
+        named = ", ".join(writes[:2]) + (f" and {len(writes) - 2} more" if len(writes) > 2 else "")
+        how = "measured" if unit == "ms" else "estimated"
+        why = f"refused for its write cost: it saves {saved:,.1f} {unit} over the workload's calls"
+        why += f" but keeping it up to date costs the writes {upkeep:,.1f} {unit}"
+        if hot:
+            why += f" (it makes updates of {', '.join(hot)} non-HOT" + (f", so it must save {HOT_FACTOR:g}× that" if short_of_factor else "") + ")"
+        return f"{why} ({how}; {named})"
 
     def _total(self, costs: dict[str, float]) -> float:
         """The workload's weighted cost for the given per-statement costs."""
@@ -580,9 +674,10 @@ class Selector:
         return [[c for c in form if not served(self.catalog, c)] for form in forms]
 
     def _marginal(self, index: Candidate, config: list[Candidate]) -> float:
-        """What the workload's statements whose plans use ``index`` would pay more without it (weighted)."""
+        """What the workload's statements whose plans use ``index`` would pay more without it, less
+        what its upkeep costs the writes (weighted)."""
         users = self._using(index, config, self.affected(index))
-        return self._workload([c for c in config if c != index], users) - self._workload(config, users)
+        return self._workload([c for c in config if c != index], users) - self._workload(config, users) - self._upkeep(index, config, users)
 
     def _refine(self, chosen: list[Candidate], current: dict[str, float]) -> list[Candidate]:
         """Under a budget, a wide pick taken early can crowd out what the greedy would have taken
@@ -642,8 +737,10 @@ class Selector:
                 config = [c for c in chosen if c not in (a, b)] + [both]
                 if self.budget is not None and sum(self.whatif.size(c) for c in config) > self.budget:
                     continue
-                touched = self.affected(a) + [x for x in self.affected(b) if x not in self.affected(a)]
-                if self._workload(config, touched) > self._workload(chosen, touched) * (1 + LEAVE_OUT):
+                touched = list({x.key: x for c in (a, b, both) for x in (*self.affected(c), *self.maintaining(c))}.values())
+                # the write model's upkeep (planner costs): the merged index's minus the two it replaces
+                upkeep = self.overhead(both)[0] - self.overhead(a)[0] - (self.overhead(b)[0] if both != b else 0.0)
+                if self._workload(config, touched) + upkeep > self._workload(chosen, touched) * (1 + LEAVE_OUT):
                     continue
                 reason = f"merged into {both}: its keys lead {b}'s, and one index serves both"
                 self.dropped[a] = reason
@@ -670,18 +767,28 @@ class Selector:
                 base = self._workload(chosen, affected)
                 # A plan that does not use the index costs the same without it: cost only those that do.
                 users = self._using(index, chosen, affected)
-                share = (self._workload(without, users) - self._workload(chosen, users)) / base if base > 0 else 0.0
+                # what it saves them, less what keeping it up to date costs the writes on its table
+                upkeep = self._upkeep(index, chosen, users)
+                saved = self._workload(without, users) - self._workload(chosen, users)
+                share = (saved - upkeep) / base if base > 0 else 0.0
                 if self.min_abs_gain and all(self._cost_or(s, without, math.inf) - self._cost_or(s, chosen, math.inf) < self.min_abs_gain for s in users):
                     share = min(share, 0.0)  # measured costs: spares no statement the gain a step must show
                 if weakest is None or (share, -self.whatif.size(index)) < (weakest[0], -self.whatif.size(weakest[1])):
-                    weakest = (share, index)
-            share, index = weakest
+                    weakest = (share, index, saved, upkeep)
+            share, index, saved, upkeep = weakest
             if share >= LEAVE_OUT:
                 return chosen
             others = [c for c in chosen if c != index and c.table_key == index.table_key]
-            self.dropped[index] = f"dropped: without it the statements it could serve cost only {max(share, 0.0):.2%} more (< {LEAVE_OUT:.0%})" + (
-                f"; {', '.join(map(str, others))} serve(s) its statements" if others else ""
-            )
+            if upkeep > 0 and saved - upkeep <= 0 < saved:
+                unit = "ms" if getattr(self.whatif, "measures_writes", False) else "cost units"
+                self.dropped[index] = (
+                    f"dropped for its write cost: it saves the statements it serves {saved:,.1f} {unit} over their calls, "
+                    f"keeping it up to date costs the writes on {index.qualified_table} {upkeep:,.1f} {unit}"
+                )
+            else:
+                self.dropped[index] = f"dropped: without it the statements it could serve cost only {max(share, 0.0):.2%} more (< {LEAVE_OUT:.0%})" + (
+                    f"; {', '.join(map(str, others))} serve(s) its statements" if others else ""
+                )
             chosen = [c for c in chosen if c != index]
         return chosen
 
@@ -717,7 +824,7 @@ def select_indexes(
         raise QprofError("--min-gain must be between 0% and 100%")
     measured = whatif.cost_unit.startswith("ms")
     entry_cost = 0.01 if measured else 1.0
-    loads = write_loads(statements, catalog, from_server=from_server)
+    loads = write_loads(statements, catalog, from_server=from_server, rows_per_call=whatif.rows_written)
     selector = Selector(
         statements,
         whatif,

@@ -15,8 +15,11 @@ ever adds time); medians and p95 shown are over every execution.
 Run *r*'s samples are therefore paired, and an index's *marginal gain* in run *r* is
 Σ calls × (ms without it − ms with the whole set) over the statements whose plan with the whole
 set uses it (EXPLAIN, once per round: removing an index a plan does not use cannot change that
-plan, so timing it would add only noise): a saving two indexes both provide is credited to
-neither, and an index no plan uses is rejected outright.
+plan, so timing it would add only noise) and the writes that must update it whatever their plans
+(an INSERT or DELETE on its table, an UPDATE setting a column it stores — on PostgreSQL any
+UPDATE of the table: one that is not HOT updates every index): their slowdown is its upkeep and
+lowers its gain, without raising the gain that counts as material. A saving two indexes both
+provide is credited to neither, and an index no plan uses is rejected outright.
 
 Decision rule (:func:`decide`), per index, from its N per-run marginal gains ``d``: the median of
 ``d`` and its distribution-free confidence interval — the order statistics ``d(k)``..``d(N+1−k)``
@@ -206,6 +209,7 @@ class _Timed:
     samples: dict[frozenset[str], list[float]]  # present indexes (names) → one sample per measured run
     failed: bool = False
     uses: set[str] = field(default_factory=set)  # the set's indexes its plan uses with the whole set
+    upkeep: set[str] = field(default_factory=set)  # the set's indexes its write must update (whatever its plan)
     raw: dict[frozenset[str], list[float]] = field(default_factory=dict)  # every measured execution
     burst: int = 1  # executions back to back per configuration and run (fast statements: several)
 
@@ -278,11 +282,12 @@ def _indexes_used(target: Any, timed: _Timed, hide: Sequence[tuple[str, str]]) -
 
 
 def _configs(timed: _Timed, active: Sequence[Recommendation]) -> list[frozenset[str]]:
-    """Before, the set, and the set minus each index its plan uses, as the names present (on its
-    tables). Removing an index the plan with the set does not use leaves the plan as it is (the
-    planner chose it over a superset), so timing that would only add noise."""
+    """Before, the set, and the set minus each index its plan uses or its write must update, as the
+    names present (on its tables). Removing an index the plan with the set does not use leaves the
+    plan as it is (the planner chose it over a superset), so timing that would only add noise —
+    unless the write updates it: then it costs time outside the plan."""
     present = frozenset(r.name for r in timed.relevant if r in active)
-    found = [frozenset(), present, *(present - {name} for name in sorted(present & timed.uses))]
+    found = [frozenset(), present, *(present - {name} for name in sorted(present & (timed.uses | timed.upkeep)))]
     return list(dict.fromkeys(found))
 
 
@@ -352,7 +357,8 @@ def _measurable(rec: Recommendation, timed: Iterable[_Timed]) -> bool:
 def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recommendation]) -> tuple[list[float], list[float], float] | None:
     """Per run: Σ calls × (ms without ``rec`` − ms with the set), and Σ calls × ms without it, over
     the statements whose plan with the set uses it (none: both empty), and ``MIN_MS`` × their calls
-    (the least gain that counts, whatever their time); None when none of the
+    (the least gain that counts, whatever their time); the writes that only update it add their
+    (negative) difference to the gains, not to what counts as material. None when none of the
     statements it is meant to help was timed: the other reads on its table only tell whether it
     slows them, and judging it by those alone would reject an index for what was never measured."""
     gains: list[float] = []
@@ -360,12 +366,16 @@ def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recomm
     floor = 0.0
     if not _measurable(rec, timed):
         return None
+    upkeep: list[list[float]] = []
     for item in timed:
-        if item.failed or rec not in item.relevant or rec.name not in item.uses:
+        if item.failed or rec not in item.relevant or rec.name not in item.uses | item.upkeep:
             continue
         present = frozenset(r.name for r in item.relevant if r in active)
         with_set, without = item.samples[present], item.samples[present - {rec.name}]
         weight = item.statement.weight
+        if rec.name not in item.uses:  # a write that only keeps it up to date
+            upkeep.append([weight * (b - a) for a, b in zip(with_set, without, strict=True)])
+            continue
         floor += MIN_MS * weight
         for run, (a, b) in enumerate(zip(with_set, without, strict=True)):
             if run == len(gains):
@@ -373,7 +383,18 @@ def _gains(rec: Recommendation, timed: Sequence[_Timed], active: Sequence[Recomm
                 bases.append(0.0)
             gains[run] += weight * (b - a)
             bases[run] += weight * b
+    for costs in upkeep if gains else ():  # paired by run with the gains (same runs, interleaved); no plan uses it: unused
+        for run, cost in enumerate(costs[: len(gains)]):
+            gains[run] += cost
     return gains, bases, floor
+
+
+def _upkeep_note(rec: Recommendation, timed: Iterable[_Timed]) -> str:
+    """Which writes charged the index their upkeep (timed with and without it), for its verdict."""
+    writes = [item.statement.label for item in timed if not item.failed and rec.name in item.upkeep and rec.name not in item.uses]
+    if not writes:
+        return ""
+    return f", counting the time {', '.join(writes[:3])}{' …' if len(writes) > 3 else ''} spend(s) keeping it up to date"
 
 
 def _fill_evidence(rec: Recommendation, timed: dict[str, _Timed], active: Sequence[Recommendation], runs: int) -> None:
@@ -482,7 +503,7 @@ def verify(
                     break
                 # One at a time: the others' marginal gains change without it.
                 loser = min(losers, key=lambda r: (ORDER.get(decisions[r.name].verdict, 3), -(r.real_size_bytes or 0), r.name))
-                loser.rejected = decisions[loser.name].reason()
+                loser.rejected = decisions[loser.name].reason() + _upkeep_note(loser, timed.values())
                 _fill_evidence(loser, timed, active, runs)
                 notes.append(f"{loser.name} not recommended: {loser.rejected}")
                 active.remove(loser)
@@ -536,12 +557,16 @@ def _timed_statements(target: Any, built: Sequence[Recommendation], statements: 
                 notes.append(f"{statement.label}: not timed: {exc.message}")
                 continue
             found[ev.key] = _Timed(statement, params, modifying, [], {})
+    from qprof.advise.whatif import maintains
+
     for item in found.values():
         item.relevant = [
             rec
             for rec in built
             if rec.candidate.table_key in item.statement.tables or any(ev.key == item.statement.key for ev in (*rec.statements, *rec.others))
         ]
+        if item.modifying:
+            item.upkeep = {rec.name for rec in item.relevant if maintains(item.statement, rec.candidate, target.engine)}
     return found
 
 

@@ -27,8 +27,10 @@ from qprof.advise.whatif.base import (
     BYTES_PER_PAGE,
     WhatIf,
     estimated_size,
+    maintains,
     planner_cost,
     useful_columns,
+    written_tables,
 )
 from qprof.advise.whatif.build import BuildWhatIf
 from qprof.advise.whatif.heuristic import HeuristicWhatIf
@@ -45,9 +47,11 @@ __all__ = [
     "SqliteWhatIf",
     "WhatIf",
     "estimated_size",
+    "maintains",
     "make_whatif",
     "planner_cost",
     "useful_columns",
+    "written_tables",
 ]
 
 

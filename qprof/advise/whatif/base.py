@@ -1,8 +1,11 @@
 """The what-if evaluator's contract: costs under index configurations, one cache, two counters.
 
-The cache key is (statement, the candidate indexes of the configuration that can change its plan):
+The cache key is (statement, the candidate indexes of the configuration that can change its cost):
 indexes elsewhere cannot change its plan, so no configuration that matters to a statement is
-costed twice.
+costed twice. Where a cost is measured by running the statement (SQLite), an index a write must
+keep up to date changes its cost without being in its plan: those are in the key too. A planner's
+estimate never includes that upkeep; the selection models it from the rows the writes change
+(:meth:`WhatIf.rows_written`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class WhatIf(ABC):
     method: str = ""
     size_source: str = ""
     cost_unit: str = "planner cost"
+    # Whether a write's cost includes maintaining the indexes it changes (measured with them built),
+    # so the selection must not model that upkeep again; a planner's estimate never includes it.
+    measures_writes: bool = False
 
     def __init__(self) -> None:
         self.calls = 0  # distinct planner calls (cache misses)
@@ -34,14 +40,32 @@ class WhatIf(ABC):
         self._cache: dict[tuple[str, frozenset[Candidate]], float] = {}
         self._used: dict[tuple[str, frozenset[Candidate]], frozenset[Candidate] | None] = {}
         self._sizes: dict[Candidate, int] = {}
+        self._written: dict[str, float | None] = {}  # rows_written per statement
         self._last_used: frozenset[Candidate] | None = None  # set by _cost when the plan is inspected
         self.seconds = 0.0  # wall time inside planner calls (round trips and server planning)
         self.planning_ms = 0.0  # the server's own planning time, where EXPLAIN reports it
 
     def relevant(self, statement: AdviseStatement, config: Iterable[Candidate]) -> frozenset[Candidate]:
-        """The indexes of ``config`` that can change the statement's plan: on its tables, led by a column it uses."""
+        """The indexes of ``config`` that can change the statement's cost: on its tables, led by a
+        column it uses; where writes are measured, also every index the write must update."""
         useful = useful_columns(statement)
-        return frozenset(c for c in config if (c.table_key, c.keys[0].column) in useful)
+        writes = self.measures_writes and bool(written_tables(statement))
+        engine = getattr(getattr(self, "catalog", None), "engine", "postgresql")
+        return frozenset(c for c in config if (c.table_key, c.keys[0].column) in useful or (writes and maintains(statement, c, engine)))
+
+    def rows_written(self, statement: AdviseStatement) -> float | None:
+        """Rows one execution of a write changes, as the planner estimates them (None: not a write,
+        or this evaluator cannot tell). For the write model where the workload did not count rows."""
+        target = getattr(self, "target", None)  # PostgreSQL evaluators plan on the target
+        if target is None or not written_tables(statement):
+            return None
+        if statement.key not in self._written:
+            try:
+                self._written[statement.key] = planned_rows_written(target, statement)
+            except QprofError:
+                self.recover()
+                self._written[statement.key] = None
+        return self._written[statement.key]
 
     def cost(self, statement: AdviseStatement, config: Iterable[Candidate]) -> float:
         key = (statement.key, self.relevant(statement, config))
@@ -113,6 +137,42 @@ def useful_columns(statement: AdviseStatement) -> set[tuple[tuple[str, str], str
             result.add((candidate.table_key, key.column))
     statement._useful = result  # type: ignore[attr-defined]
     return result
+
+
+def written_tables(statement: AdviseStatement) -> set[tuple[str, str]]:
+    """The tables an INSERT, UPDATE or DELETE changes (not the ones it only reads)."""
+    analysis = statement.analysis
+    if analysis is None:
+        return set()
+    return set(analysis.inserts_into) | set(analysis.updated_columns) | set(getattr(analysis, "deletes_from", ()))
+
+
+def maintains(statement: AdviseStatement, candidate: Candidate, engine: str) -> bool:
+    """Whether the statement's write must change entries of the index: an INSERT or DELETE on its
+    table always; an UPDATE when it sets a column the index stores — and on PostgreSQL any UPDATE of
+    its table (one that is not HOT adds an entry to every index; indexing a SET column makes it so).
+    SQLite skips the indexes an UPDATE leaves alone. SET columns not known: every index."""
+    analysis = statement.analysis
+    if analysis is None:
+        return False
+    table = candidate.table_key
+    if table in analysis.inserts_into or table in getattr(analysis, "deletes_from", ()):
+        return True
+    if table not in analysis.updated_columns:
+        return False
+    columns = analysis.updated_columns[table]
+    return engine != "sqlite" or not columns or bool(columns & set(candidate.all_columns))
+
+
+def planned_rows_written(target: Any, statement: AdviseStatement) -> float | None:
+    """Rows one execution of a write changes by the planner's estimate: the input rows of each
+    ModifyTable node of its plan (with the values it is costed with, else a generic plan)."""
+    from qprof.plans.postgres import explain_postgres
+
+    params = getattr(statement, "_cost_params", statement.params) if getattr(statement, "_cost_mode", None) != "generic" else None
+    plan = explain_postgres(target, statement.sql, params, analyze=False)
+    rows = [node.children[0].plan_rows or 0.0 for node in plan.nodes() if node.node_type == "ModifyTable" and node.children]
+    return float(sum(rows)) if rows else None
 
 
 def rows_per_call(statement: AdviseStatement) -> float | None:

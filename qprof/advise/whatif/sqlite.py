@@ -17,7 +17,7 @@ from pathlib import Path
 from qprof.advise.candidates import Candidate
 from qprof.advise.catalog import Catalog
 from qprof.advise.ddl import create_index, drop_index, is_build_name
-from qprof.advise.whatif.base import WhatIf, estimated_size
+from qprof.advise.whatif.base import WhatIf, estimated_size, maintains, written_tables
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import BadInput, StatementFailed
 from qprof.targets.sqlite import statement_deadline
@@ -64,6 +64,7 @@ class SqliteWhatIf(WhatIf):
     # index its plan ignores beside a few others may be the one it takes beside others (join order).
     # So the plan of every candidate at once does not say which matter: the selection measures them.
     plans_pick_best = False
+    measures_writes = True  # a write runs with the indexes it must update built: their upkeep is measured
 
     def __init__(self, path: Path, catalog: Catalog, *, runs: int = 3, statement_timeout: float = 30.0) -> None:
         super().__init__()
@@ -105,7 +106,7 @@ class SqliteWhatIf(WhatIf):
             if is_build_name(name):
                 self.conn.execute(drop_index("main", name, "sqlite"))
         self._live: dict[Candidate, str] = {}
-        self._by_plan: dict[tuple[str, str], float] = {}
+        self._by_plan: dict[tuple[str, str, frozenset[Candidate]], float] = {}
         self._widths: dict[tuple[str, str], dict[str, float]] = {}
         self._schema = 0  # bumped by every CREATE/DROP INDEX
         self.builds = 0  # indexes built on the scratch copy (each at most once while it stays live)
@@ -132,12 +133,14 @@ class SqliteWhatIf(WhatIf):
 
         Building an index is what costs (a sort of the whole table); planning is nearly free. So an
         index outside ``config`` is dropped only when it would change the measurement: when the plan
-        uses it, or when the statement writes the table (every index on it is maintained). A plan that
+        uses it, or when the statement's write must update it (an INSERT or DELETE: every index on its
+        table; an UPDATE: those holding a column it sets — SQLite leaves the others alone). A plan that
         uses only ``config``'s indexes is also the plan with only ``config``: the planner picked it
         among more access paths, and removing ones it did not pick cannot make another one cheaper."""
         self._build(config)
         if modifying:
-            self._hide([c for c in self._live if c.table_key in statement.tables and c not in config])
+            known = bool(written_tables(statement))  # else: every index on its tables, as a write may touch them
+            self._hide([c for c in self._live if c not in config and (maintains(statement, c, "sqlite") if known else c.table_key in statement.tables)])
         while True:
             plan = self._plan(sql, params)
             named = set(_INDEX_NAME.findall(plan))
@@ -193,11 +196,13 @@ class SqliteWhatIf(WhatIf):
             plan = self._configure(statement, config, sql, params, modifying)
         except sqlite3.Error as exc:
             raise BadInput(f"explain failed: {exc}") from None
-        # Index names differ per configuration but the same plan shape costs the same.
+        # Index names differ per configuration but the same plan shape costs the same — for a write,
+        # with the same indexes to update (they cost time though its plan does not name them).
         shape = plan
         for candidate, name in self._live.items():
             shape = shape.replace(name, str(candidate))
-        cache_key = (statement.key, shape)
+        upkeep = frozenset(c for c in config if maintains(statement, c, "sqlite")) if modifying else frozenset()
+        cache_key = (statement.key, shape, upkeep)
         if cache_key not in self._by_plan:
             self._by_plan[cache_key] = self._measure(sql, params, modifying)
         return self._by_plan[cache_key]
