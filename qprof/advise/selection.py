@@ -51,6 +51,7 @@ MAX_MERGED_INCLUDE = 4  # INCLUDE columns a merged index may carry (as candidate
 # worth more than a large one on a rare statement. 0.3 % is Extend's own minimal relative
 # improvement (Kossmann et al., PVLDB 2020), a published default rather than a fitted constant.
 WORKLOAD_MIN_GAIN = 0.003
+MAX_REFUSED = 3  # candidates refused for their write cost named per table (the largest read savings)
 
 
 @dataclass
@@ -152,7 +153,7 @@ class Selector:
         self.universe = {c for c in self.universe if not served(catalog, c)}
         self._affected: dict[Candidate, list[AdviseStatement]] = {}
         self._maintaining: dict[Candidate, list[AdviseStatement]] = {}
-        self._refused: dict[Candidate, str] = {}  # would have paid on reads, not with its write upkeep
+        self._refused: dict[Candidate, tuple[float, str]] = {}  # paid on reads, not with its upkeep: (saved, why)
         self._leads: dict[str, set[tuple[tuple[str, str], str]] | None] = {}  # per statement, from its ideal plan
         self._ideal: dict[str, float] = {}  # per statement worth indexing: its cost with every candidate
         self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
@@ -307,9 +308,8 @@ class Selector:
         if getattr(self.whatif, "measures_writes", False):  # the upkeep the writes' measured costs include
             by_key = {s.key: s for s in self.statements}
             overheads = {c: (max(self._upkeep(c, chosen, [by_key[k] for k in served_by[c]]), 0.0), []) for c in chosen}
-        for candidate, reason in self._refused.items():
-            if candidate not in chosen and not any(candidate.is_prefix_of(c) for c in chosen):
-                self.dropped.setdefault(candidate, reason)
+        for candidate, reason in self._refusals(chosen).items():
+            self.dropped.setdefault(candidate, reason)
         return Selection(
             chosen=chosen,
             cost_before=before,
@@ -610,11 +610,27 @@ class Selector:
         if net <= 0 or (hot and saved < HOT_FACTOR * extra_write):
             self._short[(old, new)] = max(saved - upkeep_cost, 0.0)
             if upkeep_cost + extra_write > 0:
-                self._refused[new] = self._refusal(new, saved, upkeep_cost + extra_write, hot, net > 0)
+                self._refused[new] = (saved, self._refusal(new, saved, upkeep_cost + extra_write, hot, net > 0))
             return None
         self._refused.pop(new, None)
         ratio = net / max(added, 8192)
         return (ratio, net, -len(new.keys), str(new)), added, new_costs
+
+    def _refusals(self, chosen: list[Candidate]) -> dict[Candidate, str]:
+        """The candidates refused for their write cost worth naming: per table the ``MAX_REFUSED``
+        that saved the most on reads, one per set of key columns ((d, c) stands for (c, d) and their
+        covering forms), none a chosen index makes moot."""
+        named: dict[Candidate, str] = {}
+        seen: set[tuple[tuple[str, str], frozenset[str]]] = set()
+        per_table: dict[tuple[str, str], int] = defaultdict(int)
+        for candidate, (_, reason) in sorted(self._refused.items(), key=lambda item: (-item[1][0], str(item[0]))):
+            group = (candidate.table_key, frozenset(k.column for k in candidate.keys))
+            if candidate in chosen or any(candidate.is_prefix_of(c) for c in chosen) or group in seen or per_table[candidate.table_key] >= MAX_REFUSED:
+                continue
+            seen.add(group)
+            per_table[candidate.table_key] += 1
+            named[candidate] = reason
+        return named
 
     def _refusal(self, index: Candidate, saved: float, upkeep: float, hot: list[str], short_of_factor: bool) -> str:
         """Why a candidate that pays on the statements it serves is not taken: what its upkeep costs."""
@@ -739,7 +755,7 @@ class Selector:
                     continue
                 touched = list({x.key: x for c in (a, b, both) for x in (*self.affected(c), *self.maintaining(c))}.values())
                 # the write model's upkeep (planner costs): the merged index's minus the two it replaces
-                upkeep = self.overhead(both)[0] - self.overhead(a)[0] - (self.overhead(b)[0] if both != b else 0.0)
+                upkeep = self.overhead(both)[0] - self.overhead(a)[0] - self.overhead(b)[0]
                 if self._workload(config, touched) + upkeep > self._workload(chosen, touched) * (1 + LEAVE_OUT):
                     continue
                 reason = f"merged into {both}: its keys lead {b}'s, and one index serves both"
