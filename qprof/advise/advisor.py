@@ -327,14 +327,15 @@ def _others(advice: Advice, candidate: Candidate, served_keys: set[str]) -> list
     use) but that it is not meant to help, and the writes that must keep it up to date: --verify
     times them to catch a plan that got worse and to charge the index its upkeep."""
     from qprof.advise.generator import StatementEvidence
-    from qprof.advise.whatif import maintains, useful_columns
+    from qprof.advise.whatif import indexed_columns, maintains, useful_columns
 
     lead = (candidate.table_key, candidate.keys[0].column)
+    indexed = indexed_columns(advice.catalog, candidate.table_key)
     found = []
     for statement in advice.statements:
         if statement.key in served_keys:
             continue
-        if maintains(statement, candidate, advice.catalog.engine):
+        if maintains(statement, candidate, advice.catalog.engine, indexed):
             found.append(statement)  # its write updates the index: slower with it, whatever its plan
             continue
         if lead not in useful_columns(statement) or statement.analysis is None or statement.analysis.kind != "select":

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from qprof.advise.candidates import Candidate, Key, served
 from qprof.advise.catalog import Catalog
-from qprof.advise.whatif import WhatIf, maintains, useful_columns
+from qprof.advise.whatif import WhatIf, indexed_columns, maintains, useful_columns
 from qprof.advise.workload_source import AdviseStatement
 from qprof.errors import QprofError
 
@@ -635,7 +635,8 @@ class Selector:
     def _refusal(self, index: Candidate, saved: float, upkeep: float, hot: list[str], short_of_factor: bool) -> str:
         """Why a candidate that pays on the statements it serves is not taken: what its upkeep costs."""
         unit = "ms" if getattr(self.whatif, "measures_writes", False) else "cost units"
-        writes = [s.label for s in self.statements if maintains(s, index, self.catalog.engine)]
+        indexed = indexed_columns(self.catalog, index.table_key)
+        writes = [s.label for s in self.statements if maintains(s, index, self.catalog.engine, indexed)]
         named = ", ".join(writes[:2]) + (f" and {len(writes) - 2} more" if len(writes) > 2 else "")
         how = "measured" if unit == "ms" else "estimated"
         why = f"refused for its write cost: it saves {saved:,.1f} {unit} over the workload's calls"

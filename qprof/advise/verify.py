@@ -557,8 +557,6 @@ def _timed_statements(target: Any, built: Sequence[Recommendation], statements: 
                 notes.append(f"{statement.label}: not timed: {exc.message}")
                 continue
             found[ev.key] = _Timed(statement, params, modifying, [], {})
-    from qprof.advise.whatif import maintains
-
     for item in found.values():
         item.relevant = [
             rec
@@ -566,8 +564,19 @@ def _timed_statements(target: Any, built: Sequence[Recommendation], statements: 
             if rec.candidate.table_key in item.statement.tables or any(ev.key == item.statement.key for ev in (*rec.statements, *rec.others))
         ]
         if item.modifying:
-            item.upkeep = {rec.name for rec in item.relevant if maintains(item.statement, rec.candidate, target.engine)}
+            item.upkeep = {rec.name for rec in item.relevant if _updates(item.statement, rec)}
     return found
+
+
+def _updates(statement: AdviseStatement, rec: Recommendation) -> bool:
+    """Whether the write must update ``rec``'s index: it inserts or deletes on its table or sets a
+    column it holds; on PostgreSQL also an UPDATE the advice listed beside it (one that sets another
+    index's column: not HOT, so it adds an entry to every index — the advisor knows the catalog)."""
+    from qprof.advise.whatif import maintains
+
+    if maintains(statement, rec.candidate, "sqlite"):
+        return True
+    return rec.engine != "sqlite" and maintains(statement, rec.candidate, rec.engine) and any(ev.key == statement.key for ev in rec.others)
 
 
 def method_note(runs: int) -> str:

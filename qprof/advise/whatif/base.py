@@ -147,11 +147,12 @@ def written_tables(statement: AdviseStatement) -> set[tuple[str, str]]:
     return set(analysis.inserts_into) | set(analysis.updated_columns) | set(getattr(analysis, "deletes_from", ()))
 
 
-def maintains(statement: AdviseStatement, candidate: Candidate, engine: str) -> bool:
+def maintains(statement: AdviseStatement, candidate: Candidate, engine: str, indexed: set[str] | None = None) -> bool:
     """Whether the statement's write must change entries of the index: an INSERT or DELETE on its
-    table always; an UPDATE when it sets a column the index stores — and on PostgreSQL any UPDATE of
-    its table (one that is not HOT adds an entry to every index; indexing a SET column makes it so).
-    SQLite skips the indexes an UPDATE leaves alone. SET columns not known: every index."""
+    table always; an UPDATE when it sets a column the index stores — and on PostgreSQL also when it
+    sets a column another index on the table holds (``indexed``: their columns; None: unknown, any
+    UPDATE counts): that update is not HOT and adds an entry to every index. SQLite skips the
+    indexes an UPDATE leaves alone. SET columns not known: every index."""
     analysis = statement.analysis
     if analysis is None:
         return False
@@ -161,7 +162,20 @@ def maintains(statement: AdviseStatement, candidate: Candidate, engine: str) -> 
     if table not in analysis.updated_columns:
         return False
     columns = analysis.updated_columns[table]
-    return engine != "sqlite" or not columns or bool(columns & set(candidate.all_columns))
+    if not columns or columns & set(candidate.all_columns):
+        return True
+    return engine != "sqlite" and (indexed is None or bool(columns & indexed))
+
+
+def indexed_columns(catalog: Catalog, table: tuple[str, str]) -> set[str]:
+    """The columns the table's existing indexes hold (an expression's every name, a predicate's too)."""
+    import re
+
+    found: set[str] = set()
+    for index in catalog.indexes_on(*table):
+        texts = [key.expression for key in index.keys] + list(index.include) + [getattr(index, "predicate", None) or ""]
+        found |= {name for text in texts for name in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", text)}
+    return found
 
 
 def planned_rows_written(target: Any, statement: AdviseStatement) -> float | None:
