@@ -262,7 +262,8 @@ def _header_lines(rec: Recommendation, info: RunInfo) -> list[str]:
     lines.append(size)
     if rec.build_ms is not None:
         lines.append(f"build time (verification): {rec.build_ms:,.0f} ms")
-    overhead = f"write overhead: ~{rec.write_overhead:,.0f} cost units over the workload period"
+    unit = "ms (the writes that update it, measured)" if info.cost_unit.startswith("ms") else "cost units"
+    overhead = f"write overhead: ~{rec.write_overhead:,.0f} {unit} over the workload period"
     if rec.hot_columns:
         overhead += f"; indexes UPDATEd column(s) {', '.join(rec.hot_columns)} (those updates stop being HOT)"
     lines.append(overhead)
