@@ -525,12 +525,23 @@ class Selector:
         cost, used = self.whatif.cost(statement, config), self.whatif.used(statement, config)
         if not getattr(self.whatif, "measures_writes", False):
             return cost, used
-        spared = [c for c in config if not maintains(statement, c, self.catalog.engine)]
-        if len(spared) == len(config):
+        spared = list(dict.fromkeys(short for c in config if (short := self._unmaintained(statement, c)) is not None))
+        if spared == list(config):
             return cost, used
         other, other_used = self.whatif.cost(statement, spared), self.whatif.used(statement, spared)
         both = None if used is None or other_used is None else used | other_used
         return min(cost, other), both
+
+    def _unmaintained(self, statement: AdviseStatement, candidate: Candidate) -> Candidate | None:
+        """The longest form of ``candidate`` the write need not update: its keys before the first one
+        it sets, without INCLUDE columns it sets (``(b, c)`` for ``SET c`` → ``(b)``); None if none."""
+        if not maintains(statement, candidate, self.catalog.engine):
+            return candidate
+        for length in range(len(candidate.keys), 0, -1):
+            shorter = candidate.prefix(length)
+            if not maintains(statement, shorter, self.catalog.engine):
+                return shorter
+        return None
 
     def _restrict(self, pool: set[Candidate]) -> None:
         """Step only among the pool (the greedy's seeds and extensions)."""
