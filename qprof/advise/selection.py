@@ -141,6 +141,8 @@ class Selector:
         # (statement, table) → (chosen indexes on its tables then, cost with the table's ideal candidates too, gain then)
         self._by_key = {s.key: s for s in self.statements}
         self._costed_with: dict[str, frozenset[Candidate]] = {}  # per statement: the indexes its current cost saw
+        self._contexts: dict[str, tuple[int, frozenset[Candidate]]] = {}
+        self._stamp = 0
         self._tables: dict[tuple[str, tuple[str, str]], tuple[frozenset[Candidate], float, float]] = {}
         self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
         self.dropped: dict[Candidate, str] = {}
@@ -291,6 +293,7 @@ class Selector:
         # The chosen indexes each statement's current cost was costed with: a pick can change the plan
         # of a statement it was not costed on (its ideal plan led elsewhere), whose current cost is
         # then refreshed before a step is measured against it (else that step is credited the pick's gain).
+        self._mark()
         self._costed_with = {s.key: self._context(s, chosen) for s in self.statements}
         while True:
             if self.max_indexes is not None and len(chosen) >= self.max_indexes:
@@ -303,7 +306,7 @@ class Selector:
             best = None
             queue = []
             total = self._total(current)
-            pending: dict[tuple[str, str], int] = defaultdict(int)  # steps per table not costed under this set yet
+            pending: dict[tuple[str, str], set[Candidate]] = defaultdict(set)  # per table: steps not costed under this set yet
             for step in steps:
                 if step[1] in self.failed or step[1] == avoid:
                     continue
@@ -318,7 +321,7 @@ class Selector:
                     if fresh[step] is not None:
                         queue.append((fresh[step][0], True, step))
                     continue
-                pending[step[1].table_key] += 1
+                pending[step[1].table_key].add(step[1])
                 # What became known since (a table's bound, a smaller workload) may bound it lower now.
                 rank = min(stale[step][0], self._bound(step, current, chosen, total) or stale[step][0])
                 stale[step] = (rank, None, None)
@@ -331,8 +334,8 @@ class Selector:
                     best = (rank, step, fresh[step])
                     break
                 self._refresh(step[1], chosen, current)
-                if pending[step[1].table_key] > 1 and self._reads_plans():
-                    self._cost_tables(step[1], chosen, current)  # one call per statement bounds every step on the table
+                if self._reads_plans():
+                    self._cost_tables(step[1], chosen, current, pending[step[1].table_key])  # one call per statement bounds all
                 # Re-rank before costing it: a table's bound may have been learned since the queue was built.
                 tighter = self._bound(step, current, chosen, total)
                 if tighter is not None and tighter < rank:
@@ -351,7 +354,7 @@ class Selector:
                     continue
                 fresh[step] = result
                 stale.pop(step, None)
-                pending[step[1].table_key] -= 1
+                pending[step[1].table_key].discard(step[1])
                 if fresh[step] is not None:
                     queue.append((fresh[step][0], True, step))
                     queue.sort(key=lambda item: item[0], reverse=True)
@@ -372,6 +375,7 @@ class Selector:
             else:
                 chosen.append(new)
             used_bytes += added
+            self._mark()
             previous = dict(current)
             current.update(new_costs)
             rounds += 1
@@ -458,8 +462,18 @@ class Selector:
         return getattr(self.whatif, "plans_pick_best", True)
 
     def _context(self, statement: AdviseStatement, chosen: list[Candidate]) -> frozenset[Candidate]:
-        """The chosen indexes that can change the statement's plan (the evaluator's cache key)."""
-        return self.whatif.relevant(statement, chosen)
+        """The chosen indexes that can change the statement's plan (the evaluator's cache key), memoized
+        until the greedy changes the chosen set (``_mark``): bounds ask for it per step and statement."""
+        memo = self._contexts.get(statement.key)
+        if memo is not None and memo[0] == self._stamp:
+            return memo[1]
+        context = self.whatif.relevant(statement, chosen)
+        self._contexts[statement.key] = (self._stamp, context)
+        return context
+
+    def _mark(self) -> None:
+        """The chosen set changed: memoized contexts are out of date."""
+        self._stamp += 1
 
     def _refresh(self, new: Candidate, chosen: list[Candidate], current: dict[str, float]) -> None:
         """Re-cost, under the chosen set, the current cost of each statement a step on ``new`` would be
@@ -485,13 +499,14 @@ class Selector:
             return None  # costed beside other indexes: an index on one table can make one on another worth more
         return max(current[statement.key] - after, 0.0)
 
-    def _cost_tables(self, new: Candidate, chosen: list[Candidate], current: dict[str, float]) -> None:
+    def _cost_tables(self, new: Candidate, chosen: list[Candidate], current: dict[str, float], pending: set[Candidate]) -> None:
         """Cost, for each statement a step on ``new``'s table affects, every candidate a step on that
         table could add (those of the pool whose leading column the statement's ideal plan used,
         within the budget) beside the chosen set: one what-if call per statement bounds all the
         table's steps on it (``_table_gain``). Tiny tables are where this pays: a dimension's index
         of a few pages gets a huge optimistic bound per byte from the statements' ideal costs, yet
-        together all its indexes save next to nothing."""
+        together all its indexes save next to nothing. Only where it can pay: at least two steps on
+        the table still to be costed on the statement (else the call would only add to the step's)."""
         table = new.table_key
         for statement in self.affected(new):
             if self._ideal.get(statement.key) is None or self._gain_bound(statement, new, current, chosen) == 0.0:
@@ -509,6 +524,8 @@ class Selector:
                 and (leads is None or (table, c.keys[0].column) in leads)
                 and (self.budget is None or self.whatif.size(c) <= self.budget)
             ]
+            if sum(1 for c in steps if c in pending) < 2:
+                continue
             config = list(context) + [c for c in steps if c not in context]
             try:
                 after = self.whatif.cost(statement, config)
