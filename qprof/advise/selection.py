@@ -138,12 +138,12 @@ class Selector:
         self._affected: dict[Candidate, list[AdviseStatement]] = {}
         self._leads: dict[str, set[tuple[tuple[str, str], str]] | None] = {}  # per statement, from its ideal plan
         self._ideal: dict[str, float] = {}  # per statement worth indexing: its cost with every candidate
-        # (statement, table) → (chosen indexes on its tables then, cost with the table's ideal candidates too, gain then)
         self._by_key = {s.key: s for s in self.statements}
         self._costed_with: dict[str, frozenset[Candidate]] = {}  # per statement: the indexes its current cost saw
-        self._contexts: dict[str, tuple[int, frozenset[Candidate]]] = {}
+        self._contexts: dict[str, tuple[int, frozenset[Candidate]]] = {}  # per statement: (chosen-set stamp, relevant chosen)
         self._stamp = 0
-        self._tables: dict[tuple[str, tuple[str, str]], tuple[frozenset[Candidate], float, float]] = {}
+        # (statement, table) → (the chosen indexes relevant to it then, its cost with every step on the table too)
+        self._tables: dict[tuple[str, tuple[str, str]], tuple[frozenset[Candidate], float]] = {}
         self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
         self.dropped: dict[Candidate, str] = {}
         self.pool: set[Candidate] = set(self.universe)
@@ -423,10 +423,11 @@ class Selector:
         byte; zero when even that cannot qualify (no statement ``min_gain`` cheaper, nor the workload
         ``WORKLOAD_MIN_GAIN``). None when some statement's ideal is unknown (cost the step now).
 
-        What a step can save a statement is bounded by ``_gain_bound``: the statement's ideal
-        configuration (every candidate at once) and, once costed, its table's ideal under the
-        chosen set; the planner picks the cheapest plan among the paths it has, so adding paths
-        never makes a statement dearer, and no single index saves more than all of them."""
+        What a step can save a statement is bounded by ``_gain_bound``: by what all of its table's
+        steps save it together beside the chosen set, once ``_cost_tables`` costed that, else by its
+        ideal configuration (every candidate at once): the planner picks the cheapest plan among the
+        paths it has, so adding paths never makes a statement dearer, and no single index saves more
+        than a set that holds it."""
         old, new = step
         saved, qualifies = 0.0, False
         floor = max(self.min_abs_gain, self.cover_min_gain if new.include else 0.0)
