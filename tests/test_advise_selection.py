@@ -192,3 +192,93 @@ def test_an_index_worth_its_share_of_the_workload_is_taken_below_min_gain(prepar
     statements[1].calls = 1000  # weight = calls
     chosen = Selector(statements, whatif, catalog, write_loads(statements, catalog, from_server=False), min_gain=0.5).run().chosen
     assert chosen == []
+
+
+STAR = """
+CREATE TABLE dim (d_id int NOT NULL, name text NOT NULL, region int NOT NULL);
+INSERT INTO dim SELECT i, 'n' || i, i % 5 FROM generate_series(1, 1000) AS i;
+CREATE TABLE cust (c_id int NOT NULL, region int NOT NULL, name text NOT NULL);
+INSERT INTO cust SELECT i, i % 50, 'c' || i FROM generate_series(1, 20000) AS i;
+CREATE TABLE fact (id int NOT NULL, d_id int NOT NULL, c_id int NOT NULL, amount int NOT NULL, at date NOT NULL);
+INSERT INTO fact SELECT i, 1 + i % 1000, 1 + i % 20000, i % 1000, date '2024-01-01' + (i % 365) FROM generate_series(1, 300000) AS i;
+ANALYZE;
+"""
+# A fact table joined to a 1,000-row dimension: every shape on the dimension gets a huge optimistic
+# bound per byte (its index is a few pages) from what the statements' ideal plans save, yet all of
+# them together save the statements next to nothing.
+STAR_WORKLOAD = [
+    "SELECT d.name, sum(f.amount) FROM fact f JOIN dim d ON d.d_id = f.d_id WHERE f.at >= '2024-03-01' AND f.at < '2024-03-08' GROUP BY d.name",
+    "SELECT c.name, sum(f.amount) FROM fact f JOIN cust c ON c.c_id = f.c_id JOIN dim d ON d.d_id = f.d_id WHERE d.region = 3 AND c.region = 5 GROUP BY c.name",
+    "SELECT f.id FROM fact f JOIN dim d ON d.d_id = f.d_id WHERE f.c_id = 42 AND d.name = 'n7'",
+    "SELECT count(*) FROM fact f JOIN dim d USING (d_id) WHERE d.region = 2 AND f.amount > 990",
+    "SELECT f.amount FROM fact f JOIN cust c ON c.c_id = f.c_id WHERE c.name = 'c77' ORDER BY f.at DESC LIMIT 5",
+]
+
+
+@pytest.fixture(scope="module")
+def star(pg_cluster):
+    dsn = pg_cluster.create_database("advstar", extensions=("hypopg",))
+    pg_cluster.psql(STAR, dbname="advstar")
+    with open_target(parse_target(dsn)) as target:
+        catalog = load_catalog(target)
+        skipped: list = []
+        statements = analyze_statements(catalog, from_sql_texts(STAR_WORKLOAD), skipped)
+        assert not skipped
+        yield target, catalog, statements
+
+
+def _planned(whatif, table: str) -> list:
+    """Record every planner call (cache miss) whose configuration holds an index on ``table``."""
+    calls = []
+    inner = whatif._cost
+
+    def counting(statement, config):
+        if any(c.table == table for c in config):
+            calls.append((statement.key, config))
+        return inner(statement, config)
+
+    whatif._cost = counting
+    return calls
+
+
+def test_a_tables_bound_is_an_upper_bound_on_each_of_its_steps(star):
+    """What all of a table's steps save a statement together bounds what each saves alone, and on the
+    dimension it is far below the ideal's optimistic bound (so its steps need not be costed)."""
+    target, catalog, statements = star
+    with make_whatif(target, catalog, "hypopg") as whatif:
+        chooser = selector(statements, whatif, catalog)
+        before = {s.key: whatif.cost(s, ()) for s in statements}
+        chooser._restrict(chooser._pool(before))
+        chooser._mark()
+        checked = {}
+        for table, steps in chooser._by_table.items():
+            chooser._cost_tables(steps[0], [], before, set(steps))
+            for step in steps:
+                for statement in chooser.affected(step):
+                    bound = chooser._table_gain(statement, table, [], before)
+                    if bound is None:
+                        continue  # fewer than two of the table's steps touch it: its own call is the bound
+                    gain = before[statement.key] - whatif.cost(statement, [step])
+                    assert gain <= bound + 1e-6, (str(step), statement.sql, gain, bound)
+                    checked[table] = checked.get(table, 0) + 1
+                    if table == ("public", "dim"):
+                        assert bound < 0.05 * (before[statement.key] - chooser._ideal[statement.key]), (str(step), bound)
+        assert checked.get(("public", "dim"), 0) >= 3 and sum(checked.values()) >= 6, checked
+
+
+def test_a_tiny_tables_steps_are_not_costed_round_after_round(star):
+    """The greedy plans the dimension's indexes once per statement for its ideal and once for the
+    table's bound, not once per shape and round, and takes none of them; fact indexes are still found."""
+    target, catalog, statements = star
+    with make_whatif(target, catalog, "hypopg") as whatif:
+        on_dim = _planned(whatif, "dim")
+        chooser = selector(statements, whatif, catalog)
+        for statement in statements:
+            whatif.cost(statement, ())
+        result = chooser.run()
+        shapes = {c for _, config in on_dim for c in config if c.table == "dim"}
+    dim_statements = [s for s in statements if ("public", "dim") in s.tables]
+    assert len(shapes) >= 3  # several shapes on the dimension were candidates
+    assert len(on_dim) <= 2 * len(dim_statements), [(k, sorted(map(str, c))) for k, c in on_dim]
+    assert not any(c.table == "dim" for c in result.chosen)
+    assert any(c.table == "fact" for c in result.chosen)

@@ -156,6 +156,12 @@ class Selector:
         self._refused: dict[Candidate, tuple[float, str]] = {}  # paid on reads, not with its upkeep: (saved, why)
         self._leads: dict[str, set[tuple[tuple[str, str], str]] | None] = {}  # per statement, from its ideal plan
         self._ideal: dict[str, float] = {}  # per statement worth indexing: its cost with every candidate
+        self._by_key = {s.key: s for s in self.statements}
+        self._costed_with: dict[str, frozenset[Candidate]] = {}  # per statement: the indexes its current cost saw
+        self._contexts: dict[str, tuple[int, frozenset[Candidate]]] = {}  # per statement: (chosen-set stamp, relevant chosen)
+        self._stamp = 0
+        # (statement, table) → (the chosen indexes relevant to it then, its cost with every step on the table too)
+        self._tables: dict[tuple[str, tuple[str, str]], tuple[frozenset[Candidate], float]] = {}
         self._unused: set[tuple[Candidate, str]] = set()  # (index, statement) whose costed plan ignored it
         self.dropped: dict[Candidate, str] = {}
         self.pool: set[Candidate] = set(self.universe)
@@ -339,6 +345,11 @@ class Selector:
         # rank could still win the round, since adding indexes rarely makes another one worth more.
         fresh: dict[tuple[Candidate | None, Candidate], tuple | None] = {}
         stale: dict[tuple[Candidate | None, Candidate], tuple] = {}
+        # The chosen indexes each statement's current cost was costed with: a pick can change the plan
+        # of a statement it was not costed on (its ideal plan led elsewhere), whose current cost is
+        # then refreshed before a step is measured against it (else that step is credited the pick's gain).
+        self._mark()
+        self._costed_with = {s.key: self._context(s, chosen) for s in self.statements}
         while True:
             if self.max_indexes is not None and len(chosen) >= self.max_indexes:
                 steps = [(old, new) for old in chosen for new in self.extensions(old, chosen)]
@@ -349,26 +360,45 @@ class Selector:
                 steps = [(o, n) for o, n in steps if used_bytes + self._added(o, n) <= self.budget]
             best = None
             queue = []
+            total = self._total(current)
+            pending: dict[tuple[str, str], set[Candidate]] = defaultdict(set)  # per table: steps not costed under this set yet
             for step in steps:
                 if step[1] in self.failed or step[1] == avoid:
                     continue
                 if step not in fresh and step not in stale:
-                    bound = self._bound(step, current)
+                    bound = self._bound(step, current, chosen, total)
                     if bound is not None:
                         stale[step] = (bound, None, None)  # optimistic: costed only if it could win a round
                     else:
+                        self._refresh(step[1], chosen, current)
                         fresh[step] = self._try(step, chosen, current)
                 if step in fresh:
                     if fresh[step] is not None:
                         queue.append((fresh[step][0], True, step))
-                elif stale[step][0][0] > 0:  # a bound of nothing saved cannot win any round
-                    queue.append((stale[step][0], False, step))
+                    continue
+                pending[step[1].table_key].add(step[1])
+                # What became known since (a table's bound, a smaller workload) may bound it lower now.
+                rank = min(stale[step][0], self._bound(step, current, chosen, total) or stale[step][0])
+                stale[step] = (rank, None, None)
+                if rank[0] > 0:  # a bound of nothing saved cannot win any round
+                    queue.append((rank, False, step))
             queue.sort(key=lambda item: item[0], reverse=True)
             while queue:
                 rank, is_fresh, step = queue.pop(0)
                 if is_fresh:
                     best = (rank, step, fresh[step])
                     break
+                self._refresh(step[1], chosen, current)
+                if self._reads_plans():
+                    self._cost_tables(step[1], chosen, current, pending[step[1].table_key])  # one call per statement bounds all
+                # Re-rank before costing it: a table's bound may have been learned since the queue was built.
+                tighter = self._bound(step, current, chosen, total)
+                if tighter is not None and tighter < rank:
+                    stale[step] = (tighter, None, None)
+                    if tighter[0] > 0:
+                        queue.append((tighter, False, step))
+                        queue.sort(key=lambda item: item[0], reverse=True)
+                    continue
                 leader = next((item[0] for item in queue if item[1]), None)  # the best step costed so far
                 result = self._try(step, chosen, current, leader)
                 if result is not None and result[1] is None:
@@ -379,6 +409,7 @@ class Selector:
                     continue
                 fresh[step] = result
                 stale.pop(step, None)
+                pending[step[1].table_key].discard(step[1])
                 if fresh[step] is not None:
                     queue.append((fresh[step][0], True, step))
                     queue.sort(key=lambda item: item[0], reverse=True)
@@ -399,10 +430,16 @@ class Selector:
             else:
                 chosen.append(new)
             used_bytes += added
+            self._mark()
             previous = dict(current)
             current.update(new_costs)
             rounds += 1
+            for key in new_costs:
+                self._costed_with[key] = self._context(self._by_key[key], chosen)
+            # Statements whose plan the pick may have changed (costed or not): their steps' evaluations are stale.
             changed = set(new_costs)
+            if self._reads_plans():
+                changed |= {s.key for s in self.statements if self._costed_with[s.key] != self._context(s, chosen)}
             for step in list(fresh):
                 if step[1].table_key == new.table_key or any(s.key in changed for s in self.affected(step[1])):
                     result = fresh.pop(step)
@@ -436,22 +473,122 @@ class Selector:
         bound = max(saved_now - write, 0.0)
         return ((bound / max(added, 8192), bound, *tail), added, costs) if bound < net else result
 
-    def _bound(self, step: tuple[Candidate | None, Candidate], current: dict[str, float]) -> tuple | None:
-        """An optimistic rank for a step never costed: no index saves a statement more than its ideal
-        configuration does (every candidate at once), so Σ weight × (current − ideal cost) over the
-        statements it affects, per byte, bounds it. None when some statement's ideal is unknown."""
+    def _bound(self, step: tuple[Candidate | None, Candidate], current: dict[str, float], chosen: list[Candidate], total: float) -> tuple | None:
+        """An optimistic rank for a step: Σ weight × (what it can save each statement it affects), per
+        byte; zero when even that cannot qualify (no statement ``min_gain`` cheaper, nor the workload
+        ``WORKLOAD_MIN_GAIN``). None when some statement's ideal is unknown (cost the step now).
+
+        What a step can save a statement is bounded by ``_gain_bound``: by what all of its table's
+        steps save it together beside the chosen set, once ``_cost_tables`` costed that, else by its
+        ideal configuration (every candidate at once): the planner picks the cheapest plan among the
+        paths it has, so adding paths never makes a statement dearer, and no single index saves more
+        than a set that holds it."""
         old, new = step
-        saved = 0.0
+        saved, qualifies = 0.0, False
+        floor = max(self.min_abs_gain, self.cover_min_gain if new.include else 0.0)
         for statement in self.affected(new):
-            ideal = self._ideal.get(statement.key)
-            if ideal is None:
-                if self._leads.get(statement.key) is None:
-                    return None  # an evaluator that cannot read plans: cost it now
-                continue  # its ideal saves less than min_gain: the step cannot qualify through it
-            saved += statement.weight * max(current[statement.key] - ideal, 0.0)
-        if saved <= 0:
+            gain = self._gain_bound(statement, new, current, chosen)
+            if gain is None:
+                return None  # an evaluator that cannot read plans: cost it now
+            saved += statement.weight * gain
+            if gain > 0 and gain >= self.min_gain * current[statement.key] and gain >= floor:
+                qualifies = True
+        if saved <= 0 or (self._reads_plans() and not (qualifies or (saved >= WORKLOAD_MIN_GAIN * total and saved >= floor))):
             return (0.0, 0.0, -len(new.keys), str(new))
         return (saved / max(self._added(old, new), 8192), saved, -len(new.keys), str(new))
+
+    def _gain_bound(self, statement: AdviseStatement, new: Candidate, current: dict[str, float], chosen: list[Candidate]) -> float | None:
+        """At most what a step adding ``new`` saves the statement now (unweighted; None: unknown).
+        Zero where ``_evaluate`` would not count it: within ``LEAVE_OUT`` of its ideal, or its plan
+        ignored ``new`` beside fewer indexes."""
+        ideal = self._ideal.get(statement.key)
+        if ideal is None:
+            return None if self._leads.get(statement.key) is None else 0.0  # its ideal saves less than min_gain
+        was = current[statement.key]
+        if self._leads.get(statement.key) is None:
+            return max(was - ideal, 0.0)  # measured costs (plans not read): only the ideal bounds it
+        if was - ideal <= LEAVE_OUT * was or (new, statement.key) in self._unused:
+            return 0.0
+        table = self._table_gain(statement, new.table_key, chosen, current)
+        return max(was - ideal if table is None else table, 0.0)
+
+    def _reads_plans(self) -> bool:
+        """Costs from plans the planner picked as cheapest (HypoPG, builds), not measured timings
+        (SQLite): only then do the table bounds and refreshed costs hold, as the stored bounds do."""
+        return getattr(self.whatif, "plans_pick_best", True)
+
+    def _context(self, statement: AdviseStatement, chosen: list[Candidate]) -> frozenset[Candidate]:
+        """The chosen indexes that can change the statement's plan (the evaluator's cache key), memoized
+        until the greedy changes the chosen set (``_mark``): bounds ask for it per step and statement."""
+        memo = self._contexts.get(statement.key)
+        if memo is not None and memo[0] == self._stamp:
+            return memo[1]
+        context = self.whatif.relevant(statement, chosen)
+        self._contexts[statement.key] = (self._stamp, context)
+        return context
+
+    def _mark(self) -> None:
+        """The chosen set changed: memoized contexts are out of date."""
+        self._stamp += 1
+
+    def _refresh(self, new: Candidate, chosen: list[Candidate], current: dict[str, float]) -> None:
+        """Re-cost, under the chosen set, the current cost of each statement a step on ``new`` would be
+        measured against, where a pick changed its relevant indexes since it was costed."""
+        if not self._reads_plans():
+            return  # measured costs (SQLite): each re-measure is a timed run
+        for statement in self.affected(new):
+            context = self._context(statement, chosen)
+            if self._costed_with.get(statement.key) != context:
+                current[statement.key] = self._cost_or(statement, chosen, current[statement.key])
+                self._costed_with[statement.key] = context
+
+    def _table_gain(self, statement: AdviseStatement, table: tuple[str, str], chosen: list[Candidate], current: dict[str, float]) -> float | None:
+        """What every step on ``table`` together saves the statement beside the chosen set, where
+        ``_cost_tables`` costed it under the same relevant indexes (else None): an upper bound on
+        what any one of those steps saves it, since the planner picks the cheapest plan among the
+        paths it has and the set offers it every path any one step does."""
+        known = self._tables.get((statement.key, table))
+        if known is None:
+            return None
+        context, after = known
+        if context != self._context(statement, chosen):
+            return None  # costed beside other indexes: an index on one table can make one on another worth more
+        return max(current[statement.key] - after, 0.0)
+
+    def _cost_tables(self, new: Candidate, chosen: list[Candidate], current: dict[str, float], pending: set[Candidate]) -> None:
+        """Cost, for each statement a step on ``new``'s table affects, every candidate a step on that
+        table could add (those of the pool whose leading column the statement's ideal plan used,
+        within the budget) beside the chosen set: one what-if call per statement bounds all the
+        table's steps on it (``_table_gain``). Tiny tables are where this pays: a dimension's index
+        of a few pages gets a huge optimistic bound per byte from the statements' ideal costs, yet
+        together all its indexes save next to nothing. Only where it can pay: at least two steps on
+        the table still to be costed on the statement (else the call would only add to the step's)."""
+        table = new.table_key
+        for statement in self.affected(new):
+            if self._ideal.get(statement.key) is None or self._gain_bound(statement, new, current, chosen) == 0.0:
+                continue
+            context = self._context(statement, chosen)
+            known = self._tables.get((statement.key, table))
+            if known is not None and known[0] == context:
+                continue
+            leads = self._leads.get(statement.key)
+            useful = useful_columns(statement)
+            steps = [
+                c
+                for c in self._by_table.get(table, [])
+                if (table, c.keys[0].column) in useful
+                and (leads is None or (table, c.keys[0].column) in leads)
+                and (self.budget is None or self.whatif.size(c) <= self.budget)
+            ]
+            if sum(1 for c in steps if c in pending) < 2:
+                continue
+            config = list(context) + [c for c in steps if c not in context]
+            try:
+                after = self.whatif.cost(statement, config)
+            except QprofError:
+                self._recover()
+                continue
+            self._tables[(statement.key, table)] = (context, after)
 
     def _added(self, old: Candidate | None, new: Candidate) -> int:
         return self.whatif.size(new) - (self.whatif.size(old) if old else 0)
@@ -577,7 +714,7 @@ class Selector:
         # writes whose measured cost changes with the step whatever their plans: costed every time
         upkeep = {s.key: s for s in (*self.maintaining(new), *(self.maintaining(old) if old else ()))}
         affected = self.affected(new)
-        potential = {s.key: self._potential(s, current) for s in affected}
+        potential = {s.key: self._potential(s, current, new, chosen) for s in affected}
         affected = sorted(affected, key=lambda s: -potential[s.key])
         remaining = sum(potential.values())
         for statement in affected:
@@ -660,10 +797,13 @@ class Selector:
         """The workload's weighted cost for the given per-statement costs."""
         return sum(s.weight * costs[s.key] for s in self.statements)
 
-    def _potential(self, statement: AdviseStatement, current: dict[str, float]) -> float:
-        """At most what any step can save on the statement now (weighted); inf when its ideal is unknown."""
+    def _potential(self, statement: AdviseStatement, current: dict[str, float], new: Candidate | None = None, chosen: list[Candidate] | None = None) -> float:
+        """At most what any step (adding ``new``, beside ``chosen``) can save on the statement now (weighted); inf when its ideal is unknown."""
         if self._leads.get(statement.key) is None:
             return math.inf
+        if new is not None and chosen is not None:
+            gain = self._gain_bound(statement, new, current, chosen)
+            return math.inf if gain is None else statement.weight * gain
         ideal = self._ideal.get(statement.key)
         return 0.0 if ideal is None else statement.weight * max(current[statement.key] - ideal, 0.0)
 
