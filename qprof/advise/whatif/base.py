@@ -77,6 +77,10 @@ class WhatIf(ABC):
     @abstractmethod
     def _size(self, candidate: Candidate) -> int: ...
 
+    def work(self) -> str:
+        """What the evaluator did beside planner calls, for ``--debug`` (empty when nothing)."""
+        return ""
+
     def recover(self) -> None:
         """After a failed EXPLAIN, make the evaluator's session usable again (a failed statement
         leaves a PostgreSQL transaction aborted)."""
