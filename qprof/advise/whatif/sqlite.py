@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from qprof.advise.candidates import Candidate
@@ -117,7 +118,8 @@ class SqliteWhatIf(WhatIf):
         self._schema = 0  # bumped by every change of the indexes the planner sees
         self.builds = 0  # indexes built on the scratch copy (each once, unless this SQLite cannot hide)
         self.hides = 0  # indexes taken out of the planner's sight (moved, or dropped where moving is refused)
-        self.measurements = 0  # statements timed (a plan seen before is not timed again)
+        self.measurements = 0  # statements timed (a plan seen before is not timed again, unless remeasured)
+        self._fresh = False  # remeasure(): bypass the per-plan timings
 
     def _name(self, candidate: Candidate) -> str:
         digest = hashlib.sha1(str(candidate).encode()).hexdigest()[:12]
@@ -281,10 +283,20 @@ class SqliteWhatIf(WhatIf):
         for candidate, name in self._live.items():
             shape = shape.replace(name, str(candidate))
         cache_key = (statement.key, shape)
-        if cache_key not in self._by_plan:
-            self._by_plan[cache_key] = self._measure(sql, params, modifying)
-            self.measurements += 1
-        return self._by_plan[cache_key]
+        if cache_key in self._by_plan and not self._fresh:
+            return self._by_plan[cache_key]
+        self.measurements += 1
+        measured = self._measure(sql, params, modifying)
+        return measured if self._fresh else self._by_plan.setdefault(cache_key, measured)
+
+    def remeasure(self, statement: AdviseStatement, config: Iterable[Candidate]) -> float:
+        self._fresh = True  # time it again, even when this plan was timed before
+        started = time.perf_counter()
+        try:
+            return self._cost(statement, self.relevant(statement, config))
+        finally:
+            self._fresh = False
+            self.seconds += time.perf_counter() - started
 
     def work(self) -> str:
         return f"scratch copy: {self.builds} index builds, {self.hides} hidden, {self.measurements} plans timed"
