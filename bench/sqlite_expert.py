@@ -235,7 +235,8 @@ def main() -> None:
         if other.returncode == 0:
             other_doc = json.loads(other.stdout)
             print(
-                f"  anchor {args.against}: advisor {anchor_wall:.1f} s wall, {len(other_doc['recommendations'])} index(es), "
+                f"  anchor {args.against}: advisor {other_doc['summary']['seconds']:.1f} s ({anchor_wall:.1f} s wall), "
+                f"{len(other_doc['recommendations'])} index(es), "
                 f"{other_doc['summary']['whatif_calls']} what-if calls{work(other.stderr)}"
             )
         else:
@@ -264,7 +265,7 @@ def main() -> None:
     conn.close()
 
     print(
-        f"  sqlite3 {version}; qprof: {len(qprof_ddl)} index(es), advisor {wall:.1f} s wall, "
+        f"  sqlite3 {version}; qprof: {len(qprof_ddl)} index(es), advisor {doc['summary']['seconds']:.1f} s ({wall:.1f} s wall with --apply), "
         f"{doc['summary']['whatif_calls']} what-if calls{work(result.stderr)}; "
         f".expert: {len(expert_ddl)} index(es), {expert_wall:.1f} s wall (one shell per statement)"
     )

@@ -665,7 +665,7 @@ class Selector:
                 statements = {s.key: s for s in self.touched(index) + self.touched(option)}
                 before = {key: self._cost_or(s, chosen, current[key]) for key, s in statements.items()}
                 after = {key: self._cost_or(s, config, math.inf) for key, s in statements.items()}
-                net = self._swap_gain(index, option, statements, before, after)
+                net = self._swap_gain(index, option, statements, before, after, 0.0)  # timings taken apart: only a screen
                 if net is not None:
                     tried.append((net, option, config, statements, before, after))
             # best first; among swaps within the noise of the best, plain key directions, then the smaller index
@@ -679,7 +679,7 @@ class Selector:
                     self._recover()
                     continue
                 again = (dict(before, **{k: pair[0] for k, pair in confirmed.items()}), dict(after, **{k: pair[1] for k, pair in confirmed.items()}))
-                if self._swap_gain(index, option, statements, *again) is None:
+                if self._swap_gain(index, option, statements, *again, self.min_gain) is None:
                     continue
                 chosen = config
                 current.update({key: cost for key, cost in after.items() if key in current})  # the costs the cache holds
@@ -688,11 +688,11 @@ class Selector:
         return chosen
 
     def _swap_gain(
-        self, index: Candidate, option: Candidate, statements: dict[str, AdviseStatement], before: dict[str, float], after: dict[str, float]
+        self, index: Candidate, option: Candidate, statements: dict[str, AdviseStatement], before: dict[str, float], after: dict[str, float], least: float
     ) -> float | None:
         """What replacing ``index`` by ``option`` saves the workload net of write upkeep; None unless
-        positive with some statement ``min_gain`` cheaper."""
-        if not any(before[key] > 0 and (before[key] - after[key]) / before[key] >= self.min_gain for key in statements):
+        positive with some statement more than ``least`` (a share of its cost) cheaper."""
+        if not any(before[key] > 0 and (before[key] - after[key]) / before[key] > least for key in statements):
             return None
         saved = sum(s.weight * (before[key] - after[key]) for key, s in statements.items())
         net = saved - (self.overhead(option)[0] - self.overhead(index)[0])

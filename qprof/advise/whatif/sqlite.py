@@ -205,6 +205,11 @@ class SqliteWhatIf(WhatIf):
                 self.conn.execute("ROLLBACK")
             self.conn.execute("PRAGMA writable_schema = RESET")
             raise
+        for candidate in candidates:  # a SQLite that did not read its schema again must not be trusted
+            table = candidate.table if visible else self._stand_ins[candidate.table_key]
+            name = self._hidden[candidate] if visible else self._live[candidate]
+            if self.conn.execute("SELECT 1 FROM pragma_index_list(?) WHERE name = ?", (table, name)).fetchone() is None:
+                raise sqlite3.OperationalError(f"index {name} not on {table} after the move")
         for candidate in candidates:
             if visible:
                 self._live[candidate] = self._hidden.pop(candidate)
