@@ -128,6 +128,7 @@ def test_sqlite_covering_candidates_carry_read_columns_as_trailing_keys_but_neve
     path = tmp_path / "c.sqlite"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, c TEXT)")
+    conn.execute("CREATE TABLE w (k1 TEXT, k2 TEXT, a INTEGER, c TEXT, PRIMARY KEY (k1, k2)) WITHOUT ROWID")
     conn.close()
     with open_target(parse_target(str(path))) as target:
         catalog = load_catalog(target)
@@ -143,6 +144,12 @@ def test_sqlite_covering_candidates_carry_read_columns_as_trailing_keys_but_neve
     assert not any("id" in c.all_columns for c in lookup)
     assert not any(c.include for c in lookup)  # SQLite has no INCLUDE
     assert found("SELECT * FROM t WHERE a = 1") == {Candidate("main", "t", (Key("a"),))}
+    # a WITHOUT ROWID table's index entries end with its PRIMARY KEY: never a trailing key (the
+    # index would be the same b-tree under a longer name), still a key column where it is looked up
+    keyed = found("SELECT k1, k2, c FROM w WHERE a = 1")
+    assert Candidate("main", "w", (Key("a"), Key("c"))) in keyed
+    assert not any({"k1", "k2"} & set(c.all_columns) for c in keyed), keyed
+    assert Candidate("main", "w", (Key("k2"),)) in found("SELECT k1 FROM w WHERE k2 = 'x'")
 
 
 @pytest.mark.postgres
