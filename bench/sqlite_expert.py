@@ -171,6 +171,14 @@ def index_used(db: Path, statement) -> str:
     return ",".join(dict.fromkeys(names))
 
 
+def work(stderr: str) -> str:
+    """The scratch copy's builds, hides and timed plans from ``advise --debug`` (a qprof that prints them)."""
+    import re
+
+    found = re.search(r"scratch copy: [^;\n]*", stderr)
+    return f" ({found.group(0)})" if found else ""
+
+
 def time_all(db: Path, statements, runs: int) -> dict[str, float]:
     from qprof.conninfo import parse_target
     from qprof.runner import time_statement
@@ -217,7 +225,7 @@ def main() -> None:
         shutil.copy(base, anchor)
         started = time.perf_counter()
         other = subprocess.run(
-            [args.against, "advise", "--db", str(anchor), "--workload", str(workload), "--format", "json", "--no-write"],
+            [args.against, "advise", "--db", str(anchor), "--workload", str(workload), "--format", "json", "--no-write", "--debug"],
             capture_output=True,
             text=True,
             check=False,
@@ -227,12 +235,13 @@ def main() -> None:
         if other.returncode == 0:
             other_doc = json.loads(other.stdout)
             print(
-                f"  anchor {args.against}: advisor {anchor_wall:.1f} s wall, {len(other_doc['recommendations'])} index(es), "
-                f"{other_doc['summary']['whatif_calls']} what-if calls"
+                f"  anchor {args.against}: advisor {other_doc['summary']['seconds']:.1f} s ({anchor_wall:.1f} s wall), "
+                f"{len(other_doc['recommendations'])} index(es), "
+                f"{other_doc['summary']['whatif_calls']} what-if calls{work(other.stderr)}"
             )
         else:
             print(f"  anchor {args.against} failed ({other.returncode}) after {anchor_wall:.1f} s: {other.stderr.strip()[:200]}")
-    command = [QPROF, "advise", "--db", str(ours), "--workload", str(workload), "--apply", "--format", "json", "--no-write"]
+    command = [QPROF, "advise", "--db", str(ours), "--workload", str(workload), "--apply", "--format", "json", "--no-write", "--debug"]
     print("  $ qprof " + " ".join(command[1:]))
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -244,9 +253,11 @@ def main() -> None:
 
     per_statement: dict[str, list[str]] = {}
     expert_ddl: list[str] = []
+    started = time.perf_counter()
     for statement in statements:
         per_statement[statement.name] = expert_indexes(base, literal_sql(statement.sql, statement.params))
         expert_ddl += [ddl for ddl in per_statement[statement.name] if ddl not in expert_ddl]
+    expert_wall = time.perf_counter() - started
     conn = sqlite3.connect(expert)
     for ddl in expert_ddl:
         conn.execute(ddl.rstrip(";"))
@@ -254,8 +265,9 @@ def main() -> None:
     conn.close()
 
     print(
-        f"  sqlite3 {version}; qprof: {len(qprof_ddl)} index(es), advisor {wall:.1f} s wall, "
-        f"{doc['summary']['whatif_calls']} what-if calls; .expert: {len(expert_ddl)} index(es)"
+        f"  sqlite3 {version}; qprof: {len(qprof_ddl)} index(es), advisor {doc['summary']['seconds']:.1f} s ({wall:.1f} s wall with --apply), "
+        f"{doc['summary']['whatif_calls']} what-if calls{work(result.stderr)}; "
+        f".expert: {len(expert_ddl)} index(es), {expert_wall:.1f} s wall (one shell per statement)"
     )
     for ddl in qprof_ddl:
         print(f"    qprof   {ddl}")

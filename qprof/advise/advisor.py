@@ -117,6 +117,7 @@ class Advice:
     skipped_summary: SkippedSummary | None = None
     # where the time went (--debug): candidate analysis, what-if calls (of which server planning), the rest
     timings: dict[str, float] = field(default_factory=dict)
+    whatif_work: str = ""  # the evaluator's own work beside planner calls (--debug)
 
     def recommendations(self) -> list[Candidate]:
         return list(self.selection.chosen)
@@ -220,6 +221,7 @@ def advise(
         by_key={s.key: s for s in costed},
         skipped_summary=skipped_summary(statements, skipped),
         timings={"analysis": analysis_seconds, "whatif": whatif.seconds, "planning": whatif.planning_ms / 1000.0},
+        whatif_work=whatif.work(),
     )
 
 

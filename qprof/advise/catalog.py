@@ -86,7 +86,7 @@ class Column:
     btree_ok: bool = True
     avg_width: int | None = None
     n_distinct: float | None = None
-    rowid: bool = False  # SQLite: the INTEGER PRIMARY KEY, an alias of the rowid every index stores
+    rowid: bool = False  # SQLite: every index stores it (the INTEGER PRIMARY KEY, an alias of the rowid; a WITHOUT ROWID table's key)
 
 
 @dataclass
@@ -243,7 +243,8 @@ def _load_sqlite(target: Any) -> Catalog:
         rowid_table = "WITHOUT ROWID" not in " ".join((row["sql"] or "").upper().split())
         for info in infos:
             alias = rowid_table and len(keys) == 1 and info is keys[0] and (info["type"] or "").upper() == "INTEGER"
-            relation.columns[info["name"]] = Column(info["name"], info["type"] or "", True, rowid=alias)
+            # a WITHOUT ROWID table's index entries end with its PRIMARY KEY columns instead
+            relation.columns[info["name"]] = Column(info["name"], info["type"] or "", True, rowid=alias or (not rowid_table and bool(info["pk"])))
         if relation.kind == "r":
             quoted = row["name"].replace('"', '""')
             relation.rows = float(target.fetch_value(f'SELECT count(*) FROM "{quoted}"') or 0)

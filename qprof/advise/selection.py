@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ MAX_MERGED_INCLUDE = 4  # INCLUDE columns a merged index may carry (as candidate
 # improvement (Kossmann et al., PVLDB 2020), a published default rather than a fitted constant.
 WORKLOAD_MIN_GAIN = 0.003
 MAX_REFUSED = 3  # candidates refused for their write cost named per table (the largest read savings)
+CONFIRM_RUNS = 5  # measured costs: fresh timings per set before a swap is kept (their median: 5 samples)
 
 
 @dataclass
@@ -303,6 +305,8 @@ class Selector:
             chosen = settled
             current = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
             self._restrict(self.pool - set(self.dropped))
+        chosen = self._swap(chosen, current)
+        tally("swap")
         if self.budget is not None:
             current = {s.key: self._cost_or(s, chosen, current[s.key]) for s in self.statements}
             chosen = self._refine(chosen, current)
@@ -885,6 +889,87 @@ class Selector:
                     break
         return chosen
 
+    # -- measured costs: a better index of the same kind ----------------------------------------
+    def _swap(self, chosen: list[Candidate], current: dict[str, float]) -> list[Candidate]:
+        """Where costs are measured (SQLite), put in each pick's place the shape that serves its
+        statements better: the shapes of those statements led by a column they look up by equality
+        (or join on) that the pick lacks, followed by the pick's key columns (``priority = ? AND
+        created_at > ? ORDER BY created_at``: (priority, created_at) for (created_at)).
+
+        The greedy ranks steps per byte, so the one-column index wins when it is a few bytes smaller
+        and nearly as fast; the two-column one is then a step that saves too few milliseconds
+        (under ``min_abs_gain``) to be taken beside it. A swap adds no index, so it is kept when a
+        statement gets ``min_gain`` cheaper and the workload (write upkeep included) cheaper too —
+        in timings taken again, alternating between the two sets (``CONFIRM_RUNS`` each, medians),
+        since the first ones were taken at other moments."""
+        if getattr(self.whatif, "plans_pick_best", True):
+            return chosen  # planner estimates: the greedy's own steps already compare these shapes
+        for index in sorted(chosen):
+            keys = {key.column for key in index.keys}
+            options = {
+                option
+                for statement in self._using(index, chosen, self.affected(index))
+                for option in statement.candidates
+                if option in self.pool
+                and option not in chosen
+                and option.table_key == index.table_key
+                and not option.include
+                and option.keys[0].column not in keys
+                and option.keys[0].column in _looked_up(statement, index.table_key)
+                and keys <= {key.column for key in option.keys}
+                and len(option.keys) <= len(index.keys) + 1
+                and not served(self.catalog, option)
+            }
+            tried = []
+            for option in options:
+                config = [option if c == index else c for c in chosen]
+                if self.budget is not None and sum(self.whatif.size(c) for c in config) > self.budget:
+                    continue
+                statements = {s.key: s for s in self.touched(index) + self.touched(option)}
+                before = {key: self._cost_or(s, chosen, current[key]) for key, s in statements.items()}
+                after = {key: self._cost_or(s, config, math.inf) for key, s in statements.items()}
+                net = self._swap_gain(index, option, statements, before, after, 0.0)  # timings taken apart: only a screen
+                if net is not None:
+                    tried.append((net, option, config, statements, before, after))
+            # best first; among swaps within the noise of the best, plain key directions, then the smaller index
+            best = max((t[0] for t in tried), default=0.0)
+            tried.sort(key=lambda t: (t[0] < best * (1 - SERVE_EPSILON), sum(k.descending for k in t[1].keys), self.whatif.size(t[1]), str(t[1])))
+            for _, option, config, statements, before, after in tried[:2]:
+                changed = [s for key, s in statements.items() if before[key] != after[key]]  # a plan that changed
+                try:
+                    confirmed = {s.key: self._retimed(s, chosen, config) for s in changed}
+                except QprofError:
+                    self._recover()
+                    continue
+                again = (dict(before, **{k: pair[0] for k, pair in confirmed.items()}), dict(after, **{k: pair[1] for k, pair in confirmed.items()}))
+                if self._swap_gain(index, option, statements, *again, self.min_gain) is None:
+                    continue
+                chosen = config
+                current.update({key: cost for key, cost in after.items() if key in current})  # the costs the cache holds
+                self.dropped[index] = f"swapped for {option}: its statements run faster with it (measured again, alternating), no index more"
+                break
+        return chosen
+
+    def _swap_gain(
+        self, index: Candidate, option: Candidate, statements: dict[str, AdviseStatement], before: dict[str, float], after: dict[str, float], least: float
+    ) -> float | None:
+        """What replacing ``index`` by ``option`` saves the workload net of write upkeep; None unless
+        positive with some statement more than ``least`` (a share of its cost) cheaper."""
+        if not any(before[key] > 0 and (before[key] - after[key]) / before[key] > least for key in statements):
+            return None
+        saved = sum(s.weight * (before[key] - after[key]) for key, s in statements.items())
+        net = saved - (self.overhead(option)[0] - self.overhead(index)[0])
+        return net if net > 0 else None
+
+    def _retimed(self, statement: AdviseStatement, old: list[Candidate], new: list[Candidate]) -> tuple[float, float]:
+        """Medians of ``CONFIRM_RUNS`` fresh timings under ``old`` and ``new``, taken in turn (a slow
+        moment of the machine hits both)."""
+        first, second = [], []
+        for _ in range(CONFIRM_RUNS):
+            first.append(self.whatif.remeasure(statement, old))
+            second.append(self.whatif.remeasure(statement, new))
+        return statistics.median(first), statistics.median(second)
+
     # -- the set as a set ----------------------------------------------------------------------
     def _workload(self, config: list[Candidate], statements: Sequence[AdviseStatement] | None = None) -> float:
         return sum(s.weight * self._cost_or(s, config, math.inf) for s in (statements if statements is not None else self.statements))
@@ -959,6 +1044,12 @@ class Selector:
                 )
             chosen = [c for c in chosen if c != index]
         return chosen
+
+
+def _looked_up(statement: AdviseStatement, table: tuple[str, str]) -> set[str]:
+    """The statement's columns of ``table`` compared by equality, IN, IS NULL or a join."""
+    uses = statement.analysis.uses if statement.analysis is not None else []
+    return {column for use in uses if use.relation.key == table for column in (*use.equality, *use.joins)}
 
 
 def ideal_configuration(candidates: list[Candidate]) -> list[Candidate]:

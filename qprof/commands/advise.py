@@ -317,6 +317,7 @@ def _time_breakdown(advice: Any) -> None:
         f"selection and the rest (Python, index sizes) {rest:.2f} s; {advice.cache_hits} cache hits; "
         f"{advice.selection.candidates} candidates, {advice.selection.pool} costed in the greedy"
         + (f"; what-if calls by phase: {', '.join(f'{k} {v}' for k, v in advice.selection.phase_calls.items())}" if advice.selection.phase_calls else "")
+        + (f"; {advice.whatif_work}" if advice.whatif_work else "")
     )
 
 

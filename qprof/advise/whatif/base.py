@@ -101,6 +101,16 @@ class WhatIf(ABC):
     @abstractmethod
     def _size(self, candidate: Candidate) -> int: ...
 
+    def remeasure(self, statement: AdviseStatement, config: Iterable[Candidate]) -> float:
+        """The statement's cost under ``config`` taken again, not from the cache: where costs are
+        timings, repeated samples tell a real difference from noise. An estimate would only repeat
+        itself, so by default the cached cost."""
+        return self.cost(statement, config)
+
+    def work(self) -> str:
+        """What the evaluator did beside planner calls, for ``--debug`` (empty when nothing)."""
+        return ""
+
     def recover(self) -> None:
         """After a failed EXPLAIN, make the evaluator's session usable again (a failed statement
         leaves a PostgreSQL transaction aborted)."""

@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from qprof.advise.candidates import Candidate
@@ -105,34 +106,123 @@ class SqliteWhatIf(WhatIf):
         for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall():
             if is_build_name(name):
                 self.conn.execute(drop_index("main", name, "sqlite"))
-        self._live: dict[Candidate, str] = {}
+        # Nothing here needs to survive a crash (the copy is thrown away): no fsync per build or drop.
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self._live: dict[Candidate, str] = {}  # built and visible to the planner
+        self._hidden: dict[Candidate, str] = {}  # built, but attached to a stand-in table (see _move)
+        self._sql: dict[Candidate, str] = {}  # each built index's own CREATE INDEX text, as SQLite stored it
+        self._stand_ins: dict[tuple[str, str], str] = {}  # table → its empty stand-in
+        self._can_move = True  # False once this SQLite refuses writable_schema (defensive mode): drop instead
         self._by_plan: dict[tuple[str, str, frozenset[Candidate]], float] = {}
         self._widths: dict[tuple[str, str], dict[str, float]] = {}
-        self._schema = 0  # bumped by every CREATE/DROP INDEX
-        self.builds = 0  # indexes built on the scratch copy (each at most once while it stays live)
+        self._row_keys: dict[tuple[str, str], list[str]] = {}  # what an index entry ends with: rowid or PRIMARY KEY
+        self._schema = 0  # bumped by every change of the indexes the planner sees
+        self.builds = 0  # indexes built on the scratch copy (each once, unless this SQLite cannot hide)
+        self.hides = 0  # indexes taken out of the planner's sight (moved, or dropped where moving is refused)
+        self.measurements = 0  # statements timed (a plan seen before is not timed again, unless remeasured)
+        self._fresh = False  # remeasure(): bypass the per-plan timings
 
     def _name(self, candidate: Candidate) -> str:
         digest = hashlib.sha1(str(candidate).encode()).hexdigest()[:12]
         return f"qprof_whatif_{digest}"
 
     def _build(self, config: frozenset[Candidate]) -> None:
+        hidden = sorted(c for c in config if c in self._hidden)
+        if hidden:
+            try:
+                self._move(hidden, visible=True)
+            except sqlite3.Error:  # cannot point them back: build them again
+                self._can_move = False
+                for candidate in hidden:
+                    self.conn.execute(drop_index("main", self._hidden.pop(candidate), "sqlite"))
+                    del self._sql[candidate]
         for candidate in sorted(config - set(self._live)):
             name = self._name(candidate)
+            self._stand_in(candidate.table_key)  # before the table's first index: see _move
             self.conn.execute(create_index(candidate, name, "sqlite"))
+            (self._sql[candidate],) = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
             self._live[candidate] = name
             self.builds += 1
             self._schema += 1
 
     def _hide(self, candidates: list[Candidate]) -> None:
+        """Take built indexes out of the planner's sight — and out of a write's upkeep — keeping them
+        for the next configuration that needs them (a rebuild sorts the whole table again)."""
+        if not candidates:
+            return
+        self.hides += len(candidates)
+        if self._can_move:
+            try:
+                self._move(candidates, visible=False)
+                return
+            except sqlite3.Error:
+                self._can_move = False  # SQLITE_DBCONFIG_DEFENSIVE forbids writable_schema: drop and rebuild
         for candidate in candidates:
             self.conn.execute(drop_index("main", self._live.pop(candidate), "sqlite"))
+            del self._sql[candidate]
             self._schema += 1
+
+    def _stand_in(self, table: tuple[str, str]) -> None:
+        """An empty table with ``table``'s columns, for hidden indexes to be attached to. SQLite
+        reads its schema in rowid order, so it must exist before the first index that may move onto it."""
+        if table in self._stand_ins or not self._can_move:
+            return
+        name = f"qprof_whatif_{hashlib.sha1(repr(table).encode()).hexdigest()[:12]}_hidden"
+        try:
+            self.conn.execute(f"CREATE TABLE {quote_ident(name)} AS SELECT * FROM {quote_ident(table[1])} WHERE 0")
+        except sqlite3.Error:
+            self._can_move = False
+            return
+        self._stand_ins[table] = name
+
+    def _move(self, candidates: list[Candidate], *, visible: bool) -> None:
+        """Attach built indexes to their table's empty stand-in (``visible=False``) or back.
+
+        SQLite has no invisible indexes. An index's b-tree is tied to its table only by its row in
+        sqlite_master: pointed at the stand-in, the b-tree stays as it is, the planner cannot use it,
+        and a write to the table does not maintain it — the index as if dropped, at no cost. Pointed
+        back, it is the same index again: the table did not change meanwhile (writes are measured in
+        a savepoint that is rolled back). Bumping the schema cookie and reloading the schema is what
+        SQLite's own documented procedure for editing sqlite_master does (ALTER TABLE, section
+        "making other kinds of table schema changes"); the scratch copy is the only file touched."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = self.conn.execute("PRAGMA schema_version").fetchone()
+            self.conn.execute("PRAGMA writable_schema = ON")
+            for candidate in candidates:
+                name = self._hidden[candidate] if visible else self._live[candidate]
+                if visible:
+                    table, sql = candidate.table, self._sql[candidate]
+                else:
+                    table = self._stand_ins[candidate.table_key]
+                    sql = create_index(candidate, name, "sqlite", on=(candidate.schema, table))
+                self.conn.execute("UPDATE sqlite_master SET tbl_name = ?, sql = ? WHERE type = 'index' AND name = ?", (table, sql, name))
+            # a new cookie makes every prepared statement (the timed ones in the statement cache) re-prepare
+            self.conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+            self.conn.execute("PRAGMA writable_schema = RESET")  # off, and the schema read again
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            self.conn.execute("PRAGMA writable_schema = RESET")
+            raise
+        for candidate in candidates:  # a SQLite that did not read its schema again must not be trusted
+            table = candidate.table if visible else self._stand_ins[candidate.table_key]
+            name = self._hidden[candidate] if visible else self._live[candidate]
+            if self.conn.execute("SELECT 1 FROM pragma_index_list(?) WHERE name = ?", (table, name)).fetchone() is None:
+                raise sqlite3.OperationalError(f"index {name} not on {table} after the move")
+        for candidate in candidates:
+            if visible:
+                self._live[candidate] = self._hidden.pop(candidate)
+            else:
+                self._hidden[candidate] = self._live.pop(candidate)
+        self._schema += 1
 
     def _configure(self, statement: AdviseStatement, config: frozenset[Candidate], sql: str, params: list, modifying: bool) -> str:
         """Make the scratch copy plan ``sql`` as if only ``config`` existed; return its plan.
 
         Building an index is what costs (a sort of the whole table); planning is nearly free. So an
-        index outside ``config`` is dropped only when it would change the measurement: when the plan
+        index outside ``config`` is hidden only when it would change the measurement: when the plan
         uses it, or when the statement's write must update it (an INSERT or DELETE: every index on its
         table; an UPDATE: those holding a column it sets — SQLite leaves the others alone). A plan that
         uses only ``config``'s indexes is also the plan with only ``config``: the planner picked it
@@ -203,9 +293,23 @@ class SqliteWhatIf(WhatIf):
             shape = shape.replace(name, str(candidate))
         upkeep = frozenset(c for c in config if maintains(statement, c, "sqlite")) if modifying else frozenset()
         cache_key = (statement.key, shape, upkeep)
-        if cache_key not in self._by_plan:
-            self._by_plan[cache_key] = self._measure(sql, params, modifying)
-        return self._by_plan[cache_key]
+        if cache_key in self._by_plan and not self._fresh:
+            return self._by_plan[cache_key]
+        self.measurements += 1
+        measured = self._measure(sql, params, modifying)
+        return measured if self._fresh else self._by_plan.setdefault(cache_key, measured)
+
+    def remeasure(self, statement: AdviseStatement, config: Iterable[Candidate]) -> float:
+        self._fresh = True  # time it again, even when this plan was timed before
+        started = time.perf_counter()
+        try:
+            return self._cost(statement, self.relevant(statement, config))
+        finally:
+            self._fresh = False
+            self.seconds += time.perf_counter() - started
+
+    def work(self) -> str:
+        return f"scratch copy: {self.builds} index builds, {self.hides} hidden, {self.measurements} plans timed"
 
     def plan_text(self, statement: AdviseStatement, config: frozenset[Candidate]) -> str:
         from qprof import sqltext
@@ -220,38 +324,65 @@ class SqliteWhatIf(WhatIf):
         widths = self._column_bytes(candidate.table_key)
         if widths is None:
             return estimated_size(self.catalog, candidate)
-        rows = widths["\0rows"]
-        columns = candidate.all_columns
-        # record: header-size byte, one serial-type byte per column and the rowid, the values, the
-        # rowid; the cell: its 2-byte pointer and payload-size varint; pages filled ~90 % by a sort
-        entry = 1 + len(columns) + 1 + sum(widths.get(c, 8.0) for c in columns) + widths["\0rowid"] + 3
+        # An entry stores the index's columns and then what finds the row: the rowid, or on a WITHOUT
+        # ROWID table the PRIMARY KEY columns the index does not hold already.
+        columns = list(dict.fromkeys(candidate.all_columns))
+        columns += [c for c in self._row_keys[candidate.table_key] if c not in columns]
+        values = [widths.get(c, 8.0) for c in columns]
+        # record: its header (a size byte, a serial type per value: two bytes for text or blobs over
+        # 57 bytes) and the values; the cell: the payload-size varint and a 2-byte pointer to it.
+        # CREATE INDEX inserts in key order, which packs each leaf full (less its 8-byte header);
+        # interior pages add about one per fan-out of leaves.
+        payload = 1 + sum(1 if v <= 57 else 2 for v in values) + sum(values)
+        entry = payload + (1 if payload < 128 else 2) + 2
         page = self._page_size()
-        return int(rows * entry / (0.9 * page) + 1) * page
+        leaves = widths["\0rows"] * entry / (page - 8)
+        return int(leaves * (1 + entry / page) + 1) * page
 
     def _page_size(self) -> int:
         return int(self.conn.execute("PRAGMA page_size").fetchone()[0])
 
     def _column_bytes(self, table: tuple[str, str]) -> dict[str, float] | None:
-        """Average stored bytes per column of ``table`` (SQLite's record serial types), its row count
-        and rowid bytes; None when the table cannot be read."""
+        """Average stored bytes per column of ``table`` (SQLite's record serial types) and its row
+        count; also sets what its index entries end with (``_row_keys``). None when the table cannot be read."""
         if table in self._widths:
             return self._widths[table]
         relation = self.catalog.relations.get(table)
         if relation is None or not relation.columns:
             return None
-        names = [c for c in relation.columns if not relation.columns[c].rowid]
-        parts = ["count(*)", f"avg({_stored_bytes('rowid')})"]
-        parts += [f"avg({_stored_bytes(quote_ident(name))})" for name in names]
+        names = list(relation.columns)
         try:
+            keys = self._primary_key(table) if self._without_rowid(table) else None
+            parts = ["count(*)"] + [f"avg({_stored_bytes(quote_ident(name))})" for name in names]
+            if keys is None:  # the rowid under a name no column takes (a column may be called rowid)
+                rowid = next(n for n in ("rowid", "_rowid_", "oid") if n not in {c.lower() for c in names})
+                parts.append(f"avg({_stored_bytes(rowid)})")
             row = self.conn.execute(f"SELECT {', '.join(parts)} FROM {quote_ident(table[1])}").fetchone()
-        except sqlite3.Error:
+        except (sqlite3.Error, StopIteration):
             self._widths[table] = None  # type: ignore[assignment]
             return None
-        widths = {name: float(value or 0.0) for name, value in zip(names, row[2:], strict=True)}
+        widths = {name: float(value or 0.0) for name, value in zip(names, row[1 : 1 + len(names)], strict=True)}
         widths["\0rows"] = float(row[0] or 0)
-        widths["\0rowid"] = float(row[1] or 1.0)
+        if keys is None:
+            widths["\0rowid"] = float(row[-1] or 1.0)
+            # the INTEGER PRIMARY KEY is the rowid: an index holding it stores the rowid's bytes there too
+            widths.update({name: widths["\0rowid"] for name in names if relation.columns[name].rowid})
+            keys = ["\0rowid"]
+        self._row_keys[table] = keys
         self._widths[table] = widths
         return widths
+
+    def _without_rowid(self, table: tuple[str, str]) -> bool:
+        try:  # SQLite 3.37+ says so itself
+            found = self.conn.execute("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?", (table[1],)).fetchone()
+        except sqlite3.Error:
+            (sql,) = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table[1],)).fetchone()
+            return "WITHOUT ROWID" in " ".join((sql or "").upper().split())
+        return bool(found and found[0])
+
+    def _primary_key(self, table: tuple[str, str]) -> list[str]:
+        rows = self.conn.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table[1],)).fetchall()
+        return [name for (name,) in rows]
 
     def close(self) -> None:
         try:
