@@ -55,6 +55,21 @@ WORKLOAD = {
     "array_operator": "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[1, 2]",
     # multi-byte characters before the rewrites: libpg_query counts bytes, its scanner characters
     "unicode": "/* controller='café' 😀 */ SELECT count(*) FROM norm_orders WHERE created_at > current_timestamp - interval '2 hours' AND status <> 'é'",
+    "timestamp_plain": "SELECT id FROM norm_orders WHERE created_at < timestamp '2026-01-01 10:00:00' AND customer_id = 21",
+    "time": "SELECT count(*) FROM norm_orders WHERE created_at::time = time '10:00:00' AND customer_id = 22",
+    "json": "SELECT id FROM norm_orders WHERE meta::text = json '{\"k\": 1}'::text AND customer_id = 23",
+    "in_unspaced": "SELECT id FROM norm_orders WHERE status IN ('paid','new') AND customer_id IN (5,6)",  # one queryid with = ANY (ARRAY[…]) when alike
+    "limit": "SELECT id FROM norm_orders WHERE customer_id = 27 ORDER BY created_at DESC LIMIT 5",
+    "interval_fields": "SELECT count(*) FROM norm_orders WHERE created_at > current_timestamp - interval '5' minute AND customer_id = 28",
+    "interval_times": "SELECT count(*) FROM norm_orders WHERE created_at > now() - 3 * interval '1 hour' AND status = 'paid'",
+    "date_plus_interval": "SELECT count(*) FROM norm_orders WHERE ship_date BETWEEN DATE '2026-02-01' AND DATE '2026-02-01' + interval '7 days'",
+    "extract_of_literal": (
+        "SELECT count(*) FROM norm_orders WHERE EXTRACT(epoch FROM created_at) > EXTRACT(epoch FROM timestamp with time zone '2026-06-01') AND customer_id = 29"
+    ),
+    "array_contains": "SELECT count(*) FROM norm_orders WHERE tags @> ARRAY[3, 4] AND customer_id = 30",
+    # the GROUP BY keeps its literal in pg_stat_statements' text: `date_trunc($1, …) … GROUP BY date_trunc('day', …)`
+    "group_by_expression": "SELECT date_trunc('day', created_at), count(*) FROM norm_orders WHERE customer_id = 24 GROUP BY date_trunc('day', created_at)",
+    "order_by_expression": "SELECT lower(status) || '-x', id FROM norm_orders WHERE customer_id = 25 ORDER BY lower(status) || '-x'",
 }
 # A statement that cannot be costed any more: its table was dropped after it ran (renamed, say).
 UNCOSTABLE = "SELECT count(*) FROM norm_gone WHERE customer_id = 5"
@@ -75,8 +90,8 @@ def norm_dsn(pg_cluster) -> str:
     pg_cluster.psql(f"SELECT pg_stat_statements_reset(0, {dbid}, 0)", dbname="normalize")  # this database only
     with psycopg.connect(dsn, autocommit=True) as conn:
         for _ in range(3):
-            for sql in WORKLOAD.values():
-                conn.execute(sql)
+            for form, sql in WORKLOAD.items():
+                conn.execute(f"/* form={form} */ {sql}")  # pg_stat_statements keeps the comment: found by form
         conn.execute("CREATE TABLE norm_gone AS SELECT * FROM norm_orders")
         for _ in range(5):
             conn.execute(UNCOSTABLE)
@@ -210,6 +225,22 @@ def test_advise_costs_and_indexes_every_normalized_statement(cli, norm_dsn: str)
     assert ("public.norm_orders", "customer_id") in shapes  # = ANY (ARRAY[$1, $2, $3]) among others
     assert doc["summary"]["statements"] == len(WORKLOAD) + 1  # every one of them costed, and BOUND
     assert _normalized(norm_dsn, BOUND_TEXT)[0] in helped  # $1 declared timestamptz, as the error said
+
+
+@pytest.fixture(scope="module")
+def advised(norm_dsn: str):
+    from qprof.api.advise import advise
+
+    return advise(norm_dsn, write=False).advice
+
+
+@pytest.mark.parametrize("form", sorted(WORKLOAD))
+def test_each_normalized_form_is_costed_from_pg_stat_statements(advised, norm_dsn: str, form: str) -> None:
+    """Every form pg_stat_statements writes is costed by the whole advise path (not skipped)."""
+    queryid, text = _normalized(norm_dsn, f"/* form={form} */")
+    reasons = {skip.queryid: skip.reason for skip in advised.skipped}
+    assert queryid not in reasons, f"{text}: {reasons.get(queryid)}"
+    assert advised.selection.cost_before[advised.by_key[queryid].key] > 0, text
 
 
 def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str) -> None:

@@ -167,6 +167,16 @@ class Analyzer:
             return self._analyze(sql)
         except RecursionError:  # an ORM's OR chain of thousands of terms, deep nesting: skip, never crash
             raise BadInput("statement nests too deeply to analyze") from None
+        except BadInput as exc:
+            # text sqlglot cannot read but PostgreSQL can: skipped with one line, its writes still counted
+            from qprof.advise.pg_writes import postgres_reading
+
+            instead = postgres_reading(sql, self.catalog, exc)
+            if instead is None:
+                raise
+            w = instead.writes
+            instead.analysis = StatementAnalysis(set(w.tables), [], {k: set(v) for k, v in w.updated_columns.items()}, set(w.inserts_into), w.kind)
+            raise instead from None
 
     def _analyze(self, sql: str) -> StatementAnalysis:
         tree = self._folded(sqltext.parse(sql, self.catalog.engine).copy())
