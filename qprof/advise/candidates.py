@@ -174,8 +174,9 @@ class Analyzer:
             instead = postgres_reading(sql, self.catalog, exc)
             if instead is None:
                 raise
-            w = instead.writes
-            instead.analysis = StatementAnalysis(set(w.tables), [], {k: set(v) for k, v in w.updated_columns.items()}, set(w.inserts_into), w.kind)
+            writes = instead.writes
+            updated = {table: set(columns) for table, columns in writes.updated_columns.items()}
+            instead.analysis = StatementAnalysis(set(writes.tables), [], updated, set(writes.inserts_into), writes.kind)
             raise instead from None
 
     def _analyze(self, sql: str) -> StatementAnalysis:
