@@ -16,6 +16,8 @@ text, which leaves forms PostgreSQL's grammar (and so ``PREPARE``) rejects or ty
 * ``IN ($1,$2)`` without spaces, ``[$8+g``: sqlglot's tokenizer (used for analysis) reads
   ``$1,$2`` or ``$3])[$8`` as a dollar-quoted string → a space before such a ``$n``
   (:func:`space_placeholders`, engine-neutral);
+* ``jsonb_build_object($1, g)``, ``concat($1, …)``: an untyped parameter given to a built-in
+  taking "any" has no type at all (the literal it replaced was read as text) → ``$1::text``;
 * ``SELECT date_trunc($1, c) … GROUP BY date_trunc('day', c)``: pg_stat_statements keeps the
   literal where the item is repeated → the select list gets it back (:func:`_inline_grouped`).
 
@@ -199,6 +201,7 @@ def plannable(sql: str) -> Plannable:
         edits += _typed_literal(here, node, changes)
         edits += _extract(here, node, changes)
         edits += _any_array(here, node, changes)
+        edits += _any_argument(here, node, changes)
     if not edits:
         return Plannable(text, numbers, textual)
     rewritten = _apply(text, edits)
@@ -628,15 +631,37 @@ _ANY_ARGUMENT_FUNCTIONS = frozenset(
 )
 
 
+def _any_argument(here: _Tokens, node: dict, changes: list[str]) -> list[tuple[int, int, str]]:
+    """``jsonb_build_object($1, g)`` → ``jsonb_build_object($1::text, g)``: an untyped parameter given
+    to a function taking "any" has no type at all, and PREPARE fails; the literal it replaced was
+    read as text there (a number's text serves a plan as well)."""
+    call = node.get("FuncCall")
+    if not isinstance(call, dict) or not _takes_any(call):
+        return []
+    edits = []
+    for arg in call.get("args") or []:
+        param = _param_of(arg, here.params)
+        if param is not None:
+            edits.append((param.end, param.end, "::text"))
+            changes.append(f"${param.number} given to {_function_name(call)}(…) → ${param.number}::text")
+    return edits
+
+
+def _function_name(call: dict) -> str:
+    return ".".join(part.get("String", {}).get("sval", "") for part in call.get("funcname", []))
+
+
+def _takes_any(call: dict) -> bool:
+    names = [part.get("String", {}).get("sval") for part in call.get("funcname", [])]
+    return bool(names) and names[-1] in _ANY_ARGUMENT_FUNCTIONS and names[:-1] in ([], ["pg_catalog"])
+
+
 def _any_arguments(tree: Any) -> set[int]:
     """Locations of the constants given directly to a function of :data:`_ANY_ARGUMENT_FUNCTIONS`."""
     found: set[int] = set()
     for node in walk_tree(tree):
         call = node.get("FuncCall")
-        if not isinstance(call, dict):
-            continue
-        names = [part.get("String", {}).get("sval") for part in call.get("funcname", [])]
-        if names[-1:] and names[-1] in _ANY_ARGUMENT_FUNCTIONS and names[:-1] in ([], ["pg_catalog"]):
+        if isinstance(call, dict) and _takes_any(call):
             found.update(arg["A_Const"].get("location", -1) for arg in call.get("args") or [] if isinstance(arg, dict) and "A_Const" in arg)
     return found
 

@@ -37,6 +37,7 @@ SELECT g, 1 + (g * 7919) % 20000, (ARRAY['new', 'paid', 'shipped'])[1 + g % 3], 
        jsonb_build_object('k', g % 100), ARRAY[g % 50, g % 7]
 FROM generate_series(1, 200000) AS g;
 ANALYZE norm_orders;
+CREATE TABLE norm_load (id bigint, kind text, doc jsonb, at timestamptz);
 """
 
 # What an application runs, with literals; pg_stat_statements keeps it with $n.
@@ -70,6 +71,12 @@ WORKLOAD = {
     # the GROUP BY keeps its literal in pg_stat_statements' text: `date_trunc($1, …) … GROUP BY date_trunc('day', …)`
     "group_by_expression": "SELECT date_trunc('day', created_at), count(*) FROM norm_orders WHERE customer_id = 24 GROUP BY date_trunc('day', created_at)",
     "order_by_expression": "SELECT lower(status) || '-x', id FROM norm_orders WHERE customer_id = 25 ORDER BY lower(status) || '-x'",
+    # setup DML: `(ARRAY[$2, $3])[$4+g% $5]` once read by sqlglot as a dollar-quoted string; `jsonb_build_object($6, g)`
+    # and `generate_series($8, $9)` have no type for their parameters until they are given one
+    "insert_select": (
+        "INSERT INTO norm_load SELECT g, (ARRAY['view','buy'])[1+g%2], jsonb_build_object('n', g), now() - (g||' minutes')::interval "
+        "FROM generate_series(1, 10) g"
+    ),
 }
 # A statement that cannot be costed any more: its table was dropped after it ran (renamed, say).
 UNCOSTABLE = "SELECT count(*) FROM norm_gone WHERE customer_id = 5"
