@@ -72,6 +72,12 @@ def decisions(doc: dict) -> dict[str, dict]:
             "interval": tuple(float(x.replace(",", "")) for x in interval.groups()) if interval else None,
             "reason": reason,
             "statements": {s["name"]: (s.get("ms_before"), s.get("ms_after"), s.get("p95_before"), s.get("p95_after")) for s in rec["statements"]},
+            # a rejected index: without it → with it (the rest of the set in place), every statement timed
+            "evidence": [
+                f"{s['name']} {s['ms_before']:,.1f} → {s['ms_after']:,.1f} ms" + (" (slower)" if s.get("regressed") else "")
+                for s in (*rec["statements"], *(rec.get("other_statements") or []))
+                if s.get("ms_before") is not None and s.get("ms_after") is not None
+            ],
         }
     return found
 
@@ -114,6 +120,8 @@ def show(labels: list[str], docs: list[dict], seconds: list[float]) -> None:
             entry = run.get(name)
             why = (entry["reason"] or f"marginal gain {entry['gain_ms']} ms") if entry else ""
             print(f"    {label}: " + (f"{entry['verdict']} — {why}" if entry else "(not advised)"))
+            if entry and entry["verdict"] == "rejected":
+                print(f"      without it → with it: {'; '.join(entry['evidence'])}")
 
 
 def main() -> None:

@@ -143,6 +143,13 @@ def _normalized(dsn: str, fragment: str) -> tuple[str, str]:
         ("SELECT extract(hour FROM $1)", "SELECT extract(hour FROM $1::timestamptz)"),
         ("SELECT 1 FROM t WHERE a = $70000", "SELECT 1 FROM t WHERE a = $1"),
         ("SELECT 1 FROM t ORDER BY a LIMIT $1 OFFSET $2", "SELECT 1 FROM t ORDER BY a LIMIT $1 OFFSET $2"),
+        # sqlglot read `$1])[$2` as a dollar-quoted string tagged `1])[`
+        ("SELECT (ARRAY[$1])[$2+g] FROM t", "SELECT (ARRAY[$1])[ $2+g] FROM t"),
+        ("SELECT jsonb_build_object($1, g) FROM t", "SELECT jsonb_build_object($1::text, g) FROM t"),
+        (
+            "SELECT date_trunc($1, c), count(*) FROM t WHERE a = $2 GROUP BY date_trunc('day', c) ORDER BY date_trunc('day', c)",
+            "SELECT date_trunc('day', c), count(*) FROM t WHERE a = $1 GROUP BY date_trunc('day', c) ORDER BY date_trunc('day', c)",
+        ),
     ],
 )
 def test_normalized_forms_are_rewritten_by_position(normalized: str, plannable_text: str) -> None:
@@ -159,6 +166,10 @@ def test_renumbering_carries_the_values_along() -> None:
     rewritten = plannable("SELECT 1 FROM t WHERE a = $5 AND b = date $2")
     assert rewritten.sql == "SELECT 1 FROM t WHERE a = $2 AND b = $1::date"
     assert rewritten.params(["x", "2026-01-01", "y", "z", 42]) == ["2026-01-01", 42]
+    # a select-list $n given its GROUP BY literal back: the values after it move up
+    grouped = plannable("SELECT date_trunc($1, c) FROM t WHERE a = $2 GROUP BY date_trunc('day', c)")
+    assert grouped.sql == "SELECT date_trunc('day', c) FROM t WHERE a = $1 GROUP BY date_trunc('day', c)"
+    assert grouped.params(["day", 42]) == [42]
 
 
 def test_placeholder_arrays_take_the_type_postgres_names() -> None:
