@@ -122,7 +122,13 @@ def find_placeholders(sql: str) -> list[Placeholder]:
     try:
         tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
     except TokenError as exc:
-        raise BadInput(f"cannot tokenize SQL: {exc}") from None
+        # text sqlglot misreads (a ``$n`` it takes for a dollar-quote tag): PostgreSQL's own lexer
+        from qprof.pgtext import scanned_placeholders
+
+        scanned = scanned_placeholders(sql)
+        if scanned is None:
+            raise BadInput(f"cannot tokenize SQL: {exc}") from None
+        return [Placeholder(start, end, number) for start, end, number in scanned]
     found = []
     for here, after in itertools.pairwise(tokens):
         if here.token_type == TokenType.PARAMETER and after.token_type == TokenType.NUMBER and after.start == here.end + 1:

@@ -37,6 +37,7 @@ SELECT g, 1 + (g * 7919) % 20000, (ARRAY['new', 'paid', 'shipped'])[1 + g % 3], 
        jsonb_build_object('k', g % 100), ARRAY[g % 50, g % 7]
 FROM generate_series(1, 200000) AS g;
 ANALYZE norm_orders;
+CREATE TABLE norm_load (id bigint, kind text, doc jsonb, at timestamptz);
 """
 
 # What an application runs, with literals; pg_stat_statements keeps it with $n.
@@ -55,6 +56,27 @@ WORKLOAD = {
     "array_operator": "SELECT count(*) FROM norm_orders WHERE tags && ARRAY[1, 2]",
     # multi-byte characters before the rewrites: libpg_query counts bytes, its scanner characters
     "unicode": "/* controller='café' 😀 */ SELECT count(*) FROM norm_orders WHERE created_at > current_timestamp - interval '2 hours' AND status <> 'é'",
+    "timestamp_plain": "SELECT id FROM norm_orders WHERE created_at < timestamp '2026-01-01 10:00:00' AND customer_id = 21",
+    "time": "SELECT count(*) FROM norm_orders WHERE created_at::time = time '10:00:00' AND customer_id = 22",
+    "json": "SELECT id FROM norm_orders WHERE meta::text = json '{\"k\": 1}'::text AND customer_id = 23",
+    "in_unspaced": "SELECT id FROM norm_orders WHERE status IN ('paid','new') AND customer_id IN (5,6)",  # one queryid with = ANY (ARRAY[…]) when alike
+    "limit": "SELECT id FROM norm_orders WHERE customer_id = 27 ORDER BY created_at DESC LIMIT 5",
+    "interval_fields": "SELECT count(*) FROM norm_orders WHERE created_at > current_timestamp - interval '5' minute AND customer_id = 28",
+    "interval_times": "SELECT count(*) FROM norm_orders WHERE created_at > now() - 3 * interval '1 hour' AND status = 'paid'",
+    "date_plus_interval": "SELECT count(*) FROM norm_orders WHERE ship_date BETWEEN DATE '2026-02-01' AND DATE '2026-02-01' + interval '7 days'",
+    "extract_of_literal": (
+        "SELECT count(*) FROM norm_orders WHERE EXTRACT(epoch FROM created_at) > EXTRACT(epoch FROM timestamp with time zone '2026-06-01') AND customer_id = 29"
+    ),
+    "array_contains": "SELECT count(*) FROM norm_orders WHERE tags @> ARRAY[3, 4] AND customer_id = 30",
+    # the GROUP BY keeps its literal in pg_stat_statements' text: `date_trunc($1, …) … GROUP BY date_trunc('day', …)`
+    "group_by_expression": "SELECT date_trunc('day', created_at), count(*) FROM norm_orders WHERE customer_id = 24 GROUP BY date_trunc('day', created_at)",
+    "order_by_expression": "SELECT lower(status) || '-x', id FROM norm_orders WHERE customer_id = 25 ORDER BY lower(status) || '-x'",
+    # setup DML: `(ARRAY[$2, $3])[$4+g% $5]` once read by sqlglot as a dollar-quoted string; `jsonb_build_object($6, g)`
+    # and `generate_series($8, $9)` have no type for their parameters until they are given one
+    "insert_select": (
+        "INSERT INTO norm_load SELECT g, (ARRAY['view','buy'])[1+g%2], jsonb_build_object('n', g), now() - (g||' minutes')::interval "
+        "FROM generate_series(1, 10) g"
+    ),
 }
 # A statement that cannot be costed any more: its table was dropped after it ran (renamed, say).
 UNCOSTABLE = "SELECT count(*) FROM norm_gone WHERE customer_id = 5"
@@ -75,8 +97,8 @@ def norm_dsn(pg_cluster) -> str:
     pg_cluster.psql(f"SELECT pg_stat_statements_reset(0, {dbid}, 0)", dbname="normalize")  # this database only
     with psycopg.connect(dsn, autocommit=True) as conn:
         for _ in range(3):
-            for sql in WORKLOAD.values():
-                conn.execute(sql)
+            for form, sql in WORKLOAD.items():
+                conn.execute(f"/* form={form} */ {sql}")  # pg_stat_statements keeps the comment: found by form
         conn.execute("CREATE TABLE norm_gone AS SELECT * FROM norm_orders")
         for _ in range(5):
             conn.execute(UNCOSTABLE)
@@ -121,6 +143,13 @@ def _normalized(dsn: str, fragment: str) -> tuple[str, str]:
         ("SELECT extract(hour FROM $1)", "SELECT extract(hour FROM $1::timestamptz)"),
         ("SELECT 1 FROM t WHERE a = $70000", "SELECT 1 FROM t WHERE a = $1"),
         ("SELECT 1 FROM t ORDER BY a LIMIT $1 OFFSET $2", "SELECT 1 FROM t ORDER BY a LIMIT $1 OFFSET $2"),
+        # sqlglot read `$1])[$2` as a dollar-quoted string tagged `1])[`
+        ("SELECT (ARRAY[$1])[$2+g] FROM t", "SELECT (ARRAY[$1])[ $2+g] FROM t"),
+        ("SELECT jsonb_build_object($1, g) FROM t", "SELECT jsonb_build_object($1::text, g) FROM t"),
+        (
+            "SELECT date_trunc($1, c), count(*) FROM t WHERE a = $2 GROUP BY date_trunc('day', c) ORDER BY date_trunc('day', c)",
+            "SELECT date_trunc('day', c), count(*) FROM t WHERE a = $1 GROUP BY date_trunc('day', c) ORDER BY date_trunc('day', c)",
+        ),
     ],
 )
 def test_normalized_forms_are_rewritten_by_position(normalized: str, plannable_text: str) -> None:
@@ -137,6 +166,10 @@ def test_renumbering_carries_the_values_along() -> None:
     rewritten = plannable("SELECT 1 FROM t WHERE a = $5 AND b = date $2")
     assert rewritten.sql == "SELECT 1 FROM t WHERE a = $2 AND b = $1::date"
     assert rewritten.params(["x", "2026-01-01", "y", "z", 42]) == ["2026-01-01", 42]
+    # a select-list $n given its GROUP BY literal back: the values after it move up
+    grouped = plannable("SELECT date_trunc($1, c) FROM t WHERE a = $2 GROUP BY date_trunc('day', c)")
+    assert grouped.sql == "SELECT date_trunc('day', c) FROM t WHERE a = $1 GROUP BY date_trunc('day', c)"
+    assert grouped.params(["day", 42]) == [42]
 
 
 def test_placeholder_arrays_take_the_type_postgres_names() -> None:
@@ -210,6 +243,22 @@ def test_advise_costs_and_indexes_every_normalized_statement(cli, norm_dsn: str)
     assert ("public.norm_orders", "customer_id") in shapes  # = ANY (ARRAY[$1, $2, $3]) among others
     assert doc["summary"]["statements"] == len(WORKLOAD) + 1  # every one of them costed, and BOUND
     assert _normalized(norm_dsn, BOUND_TEXT)[0] in helped  # $1 declared timestamptz, as the error said
+
+
+@pytest.fixture(scope="module")
+def advised(norm_dsn: str):
+    from qprof.api.advise import advise
+
+    return advise(norm_dsn, write=False).advice
+
+
+@pytest.mark.parametrize("form", sorted(WORKLOAD))
+def test_each_normalized_form_is_costed_from_pg_stat_statements(advised, norm_dsn: str, form: str) -> None:
+    """Every form pg_stat_statements writes is costed by the whole advise path (not skipped)."""
+    queryid, text = _normalized(norm_dsn, f"/* form={form} */")
+    reasons = {skip.queryid: skip.reason for skip in advised.skipped}
+    assert queryid not in reasons, f"{text}: {reasons.get(queryid)}"
+    assert advised.selection.cost_before[advised.by_key[queryid].key] > 0, text
 
 
 def test_skipped_statements_lead_the_output_with_their_share(cli, norm_dsn: str) -> None:

@@ -131,6 +131,7 @@ def analyze_statements(catalog: Catalog, statements: Sequence[AdviseStatement], 
             analysis = Analyzer(catalog).analyze(statement.sql)
         except QprofError as exc:
             skipped.append(Skip.of(statement, _reason(exc.message)))
+            statement.analysis = getattr(exc, "analysis", None)  # text only PostgreSQL reads: its writes still count
             continue
         statement.analysis = analysis
         statement.tables = frozenset(analysis.tables)
@@ -204,6 +205,7 @@ def advise(
             budget=budget,
             max_indexes=max_indexes,
             on_progress=on_progress,
+            writes=[s for s in statements if s.analysis is not None],  # skipped ones write too
         )
     finally:
         whatif.close()

@@ -168,6 +168,17 @@ class Analyzer:
             return self._analyze(sql)
         except RecursionError:  # an ORM's OR chain of thousands of terms, deep nesting: skip, never crash
             raise BadInput("statement nests too deeply to analyze") from None
+        except BadInput as exc:
+            # text sqlglot cannot read but PostgreSQL can: skipped with one line, its writes still counted
+            from qprof.advise.pg_writes import postgres_reading
+
+            instead = postgres_reading(sql, self.catalog, exc)
+            if instead is None:
+                raise
+            writes = instead.writes
+            updated = {table: set(columns) for table, columns in writes.updated_columns.items()}
+            instead.analysis = StatementAnalysis(set(writes.tables), [], updated, set(writes.inserts_into), writes.kind)
+            raise instead from None
 
     def _analyze(self, sql: str) -> StatementAnalysis:
         tree = self._folded(sqltext.parse(sql, self.catalog.engine).copy())

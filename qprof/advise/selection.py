@@ -1077,13 +1077,16 @@ def select_indexes(
     budget: int | None = None,
     max_indexes: int | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    writes: Sequence[AdviseStatement] | None = None,
 ) -> Selection:
-    """Run the greedy selection; statements whose cost cannot be evaluated must be removed before."""
+    """Run the greedy selection; statements whose cost cannot be evaluated must be removed before.
+    ``writes``: the statements whose writes load the tables (default ``statements``; also those
+    skipped for costing but whose writes are known)."""
     if min_gain < 0 or min_gain >= 1:
         raise QprofError("--min-gain must be between 0% and 100%")
     measured = whatif.cost_unit.startswith("ms")
     entry_cost = 0.01 if measured else 1.0
-    loads = write_loads(statements, catalog, from_server=from_server, rows_per_call=whatif.rows_written)
+    loads = write_loads(statements if writes is None else writes, catalog, from_server=from_server, rows_per_call=whatif.rows_written)
     selector = Selector(
         statements,
         whatif,

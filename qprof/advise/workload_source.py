@@ -106,7 +106,10 @@ def _indexable_kind(sql: str) -> bool:
     try:
         return sqltext.is_query(sqltext.parse(sql, "postgresql"))
     except QprofError:
-        return True  # keep it: it will be reported as unparseable
+        from qprof.pgtext import statement_kind
+
+        read = statement_kind(sql)  # PostgreSQL's own parser: a utility statement sqlglot cannot read
+        return read is None or read[0] != "utility"  # else keep it: it is reported as unparseable
 
 
 def from_workload_paths(paths: Iterable[Path | str]) -> list[AdviseStatement]:
