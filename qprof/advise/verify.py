@@ -31,7 +31,8 @@ interval is below ``material`` (a redundant index whose partner gives the same s
 plan* when no timed plan uses it. Kept when the whole interval is above 0 and the median ≥
 ``material``; kept as *unconfirmed* when the interval straddles (a borderline gain on a noisy
 machine): that keeps the planner's advice instead of flipping between runs. A verdict that is not
-significant either way first gets as many runs again (once per index and round). Rejections go one
+significant either way, and a rejection on timing, first get as many runs again (once per index and
+round): a rejection stands only when the interval of all 2N runs still says so. Rejections go one
 at a time — the significantly negative first, then unused ones, then the largest immaterial one —
 and the rest are measured again without it, so of two indexes that each give the whole saving one
 is kept. Anything built is dropped again on error, timeout, Ctrl-C and SIGTERM; a
@@ -79,7 +80,8 @@ RULE = (
     "to largest). Rejected only when the whole interval says so: below 0 (slower with it) or below the material gain "
     f"({MIN_SHARE:.0%} of its statements' time, at least {MIN_MS:g} ms per call), or no plan uses it; kept when the "
     "whole interval is above 0 and the median is material; an interval that straddles is measured again with as many "
-    "runs and, still straddling, kept as advised but unconfirmed; with fewer than 5 runs no interval reaches "
+    "runs and, still straddling, kept as advised but unconfirmed; a rejection on timing is also measured again with "
+    "as many runs and stands only when the interval of all runs still says so; with fewer than 5 runs no interval reaches "
     f"{CONFIDENCE:.0%} and nothing is rejected on timing"
 )
 
@@ -487,6 +489,16 @@ def verify(
                     if rec.name in decisions:
                         rec.net_ms_saved = decisions[rec.name].gain_ms
                 losers = [rec for rec in active if rec.name in decisions and not decisions[rec.name].kept]
+                # A rejection also gets once as many runs again before it stands (as a straddling
+                # interval does): on a shared machine a load shift can move all of one set's runs
+                # together, and a verdict is acted on only when the 2N-run interval still says so.
+                unconfirmed_losers = [rec for rec in losers if decisions[rec.name].verdict != "unused" and rec.name not in extended]
+                if unconfirmed_losers:
+                    extended.update(rec.name for rec in unconfirmed_losers)
+                    items = [item for item in timed.values() if any(rec in item.relevant for rec in unconfirmed_losers)]
+                    _measure(target, items, active, owned, runs, notes, on_progress, more=True)
+                    pending = []
+                    continue
                 if not losers:
                     # An interval that straddles gets once as many runs again before it is kept
                     # unconfirmed: a borderline verdict should rest on more than one run's noise.
