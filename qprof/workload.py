@@ -125,7 +125,7 @@ def _apply_marker(block: _Block, key: str, value: str, where: str) -> None:
             raise BadInput(f'{where}: -- params: must be a JSON array, e.g. [42, "active"]')
         block.params = params
     elif key == "calls":
-        if not value.isdigit():
+        if re.fullmatch(r"[0-9]{1,18}", value) is None:  # ASCII digits only: int() takes '١٢', not '²'
             raise BadInput(f"{where}: -- calls: must be a whole number, got {value!r}")
         block.calls = int(value)
     elif key == "qprof":
@@ -146,7 +146,12 @@ def parse_workload_text(text: str, origin: str = "<sql>") -> list[WorkloadStatem
             continue
         key, value = match.group(1).lower(), match.group(2)
         if key == "name":
-            blocks.append(_Block(value, number))
+            last = blocks[-1]
+            if last.name is None and not any(_is_code(body_line) for body_line in last.body):
+                # ``-- calls: 1000`` then ``-- name: upd``: the markers above the name belong to it too
+                last.name, last.line = value, number
+            else:
+                blocks.append(_Block(value, number))
         else:
             if any(_is_code(body_line) for body_line in blocks[-1].body):
                 # a marker after a statement belongs to the next one (``-- calls: 1000`` UPDATE …;

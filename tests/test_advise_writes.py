@@ -207,7 +207,8 @@ PG_FREQUENT_SELECT = FREQUENT_SELECT.replace(" t ", " u ")
 
 
 @pytest.mark.postgres
-def test_postgres_rows_per_call_from_the_plan_enter_the_write_model(pg_dsn, tmp_path):
+@pytest.mark.parametrize("mode", ["hypopg", "heuristic"])  # the heuristic too (review: it counted one row a call)
+def test_postgres_rows_per_call_from_the_plan_enter_the_write_model(pg_dsn, tmp_path, mode):
     from qprof.advise.advisor import analyze_statements
     from qprof.advise.catalog import load_catalog
     from qprof.advise.selection import write_loads
@@ -221,7 +222,7 @@ def test_postgres_rows_per_call_from_the_plan_enter_the_write_model(pg_dsn, tmp_
     with open_target(parse_target(pg_dsn)) as target:
         catalog = load_catalog(target)
         update, select = analyze_statements(catalog, from_workload_paths([workload]), [])
-        whatif = make_whatif(target, catalog, "hypopg")
+        whatif = make_whatif(target, catalog, mode)
         try:
             rows = whatif.rows_written(update)
             assert whatif.rows_written(select) is None

@@ -46,12 +46,21 @@ def test_files_without_markers_are_split_and_numbered() -> None:
         ("-- name: a\n-- params: [1,\nSELECT 1;", "not a JSON array"),
         ('-- name: a\n-- params: {"x": 1}\nSELECT 1;', "must be a JSON array"),
         ("-- name: a\n-- calls: many\nSELECT 1;", "whole number"),
+        ("-- name: a\n-- calls: \u00b2\nSELECT 1;", "whole number"),  # isdigit() but not int(): no traceback
+        ("-- name: a\n-- calls: \u0661\u0662\nSELECT 1;", "whole number"),  # Arabic-Indic digits
+        ("-- name: a\n-- calls: " + "9" * 5000 + "\nSELECT 1;", "whole number"),
         ("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;", "used twice"),
     ],
 )
 def test_bad_markers_are_clear_errors(text: str, message: str) -> None:
     with pytest.raises(BadInput, match=message):
         parse_workload_text(text, "bad.sql")
+
+
+def test_markers_above_a_name_belong_to_the_named_statement() -> None:
+    text = "-- calls: 5\n-- name: b\nSELECT 2;\n-- name: upd\n-- calls: 1000\nUPDATE t SET c = 1;\n-- calls: 2\n-- name: sel\nSELECT 3;\n"
+    statements = parse_workload_text(text, "w.sql")
+    assert [(s.name, s.calls) for s in statements] == [("b", 5), ("upd", 1000), ("sel", 2)]
 
 
 def test_sample_workload_and_named_selection() -> None:

@@ -73,7 +73,7 @@ def make_whatif(target: Any, catalog: Catalog, mode: str, *, lock_timeout: float
                 hint=hypopg_create_hint(target) + " (or --whatif build on staging, or --whatif heuristic)",
             )
         warn(hypopg_missing_message(target))
-        return HeuristicWhatIf(catalog)
+        return HeuristicWhatIf(catalog, target)
     if mode == "build":
         warn(
             "--whatif build creates each candidate index for real inside a transaction that is rolled back; "
@@ -81,5 +81,5 @@ def make_whatif(target: Any, catalog: Catalog, mode: str, *, lock_timeout: float
         )
         return BuildWhatIf(target, catalog, lock_timeout=lock_timeout)
     if mode == "heuristic":
-        return HeuristicWhatIf(catalog)
+        return HeuristicWhatIf(catalog, target)
     raise BadInput(f"unknown --whatif mode {mode!r}", hint="use auto, hypopg, build or heuristic")

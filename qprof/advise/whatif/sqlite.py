@@ -58,7 +58,7 @@ class SqliteWhatIf(WhatIf):
     """Real indexes on a scratch copy of the SQLite file; cost = measured milliseconds."""
 
     method = "sqlite-scratch-copy"
-    size_source = "dbstat/page count of the index built on a scratch copy"
+    size_source = "estimate from the table's average stored column bytes (SQLite's record format), read on a scratch copy"
     cost_unit = "ms (measured on a scratch copy)"
     # SQLite plans a new index without sqlite_stat1 rows for it (as it will after the migration): among
     # many candidates it may pick one that avoids a sort over one that reads 100× fewer rows, and an
