@@ -317,3 +317,31 @@ def test_explicit_flags_override_a_sqlite_or_missing_qprof_db(cli, pg_cluster: P
     assert cli.json("tables", "--profile", "lite", *server, "-d", "app")["tables"]
     # without flags the SQLite $QPROF_DB is still what is used
     assert cli("tables", env={"QPROF_DB": "sqlite:///nonexist.db"}).exit_code == 2
+
+
+def test_a_hot_rollback_journal_is_a_clear_error_and_nothing_is_written(tmp_path: Path, cli) -> None:
+    """A write killed mid-transaction (a SIGKILLed --verify on SQLite, found in review) leaves a hot
+    journal; a read-only open cannot roll it back. qprof says so and how to recover, writes nothing."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "h.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (a, pad)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, "x" * 100) for i in range(20000)])
+    conn.commit()
+    conn.close()
+    killed = (
+        "import os, sqlite3\n"
+        f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+        "c.execute('PRAGMA cache_size = 2'); c.execute('BEGIN'); c.execute('UPDATE t SET pad = pad || 1')\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", killed], check=True)
+    journal = tmp_path / "h.db-journal"
+    assert journal.exists()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = cli("advise", "-d", str(path), "--cleanup")
+    assert result.exit_code == 2
+    assert "rollback journal" in result.output and "--cleanup" in result.output and "Traceback" not in result.output
+    assert journal.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == digest

@@ -78,6 +78,14 @@ class SqliteTarget(Target):
             self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
+            journal = self.path.with_name(self.path.name + "-journal")
+            if "readonly" in str(exc) and journal.exists():
+                # A hot journal: a write was interrupted (a killed --verify/--apply, or another program).
+                # Only a read-write open rolls it back, and qprof opens read-only: say so, write nothing.
+                raise BadInput(
+                    f"{self.path} has an interrupted write's rollback journal ({journal.name}); a read-only open cannot roll it back",
+                    hint=f"open it once read-write to roll it back (sqlite3 {self.path} 'PRAGMA quick_check'), then run: qprof advise -d {self.path} --cleanup",
+                ) from None
             raise BadInput(f"{self.path} is not a usable SQLite database: {exc}") from None
 
     def _open(self, mode: str) -> sqlite3.Connection:
