@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from qprof.advise.candidates import Candidate, Key
+from recommendations import recommendation
 
 SETUP = """
 CREATE TABLE ev (id int PRIMARY KEY, customer_id int NOT NULL, created_at int NOT NULL, kind text NOT NULL, pad text NOT NULL);
@@ -89,22 +90,6 @@ def test_reproducible_given_the_same_spread():
 
 
 # -- marginal verification on a real cluster -----------------------------------------------------------
-def _rec(statement, candidate: Candidate):
-    from qprof.advise import generator
-
-    name = generator.index_name(candidate)
-    return generator.Recommendation(
-        candidate=candidate,
-        name=name,
-        ddl=generator.create_ddl(candidate, name, "postgresql"),
-        drop_ddl=generator.drop_ddl("public", name, "postgresql"),
-        size_bytes=0,
-        size_source="test",
-        write_overhead=0.0,
-        statements=[generator.StatementEvidence(key=statement.key, text=statement.sql, calls=statement.calls, name=statement.name)],
-    )
-
-
 @pytest.mark.postgres
 def test_two_indexes_that_each_give_the_whole_saving_ship_one_and_count_it_once(pg_cluster, ver_dsn):
     from qprof.advise.advisor import analyze_statements
@@ -121,7 +106,7 @@ def test_two_indexes_that_each_give_the_whole_saving_ship_one_and_count_it_once(
     with open_target(parse_target(ver_dsn)) as target:
         (statement,) = analyze_statements(load_catalog(target), from_sql_texts([LOOKUP]), [])
         statement.calls = 100
-        recs = [_rec(statement, narrow), _rec(statement, wide)]
+        recs = [recommendation(narrow, [statement]), recommendation(wide, [statement])]
         notes = verify(target, recs, {statement.key: statement}, runs=5, on_progress=messages.append)
     # With both in place the planner uses one of them: the other has a nil marginal gain (or the
     # plan without the one it uses measures no slower) and goes; measured again alone, the one kept

@@ -16,6 +16,7 @@ import sqlite3
 import pytest
 
 from qprof.advise.candidates import Candidate, Key
+from recommendations import recommendation
 
 ROWS = 200_000
 FREQUENT_UPDATE = """
@@ -98,23 +99,6 @@ def test_sqlite_the_same_index_ships_when_the_reads_dominate(cli, sqlite_db, tmp
     assert update["name"] == "w_1" and update["calls"] == 1 and update["ms_before"] is not None
 
 
-def _sqlite_rec(candidate: Candidate, served):
-    from qprof.advise import generator
-
-    name = generator.index_name(candidate)
-    return generator.Recommendation(
-        candidate=candidate,
-        name=name,
-        ddl=generator.create_ddl(candidate, name, "sqlite"),
-        drop_ddl=generator.drop_ddl("main", name, "sqlite"),
-        size_bytes=0,
-        size_source="test",
-        write_overhead=0.0,
-        engine="sqlite",
-        statements=[generator.StatementEvidence(key=s.key, text=s.sql, calls=s.calls, name=s.name) for s in served],
-    )
-
-
 def test_sqlite_verify_charges_a_forced_index_with_the_update_s_slowdown(sqlite_db, tmp_path):
     """(d, c) forced into the set beside (b): measured with and without it, the UPDATE's slowdown
     (1000 calls) outweighs the SELECT's saving (2 calls) and the marginal gain is negative."""
@@ -134,8 +118,8 @@ def test_sqlite_verify_charges_a_forced_index_with_the_update_s_slowdown(sqlite_
     with open_target(parse_target(str(db))) as target:
         update, select = analyze_statements(load_catalog(target), from_workload_paths([workload]), [])
         assert (update.calls, select.calls) == (1000, 2)
-        by_b = _sqlite_rec(Candidate("main", "t", (Key("b"),)), [update])
-        by_dc = _sqlite_rec(Candidate("main", "t", (Key("d"), Key("c"))), [select])
+        by_b = recommendation(Candidate("main", "t", (Key("b"),)), [update], "sqlite")
+        by_dc = recommendation(Candidate("main", "t", (Key("d"), Key("c"))), [select], "sqlite")
         notes = verify(target, [by_b, by_dc], {update.key: update, select.key: select}, runs=5)
     assert by_b.rejected is None and by_b.net_ms_saved > 0, notes
     (ev,) = by_dc.statements
@@ -260,7 +244,6 @@ def test_postgres_verify_charges_a_forced_index_with_the_update_s_slowdown(pg_cl
     """On PostgreSQL too: (d, c) forced into the set, the frequent UPDATE is timed with and without it
     (its plan never uses it) and the upkeep makes its marginal gain negative (the SELECT's saving
     is 2 calls; the UPDATE's loss is 1000)."""
-    from qprof.advise import generator
     from qprof.advise.advisor import analyze_statements
     from qprof.advise.catalog import load_catalog
     from qprof.advise.verify import verify
@@ -268,26 +251,13 @@ def test_postgres_verify_charges_a_forced_index_with_the_update_s_slowdown(pg_cl
     from qprof.conninfo import parse_target
     from qprof.targets import open_target
 
-    def rec(candidate: Candidate, served):
-        name = generator.index_name(candidate)
-        return generator.Recommendation(
-            candidate=candidate,
-            name=name,
-            ddl=generator.create_ddl(candidate, name, "postgresql"),
-            drop_ddl=generator.drop_ddl("public", name, "postgresql"),
-            size_bytes=0,
-            size_source="test",
-            write_overhead=0.0,
-            statements=[generator.StatementEvidence(key=s.key, text=s.sql, calls=s.calls, name=s.name) for s in served],
-        )
-
     workload = tmp_path / "w.sql"
     # ~10,000 rows a call: its upkeep in (d, c) stands well clear of a shared machine's timing noise
     workload.write_text(PG_FREQUENT_UPDATE.replace("b = 7", "b < 20"))
     with open_target(parse_target(pg_dsn)) as target:
         update, select = analyze_statements(load_catalog(target), from_workload_paths([workload]), [])
-        by_b = rec(Candidate("public", "u", (Key("b"),)), [update])
-        by_dc = rec(Candidate("public", "u", (Key("d"), Key("c"))), [select])
+        by_b = recommendation(Candidate("public", "u", (Key("b"),)), [update])
+        by_dc = recommendation(Candidate("public", "u", (Key("d"), Key("c"))), [select])
         notes = verify(target, [by_b, by_dc], {update.key: update, select.key: select}, runs=5)
     (ev,) = by_dc.statements
     assert ev.ms_before > 2 * ev.ms_after, notes  # the SELECT is faster with it …
