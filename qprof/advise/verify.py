@@ -489,26 +489,21 @@ def verify(
                     if rec.name in decisions:
                         rec.net_ms_saved = decisions[rec.name].gain_ms
                 losers = [rec for rec in active if rec.name in decisions and not decisions[rec.name].kept]
-                # A rejection also gets once as many runs again before it stands (as a straddling
-                # interval does): on a shared machine a load shift can move all of one set's runs
-                # together, and a verdict is acted on only when the 2N-run interval still says so.
-                unconfirmed_losers = [rec for rec in losers if decisions[rec.name].verdict != "unused" and rec.name not in extended]
-                if unconfirmed_losers:
-                    extended.update(rec.name for rec in unconfirmed_losers)
-                    items = [item for item in timed.values() if any(rec in item.relevant for rec in unconfirmed_losers)]
+                # A verdict not yet measured twice gets once as many runs again before it is acted on:
+                # a rejection (on a shared machine a load shift can move all of one set's runs together)
+                # and, when nothing is rejected, an interval that straddles (a borderline verdict should
+                # rest on more than one run's noise). Either stands only when the 2N-run interval says so.
+                if losers:
+                    again = [rec for rec in losers if decisions[rec.name].verdict != "unused" and rec.name not in extended]
+                else:
+                    again = [rec for rec in active if rec.name in decisions and not decisions[rec.name].settled and rec.name not in extended]
+                if again:
+                    extended.update(rec.name for rec in again)
+                    items = [item for item in timed.values() if any(rec in item.relevant for rec in again)]
                     _measure(target, items, active, owned, runs, notes, on_progress, more=True)
                     pending = []
                     continue
                 if not losers:
-                    # An interval that straddles gets once as many runs again before it is kept
-                    # unconfirmed: a borderline verdict should rest on more than one run's noise.
-                    doubtful = [rec for rec in active if rec.name in decisions and not decisions[rec.name].settled and rec.name not in extended]
-                    if doubtful:
-                        extended.update(rec.name for rec in doubtful)
-                        items = [item for item in timed.values() if any(rec in item.relevant for rec in doubtful)]
-                        _measure(target, items, active, owned, runs, notes, on_progress, more=True)
-                        pending = []
-                        continue
                     for rec in active:
                         if rec.name in decisions and decisions[rec.name].verdict == "unconfirmed":
                             notes.append(f"{rec.name}: {decisions[rec.name].reason()}")
